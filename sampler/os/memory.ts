@@ -1,0 +1,77 @@
+/**
+ * Reading another process's memory. Every walker reads through this interface so it can be fed a
+ * recorded snapshot or hostile bytes in tests. Addresses are plain numbers: x86_64 user space fits in
+ * 47 bits, well inside a double's exact range.
+ */
+export interface Memory {
+  /** Reads len bytes at addr, or null when any part is unreadable. */
+  read(addr: number, len: number): Buffer | null;
+}
+
+/** Largest user-space address on x86_64 (47-bit canonical lower half). */
+export const MAX_USER_ADDR = 0x7fff_ffff_ffff;
+
+export function isPlausiblePtr(p: number, align = 8): boolean {
+  return p >= 0x1000 && p <= MAX_USER_ADDR && p % align === 0;
+}
+
+/** Reads a u64 as a number; values past 2^53 (never valid pointers) come back as -1. */
+export function u64(buf: Buffer, off: number): number {
+  const lo = buf.readUInt32LE(off);
+  const hi = buf.readUInt32LE(off + 4);
+  if (hi > 0x1fffff) return -1;
+  return hi * 0x1_0000_0000 + lo;
+}
+
+export function readPtr(mem: Memory, addr: number): number | null {
+  const b = mem.read(addr, 8);
+  return b ? u64(b, 0) : null;
+}
+
+/** A recorded set of memory regions: deterministic tests, fuzzing and replay. */
+export class SnapshotMemory implements Memory {
+  private readonly regions: { addr: number; bytes: Buffer }[];
+  reads = 0;
+  bytesRead = 0;
+
+  constructor(regions: { addr: number; bytes: Buffer }[]) {
+    this.regions = regions.slice().sort((a, b) => a.addr - b.addr);
+  }
+
+  read(addr: number, len: number): Buffer | null {
+    this.reads++;
+    if (len < 0 || !Number.isFinite(addr) || addr < 0) return null;
+    for (const r of this.regions) {
+      if (addr >= r.addr && addr + len <= r.addr + r.bytes.length) {
+        this.bytesRead += len;
+        return r.bytes.subarray(addr - r.addr, addr - r.addr + len);
+      }
+    }
+    return null;
+  }
+
+  toJSON(): { addr: number; hex: string }[] {
+    return this.regions.map((r) => ({ addr: r.addr, hex: r.bytes.toString('hex') }));
+  }
+
+  static fromJSON(data: { addr: number; hex: string }[]): SnapshotMemory {
+    return new SnapshotMemory(data.map((r) => ({ addr: r.addr, bytes: Buffer.from(r.hex, 'hex') })));
+  }
+}
+
+/** Records every successful read of an underlying Memory, to build a SnapshotMemory later. */
+export class RecordingMemory implements Memory {
+  private readonly seen = new Map<number, Buffer>();
+  constructor(private readonly inner: Memory) {}
+  read(addr: number, len: number): Buffer | null {
+    const b = this.inner.read(addr, len);
+    if (b) {
+      const prev = this.seen.get(addr);
+      if (!prev || prev.length < len) this.seen.set(addr, Buffer.from(b));
+    }
+    return b;
+  }
+  snapshot(): SnapshotMemory {
+    return new SnapshotMemory([...this.seen].map(([addr, bytes]) => ({ addr, bytes })));
+  }
+}
