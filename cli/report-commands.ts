@@ -1,0 +1,241 @@
+/**
+ * `luaprof report`, `luaprof view`, `luaprof diff`.
+ * User errors: one line "luaprof: <message>" on stderr and a distinct exit code, no stack trace.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, delimiter, join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { diffProfiles, formatDiffSummary, regressionsOver } from '../aggregator/diff.js';
+import type { Profile } from '../aggregator/profile.js';
+import { renderDiffHtml } from '../report/diff-html.js';
+import { ProfileFormatError, readProfile } from '../report/read.js';
+import { renderSpeedscopeHtml } from '../report/speedscope-view.js';
+import { OUTPUT_FORMATS, inferFormat, parseFormat, writeFileAtomic, writeProfile, type OutputFormat } from '../report/write.js';
+
+export const EXIT_BAD_ARGS = 2;
+export const EXIT_BAD_PROFILE = 6;
+export const EXIT_REGRESSION = 7;
+
+/** An error the user caused; reported as one line with its exit code. */
+export class UserError extends Error {
+  constructor(message: string, readonly code: number = EXIT_BAD_ARGS) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+function die(message: string, code: number): never {
+  process.stderr.write(`luaprof: ${message.split('\n')[0]}\n`);
+  process.exit(code);
+}
+
+/** Runs an action; turns user errors and unreadable profiles into one line + exit code. */
+function guarded<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      if (e instanceof UserError) die(e.message, e.code);
+      if (e instanceof ProfileFormatError) die(e.message, EXIT_BAD_PROFILE);
+      const err = e as NodeJS.ErrnoException;
+      if (err && typeof err.code === 'string' && err.syscall) {
+        // File-system failure writing the output: the user's path, not our bug.
+        die(`${err.path ?? ''}: ${err.code === 'EACCES' ? 'permission denied' : err.code === 'ENOENT' ? 'no such directory' : err.message}`, EXIT_BAD_ARGS);
+      }
+      throw e;
+    }
+  };
+}
+
+function load(file: string): Profile {
+  return readProfile(file);
+}
+
+function formatOption(v: string): OutputFormat {
+  const f = parseFormat(v);
+  if (!f) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  return f;
+}
+
+function pctOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('expected a number of percentage points between 0 and 100');
+  return n;
+}
+
+function alphaOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a probability between 0 and 1');
+  return n;
+}
+
+export interface ReportOptions {
+  input: string;
+  output: string;
+  format?: OutputFormat;
+}
+
+/** `luaprof report`: converts any readable profile to any output format. */
+export async function runReport(opts: ReportOptions): Promise<OutputFormat> {
+  const format = opts.format ?? inferFormat(opts.output);
+  if (!format) throw new UserError(`cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`);
+  const profile = load(opts.input);
+  await writeProfile(profile, opts.output, format);
+  return format;
+}
+
+export interface ViewOptions {
+  output?: string;
+  open?: boolean;
+}
+
+/** `luaprof view`: writes the speedscope page; returns its path and whether a browser was started. */
+export async function runView(input: string, opts: ViewOptions = {}): Promise<{ path: string; opened: boolean }> {
+  const profile = load(input);
+  const out = resolve(opts.output ?? join(tmpdir(), `luaprof-view-${basename(input).replace(/[^\w.-]+/g, '_')}-${process.pid}.html`));
+  await writeFileAtomic(out, renderSpeedscopeHtml(profile, basename(input)));
+  const opened = opts.open === false ? false : openInBrowser(out);
+  return { path: out, opened };
+}
+
+function onPath(cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, cmd);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+/** Starts the desktop's default browser on a file when there is a display and xdg-open. */
+export function openInBrowser(file: string): boolean {
+  const hasDisplay = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY || process.env.BROWSER);
+  const opener = onPath('xdg-open');
+  if (!hasDisplay || !opener) return false;
+  try {
+    const child = spawn(opener, [file], { detached: true, stdio: 'ignore' });
+    child.on('error', () => {});
+    child.unref();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface DiffCommandOptions {
+  output?: string;
+  byLine?: boolean;
+  failOnRegression?: number;
+  alpha?: number;
+  top?: number;
+}
+
+export interface DiffRun {
+  summary: string;
+  exitCode: number;
+  failing: string[];
+}
+
+/** `luaprof diff`: compares two profile files, writes the page, returns the summary and exit code. */
+export async function runDiff(baseFile: string, newFile: string, opts: DiffCommandOptions = {}): Promise<DiffRun> {
+  const base = load(baseFile);
+  const next = load(newFile);
+  const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
+  if (opts.output) {
+    const fmt = inferFormat(opts.output);
+    if (fmt && fmt !== 'html') throw new UserError(`diff writes an HTML page; ${opts.output} does not end in .html`);
+    await writeFileAtomic(
+      opts.output,
+      renderDiffHtml(diff, { baseName: basename(baseFile), newName: basename(newFile), baseMeta: base.meta, newMeta: next.meta }),
+    );
+  }
+  let summary = formatDiffSummary(diff, opts.top ?? 10);
+  let exitCode = 0;
+  let failing: string[] = [];
+  if (opts.failOnRegression !== undefined) {
+    const bad = regressionsOver(diff, opts.failOnRegression);
+    failing = bad.map((f) => f.name);
+    if (bad.length) {
+      exitCode = EXIT_REGRESSION;
+      summary += `FAIL: ${bad.length} function(s) grew by more than ${opts.failOnRegression} pts of total: ${bad
+        .slice(0, 5)
+        .map((f) => `${f.name} (+${f.deltaTotalPts.toFixed(2)})`)
+        .join(', ')}\n`;
+    }
+  }
+  return { summary, exitCode, failing };
+}
+
+/** Commander's own usage errors (missing/invalid arguments): one line, exit 2. */
+function userErrorsExit2(cmd: Command): Command {
+  return cmd
+    .configureOutput({
+      outputError: (str, write) => write(`luaprof: ${str.replace(/^error: /, '').split('\n')[0]}\n`),
+    })
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_ARGS);
+    });
+}
+
+export function registerReportCommands(program: Command): void {
+  const report = program
+    .command('report')
+    .description('convert a profile (speedscope JSON, folded, pprof) to another format or an HTML flamegraph')
+    .requiredOption('-i, --input <file>', 'profile to read (speedscope .json, folded .txt/.folded, pprof .pb.gz)')
+    .requiredOption('-o, --output <file>', 'file to write')
+    .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join(', ')} (default: from the extension of -o)`, formatOption)
+    .action(
+      guarded(async (o: { input: string; output: string; format?: OutputFormat }) => {
+        const fmt = await runReport(o);
+        process.stderr.write(`luaprof: wrote ${o.output} (${fmt})\n`);
+      }),
+    );
+
+  userErrorsExit2(report);
+
+  const view = program
+    .command('view')
+    .description("open a profile in speedscope (one offline page with speedscope's app and the profile)")
+    .argument('<profile>', 'profile to view')
+    .option('-o, --output <file>', 'where to write the page (default: a file in the temp directory)')
+    .option('--no-open', 'do not start a browser, only print the path')
+    .action(
+      guarded(async (input: string, o: { output?: string; open: boolean }) => {
+        const r = await runView(input, { output: o.output, open: o.open });
+        process.stdout.write(r.opened ? `opened ${r.path}\n` : `${r.path}\n`);
+      }),
+    );
+
+  userErrorsExit2(view);
+
+  const diff = program
+    .command('diff')
+    .description('compare two profiles: differential flamegraph, table with significance, summary')
+    .argument('<base>', 'the earlier profile')
+    .argument('<new>', 'the later profile')
+    .option('-o, --output <file>', 'write the differential flamegraph page (.html)')
+    .option('--by-line', 'match frames by file and line, not only by function', false)
+    .option('--fail-on-regression <pct>', 'exit 7 when a function\'s total share grows significantly by more than PCT points', pctOption)
+    .option('--alpha <p>', 'family-wise significance level (Bonferroni-corrected)', alphaOption, 0.01)
+    .option('--top <n>', 'rows per section in the summary', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+      return n;
+    }, 10)
+    .action(
+      guarded(async (baseFile: string, newFile: string, o: DiffCommandOptions) => {
+        const r = await runDiff(baseFile, newFile, o);
+        process.stdout.write(r.summary);
+        if (o.output) process.stderr.write(`luaprof: wrote ${o.output}\n`);
+        if (r.exitCode) process.exit(r.exitCode);
+      }),
+    );
+  userErrorsExit2(diff);
+}

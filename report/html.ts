@@ -1,0 +1,141 @@
+/**
+ * The HTML flamegraph report: one self-contained file (d3, d3-flame-graph, its CSS, the page
+ * script and the data inlined; a Content-Security-Policy forbids any network request and any
+ * script but the inlined ones). The profile is pre-folded into a call tree per thread and packed
+ * as parallel arrays, so page size grows with distinct call paths, not with samples.
+ *
+ * Everything that came from the target (function names, chunk names, thread names, command) is
+ * carried as JSON data and put into the page with textContent / d3 .text(): never parsed as HTML.
+ */
+import type { Profile, ProfileMeta } from '../aggregator/profile.js';
+import { buildTree, functionStats, frameLocation, packTree, stackWeights, totalWeight, type PackedTree, type TreeNode } from '../aggregator/tree.js';
+import { cspHash, escapeHtml, jsonForScript, ownAsset, packageFile, scriptText } from './assets.js';
+import { threadLabel } from './speedscope.js';
+
+export interface FlameThreadData {
+  label: string;
+  total: number;
+  tree: PackedTree;
+  /** [frame, self, total] per function, heaviest total first. */
+  fn: Array<[number, number, number]>;
+}
+
+export interface FlameData {
+  mode: 'profile';
+  title: string;
+  facts: Array<[string, string]>;
+  /** Per frame: [name, "file:line", kind]. */
+  frames: Array<[string, string, string]>;
+  threads: FlameThreadData[];
+}
+
+export interface DiffPageData {
+  mode: 'diff';
+  title: string;
+  facts: Array<[string, string]>;
+  frames: Array<[string, string, string]>;
+  baseTotal: number;
+  newTotal: number;
+  /** Merged call tree; b/n are total weights in base and new. */
+  tree: { f: number[]; d: number[]; b: number[]; n: number[] };
+  /** [frame, baseSelf, baseTotal, newSelf, newTotal, pValue, significant(0|1)] */
+  fn: Array<[number, number, number, number, number, number, number]>;
+  alpha: number;
+}
+
+export function profileFacts(meta: ProfileMeta, threads: number): Array<[string, string]> {
+  const facts: Array<[string, string]> = [];
+  if (meta.command?.length) facts.push(['command', meta.command.join(' ')]);
+  if (meta.pid !== undefined) facts.push(['pid', String(meta.pid)]);
+  if (meta.luaVersion) facts.push(['Lua', meta.luaVersion]);
+  if (meta.rate !== undefined) facts.push(['rate', `${meta.rate} Hz`]);
+  facts.push(['duration', fmtDuration(meta.durationMs)]);
+  facts.push(['samples', String(meta.samples)]);
+  facts.push(['errors', String(meta.errors)]);
+  if (meta.lateSamples !== undefined) facts.push(['late samples', String(meta.lateSamples)]);
+  if (meta.pauseP50Us !== undefined) facts.push(['pause p50', `${meta.pauseP50Us} µs`]);
+  if (meta.pauseP99Us !== undefined) facts.push(['pause p99', `${meta.pauseP99Us} µs`]);
+  facts.push(['threads', String(threads)]);
+  if (meta.startTime > 0) facts.push(['started', new Date(meta.startTime).toISOString()]);
+  facts.push(['luaprof', meta.version]);
+  if (meta.byLine) facts.push(['frames', 'by line']);
+  return facts;
+}
+
+function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '?';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+}
+
+export function frameTable(profile: Profile): Array<[string, string, string]> {
+  return profile.frames.map((f) => [f.name, frameLocation(f), f.kind]);
+}
+
+export function buildFlameData(profile: Profile, title?: string): FlameData {
+  const threads: FlameThreadData[] = [];
+  const byName = nameOrder(profile.frames.map((f) => f.name));
+  const one = (label: string, ts = profile.threads): FlameThreadData => {
+    const sw = stackWeights(profile, ts);
+    const tree = buildTree(profile, sw);
+    const stats = [...functionStats(profile, sw).values()].sort((a, b) => b.total - a.total || b.self - a.self);
+    return {
+      label,
+      total: totalWeight(sw),
+      tree: packTree(tree, byName),
+      fn: stats.map((s) => [s.frame, r6(s.self), r6(s.total)]),
+    };
+  };
+  if (profile.threads.length !== 1) threads.push(one(`all threads (${profile.threads.length})`));
+  for (const t of profile.threads) threads.push(one(threadLabel(t), [t]));
+  const cmd = profile.meta.command?.length ? profile.meta.command.join(' ') : profile.meta.pid !== undefined ? `pid ${profile.meta.pid}` : 'profile';
+  return {
+    mode: 'profile',
+    title: title ?? `luaprof: ${cmd}`,
+    facts: profileFacts(profile.meta, profile.threads.length),
+    frames: frameTable(profile),
+    threads,
+  };
+}
+
+/** Alphabetical children, as FlameGraph draws them (stable across threads and between base and new). */
+export function nameOrder(names: string[]): (a: TreeNode, b: TreeNode) => number {
+  return (a, b) => {
+    const x = names[a.frame] ?? '';
+    const y = names[b.frame] ?? '';
+    return x < y ? -1 : x > y ? 1 : a.frame - b.frame;
+  };
+}
+
+function r6(x: number): number {
+  return Number.isInteger(x) ? x : Math.round(x * 1e6) / 1e6;
+}
+
+/** Assembles the page around a data object (profile or diff mode). */
+export function renderPage(data: FlameData | DiffPageData): string {
+  const d3 = scriptText(packageFile('d3', 'dist/d3.min.js'));
+  const fg = scriptText(packageFile('d3-flame-graph', 'dist/d3-flamegraph.umd.min.js'));
+  const app = scriptText(ownAsset('flamegraph-app.js'));
+  const css = packageFile('d3-flame-graph', 'dist/d3-flamegraph.css') + '\n' + ownAsset('flamegraph.css');
+  const json = jsonForScript(data);
+  const csp = [
+    "default-src 'none'",
+    `script-src ${cspHash(d3)} ${cspHash(fg)} ${cspHash(app)}`,
+    "style-src 'unsafe-inline'",
+    'img-src data:',
+  ].join('; ');
+  const parts: Record<string, string> = {
+    CSP: escapeHtml(csp),
+    TITLE: escapeHtml(data.title),
+    STYLE: css.replace(/<\/style/gi, '<\\/style'),
+    DATA: json,
+    D3: d3,
+    FLAMEGRAPH: fg,
+    APP: app,
+  };
+  return ownAsset('flamegraph.html').replace(/\{\{([A-Z0-9]+)\}\}/g, (m, k: string) => parts[k] ?? m);
+}
+
+export function renderFlamegraphHtml(profile: Profile, title?: string): string {
+  return renderPage(buildFlameData(profile, title));
+}
