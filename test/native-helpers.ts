@@ -1,0 +1,112 @@
+/**
+ * Shared helpers of the native unwinder tests and bench: build fixtures, start targets, and record
+ * what gdb sees of a stopped process (registers, frame pcs, a dump of the stack) for an offline
+ * comparison with our unwinder.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseMaps, type Mapping } from '../sampler/os/maps.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURES = path.join(ROOT, 'fixtures', 'native');
+
+export function haveTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'luaprof-native-'));
+}
+
+/** Compiles fixtures/native/host.c against liblua5.4 into dir; returns the binary path. */
+export function buildHost(dir: string, extra: string[] = []): string {
+  const out = path.join(dir, 'host');
+  let flags: string[];
+  try {
+    flags = execFileSync('pkg-config', ['--cflags', '--libs', 'lua5.4'], { encoding: 'utf8' }).trim().split(/\s+/);
+  } catch {
+    flags = ['-I/usr/include/lua5.4', '-llua5.4'];
+  }
+  execFileSync('gcc', ['-O2', '-g', ...extra, '-o', out, path.join(FIXTURES, 'host.c'), ...flags], { stdio: 'pipe' });
+  return out;
+}
+
+export async function startTarget(cmd: string, args: string[], waitMs = 300): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  await new Promise((r) => setTimeout(r, waitMs));
+  if (child.exitCode !== null || !child.pid) throw new Error(`target ${cmd} exited early`);
+  return child;
+}
+
+export function stopTarget(child: ChildProcess): void {
+  try {
+    child.kill('SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+export interface GdbCapture {
+  pid: number;
+  regs: Record<string, number>;
+  stack: { addr: number; bytes: Buffer };
+  maps: Mapping[];
+  /** Frame pcs as gdb's unwinder reports them (frame 0 = rip, then return addresses). */
+  gdbPcs: number[];
+  bt: string;
+}
+
+// Physical frames only: gdb also shows inlined frames and tail-call frames synthesised from DWARF
+// call-site info, which have no counterpart in CFI.
+const PY =
+  'python exec("f=gdb.newest_frame()\\nwhile f is not None:\\n if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME): print(\'LUAPROF_PC\', hex(f.pc()))\\n f=f.older()")';
+
+/**
+ * Attaches gdb to pid (which stops it), records registers, gdb's frame pcs and the stack from rsp to
+ * the end of its mapping, and detaches. Everything the unwinder needs besides code is in the record.
+ */
+export function gdbCapture(pid: number, stackMax = 256 * 1024): GdbCapture {
+  const maps = parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
+  const stackMap = maps.find((m) => m.path === '[stack]');
+  if (!stackMap) throw new Error('no [stack] mapping');
+  const dump = path.join(tmpDir(), 'stack.bin');
+  const out = execFileSync(
+    'gdb',
+    [
+      '-p', String(pid), '-batch', '-nx',
+      '-ex', 'set pagination off',
+      '-ex', 'set width 0',
+      '-ex', 'set backtrace past-main on',
+      '-ex', 'set backtrace past-entry on',
+      '-ex', 'info registers',
+      '-ex', PY,
+      '-ex', 'bt',
+      '-ex', `dump memory ${dump} $rsp ${'0x' + stackMap.end.toString(16)}`,
+    ],
+    { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const regs: Record<string, number> = {};
+  const pcs: number[] = [];
+  for (const line of out.split('\n')) {
+    const r = /^(r[a-z0-9]+|e?flags)\s+0x([0-9a-f]+)\s/.exec(line);
+    if (r && !(r[1] in regs)) regs[r[1]] = parseInt(r[2], 16);
+    const p = /^LUAPROF_PC (0x[0-9a-f]+)/.exec(line);
+    if (p) pcs.push(parseInt(p[1], 16));
+  }
+  if (regs.rsp === undefined || regs.rip === undefined) throw new Error(`gdb gave no registers:\n${out}`);
+  let bytes = fs.readFileSync(dump);
+  fs.rmSync(path.dirname(dump), { recursive: true, force: true });
+  if (bytes.length > stackMax) bytes = bytes.subarray(0, stackMax);
+  const bt = out.split('\n').filter((l) => /^#\d+/.test(l)).join('\n');
+  return { pid, regs, stack: { addr: regs.rsp, bytes }, maps, gdbPcs: pcs, bt };
+}
