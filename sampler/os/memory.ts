@@ -75,3 +75,14 @@ export class RecordingMemory implements Memory {
     return new SnapshotMemory([...this.seen].map(([addr, bytes]) => ({ addr, bytes })));
   }
 }
+
+/** Memory that can read several ranges in one go (one system call for a live process). */
+export interface BatchMemory extends Memory {
+  readMany(ranges: readonly { addr: number; len: number }[]): (Buffer | null)[];
+}
+
+export function readMany(mem: Memory, ranges: readonly { addr: number; len: number }[]): (Buffer | null)[] {
+  const batch = (mem as Partial<BatchMemory>).readMany;
+  if (batch) return batch.call(mem, ranges);
+  return ranges.map((r) => mem.read(r.addr, r.len));
+}

@@ -1,0 +1,228 @@
+/**
+ * The part of a PUC Lua sample taken while the target is stopped: the CallInfo chain of the running
+ * thread (and of coroutines it resumed), each frame's function value, closure and Proto header.
+ * Reads are batched (one system call per level) and every pointer and count is checked.
+ */
+import type { Memory } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import type { PucLayout } from '../layout.js';
+
+export const MAX_FRAMES = 1024;
+const MAX_COROUTINE_NESTING = 32;
+const MAX_STACK_SPAN = 256 << 10;
+
+export interface RawFrame {
+  ci: number;
+  callstatus: number;
+  savedpc: number;
+  funcTag: number;
+  /** Closure address, or the C function pointer of a light C function. */
+  funcValue: number;
+  /** Closure bytes (LClosure up to p, CClosure up to upvalue[0]). */
+  closure: Buffer | null;
+  protoAddr: number;
+  proto: Buffer | null;
+  /** Tag and value of the first argument (coroutine.resume's thread). */
+  arg1Tag: number;
+  arg1Value: number;
+}
+
+export interface RawThread {
+  L: number;
+  frames: RawFrame[];
+  truncated: boolean;
+}
+
+export interface RawLuaStack {
+  G: number;
+  threads: RawThread[];
+}
+
+export class CaptureError extends Error {}
+
+/** Remembers each thread's CallInfo list so the whole chain can be fetched in one batched read. */
+export class CiChainCache {
+  private readonly chains = new Map<number, number[]>();
+  get(L: number): number[] | undefined {
+    return this.chains.get(L);
+  }
+  set(L: number, chain: number[]): void {
+    if (this.chains.size > 4096) this.chains.clear();
+    this.chains.set(L, chain);
+  }
+}
+
+export class PucCapture {
+  constructor(
+    private readonly layout: PucLayout,
+    private readonly chains = new CiChainCache(),
+  ) {}
+
+  private tag(b: Buffer, off: number): number {
+    const tv = this.layout.tvalue;
+    return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
+  }
+
+  /** Reads a lua_State header and checks that it is a thread of global state G (when given). */
+  readThread(mem: Memory, L: number, G?: number): Buffer | null {
+    const s = this.layout.state;
+    if (!isPlausiblePtr(L)) return null;
+    const hdr = mem.read(L, s.size);
+    if (!hdr || (hdr[s.tt] & 0x3f) !== (this.layout.tags.thread & 0x0f)) return null;
+    const g = u64(hdr, s.l_G);
+    if (!isPlausiblePtr(g) || (G !== undefined && g !== G)) return null;
+    return hdr;
+  }
+
+  capture(mem: Memory, mainL: number, G: number): RawLuaStack {
+    const threads: RawThread[] = [];
+    const seen = new Set<number>();
+    let L = mainL;
+    for (let depth = 0; depth < MAX_COROUTINE_NESTING; depth++) {
+      if (seen.has(L)) break;
+      seen.add(L);
+      const hdr = this.readThread(mem, L, G);
+      if (!hdr) {
+        if (depth === 0) throw new CaptureError(`lua_State 0x${L.toString(16)} is no longer valid`);
+        break;
+      }
+      const t = this.captureThread(mem, L, hdr);
+      threads.push(t);
+      const next = this.resumedCoroutine(mem, t, G);
+      if (next === null) break;
+      L = next;
+    }
+    return { G, threads };
+  }
+
+  private captureThread(mem: Memory, L: number, hdr: Buffer): RawThread {
+    const s = this.layout.state;
+    const ci = this.layout.callinfo;
+    const tvSize = this.layout.tvalue.size;
+    const cis = this.chain(mem, L, u64(hdr, s.ci), L + s.base_ci);
+    const funcAddrs = cis.bufs.map((b) => u64(b, ci.func));
+    const slots = this.readSlots(mem, hdr, funcAddrs);
+    const frames: RawFrame[] = [];
+    for (let i = 0; i < cis.addrs.length; i++) {
+      const b = cis.bufs[i];
+      const fb = slots[i];
+      frames.push({
+        ci: cis.addrs[i],
+        callstatus: ci.callstatusSize === 2 ? b.readUInt16LE(ci.callstatus) : b[ci.callstatus],
+        savedpc: u64(b, ci.savedpc),
+        funcTag: fb ? this.tag(fb, 0) : -1,
+        funcValue: fb ? u64(fb, 0) : -1,
+        closure: null,
+        protoAddr: 0,
+        proto: null,
+        arg1Tag: fb ? this.tag(fb, tvSize) : -1,
+        arg1Value: fb ? u64(fb, tvSize) : -1,
+      });
+    }
+    // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
+    const top = frames[0];
+    if (top && top.funcTag === this.layout.tags.cClosure && isPlausiblePtr(top.funcValue)) {
+      top.closure = mem.read(top.funcValue, this.layout.closure.cupvalue + tvSize);
+    }
+    return { L, frames, truncated: cis.truncated };
+  }
+
+  /** Function value and first argument of each frame, from one read of the thread's stack when it is compact. */
+  private readSlots(mem: Memory, hdr: Buffer, funcAddrs: number[]): (Buffer | null)[] {
+    const len = this.layout.tvalue.size * 2;
+    const stack = u64(hdr, this.layout.state.stack);
+    const valid = funcAddrs.filter((a) => isPlausiblePtr(a) && a >= stack);
+    if (valid.length === funcAddrs.length && valid.length > 0) {
+      const lo = Math.min(...valid);
+      const hi = Math.max(...valid) + len;
+      if (hi - lo <= MAX_STACK_SPAN) {
+        const span = mem.read(lo, hi - lo);
+        if (span) return funcAddrs.map((a) => span.subarray(a - lo, a - lo + len));
+      }
+    }
+    return readMany(mem, funcAddrs.map((addr) => ({ addr, len })));
+  }
+
+  /** After the target runs again: closures and Proto headers (immutable once created) of a capture. */
+  fill(mem: Memory, raw: RawLuaStack): void {
+    const tags = this.layout.tags;
+    const c = this.layout.closure;
+    const frames = raw.threads.flatMap((t) => t.frames);
+    const need = frames.filter((f) => f.closure === null && (f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure) && isPlausiblePtr(f.funcValue));
+    const bufs = readMany(mem, need.map((f) => ({ addr: f.funcValue, len: c.cupvalue + this.layout.tvalue.size })));
+    need.forEach((f, i) => (f.closure = bufs[i]));
+    const lua = frames.filter((f) => f.closure && f.funcTag === tags.luaClosure);
+    for (const f of lua) {
+      const p = u64(f.closure!, c.lp);
+      if (isPlausiblePtr(p)) f.protoAddr = p;
+    }
+    const withProto = lua.filter((f) => f.protoAddr !== 0);
+    const pbufs = readMany(mem, withProto.map((f) => ({ addr: f.protoAddr, len: this.layout.proto.size })));
+    withProto.forEach((f, i) => (f.proto = pbufs[i]));
+  }
+
+  /** The CallInfo chain from the current one down to (not including) base_ci, innermost first. */
+  private chain(mem: Memory, L: number, current: number, baseCi: number): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
+    const ci = this.layout.callinfo;
+    if (ci.previous === undefined) throw new CaptureError('CallInfo arrays (5.1) need an array walker');
+    const cached = this.chains.get(L);
+    if (cached && cached[0] === current) {
+      const bufs = readMany(mem, cached.map((a) => ({ addr: a, len: ci.size })));
+      let ok = bufs.every((b) => b !== null);
+      for (let i = 0; ok && i < cached.length; i++) {
+        const prev = u64(bufs[i]!, ci.previous);
+        const expected = i + 1 < cached.length ? cached[i + 1] : baseCi;
+        if (prev !== expected) ok = false;
+      }
+      if (ok) return { addrs: cached, bufs: bufs as Buffer[], truncated: false };
+    }
+    const addrs: number[] = [];
+    const bufs: Buffer[] = [];
+    const seen = new Set<number>();
+    let at = current;
+    let truncated = false;
+    while (at !== baseCi) {
+      if (addrs.length >= MAX_FRAMES) {
+        truncated = true;
+        break;
+      }
+      if (!isPlausiblePtr(at) || seen.has(at)) throw new CaptureError('broken CallInfo chain');
+      seen.add(at);
+      const b = mem.read(at, ci.size);
+      if (!b) throw new CaptureError('unreadable CallInfo');
+      addrs.push(at);
+      bufs.push(b);
+      at = u64(b, ci.previous);
+    }
+    if (!truncated) this.chains.set(L, addrs);
+    return { addrs, bufs, truncated };
+  }
+
+  /**
+   * A thread's innermost frame is `coroutine.resume(co)` or a `coroutine.wrap` function when it
+   * handed control to a coroutine: the coroutine is its first argument or the wrap closure's upvalue.
+   */
+  private resumedCoroutine(mem: Memory, t: RawThread, G: number): number | null {
+    const top = t.frames[0];
+    if (!top) return null;
+    const tags = this.layout.tags;
+    const isC = top.funcTag === tags.lightC || top.funcTag === tags.cClosure;
+    if (!isC) return null;
+    const candidates: number[] = [];
+    if (top.arg1Tag === tags.thread) candidates.push(top.arg1Value);
+    if (top.funcTag === tags.cClosure && top.closure) {
+      const off = this.layout.closure.cupvalue;
+      if (this.tag(top.closure, off) === tags.thread) candidates.push(u64(top.closure, off));
+    }
+    for (const co of candidates) {
+      if (co === t.L) continue;
+      const hdr = this.readThread(mem, co, G);
+      if (!hdr) continue;
+      const s = this.layout.state;
+      // A running (or normal) coroutine has status LUA_OK and frames above its base_ci.
+      if (hdr[s.status] !== 0 || u64(hdr, s.ci) === co + s.base_ci) continue;
+      return co;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The names luaL_traceback gives functions reachable from package.loaded ("string.rep", "pcall",
+ * global Lua functions): pushglobalfuncname's two-level search, replayed in lua_next order over the
+ * target's tables. Built while the target runs; every table read is bounded.
+ */
+import type { Memory } from '../../os/memory.js';
+import { isPlausiblePtr, u64 } from '../../os/memory.js';
+import type { PucLayout } from '../layout.js';
+import { readTString } from '../strings.js';
+
+const MAX_NODES = 1 << 16;
+const MAX_ARRAY = 1 << 16;
+
+interface Entry {
+  key: string | null;
+  tag: number;
+  value: number;
+}
+
+export class GlobalNames {
+  private names = new Map<number, string>();
+  private builtAt = -Infinity;
+  scans = 0;
+
+  constructor(private readonly mem: Memory, private readonly layout: PucLayout, private readonly G: number) {}
+
+  lookup(value: number): string | undefined {
+    return this.names.get(value);
+  }
+
+  /** Rebuilds the map unless it was rebuilt less than minIntervalMs ago. */
+  refresh(now: number, minIntervalMs = 1000): boolean {
+    if (now - this.builtAt < minIntervalMs) return false;
+    this.builtAt = now;
+    this.scans++;
+    const names = new Map<number, string>();
+    const loaded = this.loadedTable();
+    if (loaded !== null) {
+      const tags = this.layout.tags;
+      const isFunction = (t: number) => t === tags.luaClosure || t === tags.lightC || t === tags.cClosure;
+      for (const e of this.entries(loaded)) {
+        if (e.key === null) continue;
+        if (isFunction(e.tag)) {
+          if (!names.has(e.value)) names.set(e.value, e.key);
+        } else if (e.tag === tags.table) {
+          for (const e2 of this.entries(e.value)) {
+            if (e2.key !== null && isFunction(e2.tag) && !names.has(e2.value)) {
+              const full = `${e.key}.${e2.key}`;
+              names.set(e2.value, full.startsWith('_G.') ? full.slice(3) : full);
+            }
+          }
+        }
+      }
+    }
+    this.names = names;
+    return true;
+  }
+
+  private loadedTable(): number | null {
+    const reg = this.mem.read(this.G + this.layout.global.l_registry, this.layout.tvalue.size);
+    if (!reg || this.tagAt(reg, 0) !== this.layout.tags.table) return null;
+    for (const e of this.entries(u64(reg, 0))) {
+      if (e.key === '_LOADED' && e.tag === this.layout.tags.table) return e.value;
+    }
+    return null;
+  }
+
+  private tagAt(b: Buffer, off: number): number {
+    const tv = this.layout.tvalue;
+    return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
+  }
+
+  /** Table entries in lua_next order: array part (integer keys), then hash nodes. */
+  private entries(table: number): Entry[] {
+    const t = this.layout.table;
+    const n = this.layout.node;
+    const tv = this.layout.tvalue;
+    if (!isPlausiblePtr(table)) return [];
+    const hdr = this.mem.read(table, t.node + 8);
+    if (!hdr) return [];
+    const out: Entry[] = [];
+    const sizeArray = t.alimit !== undefined ? hdr.readUInt32LE(t.alimit) : t.sizearray !== undefined ? hdr.readInt32LE(t.sizearray) : 0;
+    const arr = u64(hdr, t.array);
+    if (sizeArray > 0 && sizeArray <= MAX_ARRAY && isPlausiblePtr(arr)) {
+      const ab = this.mem.read(arr, sizeArray * tv.size);
+      if (ab) for (let i = 0; i < sizeArray; i++) out.push({ key: null, tag: this.tagAt(ab, i * tv.size), value: u64(ab, i * tv.size) });
+    }
+    const lsize = hdr[t.lsizenode];
+    const count = lsize < 31 ? 1 << lsize : 0;
+    const nodes = u64(hdr, t.node);
+    if (count === 0 || count > MAX_NODES || !isPlausiblePtr(nodes)) return out;
+    const nb = this.mem.read(nodes, count * n.size);
+    if (!nb) return out;
+    const strTags = [this.layout.tags.shortString, this.layout.tags.longString];
+    for (let i = 0; i < count; i++) {
+      const base = i * n.size;
+      const valTag = this.tagAt(nb, base);
+      if (valTag === this.layout.tags.nil || (valTag & 0x0f) === 0) continue;
+      const keyTag = n.keyTtSize === 1 ? nb[base + n.keyTt] : nb.readInt32LE(base + n.keyTt);
+      let key: string | null = null;
+      if (strTags.includes(keyTag)) {
+        const s = u64(nb, base + n.keyVal);
+        key = isPlausiblePtr(s) ? readTString(this.mem, s, this.layout, 256) : null;
+      }
+      out.push({ key, tag: valTag, value: u64(nb, base) });
+    }
+    return out;
+  }
+}

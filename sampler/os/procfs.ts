@@ -1,0 +1,82 @@
+/** Small /proc readers: process existence, threads, executable, command line, status. */
+import { readFileSync, readdirSync, readlinkSync, existsSync } from 'node:fs';
+
+export function processExists(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
+}
+
+export function listThreads(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number).filter((n) => Number.isInteger(n)).sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
+
+export function threadName(pid: number, tid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return String(tid);
+  }
+}
+
+export function exePath(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return null;
+  }
+}
+
+export function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s.length > 0);
+  } catch {
+    return [];
+  }
+}
+
+/** Thread state letter from /proc/PID/task/TID/stat (R, S, D, T, t, Z, …), or null when gone. */
+export function threadState(pid: number, tid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return null;
+  }
+}
+
+/** The pid of the tracer attached to a process (0 when none). */
+export function tracerPid(pid: number): number {
+  try {
+    const m = /TracerPid:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface MapEntry {
+  start: number;
+  end: number;
+  perms: string;
+  offset: number;
+  path: string;
+}
+
+export function readMaps(pid: number): MapEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: MapEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out.push({ start: parseInt(m[1], 16), end: parseInt(m[2], 16), perms: m[3], offset: parseInt(m[4], 16), path: m[5] });
+  }
+  return out;
+}

@@ -1,0 +1,106 @@
+/**
+ * Pausing one thread of another process with ptrace: seize, interrupt, wait for the stop, read
+ * registers, detach. All calls must come from the same OS thread (the tracer is a thread).
+ */
+import { libc } from './libc.js';
+
+const PTRACE_GETREGS = 12;
+const PTRACE_DETACH = 17;
+const PTRACE_SEIZE = 0x4206;
+const PTRACE_INTERRUPT = 0x4207;
+const WALL = 0x40000000;
+const WNOHANG = 1;
+const SIGTRAP = 5;
+const SIGSTOP = 19;
+const PTRACE_EVENT_STOP = 128;
+
+export const ESRCH = 3;
+export const EPERM = 1;
+export const EIO = 5;
+
+/** x86_64 struct user_regs_struct, in kernel order. */
+const REG_NAMES = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi',
+  'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+] as const;
+export type RegName = (typeof REG_NAMES)[number];
+export type Registers = Record<RegName, number>;
+
+export class PtraceError extends Error {
+  constructor(readonly op: string, readonly errno: number, readonly tid: number) {
+    super(`${op}(${tid}) failed: errno ${errno}`);
+  }
+}
+
+/** Outcome of waiting for a stop: the thread stopped, or it is gone. */
+export type StopResult = { stopped: true; pendingSignal: number } | { stopped: false; exited: true; status: number };
+
+const regsBuf = Buffer.alloc(27 * 8);
+const statusBuf = new Int32Array(1);
+
+export function seize(tid: number): void {
+  const c = libc();
+  if (c.ptrace(PTRACE_SEIZE, tid, null, null) < 0) throw new PtraceError('PTRACE_SEIZE', c.errno(), tid);
+}
+
+export function interrupt(tid: number): void {
+  const c = libc();
+  if (c.ptrace(PTRACE_INTERRUPT, tid, null, null) < 0) throw new PtraceError('PTRACE_INTERRUPT', c.errno(), tid);
+}
+
+/**
+ * Waits until the seized thread reports its stop. A signal-delivery stop is also a stop: its signal
+ * is handed back so detach can deliver it and nothing is swallowed.
+ */
+export function waitStop(tid: number): StopResult {
+  const c = libc();
+  for (;;) {
+    const r = c.waitpid(tid, statusBuf, WALL);
+    if (r < 0) {
+      const e = c.errno();
+      if (e === 4) continue; // EINTR
+      throw new PtraceError('waitpid', e, tid);
+    }
+    const status = statusBuf[0];
+    if ((status & 0xff) === 0x7f) {
+      const sig = (status >> 8) & 0xff;
+      const event = (status >> 16) & 0xffff;
+      if (event === PTRACE_EVENT_STOP) return { stopped: true, pendingSignal: 0 };
+      if (sig === SIGTRAP) return { stopped: true, pendingSignal: 0 };
+      // Group-stop notifications (SIGSTOP & co. without an event) are not signals to re-inject.
+      return { stopped: true, pendingSignal: sig === SIGSTOP && event !== 0 ? 0 : sig };
+    }
+    return { stopped: false, exited: true, status };
+  }
+}
+
+/** Reaps any stop that arrived after we gave up waiting; best effort, never blocks. */
+export function drainStops(tid: number): void {
+  const c = libc();
+  while (c.waitpid(tid, statusBuf, WALL | WNOHANG) > 0) {
+    /* discard */
+  }
+}
+
+export function getRegs(tid: number): Registers {
+  const c = libc();
+  if (c.ptrace(PTRACE_GETREGS, tid, null, regsBuf) < 0) throw new PtraceError('PTRACE_GETREGS', c.errno(), tid);
+  const regs = {} as Registers;
+  for (let i = 0; i < REG_NAMES.length; i++) {
+    const lo = regsBuf.readUInt32LE(i * 8);
+    const hi = regsBuf.readUInt32LE(i * 8 + 4);
+    regs[REG_NAMES[i]] = hi > 0x1fffff ? -1 : hi * 0x1_0000_0000 + lo;
+  }
+  return regs;
+}
+
+/** Detaches; a pending signal is delivered as the thread resumes. Returns false if it was already gone. */
+export function detach(tid: number, signal = 0): boolean {
+  const c = libc();
+  if (c.ptraceData(PTRACE_DETACH, tid, null, signal) < 0) {
+    const e = c.errno();
+    if (e === ESRCH) return false;
+    throw new PtraceError('PTRACE_DETACH', e, tid);
+  }
+  return true;
+}

@@ -1,0 +1,146 @@
+/**
+ * A Lua process being profiled: detection of its runtime, the pause-copy-release cycle of one sample,
+ * and the guarantee that every pause ends in a detach.
+ */
+import { performance } from 'node:perf_hooks';
+import { LuaprofError, permissionHint } from './errors.js';
+import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
+import type { LuaFrame } from './lua/frames.js';
+import { layoutFor, supportedVersions } from './lua/layouts.js';
+import { locateMainState } from './lua/locate.js';
+import { PucRuntime, type LuaRuntime } from './lua/runtime.js';
+import { CaptureError } from './lua/puc/capture.js';
+import { EPERM, ESRCH, PtraceError, detach, getRegs, interrupt, seize, waitStop } from './os/ptrace.js';
+import { processExists, readMaps } from './os/procfs.js';
+import { PrefetchMemory, RemoteMemory } from './os/remote-memory.js';
+
+export interface SampleResult {
+  tid: number;
+  frames: LuaFrame[];
+  truncated: boolean;
+  pauseUs: number;
+}
+
+export class TargetGoneError extends Error {}
+
+export class Target {
+  private readonly pauseMem: PrefetchMemory;
+
+  private constructor(
+    readonly pid: number,
+    readonly detection: LuaDetection,
+    readonly runtime: LuaRuntime,
+    readonly mem: RemoteMemory,
+  ) {
+    this.pauseMem = new PrefetchMemory(mem);
+  }
+
+  get luaVersion(): string {
+    return `${this.detection.flavour === 'luajit' ? 'LuaJIT' : 'Lua'} ${this.detection.version}`;
+  }
+
+  /** Detects the runtime and finds its state; throws LuaprofError with a one-line reason. */
+  static attach(pid: number, opts: { version?: string } = {}): Target {
+    if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+    const mem = new RemoteMemory(pid);
+    const detected = detectLua(pid);
+    if (!detected && !opts.version) throw new LuaprofError('noLua', `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`);
+    const detection: LuaDetection = opts.version
+      ? { flavour: 'puc', version: opts.version, file: detected?.file ?? '' }
+      : detected!;
+    if (detection.flavour !== 'puc') {
+      throw new LuaprofError('unsupportedVersion', `process ${pid} runs LuaJIT ${detection.version} (${detection.file}); supported: Lua ${supportedVersions().join(', ')}`);
+    }
+    const layout = layoutFor(detection.version);
+    if (!layout) {
+      throw new LuaprofError('unsupportedVersion', `process ${pid} runs Lua ${detection.version} (${detection.file}); supported: Lua ${supportedVersions().join(', ')}`);
+    }
+    checkReadable(mem, pid);
+    const maps = readMaps(pid);
+    const binaries = luaBinaries(pid);
+    let main = locateMainState(mem, layout, maps, binaries);
+    if (!main) {
+      // Not in a global: look at the registers and stack of the stopped main thread.
+      main = pauseThread(pid, () => {
+        const regs = getRegs(pid);
+        const stack = mem.read(regs.rsp, 16384) ?? undefined;
+        return locateMainState(mem, layout, maps, [], { registers: Object.values(regs), stack });
+      }).value;
+    }
+    if (!main) throw new LuaprofError('noLua', `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`);
+    return new Target(pid, detection, new PucRuntime(detection.version, layout, main.L, main.G, mem), mem);
+  }
+
+  /** One sample of the main thread: pause, copy, release, then resolve names. */
+  sample(tid = this.pid): SampleResult {
+    const { value: raw, pauseUs } = pauseThread(tid, () => {
+      this.pauseMem.begin();
+      try {
+        return this.runtime.capture(this.pauseMem);
+      } finally {
+        this.pauseMem.end();
+      }
+    });
+    const { frames, truncated } = this.runtime.resolve(raw);
+    return { tid, frames, truncated, pauseUs };
+  }
+}
+
+function checkReadable(mem: RemoteMemory, pid: number): void {
+  const maps = readMaps(pid);
+  const any = maps.find((m) => m.perms.startsWith('r'));
+  if (any && !mem.read(any.start, 8)) {
+    if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `process ${pid} exited`);
+    throw new LuaprofError('permissionDenied', permissionHint(pid));
+  }
+}
+
+/**
+ * Stops one thread, runs `fn` while it is stopped, and always lets it go again. Errors from `fn`
+ * propagate after the detach; a thread that vanished becomes TargetGoneError.
+ */
+export function pauseThread<T>(tid: number, fn: () => T): { value: T; pauseUs: number } {
+  const t0 = performance.now();
+  const value = withThreadStopped(tid, fn);
+  return { value, pauseUs: (performance.now() - t0) * 1000 };
+}
+
+function withThreadStopped<T>(tid: number, fn: () => T): T {
+  try {
+    seize(tid);
+  } catch (e) {
+    if (e instanceof PtraceError && (e.errno === EPERM || e.errno === ESRCH)) {
+      if (!processExists(tid) || e.errno === ESRCH) throw new TargetGoneError(`thread ${tid} exited`);
+      throw new LuaprofError('permissionDenied', permissionHint(tid));
+    }
+    throw e;
+  }
+  let signal = 0;
+  let attached = true;
+  try {
+    interrupt(tid);
+    const stop = waitStop(tid);
+    if (!stop.stopped) {
+      attached = false;
+      throw new TargetGoneError(`thread ${tid} exited`);
+    }
+    signal = stop.pendingSignal;
+    return fn();
+  } catch (e) {
+    if (e instanceof PtraceError && e.errno === ESRCH) {
+      attached = false;
+      throw new TargetGoneError(`thread ${tid} exited`);
+    }
+    throw e;
+  } finally {
+    if (attached) {
+      try {
+        detach(tid, signal);
+      } catch {
+        /* the thread is gone; the kernel has already released it */
+      }
+    }
+  }
+}
+
+export { CaptureError };

@@ -1,0 +1,149 @@
+/**
+ * The recording loop. It runs in a worker thread because ptrace binds a tracee to the thread that
+ * attached it, and because a sub-millisecond clock (Atomics.wait) must not block the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { ProfileBuilder, type Frame } from '../aggregator/profile.js';
+import { LuaprofError } from './errors.js';
+import { threadName } from './os/procfs.js';
+import { CTRL, type Delta, type EndReason, type RecordOptions, type WorkerMessage } from './protocol.js';
+import { SampleSchedule } from './schedule.js';
+import { Reservoir } from './stats.js';
+import { Target, TargetGoneError } from './target.js';
+import { processExists } from './os/procfs.js';
+
+const FLUSH_MS = 200;
+const ATTACH_TIMEOUT_MS = 15_000;
+const TRUNCATED: Frame = { kind: 'c', name: '[truncated]' };
+
+const { options, control } = workerData as { options: RecordOptions; control: SharedArrayBuffer };
+const ctrl = new Int32Array(control);
+const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+const stopRequested = () => Atomics.load(ctrl, CTRL.stop) !== 0;
+
+function attach(): Target | null {
+  const deadline = performance.now() + ATTACH_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return Target.attach(options.pid, { version: options.version });
+    } catch (e) {
+      const retry = options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
+      if (!retry || stopRequested() || !processExists(options.pid)) throw e;
+      Atomics.wait(ctrl, CTRL.stop, 0, 20);
+    }
+  }
+}
+
+function run(): void {
+  let target: Target | null;
+  try {
+    target = attach();
+  } catch (e) {
+    if (e instanceof LuaprofError) post({ type: 'error', kind: e.kind, message: e.message });
+    else if (!processExists(options.pid) || e instanceof TargetGoneError) post({ type: 'error', kind: 'targetExited', message: `process ${options.pid} exited before Lua could be found` });
+    else post({ type: 'error', kind: 'internal', message: (e as Error).stack ?? String(e) });
+    return;
+  }
+  if (!target) return;
+  post({ type: 'attached', luaVersion: target.luaVersion });
+
+  const builder = new ProfileBuilder(options.byLine);
+  const names = new Map<number, string>();
+  let sentFrames = 0;
+  let sentStacks = 0;
+  let pending: Delta['samples'] = [];
+  const flush = () => {
+    const delta: Delta = {
+      frames: builder.frames.slice(sentFrames),
+      stacks: builder.stacks.slice(sentStacks),
+      samples: pending,
+    };
+    sentFrames = builder.frames.length;
+    sentStacks = builder.stacks.length;
+    pending = [];
+    post({ type: 'delta', delta });
+  };
+
+  const startTime = Date.now();
+  const t0 = performance.now();
+  const schedule = new SampleSchedule(1000 / options.rate, t0);
+  const pauses = new Reservoir();
+  let samples = 0;
+  let errors = 0;
+  let empty = 0;
+  let truncatedCount = 0;
+  let lastFlush = t0;
+  let reason: EndReason = 'stopped';
+
+  for (;;) {
+    let now = performance.now();
+    if (options.durationMs !== null && now - t0 >= options.durationMs) {
+      reason = 'duration';
+      break;
+    }
+    let wait = schedule.waitMs(now);
+    if (options.durationMs !== null) wait = Math.min(wait, t0 + options.durationMs - now);
+    if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
+    if (stopRequested()) break;
+    now = performance.now();
+    if (options.durationMs !== null && now - t0 >= options.durationMs) {
+      reason = 'duration';
+      break;
+    }
+    schedule.taken(now);
+    try {
+      const s = target.sample();
+      pauses.add(s.pauseUs);
+      if (s.frames.length === 0) empty++;
+      else {
+        const frames: Frame[] = s.frames;
+        if (s.truncated) {
+          truncatedCount++;
+          frames.push(TRUNCATED);
+        }
+        let name = names.get(s.tid);
+        if (name === undefined) names.set(s.tid, (name = threadName(options.pid, s.tid)));
+        builder.addSample(s.tid, name, frames, now - t0);
+        const thread = builder.thread(s.tid, name);
+        pending.push({ tid: s.tid, name, stack: thread.samples[thread.samples.length - 1], time: now - t0 });
+        samples++;
+      }
+    } catch (e) {
+      if (e instanceof TargetGoneError || !processExists(options.pid)) {
+        reason = 'target-exited';
+        break;
+      }
+      if (e instanceof LuaprofError) {
+        post({ type: 'error', kind: e.kind, message: e.message });
+        return;
+      }
+      errors++; // a torn or hostile structure: one dropped sample
+    }
+    Atomics.store(ctrl, CTRL.samples, samples);
+    Atomics.store(ctrl, CTRL.errors, errors);
+    Atomics.store(ctrl, CTRL.late, schedule.late);
+    if (now - lastFlush >= FLUSH_MS) {
+      flush();
+      lastFlush = now;
+    }
+  }
+  flush();
+  post({
+    type: 'done',
+    reason,
+    stats: {
+      samples,
+      errors,
+      late: schedule.late,
+      empty,
+      truncated: truncatedCount,
+      pauseP50Us: pauses.percentile(50),
+      pauseP99Us: pauses.percentile(99),
+      durationMs: performance.now() - t0,
+      startTime,
+    },
+  });
+}
+
+run();
