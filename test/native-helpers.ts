@@ -63,13 +63,27 @@ export interface GdbCapture {
   maps: Mapping[];
   /** Frame pcs as gdb's unwinder reports them (frame 0 = rip, then return addresses). */
   gdbPcs: number[];
+  /** Callee-saved registers gdb recovered per physical frame (absent when gdb says not saved). */
+  gdbRegs: Record<string, number>[];
   bt: string;
 }
 
 // Physical frames only: gdb also shows inlined frames and tail-call frames synthesised from DWARF
 // call-site info, which have no counterpart in CFI.
-const PY =
-  'python exec("f=gdb.newest_frame()\\nwhile f is not None:\\n if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME): print(\'LUAPROF_PC\', hex(f.pc()))\\n f=f.older()")';
+const PY_SRC = [
+  'f = gdb.newest_frame()',
+  'while f is not None:',
+  '  if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):',
+  "    print('LUAPROF_PC', hex(f.pc()))",
+  "    for r in ('rbx', 'rbp', 'r12', 'r13', 'r14', 'r15'):",
+  '      try:',
+  '        v = f.read_register(r)',
+  "        if not v.is_optimized_out: print('LUAPROF_REG', r, hex(int(v) & 0xffffffffffffffff))",
+  '      except Exception:',
+  '        pass',
+  '  f = f.older()',
+].join('\\n');
+const PY = `python exec("${PY_SRC.replace(/"/g, '\\"')}")`;
 
 /**
  * Attaches gdb to pid (which stops it), records registers, gdb's frame pcs and the stack from rsp to
@@ -97,16 +111,22 @@ export function gdbCapture(pid: number, stackMax = 256 * 1024): GdbCapture {
   );
   const regs: Record<string, number> = {};
   const pcs: number[] = [];
+  const fregs: Record<string, number>[] = [];
   for (const line of out.split('\n')) {
+    const g = /^LUAPROF_REG (\w+) (0x[0-9a-f]+)/.exec(line);
+    if (g && fregs.length) fregs[fregs.length - 1][g[1]] = parseInt(g[2], 16);
     const r = /^(r[a-z0-9]+|e?flags)\s+0x([0-9a-f]+)\s/.exec(line);
     if (r && !(r[1] in regs)) regs[r[1]] = parseInt(r[2], 16);
     const p = /^LUAPROF_PC (0x[0-9a-f]+)/.exec(line);
-    if (p) pcs.push(parseInt(p[1], 16));
+    if (p) {
+      pcs.push(parseInt(p[1], 16));
+      fregs.push({});
+    }
   }
   if (regs.rsp === undefined || regs.rip === undefined) throw new Error(`gdb gave no registers:\n${out}`);
   let bytes = fs.readFileSync(dump);
   fs.rmSync(path.dirname(dump), { recursive: true, force: true });
   if (bytes.length > stackMax) bytes = bytes.subarray(0, stackMax);
   const bt = out.split('\n').filter((l) => /^#\d+/.test(l)).join('\n');
-  return { pid, regs, stack: { addr: regs.rsp, bytes }, maps, gdbPcs: pcs, bt };
+  return { pid, regs, stack: { addr: regs.rsp, bytes }, maps, gdbPcs: pcs, gdbRegs: fregs, bt };
 }
