@@ -104,6 +104,54 @@ export function packTree(root: TreeNode, order: (a: TreeNode, b: TreeNode) => nu
   return { f, d, v };
 }
 
+/**
+ * Packs the tree of all `threads` once and, for each thread, the total of every node in that
+ * thread (0 where the thread never reached the node): the shared shape is stored once.
+ */
+export function packThreadTrees(
+  profile: Profile,
+  threads: ThreadProfile[],
+  order: (a: TreeNode, b: TreeNode) => number = heaviestFirst,
+): { tree: { f: number[]; d: number[] }; all: number[]; perThread: number[][]; totals: number[] } {
+  const merged = buildTree(profile, stackWeights(profile, threads));
+  const index = new Map<TreeNode, number>();
+  const f: number[] = [];
+  const d: number[] = [];
+  const all: number[] = [];
+  const todo: Array<[TreeNode, number]> = [];
+  const push = (n: TreeNode, depth: number) => {
+    const kids = [...n.children.values()].sort(order);
+    for (let i = kids.length - 1; i >= 0; i--) todo.push([kids[i], depth]);
+  };
+  push(merged, 0);
+  while (todo.length) {
+    const [n, depth] = todo.pop()!;
+    index.set(n, f.length);
+    f.push(n.frame);
+    d.push(depth);
+    all.push(round6(n.total));
+    push(n, depth + 1);
+  }
+  const perThread: number[][] = [];
+  const totals: number[] = [];
+  for (const t of threads) {
+    const vals = new Array<number>(f.length).fill(0);
+    const tree = buildTree(profile, stackWeights(profile, [t]));
+    totals.push(round6(tree.total));
+    const walk: Array<[TreeNode, TreeNode]> = [[tree, merged]];
+    while (walk.length) {
+      const [tn, mn] = walk.pop()!;
+      for (const [frame, tc] of tn.children) {
+        const mc = mn.children.get(frame)!;
+        vals[index.get(mc)!] = round6(tc.total);
+        walk.push([tc, mc]);
+      }
+    }
+    perThread.push(vals);
+  }
+  return { tree: { f, d }, all, perThread, totals };
+}
+
 export function heaviestFirst(a: TreeNode, b: TreeNode): number {
   return b.total - a.total;
 }

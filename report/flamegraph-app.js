@@ -8,14 +8,13 @@
   var isDiff = data.mode === 'diff';
   var frames = data.frames;
   var SCALE = 1e6;
-  var MAX_ROWS = 1000;
+  var rowLimit = 200; // rows drawn; big tables are slow to lay out, 'show more' adds pages
   var lc = new Array(frames.length);
   for (var i = 0; i < frames.length; i++) lc[i] = (frames[i][0] + '\u0000' + frames[i][1]).toLowerCase();
 
   var $ = function (id) { return document.getElementById(id); };
-  var state = { thread: 0, inverted: false, widths: 'new', term: '', sortKey: null, sortDir: -1, zoomed: null };
+  var state = { thread: 0, inverted: false, widths: 'new', term: '', sortKey: null, sortDir: -1, zoomed: null, focus: -1 };
   var chart = null;
-  var roots = [];
 
   // ---- header ----
   $('title').textContent = data.title;
@@ -32,32 +31,61 @@
   });
 
   // ---- tree building ----
-  function buildProfileRoot(th) {
-    var tr = th.tree, f = tr.f, d = tr.d, v = tr.v, n = f.length;
-    var root = { n: th.label, fi: -1, v: th.total, k: 0 };
-    var stack = [root];
-    for (var i = 0; i < n; i++) {
-      var node = { n: frames[f[i]][0], fi: f[i], v: v[i], k: 0 };
-      var parent = stack[d[i]];
+  // The file holds the whole call tree (exact); the chart gets the nodes that can be seen:
+  // those at least 1/PRUNE_K of a pixel wide at the current width when zoomed PRUNE_K-fold.
+  // Zooming into a node re-roots the chart on it with its full subtree (see onZoom).
+  // Totals, self values, matched share and the table always come from the exact data.
+  var PRUNE_K = 40;
+  function chartWidth() { return Math.max(300, $('chart').clientWidth || 960); }
+  function minVisible(total) { return total / (chartWidth() * PRUNE_K); }
+  // Builds data nodes for the subtree of packed node `from` (-1 = root), keeping nodes with v >= minV.
+  function buildProfileSubtree(th, from, minV) {
+    var tr = data.tree, f = tr.f, d = tr.d, v = th.v, n = f.length;
+    var root = from < 0 ? { n: th.label, fi: -1, v: th.total, k: 0, i: -1 } : { n: frames[f[from]][0], fi: f[from], v: v[from], k: 0, i: from };
+    var base = from < 0 ? 0 : d[from] + 1;
+    var stack = [];
+    stack[base] = root;
+    for (var i = from + 1; i < n; i++) {
+      var depth = d[i];
+      if (depth < base) break;
+      var parent = stack[depth];
+        if (!parent || v[i] === 0) { stack[depth + 1] = null; continue; }
+      parent.k += v[i];
+      if (v[i] < minV) { stack[depth + 1] = null; continue; }
+      var node = { n: frames[f[i]][0], fi: f[i], v: v[i], k: 0, i: i };
       if (!parent.c) parent.c = [];
       parent.c.push(node);
-      parent.k += v[i];
-      stack[d[i] + 1] = node;
+      stack[depth + 1] = node;
     }
     return root;
   }
-  function buildDiffRoot() {
+  function buildDiffSubtree(from, minShare) {
     var tr = data.tree, f = tr.f, d = tr.d, b = tr.b, w = tr.n, n = f.length;
-    var root = { n: 'all', fi: -1, b: data.baseTotal, w: data.newTotal, v: 0, dd: 0 };
-    var stack = [root];
-    for (var i = 0; i < n; i++) {
-      var node = { n: frames[f[i]][0], fi: f[i], b: b[i], w: w[i], v: 0, dd: 0 };
-      var parent = stack[d[i]];
+    var bt = data.baseTotal, nt = data.newTotal;
+    var root = from < 0 ? { n: 'all', fi: -1, b: bt, w: nt, v: 0, dd: 0, i: -1, kb: 0, kw: 0 } : { n: frames[f[from]][0], fi: f[from], b: b[from], w: w[from], v: 0, dd: 0, i: from, kb: 0, kw: 0 };
+    var base = from < 0 ? 0 : d[from] + 1;
+    var stack = [];
+    stack[base] = root;
+    for (var i = from + 1; i < n; i++) {
+      var depth = d[i];
+      if (depth < base) break;
+      var parent = stack[depth];
+      if (!parent) { stack[depth + 1] = null; continue; }
+      parent.kb += b[i];
+      parent.kw += w[i];
+      if (Math.max(share(b[i], bt), share(w[i], nt)) < minShare) { stack[depth + 1] = null; continue; }
+      var node = { n: frames[f[i]][0], fi: f[i], b: b[i], w: w[i], v: 0, dd: 0, i: i, kb: 0, kw: 0 };
       if (!parent.c) parent.c = [];
       parent.c.push(node);
-      stack[d[i] + 1] = node;
+      stack[depth + 1] = node;
     }
     return root;
+  }
+  /** Packed index path from the root to packed node i (inclusive). */
+  function pathTo(tr, i) {
+    var path = [i], want = tr.d[i] - 1;
+    for (var j = i - 1; j >= 0 && want >= 0; j--) if (tr.d[j] === want) { path.unshift(j); want--; }
+    return path;
   }
   function forEach(root, fn) {
     var todo = [root];
@@ -77,14 +105,34 @@
       x.rel = Math.max(sb, sn) > 0 ? (sn - sb) / Math.max(sb, sn) : 0;
     });
   }
-  function currentRoot() {
-    if (isDiff) {
-      if (!roots[0]) roots[0] = buildDiffRoot();
-      applyDiffWidths(roots[0]);
-      return roots[0];
+  // Chart data: whole tree pruned, or (after zooming into a node with hidden detail) the chain of
+  // its ancestors with the node's subtree pruned relative to the node itself.
+  function currentRoot(focus) {
+    var tr = data.tree;
+    var root;
+    if (isDiff) root = buildDiffSubtree(-1, minVisible(1));
+    else root = buildProfileSubtree(data.threads[state.thread], -1, minVisible(data.threads[state.thread].total));
+    if (focus !== undefined && focus >= 0) {
+      var path = pathTo(tr, focus);
+      var node = root, target = null;
+      for (var p = 0; p < path.length; p++) {
+        var next = null;
+        if (node.c) for (var q = 0; q < node.c.length; q++) if (node.c[q].i === path[p]) next = node.c[q];
+        if (!next) break;
+        if (p === path.length - 1) target = next;
+        node = next;
+      }
+      if (target) {
+        var sub = isDiff ? buildDiffSubtree(focus, minVisible(Math.max(share(target.b, data.baseTotal), share(target.w, data.newTotal))))
+                         : buildProfileSubtree(data.threads[state.thread], focus, minVisible(target.v));
+        target.c = sub.c;
+        target.k = sub.k;
+        target.kb = sub.kb;
+        target.kw = sub.kw;
+      }
     }
-    if (!roots[state.thread]) roots[state.thread] = buildProfileRoot(data.threads[state.thread]);
-    return roots[state.thread];
+    if (isDiff) applyDiffWidths(root);
+    return root;
   }
   function threadTotal() { return isDiff ? SCALE : data.threads[state.thread].total; }
 
@@ -119,16 +167,7 @@
   var tipEl = $('tip');
   function pct(x, total) { return total > 0 ? (100 * x / total).toFixed(2) + '%' : '-'; }
   function fmtN(x) { return Number.isInteger(x) ? String(x) : (Math.round(x * 1000) / 1000).toString(); }
-  function nodeSelf(x) {
-    var s = x.v;
-    if (x.c) for (var i = 0; i < x.c.length; i++) s -= x.c[i].v;
-    return s;
-  }
-  function nodeSelfRaw(x, key) {
-    var s = x[key];
-    if (x.c) for (var i = 0; i < x.c.length; i++) s -= x.c[i][key];
-    return s;
-  }
+  function nodeSelfRaw(x, key) { return key === 'b' ? x.b - x.kb : x.w - x.kw; }
   function describe(node) {
     var x = node.data;
     var lines = [x.n];
@@ -169,14 +208,12 @@
 
   // ---- chart ----
   function matches(fi, term) { return fi >= 0 && lc[fi].indexOf(term) >= 0; }
-  function render() {
-    var root = currentRoot();
-    forEach(root, function (x) { x.fade = false; x.hide = false; });
+  function render(focus) {
+    var root = currentRoot(focus);
     var el = $('chart');
     el.textContent = '';
-    var width = Math.max(300, el.clientWidth || 960);
     chart = flamegraph.default()
-      .width(width)
+      .width(chartWidth())
       .cellHeight(18)
       .minFrameSize(1)
       .transitionDuration(0)
@@ -185,24 +222,60 @@
       .getName(function (d) { return d.data.n; })
       .setColorMapper(isDiff ? diffColor : kindColor)
       .setSearchMatch(function (d, term) { return matches(d.data.fi, term); })
-      .setSearchHandler(onSearchResult)
-      .onClick(function (d) {
-        state.zoomed = d.data.fi >= 0 ? d.data.n : null;
-        $('reset-zoom').disabled = !state.zoomed;
-      });
+      .setSearchHandler(function () { showMatch(); })
+      .onClick(onZoom);
     d3.select(el).datum(root).call(chart);
-    chart.transitionDuration(250);
+    state.focus = focus === undefined ? -1 : focus;
     state.zoomed = null;
-    $('reset-zoom').disabled = true;
+    if (focus !== undefined && focus >= 0) {
+      var target = d3.select(el).datum().descendants().find(function (n) { return n.data.i === focus; });
+      if (target) {
+        chart.zoomTo(target);
+        state.zoomed = target.data.n;
+      }
+    }
+    chart.transitionDuration(250);
+    $('reset-zoom').disabled = !state.zoomed;
+    $('chart').setAttribute('data-zoomed', state.zoomed || '');
     if (state.term) chart.search(state.term);
-    else $('match').textContent = '';
+    showMatch();
   }
-  function onSearchResult(results, sum, total) {
-    if (!state.term) { $('match').textContent = ''; return; }
-    var denom = isDiff ? SCALE : total;
-    var unit = isDiff ? '' : ' (' + fmtN(sum) + ' of ' + fmtN(total) + ' samples)';
-    $('match').textContent = 'matched ' + pct(sum, denom) + unit + ', ' + results.length + ' frames';
-    $('match').setAttribute('data-share', String(denom > 0 ? sum / denom : 0));
+  function onZoom(d) {
+    var x = d.data;
+    var total = isDiff ? 1 : data.threads[state.thread].total;
+    var size = isDiff ? Math.max(share(x.b, data.baseTotal), share(x.w, data.newTotal)) : x.v;
+    state.zoomed = x.fi >= 0 ? x.n : null;
+    $('reset-zoom').disabled = !state.zoomed;
+    $('chart').setAttribute('data-zoomed', state.zoomed || '');
+    // Re-root with the node's full detail when zooming this far would reveal pruned frames.
+    if (x.i >= 0 && x.i !== state.focus && size < total / PRUNE_K) {
+      var keep = x.i;
+      setTimeout(function () { render(keep); }, 0);
+    }
+  }
+  /** Exact share of samples whose stack contains a matching frame (from the whole tree). */
+  function matchedShare(term) {
+    var tr = data.tree;
+    var f = tr.f, d = tr.d, n = f.length;
+    var vals = isDiff ? (state.widths === 'base' ? tr.b : tr.n) : data.threads[state.thread].v;
+    var total = isDiff ? (state.widths === 'base' ? data.baseTotal : data.newTotal) : data.threads[state.thread].total;
+    var sum = 0, md = -1, frames = 0;
+    for (var i = 0; i < n; i++) {
+      if (md >= 0 && d[i] <= md) md = -1;
+      if (matches(f[i], term)) {
+        frames++;
+        if (md < 0) { sum += vals[i]; md = d[i]; }
+      }
+    }
+    return { sum: sum, total: total, frames: frames };
+  }
+  function showMatch() {
+    var m = $('match');
+    if (!state.term) { m.textContent = ''; m.removeAttribute('data-share'); return; }
+    var r = matchedShare(state.term);
+    var unit = isDiff ? ' of ' + state.widths : ' (' + fmtN(r.sum) + ' of ' + fmtN(r.total) + ' samples)';
+    m.textContent = 'matched ' + pct(r.sum, r.total) + unit + ', ' + r.frames + ' call-tree nodes';
+    m.setAttribute('data-share', String(r.total > 0 ? r.sum / r.total : 0));
   }
 
   // ---- controls ----
@@ -237,16 +310,19 @@
     render();
   });
   $('reset-zoom').addEventListener('click', function () {
-    if (chart) chart.resetZoom();
+    if (state.focus >= 0) render();
+    else if (chart) chart.resetZoom();
     state.zoomed = null;
     $('reset-zoom').disabled = true;
+    $('chart').setAttribute('data-zoomed', '');
   });
   var searchTimer = 0;
   function applySearch() {
     state.term = $('search').value.trim().toLowerCase();
     if (!chart) return;
     if (state.term) chart.search(state.term);
-    else { chart.clear(); $('match').textContent = ''; }
+    else chart.clear();
+    showMatch();
     renderTable();
   }
   $('search').addEventListener('input', function () {
@@ -328,7 +404,7 @@
     });
     var tbody = $('fn-table').tBodies[0];
     var frag = document.createDocumentFragment();
-    var n = Math.min(keyed.length, MAX_ROWS);
+    var n = Math.min(keyed.length, rowLimit);
     for (var i = 0; i < n; i++) {
       var r = keyed[i][1];
       var tr = document.createElement('tr');
@@ -348,8 +424,11 @@
     }
     tbody.textContent = '';
     tbody.appendChild(frag);
-    $('table-note').textContent = '(' + (keyed.length > MAX_ROWS ? 'top ' + MAX_ROWS + ' of ' : '') + keyed.length + (term ? ' matching' : '') + ')';
+    $('table-note').textContent = '(' + (keyed.length > rowLimit ? 'top ' + rowLimit + ' of ' : '') + keyed.length + (term ? ' matching' : '') + ')';
+    $('more-rows').hidden = keyed.length <= rowLimit;
   }
+
+  $('more-rows').addEventListener('click', function () { rowLimit += 500; renderTable(); });
 
   var resizeTimer = 0;
   window.addEventListener('resize', function () {

@@ -7,15 +7,16 @@
  * Everything that came from the target (function names, chunk names, thread names, command) is
  * carried as JSON data and put into the page with textContent / d3 .text(): never parsed as HTML.
  */
-import type { Profile, ProfileMeta } from '../aggregator/profile.js';
-import { buildTree, functionStats, frameLocation, packTree, stackWeights, totalWeight, type PackedTree, type TreeNode } from '../aggregator/tree.js';
+import type { Profile, ProfileMeta, ThreadProfile } from '../aggregator/profile.js';
+import { functionStats, frameLocation, packThreadTrees, stackWeights, type TreeNode } from '../aggregator/tree.js';
 import { cspHash, escapeHtml, jsonForScript, ownAsset, packageFile, scriptText } from './assets.js';
 import { threadLabel } from './speedscope.js';
 
 export interface FlameThreadData {
   label: string;
   total: number;
-  tree: PackedTree;
+  /** Total of each node of FlameData.tree in this thread (pre-order, aligned with tree.f). */
+  v: number[];
   /** [frame, self, total] per function, heaviest total first. */
   fn: Array<[number, number, number]>;
 }
@@ -26,6 +27,8 @@ export interface FlameData {
   facts: Array<[string, string]>;
   /** Per frame: [name, "file:line", kind]. */
   frames: Array<[string, string, string]>;
+  /** Call tree of all threads in pre-order: frame index and depth of each node (children by name). */
+  tree: { f: number[]; d: number[] };
   threads: FlameThreadData[];
 }
 
@@ -73,27 +76,31 @@ export function frameTable(profile: Profile): Array<[string, string, string]> {
 }
 
 export function buildFlameData(profile: Profile, title?: string): FlameData {
-  const threads: FlameThreadData[] = [];
   const byName = nameOrder(profile.frames.map((f) => f.name));
-  const one = (label: string, ts = profile.threads): FlameThreadData => {
-    const sw = stackWeights(profile, ts);
-    const tree = buildTree(profile, sw);
-    const stats = [...functionStats(profile, sw).values()].sort((a, b) => b.total - a.total || b.self - a.self);
-    return {
-      label,
-      total: totalWeight(sw),
-      tree: packTree(tree, byName),
-      fn: stats.map((s) => [s.frame, r6(s.self), r6(s.total)]),
-    };
+  const packed = packThreadTrees(profile, profile.threads, byName);
+  const fnTable = (ts: ThreadProfile[]): Array<[number, number, number]> => {
+    const stats = [...functionStats(profile, stackWeights(profile, ts)).values()].sort((a, b) => b.total - a.total || b.self - a.self);
+    return stats.map((s) => [s.frame, r6(s.self), r6(s.total)]);
   };
-  if (profile.threads.length !== 1) threads.push(one(`all threads (${profile.threads.length})`));
-  for (const t of profile.threads) threads.push(one(threadLabel(t), [t]));
+  const threads: FlameThreadData[] = [];
+  if (profile.threads.length !== 1) {
+    threads.push({
+      label: `all threads (${profile.threads.length})`,
+      total: packed.totals.reduce((a, b) => a + b, 0),
+      v: packed.all,
+      fn: fnTable(profile.threads),
+    });
+  }
+  profile.threads.forEach((t, i) => {
+    threads.push({ label: threadLabel(t), total: packed.totals[i], v: packed.perThread[i], fn: fnTable([t]) });
+  });
   const cmd = profile.meta.command?.length ? profile.meta.command.join(' ') : profile.meta.pid !== undefined ? `pid ${profile.meta.pid}` : 'profile';
   return {
     mode: 'profile',
     title: title ?? `luaprof: ${cmd}`,
     facts: profileFacts(profile.meta, profile.threads.length),
     frames: frameTable(profile),
+    tree: packed.tree,
     threads,
   };
 }
