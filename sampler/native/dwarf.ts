@@ -282,7 +282,7 @@ export function evalExpr(expr: Buffer, ctx: ExprContext, initial?: number): numb
         case 0x14: { if (st.length < 2) return null; push(st[st.length - 2]); break; } // over
         case 0x15: { const i = c.u8(); if (i >= st.length) return null; push(st[st.length - 1 - i]); break; } // pick
         case 0x16: { const a = pop(); const b = pop(); push(a); push(b); break; } // swap
-        case 0x17: { const a = pop(); const b = pop(); const d = pop(); push(a); push(d); push(b); break; } // rot
+        case 0x17: { const a = pop(); const b = pop(); const d = pop(); push(b); push(a); push(d); break; } // rot: top→second, second→third, third→top
         case 0x19: { const v = signed(pop()); push(v < 0n ? -v : v); break; } // abs
         case 0x1a: { const b = pop(); push(pop() & b); break; } // and
         case 0x1b: { const b = signed(pop()); const a = signed(pop()); if (b === 0n) return null; push(a / b); break; } // div
