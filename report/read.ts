@@ -46,7 +46,7 @@ export function parseProfile(buf: Buffer, name: string): Profile {
   }
   const text = buf.toString('utf8');
   const first = text.trimStart()[0];
-  if (first === '{' || first === '[') {
+  if (first === '{') {
     let doc: unknown;
     try {
       doc = JSON.parse(text);
@@ -81,16 +81,39 @@ function oneLine(e: unknown): string {
   return String(e instanceof Error ? e.message : e).split('\n')[0];
 }
 
-/** "unexpected token at line 3" from a JSON.parse error. */
+/** "invalid JSON at line 3" from a JSON.parse error (Node 20's messages carry no position). */
 function jsonWhere(text: string, e: unknown): string {
   const msg = oneLine(e);
+  let pos = -1;
   const m = /position (\d+)/.exec(msg);
-  if (m) {
-    const pos = Number(m[1]);
+  if (m) pos = Number(m[1]);
+  else if (!/Unexpected end/i.test(msg) && text.length < 64 << 20) {
+    // Smallest prefix that fails with something other than "unexpected end": the bad token ends it.
+    let lo = 1;
+    let hi = text.length;
+    const badAt = (k: number): boolean => {
+      try {
+        JSON.parse(text.slice(0, k));
+        return false;
+      } catch (err) {
+        const em = oneLine(err);
+        const at = /position (\d+)/.exec(em);
+        if (at) return Number(at[1]) < k;
+        return !/Unexpected end|Unterminated/i.test(em);
+      }
+    };
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (badAt(mid)) hi = mid;
+      else lo = mid + 1;
+    }
+    pos = lo - 1;
+  }
+  if (pos >= 0) {
     let line = 1;
     for (let i = 0; i < pos && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
     return `invalid JSON at line ${line}`;
   }
-  if (/Unexpected end/i.test(msg)) return 'JSON ends early';
-  return `invalid JSON: ${msg}`;
+  if (/Unexpected end|Unterminated/i.test(msg)) return 'JSON ends early';
+  return 'invalid JSON';
 }
