@@ -170,8 +170,9 @@ export class Symbolizer {
     const eh = mod.ehFrame();
     const fde = eh ? eh.findFde(v) : null;
     if (name === undefined && best >= 0 && t.starts[best] === t.ends[best]) {
-      // Size-0 symbol: accept it only when it starts the FDE that covers v.
-      if (fde && fde.start === t.starts[best]) {
+      // Size-0 symbol (hand-written assembly like __restore_rt): accept it only when it lies inside
+      // the FDE that covers v, so it cannot be an exported name borrowed from another function.
+      if (fde && t.starts[best] >= fde.start) {
         name = t.names[best];
         symStart = t.starts[best];
       }

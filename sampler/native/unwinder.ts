@@ -248,8 +248,9 @@ export class NativeUnwinder {
     const saved = this.readU64(bp);
     const ra = this.readU64(bp + 8);
     if (saved === null || ra === null || ra <= 0) return false;
-    if (saved !== 0 && (saved <= bp || saved % 8 !== 0 || saved >= top)) return false;
-    if (!this.modules.isExecutable(ra)) return false;
+    // The saved rbp is the caller's rbp, which need not be a frame pointer (a caller with CFI may use
+    // rbp as a general register), so it is not checked; the return address must follow a call.
+    if (!this.looksLikeReturnAddress(ra)) return false;
     const n = this.nregs;
     n.fill(0);
     n[REG_RSP] = bp + 16;
