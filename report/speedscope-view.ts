@@ -27,7 +27,7 @@ export function renderSpeedscopeHtml(profile: Profile, fileName: string): string
   const js = readFileSync(releaseFile(/^speedscope-.*\.js$/).path, 'utf8');
   let css = readFileSync(releaseFile(/^speedscope-.*\.css$/).path, 'utf8');
   // Inline the font(s) the stylesheet refers to.
-  css = css.replace(/url\(([^)'"]+\.woff2)\)/g, (m, name: string) => {
+  css = css.replace(/url\((['"]?)([^)'"]+\.woff2)\1\)/g, (m, _q: string, name: string) => {
     try {
       const buf = readFileSync(join(packageDir('speedscope'), 'dist', 'release', name));
       return `url(data:font/woff2;base64,${buf.toString('base64')})`;
