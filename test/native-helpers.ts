@@ -10,7 +10,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMaps, type Mapping } from '../sampler/os/maps.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The repository root: the nearest ancestor with package.json (works from test/ and dist/test/). */
+export const ROOT = ((): string => {
+  let d = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'fixtures'))) return d;
+    d = path.dirname(d);
+  }
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+})();
 export const FIXTURES = path.join(ROOT, 'fixtures', 'native');
 
 export function haveTool(name: string): boolean {

@@ -262,9 +262,26 @@ export class NativeUnwinder {
   }
 
   private frameRegs(): Partial<Record<CalleeSaved, number>> {
+    const k = this.known;
+    const r = this.regs;
+    if ((k & CALLEE_SAVED_MASK) === CALLEE_SAVED_MASK) {
+      return { rbx: r[3], rbp: r[6], r12: r[12], r13: r[13], r14: r[14], r15: r[15] };
+    }
     const out: Partial<Record<CalleeSaved, number>> = {};
-    for (const [n, name] of CALLEE_SAVED) if (this.known & (1 << n)) out[name] = this.regs[n];
+    for (const [n, name] of CALLEE_SAVED) if (k & (1 << n)) out[name] = r[n];
     return out;
+  }
+
+  /** Registers whose rule is not "unspecified", computed once per row. */
+  private static active(row: Row): Uint8Array {
+    let a = (row as Row & { active?: Uint8Array }).active;
+    if (!a) {
+      const list: number[] = [];
+      for (let r = 0; r < NREGS; r++) if (row.rule[r] !== R_UNSPEC) list.push(r);
+      a = Uint8Array.from(list);
+      (row as Row & { active?: Uint8Array }).active = a;
+    }
+    return a;
   }
 
   /**
@@ -281,15 +298,16 @@ export class NativeUnwinder {
     else cfa = null;
     if (cfa === null || cfa <= 0) return -1;
     const n = this.nregs;
-    let nk = 0;
-    for (let r = 0; r < NREGS; r++) {
-      const rule = row.rule[r];
+    n.set(regs);
+    // Unspecified rules: callee-saved registers keep their value, rsp becomes the CFA, the rest
+    // (caller-saved, and the return address) are unknown.
+    let nk = (known & CALLEE_SAVED_MASK) | (1 << REG_RSP);
+    n[REG_RSP] = cfa;
+    const active = NativeUnwinder.active(row);
+    for (let i = 0; i < active.length; i++) {
+      const r = active[i];
       let v: number | null = null;
-      switch (rule) {
-        case R_UNSPEC:
-          if (r === REG_RSP) v = cfa;
-          else if (CALLEE_SAVED_MASK & (1 << r) && known & (1 << r)) v = regs[r];
-          break;
+      switch (row.rule[r]) {
         case R_SAME:
           if (known & (1 << r)) v = regs[r];
           break;
@@ -322,14 +340,16 @@ export class NativeUnwinder {
       if (v !== null && v >= 0) {
         n[r] = v;
         nk |= 1 << r;
-      } else n[r] = 0;
+      } else nk &= ~(1 << r);
     }
     if (row.raReg !== REG_RA) {
       if (!(nk & (1 << row.raReg))) return -1;
       n[REG_RA] = n[row.raReg];
       nk |= 1 << REG_RA;
     }
-    regs.set(n);
+    // Swap the register files (the expression context reads this.regs).
+    this.nregs = regs;
+    this.regs = n;
     this.known = nk;
     return cfa;
   }
@@ -349,7 +369,7 @@ export class NativeUnwinder {
   private unwindInto(input: Regs, stack: { addr: number; bytes: Buffer }, maxFrames: number, frames: NativeFrame[]): void {
     this.stackAddr = stack.addr;
     this.stackBuf = stack.bytes;
-    const regs = this.regs;
+    let regs = this.regs;
     this.known = 0;
     for (let i = 0; i < NREGS; i++) {
       const v = input[DWARF_REG_NAMES[i]];
@@ -363,19 +383,22 @@ export class NativeUnwinder {
     let exactPc = true; // frame 0, or the frame interrupted by a signal
     let refreshed = false;
     for (let depth = 0; depth < maxFrames; depth++) {
+      regs = this.regs;
       const pc = regs[REG_RA];
       const sp = regs[REG_RSP];
       if (pc <= 0) return;
-      if (depth > 0 && !this.modules.isExecutable(pc)) {
+      const lookupPc = exactPc ? pc : pc - 1;
+      let row = this.rowAt(lookupPc);
+      // A row implies pc is in an executable object; otherwise check the mappings.
+      if (depth > 0 && !row && !this.modules.isExecutable(pc)) {
         if (refreshed || Date.now() - this.modules.lastRefresh < 1000) return;
         refreshed = true;
         this.refreshMaps();
         if (!this.modules.isExecutable(pc)) return;
+        row = this.rowAt(lookupPc);
       }
       const frame: NativeFrame = { pc, sp, cfa: 0, regs: this.frameRegs(), method };
       frames.push(frame);
-      const lookupPc = exactPc ? pc : pc - 1;
-      let row = this.rowAt(lookupPc);
       if (!row && depth === 0 && !refreshed && !this.modules.lookup(pc) && Date.now() - this.modules.lastRefresh >= 1000) {
         refreshed = true;
         this.refreshMaps();
@@ -388,6 +411,7 @@ export class NativeUnwinder {
         if (row.signal) frame.signal = true;
         exactPc = row.signal;
         method = 'cfi';
+        regs = this.regs;
         const nsp = regs[REG_RSP];
         if (!(this.known & (1 << REG_RA)) || !(this.known & (1 << REG_RSP))) return;
         if (!row.signal && nsp <= sp) return;
