@@ -224,6 +224,7 @@
       .setSearchMatch(function (d, term) { return matches(d.data.fi, term); })
       .setSearchHandler(function () { showMatch(); })
       .onClick(onZoom);
+    lastWidth = chartWidth();
     d3.select(el).datum(root).call(chart);
     state.focus = focus === undefined ? -1 : focus;
     state.zoomed = null;
@@ -431,9 +432,12 @@
   $('more-rows').addEventListener('click', function () { rowLimit += 500; renderTable(); });
 
   var resizeTimer = 0;
+  var lastWidth = 0;
   window.addEventListener('resize', function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(render, 200);
+    resizeTimer = setTimeout(function () {
+      if (chartWidth() !== lastWidth) render(state.focus >= 0 ? state.focus : undefined);
+    }, 200);
   });
 
   render();

@@ -99,6 +99,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     expect(tip).toMatch(/total: 10 samples \(7\.14%\)/);
     expect(tip).toMatch(/self: +10 samples \(7\.14%\)/);
     expect(await page.locator('img').count()).toBe(0);
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-profile.png'), fullPage: true });
 
     // Search highlights matches and shows the matched share.
@@ -109,6 +110,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     expect(fill?.toLowerCase()).toBe('#e600e6');
     expect(await page.locator('#chart g.frame[name="work"] rect').getAttribute('fill')).not.toBe('#e600e6');
     expect(await page.locator('#fn-table tbody tr').count()).toBe(1);
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-search.png') });
     await page.click('#clear-search');
 
@@ -119,6 +121,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     await page.locator('#chart g.frame[name="work"]').first().click();
     await expect.poll(() => frameWidth(page, 'work')).toBeCloseTo(full, 0);
     expect(await page.locator('#reset-zoom').isDisabled()).toBe(false);
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-zoom.png') });
     await page.click('#reset-zoom');
     await expect.poll(() => frameWidth(page, 'work')).toBeCloseTo(before, 0);
@@ -148,6 +151,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     await page.click('#toggle-layout');
     expect(await page.locator('#toggle-layout').textContent()).toBe('flame');
     expect(await rootY()).toBeLessThan(flameY);
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-icicle.png') });
 
     expect(dialogs).toEqual([]);
@@ -177,6 +181,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     // Table: default sort by change of total share, the regression first.
     expect(await page.locator('#fn-table tbody tr:first-child td:first-child').textContent()).toBe('handler7');
     expect(await page.locator('#fn-table tbody tr:first-child td:last-child').textContent()).toBe('regression');
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-diff.png'), fullPage: true });
     expect(errors).toEqual([]);
     expect(external).toEqual([]);
@@ -201,6 +206,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     await page.locator(`#chart g.frame[name="${small}"]`).first().click({ force: true });
     await expect.poll(() => page.locator('#chart').getAttribute('data-zoomed')).toBe(small);
     await page.waitForTimeout(300);
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-large-zoom.png') });
     expect(errors).toEqual([]);
     await page.close();
@@ -214,6 +220,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     // speedscope shows the profile's name in the title and the thread's profile name in its toolbar.
     await page.waitForFunction(() => document.title.startsWith('luaprof: lua5.4') && document.body.innerText.includes('main (4242)'), null, { timeout: 15_000 });
     expect(await page.evaluate(() => document.body.innerText)).not.toMatch(/Something went wrong|Unrecognized format/i);
+    await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'view-speedscope.png') });
     expect(external).toEqual([]);
     expect(dialogs).toEqual([]);
