@@ -28,6 +28,8 @@ export interface RecordStats {
   errors: number;
   late: number;
   empty: number;
+  /** Ticks that found the target waiting for a CPU (left out of the profile). */
+  offCpu: number;
   truncated: number;
   pauseP50Us: number;
   pauseP99Us: number;

@@ -11,7 +11,7 @@ import { locateMainState } from './lua/locate.js';
 import { PucRuntime, type LuaRuntime } from './lua/runtime.js';
 import { CaptureError } from './lua/puc/capture.js';
 import { EPERM, ESRCH, PtraceError, detach, getRegs, interrupt, seize, waitStop } from './os/ptrace.js';
-import { processExists, readMaps } from './os/procfs.js';
+import { processExists, readMaps, threadState } from './os/procfs.js';
 import { PrefetchMemory, RemoteMemory } from './os/remote-memory.js';
 
 export interface SampleResult {
@@ -19,7 +19,16 @@ export interface SampleResult {
   frames: LuaFrame[];
   truncated: boolean;
   pauseUs: number;
+  /**
+   * The thread took long to stop: it was waiting for a CPU (preempted), and it stopped wherever the
+   * scheduler had left it, not at a point in time chosen at random. Such a sample would over-count
+   * the places where preemption happens (system call exits) and is left out of profiles.
+   */
+  offCpu: boolean;
 }
+
+/** A thread running on a CPU stops within an interrupt's latency; one that waits for a CPU takes a time slice. */
+export const OFF_CPU_STOP_US = 400;
 
 export class TargetGoneError extends Error {}
 
@@ -73,7 +82,9 @@ export class Target {
 
   /** One sample of the main thread: pause, copy, release, then resolve names. */
   sample(tid = this.pid): SampleResult {
-    const { value: raw, pauseUs } = pauseThread(tid, () => {
+    let stopUs = 0;
+    const { value: raw, pauseUs } = pauseThread(tid, (stoppedAfterUs) => {
+      stopUs = stoppedAfterUs;
       this.pauseMem.begin();
       try {
         return this.runtime.capture(this.pauseMem);
@@ -82,7 +93,7 @@ export class Target {
       }
     });
     const { frames, truncated } = this.runtime.resolve(raw);
-    return { tid, frames, truncated, pauseUs };
+    return { tid, frames, truncated, pauseUs, offCpu: stopUs > OFF_CPU_STOP_US };
   }
 }
 
@@ -99,18 +110,19 @@ function checkReadable(mem: RemoteMemory, pid: number): void {
  * Stops one thread, runs `fn` while it is stopped, and always lets it go again. Errors from `fn`
  * propagate after the detach; a thread that vanished becomes TargetGoneError.
  */
-export function pauseThread<T>(tid: number, fn: () => T): { value: T; pauseUs: number } {
+export function pauseThread<T>(tid: number, fn: (stoppedAfterUs: number) => T): { value: T; pauseUs: number } {
   const t0 = performance.now();
   const value = withThreadStopped(tid, fn);
   return { value, pauseUs: (performance.now() - t0) * 1000 };
 }
 
-function withThreadStopped<T>(tid: number, fn: () => T): T {
+function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T): T {
   try {
     seize(tid);
   } catch (e) {
     if (e instanceof PtraceError && (e.errno === EPERM || e.errno === ESRCH)) {
-      if (!processExists(tid) || e.errno === ESRCH) throw new TargetGoneError(`thread ${tid} exited`);
+      // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
+      if (e.errno === ESRCH || isExiting(tid)) throw new TargetGoneError(`thread ${tid} exited`);
       throw new LuaprofError('permissionDenied', permissionHint(tid));
     }
     throw e;
@@ -118,14 +130,16 @@ function withThreadStopped<T>(tid: number, fn: () => T): T {
   let signal = 0;
   let attached = true;
   try {
+    const t0 = performance.now();
     interrupt(tid);
     const stop = waitStop(tid);
+    const stoppedAfterUs = (performance.now() - t0) * 1000;
     if (!stop.stopped) {
       attached = false;
       throw new TargetGoneError(`thread ${tid} exited`);
     }
     signal = stop.pendingSignal;
-    return fn();
+    return fn(stoppedAfterUs);
   } catch (e) {
     if (e instanceof PtraceError && e.errno === ESRCH) {
       attached = false;
@@ -141,6 +155,11 @@ function withThreadStopped<T>(tid: number, fn: () => T): T {
       }
     }
   }
+}
+
+function isExiting(tid: number): boolean {
+  const state = threadState(tid, tid);
+  return state === null || state === 'Z' || state === 'X' || !processExists(tid);
 }
 
 export { CaptureError };

@@ -72,6 +72,7 @@ function run(): void {
   let samples = 0;
   let errors = 0;
   let empty = 0;
+  let offCpu = 0;
   let truncatedCount = 0;
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
@@ -95,7 +96,8 @@ function run(): void {
     try {
       const s = target.sample();
       pauses.add(s.pauseUs);
-      if (s.frames.length === 0) empty++;
+      if (s.offCpu) offCpu++;
+      else if (s.frames.length === 0) empty++;
       else {
         const frames: Frame[] = s.frames;
         if (s.truncated) {
@@ -137,6 +139,7 @@ function run(): void {
       errors,
       late: schedule.late,
       empty,
+      offCpu,
       truncated: truncatedCount,
       pauseP50Us: pauses.percentile(50),
       pauseP99Us: pauses.percentile(99),

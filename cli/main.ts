@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/** luaprof command line: record, dump, report, view, diff. */
+import { Command, InvalidArgumentError, CommanderError } from 'commander';
+import { inferFormat, parseFormat, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
+import { ExitCode } from '../sampler/errors.js';
+import { dump } from './dump.js';
+import { parseDuration } from './duration.js';
+import { fail, failWith } from './output.js';
+import { record } from './record.js';
+import { registerReportCommands } from './report-commands.js';
+import { VERSION } from './version.js';
+
+function pidOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a process id (a positive integer)');
+  return n;
+}
+
+function durationOption(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === null) throw new InvalidArgumentError('expected a duration such as 30s, 2m, 500ms or a number of seconds');
+  return ms;
+}
+
+function rateOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 10_000) throw new InvalidArgumentError('expected a rate in Hz between 1 and 10000');
+  return n;
+}
+
+function formatOption(v: string): OutputFormat {
+  const f = parseFormat(v);
+  if (!f) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  return f;
+}
+
+function defaultOutput(pid: number | undefined, format: OutputFormat): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const ext = { html: 'html', speedscope: 'json', folded: 'folded', pprof: 'pb.gz' }[format];
+  return `luaprof-${pid ?? 'cmd'}-${stamp}.${ext}`;
+}
+
+const program = new Command();
+program
+  .name('luaprof')
+  .description('Sampling profiler for Lua processes (PUC Lua 5.4; attach with -p or start a command)')
+  .version(VERSION)
+  .enablePositionalOptions()
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `luaprof: ${s.slice(7)}` : s) });
+
+program
+  .command('record')
+  .description('sample a running process (-p PID) or a command (-- cmd args...) and write a profile')
+  .option('-p, --pid <pid>', 'process id to attach to', pidOption)
+  .option('-d, --duration <time>', 'stop after this long (30s, 2m, 500ms, or seconds); default: until Ctrl-C or the target exits', durationOption)
+  .option('-r, --rate <hz>', 'samples per second', rateOption, 100)
+  .option('-o, --output <file>', 'output file (format inferred from .html, .json, .folded, .pb.gz)')
+  .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, formatOption)
+  .option('--lines', 'key frames by current line instead of by function', false)
+  .option('--lua-version <version>', 'assume this Lua version instead of detecting it (e.g. 5.4.4)')
+  .option('--no-progress', 'no live progress line')
+  .argument('[command...]', 'command to start and profile until it exits (after --)')
+  .passThroughOptions()
+  .action(async (command: string[], o) => {
+    try {
+      if ((o.pid === undefined) === (command.length === 0)) fail('record needs either -p PID or -- command args...', ExitCode.badArguments);
+      const format: OutputFormat = o.format ?? (o.output ? inferFormat(o.output) : null) ?? 'html';
+      if (o.output && !o.format && !inferFormat(o.output)) fail(`cannot tell the format of ${o.output}: use -f ${OUTPUT_FORMATS.join('|')}`, ExitCode.badArguments);
+      const output: string = o.output ?? defaultOutput(o.pid, format);
+      const code = await record({
+        pid: o.pid,
+        command,
+        durationMs: o.duration ?? null,
+        rate: o.rate,
+        output,
+        format,
+        lines: o.lines,
+        luaVersion: o.luaVersion,
+        progress: o.progress && process.stderr.isTTY === true,
+      });
+      process.exit(code);
+    } catch (e) {
+      failWith(e);
+    }
+  });
+
+program
+  .command('dump')
+  .description('print the current Lua stack of a process, innermost frame first')
+  .requiredOption('-p, --pid <pid>', 'process id', pidOption)
+  .option('--json', 'print JSON: {"pid":N,"threads":[{"tid":N,"frames":[…]}]}', false)
+  .option('--lua-version <version>', 'assume this Lua version instead of detecting it')
+  .action((o) => {
+    try {
+      process.stdout.write(dump({ pid: o.pid, json: o.json, luaVersion: o.luaVersion }));
+    } catch (e) {
+      failWith(e);
+    }
+  });
+
+registerReportCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exit(e.exitCode === 0 ? 0 : ExitCode.badArguments);
+  }
+  failWith(e);
+}

@@ -1,0 +1,107 @@
+/**
+ * End to end against Debian's lua5.4: what luaprof reads from outside must match what the program
+ * says about itself (debug.traceback, os.clock).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readProfile } from '../report/read.js';
+import { chunkId } from '../sampler/lua/strings.js';
+import { FIXTURES, alive, luaprofSync, ptraceState, startLua, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
+import { inclusiveShare, sampleStacks } from './helpers/shares.js';
+
+const children: { kill(): void }[] = [];
+afterAll(() => children.forEach((c) => c.kill()));
+
+describe('lua5.4 oracle: dump agrees with debug.traceback', () => {
+  it('names and lines of every frame, and the spin line at the leaf', async () => {
+    const dir = tempDir();
+    const tbFile = join(dir, 'traceback.txt');
+    const child = startLua('lua5.4', 'oracle.lua', [tbFile]);
+    children.push(child);
+    const expected = tracebackLines(await waitForFile(tbFile));
+    const spinLine = readFileSync(join(FIXTURES, 'oracle.lua'), 'utf8').split('\n').findIndex((l) => l.includes('-- SPIN')) + 1;
+
+    // The leaf spins in Lua with a brief call to math.abs: take dumps until one catches the Lua leaf.
+    let frames: { name: string; namewhat: string; file: string | null; line: number | null; kind: string }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = luaprofSync(['dump', '-p', String(child.pid), '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.pid).toBe(child.pid);
+      expect(doc.threads[0].tid).toBe(child.pid);
+      frames = doc.threads[0].frames;
+      if (frames[0].kind === 'lua') break;
+    }
+    expect(frames[0].kind).toBe('lua');
+    expect(frames.length).toBe(expected.length);
+    // Leaf: the same function as the traceback's first line, at the spin line.
+    expect(frames[0].name).toBe('spin');
+    expect(frames[0].line).toBe(spinLine);
+    expect(expected[0]).toMatch(/^oracle\.lua:\d+: in upvalue 'spin'$/);
+    // Callers: exactly the traceback's lines.
+    const text = luaprofSync(['dump', '-p', String(child.pid)]);
+    const dumped = tracebackLines(text.stdout);
+    const callerLines = (lines: string[]) => lines.slice(lines.findIndex((l) => l.includes("in upvalue 'spin'")) + 1);
+    expect(callerLines(dumped)).toEqual(callerLines(expected));
+    expect(dumped[dumped.findIndex((l) => l.includes("in upvalue 'spin'"))]).toBe(`oracle.lua:${spinLine}: in upvalue 'spin'`);
+    for (let i = 1; i < frames.length; i++) {
+      const m = /^(.*?):(\d+)?:? in (.*)$/.exec(expected[i])!;
+      expect(frames[i].file).toBe(m[1].replace(/:$/, ''));
+    }
+    expect(ptraceState(child.pid!).tracer).toBe(0);
+    child.kill();
+  });
+});
+
+describe('lua5.4 shares: recorded inclusive shares match os.clock within 3 points', () => {
+  it('alpha/beta/gamma', async () => {
+    const dir = tempDir();
+    const truthFile = join(dir, 'truth.txt');
+    const out = join(dir, 'shares.json');
+    const r = luaprofSync(['record', '-r', '500', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), truthFile, '4'], { timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const truth = Object.fromEntries(
+      readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => {
+        const [k, v] = l.split(' ');
+        return [k, Number(v)];
+      }),
+    );
+    const profile = readProfile(out);
+    expect(profile.meta.samples).toBeGreaterThan(1000);
+    for (const fn of ['alpha', 'beta', 'gamma']) {
+      const share = inclusiveShare(profile, (n) => n === fn);
+      expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(3);
+    }
+  });
+});
+
+describe('lua5.4 coroutines: stacked on their resumer', () => {
+  it('coroutine.wrap and coroutine.resume', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'co.json');
+    const r = luaprofSync(['record', '-r', '300', '-o', out, '--', 'lua5.4', join(FIXTURES, 'coroutines.lua'), '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const stacks = sampleStacks(readProfile(out));
+    // A coroutine's body is called from C (resume), so Lua itself names it by where it is defined.
+    const src = readFileSync(join(FIXTURES, 'coroutines.lua'), 'utf8').split('\n');
+    const defined = (fn: string) => `function <${chunkId('@' + join(FIXTURES, 'coroutines.lua'))}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
+    const producer = defined('producer');
+    const worker = defined('worker');
+    const withProducer = stacks.filter((s) => s.includes(producer));
+    const withWorker = stacks.filter((s) => s.includes(worker));
+    expect(withProducer.length).toBeGreaterThan(stacks.length * 0.3);
+    expect(withWorker.length).toBeGreaterThan(stacks.length * 0.3);
+    for (const s of withProducer) {
+      const i = s.indexOf(producer);
+      expect(s.slice(0, i)).toEqual(expect.arrayContaining(['main chunk', 'consume_wrap', 'gen']));
+      expect(s.indexOf('consume_wrap')).toBeLessThan(s.indexOf('gen'));
+    }
+    for (const s of withWorker) {
+      const i = s.indexOf(worker);
+      expect(s.slice(0, i)).toEqual(expect.arrayContaining(['main chunk', 'consume_resume', 'coroutine.resume']));
+    }
+  });
+});
+
+export { alive };
