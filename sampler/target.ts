@@ -6,9 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { LuaprofError, permissionHint } from './errors.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
 import type { LuaFrame } from './lua/frames.js';
-import { layoutFor, supportedVersions } from './lua/layouts.js';
-import { locateMainState } from './lua/locate.js';
-import { PucRuntime, type LuaRuntime } from './lua/runtime.js';
+import { attachRuntime } from './lua/attach.js';
+import type { LuaRuntime } from './lua/runtime.js';
 import { CaptureError } from './lua/puc/capture.js';
 import { EPERM, ESRCH, PtraceError, detach, getRegs, interrupt, seize, waitStop } from './os/ptrace.js';
 import { processExists, readMaps, threadState } from './os/procfs.js';
@@ -45,7 +44,7 @@ export class Target {
   }
 
   get luaVersion(): string {
-    return `${this.detection.flavour === 'luajit' ? 'LuaJIT' : 'Lua'} ${this.detection.version}`;
+    return this.runtime.version;
   }
 
   /** Detects the runtime and finds its state; throws LuaprofError with a one-line reason. */
@@ -54,30 +53,17 @@ export class Target {
     const mem = new RemoteMemory(pid);
     const detected = detectLua(pid);
     if (!detected && !opts.version) throw new LuaprofError('noLua', `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`);
-    const detection: LuaDetection = opts.version
-      ? { flavour: 'puc', version: opts.version, file: detected?.file ?? '' }
-      : detected!;
-    if (detection.flavour !== 'puc') {
-      throw new LuaprofError('unsupportedVersion', `process ${pid} runs LuaJIT ${detection.version} (${detection.file}); supported: Lua ${supportedVersions().join(', ')}`);
-    }
-    const layout = layoutFor(detection.version);
-    if (!layout) {
-      throw new LuaprofError('unsupportedVersion', `process ${pid} runs Lua ${detection.version} (${detection.file}); supported: Lua ${supportedVersions().join(', ')}`);
-    }
+    const detection: LuaDetection = opts.version ? forcedVersion(opts.version, detected) : detected!;
     checkReadable(mem, pid);
-    const maps = readMaps(pid);
-    const binaries = luaBinaries(pid);
-    let main = locateMainState(mem, layout, maps, binaries);
-    if (!main) {
-      // Not in a global: look at the registers and stack of the stopped main thread.
-      main = pauseThread(pid, () => {
-        const regs = getRegs(pid);
-        const stack = mem.read(regs.rsp, 16384) ?? undefined;
-        return locateMainState(mem, layout, maps, [], { registers: Object.values(regs), stack });
-      }).value;
-    }
-    if (!main) throw new LuaprofError('noLua', `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`);
-    return new Target(pid, detection, new PucRuntime(detection.version, layout, main.L, main.G, mem), mem);
+    const runtime = attachRuntime({
+      pid,
+      mem,
+      maps: readMaps(pid),
+      binaries: luaBinaries(pid),
+      detection,
+      withMainStopped: (fn) => pauseThread(pid, () => fn(getRegs(pid))).value,
+    });
+    return new Target(pid, detection, runtime, mem);
   }
 
   /** One sample of the main thread: pause, copy, release, then resolve names. */
@@ -95,6 +81,13 @@ export class Target {
     const { frames, truncated } = this.runtime.resolve(raw);
     return { tid, frames, truncated, pauseUs, offCpu: stopUs > OFF_CPU_STOP_US };
   }
+}
+
+/** --lua-version: "5.4.4" or "luajit" / "luajit-2.1…". */
+function forcedVersion(text: string, detected: LuaDetection | null): LuaDetection {
+  const jit = /^luajit[- ]?(.*)$/i.exec(text);
+  if (jit) return { flavour: 'luajit', version: jit[1] || detected?.version || '2.1', file: detected?.file ?? '' };
+  return { flavour: 'puc', version: text, file: detected?.file ?? '' };
 }
 
 function checkReadable(mem: RemoteMemory, pid: number): void {

@@ -13,5 +13,5 @@ export function layoutFor(version: string): PucLayout | null {
 }
 
 export function supportedVersions(): string[] {
-  return [...VERIFIED_RELEASES];
+  return [...VERIFIED_RELEASES].map((v) => `Lua ${v}`);
 }

@@ -1,0 +1,24 @@
+/** Attaching to PUC Lua: the layout for the detected release, then the main lua_State. */
+import { LuaprofError } from '../../errors.js';
+import type { AttachContext } from '../attach.js';
+import { layoutFor, supportedVersions } from '../layouts.js';
+import { locateMainState } from '../locate.js';
+import { PucRuntime } from '../runtime.js';
+
+export function attachPuc(ctx: AttachContext): PucRuntime {
+  const { pid, mem, maps, binaries, detection } = ctx;
+  const layout = layoutFor(detection.version);
+  if (!layout) {
+    throw new LuaprofError('unsupportedVersion', `process ${pid} runs Lua ${detection.version} (${detection.file}); supported: ${supportedVersions().join(', ')}`);
+  }
+  let main = locateMainState(mem, layout, maps, binaries);
+  if (!main) {
+    // Not in a global: look at the registers and stack of the stopped main thread.
+    main = ctx.withMainStopped((regs) => {
+      const stack = mem.read(regs.rsp, 16384) ?? undefined;
+      return locateMainState(mem, layout, maps, [], { registers: Object.values(regs), stack });
+    });
+  }
+  if (!main) throw new LuaprofError('noLua', `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`);
+  return new PucRuntime(`Lua ${detection.version}`, layout, main.L, main.G, mem);
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything luaprof and its tests need on Debian bookworm (run as root; idempotent):
+# Lua interpreters and headers, build tools, gdb, Go (pprof reader), Chromium (browser tests),
+# the npm dependencies, extra Lua runtimes built from Debian source packages, and the build itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+PACKAGES=(
+  lua5.1 lua5.2 lua5.3 lua5.4 luajit
+  liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit-5.1-dev
+  build-essential pkg-config gdb binutils dpkg-dev util-linux
+  golang-go chromium
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules
+fi
+
+# Extra runtimes (e.g. Lua 5.4.7, OpenResty's LuaJIT) built from Debian source packages, cached in .cache/.
+for script in scripts/runtimes/*.sh; do
+  [ -e "$script" ] || continue
+  log "runtime: $script"
+  bash "$script"
+done
+
+log "building"
+npm run --silent build
+chmod +x dist/cli/main.js
+log "done"
