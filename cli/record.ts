@@ -47,14 +47,15 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   launched?.exited.then(() => rec.stop());
 
   let ticker: NodeJS.Timeout | null = null;
-  if (opts.progress) {
-    rec.attached.then((v) => {
-      ticker = setInterval(() => {
-        const p = rec.progress();
-        process.stderr.write(`\r\x1b[Kluaprof: recording pid ${pid} (${v}) ${fmtSeconds(p.elapsedMs)}  ${p.samples} samples  ${p.errors} errors`);
-      }, 250);
-    }, () => undefined);
-  }
+  rec.attached.then((v) => {
+    const until = opts.durationMs !== null ? `for ${fmtSeconds(opts.durationMs)}` : launched ? 'until it exits' : 'until Ctrl-C';
+    process.stderr.write(`luaprof: sampling pid ${pid} (${v}) at ${opts.rate} Hz ${until}\n`);
+    if (!opts.progress) return;
+    ticker = setInterval(() => {
+      const p = rec.progress();
+      process.stderr.write(`\r\x1b[Kluaprof: ${fmtSeconds(p.elapsedMs)}  ${p.samples} samples  ${p.errors} errors`);
+    }, 250);
+  }, () => undefined);
   let result;
   try {
     result = await rec.done;

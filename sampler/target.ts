@@ -2,6 +2,7 @@
  * A Lua process being profiled: detection of its runtime, the pause-copy-release cycle of one sample,
  * and the guarantee that every pause ends in a detach.
  */
+import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LuaprofError, permissionHint } from './errors.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
@@ -51,6 +52,7 @@ export class Target {
   static attach(pid: number, opts: { version?: string } = {}): Target {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
     const mem = new RemoteMemory(pid);
+    checkAccess(pid);
     const detected = detectLua(pid);
     if (!detected && !opts.version) throw new LuaprofError('noLua', `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`);
     const detection: LuaDetection = opts.version ? forcedVersion(opts.version, detected) : detected!;
@@ -88,6 +90,17 @@ function forcedVersion(text: string, detected: LuaDetection | null): LuaDetectio
   const jit = /^luajit[- ]?(.*)$/i.exec(text);
   if (jit) return { flavour: 'luajit', version: jit[1] || detected?.version || '2.1', file: detected?.file ?? '' };
   return { flavour: 'puc', version: text, file: detected?.file ?? '' };
+}
+
+/** Another user's process hides its executable link from us: that is a permission problem, not "no Lua". */
+function checkAccess(pid: number): void {
+  try {
+    readlinkSync(`/proc/${pid}/exe`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new LuaprofError('permissionDenied', permissionHint(pid));
+    if (code === 'ENOENT' && !processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+  }
 }
 
 function checkReadable(mem: RemoteMemory, pid: number): void {

@@ -40,8 +40,10 @@ function run(): void {
   try {
     target = attach();
   } catch (e) {
-    if (e instanceof LuaprofError) post({ type: 'error', kind: e.kind, message: e.message });
-    else if (!processExists(options.pid) || e instanceof TargetGoneError) post({ type: 'error', kind: 'targetExited', message: `process ${options.pid} exited before Lua could be found` });
+    const gone = !processExists(options.pid) || e instanceof TargetGoneError || (e instanceof LuaprofError && e.kind === 'noSuchProcess' && options.waitForLua);
+    if (gone && options.waitForLua) post({ type: 'error', kind: 'targetExited', message: `process ${options.pid} exited before Lua could be found` });
+    else if (e instanceof LuaprofError) post({ type: 'error', kind: e.kind, message: e.message });
+    else if (gone) post({ type: 'error', kind: 'targetExited', message: `process ${options.pid} exited before Lua could be found` });
     else post({ type: 'error', kind: 'internal', message: (e as Error).stack ?? String(e) });
     return;
   }

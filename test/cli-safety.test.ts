@@ -1,0 +1,151 @@
+/**
+ * The command line and its promises: every -d form, -p and launch, Ctrl-C / SIGTERM / SIGKILL of
+ * luaprof and death of the target mid-recording, and one-line errors with their exit codes.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readProfile } from '../report/read.js';
+import { ExitCode } from '../sampler/errors.js';
+import { alive, luaprofAsync, type Running, luaprofSync, ptraceState, startLua, tempDir, waitFor } from './helpers/lua-process.js';
+
+const started: ChildProcess[] = [];
+afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
+
+function busyLua(): ChildProcess {
+  const c = startLua('lua5.4', 'idle.lua');
+  started.push(c);
+  return c;
+}
+
+async function untracedAndRunning(pid: number): Promise<void> {
+  // The kernel releases a tracee asynchronously when its tracer dies: give it a moment.
+  await waitFor(() => ptraceState(pid).tracer === 0, 5000, `process ${pid} to be untraced`);
+  expect(alive(pid)).toBe(true);
+  const { state } = ptraceState(pid);
+  expect(['R', 'S']).toContain(state);
+}
+
+/** Waits for luaprof's "sampling pid …" line: attached, handlers installed. */
+const sampling = (run: Running) => waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'luaprof to start sampling');
+
+const oneLine = (s: string) => s.trimEnd().split('\n').filter((l) => l.length > 0);
+
+describe('record -d accepts every duration form', () => {
+  const target = busyLua();
+  for (const [form, ms] of [
+    ['500ms', 500],
+    ['1s', 1000],
+    ['1', 1000],
+    ['0.02m', 1200],
+  ] as const) {
+    it(`-d ${form}`, async () => {
+      const out = join(tempDir(), 'p.json');
+      const t0 = Date.now();
+      const r = luaprofSync(['record', '-p', String(target.pid), '-d', form, '-o', out]);
+      const wall = Date.now() - t0;
+      expect(r.status, r.stderr).toBe(0);
+      const p = readProfile(out);
+      expect(p.meta.durationMs).toBeGreaterThanOrEqual(ms * 0.95);
+      expect(p.meta.durationMs).toBeLessThan(ms + 400);
+      expect(wall).toBeGreaterThanOrEqual(ms);
+      expect(p.meta.samples).toBeGreaterThan((ms / 1000) * 100 * 0.5);
+      expect(r.stderr).toMatch(/samples in .* errors, \d+ late; pause per sample p50 \d+ µs, p99 \d+ µs/);
+      expect(r.stderr).toContain(`wrote speedscope profile to ${out}`);
+      await untracedAndRunning(target.pid!);
+    });
+  }
+});
+
+describe('record -- command', () => {
+  it('passes the target output through and reports luaprof status, not the target status', () => {
+    const dir = tempDir();
+    const out = join(dir, 'run.folded');
+    const script = 'local x = 0 for i = 1, 3e7 do x = x + i end print("target says " .. x) os.exit(3)';
+    const r = luaprofSync(['record', '-o', out, '--', 'lua5.4', '-e', script]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('target says');
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('a command that cannot start: one line, exit code for a target that exited', () => {
+    const r = luaprofSync(['record', '-o', join(tempDir(), 'x.json'), '--', 'no-such-command-luaprof']);
+    expect(r.status).toBe(ExitCode.targetExited);
+    expect(oneLine(r.stderr).filter((l) => l.startsWith('luaprof:'))).toHaveLength(1);
+  });
+});
+
+describe('ending a recording early', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} to luaprof writes a valid profile and leaves the target running, untraced`, async () => {
+      const target = busyLua();
+      const out = join(tempDir(), 'early.json');
+      const run = luaprofAsync(['record', '-p', String(target.pid), '-r', '1000', '-o', out]);
+      await sampling(run);
+      await new Promise((r) => setTimeout(r, 1000));
+      run.child.kill(signal);
+      const { code } = await run.exit;
+      expect(code, run.stderr()).toBe(0);
+      const p = readProfile(out);
+      expect(p.meta.samples).toBeGreaterThan(100);
+      await untracedAndRunning(target.pid!);
+    });
+  }
+
+  it('SIGKILL of luaprof mid-recording leaves the target running and untraced', async () => {
+    const target = busyLua();
+    const run = luaprofAsync(['record', '-p', String(target.pid), '-r', '2000', '-o', join(tempDir(), 'k.json')]);
+    await sampling(run);
+    await new Promise((r) => setTimeout(r, 1000));
+    run.child.kill('SIGKILL');
+    await run.exit;
+    await untracedAndRunning(target.pid!);
+    // It keeps running: its CPU time grows.
+    const cpu = () => Number(readFileSync(`/proc/${target.pid}/stat`, 'utf8').split(') ')[1].split(' ')[11]);
+    const before = cpu();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cpu()).toBeGreaterThan(before);
+  });
+
+  it('the target killed mid-recording: profile written, one line, its own exit code', async () => {
+    const target = busyLua();
+    const out = join(tempDir(), 'gone.json');
+    const run = luaprofAsync(['record', '-p', String(target.pid), '-d', '20s', '-o', out]);
+    await sampling(run);
+    await new Promise((r) => setTimeout(r, 1000));
+    target.kill('SIGKILL');
+    const { code } = await run.exit;
+    expect(code, run.stderr()).toBe(ExitCode.targetExited);
+    expect(readProfile(out).meta.samples).toBeGreaterThan(20);
+    expect(run.stderr()).toMatch(/exited after .* before the 20\.0s recording ended/);
+  });
+});
+
+describe('errors: one line, distinct exit codes', () => {
+  const cases: [string, () => { args: string[]; uid?: number }, number, RegExp][] = [
+    ['no such process', () => ({ args: ['dump', '-p', '4194000'] }), ExitCode.noSuchProcess, /no process with pid 4194000/],
+    ['no such process (record)', () => ({ args: ['record', '-p', '4194000', '-d', '1s'] }), ExitCode.noSuchProcess, /no process with pid/],
+    ['not a Lua process', () => ({ args: ['dump', '-p', String(process.pid)] }), ExitCode.noLua, /no Lua found in process/],
+    ['unsupported version', () => ({ args: ['dump', '-p', String(busyLua().pid), '--lua-version', '5.0.3'] }), ExitCode.unsupportedVersion, /runs Lua 5\.0\.3.*supported: /],
+    ['permission denied', () => ({ args: ['dump', '-p', String(busyLua().pid)], uid: 65534 }), ExitCode.permissionDenied, /permission denied .*root.*CAP_SYS_PTRACE.*ptrace_scope/],
+    ['record without a target', () => ({ args: ['record', '-d', '1s'] }), ExitCode.badArguments, /either -p PID or -- command/],
+    ['bad duration', () => ({ args: ['record', '-p', '1', '-d', 'soon'] }), ExitCode.badArguments, /duration/],
+    ['bad rate', () => ({ args: ['record', '-p', '1', '-r', '0'] }), ExitCode.badArguments, /rate/],
+    ['bad pid', () => ({ args: ['dump', '-p', 'abc'] }), ExitCode.badArguments, /process id/],
+    ['unknown format', () => ({ args: ['record', '-p', '1', '-f', 'svg'] }), ExitCode.badArguments, /expected one of/],
+    ['unknown extension', () => ({ args: ['record', '-p', '1', '-o', 'out.xyz'] }), ExitCode.badArguments, /cannot tell the format/],
+  ];
+  for (const [what, make, code, message] of cases) {
+    it(what, () => {
+      const { args, uid } = make();
+      const r = luaprofSync(args, { uid });
+      expect(r.status, r.stderr).toBe(code);
+      const lines = oneLine(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^luaprof: /);
+      expect(lines[0]).toMatch(message);
+    });
+  }
+});
+
