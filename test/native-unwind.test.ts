@@ -174,3 +174,18 @@ describe('live process objects', () => {
 it('fixtures are sources only', () => {
   for (const f of fs.readdirSync(new URL('../fixtures/native/', import.meta.url))) expect(f).toMatch(/\.(c|cpp|lua)$/);
 });
+
+describe('mapping changes', () => {
+  it('keeps per-pc caches on data-only changes and drops them when executable mappings change', () => {
+    const { u, stack } = setup();
+    const base = [mapping(CODE, CODE + 0x1000, 'r-xp'), mapping(STACK, STACK + STACK_SIZE, 'rw-p', '[stack]')];
+    const g0 = u.modules.generation;
+    u.setMaps([...base, mapping(0x2000_0000, 0x2010_0000, 'rw-p')]); // heap grew
+    expect(u.modules.generation).toBe(g0);
+    expect(u.modules.maps.length).toBe(3);
+    u.setMaps([...base, mapping(0x3000_0000, 0x3000_1000, 'r-xp')]); // new code
+    expect(u.modules.generation).toBe(g0 + 1);
+    expect(u.modules.isExecutable(0x3000_0010)).toBe(true);
+    expect(u.unwind(regs({ rip: CODE, rsp: STACK + 0x100 }), { addr: STACK, bytes: stack }).length).toBeGreaterThan(0);
+  });
+});

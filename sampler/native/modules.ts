@@ -64,6 +64,8 @@ export class ProcessModules {
   private readonly modules = new Map<string, Module>();
   private signature = '';
   lastRefresh = 0;
+  /** Bumped whenever the executable mappings change. */
+  generation = 0;
 
   constructor(
     readonly pid: number,
@@ -82,19 +84,26 @@ export class ProcessModules {
     return this.setMaps(maps);
   }
 
-  /** Installs a mapping list (e.g. recorded). Returns true when it differs from the current one. */
+  /**
+   * Installs a mapping list (e.g. recorded). Returns true when the executable mappings changed (a
+   * library was loaded or unloaded): then `generation` is bumped and per-pc caches keyed on it are
+   * dropped. Changes of data mappings only (heap growth, anonymous mmaps) keep the caches.
+   */
   setMaps(maps: Mapping[]): boolean {
-    const sig = maps.map((m) => `${m.start}-${m.end}-${m.perms}-${m.offset}-${m.inode}-${m.path}`).join('\n');
-    if (sig === this.signature) return false;
-    this.signature = sig;
     this.maps = maps.slice().sort((a, b) => a.start - b.start);
-    this.entries = this.maps.map((m) => ({ map: m, mod: null as Module | null, bias: 0 }));
-    for (const e of this.entries) {
-      if (!e.map.executable) continue;
-      const mod = this.moduleFor(e.map);
-      if (!mod) continue;
-      e.mod = mod;
-      e.bias = mod.path === '[vdso]' ? mod.bias : mod.loaded.elf.biasFor(e.map.start, e.map.offset);
+    const sig = this.maps
+      .filter((m) => m.executable)
+      .map((m) => `${m.start}-${m.end}-${m.offset}-${m.inode}-${m.path}`)
+      .join('\n');
+    if (sig === this.signature && this.entries.length) return false;
+    this.signature = sig;
+    this.generation++;
+    this.entries = [];
+    for (const m of this.maps) {
+      if (!m.executable) continue;
+      const mod = this.moduleFor(m);
+      const bias = !mod ? 0 : mod.path === '[vdso]' ? mod.bias : mod.loaded.elf.biasFor(m.start, m.offset);
+      this.entries.push({ map: m, mod, bias });
     }
     return true;
   }

@@ -82,6 +82,7 @@ export class Symbolizer {
   readonly modules: ProcessModules;
   private readonly tables = new Map<Module, SymTable>();
   private readonly cache = new Map<number, SymbolInfo>();
+  private generation = -1;
 
   constructor(
     readonly pid: number,
@@ -92,7 +93,7 @@ export class Symbolizer {
   }
 
   refreshMaps(): void {
-    if (this.modules.refresh()) this.cache.clear();
+    this.modules.refresh();
   }
 
   private table(mod: Module): SymTable {
@@ -114,6 +115,10 @@ export class Symbolizer {
    * last instruction of a function returns to the first byte of the next one.
    */
   symbolize(pc: number, isReturnAddress = false): SymbolInfo {
+    if (this.generation !== this.modules.generation) {
+      this.generation = this.modules.generation;
+      this.cache.clear();
+    }
     const key = isReturnAddress ? -pc : pc;
     const hit = this.cache.get(key);
     if (hit) return hit;

@@ -126,6 +126,7 @@ export interface UnwindStats {
 export class NativeUnwinder {
   readonly modules: ProcessModules;
   private rowCache = new Map<number, Row | null>();
+  private generation = -1;
   private maxCache = 200_000;
   readonly stats: UnwindStats = { unwinds: 0, frames: 0, rowHits: 0, rowMisses: 0 };
 
@@ -151,12 +152,12 @@ export class NativeUnwinder {
 
   /** Re-reads /proc/PID/maps; drops cached rows when the mappings changed. */
   refreshMaps(): void {
-    if (this.modules.refresh()) this.rowCache.clear();
+    this.modules.refresh();
   }
 
   /** Installs a recorded mapping list instead of reading /proc. */
   setMaps(maps: Mapping[]): void {
-    if (this.modules.setMaps(maps)) this.rowCache.clear();
+    this.modules.setMaps(maps);
   }
 
   private readU64(addr: number): number | null {
@@ -177,6 +178,10 @@ export class NativeUnwinder {
 
   /** The unwind row for an absolute lookup address (cached). */
   rowAt(pc: number): Row | null {
+    if (this.generation !== this.modules.generation) {
+      this.generation = this.modules.generation;
+      this.rowCache.clear();
+    }
     const hit = this.rowCache.get(pc);
     if (hit !== undefined) {
       this.stats.rowHits++;
