@@ -184,3 +184,32 @@ describe('demangle', () => {
     expect({ rate: ok / names.length >= 0.99, bad: bad.slice(0, 5) }).toEqual({ rate: true, bad: bad.slice(0, 5) });
   });
 });
+
+describe('deleted or replaced objects', () => {
+  it('reads a deleted executable through /proc/PID/map_files', async () => {
+    const { startTarget, stopTarget } = await import('./native-helpers.js');
+    const dir = tmpDir();
+    const exe = path.join(dir, 'lua-copy');
+    fs.copyFileSync(LUA, exe);
+    fs.chmodSync(exe, 0o755);
+    const child = await startTarget(exe, [path.join(FIXTURES, 'busy.lua')]);
+    try {
+      fs.rmSync(exe);
+      fs.writeFileSync(exe, 'not the mapped file'); // same path, another inode
+      const mem = new ProcMemMemory(child.pid!);
+      const sym = new Symbolizer(child.pid!, mem);
+      const maps = sym.modules.maps.filter((m) => m.path === exe && m.executable);
+      expect(maps.length).toBe(1);
+      expect(maps[0].deleted).toBe(true);
+      const elf = ElfFile.parse(fs.readFileSync(LUA))!;
+      const pcall = elf.dynsym().find((s) => s.name === 'lua_pcallk')!;
+      const l = sym.modules.lookup(maps[0].start)!;
+      expect(l).not.toBeNull();
+      expect(sym.symbolize(l.bias + pcall.value + 3).name).toBe('lua_pcallk');
+      mem.close();
+    } finally {
+      stopTarget(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -56,12 +56,25 @@ export function candidatePaths(p: string, pid?: number): string[] {
   return out;
 }
 
+export interface LoadOptions {
+  /** Inode from /proc/PID/maps: a file at the path with another inode is not the mapped one. */
+  inode?: number;
+  /**
+   * Extra candidate read last, e.g. /proc/PID/map_files/<start>-<end>, which still reaches a file
+   * that was deleted or replaced on disk (a library upgraded under a running process).
+   */
+  extra?: string;
+}
+
 /** Loads (or returns from cache) the ELF object at a target path; null when unreadable/not ELF. */
-export function loadElf(targetPath: string, pid?: number): LoadedElf | null {
+export function loadElf(targetPath: string, pid?: number, opts: LoadOptions = {}): LoadedElf | null {
   if (!targetPath.startsWith('/')) return null;
-  for (const real of candidatePaths(targetPath, pid)) {
+  const cands = candidatePaths(targetPath, pid);
+  if (opts.extra) cands.push(opts.extra);
+  for (const real of cands) {
     const st = tryStat(real);
     if (!st) continue;
+    if (opts.inode && st.ino !== opts.inode && real !== opts.extra) continue;
     const key = statKey(st);
     const hit = byIdentity.get(key);
     if (hit !== undefined) return hit;

@@ -127,7 +127,10 @@ export class ProcessModules {
     const key = `${m.path}#${m.inode}`;
     const hit = this.modules.get(key);
     if (hit) return hit;
-    const loaded = loadElf(m.path, this.pid);
+    const loaded = loadElf(m.path, this.pid, {
+      inode: m.inode,
+      extra: this.pid > 0 ? `/proc/${this.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}` : undefined,
+    });
     if (!loaded) return null;
     const mod = makeModule(m.path, loaded, loaded.elf.biasFor(m.start, m.offset));
     this.modules.set(key, mod);
