@@ -71,9 +71,11 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   }
   const { profile, reason, stats } = result;
   await writeProfile(profile as Profile, opts.output, opts.format);
+  const ticks = stats.samples + stats.errors + stats.empty + stats.offCpu;
+  const seconds = Math.max(stats.durationMs / 1000, 1e-9);
   const summary = [
-    `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${(stats.samples / Math.max(stats.durationMs / 1000, 1e-9)).toFixed(0)} Hz), ` +
-      `${stats.errors} errors, ${stats.late} late; pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`,
+    `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${(ticks / seconds).toFixed(0)} Hz achieved), ` +
+      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU; pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`,
     `luaprof: wrote ${opts.format} profile to ${opts.output}`,
   ];
   process.stderr.write(summary.join('\n') + '\n');

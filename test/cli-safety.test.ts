@@ -51,7 +51,7 @@ describe('record -d accepts every duration form', () => {
       expect(p.meta.durationMs).toBeLessThan(ms + 400);
       expect(wall).toBeGreaterThanOrEqual(ms);
       expect(p.meta.samples).toBeGreaterThan((ms / 1000) * 100 * 0.5);
-      expect(r.stderr).toMatch(/samples in .* errors, \d+ late; pause per sample p50 \d+ µs, p99 \d+ µs/);
+      expect(r.stderr).toMatch(/samples in .* errors, \d+ late, \d+ off-CPU; pause per sample p50 \d+ µs, p99 \d+ µs/);
       expect(r.stderr).toContain(`wrote speedscope profile to ${out}`);
       await untracedAndRunning(target.pid!);
     });
