@@ -23,8 +23,11 @@ export interface Module {
 
 interface Entry {
   map: Mapping;
-  mod: Module | null;
+  /** undefined until first looked up (objects are read lazily), null when unusable. */
+  mod: Module | null | undefined;
   bias: number;
+  /** Cached result object of lookup(). */
+  hit: { mod: Module; bias: number; map: Mapping } | null;
 }
 
 /** Builds the EhFrame of an ELF image from its sections, or from PT_GNU_EH_FRAME without them. */
@@ -100,10 +103,7 @@ export class ProcessModules {
     this.generation++;
     this.entries = [];
     for (const m of this.maps) {
-      if (!m.executable) continue;
-      const mod = this.moduleFor(m);
-      const bias = !mod ? 0 : mod.path === '[vdso]' ? mod.bias : mod.loaded.elf.biasFor(m.start, m.offset);
-      this.entries.push({ map: m, mod, bias });
+      if (m.executable) this.entries.push({ map: m, mod: undefined, bias: 0, hit: null });
     }
     return true;
   }
@@ -153,7 +153,15 @@ export class ProcessModules {
       else if (addr >= m.end) lo = mid + 1;
       else {
         const e = ents[mid];
-        return e.mod ? { mod: e.mod, bias: e.bias, map: e.map } : null;
+        if (e.mod === undefined) {
+          const mod = this.moduleFor(e.map);
+          e.mod = mod;
+          if (mod) {
+            e.bias = mod.path === '[vdso]' ? mod.bias : mod.loaded.elf.biasFor(e.map.start, e.map.offset);
+            e.hit = { mod, bias: e.bias, map: e.map };
+          }
+        }
+        return e.hit;
       }
     }
     return null;
