@@ -117,12 +117,13 @@ function checkReadable(mem: RemoteMemory, pid: number): void {
  * propagate after the detach; a thread that vanished becomes TargetGoneError.
  */
 export function pauseThread<T>(tid: number, fn: (stoppedAfterUs: number) => T): { value: T; pauseUs: number } {
-  const t0 = performance.now();
-  const value = withThreadStopped(tid, fn);
-  return { value, pauseUs: (performance.now() - t0) * 1000 };
+  const timing = { interruptedAt: 0 };
+  const value = withThreadStopped(tid, fn, timing);
+  // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
+  return { value, pauseUs: (performance.now() - timing.interruptedAt) * 1000 };
 }
 
-function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T): T {
+function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, timing: { interruptedAt: number }): T {
   try {
     seize(tid);
   } catch (e) {
@@ -136,7 +137,7 @@ function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T): T
   let signal = 0;
   let attached = true;
   try {
-    const t0 = performance.now();
+    const t0 = (timing.interruptedAt = performance.now());
     interrupt(tid);
     const stop = waitStop(tid);
     const stoppedAfterUs = (performance.now() - t0) * 1000;
