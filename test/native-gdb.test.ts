@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NativeUnwinder, Symbolizer, type NativeFrame } from '../sampler/native/index.js';
 import { ProcMemMemory } from '../sampler/os/procmem.js';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import {
   FIXTURES,
   buildHost,
@@ -27,6 +29,13 @@ interface Result {
   cap: GdbCapture;
   frames: NativeFrame[];
   labels: string[];
+}
+
+/** fixtures/native/host.c with liblua5.4.a linked in and stripped (`-s`): no symbols at all. */
+function buildStaticStripped(dir: string): string {
+  const out = path.join(dir, 'host');
+  execFileSync('gcc', ['-O2', '-s', '-I/usr/include/lua5.4', '-o', out, path.join(FIXTURES, 'host.c'), '/usr/lib/x86_64-linux-gnu/liblua5.4.a', '-lm', '-ldl'], { stdio: 'pipe' });
+  return out;
 }
 
 function unwindCapture(cap: GdbCapture): Result {
@@ -62,6 +71,7 @@ describe.skipIf(!HAVE)('native unwinder agrees with gdb', () => {
   let dir: string;
   let host: string;
   let hostNoCfi: string;
+  let hostStatic: string;
   const children: ChildProcess[] = [];
 
   beforeAll(() => {
@@ -69,6 +79,8 @@ describe.skipIf(!HAVE)('native unwinder agrees with gdb', () => {
     fs.mkdirSync(`${dir}/nocfi`);
     host = buildHost(dir);
     hostNoCfi = buildHost(`${dir}/nocfi`, ['-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-fno-omit-frame-pointer']);
+    fs.mkdirSync(`${dir}/static`);
+    hostStatic = buildStaticStripped(`${dir}/static`);
   });
   afterAll(() => {
     for (const c of children) stopTarget(c);
@@ -131,6 +143,17 @@ describe.skipIf(!HAVE)('native unwinder agrees with gdb', () => {
     expect(r.labels.slice(0, si)).toContain('on_usr1');
     expect(r.labels.slice(si)).toContain('host_signal');
     if (LIBC_DBG) expect(r.labels[si]).toBe('__restore_rt');
+  });
+
+  it('host with Lua linked statically and every symbol stripped', async () => {
+    const c = await start(hostStatic, ['burn']);
+    const r = unwindCapture(gdbCapture(c.pid!));
+    expectAgreement(r);
+    expect(r.frames.length).toBeGreaterThan(8);
+    // No names at all in the executable: every frame of it is "host+0x<function start>".
+    const own = r.labels.filter((l) => l.startsWith('host'));
+    expect(own.length).toBeGreaterThan(5);
+    for (const l of own) expect(l).toMatch(/^host\+0x[0-9a-f]+$/);
   });
 
   it('frame-pointer fallback through host code built without unwind tables', async () => {
