@@ -75,7 +75,7 @@ export class Target {
       stopUs = stoppedAfterUs;
       this.pauseMem.begin();
       try {
-        return this.runtime.capture(this.pauseMem);
+        return this.runtime.capture(this.pauseMem, this.runtime.wantsRegs ? getRegs(tid) : undefined);
       } finally {
         this.pauseMem.end();
       }

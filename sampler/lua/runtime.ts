@@ -10,8 +10,10 @@ import { PucResolver } from './puc/resolve.js';
 
 export interface LuaRuntime {
   readonly version: string;
+  /** Asks for the stopped thread's registers in capture() (one PTRACE_GETREGS per sample). */
+  readonly wantsRegs?: boolean;
   /** Runs while the target is stopped: copy only what changes. */
-  capture(mem: Memory): unknown;
+  capture(mem: Memory, regs?: Record<string, number>): unknown;
   /** Runs after the target is let go. */
   resolve(raw: unknown): { frames: LuaFrame[]; truncated: boolean };
 }

@@ -1,12 +1,117 @@
-/** Attaching to LuaJIT. */
+/**
+ * Attaching to LuaJIT 2.1: pick the build's layout, find global_State through validated candidates
+ * (a thread pointer in the binaries' writable data such as luajit.c's globalL, DISPATCH in r14 while the
+ * VM runs, words of the stopped main thread's stack), then read G->cur_L on every sample.
+ */
 import { LuaprofError } from '../../errors.js';
+import type { Memory } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import type { MapEntry } from '../../os/procfs.js';
 import type { AttachContext } from '../attach.js';
-import { supportedVersions } from '../layouts.js';
-import type { LuaRuntime } from '../runtime.js';
+import { dataSegments } from '../locate.js';
+import { candidateLayouts, knownBuilds, type LjLayout } from './layout.js';
+import { LuaJitRuntime } from './runtime.js';
 
-export function attachLuaJit(ctx: AttachContext): LuaRuntime {
-  throw new LuaprofError(
-    'unsupportedVersion',
-    `process ${ctx.pid} runs LuaJIT ${ctx.detection.version} (${ctx.detection.file}); supported: ${supportedVersions().join(', ')}`,
-  );
+const MAX_SEGMENT = 32 << 20;
+
+export interface LjState {
+  layout: LjLayout;
+  mainL: number;
+  G: number;
+  source: string;
+}
+
+/** A thread (main or coroutine) of a global_State whose main thread sits in the GG_State block. */
+export function validateThread(mem: Memory, l: LjLayout, p: number): { mainL: number; G: number } | null {
+  if (!isPlausiblePtr(p)) return null;
+  const h = mem.read(p, l.state.size);
+  if (!h || h[9] !== l.gct.thread) return null;
+  const G = u64(h, l.state.glref);
+  const main = G - l.gg.g;
+  if (!isPlausiblePtr(G) || !isPlausiblePtr(main)) return null;
+  const [mh, gm] = readMany(mem, [
+    { addr: main, len: l.state.size },
+    { addr: G + l.global.vmstate, len: l.global.jit_base + 8 - l.global.vmstate },
+  ]);
+  if (!mh || !gm || mh[9] !== l.gct.thread || u64(mh, l.state.glref) !== G) return null;
+  if (u64(gm, l.global.mainthref - l.global.vmstate) !== main) return null;
+  const cur = u64(gm, l.global.cur_L - l.global.vmstate);
+  if (cur !== main && cur !== 0) {
+    const ch = mem.read(cur, l.state.size);
+    if (!ch || ch[9] !== l.gct.thread || u64(ch, l.state.glref) !== G) return null;
+  }
+  return { mainL: main, G };
+}
+
+function inWritable(maps: MapEntry[], p: number): boolean {
+  for (const m of maps) if (p >= m.start && p < m.end) return m.perms.startsWith('rw');
+  return false;
+}
+
+export function locateLuaJit(
+  mem: Memory,
+  layouts: LjLayout[],
+  maps: MapEntry[],
+  binaries: string[],
+  extra: { registers?: Record<string, number>; stack?: Buffer } = {},
+): LjState | null {
+  const tryWords = (buf: Buffer, source: string, limit: number): LjState | null => {
+    const seen = new Set<number>();
+    for (let off = 0; off + 8 <= buf.length && seen.size < limit; off += 8) {
+      const p = u64(buf, off);
+      if (!isPlausiblePtr(p) || seen.has(p) || !inWritable(maps, p)) continue;
+      seen.add(p);
+    }
+    const list = [...seen];
+    const heads = readMany(mem, list.map((addr) => ({ addr, len: 16 })));
+    for (const l of layouts) {
+      for (let i = 0; i < list.length; i++) {
+        if (!heads[i] || heads[i]![9] !== l.gct.thread) continue;
+        const v = validateThread(mem, l, list[i]);
+        if (v) return { layout: l, ...v, source };
+      }
+    }
+    return null;
+  };
+  if (extra.registers) {
+    const r14 = extra.registers.r14;
+    for (const l of layouts) {
+      const G = r14 - l.gg.g2disp;
+      if (isPlausiblePtr(G)) {
+        const v = validateThread(mem, l, G - l.gg.g);
+        if (v && v.G === G) return { layout: l, ...v, source: 'register' };
+      }
+    }
+  }
+  for (const seg of dataSegments(maps, binaries)) {
+    const buf = mem.read(seg.start, Math.min(seg.end - seg.start, MAX_SEGMENT));
+    if (!buf) continue;
+    const found = tryWords(buf, 'data', 1 << 20);
+    if (found) return found;
+  }
+  if (extra.registers) {
+    const regs = Buffer.alloc(8 * Object.keys(extra.registers).length);
+    Object.values(extra.registers).forEach((v, i) => v >= 0 && regs.writeBigUInt64LE(BigInt(v), i * 8));
+    const found = tryWords(regs, 'register', 64);
+    if (found) return found;
+  }
+  if (extra.stack) return tryWords(extra.stack, 'stack', 1 << 16);
+  return null;
+}
+
+export function attachLuaJit(ctx: AttachContext): LuaJitRuntime {
+  const { pid, mem, maps, binaries, detection } = ctx;
+  const layouts = candidateLayouts(detection.version);
+  // DISPATCH in r14 names G directly when the VM is running; otherwise look through data and stack.
+  let st = ctx.withMainStopped((regs) => locateLuaJit(mem, layouts, maps, binaries, { registers: regs }));
+  if (!st) {
+    st = ctx.withMainStopped((regs) => {
+      const stack = mem.read(regs.rsp, 16384) ?? undefined;
+      return locateLuaJit(mem, layouts, maps, [], { registers: regs, stack });
+    });
+  }
+  if (!st) {
+    throw new LuaprofError('noLua', `no LuaJIT state found in process ${pid} (LuaJIT ${detection.version} in ${detection.file}; known builds: ${knownBuilds().join(', ')})`);
+  }
+  return new LuaJitRuntime(`LuaJIT ${detection.version}`, st.layout, st.mainL, st.G, mem);
 }

@@ -1,0 +1,123 @@
+/** Turns a captured LuaJIT stack into named frames, after the target has been let go. */
+import type { Memory } from '../../os/memory.js';
+import { u64 } from '../../os/memory.js';
+import type { LuaFrame } from '../frames.js';
+import type { RawLevel, RawLuaJitStack, RawThread } from './capture.js';
+import { LjGlobalNames } from './globals.js';
+import type { LjLayout } from './layout.js';
+import { LjNames, type LjName } from './names.js';
+import { LjProtoCache, type LjProto } from './proto.js';
+
+export class LuaJitResolver {
+  readonly protos: LjProtoCache;
+  readonly names: LjNames;
+  readonly globals: LjGlobalNames;
+
+  constructor(
+    mem: Memory,
+    private readonly l: LjLayout,
+    G: number,
+    private readonly clock: () => number = () => Date.now(),
+  ) {
+    this.protos = new LjProtoCache(mem, l);
+    this.names = new LjNames(l);
+    this.globals = new LjGlobalNames(mem, l, G);
+    this.globals.refresh(this.clock(), 0);
+  }
+
+  resolve(raw: RawLuaJitStack): { frames: LuaFrame[]; truncated: boolean } {
+    const frames: LuaFrame[] = [];
+    let truncated = false;
+    raw.threads.forEach((t, i) => {
+      const fs = this.resolveThread(t);
+      if (i === 0) this.markState(raw, t, fs);
+      frames.push(...fs);
+      truncated ||= t.truncated;
+    });
+    return { frames, truncated };
+  }
+
+  /** vmstate on top of the running thread's frames: trace, GC, compiler. */
+  private markState(raw: RawLuaJitStack, t: RawThread, fs: LuaFrame[]): void {
+    const v = raw.vmstate;
+    const st = this.l.vmst;
+    if (raw.trace) {
+      const tr = raw.trace;
+      const pt = tr.startpt ? this.protos.get(tr.startpt + this.l.proto.size) : null;
+      if (!pt) {
+        fs.unshift({ kind: 'jit', name: `[trace ${tr.no}]`, what: 'C', namewhat: '', file: '[JIT]' });
+        return;
+      }
+      const line = pt.line(pt.posOf(tr.startpc + 4));
+      const top = t.levels[0];
+      const topPt = top ? this.protoOf(top) : null;
+      if (topPt && topPt.addr === pt.addr && fs[0]) {
+        fs[0].kind = 'jit';
+        if (line > 0) fs[0].line = line;
+        else delete fs[0].line;
+        return;
+      }
+      // The trace started in a function inlined into the frame at jit_base (or one it returned from).
+      const f: LuaFrame = { kind: 'jit', what: pt.isMain ? 'main' : 'Lua', name: pt.isMain ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`, namewhat: '', file: pt.shortSrc, lineDefined: pt.firstline };
+      if (line > 0) f.line = line;
+      fs.unshift(f);
+      return;
+    }
+    if (v === ~st.gc) fs.unshift({ kind: 'gc', name: '[GC]', what: 'C', namewhat: '', file: '[C]' });
+    else if (v === ~st.record || v === ~st.opt || v === ~st.asm) fs.unshift({ kind: 'c', name: '[JIT compiler]', what: 'C', namewhat: '', file: '[C]' });
+    else if (v === ~st.exit) fs.unshift({ kind: 'jit', name: '[trace exit]', what: 'C', namewhat: '', file: '[C]' });
+  }
+
+  private protoOf(lv: RawLevel): LjProto | null {
+    if (!lv.fhdr || lv.fhdr[this.l.func.ffid] !== 0) return null;
+    return this.protos.get(u64(lv.fhdr, this.l.func.pc));
+  }
+
+  private resolveThread(t: RawThread): LuaFrame[] {
+    const protos = t.levels.map((lv) => this.protoOf(lv));
+    const out: LuaFrame[] = [];
+    for (let i = 0; i < t.levels.length; i++) {
+      const lv = t.levels[i];
+      const pt = protos[i];
+      const called = this.callSiteName(t, i, protos[i + 1] ?? null);
+      let f: LuaFrame;
+      if (pt) {
+        const pc = i === 0 ? t.topPc : t.levels[i - 1].callerPc;
+        const line = pc ? pt.line(pt.posOf(pc)) : 0;
+        const what = pt.isMain ? 'main' : 'Lua';
+        f = {
+          kind: 'lua',
+          what,
+          name: called ? called.name : what === 'main' ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`,
+          namewhat: called?.namewhat ?? '',
+          file: pt.shortSrc,
+          lineDefined: pt.firstline,
+        };
+        if (line > 0) f.line = line;
+      } else {
+        const ffid = lv.fhdr ? lv.fhdr[this.l.func.ffid] : -1;
+        const lib = this.libraryName(lv.func, ffid, called);
+        f = { kind: 'c', what: 'C', name: lib ?? called?.name ?? '?', namewhat: called?.namewhat ?? '', file: ffid > 1 && !called ? `[builtin#${ffid}]` : '[C]' };
+      }
+      // LuaJIT's traceback prints every named frame as "function 'name'" (the call-site name).
+      if (called) f.globalName = called.name;
+      out.push(f);
+    }
+    return out;
+  }
+
+  private libraryName(func: number, ffid: number, called: LjName | null): string | undefined {
+    let n = this.globals.lookup(func) ?? (ffid > 1 ? this.globals.ffidName(ffid) : undefined);
+    if (n === undefined && !called && this.globals.refresh(this.clock())) n = this.globals.lookup(func) ?? this.globals.ffidName(ffid);
+    return n;
+  }
+
+  /** lj_debug_funcname for level i: the caller (level i+1) must be a Lua function with a pc at the call. */
+  private callSiteName(t: RawThread, i: number, callerPt: LjProto | null): LjName | null {
+    const lv = t.levels[i];
+    if (!callerPt || !lv.callerPc) return null;
+    const type = lv.linkType;
+    if ((type & 3) !== 0 && type !== 2) return null;
+    return this.names.calledFrom(callerPt, lv.callerPc);
+  }
+}
