@@ -93,14 +93,27 @@ const PY_SRC = [
 ].join('\\n');
 const PY = `python exec("${PY_SRC.replace(/"/g, '\\"')}")`;
 
+/** Dumps [rsp, end of the mapping holding rsp) of the selected thread (at most `max` bytes). */
+function dumpPy(file: string, pid: number, max: number): string {
+  const src = [
+    "rsp = int(gdb.parse_and_eval('$rsp')) & 0xffffffffffffffff",
+    'end = rsp',
+    `for line in open('/proc/${pid}/maps'):`,
+    "  lo, hi = [int(x, 16) for x in line.split()[0].split('-')]",
+    '  if lo <= rsp < hi: end = hi',
+    `end = min(end, rsp + ${max})`,
+    `gdb.execute('dump memory ${file} %d %d' % (rsp, end))`,
+  ].join('\\n');
+  return `python exec("${src}")`;
+}
+
 /**
  * Attaches gdb to pid (which stops it), records registers, gdb's frame pcs and the stack from rsp to
- * the end of its mapping, and detaches. Everything the unwinder needs besides code is in the record.
+ * the end of its mapping for the given thread (gdb's thread number, 1 = main), and detaches.
+ * Everything the unwinder needs besides code is in the record.
  */
-export function gdbCapture(pid: number, stackMax = 256 * 1024): GdbCapture {
+export function gdbCapture(pid: number, stackMax = 256 * 1024, thread = 1): GdbCapture {
   const maps = parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
-  const stackMap = maps.find((m) => m.path === '[stack]');
-  if (!stackMap) throw new Error('no [stack] mapping');
   const dump = path.join(tmpDir(), 'stack.bin');
   const out = execFileSync(
     'gdb',
@@ -110,10 +123,11 @@ export function gdbCapture(pid: number, stackMax = 256 * 1024): GdbCapture {
       '-ex', 'set width 0',
       '-ex', 'set backtrace past-main on',
       '-ex', 'set backtrace past-entry on',
+      '-ex', `thread ${thread}`,
       '-ex', 'info registers',
       '-ex', PY,
       '-ex', 'bt',
-      '-ex', `dump memory ${dump} $rsp ${'0x' + stackMap.end.toString(16)}`,
+      '-ex', dumpPy(dump, pid, stackMax),
     ],
     { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -132,9 +146,8 @@ export function gdbCapture(pid: number, stackMax = 256 * 1024): GdbCapture {
     }
   }
   if (regs.rsp === undefined || regs.rip === undefined) throw new Error(`gdb gave no registers:\n${out}`);
-  let bytes = fs.readFileSync(dump);
+  const bytes = fs.readFileSync(dump);
   fs.rmSync(path.dirname(dump), { recursive: true, force: true });
-  if (bytes.length > stackMax) bytes = bytes.subarray(0, stackMax);
   const bt = out.split('\n').filter((l) => /^#\d+/.test(l)).join('\n');
   return { pid, regs, stack: { addr: regs.rsp, bytes }, maps, gdbPcs: pcs, gdbRegs: fregs, bt };
 }
