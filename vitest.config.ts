@@ -6,8 +6,8 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // End-to-end suites start real interpreters and attach with ptrace: keep them from starving each other on 2 cores.
-    maxWorkers: 2,
-    fileParallelism: true,
+    // End-to-end suites run CPU-bound targets and measure time shares: test files run one at a time so
+    // that they do not preempt each other's targets (which skews shares toward preemption points).
+    fileParallelism: false,
   },
 });
