@@ -1,5 +1,6 @@
 /** A resolved Lua frame, with what debug.traceback needs to print it. */
 import type { Frame } from '../../aggregator/profile.js';
+import type { TracebackRules } from './layout.js';
 
 export interface LuaFrame extends Frame {
   /** "global", "local", "method", "field", "upvalue", "metamethod", "for iterator", "" … */
@@ -10,19 +11,39 @@ export interface LuaFrame extends Frame {
   what: 'Lua' | 'C' | 'main';
   /** Frame was entered by a tail call (traceback adds "(...tail calls...)"). */
   tailcall?: boolean;
+  /** How the target's own debug.traceback prints frames (absent: Lua 5.4's luaL_traceback). */
+  traceback?: TracebackRules;
 }
 
-/** The text after "in " in a traceback line (lauxlib.c pushfuncname). */
+/**
+ * The text after "in " in a traceback line (lauxlib.c pushfuncname of the target's release), or, for
+ * 5.1 (ldblib.c db_errorfb), the text after the location: "in function 'f'", "in main chunk", "?".
+ */
 export function tracebackDescription(f: LuaFrame): string {
-  if (f.globalName !== undefined) return `function '${f.globalName}'`;
-  if (f.namewhat !== '') return `${f.namewhat} '${f.name}'`;
-  if (f.what === 'main') return 'main chunk';
-  if (f.what === 'Lua') return `function <${f.file}:${f.lineDefined}>`;
-  return '?';
+  const rules = f.traceback;
+  if (rules?.style === '5.1') {
+    if (f.namewhat !== '') return `in function '${f.name}'`;
+    if (f.what === 'main') return 'in main chunk';
+    if (f.what === 'C') return '?';
+    return `in function <${f.file}:${f.lineDefined}>`;
+  }
+  const namewhat = rules ? rules.namewhat : true;
+  const globalFirst = rules ? rules.globalFirst : true;
+  if (f.globalName !== undefined && (globalFirst || (f.namewhat === '' && f.what === 'C'))) return `in function '${f.globalName}'`;
+  if (f.namewhat !== '') return namewhat ? `in ${f.namewhat} '${f.name}'` : `in function '${f.name}'`;
+  if (f.what === 'main') return 'in main chunk';
+  if (f.what === 'Lua') return `in function <${f.file}:${f.lineDefined}>`;
+  return 'in ?';
 }
 
-/** One traceback line without the leading tab: "app.lua:12: in local 'f'". */
+/** One traceback line without the leading tab: "app.lua:12: in local 'f'" (5.1: "[C]: ?"). */
 export function tracebackLine(f: LuaFrame): string {
   const where = f.line !== undefined && f.line > 0 ? `${f.file}:${f.line}:` : `${f.file}:`;
-  return `${where} in ${tracebackDescription(f)}`;
+  return `${where} ${tracebackDescription(f)}`;
+}
+
+/** The line a traceback prints after a frame entered by tail calls, or null when there is none. */
+export function tailCallLine(f: LuaFrame): string | null {
+  if (!f.tailcall) return null;
+  return f.traceback?.style === '5.1' ? '(tail call): ?' : '(...tail calls...)';
 }

@@ -5,6 +5,8 @@
 export interface PucLayout {
   /** Releases this table was generated for and checked against, e.g. ["5.4.3", "5.4.4"]. */
   releases: string[];
+  /** Where the table came from: probed from the release's own headers, or derived from another table. */
+  provenance?: { from: 'headers' | 'derived'; source?: string; base?: string; changes?: string[]; checkedAgainst?: string };
   /** Major.minor: selects the instruction format and name-inference rules. */
   family: '5.1' | '5.2' | '5.3' | '5.4';
   state: {
@@ -22,6 +24,8 @@ export interface PucLayout {
     savedpc?: number;
     /** 5.1 only: CallInfo array bounds. */
     end_ci?: number;
+    /** 5.1: `base_ci` is a pointer to the CallInfo array, not an embedded CallInfo. */
+    baseCiIsPointer?: boolean;
   };
   global: { l_registry: number; mainthread: number; gcstate: number; tmname: number };
   callinfo: {
@@ -31,17 +35,22 @@ export interface PucLayout {
     previous?: number;
     next?: number;
     savedpc: number;
+    /** Offset of callstatus, -1 when the release has none (5.1). */
     callstatus: number;
-    /** Width of the callstatus field in bytes (1 or 2). */
+    /** Width of the callstatus field in bytes (1 or 2; 0 when there is none). */
     callstatusSize: number;
+    /** 5.1: number of tail calls lost under this (Lua) entry. */
+    tailcalls?: number;
     /** Bits of callstatus; a missing bit does not exist in the release. */
-    bits: { lua?: number; c?: number; fresh?: number; tail?: number; hooked?: number; fin?: number };
+      bits: { lua?: number; c?: number; fresh?: number; tail?: number; hooked?: number; fin?: number };
   };
-  tvalue: { size: number; tt: number; ttSize: 1 | 4 };
+  tvalue: { size: number; tt: number; ttSize: number };
   tags: {
     nil: number;
     thread: number;
+    /** 5.1: the one function tag (6); the closure's isC byte tells Lua from C. */
     luaClosure: number;
+    /** -1 when the release has no light C functions (5.1). */
     lightC: number;
     cClosure: number;
     table: number;
@@ -56,13 +65,20 @@ export interface PucLayout {
     sizecode: number;
     sizelineinfo: number;
     sizelocvars: number;
+    sizep: number;
     sizeabslineinfo?: number;
+    absLineInfoSize?: number;
+    /** 5.1: number of upvalues (byte). */
+    nups?: number;
     linedefined: number;
     lastlinedefined: number;
     k: number;
     code: number;
+    p: number;
     upvalues: number;
     lineinfo: number;
+    /** Bytes per lineinfo entry: 4 (absolute lines, 5.1-5.3) or 1 (deltas, 5.4). */
+    lineinfoSize: number;
     abslineinfo?: number;
     locvars: number;
     source: number;
@@ -70,7 +86,7 @@ export interface PucLayout {
   locvar: { size: number; varname: number; startpc: number; endpc: number };
   upvaldesc: { size: number; name: number };
   table: { lsizenode: number; sizearray?: number; alimit?: number; array: number; node: number };
-  node: { size: number; keyTt: number; keyVal: number; keyTtSize: 1 | 4 };
+  node: { size: number; keyTt: number; keyVal: number; keyTtSize: number };
   tstring: {
     contents: number;
     /** Short-string length byte (5.3+). */
@@ -82,7 +98,38 @@ export interface PucLayout {
   };
   /** Stack pointers are StkIdRel (5.4.5+): plain pointers except while the stack is being moved. */
   stkIdRel?: boolean;
+  threadStatus: { ok: number; yield: number };
   opcodes: OpcodeTable;
+  names: NameRules;
+  traceback: TracebackRules;
+}
+
+/** How the release's ldebug.c names a called function (read from its source by the generator). */
+export interface NameRules {
+  /** CIST_FIN marks the finalizer's own frame (5.3, 5.4.0-5.4.3) rather than its caller (5.4.4+). */
+  finOnCallee: boolean;
+  /** 5.4.7+: isEnv names the indexed table register with basicgetobjname. */
+  isEnvBasic: boolean;
+  /** Metamethods are named without "__" (5.4). */
+  metamethodStripped: boolean;
+  /** 5.2: findsetreg counts OP_TEST as changing register A. */
+  testChangesA: boolean;
+  /** 5.1: symbexec instead of findsetreg. */
+  symbexec: boolean;
+}
+
+/** How the release's debug.traceback prints a frame (lauxlib.c pushfuncname, or ldblib.c in 5.1). */
+export interface TracebackRules {
+  /** "5.1": ldblib.c db_errorfb ("in function 'f'", "[C]: ?"); "aux": lauxlib.c luaL_traceback. */
+  style: '5.1' | 'aux';
+  /** Where pushglobalfuncname searches: nowhere, the global table (5.2), package.loaded (5.3+). */
+  globalNames: 'none' | 'globals' | 'loaded';
+  /** The global name is tried before the name from code (5.3+), or only for unnamed C functions (5.2). */
+  globalFirst: boolean;
+  /** "_G." is stripped from global names. */
+  stripG: boolean;
+  /** Names from code print as "<namewhat> 'name'" (5.3+) rather than "function 'name'". */
+  namewhat: boolean;
 }
 
 export interface OpcodeTable {

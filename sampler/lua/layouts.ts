@@ -1,15 +1,27 @@
 /** Every PUC Lua release luaprof knows, and the layout table that reads it. */
 import type { PucLayout } from './layout.js';
-import { LUA_543 } from './versions/lua54.js';
+import { GENERATED_LAYOUTS } from './versions/generated.js';
 
-export const PUC_LAYOUTS: PucLayout[] = [LUA_543];
+export const PUC_LAYOUTS: PucLayout[] = GENERATED_LAYOUTS;
 
-/** Releases checked against a real interpreter; others with a known layout are refused until checked. */
-export const VERIFIED_RELEASES = new Set(['5.4.4']);
+/**
+ * Releases checked against a real interpreter (test/e2e-versions.test.ts: Debian's lua5.1, lua5.2,
+ * lua5.3, lua5.4 and 5.4.7 built from Debian trixie's source). The derived tables (5.4.0-5.4.3,
+ * 5.4.5, 5.4.6) were compared with offsetof probes of those releases' own headers (generate.sh with
+ * LUA_GIT) but never run against their interpreters: they are used, with a warning, only when forced
+ * or when LUAPROF_UNVERIFIED_LAYOUTS=1.
+ */
+export const VERIFIED_RELEASES = new Set(['5.1.5', '5.2.4', '5.3.6', '5.4.4', '5.4.7']);
 
-export function layoutFor(version: string): PucLayout | null {
-  if (!VERIFIED_RELEASES.has(version)) return null;
+export function layoutFor(version: string, opts: { allowUnverified?: boolean } = {}): PucLayout | null {
+  const allow = opts.allowUnverified ?? process.env.LUAPROF_UNVERIFIED_LAYOUTS === '1';
+  if (!VERIFIED_RELEASES.has(version) && !allow) return null;
   return PUC_LAYOUTS.find((l) => l.releases.includes(version)) ?? null;
+}
+
+/** Releases with a layout table that has not been checked against a real interpreter. */
+export function unverifiedVersions(): string[] {
+  return PUC_LAYOUTS.flatMap((l) => l.releases).filter((r) => !VERIFIED_RELEASES.has(r));
 }
 
 export function supportedVersions(): string[] {

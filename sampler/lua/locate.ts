@@ -42,9 +42,16 @@ export function validateState(mem: Memory, layout: PucLayout, L: number): { L: n
 
 function chainReachesBase(mem: Memory, layout: PucLayout, L: number, hdr: Buffer): boolean {
   const ci = layout.callinfo;
-  const base = L + layout.state.base_ci;
-  let at = u64(hdr, layout.state.ci);
-  if (ci.previous === undefined) return at >= base; // 5.1: CallInfo array
+  const s = layout.state;
+  let at = u64(hdr, s.ci);
+  if (s.baseCiIsPointer) {
+    // 5.1: CallInfo array [base_ci, end_ci); ci points at an element of it.
+    const base = u64(hdr, s.base_ci);
+    const end = s.end_ci !== undefined ? u64(hdr, s.end_ci) : at + ci.size;
+    return isPlausiblePtr(base) && at >= base && at < end && (at - base) % ci.size === 0 && end - base <= ci.size * 1_000_000;
+  }
+  const base = L + s.base_ci;
+  if (ci.previous === undefined) return false;
   for (let i = 0; i < 100_000; i++) {
     if (at === base) return true;
     if (!isPlausiblePtr(at)) return false;

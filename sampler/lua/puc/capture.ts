@@ -25,6 +25,8 @@ export interface RawFrame {
   /** Tag and value of the first argument (coroutine.resume's thread). */
   arg1Tag: number;
   arg1Value: number;
+  /** 5.1: tail calls lost under this entry (CallInfo.tailcalls). */
+  tailcalls?: number;
 }
 
 export interface RawThread {
@@ -63,6 +65,12 @@ export class PucCapture {
     return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
   }
 
+  /** Address of the thread's base CallInfo (embedded in lua_State, or the CallInfo array in 5.1). */
+  baseCi(L: number, hdr: Buffer): number {
+    const s = this.layout.state;
+    return s.baseCiIsPointer ? u64(hdr, s.base_ci) : L + s.base_ci;
+  }
+
   /** Reads a lua_State header and checks that it is a thread of global state G (when given). */
   readThread(mem: Memory, L: number, G?: number): Buffer | null {
     const s = this.layout.state;
@@ -99,8 +107,16 @@ export class PucCapture {
     const s = this.layout.state;
     const ci = this.layout.callinfo;
     const tvSize = this.layout.tvalue.size;
-    const cis = this.chain(mem, L, u64(hdr, s.ci), L + s.base_ci);
+    const current = u64(hdr, s.ci);
+    const cis = s.baseCiIsPointer ? this.array(mem, hdr, current, u64(hdr, s.base_ci)) : this.chain(mem, L, current, L + s.base_ci);
     const funcAddrs = cis.bufs.map((b) => u64(b, ci.func));
+    if (this.layout.stkIdRel) {
+      // 5.4.5+: while the stack is being reallocated, StkIdRel fields hold offsets: a torn sample.
+      const stack = u64(hdr, s.stack);
+      if (!isPlausiblePtr(stack) || funcAddrs.some((a) => !isPlausiblePtr(a) || a < stack)) {
+        throw new CaptureError('stack is being reallocated (StkIdRel offsets)');
+      }
+    }
     const slots = this.readSlots(mem, hdr, funcAddrs);
     const frames: RawFrame[] = [];
     for (let i = 0; i < cis.addrs.length; i++) {
@@ -108,8 +124,9 @@ export class PucCapture {
       const fb = slots[i];
       frames.push({
         ci: cis.addrs[i],
-        callstatus: ci.callstatusSize === 2 ? b.readUInt16LE(ci.callstatus) : b[ci.callstatus],
-        savedpc: u64(b, ci.savedpc),
+        callstatus: ci.callstatusSize === 2 ? b.readUInt16LE(ci.callstatus) : ci.callstatusSize === 1 ? b[ci.callstatus] : 0,
+        // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
+        savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, ci.savedpc),
         funcTag: fb ? this.tag(fb, 0) : -1,
         funcValue: fb ? u64(fb, 0) : -1,
         closure: null,
@@ -118,6 +135,7 @@ export class PucCapture {
         arg1Tag: fb ? this.tag(fb, tvSize) : -1,
         arg1Value: fb ? u64(fb, tvSize) : -1,
       });
+      if (ci.tailcalls !== undefined) frames[i].tailcalls = b.readInt32LE(ci.tailcalls);
     }
     // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
     const top = frames[0];
@@ -143,6 +161,24 @@ export class PucCapture {
     return readMany(mem, funcAddrs.map((addr) => ({ addr, len })));
   }
 
+  /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */
+  isLuaFunction(f: RawFrame): boolean {
+    if (f.funcTag !== this.layout.tags.luaClosure) return false;
+    const isC = this.layout.closure.isC;
+    if (isC === undefined) return true;
+    return f.closure !== null && f.closure[isC] === 0;
+  }
+
+  /** The frame runs a C function (light or closure); 5.1 needs the closure. */
+  isCFunction(f: RawFrame): boolean {
+    const tags = this.layout.tags;
+    if (f.funcTag === tags.lightC) return true;
+    if (f.funcTag !== tags.cClosure) return false;
+    const isC = this.layout.closure.isC;
+    if (isC === undefined) return true;
+    return f.closure !== null && f.closure[isC] !== 0;
+  }
+
   /** After the target runs again: closures and Proto headers (immutable once created) of a capture. */
   fill(mem: Memory, raw: RawLuaStack): void {
     const tags = this.layout.tags;
@@ -151,7 +187,7 @@ export class PucCapture {
     const need = frames.filter((f) => f.closure === null && (f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure) && isPlausiblePtr(f.funcValue));
     const bufs = readMany(mem, need.map((f) => ({ addr: f.funcValue, len: c.cupvalue + this.layout.tvalue.size })));
     need.forEach((f, i) => (f.closure = bufs[i]));
-    const lua = frames.filter((f) => f.closure && f.funcTag === tags.luaClosure);
+    const lua = frames.filter((f) => f.closure !== null && this.isLuaFunction(f));
     for (const f of lua) {
       const p = u64(f.closure!, c.lp);
       if (isPlausiblePtr(p)) f.protoAddr = p;
@@ -161,10 +197,35 @@ export class PucCapture {
     withProto.forEach((f, i) => (f.proto = pbufs[i]));
   }
 
+  /**
+   * 5.1: CallInfo is an array; frames run from L->ci down to (not including) L->base_ci, innermost
+   * first. One read covers the (bounded) part of the array that is in use.
+   */
+  private array(mem: Memory, hdr: Buffer, current: number, base: number): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
+    const size = this.layout.callinfo.size;
+    const end = this.layout.state.end_ci !== undefined ? u64(hdr, this.layout.state.end_ci) : -1;
+    if (!isPlausiblePtr(base) || !isPlausiblePtr(current) || current < base || (current - base) % size !== 0 || (end !== -1 && current >= end)) {
+      throw new CaptureError('broken CallInfo array');
+    }
+    const count = (current - base) / size;
+    const n = Math.min(count, MAX_FRAMES);
+    if (n === 0) return { addrs: [], bufs: [], truncated: false };
+    const lo = current - (n - 1) * size;
+    const block = mem.read(lo, n * size);
+    if (!block) throw new CaptureError('unreadable CallInfo array');
+    const addrs: number[] = [];
+    const bufs: Buffer[] = [];
+    for (let at = current; at >= lo; at -= size) {
+      addrs.push(at);
+      bufs.push(block.subarray(at - lo, at - lo + size));
+    }
+    return { addrs, bufs, truncated: count > n };
+  }
+
   /** The CallInfo chain from the current one down to (not including) base_ci, innermost first. */
   private chain(mem: Memory, L: number, current: number, baseCi: number): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
     const ci = this.layout.callinfo;
-    if (ci.previous === undefined) throw new CaptureError('CallInfo arrays (5.1) need an array walker');
+    if (ci.previous === undefined) throw new CaptureError('CallInfo list without previous links');
     const cached = this.chains.get(L);
     if (cached && cached[0] === current) {
       const bufs = readMany(mem, cached.map((a) => ({ addr: a, len: ci.size })));
@@ -206,8 +267,7 @@ export class PucCapture {
     const top = t.frames[0];
     if (!top) return null;
     const tags = this.layout.tags;
-    const isC = top.funcTag === tags.lightC || top.funcTag === tags.cClosure;
-    if (!isC) return null;
+    if (!this.isCFunction(top)) return null;
     const candidates: number[] = [];
     if (top.arg1Tag === tags.thread) candidates.push(top.arg1Value);
     if (top.funcTag === tags.cClosure && top.closure) {
@@ -220,7 +280,7 @@ export class PucCapture {
       if (!hdr) continue;
       const s = this.layout.state;
       // A running (or normal) coroutine has status LUA_OK and frames above its base_ci.
-      if (hdr[s.status] !== 0 || u64(hdr, s.ci) === co + s.base_ci) continue;
+      if (hdr[s.status] !== this.layout.threadStatus.ok || u64(hdr, s.ci) === this.baseCi(co, hdr)) continue;
       return co;
     }
     return null;

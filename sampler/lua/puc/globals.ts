@@ -34,7 +34,8 @@ export class GlobalNames {
     this.builtAt = now;
     this.scans++;
     const names = new Map<number, string>();
-    const loaded = this.loadedTable();
+    const loaded = this.rootTable();
+    const stripG = this.layout.traceback.stripG;
     if (loaded !== null) {
       const tags = this.layout.tags;
       const isFunction = (t: number) => t === tags.luaClosure || t === tags.lightC || t === tags.cClosure;
@@ -46,7 +47,7 @@ export class GlobalNames {
           for (const e2 of this.entries(e.value)) {
             if (e2.key !== null && isFunction(e2.tag) && !names.has(e2.value)) {
               const full = `${e.key}.${e2.key}`;
-              names.set(e2.value, full.startsWith('_G.') ? full.slice(3) : full);
+              names.set(e2.value, stripG && full.startsWith('_G.') ? full.slice(3) : full);
             }
           }
         }
@@ -56,10 +57,18 @@ export class GlobalNames {
     return true;
   }
 
-  private loadedTable(): number | null {
+  /** Where pushglobalfuncname searches: registry._LOADED (5.3+), or the global table (5.2). */
+  private rootTable(): number | null {
     const reg = this.mem.read(this.G + this.layout.global.l_registry, this.layout.tvalue.size);
     if (!reg || this.tagAt(reg, 0) !== this.layout.tags.table) return null;
-    for (const e of this.entries(u64(reg, 0))) {
+    const entries = this.entries(u64(reg, 0));
+    if (this.layout.traceback.globalNames === 'globals') {
+      // LUA_RIDX_GLOBALS = 2: the registry's array slot 2.
+      const g = entries[1];
+      return g && g.key === null && g.tag === this.layout.tags.table ? g.value : null;
+    }
+    if (this.layout.traceback.globalNames !== 'loaded') return null;
+    for (const e of entries) {
       if (e.key === '_LOADED' && e.tag === this.layout.tags.table) return e.value;
     }
     return null;
@@ -76,7 +85,8 @@ export class GlobalNames {
     const n = this.layout.node;
     const tv = this.layout.tvalue;
     if (!isPlausiblePtr(table)) return [];
-    const hdr = this.mem.read(table, t.node + 8);
+    const hdrLen = Math.max(t.node, t.array, t.sizearray ?? 0, t.alimit ?? 0) + 8;
+    const hdr = this.mem.read(table, hdrLen);
     if (!hdr) return [];
     const out: Entry[] = [];
     const sizeArray = t.alimit !== undefined ? hdr.readUInt32LE(t.alimit) : t.sizearray !== undefined ? hdr.readInt32LE(t.sizearray) : 0;

@@ -1,6 +1,10 @@
 /**
- * How Lua names a called function from its caller's code (ldebug.c: funcnamefromcode, getobjname,
- * findsetreg), replayed over a decoded Proto. Returns [namewhat, name] or null.
+ * How Lua names a called function from its caller's code, replayed over a decoded Proto, one
+ * implementation per ldebug.c family (the differences inside a family are data: layout.names):
+ *   5.1      funcnamefromcode-equivalent in getfuncname, getobjname over symbexec
+ *   5.2/5.3  getfuncname/funcnamefromcode, getobjname over findsetreg, RK operands
+ *   5.4      funcnamefromcode, getobjname/basicgetobjname over findsetreg (MMBIN, k bit)
+ * Returns { namewhat, name } or null.
  */
 import type { PucLayout } from '../layout.js';
 import { instructionFormat, opcodeIndex } from './instructions.js';
@@ -9,6 +13,24 @@ import type { ProtoInfo } from './proto.js';
 export type NameInfo = { namewhat: string; name: string };
 
 const MAX_MOVE_CHAIN = 64;
+/** RK operands of 5.1-5.3: bit 8 of B/C selects a constant. */
+const BITRK = 1 << 8;
+
+/** Metamethods called directly by an instruction (5.2/5.3: arithmetic has no MMBIN). */
+const TM_BY_OP_53: Record<string, string> = {
+  SELF: 'index', GETTABUP: 'index', GETTABLE: 'index',
+  SETTABUP: 'newindex', SETTABLE: 'newindex',
+  ADD: 'add', SUB: 'sub', MUL: 'mul', MOD: 'mod', POW: 'pow', DIV: 'div', IDIV: 'idiv',
+  BAND: 'band', BOR: 'bor', BXOR: 'bxor', SHL: 'shl', SHR: 'shr',
+  UNM: 'unm', BNOT: 'bnot', LEN: 'len', CONCAT: 'concat', EQ: 'eq', LT: 'lt', LE: 'le',
+};
+
+const TM_BY_OP_54: Record<string, string> = {
+  SELF: 'index', GETTABUP: 'index', GETTABLE: 'index', GETI: 'index', GETFIELD: 'index',
+  SETTABUP: 'newindex', SETTABLE: 'newindex', SETI: 'newindex', SETFIELD: 'newindex',
+  UNM: 'unm', BNOT: 'bnot', LEN: 'len', CONCAT: 'concat', EQ: 'eq',
+  LT: 'lt', LTI: 'lt', GTI: 'lt', LE: 'le', LEI: 'le', GEI: 'le', CLOSE: 'close', RETURN: 'close',
+};
 
 export class NameInference {
   private readonly fmt;
@@ -22,6 +44,11 @@ export class NameInference {
 
   private opName(i: number): string | undefined {
     return this.layout.opcodes.names[this.fmt.op(i)];
+  }
+
+  /** A metamethod name as the release prints it ("index" in 5.4, "__index" before). */
+  metamethod(event: string): NameInfo {
+    return { namewhat: 'metamethod', name: this.layout.names.metamethodStripped ? event : `__${event}` };
   }
 
   /** Name of the function called by `caller` at instruction `pc`. */
@@ -48,56 +75,105 @@ export class NameInference {
     if (!code || pc < 0 || pc >= code.length) return null;
     const i = code[pc];
     const op = this.opName(i);
-    const tm = (event: string): NameInfo => ({ namewhat: 'metamethod', name: event });
-    switch (op) {
-      case 'CALL':
-      case 'TAILCALL':
-        return this.objName(p, pc, this.fmt.a(i), 0);
-      case 'TFORCALL':
-        return { namewhat: 'for iterator', name: 'for iterator' };
-      case 'SELF':
-      case 'GETTABUP':
+    if (op === undefined) return null;
+    switch (this.layout.family) {
+      case '5.1':
+        // ldebug.c 5.1 getfuncname: only calls and the generic-for call name a function.
+        return op === 'CALL' || op === 'TAILCALL' || op === 'TFORLOOP' ? this.objName51(p, pc, this.fmt.a(i), 0) : null;
+      case '5.2':
+      case '5.3': {
+        if (op === 'CALL' || op === 'TAILCALL') return this.objName53(p, pc, this.fmt.a(i), 0);
+        if (op === 'TFORCALL') return { namewhat: 'for iterator', name: 'for iterator' };
+        const tm = TM_BY_OP_53[op];
+        return tm ? this.metamethod(tm) : null;
+      }
+      default: {
+        if (op === 'CALL' || op === 'TAILCALL') return this.objName54(p, pc, this.fmt.a(i), 0);
+        if (op === 'TFORCALL') return { namewhat: 'for iterator', name: 'for iterator' };
+        if (op === 'MMBIN' || op === 'MMBINI' || op === 'MMBINK') return this.metamethod(this.layout.opcodes.tmNames[this.fmt.c(i)] ?? '?');
+        const tm = TM_BY_OP_54[op];
+        return tm ? this.metamethod(tm) : null;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- 5.1
+
+  /** 5.1 getobjname: every step looks at the caller's current pc (symbexec up to lastpc). */
+  private objName51(p: ProtoInfo, lastpc: number, reg: number, depth: number): NameInfo | null {
+    if (depth > MAX_MOVE_CHAIN) return null;
+    const local = p.localName(reg + 1, lastpc);
+    if (local !== null) return { namewhat: 'local', name: local };
+    const code = p.code()!;
+    const at = this.symbexec51(p, code, lastpc, reg);
+    if (at < 0) return null;
+    const i = code[at];
+    const f = this.fmt;
+    switch (this.opName(i)) {
+      case 'GETGLOBAL':
+        return { namewhat: 'global', name: p.constantString(f.bx(i)) ?? '?' };
+      case 'MOVE': {
+        const b = f.b(i);
+        return b < f.a(i) ? this.objName51(p, lastpc, b, depth + 1) : null;
+      }
       case 'GETTABLE':
-      case 'GETI':
-      case 'GETFIELD':
-        return tm('index');
-      case 'SETTABUP':
-      case 'SETTABLE':
-      case 'SETI':
-      case 'SETFIELD':
-        return tm('newindex');
-      case 'MMBIN':
-      case 'MMBINI':
-      case 'MMBINK':
-        return tm(this.layout.opcodes.tmNames[this.fmt.c(i)] ?? '?');
-      case 'UNM':
-        return tm('unm');
-      case 'BNOT':
-        return tm('bnot');
-      case 'LEN':
-        return tm('len');
-      case 'CONCAT':
-        return tm('concat');
-      case 'EQ':
-        return tm('eq');
-      case 'LT':
-      case 'LTI':
-      case 'GTI':
-        return tm('lt');
-      case 'LE':
-      case 'LEI':
-      case 'GEI':
-        return tm('le');
-      case 'CLOSE':
-      case 'RETURN':
-        return tm('close');
+        return { namewhat: 'field', name: this.kname51(p, f.c(i)) };
+      case 'GETUPVAL':
+        return { namewhat: 'upvalue', name: p.upvalueName(f.b(i)) };
+      case 'SELF':
+        return { namewhat: 'method', name: this.kname51(p, f.c(i)) };
       default:
         return null;
     }
   }
 
-  /** getobjname */
-  private objName(p: ProtoInfo, lastpc: number, reg: number, depth: number): NameInfo | null {
+  private kname51(p: ProtoInfo, c: number): string {
+    return c & BITRK ? (p.constantString(c & ~BITRK) ?? '?') : '?';
+  }
+
+  /**
+   * 5.1 symbexec(pt, lastpc, reg) for a valid function: the last instruction before lastpc that changed
+   * reg, following forward jumps that land before lastpc and skipping CLOSURE's pseudo-instructions.
+   * Returns its index, or -1 (symbexec's "final return": no name).
+   */
+  private symbexec51(p: ProtoInfo, code: Uint32Array, lastpc: number, reg: number): number {
+    const f = this.fmt;
+    const n = this.ops.num;
+    let last = -1;
+    for (let pc = 0; pc < lastpc && pc < code.length; pc++) {
+      const i = code[pc];
+      const op = f.op(i);
+      const a = f.a(i);
+      const b = f.b(i);
+      const c = f.c(i);
+      if (this.ops.setsA[op] === 1 && a === reg) last = pc;
+      if (op === n.LOADNIL) {
+        if (a <= reg && reg <= b) last = pc;
+      } else if (op === n.SELF) {
+        if (reg === a + 1) last = pc;
+      } else if (op === n.TFORLOOP) {
+        if (reg >= a + 2) last = pc;
+      } else if (op === n.FORLOOP || op === n.FORPREP || op === n.JMP) {
+        const sbx = f.sBx(i);
+        const dest = pc + 1 + sbx;
+        if (pc < dest && dest <= lastpc) pc += sbx;
+      } else if (op === n.CALL || op === n.TAILCALL) {
+        if (reg >= a) last = pc;
+      } else if (op === n.SETLIST) {
+        if (c === 0) pc++;
+      } else if (op === n.CLOSURE) {
+        const nup = p.childNups(f.bx(i));
+        if (nup === null) return -1; // symbexec's check() failing: no name
+        pc += nup;
+      }
+    }
+    return last;
+  }
+
+  // ---------------------------------------------------------------- 5.2 / 5.3
+
+  /** 5.2/5.3 getobjname. */
+  private objName53(p: ProtoInfo, lastpc: number, reg: number, depth: number): NameInfo | null {
     if (depth > MAX_MOVE_CHAIN) return null;
     const local = p.localName(reg + 1, lastpc);
     if (local !== null) return { namewhat: 'local', name: local };
@@ -106,17 +182,76 @@ export class NameInference {
     if (pc < 0) return null;
     const i = code[pc];
     const f = this.fmt;
-    switch (this.opName(i)) {
+    const op = this.opName(i);
+    switch (op) {
       case 'MOVE': {
         const b = f.b(i);
-        return b < f.a(i) ? this.objName(p, pc, b, depth + 1) : null;
+        return b < f.a(i) ? this.objName53(p, pc, b, depth + 1) : null;
       }
+      case 'GETTABUP':
+      case 'GETTABLE': {
+        const t = f.b(i);
+        const vn = op === 'GETTABLE' ? p.localName(t + 1, pc) : p.upvalueName(t);
+        const name = this.kname53(p, pc, f.c(i), depth);
+        return { namewhat: vn === '_ENV' ? 'global' : 'field', name };
+      }
+      case 'GETUPVAL':
+        return { namewhat: 'upvalue', name: p.upvalueName(f.b(i)) };
+      case 'LOADK':
+      case 'LOADKX': {
+        const k = op === 'LOADK' ? f.bx(i) : pc + 1 < code.length ? f.ax(code[pc + 1]) : -1;
+        const s = p.constantString(k);
+        return s !== null ? { namewhat: 'constant', name: s } : null;
+      }
+      case 'SELF':
+        return { namewhat: 'method', name: this.kname53(p, pc, f.c(i), depth) };
+      default:
+        return null;
+    }
+  }
+
+  /** 5.2/5.3 kname: an RK operand's name when it is a string constant. */
+  private kname53(p: ProtoInfo, pc: number, c: number, depth: number): string {
+    if (c & BITRK) return p.constantString(c & ~BITRK) ?? '?';
+    const r = this.objName53(p, pc, c, depth + 1);
+    return r && r.namewhat === 'constant' ? r.name : '?';
+  }
+
+  // ---------------------------------------------------------------- 5.4
+
+  /** 5.4 getobjname (5.4.7: basicgetobjname plus table accesses). */
+  private objName54(p: ProtoInfo, lastpc: number, reg: number, depth: number, basic = false): NameInfo | null {
+    if (depth > MAX_MOVE_CHAIN) return null;
+    const local = p.localName(reg + 1, lastpc);
+    if (local !== null) return { namewhat: 'local', name: local };
+    const code = p.code()!;
+    const pc = this.findSetReg(code, lastpc, reg);
+    if (pc < 0) return null;
+    const i = code[pc];
+    const f = this.fmt;
+    const op = this.opName(i);
+    switch (op) {
+      case 'MOVE': {
+        const b = f.b(i);
+        return b < f.a(i) ? this.objName54(p, pc, b, depth + 1, basic) : null;
+      }
+      case 'GETUPVAL':
+        return { namewhat: 'upvalue', name: p.upvalueName(f.b(i)) };
+      case 'LOADK':
+      case 'LOADKX': {
+        const k = op === 'LOADK' ? f.bx(i) : pc + 1 < code.length ? f.ax(code[pc + 1]) : -1;
+        const s = p.constantString(k);
+        return s !== null ? { namewhat: 'constant', name: s } : null;
+      }
+    }
+    if (basic) return null;
+    switch (op) {
       case 'GETTABUP': {
         const name = p.constantString(f.c(i)) ?? '?';
         return { namewhat: p.upvalueName(f.b(i)) === '_ENV' ? 'global' : 'field', name };
       }
       case 'GETTABLE': {
-        const key = this.objName(p, pc, f.c(i), depth + 1);
+        const key = this.objName54(p, pc, f.c(i), depth + 1, this.layout.names.isEnvBasic);
         const name = key && key.namewhat === 'constant' ? key.name : '?';
         return { namewhat: this.isEnvRegister(p, pc, f.b(i), depth) ? 'global' : 'field', name };
       }
@@ -126,19 +261,11 @@ export class NameInference {
         const name = p.constantString(f.c(i)) ?? '?';
         return { namewhat: this.isEnvRegister(p, pc, f.b(i), depth) ? 'global' : 'field', name };
       }
-      case 'GETUPVAL':
-        return { namewhat: 'upvalue', name: p.upvalueName(f.b(i)) };
-      case 'LOADK':
-      case 'LOADKX': {
-        const k = this.opName(i) === 'LOADK' ? f.bx(i) : pc + 1 < code.length ? f.ax(code[pc + 1]) : -1;
-        const s = p.constantString(k);
-        return s !== null ? { namewhat: 'constant', name: s } : null;
-      }
       case 'SELF': {
         let name: string;
         if (f.k(i)) name = p.constantString(f.c(i)) ?? '?';
         else {
-          const key = this.objName(p, pc, f.c(i), depth + 1);
+          const key = this.objName54(p, pc, f.c(i), depth + 1, this.layout.names.isEnvBasic);
           name = key && key.namewhat === 'constant' ? key.name : '?';
         }
         return { namewhat: 'method', name };
@@ -148,20 +275,21 @@ export class NameInference {
     }
   }
 
-  /** gxf with isup = 0: is the indexed table a variable named _ENV? */
+  /** gxf / isEnv with isup = 0: is the indexed table a variable named _ENV? */
   private isEnvRegister(p: ProtoInfo, pc: number, reg: number, depth: number): boolean {
-    const t = this.objName(p, pc, reg, depth + 1);
+    const t = this.objName54(p, pc, reg, depth + 1, this.layout.names.isEnvBasic);
     return t !== null && t.name === '_ENV';
   }
 
-  /** findsetreg: last instruction before lastpc that changed `reg`, or -1. */
+  /** findsetreg (5.2-5.4): last instruction before lastpc that changed `reg`, or -1. */
   private findSetReg(code: Uint32Array, lastpc: number, reg: number): number {
     const f = this.fmt;
     const n = this.ops.num;
-    if (lastpc < code.length && this.ops.mm[f.op(code[lastpc])]) lastpc--;
+    const is54 = this.layout.family === '5.4';
+    if (is54 && lastpc < code.length && this.ops.mm[f.op(code[lastpc])]) lastpc--;
     let setreg = -1;
     let jmptarget = 0;
-    for (let pc = 0; pc < lastpc; pc++) {
+    for (let pc = 0; pc < lastpc && pc < code.length; pc++) {
       const i = code[pc];
       const op = f.op(i);
       const a = f.a(i);
@@ -170,10 +298,12 @@ export class NameInference {
       else if (op === n.TFORCALL) change = reg >= a + 2;
       else if (op === n.CALL || op === n.TAILCALL) change = reg >= a;
       else if (op === n.JMP) {
-        const dest = pc + 1 + f.sJ(i);
-        if (dest <= lastpc && dest > jmptarget) jmptarget = dest;
+        const dest = pc + 1 + (is54 ? f.sJ(i) : f.sBx(i));
+        // 5.2/5.3 also require a forward jump (pc < dest); 5.4 only dest <= lastpc.
+        if ((is54 || pc < dest) && dest <= lastpc && dest > jmptarget) jmptarget = dest;
         change = false;
-      } else change = this.ops.setsA[op] === 1 && reg === a;
+      } else if (op === n.TEST && this.layout.names.testChangesA) change = reg === a;
+      else change = this.ops.setsA[op] === 1 && reg === a;
       if (change) setreg = pc < jmptarget ? -1 : pc;
     }
     return setreg;

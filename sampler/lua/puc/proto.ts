@@ -78,7 +78,7 @@ export class ProtoInfo {
   line(pc: number): number {
     if (pc === -1) return this.lineInfoPresent() ? this.lineDefined : -1;
     if (pc < 0) return -1;
-    if (this.layout.family === '5.4') {
+    if (this.layout.proto.lineinfoSize === 1) {
       const li = this.lineInfo8();
       if (!li || pc >= li.length) return -1;
       const abs = this.absLineInfo();
@@ -199,6 +199,21 @@ export class ProtoInfo {
       this.upCache = names;
     }
     return this.upCache[idx] ?? '?';
+  }
+
+  /** 5.1: number of upvalues of nested function p[idx] (CLOSURE is followed by that many pseudo-instructions). */
+  childNups(idx: number): number | null {
+    const p = this.layout.proto;
+    if (p.nups === undefined) return null;
+    const n = this.i32(p.sizep);
+    const at = this.ptr(p.p);
+    if (idx < 0 || idx >= n || n > MAX_K || !isPlausiblePtr(at)) return null;
+    const pb = this.mem.read(at + idx * 8, 8);
+    if (!pb) return null;
+    const child = u64(pb, 0);
+    if (!isPlausiblePtr(child)) return null;
+    const nb = this.mem.read(child + p.nups, 1);
+    return nb ? nb[0] : null;
   }
 
   /** The string value of constant k[idx], or null when it is not a string. */

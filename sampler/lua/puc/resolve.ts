@@ -2,7 +2,7 @@
 import type { Memory } from '../../os/memory.js';
 import type { PucLayout } from '../layout.js';
 import type { LuaFrame } from '../frames.js';
-import type { RawLuaStack, RawThread } from './capture.js';
+import { PucCapture, type RawFrame, type RawLuaStack, type RawThread } from './capture.js';
 import { GlobalNames } from './globals.js';
 import { NameInference, type NameInfo } from './names.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
@@ -10,6 +10,7 @@ import { ProtoCache, type ProtoInfo } from './proto.js';
 export class PucResolver {
   private readonly protos: ProtoCache;
   private readonly names: NameInference;
+  private readonly kinds: PucCapture;
   readonly globals: GlobalNames;
 
   constructor(
@@ -20,8 +21,9 @@ export class PucResolver {
   ) {
     this.protos = new ProtoCache(mem, layout);
     this.names = new NameInference(layout);
+    this.kinds = new PucCapture(layout);
     this.globals = new GlobalNames(mem, layout, G);
-    this.globals.refresh(this.clock(), 0);
+    if (layout.traceback.globalNames !== 'none') this.globals.refresh(this.clock(), 0);
   }
 
   /** Frames innermost first: the running coroutine's frames above those of the thread that resumed it. */
@@ -36,16 +38,17 @@ export class PucResolver {
   }
 
   private resolveThread(t: RawThread): LuaFrame[] {
-    const tags = this.layout.tags;
     const bits = this.layout.callinfo.bits;
-    const protos: (ProtoInfo | null)[] = t.frames.map((f) => (f.proto ? this.protos.get(f.protoAddr, f.proto) : null));
+    const rules = this.layout.traceback;
+    const protos: (ProtoInfo | null)[] = t.frames.map((f) =>
+      f.proto && this.kinds.isLuaFunction(f) ? this.protos.get(f.protoAddr, f.proto) : null,
+    );
     const out: LuaFrame[] = [];
     for (let i = 0; i < t.frames.length; i++) {
       const f = t.frames[i];
       const proto = protos[i];
-      const isLua = f.funcTag === tags.luaClosure && proto !== null;
       let frame: LuaFrame;
-      if (isLua) {
+      if (proto !== null) {
         const line = proto.line(proto.pcOf(f.savedpc));
         frame = {
           kind: 'lua',
@@ -59,18 +62,24 @@ export class PucResolver {
       } else {
         frame = { kind: 'c', what: 'C', name: '', namewhat: '', file: '[C]' };
       }
-      const tail = bits.tail !== undefined && (f.callstatus & bits.tail) !== 0;
+      frame.traceback = rules;
+      const tail = bits.tail !== undefined ? (f.callstatus & bits.tail) !== 0 : (f.tailcalls ?? 0) > 0 && proto !== null;
       if (tail) frame.tailcall = true;
-      const fromCall = tail ? null : this.nameFromCaller(t, i + 1, protos[i + 1] ?? null);
-      let global = this.globals.lookup(f.funcValue);
-      const mayBeNewGlobal = frame.kind === 'c' ? fromCall === null : fromCall?.namewhat === 'global';
-      if (global === undefined && mayBeNewGlobal && this.globals.refresh(this.clock())) {
-        global = this.globals.lookup(f.funcValue);
-      }
-      if (global !== undefined) frame.globalName = global;
+      const fromCall = this.getFuncName(t, i, tail, protos[i + 1] ?? null);
       if (fromCall) {
         frame.namewhat = fromCall.namewhat;
         frame.name = fromCall.name;
+      }
+      // pushglobalfuncname: 5.3+ tries it first for every frame; 5.2 only for C functions without a name.
+      let global: string | undefined;
+      const wantGlobal = rules.globalNames !== 'none' && (rules.globalFirst || (frame.what === 'C' && fromCall === null));
+      if (wantGlobal) {
+        global = this.globals.lookup(f.funcValue);
+        const mayBeNewGlobal = frame.kind === 'c' ? fromCall === null : fromCall?.namewhat === 'global';
+        if (global === undefined && mayBeNewGlobal && this.globals.refresh(this.clock())) {
+          global = this.globals.lookup(f.funcValue);
+        }
+        if (global !== undefined) frame.globalName = global;
       }
       frame.name = global ?? (fromCall ? fromCall.name : frame.what === 'main' ? 'main chunk' : frame.what === 'Lua' ? `function <${frame.file}:${frame.lineDefined}>` : '?');
       out.push(frame);
@@ -78,15 +87,40 @@ export class PucResolver {
     return out;
   }
 
-  /** funcnamefromcall on the caller's CallInfo (index j in the thread's frames). */
-  private nameFromCaller(t: RawThread, j: number, callerProto: ProtoInfo | null): NameInfo | null {
-    const caller = t.frames[j];
-    if (!caller) return null;
+  /** lua_getinfo 'n' for frame i (getfuncname), per family. */
+  private getFuncName(t: RawThread, i: number, tail: boolean, callerProto: ProtoInfo | null): NameInfo | null {
     const bits = this.layout.callinfo.bits;
-    if (bits.hooked !== undefined && caller.callstatus & bits.hooked) return { namewhat: 'hook', name: '?' };
-    if (bits.fin !== undefined && caller.callstatus & bits.fin) return { namewhat: 'metamethod', name: '__gc' };
-    if (caller.funcTag !== this.layout.tags.luaClosure || callerProto === null) return null;
-    if (bits.c !== undefined && caller.callstatus & bits.c) return null;
-    return this.names.calledFrom(callerProto, callerProto.pcOf(caller.savedpc));
+    const callee = t.frames[i];
+    const caller: RawFrame | undefined = t.frames[i + 1];
+    const fromCode = () => (caller && callerProto ? this.names.calledFrom(callerProto, callerProto.pcOf(caller.savedpc)) : null);
+    switch (this.layout.family) {
+      case '5.1':
+        // `(isLua(ci) && ci->tailcalls > 0) || !isLua(ci - 1)` → no name.
+        return tail ? null : fromCode();
+      case '5.2':
+        return tail || !this.callerIsLua(caller) ? null : fromCode();
+      default: {
+        if (this.layout.names.finOnCallee) {
+          // 5.3, 5.4.0-5.4.3: getfuncname looks at the callee's CIST_FIN, then funcnamefromcode at CIST_HOOKED.
+          if (bits.fin !== undefined && callee.callstatus & bits.fin) return { namewhat: 'metamethod', name: '__gc' };
+          if (tail || !this.callerIsLua(caller)) return null;
+          if (bits.hooked !== undefined && caller!.callstatus & bits.hooked) return { namewhat: 'hook', name: '?' };
+          return fromCode();
+        }
+        // 5.4.4+: funcnamefromcall on the caller.
+        if (tail || !caller) return null;
+        if (bits.hooked !== undefined && caller.callstatus & bits.hooked) return { namewhat: 'hook', name: '?' };
+        if (bits.fin !== undefined && caller.callstatus & bits.fin) return { namewhat: 'metamethod', name: '__gc' };
+        return this.callerIsLua(caller) ? fromCode() : null;
+      }
+    }
+  }
+
+  private callerIsLua(caller: RawFrame | undefined): boolean {
+    if (!caller) return false;
+    const bits = this.layout.callinfo.bits;
+    if (bits.lua !== undefined) return (caller.callstatus & bits.lua) !== 0;
+    if (bits.c !== undefined) return (caller.callstatus & bits.c) === 0;
+    return this.kinds.isLuaFunction(caller);
   }
 }

@@ -1,0 +1,169 @@
+// Assembles sampler/lua/versions/generated.ts from the probe output of each release (see generate.sh).
+//   node assemble.mjs GEN_DIR [CHECK_DIR]   → TypeScript on stdout
+// GEN_DIR holds, per probed source tree, NAME.json (probe.c output), NAME.ltm.c, NAME.ldebug.c,
+// NAME.lauxlib.c and NAME.origin. Facts that are behaviour rather than layout (metamethod names, how
+// ldebug.c names functions, how luaL_traceback prints them) are read from those sources too.
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [genDir, checkDir] = process.argv.slice(2);
+
+function fail(msg) {
+  console.error(`assemble.mjs: ${msg}`);
+  process.exit(1);
+}
+
+/** luaT_eventname[] of ltm.c, in TMS order, without the "__" prefix. */
+function tmNames(ltm) {
+  const m = /luaT_eventname\[\]\s*=\s*\{[^}]*?\*\/([\s\S]*?)\}/.exec(ltm) ?? /luaT_eventname\[\]\s*=\s*\{([\s\S]*?)\}/.exec(ltm);
+  if (!m) fail('no luaT_eventname in ltm.c');
+  const names = [...m[1].matchAll(/"__(\w+)"/g)].map((x) => x[1]);
+  if (names.length < 17) fail(`luaT_eventname has ${names.length} names`);
+  return names;
+}
+
+function fn(src, name) {
+  const re = new RegExp(`^(?:static|LUALIB_API)[^\\n]*\\b${name}\\s*\\([\\s\\S]*?^\\}`, 'm');
+  return re.exec(src)?.[0] ?? null;
+}
+
+/** How ldebug.c names a called function. */
+function nameRules(family, ldebug) {
+  const getfuncname = fn(ldebug, 'getfuncname');
+  if (!getfuncname) fail('no getfuncname in ldebug.c');
+  return {
+    // 5.4.4+: CIST_FIN/CIST_HOOKED are read on the caller (funcnamefromcall); 5.3-5.4.3 read FIN on the callee.
+    finOnCallee: /ci->callstatus & CIST_FIN/.test(getfuncname),
+    // 5.4.7+: isEnv names the indexed table with basicgetobjname (no table accesses).
+    isEnvBasic: /basicgetobjname/.test(ldebug),
+    // 5.4: metamethod names without "__" ("tmname[tm]) + 2").
+    metamethodStripped: /tmname\[tm\]\)\s*\+\s*2/.test(ldebug),
+    // 5.2: findsetreg treats OP_TEST as changing register A.
+    testChangesA: /case OP_TEST:\s*\{\s*if \(reg == a\)/.test(fn(ldebug, 'findsetreg') ?? ''),
+    // 5.1: symbexec (symbolic execution with jumps followed) instead of findsetreg.
+    symbexec: /symbexec/.test(ldebug),
+  };
+}
+
+/** How debug.traceback prints a frame (lauxlib.c pushfuncname / pushglobalfuncname, or ldblib.c in 5.1). */
+function tracebackRules(lauxlib) {
+  const pushfuncname = fn(lauxlib, 'pushfuncname');
+  const pushglobal = fn(lauxlib, 'pushglobalfuncname');
+  if (!pushfuncname) return { style: '5.1', globalNames: 'none', globalFirst: false, stripG: false, namewhat: false };
+  if (!pushglobal) fail('pushfuncname without pushglobalfuncname');
+  const globalNames = /LUA_LOADED_TABLE/.test(pushglobal) ? 'loaded' : /lua_pushglobaltable/.test(pushglobal) ? 'globals' : fail('unknown pushglobalfuncname root');
+  return {
+    style: 'aux',
+    globalNames,
+    globalFirst: /^\s*if \(pushglobalfuncname\(L, ar\)\)/m.test(pushfuncname.split('\n').slice(1, 3).join('\n')),
+    stripG: /"_G\."|LUA_GNAME\s*"\."/.test(pushglobal),
+    namewhat: /"%s '%s'", ar->namewhat/.test(pushfuncname),
+  };
+}
+
+function fromProbe(dir, base) {
+  const p = JSON.parse(readFileSync(join(dir, `${base}.json`), 'utf8'));
+  const ldebug = readFileSync(join(dir, `${base}.ldebug.c`), 'utf8');
+  const lauxlib = readFileSync(join(dir, `${base}.lauxlib.c`), 'utf8');
+  const layout = {
+    releases: [p.release],
+    family: p.family,
+    provenance: { from: 'headers', source: readFileSync(join(dir, `${base}.origin`), 'utf8').trim() },
+    ...p,
+  };
+  delete layout.release;
+  if (layout.callinfo.callstatus < 0) {
+    delete layout.callinfo.callstatus;
+    layout.callinfo.callstatus = -1;
+  }
+  layout.opcodes.tmNames = tmNames(readFileSync(join(dir, `${base}.ltm.c`), 'utf8'));
+  layout.names = nameRules(p.family, ldebug);
+  layout.traceback = tracebackRules(lauxlib);
+  return layout;
+}
+
+const generated = readdirSync(genDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => fromProbe(genDir, f.slice(0, -5)))
+  .sort((a, b) => a.releases[0].localeCompare(b.releases[0], 'en', { numeric: true }));
+
+const byRelease = new Map(generated.map((l) => [l.releases[0], l]));
+const clone = (x) => JSON.parse(JSON.stringify(x));
+
+/**
+ * Releases without a Debian source package: the nearest generated table plus the differences that
+ * offsetof() probes against the release tags' headers show (cross-checked with LUA_GIT, see
+ * generate.sh; also listed in shared/reference/puc-lua-offsets-x86_64.txt).
+ */
+const DERIVED = [
+  {
+    release: '5.4.0', base: '5.4.4',
+    changes: {
+      'state.stack': 56, 'state.stack_last': 48, 'state.base_ci': 96, 'state.size': 200,
+      'global.mainthread': 256, 'global.tmname': 272,
+      'callinfo.bits': { c: 0x2, tail: 0x10, hooked: 0x4, fin: 0x40 },
+      'names.finOnCallee': true,
+    },
+  },
+  {
+    release: '5.4.1', base: '5.4.4',
+    changes: {
+      'state.base_ci': 88, 'state.size': 192,
+      'callinfo.bits': { c: 0x2, tail: 0x10, hooked: 0x4, fin: 0x40 },
+      'names.finOnCallee': true,
+    },
+  },
+  { release: '5.4.2', base: '5.4.4', changes: { 'state.base_ci': 88, 'state.size': 192, 'names.finOnCallee': true } },
+  { release: '5.4.3', base: '5.4.4', changes: { 'names.finOnCallee': true } },
+  { release: '5.4.5', base: '5.4.4', changes: { stkIdRel: true } },
+  { release: '5.4.6', base: '5.4.4', changes: { stkIdRel: true } },
+];
+
+function setPath(obj, path, value) {
+  const keys = path.split('.');
+  let o = obj;
+  for (const k of keys.slice(0, -1)) o = o[k];
+  o[keys.at(-1)] = clone(value);
+}
+
+const derived = DERIVED.map((d) => {
+  const base = byRelease.get(d.base) ?? fail(`no generated ${d.base}`);
+  const l = clone(base);
+  l.releases = [d.release];
+  l.provenance = { from: 'derived', base: d.base, changes: Object.keys(d.changes) };
+  for (const [path, value] of Object.entries(d.changes)) setPath(l, path, value);
+  return l;
+});
+
+if (checkDir) {
+  // Compare each derived table with a probe of the release tag's own headers.
+  for (const l of derived) {
+    const tag = `v${l.releases[0]}`;
+    if (!existsSync(join(checkDir, `${tag}.json`))) fail(`no probe of ${tag}`);
+    const probed = fromProbe(checkDir, tag);
+    const strip = (x) => {
+      const c = clone(x);
+      delete c.provenance;
+      delete c.releases;
+      return c;
+    };
+    const a = JSON.stringify(strip(l));
+    const b = JSON.stringify(strip(probed));
+    if (a !== b) fail(`derived ${l.releases[0]} differs from ${tag}'s headers:\n${a}\n${b}`);
+    l.provenance.checkedAgainst = `lua/lua git tag ${tag} (offsetof probes)`;
+  }
+}
+
+const all = [...generated, ...derived].sort((a, b) => a.releases[0].localeCompare(b.releases[0], 'en', { numeric: true }));
+const out = [
+  '/**',
+  ' * GENERATED by scripts/layouts/generate.sh (probe.c + assemble.mjs): do not edit by hand.',
+  ' * PUC Lua layouts for x86_64 with default luaconf.h, one per release. `provenance.from` says whether a',
+  ' * table was probed from the release\'s own headers ("headers") or derived from another ("derived").',
+  ' */',
+  "import type { PucLayout } from '../layout.js';",
+  '',
+  `export const GENERATED_LAYOUTS: PucLayout[] = ${JSON.stringify(all, null, 2)};`,
+  '',
+];
+process.stdout.write(out.join('\n'));
