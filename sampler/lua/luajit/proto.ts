@@ -37,8 +37,9 @@ export class LjProto {
   get bcAddr(): number {
     return this.addr + this.l.proto.size;
   }
+  /** lj_debug_getinfo: "main" needs line info (a stripped function with firstline 0 is "Lua"). */
   get isMain(): boolean {
-    return this.firstline === 0;
+    return this.firstline === 0 && this.numline !== 0;
   }
   get shortSrc(): string {
     return shortName(this.chunkname, this.firstline);
@@ -197,7 +198,8 @@ export class LjProto {
       }
       this.uvnames = names;
     }
-    return this.uvnames[idx] ?? '?';
+    // lj_debug_uvname: "" when the prototype carries no upvalue names (stripped).
+    return this.uvnames[idx] ?? '';
   }
 }
 

@@ -88,7 +88,7 @@ export class LuaJitResolver {
         f = {
           kind: 'lua',
           what,
-          name: called ? called.name : what === 'main' ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`,
+          name: called?.name ? called.name : what === 'main' ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`,
           namewhat: called?.namewhat ?? '',
           file: pt.shortSrc,
           lineDefined: pt.firstline,
@@ -97,7 +97,7 @@ export class LuaJitResolver {
       } else {
         const ffid = lv.fhdr ? lv.fhdr[this.l.func.ffid] : -1;
         const lib = this.libraryName(lv.func, ffid, called);
-        f = { kind: 'c', what: 'C', name: lib ?? called?.name ?? '?', namewhat: called?.namewhat ?? '', file: ffid > 1 && !called ? `[builtin#${ffid}]` : '[C]' };
+        f = { kind: 'c', what: 'C', name: lib ?? (called?.name || '?'), namewhat: called?.namewhat ?? '', file: ffid > 1 && !called ? `[builtin#${ffid}]` : '[C]' };
       }
       // LuaJIT's traceback prints every named frame as "function 'name'" (the call-site name).
       if (called) f.globalName = called.name;

@@ -1,0 +1,138 @@
+/**
+ * End to end against LuaJIT 2.1 (Debian's luajit and OpenResty's, built by
+ * scripts/runtimes/openresty-luajit.sh), with the JIT on (default) and off (-joff): what luaprof reads
+ * from outside must match what the program says about itself (debug.traceback, os.clock).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readProfile } from '../report/read.js';
+import { FIXTURES, luaprofSync, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
+import { RUNTIMES } from './helpers/runtimes.js';
+import { inclusiveShare, sampleStacks } from './helpers/shares.js';
+
+const LJ_FIXTURES = join(FIXTURES, 'luajit');
+const children: { kill(): void }[] = [];
+afterAll(() => children.forEach((c) => c.kill()));
+
+const spinLine = readFileSync(join(LJ_FIXTURES, 'scenarios.lua'), 'utf8').split('\n').findIndex((l) => l.includes('-- SPIN')) + 1;
+
+function start(argv0: string, jit: boolean, script: string, args: string[], cwd: string) {
+  const child = spawn(argv0, [...(jit ? [] : ['-joff']), script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return child;
+}
+
+interface JsonFrame { name: string; namewhat: string; file: string | null; line: number | null; kind: string }
+
+/** Dumps until the leaf is the spinning Lua function (not math.abs), returns its JSON frames and text lines. */
+function dumpAtSpin(pid: number): { frames: JsonFrame[]; lines: string[] } {
+  let frames: JsonFrame[] = [];
+  for (let i = 0; i < 40; i++) {
+    const r = luaprofSync(['dump', '-p', String(pid), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    frames = JSON.parse(r.stdout).threads[0].frames;
+    if (frames[0].kind === 'lua' || frames[0].kind === 'jit') break;
+  }
+  expect(['lua', 'jit']).toContain(frames[0].kind);
+  for (let i = 0; i < 40; i++) {
+    const lines = tracebackLines(luaprofSync(['dump', '-p', String(pid)]).stdout);
+    if (lines[0]?.includes(`:${spinLine}: in function`)) return { frames, lines };
+  }
+  throw new Error('no dump with the spin line at the leaf');
+}
+
+/** Traceback lines below the leaf, without the final "[C]: at 0x…" (the C entry luaL_traceback prints by address). */
+const callers = (lines: string[]) => lines.slice(1).filter((l, i, a) => !(i === a.length - 1 && l.startsWith('[C]:')));
+
+const available = RUNTIMES.filter((r) => r.flavour === 'luajit' && existsSync(r.argv0));
+
+for (const rt of available) {
+  for (const jit of [false, true]) {
+    const mode = jit ? 'JIT on' : 'JIT off';
+    describe(`${rt.name} (${mode})`, () => {
+      it('oracle: every frame name and line agree with debug.traceback; the leaf is the spinning function', async () => {
+        const dir = tempDir();
+        for (const scenario of ['plain', 'pcall', 'string', 'stripped', 'coroutine']) {
+          const tb = join(dir, `${scenario}.txt`);
+          const child = start(rt.argv0, jit, 'scenarios.lua', [scenario, tb], LJ_FIXTURES);
+          const expected = tracebackLines(await waitForFile(tb));
+          const { frames, lines } = dumpAtSpin(child.pid!);
+          const leafName = scenario === 'stripped' ? '' : 'spin';
+          expect(frames[0].name === leafName || (leafName === '' && frames[0].name.startsWith('function <')), `${scenario}: leaf ${frames[0].name}`).toBe(true);
+          expect(frames[0].line, scenario).toBe(spinLine);
+          expect(lines[0], scenario).toBe(expected[0].replace(/:\d+: /, `:${spinLine}: `));
+          const exp = callers(expected);
+          const got = callers(lines);
+          if (scenario === 'coroutine') {
+            // The coroutine's own traceback ends where it was resumed; the dump goes on into its resumer.
+            expect(got.slice(0, exp.length), scenario).toEqual(exp);
+            expect(got.slice(exp.length).some((l) => l.includes("function 'resumer'")), scenario).toBe(true);
+          } else {
+            expect(got, scenario).toEqual(exp);
+          }
+          expect(ptraceState(child.pid!).tracer).toBe(0);
+          child.kill();
+        }
+      });
+
+      it('recursion 200 deep: every level, in order', async () => {
+        const tb = join(tempDir(), 'rec.txt');
+        const child = start(rt.argv0, jit, 'scenarios.lua', ['recursion', tb], LJ_FIXTURES);
+        const expected = tracebackLines(await waitForFile(tb));
+        const { frames, lines } = dumpAtSpin(child.pid!);
+        expect(frames.filter((f) => f.name === 'recurse').length).toBe(201);
+        // luaL_traceback prints 11 levels below the leaf, "...", then the last ones.
+        const cut = expected.indexOf('...');
+        expect(cut).toBeGreaterThan(0);
+        const head = expected.slice(1, cut);
+        const tail = callers(expected.slice(cut));
+        expect(lines.slice(1, cut)).toEqual(head);
+        expect(callers(lines).slice(-tail.length)).toEqual(tail);
+        child.kill();
+      });
+
+      it(`shares: inclusive shares within ${jit ? 5 : 3} points of os.clock truth`, () => {
+        const dir = tempDir();
+        const truthFile = join(dir, 'truth.txt');
+        const out = join(dir, 'shares.json');
+        const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '3'];
+        const r = luaprofSync(['record', '-r', '500', '-o', out, '--', rt.argv0, ...args], { timeout: 60_000 });
+        expect(r.status, r.stderr).toBe(0);
+        const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+        const profile = readProfile(out);
+        expect(profile.meta.samples).toBeGreaterThan(700);
+        for (const fn of ['alpha', 'beta', 'gamma']) {
+          const share = inclusiveShare(profile, (n) => n === fn);
+          expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(jit ? 5 : 3);
+        }
+      });
+
+      it('coroutines: the running coroutine on top of its resumer', () => {
+        const out = join(tempDir(), 'co.json');
+        const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'coroutines.lua'), '2'];
+        const r = luaprofSync(['record', '-r', '300', '-o', out, '--', rt.argv0, ...args]);
+        expect(r.status, r.stderr).toBe(0);
+        const stacks = sampleStacks(readProfile(out));
+        const src = readFileSync(join(FIXTURES, 'coroutines.lua'), 'utf8').split('\n');
+        const file = join(FIXTURES, 'coroutines.lua');
+        const short = file.length >= 60 ? '...' + file.slice(file.length - 56) : file;
+        const defined = (fn: string) => `function <${short}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
+        const withProducer = stacks.filter((s) => s.includes(defined('producer')));
+        const withWorker = stacks.filter((s) => s.includes(defined('worker')));
+        expect(withProducer.length).toBeGreaterThan(stacks.length * 0.25);
+        expect(withWorker.length).toBeGreaterThan(stacks.length * 0.25);
+        // consume_wrap tail-calls gen: LuaJIT keeps no frame for it, the wrap function bears its call-site name.
+        for (const s of withProducer) expect(s.slice(0, s.indexOf(defined('producer')))).toEqual(expect.arrayContaining(['main chunk', 'consume_wrap']));
+        for (const s of withWorker) expect(s.slice(0, s.indexOf(defined('worker')))).toEqual(expect.arrayContaining(['main chunk', 'coroutine.resume']));
+      });
+    });
+  }
+}
+
+describe('LuaJIT runtimes', () => {
+  it('are available (scripts/setup.sh installs Debian luajit and builds OpenResty luajit)', () => {
+    expect(available.map((r) => r.name)).toContain('luajit');
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * Every Lua runtime the end-to-end tests run against: one entry per interpreter, appended to by whoever
+ * adds a runtime. `argv0` is an absolute path or a command on PATH; runtimes built by
+ * scripts/runtimes/*.sh live in .cache/runtimes/ of the checkout.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './lua-process.js';
+
+export interface LuaRuntimeSpec {
+  /** Short name used in test titles, e.g. "lua5.4.7". */
+  name: string;
+  flavour: 'puc' | 'luajit';
+  /** Interpreter to start. */
+  argv0: string;
+  /** Extra interpreter arguments before the script (e.g. ["-joff"]). */
+  args?: string[];
+  /** Version luaprof must report, e.g. "Lua 5.4.7". */
+  version: string;
+  /** Built by this setup script (scripts/runtimes/…), when not a Debian package. */
+  builtBy?: string;
+}
+
+const cached = (...p: string[]) => join(ROOT, '.cache/runtimes', ...p);
+
+export const RUNTIMES: LuaRuntimeSpec[] = [
+  { name: 'lua5.1', flavour: 'puc', argv0: '/usr/bin/lua5.1', version: 'Lua 5.1.5' },
+  { name: 'lua5.2', flavour: 'puc', argv0: '/usr/bin/lua5.2', version: 'Lua 5.2.4' },
+  { name: 'lua5.3', flavour: 'puc', argv0: '/usr/bin/lua5.3', version: 'Lua 5.3.6' },
+  { name: 'lua5.4', flavour: 'puc', argv0: '/usr/bin/lua5.4', version: 'Lua 5.4.4' },
+  { name: 'lua5.4.7', flavour: 'puc', argv0: cached('lua5.4.7/bin/lua5.4.7'), version: 'Lua 5.4.7', builtBy: 'scripts/runtimes/lua547.sh' },
+];
+
+/** Runtimes of a flavour whose interpreter is present on this machine. */
+export function availableRuntimes(flavour?: LuaRuntimeSpec['flavour']): LuaRuntimeSpec[] {
+  return RUNTIMES.filter((r) => (!flavour || r.flavour === flavour) && (!r.argv0.startsWith('/') || existsSync(r.argv0)));
+}
