@@ -57,26 +57,6 @@ export function tracerPid(pid: number): number {
   }
 }
 
-export interface MapEntry {
-  start: number;
-  end: number;
-  perms: string;
-  offset: number;
-  path: string;
-}
-
-export function readMaps(pid: number): MapEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/maps`, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: MapEntry[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line);
-    if (!m) continue;
-    out.push({ start: parseInt(m[1], 16), end: parseInt(m[2], 16), perms: m[3], offset: parseInt(m[4], 16), path: m[5] });
-  }
-  return out;
-}
+/** Mappings of /proc/PID/maps (one parser for the whole sampler: ./maps.ts). */
+export { readMaps } from './maps.js';
+export type { Mapping as MapEntry } from './maps.js';
