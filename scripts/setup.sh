@@ -15,7 +15,7 @@ fi
 PACKAGES=(
   lua5.1 lua5.2 lua5.3 lua5.4 luajit
   liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit-5.1-dev
-  build-essential pkg-config gdb binutils dpkg-dev util-linux
+  build-essential pkg-config gdb binutils dpkg-dev util-linux libc6-dbg
   golang-go chromium
 )
 missing=()

@@ -1,5 +1,8 @@
 /** Small /proc readers: process existence, threads, executable, command line, status. */
 import { readFileSync, readdirSync, readlinkSync, existsSync } from 'node:fs';
+import { readMaps as readMapsOrNull, type Mapping as MapEntry } from './maps.js';
+
+export type { MapEntry };
 
 export function processExists(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
@@ -57,6 +60,7 @@ export function tracerPid(pid: number): number {
   }
 }
 
-/** Mappings of /proc/PID/maps (one parser for the whole sampler: ./maps.ts). */
-export { readMaps } from './maps.js';
-export type { Mapping as MapEntry } from './maps.js';
+/** Mappings of /proc/PID/maps (one parser for the whole sampler: ./maps.ts); empty when unreadable. */
+export function readMaps(pid: number): MapEntry[] {
+  return readMapsOrNull(pid) ?? [];
+}
