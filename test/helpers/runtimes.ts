@@ -35,3 +35,10 @@ export const RUNTIMES: LuaRuntimeSpec[] = [
 export function availableRuntimes(flavour?: LuaRuntimeSpec['flavour']): LuaRuntimeSpec[] {
   return RUNTIMES.filter((r) => (!flavour || r.flavour === flavour) && (!r.argv0.startsWith('/') || existsSync(r.argv0)));
 }
+
+// LuaJIT 2.1: Debian's build and OpenResty's fork (scripts/runtimes/openresty-luajit.sh). Tests add -joff
+// themselves for the interpreter-only runs.
+RUNTIMES.push(
+  { name: 'luajit', flavour: 'luajit', argv0: '/usr/bin/luajit', version: 'LuaJIT 2.1.0-beta3' },
+  { name: 'openresty-luajit', flavour: 'luajit', argv0: cached('openresty-luajit/bin/luajit'), version: 'LuaJIT 2.1.1737090214', builtBy: 'scripts/runtimes/openresty-luajit.sh' },
+);
