@@ -3,13 +3,13 @@
  * scripts/runtimes/openresty-luajit.sh), with the JIT on (default) and off (-joff): what luaprof reads
  * from outside must match what the program says about itself (debug.traceback, os.clock).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { FIXTURES, luaprofSync, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
-import { RUNTIMES } from './helpers/runtimes.js';
+import { availableRuntimes } from './helpers/runtimes.js';
 import { inclusiveShare, sampleStacks } from './helpers/shares.js';
 
 const LJ_FIXTURES = join(FIXTURES, 'luajit');
@@ -26,19 +26,18 @@ function start(argv0: string, jit: boolean, script: string, args: string[], cwd:
 
 interface JsonFrame { name: string; namewhat: string; file: string | null; line: number | null; kind: string }
 
-/** Dumps until the leaf is the spinning Lua function (not math.abs), returns its JSON frames and text lines. */
-function dumpAtSpin(pid: number): { frames: JsonFrame[]; lines: string[] } {
-  let frames: JsonFrame[] = [];
+/** Dumps until the leaf is the spinning Lua function (not math.abs): its traceback lines, and optionally the JSON frames. */
+function dumpAtSpin(pid: number, json = false): { frames: JsonFrame[]; lines: string[] } {
   for (let i = 0; i < 40; i++) {
-    const r = luaprofSync(['dump', '-p', String(pid), '--json']);
-    expect(r.status, r.stderr).toBe(0);
-    frames = JSON.parse(r.stdout).threads[0].frames;
-    if (frames[0].kind === 'lua' || frames[0].kind === 'jit') break;
-  }
-  expect(['lua', 'jit']).toContain(frames[0].kind);
-  for (let i = 0; i < 40; i++) {
-    const lines = tracebackLines(luaprofSync(['dump', '-p', String(pid)]).stdout);
-    if (lines[0]?.includes(`:${spinLine}: in function`)) return { frames, lines };
+    const r = luaprofSync(['dump', '-p', String(pid)]);
+    if (r.status !== 0) continue; // e.g. a torn sample: try again
+    const lines = tracebackLines(r.stdout);
+    if (!lines[0]?.includes(`:${spinLine}: in function`)) continue;
+    if (!json) return { frames: [], lines };
+    const j = luaprofSync(['dump', '-p', String(pid), '--json']);
+    if (j.status !== 0) continue;
+    const frames: JsonFrame[] = JSON.parse(j.stdout).threads[0].frames;
+    if (frames[0].line === spinLine) return { frames, lines };
   }
   throw new Error('no dump with the spin line at the leaf');
 }
@@ -46,7 +45,7 @@ function dumpAtSpin(pid: number): { frames: JsonFrame[]; lines: string[] } {
 /** Traceback lines below the leaf, without the final "[C]: at 0x…" (the C entry luaL_traceback prints by address). */
 const callers = (lines: string[]) => lines.slice(1).filter((l, i, a) => !(i === a.length - 1 && l.startsWith('[C]:')));
 
-const available = RUNTIMES.filter((r) => r.flavour === 'luajit' && existsSync(r.argv0));
+const available = availableRuntimes('luajit');
 
 for (const rt of available) {
   for (const jit of [false, true]) {
@@ -54,14 +53,19 @@ for (const rt of available) {
     describe(`${rt.name} (${mode})`, () => {
       it('oracle: every frame name and line agree with debug.traceback; the leaf is the spinning function', async () => {
         const dir = tempDir();
-        for (const scenario of ['plain', 'pcall', 'string', 'stripped', 'coroutine']) {
+        const scenarios = ['plain', 'pcall', 'string', 'stripped', 'coroutine'];
+        const running = scenarios.map((scenario) => {
           const tb = join(dir, `${scenario}.txt`);
-          const child = start(rt.argv0, jit, 'scenarios.lua', [scenario, tb], LJ_FIXTURES);
+          return { scenario, tb, child: start(rt.argv0, jit, 'scenarios.lua', [scenario, tb], LJ_FIXTURES) };
+        });
+        for (const { scenario, tb, child } of running) {
           const expected = tracebackLines(await waitForFile(tb));
-          const { frames, lines } = dumpAtSpin(child.pid!);
-          const leafName = scenario === 'stripped' ? '' : 'spin';
-          expect(frames[0].name === leafName || (leafName === '' && frames[0].name.startsWith('function <')), `${scenario}: leaf ${frames[0].name}`).toBe(true);
-          expect(frames[0].line, scenario).toBe(spinLine);
+          const { frames, lines } = dumpAtSpin(child.pid!, scenario === 'plain');
+          if (scenario === 'plain') {
+            expect(frames[0].name).toBe('spin');
+            // With the JIT on the spin loop is a trace: still attributed to spin, marked as JIT code.
+            expect(frames[0].kind).toBe(jit ? 'jit' : 'lua');
+          }
           expect(lines[0], scenario).toBe(expected[0].replace(/:\d+: /, `:${spinLine}: `));
           const exp = callers(expected);
           const got = callers(lines);
@@ -81,7 +85,7 @@ for (const rt of available) {
         const tb = join(tempDir(), 'rec.txt');
         const child = start(rt.argv0, jit, 'scenarios.lua', ['recursion', tb], LJ_FIXTURES);
         const expected = tracebackLines(await waitForFile(tb));
-        const { frames, lines } = dumpAtSpin(child.pid!);
+        const { frames, lines } = dumpAtSpin(child.pid!, true);
         expect(frames.filter((f) => f.name === 'recurse').length).toBe(201);
         // luaL_traceback prints 11 levels below the leaf, "...", then the last ones.
         const cut = expected.indexOf('...');
@@ -97,12 +101,12 @@ for (const rt of available) {
         const dir = tempDir();
         const truthFile = join(dir, 'truth.txt');
         const out = join(dir, 'shares.json');
-        const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '3'];
+        const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '2.5'];
         const r = luaprofSync(['record', '-r', '500', '-o', out, '--', rt.argv0, ...args], { timeout: 60_000 });
         expect(r.status, r.stderr).toBe(0);
         const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
         const profile = readProfile(out);
-        expect(profile.meta.samples).toBeGreaterThan(700);
+        expect(profile.meta.samples).toBeGreaterThan(500);
         for (const fn of ['alpha', 'beta', 'gamma']) {
           const share = inclusiveShare(profile, (n) => n === fn);
           expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(jit ? 5 : 3);
