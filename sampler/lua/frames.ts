@@ -13,6 +13,8 @@ export interface LuaFrame extends Frame {
   tailcall?: boolean;
   /** How the target's own debug.traceback prints frames (absent: Lua 5.4's luaL_traceback). */
   traceback?: TracebackRules;
+  /** The runtime's own traceback text after the location, when it follows no PUC rules (LuaJIT). */
+  description?: string;
 }
 
 /**
@@ -20,6 +22,7 @@ export interface LuaFrame extends Frame {
  * 5.1 (ldblib.c db_errorfb), the text after the location: "in function 'f'", "in main chunk", "?".
  */
 export function tracebackDescription(f: LuaFrame): string {
+  if (f.description !== undefined) return f.description;
   const rules = f.traceback;
   if (rules?.style === '5.1') {
     if (f.namewhat !== '') return `in function '${f.name}'`;

@@ -100,7 +100,7 @@ export class LuaJitResolver {
         f = { kind: 'c', what: 'C', name: lib ?? (called?.name || '?'), namewhat: called?.namewhat ?? '', file: ffid > 1 && !called ? `[builtin#${ffid}]` : '[C]' };
       }
       // LuaJIT's traceback prints every named frame as "function 'name'" (the call-site name).
-      if (called) f.globalName = called.name;
+      if (called) f.description = `in function '${called.name}'`;
       out.push(f);
     }
     return out;
