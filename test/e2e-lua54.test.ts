@@ -105,3 +105,21 @@ describe('lua5.4 coroutines: stacked on their resumer', () => {
 });
 
 export { alive };
+
+describe('lua5.4 --lines: frames keyed by current line', () => {
+  it('the main chunk splits into the lines that call alpha, beta and gamma', () => {
+    const dir = tempDir();
+    const out = join(dir, 'lines.json');
+    const r = luaprofSync(['record', '--lines', '-r', '300', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), join(dir, 't.txt'), '1']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = readProfile(out);
+    const src = readFileSync(join(FIXTURES, 'shares.lua'), 'utf8').split('\n');
+    const callLine = (fn: string) => src.findIndex((l) => l.includes(`do ${fn}() end`)) + 1;
+    const mainLines = new Set(p.frames.filter((f) => f.name === 'main chunk').map((f) => f.line));
+    for (const fn of ['alpha', 'beta', 'gamma']) expect(mainLines).toContain(callLine(fn));
+    // Without --lines the same function is one frame.
+    const r2 = luaprofSync(['record', '-r', '300', '-o', join(dir, 'fn.json'), '--', 'lua5.4', join(FIXTURES, 'shares.lua'), join(dir, 't2.txt'), '1']);
+    expect(r2.status, r2.stderr).toBe(0);
+    expect(readProfile(join(dir, 'fn.json')).frames.filter((f) => f.name === 'main chunk')).toHaveLength(1);
+  });
+});
