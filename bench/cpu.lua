@@ -2,7 +2,7 @@
 -- recurses to a fixed Lua depth and burns a fixed amount of work there, and prints a checksum.
 -- usage: lua5.4 cpu.lua [DEPTH] [WORK]
 local depth, work = tonumber(arg[1] or 28), tonumber(arg[2] or 1000)
-io.read("l")
+io.read()
 
 local function burn(n)
   local x = 0
