@@ -1,5 +1,5 @@
 /** `luaprof dump`: the Lua stack of a process right now, as debug.traceback would print it. */
-import { tracebackLine, type LuaFrame } from '../sampler/lua/frames.js';
+import { tailCallLine, tracebackLine, type LuaFrame } from '../sampler/lua/frames.js';
 import { LuaprofError } from '../sampler/errors.js';
 import { Target, TargetGoneError } from '../sampler/target.js';
 
@@ -40,7 +40,8 @@ export function dump(opts: DumpOptions): string {
   const lines = [`Thread ${sample.tid} (${target.luaVersion}, pid ${opts.pid}):`, 'stack traceback:'];
   for (const f of sample.frames) {
     lines.push(`\t${tracebackLine(f)}`);
-    if (f.tailcall) lines.push('\t(...tail calls...)');
+    const tail = tailCallLine(f);
+    if (tail) lines.push(`\t${tail}`);
   }
   if (sample.truncated) lines.push('\t...\t(deeper frames not shown)');
   if (sample.frames.length === 0) lines.push('\t(no Lua frames: the state is not running Lua code)');
