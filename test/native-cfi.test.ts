@@ -22,6 +22,7 @@ import {
 } from '../sampler/native/ehframe.js';
 import { ehFrameOf } from '../sampler/native/modules.js';
 import { haveTool } from './native-helpers.js';
+import { rng as mulberry32 } from './helpers/fuzz.js';
 
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
 const LUA = '/usr/bin/lua5.4';
@@ -397,17 +398,6 @@ describe('crafted CFI', () => {
     expect(new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: bomb }]), ehFrameVaddr: 0 }).rowAt(1)).toBeNull();
   });
 });
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('corrupted and random input', () => {
   it('random bit flips in real .eh_frame/.eh_frame_hdr never throw and stay bounded', () => {

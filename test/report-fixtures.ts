@@ -44,17 +44,9 @@ export function fixtureProfile(): Profile {
   });
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers/fuzz.js';
+
+export { rng };
 
 /**
  * A program of `funcs` leaf functions under main → dispatch, sampled `n` times; leaf i costs

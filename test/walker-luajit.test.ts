@@ -15,6 +15,7 @@ import { LUAJIT_BUILDS } from '../sampler/lua/luajit/layouts.js';
 import { LuaJitRuntime } from '../sampler/lua/luajit/runtime.js';
 import { shortName } from '../sampler/lua/luajit/strings.js';
 import { validateThread } from '../sampler/lua/luajit/attach.js';
+import { rng } from './helpers/fuzz.js';
 
 const DIR = new URL('../fixtures/snapshots/', import.meta.url).pathname;
 const files = readdirSync(DIR).filter((f) => f.startsWith('luajit-') && f.endsWith('.json'));
@@ -42,16 +43,6 @@ function run(s: Snap, mem: Memory, regs = s.regs) {
   const rt = new LuaJitRuntime(`LuaJIT ${s.version}`, layoutOf(s.layout), s.L, s.G, mem, () => 0);
   const raw = rt.capture(mem, regs);
   return rt.resolve(raw).frames;
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Runs the walker on hostile memory: only CaptureError may escape; reads stay bounded. */

@@ -10,6 +10,7 @@ import { layoutFor } from '../sampler/lua/layouts.js';
 import { locateMainState } from '../sampler/lua/locate.js';
 import { CaptureError, PucCapture } from '../sampler/lua/puc/capture.js';
 import { PucResolver } from '../sampler/lua/puc/resolve.js';
+import { BoundedMemory, rng } from './helpers/fuzz.js';
 
 interface Snapshot {
   version: string;
@@ -23,34 +24,11 @@ interface Snapshot {
 const snap: Snapshot = JSON.parse(readFileSync(new URL('../fixtures/snapshots/lua544-oracle.json', import.meta.url), 'utf8'));
 const layout = layoutFor(snap.version)!;
 
-/** Counts reads and fails the run if a walker reads without bound. */
-class BoundedMemory implements Memory {
-  reads = 0;
-  bytes = 0;
-  constructor(private readonly inner: Memory, private readonly maxReads = 200_000) {}
-  read(addr: number, len: number): Buffer | null {
-    if (++this.reads > this.maxReads) throw new Error(`unbounded: more than ${this.maxReads} reads`);
-    this.bytes += Math.max(0, len);
-    return this.inner.read(addr, len);
-  }
-}
-
 function walk(mem: Memory): string[] {
   const cap = new PucCapture(layout);
   const raw = cap.capture(mem, snap.L, snap.G);
   cap.fill(mem, raw);
   return new PucResolver(mem, layout, snap.G, () => 0).resolve(raw).frames.map(tracebackLine);
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function regions(mutate: (b: Buffer, r: () => number) => void, seed: number) {

@@ -10,6 +10,7 @@ import { tracebackLine } from '../sampler/lua/frames.js';
 import { layoutFor } from '../sampler/lua/layouts.js';
 import { CaptureError, PucCapture } from '../sampler/lua/puc/capture.js';
 import { PucResolver } from '../sampler/lua/puc/resolve.js';
+import { BoundedMemory, rng } from './helpers/fuzz.js';
 
 interface Snapshot {
   runtime: string;
@@ -25,25 +26,6 @@ const DIR = new URL('../fixtures/snapshots/', import.meta.url);
 const SNAPS: Snapshot[] = readdirSync(DIR)
   .filter((f) => /^puc-.*\.json$/.test(f))
   .map((f) => JSON.parse(readFileSync(new URL(f, DIR), 'utf8')));
-
-class BoundedMemory implements Memory {
-  reads = 0;
-  constructor(private readonly inner: Memory, private readonly maxReads = 200_000) {}
-  read(addr: number, len: number): Buffer | null {
-    if (++this.reads > this.maxReads) throw new Error(`unbounded: more than ${this.maxReads} reads`);
-    return this.inner.read(addr, len);
-  }
-}
-
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 it('a snapshot of every PUC family is present', () => {
   expect(SNAPS.map((s) => s.version).sort()).toEqual(['5.1.5', '5.2.4', '5.3.6', '5.4.4', '5.4.7']);
