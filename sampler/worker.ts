@@ -48,6 +48,7 @@ function run(): void {
     return;
   }
   if (!target) return;
+  target.warmUp();
   post({ type: 'attached', luaVersion: target.luaVersion });
 
   const builder = new ProfileBuilder(options.byLine);
