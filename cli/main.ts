@@ -8,6 +8,7 @@ import { parseDuration } from './duration.js';
 import { fail, failWith } from './output.js';
 import { record } from './record.js';
 import { registerReportCommands } from './report-commands.js';
+import { parseTidList } from '../sampler/threads.js';
 import { VERSION } from './version.js';
 
 function pidOption(v: string): number {
@@ -26,6 +27,12 @@ function rateOption(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 10_000) throw new InvalidArgumentError('expected a rate in Hz between 1 and 10000');
   return n;
+}
+
+function threadsOption(v: string): number[] {
+  const tids = parseTidList(v);
+  if (!tids) throw new InvalidArgumentError('expected thread ids separated by commas (e.g. 4242,4250)');
+  return tids;
 }
 
 function formatOption(v: string): OutputFormat {
@@ -59,6 +66,10 @@ program
   .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, formatOption)
   .option('--lines', 'key frames by current line instead of by function', false)
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it (e.g. 5.4.4)')
+  .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
+  .option('--threads <tids>', 'sample only these threads (comma-separated thread ids)', threadsOption)
+  .option('--subprocesses', 'also profile child processes (one profile per process)', false)
+  .option('--idle', 'keep samples of threads blocked in the kernel, marked [idle]', false)
   .option('--no-progress', 'no live progress line')
   .argument('[command...]', 'command to start and profile until it exits (after --)')
   .passThroughOptions()
@@ -77,6 +88,10 @@ program
         format,
         lines: o.lines,
         luaVersion: o.luaVersion,
+        native: o.native,
+        threads: o.threads,
+        subprocesses: o.subprocesses,
+        idle: o.idle,
         progress: o.progress && process.stderr.isTTY === true,
       });
       process.exit(code);
@@ -91,9 +106,11 @@ program
   .requiredOption('-p, --pid <pid>', 'process id', pidOption)
   .option('--json', 'print JSON: {"pid":N,"threads":[{"tid":N,"frames":[…]}]}', false)
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it')
+  .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
+  .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
   .action((o) => {
     try {
-      process.stdout.write(dump({ pid: o.pid, json: o.json, luaVersion: o.luaVersion }));
+      process.stdout.write(dump({ pid: o.pid, json: o.json, luaVersion: o.luaVersion, native: o.native, threads: o.threads }));
     } catch (e) {
       failWith(e);
     }

@@ -17,6 +17,10 @@ export interface RecordCliOptions {
   format: OutputFormat;
   lines: boolean;
   luaVersion?: string;
+  native?: boolean;
+  threads?: number[];
+  subprocesses?: boolean;
+  idle?: boolean;
   progress: boolean;
 }
 
@@ -32,7 +36,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
   const rec = startRecording(
-    { pid: pid!, rate: opts.rate, durationMs: opts.durationMs, byLine: opts.lines, waitForLua: launched !== null, version: opts.luaVersion },
+    { pid: pid!, rate: opts.rate, durationMs: opts.durationMs, byLine: opts.lines, waitForLua: launched !== null, version: opts.luaVersion, native: opts.native, threads: opts.threads, subprocesses: opts.subprocesses, idle: opts.idle },
     { version: VERSION, ...(launched ? { command: opts.command } : {}) },
   );
   let interrupted = 0;
@@ -75,7 +79,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   const seconds = Math.max(stats.durationMs / 1000, 1e-9);
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${(ticks / seconds).toFixed(0)} Hz achieved), ` +
-      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU; pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`,
+      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU${stats.idle ? `, ${stats.idle} idle` : ''}; pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`,
     `luaprof: wrote ${opts.format} profile to ${opts.output}`,
   ];
   process.stderr.write(summary.join('\n') + '\n');

@@ -10,6 +10,14 @@ export interface RecordOptions {
   /** Keep retrying until Lua appears (a target luaprof just started). */
   waitForLua: boolean;
   version?: string;
+  /** Mixed native + Lua stacks. */
+  native?: boolean;
+  /** Only these threads of the target (default: all). */
+  threads?: number[];
+  /** Follow child processes (one profile per process). */
+  subprocesses?: boolean;
+  /** Keep samples of threads blocked in the kernel, marked idle. */
+  idle?: boolean;
 }
 
 /** Control words shared with the worker. */
@@ -18,7 +26,7 @@ export const CTRL = { stop: 0, samples: 1, errors: 2, late: 3, size: 8 } as cons
 export interface Delta {
   frames: Frame[];
   stacks: number[][];
-  samples: { tid: number; name: string; stack: number; time: number }[];
+  samples: { tid: number; pid: number; name: string; stack: number; time: number }[];
 }
 
 export type EndReason = 'duration' | 'stopped' | 'target-exited';
@@ -30,6 +38,8 @@ export interface RecordStats {
   empty: number;
   /** Ticks that found the target waiting for a CPU (left out of the profile). */
   offCpu: number;
+  /** Samples of threads blocked in the kernel (left out unless --idle). */
+  idle: number;
   truncated: number;
   pauseP50Us: number;
   pauseP99Us: number;
@@ -39,6 +49,7 @@ export interface RecordStats {
 
 export type WorkerMessage =
   | { type: 'attached'; luaVersion: string }
+  | { type: 'log'; line: string }
   | { type: 'delta'; delta: Delta }
   | { type: 'done'; reason: EndReason; stats: RecordStats }
   | { type: 'error'; kind: string; message: string };

@@ -52,12 +52,15 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
           luaVersion = m.luaVersion;
           resolveAttached(m.luaVersion);
           break;
+        case 'log':
+          process.stderr.write(m.line + '\n');
+          break;
         case 'delta':
           frames.push(...m.delta.frames);
           stacks.push(...m.delta.stacks);
           for (const s of m.delta.samples) {
             let t = threads.get(s.tid);
-            if (!t) threads.set(s.tid, (t = { tid: s.tid, pid: options.pid, name: s.name, samples: [], times: [], weights: [] }));
+            if (!t) threads.set(s.tid, (t = { tid: s.tid, pid: s.pid ?? options.pid, name: s.name, samples: [], times: [], weights: [] }));
             t.samples.push(s.stack);
             t.times.push(s.time);
             t.weights.push(1);

@@ -1,22 +1,41 @@
 /**
- * A Lua process being profiled: detection of its runtime, the pause-copy-release cycle of one sample,
- * and the guarantee that every pause ends in a detach.
+ * A Lua process being profiled: detection of its runtime, the states of its threads, the
+ * pause-copy-release cycle of one sample, and the guarantee that every pause ends in a detach.
+ *
+ * Each thread is sampled on its own: its lua_State is found on its own (a global of the binary, the
+ * Lua API frames of its native stack, or a heap scan), coroutines that the host resumes from C are
+ * learnt from the lua_resume/interpreter frames of its native stack, and with `--native` the native
+ * stack (registers + the top of the stack, copied while stopped) is unwound after the thread runs again
+ * and the Lua frames are spliced in.
  */
 import { readlinkSync } from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Frame } from '../aggregator/profile.js';
 import { LuaprofError, permissionHint } from './errors.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
 import type { LuaFrame } from './lua/frames.js';
 import { attachRuntime } from './lua/attach.js';
-import type { LuaRuntime } from './lua/runtime.js';
-import { CaptureError } from './lua/puc/capture.js';
-import { EPERM, ESRCH, PtraceError, detach, getRegs, interrupt, seize, waitStop } from './os/ptrace.js';
-import { processExists, readMaps, threadState } from './os/procfs.js';
+import { PucRuntime, type LuaRuntime } from './lua/runtime.js';
+import { layoutFor } from './lua/layouts.js';
+import type { PucLayout } from './lua/layout.js';
+import { CaptureError, PucCapture, type RawLuaStack } from './lua/puc/capture.js';
+import { heapScan, isActiveThread, statesOnStack } from './lua/puc/apiframes.js';
+import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
+import { EPERM, ESRCH, PtraceError, detach, getRegs, interrupt, seize, waitStop, type Registers } from './os/ptrace.js';
+import { listThreads, processExists, readMaps, threadState } from './os/procfs.js';
+import { findMapping } from './os/maps.js';
+import { u64 } from './os/memory.js';
 import { PrefetchMemory, RemoteMemory } from './os/remote-memory.js';
+import { isInternalName, splice, type NativeSym, type SpliceLua } from './splice.js';
 
 export interface SampleResult {
   tid: number;
-  frames: LuaFrame[];
+  pid: number;
+  /** Innermost first: Lua frames (and C functions), or with --native the spliced mixed stack. */
+  frames: Frame[];
+  /** The Lua frames alone (what `dump` prints as a traceback). */
+  luaFrames: LuaFrame[];
   truncated: boolean;
   pauseUs: number;
   /**
@@ -25,31 +44,115 @@ export interface SampleResult {
    * the places where preemption happens (system call exits) and is left out of profiles.
    */
   offCpu: boolean;
+  /** The thread was blocked in the kernel (left out unless --idle, which marks it with an idle frame). */
+  idle: boolean;
+  /** The thread has no Lua state and --native is off: nothing was captured. */
+  noLua?: boolean;
+  /** A torn or hostile structure: the sample is dropped (counted as an error). */
+  error?: boolean;
+}
+
+export interface TargetOptions {
+  version?: string;
+  /** Mixed native + Lua stacks. */
+  native?: boolean;
+  /** Only these threads (default: all threads of the process). */
+  threads?: number[];
+  /** Keep samples of threads blocked in the kernel, marked idle. */
+  idle?: boolean;
+  /** Where cost lines (heap scan) go; default stderr. */
+  log?: (line: string) => void;
 }
 
 /** A thread running on a CPU stops within an interrupt's latency; one that waits for a CPU takes a time slice. */
 export const OFF_CPU_STOP_US = 400;
+/** Bytes of stack copied per native sample (bounded by the end of the mapping holding rsp). */
+export const NATIVE_STACK_BYTES = 48 << 10;
+const DISCOVERY_STACK_BYTES = 64 << 10;
+/** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
+const REDISCOVER_MS = 200;
+const NO_LUA_REDISCOVER_MS = 1000;
+const THREAD_LIST_MS = 500;
+const MAX_EXTRAS = 8;
+
+export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
+export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
 
 export class TargetGoneError extends Error {}
 
+interface ThreadCtx {
+  tid: number;
+  runtime: LuaRuntime | null;
+  /** Coroutines this thread's host resumes from C (lua_resume), learnt from its native stack. */
+  extras: number[];
+  nextDiscovery: number;
+  stack: { start: number; end: number } | null;
+  pm: PrefetchMemory;
+}
+
+interface PauseCopy {
+  raw: unknown;
+  regs: Registers;
+  stack: { addr: number; bytes: Buffer } | null;
+  gc: boolean;
+  idle: boolean;
+  discover: boolean;
+}
+
+/**
+ * The thread stopped inside a system call (orig_rax holds its number; user code shows -1) that the stop
+ * interrupted (rax holds -ERESTARTSYS or -EINTR, which getRegs reads as -1 like every value past 2^53).
+ */
+function isBlockedInKernel(regs: Registers): boolean {
+  return regs.orig_rax >= 0 && regs.rax === -1;
+}
+
 export class Target {
-  private readonly pauseMem: PrefetchMemory;
+  private readonly threads = new Map<number, ThreadCtx>();
+  private readonly runtimes = new Map<number, LuaRuntime>();
+  private readonly layout: PucLayout | null;
+  private readonly cap: PucCapture | null;
+  private readonly gcFlagOffset: number | null;
+  private unwinder: NativeUnwinder | null = null;
+  private symbolizer: Symbolizer | null = null;
+  private readonly sizes = new Map<number, number>();
+  private nextThreadList = 0;
+  private readonly coreModule: string;
+  readonly native: boolean;
 
   private constructor(
     readonly pid: number,
     readonly detection: LuaDetection,
-    readonly runtime: LuaRuntime,
     readonly mem: RemoteMemory,
+    private readonly opts: TargetOptions,
+    private primary: LuaRuntime | null,
+    layout: PucLayout | null,
   ) {
-    this.pauseMem = new PrefetchMemory(mem);
+    this.native = opts.native === true;
+    this.layout = layout;
+    this.cap = layout ? new PucCapture(layout) : null;
+    // 5.4.3+: global_State.gcstopem (two bytes after gcstate) is set while the collector runs a step.
+    const rel = layout?.releases.map((r) => r.split('.').map(Number)) ?? [];
+    this.gcFlagOffset = layout && layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
+    this.coreModule = detection.file;
   }
 
   get luaVersion(): string {
-    return this.runtime.version;
+    return this.primary?.version ?? (this.detection.flavour === 'luajit' ? `LuaJIT ${this.detection.version}` : `Lua ${this.detection.version}`);
   }
 
-  /** Detects the runtime and finds its state; throws LuaprofError with a one-line reason. */
-  static attach(pid: number, opts: { version?: string } = {}): Target {
+  /** The (first) runtime found; kept for callers that sample one state. */
+  get runtime(): LuaRuntime {
+    return this.primary!;
+  }
+
+  /** Thread ids being sampled. */
+  tids(): number[] {
+    return [...this.threads.keys()];
+  }
+
+  /** Detects the runtime and finds its state(s); throws LuaprofError with a one-line reason. */
+  static attach(pid: number, opts: TargetOptions = {}): Target {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
     const mem = new RemoteMemory(pid);
     checkAccess(pid);
@@ -57,15 +160,167 @@ export class Target {
     if (!detected && !opts.version) throw new LuaprofError('noLua', `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`);
     const detection: LuaDetection = opts.version ? forcedVersion(opts.version, detected) : detected!;
     checkReadable(mem, pid);
-    const runtime = attachRuntime({
-      pid,
-      mem,
-      maps: readMaps(pid),
-      binaries: luaBinaries(pid),
-      detection,
-      withMainStopped: (fn) => pauseThread(pid, () => fn(getRegs(pid))).value,
+    const maps = readMaps(pid);
+    let primary: LuaRuntime | null = null;
+    let noLua: LuaprofError | null = null;
+    const layout = detection.flavour === 'puc' ? layoutFor(detection.version) : null;
+    try {
+      primary = attachRuntime({
+        pid,
+        mem,
+        maps,
+        binaries: luaBinaries(pid),
+        detection,
+        withMainStopped: (fn) => pauseThread(pid, () => fn(getRegs(pid))).value,
+      });
+    } catch (e) {
+      // A host may keep its states where no global points (threads, heap objects): look on the stacks.
+      if (!(e instanceof LuaprofError && e.kind === 'noLua' && layout)) throw e;
+      noLua = e;
+    }
+    const t = new Target(pid, detection, mem, opts, primary, layout);
+    t.initThreads(noLua);
+    return t;
+  }
+
+  private initThreads(noLua: LuaprofError | null): void {
+    const all = listThreads(this.pid);
+    const chosen = this.opts.threads ? all.filter((t) => this.opts.threads!.includes(t)) : all;
+    if (this.opts.threads && chosen.length === 0) {
+      throw new LuaprofError('badArguments', `process ${this.pid} has none of the threads ${this.opts.threads.join(',')} (it has ${all.join(',')})`);
+    }
+    if (this.primary) this.runtimes.set(runtimeG(this.primary), this.primary);
+    for (const tid of chosen) this.threads.set(tid, this.newCtx(tid));
+    this.nextThreadList = performance.now() + THREAD_LIST_MS;
+    const single = all.length === 1;
+    // The state found in a global runs on the main thread of a single-threaded process; otherwise every
+    // thread's native stack says which state it runs.
+    if (this.layout && (!single || !this.primary)) {
+      for (const ctx of this.threads.values()) {
+        try {
+          this.discoverNow(ctx);
+        } catch (e) {
+          if (e instanceof TargetGoneError) continue;
+          throw e;
+        }
+      }
+    }
+    const claimed = new Set([...this.threads.values()].map((c) => (c.runtime ? runtimeG(c.runtime) : 0)));
+    const main = this.threads.get(this.pid);
+    if (this.primary && main && !main.runtime && !claimed.has(runtimeG(this.primary))) main.runtime = this.primary;
+    if (this.primary && !this.layout) {
+      // LuaJIT: its walker follows the running thread (cur_L) of the one global state.
+      for (const ctx of this.threads.values()) if (ctx.tid === this.pid) ctx.runtime = this.primary;
+    }
+    if (![...this.threads.values()].some((c) => c.runtime) && this.layout) {
+      const r = heapScan(this.mem, this.layout, readMaps(this.pid));
+      (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(
+        `luaprof: heap scan for lua_State: ${r.states.length} found in ${r.ms.toFixed(0)} ms, ${(r.bytes / 1048576).toFixed(1)} MB scanned`,
+      );
+      const ctx = main ?? [...this.threads.values()][0];
+      if (r.states.length && ctx) ctx.runtime = this.runtimeFor(r.states[0].L, r.states[0].G);
+    }
+    if (![...this.threads.values()].some((c) => c.runtime)) {
+      throw noLua ?? new LuaprofError('noLua', `no lua_State found in process ${this.pid}`);
+    }
+    if (!this.primary) this.primary = [...this.threads.values()].find((c) => c.runtime)!.runtime;
+  }
+
+  private newCtx(tid: number): ThreadCtx {
+    return { tid, runtime: null, extras: [], nextDiscovery: 0, stack: null, pm: new PrefetchMemory(this.mem) };
+  }
+
+  private runtimeFor(main: number, G: number): LuaRuntime {
+    let rt = this.runtimes.get(G);
+    if (!rt) {
+      rt = new PucRuntime(this.luaVersion, this.layout!, main, G, this.mem);
+      this.runtimes.set(G, rt);
+    }
+    return rt;
+  }
+
+  private nativeTools(): { unwinder: NativeUnwinder; symbolizer: Symbolizer } {
+    if (!this.unwinder) {
+      this.unwinder = new NativeUnwinder(this.pid, this.mem);
+      this.symbolizer = new Symbolizer(this.pid, this.mem, { modules: this.unwinder.modules });
+    }
+    return { unwinder: this.unwinder, symbolizer: this.symbolizer! };
+  }
+
+  /** Stops the thread, copies registers and stack, lets it go, and looks for states on its stack. */
+  private discoverNow(ctx: ThreadCtx): void {
+    ctx.nextDiscovery = performance.now() + (ctx.runtime ? REDISCOVER_MS : NO_LUA_REDISCOVER_MS);
+    this.ensureStackMap(ctx, true);
+    const { value } = pauseThread(ctx.tid, () => {
+      const regs = getRegs(ctx.tid);
+      return { regs, stack: this.copyStack(ctx, regs, DISCOVERY_STACK_BYTES) };
     });
-    return new Target(pid, detection, runtime, mem);
+    if (value.stack) this.learn(ctx, this.unwind(value.regs, value.stack).frames, value.stack);
+  }
+
+  /** Records the states found on a thread's native stack: its runtime, and coroutines it resumes from C. */
+  private learn(ctx: ThreadCtx, frames: NativeFrame[], stack: { addr: number; bytes: Buffer }): void {
+    if (!this.layout) return;
+    const names = this.symbolizer ? this.symbolizer.symbolizeFrames(frames).map((s) => s.name) : undefined;
+    const found = statesOnStack(this.mem, this.layout, frames, stack, this.unwinder!.modules.maps, names);
+    for (const s of found) {
+      if (!ctx.runtime) ctx.runtime = this.runtimeFor(s.main, s.G);
+      if (runtimeG(ctx.runtime) !== s.G) continue;
+      if (s.L !== s.main && !ctx.extras.includes(s.L)) {
+        ctx.extras.unshift(s.L);
+        if (ctx.extras.length > MAX_EXTRAS) ctx.extras.pop();
+      }
+    }
+  }
+
+  private ensureStackMap(ctx: ThreadCtx, refresh: boolean): void {
+    if (ctx.stack && !refresh) return;
+    ctx.stack = null;
+    if (this.unwinder || refresh) this.nativeTools().unwinder.refreshMaps();
+  }
+
+  /** The top of the stack, bounded by the end of the mapping holding rsp (one process_vm_readv). */
+  private copyStack(ctx: ThreadCtx, regs: Registers, max: number): { addr: number; bytes: Buffer } | null {
+    const rsp = regs.rsp;
+    let end = ctx.stack && rsp >= ctx.stack.start && rsp < ctx.stack.end ? ctx.stack.end : 0;
+    if (!end) {
+      const m = findMapping(this.nativeTools().unwinder.modules.maps, rsp);
+      if (m) {
+        ctx.stack = { start: m.start, end: m.end };
+        end = m.end;
+      } else end = (Math.floor(rsp / 4096) + 1) * 4096;
+    }
+    const len = Math.min(max, end - rsp);
+    if (len <= 0) return null;
+    const bytes = this.mem.read(rsp, len);
+    return bytes ? { addr: rsp, bytes } : null;
+  }
+
+  private unwind(regs: Registers, stack: { addr: number; bytes: Buffer }): { frames: NativeFrame[]; syms: NativeSym[] } {
+    const { unwinder, symbolizer } = this.nativeTools();
+    const frames = unwinder.unwind(regs as never, stack);
+    const infos = symbolizer.symbolizeFrames(frames);
+    const syms: NativeSym[] = infos.map((s, i) => {
+      const core = s.module === this.coreModule || (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
+      const internal = core && (s.name === undefined || isInternalName(s.name));
+      const sym: NativeSym = { pc: frames[i].pc, label: s.label, module: s.module, start: s.start, internal };
+      if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
+      if (!core && s.name !== undefined) sym.hostName = s.name;
+      return sym;
+    });
+    return { frames, syms };
+  }
+
+  private sizeOf(start: number): number {
+    let n = this.sizes.get(start);
+    if (n === undefined) {
+      n = 0;
+      const l = this.unwinder!.modules.lookup(start);
+      const fde = l?.mod.ehFrame()?.findFde(start - l.bias);
+      if (fde) n = fde.end - fde.start;
+      this.sizes.set(start, n);
+    }
+    return n;
   }
 
   /**
@@ -74,33 +329,187 @@ export class Target {
    * first few hundred samples pause the target several times longer.
    */
   warmUp(iterations = 300): void {
-    for (let i = 0; i < iterations; i++) {
-      this.pauseMem.begin();
-      try {
-        this.runtime.resolve(this.runtime.capture(this.pauseMem));
-      } catch {
-        /* a torn read of a running target: expected here */
-      } finally {
-        this.pauseMem.end();
+    for (const ctx of this.threads.values()) {
+      const rt = ctx.runtime;
+      if (!rt) continue;
+      for (let i = 0; i < iterations; i++) {
+        ctx.pm.begin();
+        try {
+          const raw = rt.capture(ctx.pm);
+          if (this.cap && raw) this.captureExtras(ctx, raw as RawLuaStack);
+          rt.resolve(raw);
+        } catch {
+          /* a torn read of a running target: expected here */
+        } finally {
+          ctx.pm.end();
+        }
       }
     }
   }
 
-  /** One sample of the main thread: pause, copy, release, then resolve names. */
-  sample(tid = this.pid): SampleResult {
-    let stopUs = 0;
-    const { value: raw, pauseUs } = pauseThread(tid, (stoppedAfterUs) => {
-      stopUs = stoppedAfterUs;
-      this.pauseMem.begin();
-      try {
-        return this.runtime.capture(this.pauseMem, this.runtime.wantsRegs ? getRegs(tid) : undefined);
-      } finally {
-        this.pauseMem.end();
-      }
-    });
-    const { frames, truncated } = this.runtime.resolve(raw);
-    return { tid, frames, truncated, pauseUs, offCpu: stopUs > OFF_CPU_STOP_US };
+  /** Refreshes the thread list (new threads are searched for states as they come). */
+  private refreshThreads(now: number): void {
+    if (now < this.nextThreadList) return;
+    this.nextThreadList = now + THREAD_LIST_MS;
+    const live = new Set(listThreads(this.pid));
+    for (const tid of this.threads.keys()) if (!live.has(tid)) this.threads.delete(tid);
+    if (!this.opts.threads) for (const tid of live) if (!this.threads.has(tid)) this.threads.set(tid, this.newCtx(tid));
   }
+
+  /** One tick: a sample of every sampled thread. Threads without Lua are skipped unless --native. */
+  sampleAll(): SampleResult[] {
+    const now = performance.now();
+    this.refreshThreads(now);
+    const out: SampleResult[] = [];
+    for (const ctx of [...this.threads.values()]) {
+      if (!ctx.runtime && !this.native) {
+        if (this.layout && now >= ctx.nextDiscovery) {
+          try {
+            this.discoverNow(ctx);
+          } catch (e) {
+            if (e instanceof TargetGoneError && ctx.tid !== this.pid) {
+              this.threads.delete(ctx.tid);
+              continue;
+            }
+            throw e;
+          }
+        }
+        if (!ctx.runtime) continue;
+      }
+      try {
+        out.push(this.sampleThread(ctx));
+      } catch (e) {
+        if (e instanceof TargetGoneError && ctx.tid !== this.pid && processExists(this.pid)) {
+          this.threads.delete(ctx.tid);
+          continue;
+        }
+        if (e instanceof TargetGoneError || e instanceof LuaprofError || !processExists(this.pid)) throw e;
+        out.push({ tid: ctx.tid, pid: this.pid, frames: [], luaFrames: [], truncated: false, pauseUs: 0, offCpu: false, idle: false, error: true });
+      }
+    }
+    return out;
+  }
+
+  /** One sample of one thread (default: the main thread): pause, copy, release, then resolve. */
+  sample(tid = this.pid): SampleResult {
+    let ctx = this.threads.get(tid);
+    if (!ctx) {
+      ctx = this.newCtx(tid);
+      this.threads.set(tid, ctx);
+    }
+    if (!ctx.runtime && this.layout && !this.native) this.discoverNow(ctx);
+    return this.sampleThread(ctx);
+  }
+
+  private sampleThread(ctx: ThreadCtx): SampleResult {
+    const tid = ctx.tid;
+    const rt = ctx.runtime;
+    const wantDiscovery = this.layout !== null && performance.now() >= ctx.nextDiscovery;
+    // Built (maps read, objects opened) before the pause, never during it.
+    if (this.native || wantDiscovery) this.nativeTools();
+    let stopUs = 0;
+    const { value: copy, pauseUs } = pauseThread(tid, (stoppedAfterUs): PauseCopy => {
+      stopUs = stoppedAfterUs;
+      const regs = getRegs(tid);
+      const idle = isBlockedInKernel(regs);
+      if (idle && !this.opts.idle) return { raw: null, regs, stack: null, gc: false, idle, discover: false };
+      let raw: unknown = null;
+      let gc = false;
+      let discover = false;
+      if (rt) {
+        ctx.pm.begin();
+        try {
+          raw = rt.capture(ctx.pm, rt.wantsRegs ? regs : undefined);
+          if (this.cap && raw) {
+            const r = raw as RawLuaStack;
+            this.captureExtras(ctx, r);
+            if (this.gcFlagOffset !== null) {
+              const b = ctx.pm.read(r.G + this.gcFlagOffset, 1);
+              gc = b !== null && b[0] !== 0;
+            }
+            discover = wantDiscovery && this.looksHosted(r);
+          }
+        } finally {
+          ctx.pm.end();
+        }
+      }
+      const stack = this.native || discover ? this.copyStack(ctx, regs, this.native ? NATIVE_STACK_BYTES : DISCOVERY_STACK_BYTES) : null;
+      return { raw, regs, stack, gc, idle, discover };
+    });
+    const offCpu = stopUs > OFF_CPU_STOP_US;
+    const base = { tid, pid: this.pid, pauseUs, offCpu, idle: copy.idle };
+    if (copy.idle && !this.opts.idle) return { ...base, frames: [], luaFrames: [], truncated: false };
+    let luaFrames: LuaFrame[] = [];
+    let truncated = false;
+    let cfuncs: (number | undefined)[] = [];
+    if (rt && copy.raw) {
+      ({ frames: luaFrames, truncated } = rt.resolve(copy.raw));
+      if (this.cap) cfuncs = this.cfuncs(copy.raw as RawLuaStack);
+    }
+    let native: { frames: NativeFrame[]; syms: NativeSym[] } | null = null;
+    if (!ctx.stack && copy.stack) this.ensureStackMap(ctx, true); // a new thread's stack: re-read the maps
+    if (copy.stack) native = this.unwind(copy.regs, copy.stack);
+    if (copy.discover && native && copy.stack) {
+      ctx.nextDiscovery = performance.now() + REDISCOVER_MS;
+      this.learn(ctx, native.frames, copy.stack);
+    }
+    let frames: Frame[];
+    if (this.native && native) {
+      const lua: SpliceLua[] = luaFrames.map((f, i) => ({ frame: f, cfunc: cfuncs[i], isLua: f.kind === 'lua' }));
+      const coreUnnamed = !native.syms.some((n) => n.module === this.coreModule && n.label !== '' && !n.internal);
+      frames = splice(native.syms, lua, copy.gc ? GC_FRAME : undefined, { coreUnnamed }).frames;
+    } else {
+      frames = copy.gc && luaFrames.length ? [GC_FRAME, ...luaFrames] : luaFrames.slice();
+    }
+    if (copy.idle) frames.unshift(IDLE_FRAME);
+    return { ...base, frames, luaFrames, truncated, ...(rt ? {} : { noLua: true }) };
+  }
+
+  /** Coroutines the host resumes from C that are running now, appended innermost (in learnt order). */
+  private captureExtras(ctx: ThreadCtx, raw: RawLuaStack): void {
+    if (ctx.extras.length === 0) return;
+    const have = new Set(raw.threads.map((t) => t.L));
+    for (const L of ctx.extras) {
+      if (have.has(L)) continue;
+      if (!isActiveThread(ctx.pm, this.layout!, L, raw.G)) continue;
+      try {
+        const more = this.cap!.capture(ctx.pm, L, raw.G);
+        for (const t of more.threads) {
+          if (have.has(t.L)) continue;
+          have.add(t.L);
+          raw.threads.push(t);
+        }
+      } catch (e) {
+        if (!(e instanceof CaptureError)) throw e;
+      }
+    }
+  }
+
+  /** The Lua stack looks driven by a host: no Lua frames, or a C function on top (it may call lua_resume). */
+  private looksHosted(raw: RawLuaStack): boolean {
+    const inner = raw.threads[raw.threads.length - 1];
+    const top = inner?.frames[0];
+    if (!top) return true;
+    return top.funcTag === this.layout!.tags.lightC || top.funcTag === this.layout!.tags.cClosure;
+  }
+
+  /** C function address per resolved frame (same order as resolve's output: innermost thread first). */
+  private cfuncs(raw: RawLuaStack): (number | undefined)[] {
+    const tags = this.layout!.tags;
+    const out: (number | undefined)[] = [];
+    for (let t = raw.threads.length - 1; t >= 0; t--) {
+      for (const f of raw.threads[t].frames) {
+        if (f.funcTag === tags.lightC) out.push(f.funcValue);
+        else if (f.funcTag === tags.cClosure && f.closure && f.closure.length >= this.layout!.closure.cf + 8) out.push(u64(f.closure, this.layout!.closure.cf));
+        else out.push(undefined);
+      }
+    }
+    return out;
+  }
+}
+
+function runtimeG(rt: LuaRuntime): number {
+  return (rt as unknown as { G: number }).G;
 }
 
 /** --lua-version: "5.4.4" or "luajit" / "luajit-2.1…". */
@@ -141,13 +550,18 @@ export function pauseThread<T>(tid: number, fn: (stoppedAfterUs: number) => T): 
   return { value, pauseUs: (performance.now() - timing.interruptedAt) * 1000 };
 }
 
+/** Threads seized before: a later EPERM from them means they are exiting, not a permission problem. */
+const seizedBefore = new Set<number>();
+
 function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, timing: { interruptedAt: number }): T {
   try {
     seize(tid);
+    if (seizedBefore.size > 100_000) seizedBefore.clear();
+    seizedBefore.add(tid);
   } catch (e) {
     if (e instanceof PtraceError && (e.errno === EPERM || e.errno === ESRCH)) {
       // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
-      if (e.errno === ESRCH || isExiting(tid)) throw new TargetGoneError(`thread ${tid} exited`);
+      if (e.errno === ESRCH || seizedBefore.has(tid) || isExiting(tid)) throw new TargetGoneError(`thread ${tid} exited`);
       throw new LuaprofError('permissionDenied', permissionHint(tid));
     }
     throw e;
@@ -183,6 +597,7 @@ function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, ti
 }
 
 function isExiting(tid: number): boolean {
+  // /proc/TID works for any thread id (hidden from listings but resolvable).
   const state = threadState(tid, tid);
   return state === null || state === 'Z' || state === 'X' || !processExists(tid);
 }

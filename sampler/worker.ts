@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { ProfileBuilder, type Frame } from '../aggregator/profile.js';
 import { LuaprofError } from './errors.js';
 import { threadName } from './os/procfs.js';
+import { descendants } from './threads.js';
 import { CTRL, type Delta, type EndReason, type RecordOptions, type WorkerMessage } from './protocol.js';
 import { SampleSchedule } from './schedule.js';
 import { Reservoir } from './stats.js';
@@ -26,11 +27,47 @@ function attach(): Target | null {
   const deadline = performance.now() + ATTACH_TIMEOUT_MS;
   for (;;) {
     try {
-      return Target.attach(options.pid, { version: options.version });
+      return Target.attach(options.pid, targetOptions());
     } catch (e) {
       const retry = options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
       if (!retry || stopRequested() || !processExists(options.pid)) throw e;
       Atomics.wait(ctrl, CTRL.stop, 0, 20);
+    }
+  }
+}
+
+function targetOptions() {
+  return {
+    version: options.version,
+    native: options.native,
+    threads: options.threads,
+    idle: options.idle,
+    log: (line: string) => post({ type: 'log', line }),
+  };
+}
+
+const CHILDREN_MS = 1000;
+
+/** --subprocesses: descendants of the target, attached as they show Lua (retried while they live). */
+class Children {
+  readonly targets = new Map<number, Target>();
+  private readonly retryAt = new Map<number, number>();
+  private next = 0;
+
+  poll(now: number): void {
+    if (now < this.next) return;
+    this.next = now + CHILDREN_MS;
+    const live = new Set(descendants(options.pid));
+    for (const pid of this.targets.keys()) if (!live.has(pid)) this.targets.delete(pid);
+    for (const pid of live) {
+      if (this.targets.has(pid) || (this.retryAt.get(pid) ?? 0) > now) continue;
+      try {
+        const t = Target.attach(pid, { ...targetOptions(), threads: undefined });
+        t.warmUp(100);
+        this.targets.set(pid, t);
+      } catch {
+        this.retryAt.set(pid, now + 2 * CHILDREN_MS); // no Lua yet, or gone
+      }
     }
   }
 }
@@ -76,6 +113,8 @@ function run(): void {
   let errors = 0;
   let empty = 0;
   let offCpu = 0;
+  let idle = 0;
+  const children = options.subprocesses ? new Children() : null;
   let truncatedCount = 0;
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
@@ -96,24 +135,45 @@ function run(): void {
       break;
     }
     schedule.taken(now);
-    try {
-      const s = target.sample();
-      pauses.add(s.pauseUs);
-      if (s.offCpu) offCpu++;
-      else if (s.frames.length === 0) empty++;
-      else {
-        const frames: Frame[] = s.frames;
-        if (s.truncated) {
-          truncatedCount++;
-          frames.push(TRUNCATED);
+    const take = (tg: Target) => {
+      for (const s of tg.sampleAll()) {
+        if (s.error) {
+          errors++;
+          continue;
         }
-        let name = names.get(s.tid);
-        if (name === undefined) names.set(s.tid, (name = threadName(options.pid, s.tid)));
-        builder.addSample(s.tid, name, frames, now - t0);
-        const thread = builder.thread(s.tid, name);
-        pending.push({ tid: s.tid, name, stack: thread.samples[thread.samples.length - 1], time: now - t0 });
-        samples++;
+        pauses.add(s.pauseUs);
+        if (s.offCpu) offCpu++;
+        else if (s.idle && !options.idle) idle++;
+        else if (s.frames.length === 0) empty++;
+        else {
+          const frames: Frame[] = s.frames;
+          if (s.truncated) {
+            truncatedCount++;
+            frames.push(TRUNCATED);
+          }
+          let name = names.get(s.tid);
+          if (name === undefined) names.set(s.tid, (name = threadName(s.pid, s.tid)));
+          builder.addSample(s.tid, name, frames, now - t0, 1, s.pid);
+          const thread = builder.thread(s.tid, name, s.pid);
+          pending.push({ tid: s.tid, pid: s.pid, name, stack: thread.samples[thread.samples.length - 1], time: now - t0 });
+          samples++;
+        }
       }
+    };
+    try {
+      if (children) {
+        children.poll(now);
+        for (const [pid, child] of children.targets) {
+          try {
+            take(child);
+          } catch (e) {
+            if (e instanceof TargetGoneError || !processExists(pid)) children.targets.delete(pid);
+            else if (e instanceof LuaprofError) children.targets.delete(pid);
+            else errors++;
+          }
+        }
+      }
+      take(target);
     } catch (e) {
       if (e instanceof TargetGoneError || !processExists(options.pid)) {
         reason = 'target-exited';
@@ -143,6 +203,7 @@ function run(): void {
       late: schedule.late,
       empty,
       offCpu,
+      idle,
       truncated: truncatedCount,
       pauseP50Us: pauses.percentile(50),
       pauseP99Us: pauses.percentile(99),

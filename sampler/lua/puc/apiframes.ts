@@ -1,0 +1,162 @@
+/**
+ * Finding PUC lua_States on a thread's native stack: at the frames of the Lua API and the interpreter
+ * (lua_pcall(k), lua_callk, lua_resume, luaV_execute …) `L` lives in a callee-saved register recovered
+ * by CFI, or in a word of the frame's stack. (Not rdi: it is caller-saved, garbage in a non-leaf frame.)
+ * Every candidate is validated as a thread of a global state whose main thread checks out.
+ *
+ * Also the last resort when nothing points at a state: a scan of the heap for the main thread's
+ * signature (PUC allocates it in one block with its global_State: L->l_G == L + sizeof(lua_State)).
+ */
+import { performance } from 'node:perf_hooks';
+import type { Memory } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import type { MapEntry } from '../../os/procfs.js';
+import type { NativeFrame } from '../../native/index.js';
+import type { PucLayout } from '../layout.js';
+import { validateState } from '../locate.js';
+import { PucCapture } from './capture.js';
+
+export interface FoundState {
+  /** The thread found (the main thread, or a coroutine run by the host through lua_resume). */
+  L: number;
+  main: number;
+  G: number;
+  /** Index of the native frame it was found at (innermost = 0). */
+  frame: number;
+}
+
+const API_NAMES = /^(lua_pcallk?|lua_callk?|lua_resume|luaL_dostring|luaL_dofile|luaL_loadbufferx|luaV_execute|luaD_\w+)$/;
+
+function inWritable(maps: readonly MapEntry[], p: number): boolean {
+  let lo = 0;
+  let hi = maps.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = maps[mid];
+    if (p < m.start) hi = mid - 1;
+    else if (p >= m.end) lo = mid + 1;
+    else return m.perms.startsWith('rw');
+  }
+  return false;
+}
+
+/**
+ * Candidate pointers per native frame, innermost first: callee-saved registers (CFI-recovered), then
+ * the words of the frame's own stack area [sp, cfa). Frames named as API/interpreter functions come
+ * first when names are known.
+ */
+export function stateCandidates(
+  frames: readonly NativeFrame[],
+  stack: { addr: number; bytes: Buffer },
+  maps: readonly MapEntry[],
+  names?: readonly (string | undefined)[],
+): { value: number; frame: number }[] {
+  const order = frames.map((_, i) => i);
+  if (names) order.sort((a, b) => Number(!API_NAMES.test(names[a] ?? '')) - Number(!API_NAMES.test(names[b] ?? '')) || a - b);
+  const seen = new Set<number>();
+  const out: { value: number; frame: number }[] = [];
+  const add = (v: number | undefined, frame: number) => {
+    if (v === undefined || !isPlausiblePtr(v) || seen.has(v) || !inWritable(maps, v)) return;
+    seen.add(v);
+    out.push({ value: v, frame });
+  };
+  for (const i of order) {
+    const f = frames[i];
+    for (const r of ['rbx', 'rbp', 'r12', 'r13', 'r14', 'r15'] as const) add(f.regs[r], i);
+    const lo = f.sp - stack.addr;
+    const hi = Math.min((f.cfa || f.sp + 256) - stack.addr, stack.bytes.length, lo + 4096);
+    for (let off = Math.max(lo, 0); off + 8 <= hi; off += 8) add(u64(stack.bytes, off), i);
+  }
+  return out;
+}
+
+/**
+ * Validated states on the stack, innermost first, one per distinct thread. The thread tag is checked in
+ * one batched read before the full validation.
+ */
+export function statesOnStack(
+  mem: Memory,
+  layout: PucLayout,
+  frames: readonly NativeFrame[],
+  stack: { addr: number; bytes: Buffer },
+  maps: readonly MapEntry[],
+  names?: readonly (string | undefined)[],
+  limit = 4096,
+): FoundState[] {
+  const cands = stateCandidates(frames, stack, maps, names).slice(0, limit);
+  const heads = readMany(mem, cands.map((c) => ({ addr: c.value, len: 16 })));
+  const cap = new PucCapture(layout);
+  const found: FoundState[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; i < cands.length; i++) {
+    const h = heads[i];
+    if (!h || (h[layout.state.tt] & 0x3f) !== (layout.tags.thread & 0x0f)) continue;
+    const L = cands[i].value;
+    if (seen.has(L)) continue;
+    const v = validateState(mem, layout, L);
+    if (!v) continue;
+    // The candidate itself must be a thread of that global state (validateState returns its main).
+    if (L !== v.L && !cap.readThread(mem, L, v.G)) continue;
+    seen.add(L);
+    found.push({ L, main: v.L, G: v.G, frame: cands[i].frame });
+  }
+  return found.sort((a, b) => a.frame - b.frame);
+}
+
+/** A running or resuming coroutine: status OK and frames above its base CallInfo. */
+export function isActiveThread(mem: Memory, layout: PucLayout, L: number, G: number): boolean {
+  const cap = new PucCapture(layout);
+  const hdr = cap.readThread(mem, L, G);
+  if (!hdr) return false;
+  return hdr[layout.state.status] === layout.threadStatus.ok && u64(hdr, layout.state.ci) !== cap.baseCi(L, hdr);
+}
+
+export interface HeapScanResult {
+  states: { L: number; G: number }[];
+  ms: number;
+  bytes: number;
+}
+
+/**
+ * Scans writable anonymous and heap mappings for main threads: a word-aligned lua_State whose l_G
+ * points right behind it (LG block), validated. Bounded by `maxBytes`.
+ */
+export function heapScan(mem: Memory, layout: PucLayout, maps: readonly MapEntry[], maxBytes = 512 << 20): HeapScanResult {
+  const t0 = performance.now();
+  const states: { L: number; G: number }[] = [];
+  const seen = new Set<number>();
+  let bytes = 0;
+  const size = layout.state.size;
+  const lG = layout.state.l_G;
+  const tt = layout.state.tt;
+  const threadTag = layout.tags.thread & 0x0f;
+  const CHUNK = 4 << 20;
+  for (const m of maps) {
+    if (!m.perms.startsWith('rw') || !(m.path === '' || m.path === '[heap]')) continue;
+    for (let at = m.start; at < m.end && bytes < maxBytes; at += CHUNK - 256) {
+      const len = Math.min(CHUNK, m.end - at);
+      const buf = mem.read(at, len);
+      bytes += len;
+      if (!buf) continue;
+      for (let off = 0; off + lG + 8 <= buf.length; off += 8) {
+        if ((buf[off + tt] & 0x3f) !== threadTag) continue;
+        const L = at + off;
+        const g = u64(buf, off + lG);
+        if (g !== L + size && g !== L + size + 8) continue;
+        if (seen.has(L)) continue;
+        const v = validateState(mem, layout, L);
+        if (v && v.L === L) {
+          seen.add(L);
+          states.push(v);
+        }
+      }
+    }
+  }
+  return { states, ms: performance.now() - t0, bytes };
+}
+
+export function isApiName(name: string | undefined): boolean {
+  return name !== undefined && API_NAMES.test(name);
+}
+
+export { isPlausiblePtr };
