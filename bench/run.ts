@@ -3,7 +3,7 @@
  * interleaved round by round so that all three see the same machine conditions. Reports the target's
  * wall-clock ratio, the achieved sampling rate and the pause per sample.
  *
- *   npm run build && node dist/bench/run.js [--rounds 5] [--interpreter lua5.4] [--native]
+ *   npm run build && node dist/bench/run.js [--rounds 5] [--interpreter lua5.4] [--interp-args=-joff] [--native]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ const INTERP = opt('interpreter', 'lua5.4');
 const DEPTH = opt('depth', '28');
 const WORK = opt('work', '1000');
 const EXTRA = args.includes('--native') ? ['--native'] : [];
+/** Interpreter options before the script, e.g. --interp-args=-joff */
+const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
 
 interface Run {
   wallMs: number;
@@ -40,7 +42,7 @@ function median(xs: number[]): number {
 /** Starts the target, optionally attaches luaprof, releases the target, and times it to its exit. */
 function runOnce(rate: number | null): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, WORK], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const target = spawn(INTERP, [...INTERP_ARGS, join(ROOT, 'bench/cpu.lua'), DEPTH, WORK], { stdio: ['pipe', 'pipe', 'inherit'] });
     let t0 = 0;
     const targetExit = new Promise<number>((res) => target.on('exit', () => res(performance.now() - t0)));
     const release = () => {
@@ -96,5 +98,5 @@ for (const c of [100, 1000]) {
     `| ${c} Hz${EXTRA.length ? ' ' + EXTRA.join(' ') : ''} | ${wall.toFixed(0)} ms | ${(((wall - alone) / alone) * 100).toFixed(2)}% | ${rate.toFixed(0)} Hz (${(((rate - c) / c) * 100).toFixed(1)}%) | ${median(runs.map((r) => r.p50 ?? 0)).toFixed(0)} µs | ${median(runs.map((r) => r.p99 ?? 0)).toFixed(0)} µs |`,
   );
 }
-console.log(`${INTERP}, Lua depth ${DEPTH}, ${ROUNDS} interleaved rounds\n`);
+console.log(`${[INTERP, ...INTERP_ARGS].join(' ')}, Lua depth ${DEPTH}, ${ROUNDS} interleaved rounds\n`);
 console.log(lines.join('\n'));
