@@ -75,6 +75,9 @@ const NO_LUA_REDISCOVER_MS = 1000;
 const THREAD_LIST_MS = 500;
 const MAX_EXTRAS = 8;
 
+const KGC_GEN = 1;
+const GCS_PROPAGATE = 0;
+
 export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
 export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
 
@@ -305,7 +308,7 @@ export class Target {
       const internal = core && (s.name === undefined || isInternalName(s.name));
       const sym: NativeSym = { pc: frames[i].pc, label: s.label, module: s.module, start: s.start, internal };
       if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
-      if (!core && s.name !== undefined) sym.hostName = s.name;
+      if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name)) sym.hostName = s.name;
       return sym;
     });
     return { frames, syms };
@@ -424,8 +427,10 @@ export class Target {
             const r = raw as RawLuaStack;
             this.captureExtras(ctx, r);
             if (this.gcFlagOffset !== null) {
-              const b = ctx.pm.read(r.G + this.gcFlagOffset, 1);
-              gc = b !== null && b[0] !== 0;
+              // [gcstate, gckind, gcstopem]: an incremental step sets gcstopem; a generational (young)
+              // collection runs in the atomic and sweep states (between collections: propagate).
+              const b = ctx.pm.read(r.G + this.gcFlagOffset - 2, 3);
+              gc = b !== null && (b[2] !== 0 || (b[1] === KGC_GEN && b[0] !== GCS_PROPAGATE));
             }
             discover = wantDiscovery && this.looksHosted(r);
           }

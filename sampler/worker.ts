@@ -46,7 +46,7 @@ function targetOptions() {
   };
 }
 
-const CHILDREN_MS = 1000;
+const CHILDREN_MS = 250;
 
 /** --subprocesses: descendants of the target, attached as they show Lua (retried while they live). */
 class Children {
@@ -66,7 +66,7 @@ class Children {
         t.warmUp(100);
         this.targets.set(pid, t);
       } catch {
-        this.retryAt.set(pid, now + 2 * CHILDREN_MS); // no Lua yet, or gone
+        this.retryAt.set(pid, now + 300); // no Lua yet, or gone
       }
     }
   }
