@@ -27,7 +27,8 @@ function frameJson(f: Frame) {
 }
 
 function frameLine(f: Frame): string {
-  if (f.kind === 'lua' || (f.kind === 'c' && (f as LuaFrame).what !== undefined)) return tracebackLine(f as LuaFrame);
+  // Lua, C and JIT-compiled Lua frames carry what a traceback needs; synthetic ones ([GC], …) do not.
+  if ((f as LuaFrame).what !== undefined) return tracebackLine(f as LuaFrame);
   if (f.kind === 'native') return `[native] ${f.name}${f.file ? ` (${basename(f.file)})` : ''}`;
   return f.name;
 }

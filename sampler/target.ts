@@ -331,11 +331,14 @@ export class Target {
    * their failures ignored) so that V8 has optimised it before the first real pause: otherwise the
    * first few hundred samples pause the target several times longer.
    */
-  warmUp(iterations = 300): void {
+  warmUp(iterations = 300, budgetMs = 40): void {
+    // Bounded in time too: on a deep stack each pass is slow, and a short-lived target must not end
+    // before the first sample.
+    const deadline = performance.now() + budgetMs;
     for (const ctx of this.threads.values()) {
       const rt = ctx.runtime;
       if (!rt) continue;
-      for (let i = 0; i < iterations; i++) {
+      for (let i = 0; i < iterations && performance.now() < deadline; i++) {
         ctx.pm.begin();
         try {
           const raw = rt.capture(ctx.pm);
