@@ -36,7 +36,9 @@ function dumpAtSpin(pid: number, json = false): { frames: JsonFrame[]; lines: st
     if (!json) return { frames: [], lines };
     const j = luaprofSync(['dump', '-p', String(pid), '--json']);
     if (j.status !== 0) continue;
-    const frames: JsonFrame[] = JSON.parse(j.stdout).threads[0].frames;
+    const thread = JSON.parse(j.stdout).threads[0];
+    if (!thread) continue; // a dropped (torn) sample: try again
+    const frames: JsonFrame[] = thread.frames;
     if (frames[0].line === spinLine) return { frames, lines };
   }
   throw new Error('no dump with the spin line at the leaf');
@@ -96,7 +98,8 @@ for (const rt of available) {
         child.kill();
       });
 
-      it(`shares: inclusive shares within ${jit ? 5 : 3} points of os.clock truth`, () => {
+      // One retry: a burst of load elsewhere on a 2-core VM can skew a 2.5 s recording by a few points.
+      it(`shares: inclusive shares within ${jit ? 5 : 3} points of os.clock truth`, { retry: 1 }, () => {
         const dir = tempDir();
         const truthFile = join(dir, 'truth.txt');
         const out = join(dir, 'shares.json');
