@@ -95,7 +95,8 @@ interface ThreadCtx {
 
 interface PauseCopy {
   raw: unknown;
-  regs: Registers;
+  /** Read only when something needs them (native stacks, discovery, --idle, LuaJIT): GETREGS costs pause time. */
+  regs: Registers | null;
   stack: { addr: number; bytes: Buffer } | null;
   gc: boolean;
   idle: boolean;
@@ -413,11 +414,17 @@ export class Target {
     const wantDiscovery = this.layout !== null && performance.now() >= ctx.nextDiscovery;
     // Built (maps read, objects opened) before the pause, never during it.
     if (this.native || wantDiscovery) this.nativeTools();
+    if (!this.opts.idle) {
+      // A sleeping thread is idle: leave it be, without stopping it at all.
+      const state = threadState(this.pid, tid);
+      if (state === 'S' || state === 'D') return { tid, pid: this.pid, pauseUs: 0, offCpu: false, idle: true, frames: [], luaFrames: [], truncated: false };
+    }
+    const needRegs = this.native || wantDiscovery || this.opts.idle === true || rt?.wantsRegs === true;
     let stopUs = 0;
     const { value: copy, pauseUs } = pauseThread(tid, (stoppedAfterUs): PauseCopy => {
       stopUs = stoppedAfterUs;
-      const regs = getRegs(tid);
-      const idle = isBlockedInKernel(regs);
+      const regs = needRegs ? getRegs(tid) : null;
+      const idle = regs !== null && isBlockedInKernel(regs);
       if (idle && !this.opts.idle) return { raw: null, regs, stack: null, gc: false, idle, discover: false };
       let raw: unknown = null;
       let gc = false;
@@ -425,7 +432,7 @@ export class Target {
       if (rt) {
         ctx.pm.begin();
         try {
-          raw = rt.capture(ctx.pm, rt.wantsRegs ? regs : undefined);
+          raw = rt.capture(ctx.pm, rt.wantsRegs && regs ? regs : undefined);
           if (this.cap && raw) {
             const r = raw as RawLuaStack;
             this.captureExtras(ctx, r);
@@ -441,7 +448,7 @@ export class Target {
           ctx.pm.end();
         }
       }
-      const stack = this.native || discover ? this.copyStack(ctx, regs, this.native ? NATIVE_STACK_BYTES : DISCOVERY_STACK_BYTES) : null;
+      const stack = regs && (this.native || discover) ? this.copyStack(ctx, regs, this.native ? NATIVE_STACK_BYTES : DISCOVERY_STACK_BYTES) : null;
       return { raw, regs, stack, gc, idle, discover };
     });
     const offCpu = stopUs > OFF_CPU_STOP_US;
@@ -456,7 +463,7 @@ export class Target {
     }
     let native: { frames: NativeFrame[]; syms: NativeSym[] } | null = null;
     if (!ctx.stack && copy.stack) this.ensureStackMap(ctx, true); // a new thread's stack: re-read the maps
-    if (copy.stack) native = this.unwind(copy.regs, copy.stack);
+    if (copy.stack && copy.regs) native = this.unwind(copy.regs, copy.stack);
     if (copy.discover && native && copy.stack) {
       ctx.nextDiscovery = performance.now() + REDISCOVER_MS;
       this.learn(ctx, native.frames, copy.stack);
