@@ -50,7 +50,7 @@ function defaultOutput(pid: number | undefined, format: OutputFormat): string {
 const program = new Command();
 program
   .name('luaprof')
-  .description('Sampling profiler for Lua processes (PUC Lua 5.4; attach with -p or start a command)')
+  .description('Sampling profiler for Lua processes (PUC Lua 5.1–5.4, LuaJIT 2.1; attach with -p or start a command)')
   .version(VERSION)
   .enablePositionalOptions()
   .exitOverride()
