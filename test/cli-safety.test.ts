@@ -63,7 +63,8 @@ describe('record -- command', () => {
   it('passes the target output through and reports luaprof status, not the target status', () => {
     const dir = tempDir();
     const out = join(dir, 'run.folded');
-    const script = 'local x = 0 for i = 1, 3e7 do x = x + i end print("target says " .. x) os.exit(3)';
+    // Long enough (1.5 s of CPU) for luaprof to start and attach on a slow machine.
+    const script = 'local x, t = 0, os.clock() repeat for i = 1, 1e5 do x = x + i end until os.clock() - t > 1.5 print("target says " .. x) os.exit(3)';
     const r = luaprofSync(['record', '-o', out, '--', 'lua5.4', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('target says');
