@@ -367,6 +367,8 @@ export class Target {
   sampleAll(): SampleResult[] {
     const now = performance.now();
     this.refreshThreads(now);
+    // Once the process is gone (or only its zombie is left) no thread remains to report it.
+    if (this.threads.size === 0 && isExiting(this.pid)) throw new TargetGoneError(`process ${this.pid} exited`);
     const out: SampleResult[] = [];
     for (const ctx of [...this.threads.values()]) {
       if (!ctx.runtime && !this.native) {
