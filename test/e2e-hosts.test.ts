@@ -4,13 +4,13 @@
  * host's own measurement (thread CPU time around batches), and `--native` stacks put the host's
  * functions, the Lua frames and the C functions called from Lua in true order.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Profile } from '../aggregator/profile.js';
 import { readProfile } from '../report/read.js';
-import { ROOT, luaprofSync, startLua, tempDir } from './helpers/lua-process.js';
+import { ROOT, luaprofSync, startLua, tempDir, waitFor } from './helpers/lua-process.js';
 
 const HOSTS = join(ROOT, 'fixtures/hosts');
 const STATIC_LUA = '/usr/lib/x86_64-linux-gnu/liblua5.4.a';
@@ -159,6 +159,25 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     expect(profile.threads.map((x) => x.tid).sort()).toEqual([...truths.keys()].sort());
     expectShares(profile, truths, 10);
   }, 90_000);
+
+  it('--threads TID samples only the chosen thread', async () => {
+    const t = join(tempDir(), 'truth.txt');
+    const host = spawn(bin.embed, ['threads', t, '4'], { stdio: 'ignore' });
+    try {
+      const tasks = () => readdirSync(`/proc/${host.pid}/task`).map(Number).sort((a, b) => a - b);
+      await waitFor(() => tasks().length >= 3, 10_000, 'the host to start its two Lua threads');
+      await new Promise((r) => setTimeout(r, 300)); // let both states run Lua
+      const chosen = tasks().filter((tid) => tid !== host.pid)[0];
+      const out = join(tempDir(), 'one.json');
+      const r = luaprofSync(['record', '-p', String(host.pid), '--threads', String(chosen), '-d', '1s', '-r', '300', '-o', out]);
+      expect(r.status, r.stderr).toBe(0);
+      const p = readProfile(out);
+      expect(p.threads.map((x) => x.tid)).toEqual([chosen]);
+      expect(p.threads[0].samples.length).toBeGreaterThan(50);
+    } finally {
+      host.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('(d) coroutines resumed from C with lua_resume', () => {
     const t = join(tempDir(), 'truth.txt');
