@@ -71,10 +71,7 @@ function record(args: string[], cmd: string[], timeout = 60_000): { profile: Pro
   return { profile: readProfile(out), stderr: r.stderr };
 }
 
-/**
- * Shares within `points` of the host's measurement. (c) and (d) get a wider bound: on this shared VM
- * they came out 4-8 points off (see bench/RESULTS.md "Native stacks"), which is not yet explained.
- */
+/** Shares within `points` of the host's own measurement (clock_gettime per batch of calls). */
 function expectShares(p: Profile, truths: Map<number, Record<string, number>>, points = 3): void {
   for (const [tid, fns] of truths) {
     for (const [fn, want] of Object.entries(fns)) {
@@ -151,14 +148,15 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     ]);
   }, 120_000);
 
-  it('(c) two threads, each with its own lua_State: one profile per thread, --threads', () => {
+  // One retry, as for every shares test: a burst of load elsewhere can skew a short recording.
+  it('(c) two threads, each with its own lua_State: one profile per thread, --threads', { retry: 1, timeout: 90_000 }, () => {
     const t = join(tempDir(), 'truth.txt');
     const { profile } = record(['-r', '500'], [bin.embed, 'threads', t, '3']);
     const truths = truth(t);
     expect(truths.size).toBe(2);
     expect(profile.threads.map((x) => x.tid).sort()).toEqual([...truths.keys()].sort());
-    expectShares(profile, truths, 10);
-  }, 90_000);
+    expectShares(profile, truths);
+  });
 
   it('--threads TID samples only the chosen thread', async () => {
     const t = join(tempDir(), 'truth.txt');
@@ -179,15 +177,16 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     }
   }, 60_000);
 
-  it('(d) coroutines resumed from C with lua_resume', () => {
+  // One retry, as for every shares test: a burst of load elsewhere can skew a short recording.
+  it('(d) coroutines resumed from C with lua_resume', { retry: 1, timeout: 90_000 }, () => {
     const t = join(tempDir(), 'truth.txt');
     const { profile } = record(['-r', '400'], [bin.embed, 'resume', t, '3']);
-    expectShares(profile, truth(t), 10);
+    expectShares(profile, truth(t));
     const tn = join(tempDir(), 'truth.txt');
     const native = record(['-r', '300', '--native'], [bin.embed, 'resume', tn, '1.5']).profile;
     expectOrder(native, 'mix', ['main', 'resume_batch', 'lua_resume', 'gen_b', 'host_heavy', 'mix']);
     expectOrder(native, 'burn', ['main', 'resume_batch', 'lua_resume', 'gen_a', 'burn']);
-  }, 90_000);
+  });
 });
 
 describe('collector and idle threads', () => {
