@@ -172,15 +172,29 @@ export class NameInference {
 
   // ---------------------------------------------------------------- 5.2 / 5.3
 
-  /** 5.2/5.3 getobjname. */
-  private objName53(p: ProtoInfo, lastpc: number, reg: number, depth: number): NameInfo | null {
-    if (depth > MAX_MOVE_CHAIN) return null;
+  /** getobjname's start (5.2+): a named local, else the instruction that last set the register. */
+  private localOrSetter(p: ProtoInfo, lastpc: number, reg: number): NameInfo | { code: Uint32Array; pc: number; i: number } | null {
     const local = p.localName(reg + 1, lastpc);
     if (local !== null) return { namewhat: 'local', name: local };
     const code = p.code()!;
     const pc = this.findSetReg(code, lastpc, reg);
-    if (pc < 0) return null;
+    return pc < 0 ? null : { code, pc, i: code[pc] };
+  }
+
+  /** LOADK / LOADKX at pc: the constant's name when it is a string. */
+  private loadedConstant(p: ProtoInfo, code: Uint32Array, pc: number): NameInfo | null {
     const i = code[pc];
+    const k = this.opName(i) === 'LOADK' ? this.fmt.bx(i) : pc + 1 < code.length ? this.fmt.ax(code[pc + 1]) : -1;
+    const s = p.constantString(k);
+    return s !== null ? { namewhat: 'constant', name: s } : null;
+  }
+
+  /** 5.2/5.3 getobjname. */
+  private objName53(p: ProtoInfo, lastpc: number, reg: number, depth: number): NameInfo | null {
+    if (depth > MAX_MOVE_CHAIN) return null;
+    const setter = this.localOrSetter(p, lastpc, reg);
+    if (setter === null || 'namewhat' in setter) return setter;
+    const { code, pc, i } = setter;
     const f = this.fmt;
     const op = this.opName(i);
     switch (op) {
@@ -198,11 +212,8 @@ export class NameInference {
       case 'GETUPVAL':
         return { namewhat: 'upvalue', name: p.upvalueName(f.b(i)) };
       case 'LOADK':
-      case 'LOADKX': {
-        const k = op === 'LOADK' ? f.bx(i) : pc + 1 < code.length ? f.ax(code[pc + 1]) : -1;
-        const s = p.constantString(k);
-        return s !== null ? { namewhat: 'constant', name: s } : null;
-      }
+      case 'LOADKX':
+        return this.loadedConstant(p, code, pc);
       case 'SELF':
         return { namewhat: 'method', name: this.kname53(p, pc, f.c(i), depth) };
       default:
@@ -222,12 +233,9 @@ export class NameInference {
   /** 5.4 getobjname (5.4.7: basicgetobjname plus table accesses). */
   private objName54(p: ProtoInfo, lastpc: number, reg: number, depth: number, basic = false): NameInfo | null {
     if (depth > MAX_MOVE_CHAIN) return null;
-    const local = p.localName(reg + 1, lastpc);
-    if (local !== null) return { namewhat: 'local', name: local };
-    const code = p.code()!;
-    const pc = this.findSetReg(code, lastpc, reg);
-    if (pc < 0) return null;
-    const i = code[pc];
+    const setter = this.localOrSetter(p, lastpc, reg);
+    if (setter === null || 'namewhat' in setter) return setter;
+    const { code, pc, i } = setter;
     const f = this.fmt;
     const op = this.opName(i);
     switch (op) {
@@ -238,11 +246,8 @@ export class NameInference {
       case 'GETUPVAL':
         return { namewhat: 'upvalue', name: p.upvalueName(f.b(i)) };
       case 'LOADK':
-      case 'LOADKX': {
-        const k = op === 'LOADK' ? f.bx(i) : pc + 1 < code.length ? f.ax(code[pc + 1]) : -1;
-        const s = p.constantString(k);
-        return s !== null ? { namewhat: 'constant', name: s } : null;
-      }
+      case 'LOADKX':
+        return this.loadedConstant(p, code, pc);
     }
     if (basic) return null;
     switch (op) {
