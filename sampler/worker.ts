@@ -6,13 +6,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { ProfileBuilder, type Frame } from '../aggregator/profile.js';
 import { LuaprofError } from './errors.js';
-import { threadName } from './os/procfs.js';
+import { processExists, threadName } from './os/procfs.js';
 import { descendants } from './threads.js';
 import { CTRL, type Delta, type EndReason, type RecordOptions, type WorkerMessage } from './protocol.js';
 import { SampleSchedule } from './schedule.js';
 import { Reservoir } from './stats.js';
 import { Target, TargetGoneError } from './target.js';
-import { processExists } from './os/procfs.js';
 
 const FLUSH_MS = 200;
 const ATTACH_TIMEOUT_MS = 15_000;

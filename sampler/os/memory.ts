@@ -23,11 +23,6 @@ export function u64(buf: Buffer, off: number): number {
   return hi * 0x1_0000_0000 + lo;
 }
 
-export function readPtr(mem: Memory, addr: number): number | null {
-  const b = mem.read(addr, 8);
-  return b ? u64(b, 0) : null;
-}
-
 /** A recorded set of memory regions: deterministic tests, fuzzing and replay. */
 export class SnapshotMemory implements Memory {
   private readonly regions: { addr: number; bytes: Buffer }[];

@@ -1,4 +1,4 @@
-/** Small /proc readers: process existence, threads, executable, command line, status. */
+/** Small /proc readers: process existence, threads, executable, thread state, mappings. */
 import { readFileSync, readdirSync, readlinkSync, existsSync } from 'node:fs';
 import { readMaps as readMapsOrNull, type Mapping as MapEntry } from './maps.js';
 
@@ -32,14 +32,6 @@ export function exePath(pid: number): string | null {
   }
 }
 
-export function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s.length > 0);
-  } catch {
-    return [];
-  }
-}
-
 /** Thread state letter from /proc/PID/task/TID/stat (R, S, D, T, t, Z, …), or null when gone. */
 export function threadState(pid: number, tid: number): string | null {
   try {
@@ -47,16 +39,6 @@ export function threadState(pid: number, tid: number): string | null {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
     return null;
-  }
-}
-
-/** The pid of the tracer attached to a process (0 when none). */
-export function tracerPid(pid: number): number {
-  try {
-    const m = /TracerPid:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
   }
 }
 

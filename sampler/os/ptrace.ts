@@ -9,14 +9,12 @@ const PTRACE_DETACH = 17;
 const PTRACE_SEIZE = 0x4206;
 const PTRACE_INTERRUPT = 0x4207;
 const WALL = 0x40000000;
-const WNOHANG = 1;
 const SIGTRAP = 5;
 const SIGSTOP = 19;
 const PTRACE_EVENT_STOP = 128;
 
 export const ESRCH = 3;
 export const EPERM = 1;
-export const EIO = 5;
 
 /** x86_64 struct user_regs_struct, in kernel order. */
 const REG_NAMES = [
@@ -71,14 +69,6 @@ export function waitStop(tid: number): StopResult {
       return { stopped: true, pendingSignal: sig === SIGSTOP && event !== 0 ? 0 : sig };
     }
     return { stopped: false, exited: true, status };
-  }
-}
-
-/** Reaps any stop that arrived after we gave up waiting; best effort, never blocks. */
-export function drainStops(tid: number): void {
-  const c = libc();
-  while (c.waitpid(tid, statusBuf, WALL | WNOHANG) > 0) {
-    /* discard */
   }
 }
 

@@ -1,9 +1,8 @@
 /** LuaJIT strings (GCstr) and lj_debug_shortname. */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr } from '../../os/memory.js';
+import { MAX_STRING } from '../strings.js';
 import type { LjLayout } from './layout.js';
-
-export const MAX_STRING = 4096;
 
 export function readGCstr(mem: Memory, l: LjLayout, addr: number, maxLen = MAX_STRING): string | null {
   if (!isPlausiblePtr(addr)) return null;
