@@ -106,16 +106,18 @@ export class ProfileBuilder {
     return t;
   }
 
-  /** Adds one sample; frames are given innermost first, as walkers produce them. */
-  addSample(tid: number, threadName: string, framesInnermostFirst: Frame[], timeMs: number, weight = 1, pid?: number): void {
+  /** Adds one sample (frames innermost first, as walkers produce them); returns its stack id. */
+  addSample(tid: number, threadName: string, framesInnermostFirst: Frame[], timeMs: number, weight = 1, pid?: number): number {
     const ids: number[] = new Array(framesInnermostFirst.length);
     for (let i = 0; i < framesInnermostFirst.length; i++) {
       ids[framesInnermostFirst.length - 1 - i] = this.internFrame(framesInnermostFirst[i]);
     }
     const t = this.thread(tid, threadName, pid);
-    t.samples.push(this.internStack(ids));
+    const stack = this.internStack(ids);
+    t.samples.push(stack);
     t.times.push(timeMs);
     t.weights.push(weight);
+    return stack;
   }
 
   build(meta: ProfileMeta): Profile {

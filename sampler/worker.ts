@@ -152,9 +152,8 @@ function run(): void {
           }
           let name = names.get(s.tid);
           if (name === undefined) names.set(s.tid, (name = threadName(s.pid, s.tid)));
-          builder.addSample(s.tid, name, frames, now - t0, 1, s.pid);
-          const thread = builder.thread(s.tid, name, s.pid);
-          pending.push({ tid: s.tid, pid: s.pid, name, stack: thread.samples[thread.samples.length - 1], time: now - t0 });
+          const stack = builder.addSample(s.tid, name, frames, now - t0, 1, s.pid);
+          pending.push({ tid: s.tid, pid: s.pid, name, stack, time: now - t0 });
           samples++;
         }
       }
