@@ -319,9 +319,15 @@ export class NativeUnwinder {
         case R_UNDEF:
           if (r === row.raReg) return -2;
           break;
-        case R_OFFSET:
-          v = this.readU64(cfa + row.val[r]);
+        case R_OFFSET: {
+          const at = cfa + row.val[r];
+          // GCC's epilogue CFI tracks the CFA but not the pops: a slot already below rsp was popped
+          // back into the register, which holds the caller's value now (the slot may be reused).
+          if (at < regs[REG_RSP] && CALLEE_SAVED_MASK & (1 << r)) {
+            if (known & (1 << r)) v = regs[r];
+          } else v = this.readU64(at);
           break;
+        }
         case R_VAL_OFFSET:
           v = cfa + row.val[r];
           break;
