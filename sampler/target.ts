@@ -101,6 +101,8 @@ interface PauseCopy {
   gc: boolean;
   idle: boolean;
   discover: boolean;
+  /** The pause copied the planned ranges; the Lua walk runs on that copy after the detach. */
+  walkPending?: boolean;
 }
 
 /**
@@ -123,6 +125,8 @@ export class Target {
   private nextThreadList = 0;
   private readonly coreModule: string;
   readonly native: boolean;
+  /** Samples whose walk needed more than the pause had copied, and so paused the thread again. */
+  repauses = 0;
 
   private constructor(
     readonly pid: number,
@@ -414,6 +418,7 @@ export class Target {
     const tid = ctx.tid;
     const rt = ctx.runtime;
     const wantDiscovery = this.layout !== null && performance.now() >= ctx.nextDiscovery;
+    if (wantDiscovery) ctx.nextDiscovery = performance.now() + REDISCOVER_MS;
     // Built (maps read, objects opened) before the pause, never during it.
     if (this.native || wantDiscovery) this.nativeTools();
     if (!this.opts.idle) {
@@ -422,37 +427,33 @@ export class Target {
       if (state === 'S' || state === 'D') return { tid, pid: this.pid, pauseUs: 0, offCpu: false, idle: true, frames: [], luaFrames: [], truncated: false };
     }
     const needRegs = this.native || wantDiscovery || this.opts.idle === true || rt?.wantsRegs === true;
+    // Usually the pause only copies what the previous walk read, and the walk runs on that copy after
+    // the thread is let go; discovery (it decides what to copy from what it finds) walks inside.
+    const deferWalk = rt !== null && ctx.pm.planned && !wantDiscovery;
     let stopUs = 0;
-    const { value: copy, pauseUs } = pauseThread(tid, (stoppedAfterUs): PauseCopy => {
-      stopUs = stoppedAfterUs;
-      const regs = needRegs ? getRegs(tid) : null;
-      const idle = regs !== null && isBlockedInKernel(regs);
-      if (idle && !this.opts.idle) return { raw: null, regs, stack: null, gc: false, idle, discover: false };
-      let raw: unknown = null;
-      let gc = false;
-      let discover = false;
-      if (rt) {
-        ctx.pm.begin();
-        try {
-          raw = rt.capture(ctx.pm, rt.wantsRegs && regs ? regs : undefined);
-          if (this.cap && raw) {
-            const r = raw as RawLuaStack;
-            this.captureExtras(ctx, r);
-            if (this.gcFlagOffset !== null) {
-              // [gcstate, gckind, gcstopem]: an incremental step sets gcstopem; a generational (young)
-              // collection runs in the atomic and sweep states (between collections: propagate).
-              const b = ctx.pm.read(r.G + this.gcFlagOffset - 2, 3);
-              gc = b !== null && (b[2] !== 0 || (b[1] === KGC_GEN && b[0] !== GCS_PROPAGATE));
-            }
-            discover = wantDiscovery && this.looksHosted(r);
-          }
-        } finally {
-          ctx.pm.end();
-        }
-      }
-      const stack = regs && (this.native || discover) ? this.copyStack(ctx, regs, this.native ? NATIVE_STACK_BYTES : DISCOVERY_STACK_BYTES) : null;
-      return { raw, regs, stack, gc, idle, discover };
-    });
+    const pauseOnce = (defer: boolean) =>
+      pauseThread(tid, (stoppedAfterUs): PauseCopy => {
+        stopUs = stoppedAfterUs;
+        const regs = needRegs ? getRegs(tid) : null;
+        const idle = regs !== null && isBlockedInKernel(regs);
+        if (idle && !this.opts.idle) return { raw: null, regs, stack: null, gc: false, idle, discover: false };
+        if (rt) ctx.pm.begin();
+        const lua = rt && !defer ? this.walkLua(ctx, rt, regs, wantDiscovery) : { raw: null, gc: false, discover: false };
+        const stack = regs && (this.native || lua.discover) ? this.copyStack(ctx, regs, this.native ? NATIVE_STACK_BYTES : DISCOVERY_STACK_BYTES) : null;
+        return { ...lua, regs, stack, idle, walkPending: defer };
+      });
+    let { value: copy, pauseUs } = pauseOnce(deferWalk);
+    if (copy.walkPending && rt && !(copy.idle && !this.opts.idle)) {
+      ctx.pm.detached();
+      const lua = this.walkLua(ctx, rt, copy.regs, false);
+      if (lua.missed) {
+        // The stack's shape changed beyond the copy: this sample walks inside a pause of its own.
+        this.repauses++;
+        const again = pauseOnce(false);
+        copy = again.value;
+        pauseUs += again.pauseUs;
+      } else copy = { ...copy, ...lua };
+    }
     const offCpu = stopUs > OFF_CPU_STOP_US;
     const base = { tid, pid: this.pid, pauseUs, offCpu, idle: copy.idle };
     if (copy.idle && !this.opts.idle) return { ...base, frames: [], luaFrames: [], truncated: false };
@@ -466,10 +467,7 @@ export class Target {
     let native: { frames: NativeFrame[]; syms: NativeSym[] } | null = null;
     if (!ctx.stack && copy.stack) this.ensureStackMap(ctx, true); // a new thread's stack: re-read the maps
     if (copy.stack && copy.regs) native = this.unwind(copy.regs, copy.stack);
-    if (copy.discover && native && copy.stack) {
-      ctx.nextDiscovery = performance.now() + REDISCOVER_MS;
-      this.learn(ctx, native.frames, copy.stack);
-    }
+    if (copy.discover && native && copy.stack) this.learn(ctx, native.frames, copy.stack);
     let frames: Frame[];
     if (this.native && native) {
       const lua: SpliceLua[] = luaFrames.map((f, i) => ({ frame: f, cfunc: cfuncs[i], isLua: f.kind === 'lua' }));
@@ -480,6 +478,37 @@ export class Target {
     }
     if (copy.idle) frames.unshift(IDLE_FRAME);
     return { ...base, frames, luaFrames, truncated, ...(rt ? {} : { noLua: true }) };
+  }
+
+  /**
+   * The Lua part of a sample, read through the thread's prefetching memory (after its begin()): inside
+   * a pause, or after it from the pause's copy (then `missed` says the copy lacked something).
+   */
+  private walkLua(ctx: ThreadCtx, rt: LuaRuntime, regs: Registers | null, wantDiscovery: boolean): { raw: unknown; gc: boolean; discover: boolean; missed?: boolean } {
+    let raw: unknown = null;
+    let gc = false;
+    let discover = false;
+    let missed = false;
+    try {
+      raw = rt.capture(ctx.pm, rt.wantsRegs && regs ? regs : undefined);
+      if (this.cap && raw) {
+        const r = raw as RawLuaStack;
+        this.captureExtras(ctx, r);
+        if (this.gcFlagOffset !== null) {
+          // [gcstate, gckind, gcstopem]: an incremental step sets gcstopem; a generational (young)
+          // collection runs in the atomic and sweep states (between collections: propagate).
+          const b = ctx.pm.read(r.G + this.gcFlagOffset - 2, 3);
+          gc = b !== null && (b[2] !== 0 || (b[1] === KGC_GEN && b[0] !== GCS_PROPAGATE));
+        }
+        discover = wantDiscovery && this.looksHosted(r);
+      }
+    } catch (e) {
+      if (!ctx.pm.missedWhileStrict) throw e;
+    } finally {
+      missed = ctx.pm.missedWhileStrict;
+      ctx.pm.end();
+    }
+    return missed ? { raw: null, gc: false, discover: false, missed } : { raw, gc, discover };
   }
 
   /** Coroutines the host resumes from C that are running now, appended innermost (in learnt order). */

@@ -75,17 +75,42 @@ export class RemoteMemory implements BatchMemory {
   }
 }
 
+/** How many different walks' reads the next pause copies. */
+const RECENT_WALKS = 8;
+
+interface Range {
+  addr: number;
+  len: number;
+}
+
+interface PlannedSpan extends Range {
+  /** The reads merged into this span. */
+  parts: Range[];
+}
+
+function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].addr !== b[i].addr || a[i].len !== b[i].len) return false;
+  return true;
+}
+
 /**
- * Serves a pause's reads from one batched read of what the previous pause needed: the ranges a walker
+ * Serves a pause's reads from one batched read of what the previous walks needed: the ranges a walker
  * reads change little from sample to sample, so most pauses cost one system call. Nearby ranges are
- * merged into one span (the kernel's cost is per range, not per byte). All prefetched bytes are read
- * while the target is stopped, so they are as consistent as direct reads.
+ * merged into one span (the kernel's cost is per range, not per byte). The copy is taken while the
+ * target is stopped, so it is as consistent as direct reads; after detached(), the walk runs on the
+ * copy alone and a read outside it fails (and is planned for the next pause).
  */
 export class PrefetchMemory implements BatchMemory {
   private spanStarts: number[] = [];
   private spanBufs: Buffer[] = [];
-  private plan: { addr: number; len: number }[] = [];
-  private used: { addr: number; len: number }[] = [];
+  private plan: PlannedSpan[] = [];
+  private used: Range[] = [];
+  private readonly recent: Range[][] = [];
+  /** After the thread runs again: reads only from what begin() copied. */
+  private strict = false;
+  /** A read after detached() fell outside the copy (the walk needs a pause of its own). */
+  missedWhileStrict = false;
   hits = 0;
   misses = 0;
 
@@ -95,35 +120,78 @@ export class PrefetchMemory implements BatchMemory {
     private readonly maxSpan = 256 << 10,
   ) {}
 
+  /** A plan exists: begin() will copy what earlier walks read. */
+  get planned(): boolean {
+    return this.plan.length > 0;
+  }
+
+  /** Inside a pause: copies the planned spans. */
   begin(): void {
+    this.strict = false;
+    this.missedWhileStrict = false;
     this.used = [];
     this.spanStarts = [];
     this.spanBufs = [];
     if (this.plan.length === 0) return;
+    const spans: { addr: number; buf: Buffer }[] = [];
     const bufs = this.inner.readMany(this.plan);
-    for (let i = 0; i < this.plan.length; i++) {
+    const failed: Range[] = [];
+    this.plan.forEach((p, i) => {
       const b = bufs[i];
-      if (b) {
-        this.spanStarts.push(this.plan[i].addr);
-        this.spanBufs.push(b);
-      }
+      if (b) spans.push({ addr: p.addr, buf: b });
+      else failed.push(...p.parts);
+    });
+    if (failed.length) {
+      // Part of a span was freed since it was planned: its reads are copied one by one.
+      const again = this.inner.readMany(failed);
+      failed.forEach((p, i) => {
+        const b = again[i];
+        if (b) spans.push({ addr: p.addr, buf: b });
+      });
+      spans.sort((a, b) => a.addr - b.addr);
+    }
+    for (const sp of spans) {
+      this.spanStarts.push(sp.addr);
+      this.spanBufs.push(sp.buf);
     }
   }
 
-  /** Plans the next pause's prefetch from this pause's reads. */
+  /** The thread runs again: until end(), reads are served from the copy or fail. */
+  detached(): void {
+    this.strict = true;
+  }
+
+  /** Plans the next pause's copy: what this walk and the last few different walks read. */
   end(): void {
-    const used = this.used.filter((r) => r.len <= this.maxSpan).sort((a, b) => a.addr - b.addr);
-    const plan: { addr: number; len: number }[] = [];
-    for (const r of used) {
+    this.strict = false;
+    const used = this.used;
+    // A program alternating between coroutines reads each one's state and stack every other sample;
+    // a walk that reads what one of the recent ones read changes nothing.
+    if (!this.recent.some((w) => sameRanges(w, used))) {
+      this.recent.push(used);
+      if (this.recent.length > RECENT_WALKS) this.recent.shift();
+      this.plan = this.planFromRecent();
+    }
+    this.spanStarts = [];
+    this.spanBufs = [];
+  }
+
+  private planFromRecent(): PlannedSpan[] {
+    const reads = this.recent.flat().filter((r) => r.len <= this.maxSpan);
+    reads.sort((a, b) => a.addr - b.addr || a.len - b.len);
+    const plan: PlannedSpan[] = [];
+    let prev: Range | null = null;
+    for (const r of reads) {
+      if (prev && prev.addr === r.addr && prev.len === r.len) continue;
+      prev = r;
       const last = plan[plan.length - 1];
       const end = r.addr + r.len;
       if (last && r.addr <= last.addr + last.len + this.maxGap && end - last.addr <= this.maxSpan) {
         last.len = Math.max(last.len, end - last.addr);
-      } else plan.push({ addr: r.addr, len: r.len });
+        last.parts.push(r);
+      } else plan.push({ addr: r.addr, len: r.len, parts: [r] });
     }
-    this.plan = plan.slice(0, 1024);
-    this.spanStarts = [];
-    this.spanBufs = [];
+    return plan.slice(0, 1024);
   }
 
   read(addr: number, len: number): Buffer | null {
@@ -145,10 +213,14 @@ export class PrefetchMemory implements BatchMemory {
       }
     }
     this.misses++;
+    if (this.strict) {
+      this.missedWhileStrict = true;
+      return null;
+    }
     return this.inner.read(addr, len);
   }
 
-  readMany(ranges: readonly { addr: number; len: number }[]): (Buffer | null)[] {
+  readMany(ranges: readonly Range[]): (Buffer | null)[] {
     return ranges.map((r) => this.read(r.addr, r.len));
   }
 }

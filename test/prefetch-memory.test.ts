@@ -1,0 +1,90 @@
+/**
+ * PrefetchMemory: a pause copies what the previous walk read, and the walk then runs on that copy
+ * after the thread is let go. The copy must be what the walk sees even though the target has since
+ * rewritten its memory, and a read outside the copy must fail (never a live, possibly torn read).
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { SnapshotMemory } from '../sampler/os/memory.js';
+import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
+import { layoutFor } from '../sampler/lua/layouts.js';
+import { PucCapture } from '../sampler/lua/puc/capture.js';
+
+const snap: { version: string; L: number; G: number; regions: { addr: number; hex: string }[] } = JSON.parse(
+  readFileSync(new URL('../fixtures/snapshots/lua544-oracle.json', import.meta.url), 'utf8'),
+);
+const layout = layoutFor(snap.version)!;
+
+/** A target whose memory the test can scribble over, counting the system calls a real one would make. */
+class LiveTarget {
+  calls = 0;
+  mem = SnapshotMemory.fromJSON(snap.regions);
+  read(addr: number, len: number): Buffer | null {
+    this.calls++;
+    const b = this.mem.read(addr, len);
+    return b && Buffer.from(b);
+  }
+  readMany(ranges: readonly { addr: number; len: number }[]): (Buffer | null)[] {
+    this.calls++;
+    return ranges.map((r) => {
+      const b = this.mem.read(r.addr, r.len);
+      return b && Buffer.from(b);
+    });
+  }
+  /** The target runs on: every byte changes. */
+  scribble(): void {
+    this.mem = SnapshotMemory.fromJSON(snap.regions.map((r) => ({ addr: r.addr, hex: 'a5'.repeat(r.hex.length / 2) })));
+  }
+}
+
+function frameCis(pm: PrefetchMemory): number[] {
+  const raw = new PucCapture(layout).capture(pm, snap.L, snap.G);
+  return raw.threads.flatMap((t) => t.frames.map((f) => f.ci));
+}
+
+describe('PrefetchMemory', () => {
+  it('a walk after the detach reads the pause copy, not the running target', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory);
+    expect(pm.planned).toBe(false);
+    pm.begin();
+    const first = frameCis(pm); // inside the first pause: plans the next copy
+    pm.end();
+    expect(first.length).toBeGreaterThan(3);
+    expect(pm.planned).toBe(true);
+
+    live.calls = 0;
+    // The pause: one batched read, and one more for merged spans that bridge bytes this snapshot lacks
+    // (in a live process, heap gaps under 512 bytes are mapped; here they are not).
+    pm.begin();
+    expect(live.calls).toBe(2);
+    live.scribble();
+    pm.detached();
+    expect(frameCis(pm)).toEqual(first);
+    expect(pm.missedWhileStrict).toBe(false);
+    expect(live.calls).toBe(2);
+    pm.end();
+  });
+
+  it('after the detach a read outside the copy fails and is remembered for the next plan', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory);
+    pm.begin();
+    frameCis(pm);
+    pm.end();
+    pm.begin();
+    pm.detached();
+    const outside = snap.regions[snap.regions.length - 1];
+    const lastByte = outside.addr + outside.hex.length / 2 - 8;
+    const unplanned = pm.read(lastByte, 8);
+    expect(unplanned).toBeNull();
+    expect(pm.missedWhileStrict).toBe(true);
+    pm.end();
+    // The next pause copies it.
+    pm.begin();
+    pm.detached();
+    expect(pm.read(lastByte, 8)).not.toBeNull();
+    expect(pm.missedWhileStrict).toBe(false);
+    pm.end();
+  });
+});
