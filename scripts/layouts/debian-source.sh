@@ -3,56 +3,145 @@
 # and by scripts/runtimes/*.sh). Fetched code stays in .cache/ and is never committed.
 #
 #   fetch_debian_source PACKAGE SUITE DEST      → DEST/<unpacked tree>, path printed on stdout
+#   debian_source_origin DEST                   → "Debian SUITE source package PKG_VERSION…" on stdout
 #
-# SUITE is bookworm or trixie; a deb-src entry for trixie is added when missing (sources only: no
-# binary package of the machine changes). Needs root for that and for `apt-get update`.
+# SUITE is any suite deb.debian.org serves (bullseye, bookworm, trixie, sid, …). Sources come through
+# a private apt configuration in .cache/apt-src/ (one deb-src entry per suite asked for, its own index
+# lists): the machine's apt sources and binary packages stay as they are, and a plain `apt-get update`
+# never downloads sid's or bullseye's source indexes. Idempotent: an unpacked tree is reused, an index
+# is fetched only when missing. Run as root, like scripts/setup.sh (apt-get update writes the lists).
+# (Earlier versions added /etc/apt/sources.list.d/luaprof-{bookworm,trixie}-src.sources instead; those
+# files are no longer used and may be removed.)
+#
+# Some mirrors list a version in their Sources index but lack its .dsc (or its .debian.tar.*): then
+# the files the index lists are downloaded one by one, each checked against the index's SHA-256, the
+# upstream tarball unpacked and Debian's patches applied when the mirror has them (the origin says so
+# when it does not).
 
-LUAPROF_TRIXIE_SRC=/etc/apt/sources.list.d/luaprof-trixie-src.sources
+LUAPROF_APT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/apt-src
+
+luaprof_apt() {
+  apt-get \
+    -o "Dir::Etc::SourceList=$LUAPROF_APT_SRC/empty.list" \
+    -o "Dir::Etc::SourceParts=$LUAPROF_APT_SRC/sources" \
+    -o "Dir::State::Lists=$LUAPROF_APT_SRC/lists" \
+    -o "Dir::Cache::Archives=$LUAPROF_APT_SRC/archives" \
+    -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
+    -o "APT::Sandbox::User=root" \
+    "$@"
+}
 
 ensure_deb_src() {
   local suite=$1 changed=0
-  if [ "$suite" = trixie ] && [ ! -e "$LUAPROF_TRIXIE_SRC" ]; then
-    cat > "$LUAPROF_TRIXIE_SRC" <<SRC
+  mkdir -p "$LUAPROF_APT_SRC/sources" "$LUAPROF_APT_SRC/lists/partial" "$LUAPROF_APT_SRC/archives/partial"
+  [ -e "$LUAPROF_APT_SRC/empty.list" ] || : > "$LUAPROF_APT_SRC/empty.list"
+  if [ ! -e "$LUAPROF_APT_SRC/sources/$suite-src.sources" ]; then
+    cat > "$LUAPROF_APT_SRC/sources/$suite-src.sources" <<SRC
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: trixie
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     changed=1
   fi
-  if [ "$suite" = bookworm ] && ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    cat > /etc/apt/sources.list.d/luaprof-bookworm-src.sources <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    changed=1
+  # Source index present for this suite?
+  if [ $changed = 1 ] || [ -z "$(sources_index "$suite")" ]; then
+    luaprof_apt update -qq >&2 || return 1
   fi
-  # Source indexes present for this suite?
-  if [ $changed = 1 ] || ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q "_dists_${suite}_main_source_Sources"; then
-    apt-get update -qq >&2
+  [ -n "$(sources_index "$suite")" ] || { echo "fetch_debian_source: no Sources index for $suite" >&2; return 1; }
+}
+
+# The downloaded Sources index of a suite (empty when not fetched yet).
+sources_index() {
+  local f
+  f=$(luaprof_apt indextargets --format '$(FILENAME)' 'Created-By: Sources' "Release: $1" 2>/dev/null | head -n1)
+  [ -n "$f" ] && [ -e "$f" ] && echo "$f"
+}
+
+# The index stanza of PACKAGE in SUITE (the first listed, when a suite lists several versions).
+sources_stanza() {
+  local pkg=$1 suite=$2
+  /usr/lib/apt/apt-helper cat-file "$(sources_index "$suite")" \
+    | awk -v pkg="$pkg" 'BEGIN{RS=""} $0 ~ ("(^|\n)Package: " pkg "(\n|$)") {print; exit}'
+}
+
+# Files of the stanza the index lists, with their SHA-256: "SUM NAME" lines.
+stanza_files() {
+  awk '/^Checksums-Sha256:/{p=1;next} p&&/^ /{print $1, $3; next} p{exit}'
+}
+
+fetch_from_index() { # fetch_from_index PKG SUITE DIR → unpacked tree in DIR, origin note on stdout
+  local pkg=$1 suite=$2 dir=$3 stanza version upstream pooldir sum file orig debtar note=""
+  stanza=$(sources_stanza "$pkg" "$suite")
+  [ -n "$stanza" ] || { echo "fetch_debian_source: $pkg is not in $suite's Sources index" >&2; return 1; }
+  version=$(printf '%s\n' "$stanza" | sed -n 's/^Version: //p')
+  upstream=${version#*:}; upstream=${upstream%-*}
+  pooldir=$(printf '%s\n' "$stanza" | sed -n 's/^Directory: //p')
+  while read -r sum file; do
+    case "$file" in *.orig.tar.*|*.debian.tar.*) ;; *) continue ;; esac
+    if /usr/lib/apt/apt-helper download-file "http://deb.debian.org/debian/$pooldir/$file" "$dir/$file" "SHA256:$sum" >/dev/null 2>&1; then
+      case "$file" in *.orig.tar.*) orig=$dir/$file ;; *) debtar=$dir/$file ;; esac
+    else
+      rm -f "$dir/$file"
+      case "$file" in
+        *.orig.tar.*) echo "fetch_debian_source: cannot download $pooldir/$file" >&2; return 1 ;;
+        *) echo "fetch_debian_source: no $file on this mirror: unpacking without Debian's patches" >&2
+           note=" (upstream tarball only: $file is not on the mirror)" ;;
+      esac
+    fi
+  done < <(printf '%s\n' "$stanza" | stanza_files)
+  [ -n "${orig:-}" ] || { echo "fetch_debian_source: no upstream tarball listed for $pkg/$suite" >&2; return 1; }
+  local tree=$dir/$pkg-$upstream
+  mkdir -p "$tree"
+  tar -xf "$orig" -C "$tree" --strip-components=1 || return 1
+  if [ -n "${debtar:-}" ]; then
+    tar -xf "$debtar" -C "$tree" || return 1
+    if [ -f "$tree/debian/patches/series" ]; then
+      local patch
+      while read -r patch _; do
+        case "$patch" in ''|'#'*) continue ;; esac
+        patch -d "$tree" -p1 -s < "$tree/debian/patches/$patch" || { echo "fetch_debian_source: $patch does not apply" >&2; return 1; }
+      done < "$tree/debian/patches/series"
+    fi
   fi
+  echo "Debian $suite source package ${pkg}_$version$note"
 }
 
 fetch_debian_source() {
-  local pkg=$1 suite=$2 dest=$3
-  mkdir -p "$dest"
-  local tree
+  local pkg=$1 suite=$2 dest
+  dest=$(mkdir -p "$3" && cd "$3" && pwd) || return 1
+  local tree origin
   tree=$(find "$dest" -mindepth 1 -maxdepth 1 -type d -name "${pkg}-*" | head -n1)
   if [ -n "$tree" ] && [ -e "$tree/.luaprof-complete" ]; then
     echo "$tree"
     return 0
   fi
-  ensure_deb_src "$suite"
-  (cd "$dest" && rm -rf ./* && apt-get source -qq "${pkg}/${suite}" >&2)
+  ensure_deb_src "$suite" || return 1
+  (cd "$dest" && rm -rf ./* ./.luaprof-origin)
+  if (cd "$dest" && luaprof_apt source -qq "${pkg}/${suite}" >&2 2>"$dest/.apt.err"); then
+    origin="Debian $suite source package $(basename "$(ls "$dest"/*.dsc)" .dsc)"
+  else
+    echo "fetch_debian_source: apt-get source ${pkg}/${suite} failed ($(grep -m1 '^E:' "$dest/.apt.err" || true)); fetching the files its Sources index lists" >&2
+    (cd "$dest" && rm -rf ./*)
+    origin=$(fetch_from_index "$pkg" "$suite" "$dest") || return 1
+  fi
+  rm -f "$dest/.apt.err"
   tree=$(find "$dest" -mindepth 1 -maxdepth 1 -type d -name "${pkg}-*" | head -n1)
   if [ -z "$tree" ]; then
     echo "fetch_debian_source: no source tree for $pkg/$suite" >&2
     return 1
   fi
+  echo "$origin" > "$dest/.luaprof-origin"
   touch "$tree/.luaprof-complete"
   echo "$tree"
+}
+
+debian_source_origin() {
+  local dest=$1
+  if [ -e "$dest/.luaprof-origin" ]; then
+    cat "$dest/.luaprof-origin"
+  else # unpacked by an earlier version of this script: apt-get source, named by its .dsc
+    echo "Debian $(basename "$dest" | sed 's/^.*-//') source package $(basename "$(ls "$dest"/*.dsc)" .dsc)"
+  fi
 }

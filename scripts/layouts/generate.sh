@@ -4,10 +4,13 @@
 # lopcodes.c, plus facts read from its ltm.c, ldebug.c and lauxlib.c (assemble.mjs).
 #
 # Sources: Debian source packages (bookworm: lua5.1 5.1.5, lua5.2 5.2.4, lua5.3 5.3.6, lua5.4 5.4.4;
-# trixie: lua5.4 5.4.7), fetched into .cache/lua-src/ (never committed). Releases without a Debian
-# source (5.4.0-5.4.3, 5.4.5, 5.4.6) are derived in assemble.mjs from the nearest generated table and
-# the documented differences; set LUA_GIT=/path/to/lua/lua.git (a clone of github.com/lua/lua with its
-# tags) to also probe those tags' headers and fail if a derived table differs from them.
+# bullseye: lua5.4 5.4.2; trixie: lua5.4 5.4.7; sid: lua5.4 5.4.9), fetched into .cache/lua-src/ (never
+# committed; scripts/layouts/debian-source.sh). Releases without a Debian source (5.4.0, 5.4.1, 5.4.3,
+# 5.4.5, 5.4.6, 5.4.8) are derived in assemble.mjs from a generated table and the documented
+# differences; set LUA_GIT=/path/to/lua/lua.git (a clone of github.com/lua/lua with its tags) to also
+# probe the 5.4 tags' headers, fail if a derived table differs from its tag's (or a generated table
+# from the tag of the same release), and record the check in the derived table's provenance. The
+# committed generated.ts was made with LUA_GIT.
 #
 # Needs root (apt-get source / update) the first time, gcc, node. Usage: scripts/layouts/generate.sh
 set -euo pipefail
@@ -35,16 +38,16 @@ probe() { # probe SRC_DIR OUT_PREFIX ORIGIN
 }
 
 mkdir -p "$WORK/gen"
-for spec in lua5.1:bookworm lua5.2:bookworm lua5.3:bookworm lua5.4:bookworm lua5.4:trixie; do
+for spec in lua5.1:bookworm lua5.2:bookworm lua5.3:bookworm lua5.4:bullseye lua5.4:bookworm lua5.4:trixie lua5.4:sid; do
   pkg=${spec%%:*}; suite=${spec#*:}
   tree=$(fetch_debian_source "$pkg" "$suite" "$ROOT/.cache/lua-src/$pkg-$suite")
-  dsc=$(basename "$(ls "$(dirname "$tree")"/*.dsc)" .dsc)
-  probe "$tree/src" "$WORK/gen/$pkg-$suite" "Debian $suite source package $dsc"
+  probe "$tree/src" "$WORK/gen/$pkg-$suite" "$(debian_source_origin "$(dirname "$tree")")"
 done
 
 if [ -n "${LUA_GIT:-}" ]; then
   mkdir -p "$WORK/check"
-  for tag in v5.4.0 v5.4.1 v5.4.2 v5.4.3 v5.4.5 v5.4.6; do
+  # Every 5.4 release tag: the derived releases, and the generated ones as a cross-check.
+  for tag in $(git -C "$LUA_GIT" tag --list 'v5.4.*' | grep -E '^v5\.4\.[0-9]+$'); do
     mkdir -p "$WORK/tags/$tag"
     git -C "$LUA_GIT" archive "$tag" | tar -x -C "$WORK/tags/$tag"
     probe "$WORK/tags/$tag" "$WORK/check/$tag" "lua/lua git tag $tag"

@@ -24,7 +24,9 @@ const RUNTIMES = {
   'lua5.2': '/usr/bin/lua5.2',
   'lua5.3': '/usr/bin/lua5.3',
   'lua5.4': '/usr/bin/lua5.4',
+  'lua5.4.2': join(root, '.cache/runtimes/lua5.4.2/bin/lua5.4.2'),
   'lua5.4.7': join(root, '.cache/runtimes/lua5.4.7/bin/lua5.4.7'),
+  'lua5.4.9': join(root, '.cache/runtimes/lua5.4.9/bin/lua5.4.9'),
 };
 const names = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(RUNTIMES);
 
