@@ -1,7 +1,8 @@
 /**
- * Overhead benchmark: a CPU-bound Lua target alone vs under `luaprof record` at 100 Hz and 1000 Hz,
- * interleaved round by round so that all three see the same machine conditions. Reports the target's
- * wall-clock ratio, the achieved sampling rate and the pause per sample.
+ * Overhead benchmark: a CPU-bound Lua target alone vs under `luaprof record` at 100 Hz and 1000 Hz, and
+ * under the bare ptrace cycle at the same rates (bench/ptrace-floor.ts: the platform's floor), all
+ * interleaved round by round so that every configuration sees the same machine conditions. Reports the
+ * target's wall-clock ratio, the achieved sampling rate and the pause per sample.
  *
  *   npm run build && node dist/bench/run.js [--rounds 5] [--interpreter lua5.4] [--interp-args=-joff] [--native]
  */
@@ -13,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/cli/main.js');
+const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
@@ -39,8 +41,12 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-/** Starts the target, optionally attaches luaprof, releases the target, and times it to its exit. */
-function runOnce(rate: number | null): Promise<Run> {
+type Config = { kind: 'alone' } | { kind: 'floor' | 'luaprof'; rate: number };
+
+const label = (c: Config) => (c.kind === 'alone' ? 'alone' : c.kind === 'floor' ? `${c.rate} Hz bare ptrace cycle` : `${c.rate} Hz luaprof${EXTRA.length ? ' ' + EXTRA.join(' ') : ''}`);
+
+/** Starts the target, attaches luaprof or the bare-cycle floor (or nothing), releases the target, and times it to its exit. */
+function runOnce(config: Config): Promise<Run> {
   return new Promise((resolve, reject) => {
     const target = spawn(INTERP, [...INTERP_ARGS, join(ROOT, 'bench/cpu.lua'), DEPTH, WORK], { stdio: ['pipe', 'pipe', 'inherit'] });
     let t0 = 0;
@@ -49,25 +55,36 @@ function runOnce(rate: number | null): Promise<Run> {
       t0 = performance.now();
       target.stdin!.write('go\n');
     };
-    if (rate === null) {
+    if (config.kind === 'alone') {
       release();
       targetExit.then((wallMs) => resolve({ wallMs }), reject);
       return;
     }
     const out = join(mkdtempSync(join(tmpdir(), 'luaprof-bench-')), 'p.json');
-    const prof = spawn(process.execPath, [CLI, 'record', '-p', String(target.pid), '-r', String(rate), '-o', out, ...EXTRA], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv =
+      config.kind === 'floor'
+        ? [FLOOR, String(target.pid), String(config.rate)]
+        : [CLI, 'record', '-p', String(target.pid), '-r', String(config.rate), '-o', out, ...EXTRA];
+    const ready = config.kind === 'floor' ? 'floor: attached' : 'luaprof: sampling pid';
+    const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
+    let stdout = '';
     let released = false;
+    prof.stdout!.on('data', (d) => (stdout += d));
     prof.stderr!.on('data', (d) => {
       err += d;
-      if (!released && err.includes('luaprof: sampling pid')) {
+      if (!released && err.includes(ready)) {
         released = true;
         release();
       }
     });
     prof.on('exit', async (code) => {
-      if (code !== 0) return reject(new Error(`luaprof exited ${code}: ${err}`));
+      if (code !== 0) return reject(new Error(`${label(config)} exited ${code}: ${err}`));
       const wallMs = await targetExit;
+      if (config.kind === 'floor') {
+        const f = JSON.parse(stdout.trim().split('\n').pop()!);
+        return resolve({ wallMs, rateHz: f.rateHz, p50: f.p50, p99: f.p99, samples: f.cycles });
+      }
       const m = /\((\d+) Hz achieved\).*p50 (\d+) µs, p99 (\d+) µs/.exec(err);
       const meta = JSON.parse(readFileSync(out, 'utf8')).luaprof?.meta ?? {};
       resolve({ wallMs, rateHz: m ? Number(m[1]) : undefined, p50: m ? Number(m[2]) : undefined, p99: m ? Number(m[3]) : undefined, samples: meta.samples });
@@ -75,27 +92,29 @@ function runOnce(rate: number | null): Promise<Run> {
   });
 }
 
-const configs: (number | null)[] = [null, 100, 1000];
-const results = new Map<number | null, Run[]>(configs.map((c) => [c, []]));
+const configs: Config[] = [{ kind: 'alone' }];
+for (const rate of [100, 1000]) configs.push({ kind: 'floor', rate }, { kind: 'luaprof', rate });
+const results = new Map<Config, Run[]>(configs.map((c) => [c, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of configs) {
     const run = await runOnce(c);
     results.get(c)!.push(run);
-    process.stderr.write(`round ${r + 1}/${ROUNDS} ${c === null ? 'alone' : `${c} Hz`}: ${run.wallMs.toFixed(0)} ms${run.p50 !== undefined ? `, ${run.rateHz} Hz, pause p50 ${run.p50} µs p99 ${run.p99} µs` : ''}\n`);
+    process.stderr.write(`round ${r + 1}/${ROUNDS} ${label(c)}: ${run.wallMs.toFixed(0)} ms${run.p50 !== undefined ? `, ${run.rateHz} Hz, pause p50 ${run.p50} µs p99 ${run.p99} µs` : ''}\n`);
   }
 }
-const alone = median(results.get(null)!.map((r) => r.wallMs));
+const alone = median(results.get(configs[0])!.map((r) => r.wallMs));
 const lines = [
   `| configuration | target wall (median of ${ROUNDS}) | slowdown | achieved rate | pause p50 | pause p99 |`,
   '|---|---|---|---|---|---|',
   `| alone | ${alone.toFixed(0)} ms | — | — | — | — |`,
 ];
-for (const c of [100, 1000]) {
+for (const c of configs.slice(1)) {
+  if (c.kind === 'alone') continue;
   const runs = results.get(c)!;
   const wall = median(runs.map((r) => r.wallMs));
   const rate = median(runs.map((r) => r.rateHz ?? 0));
   lines.push(
-    `| ${c} Hz${EXTRA.length ? ' ' + EXTRA.join(' ') : ''} | ${wall.toFixed(0)} ms | ${(((wall - alone) / alone) * 100).toFixed(2)}% | ${rate.toFixed(0)} Hz (${(((rate - c) / c) * 100).toFixed(1)}%) | ${median(runs.map((r) => r.p50 ?? 0)).toFixed(0)} µs | ${median(runs.map((r) => r.p99 ?? 0)).toFixed(0)} µs |`,
+    `| ${label(c)} | ${wall.toFixed(0)} ms | ${(((wall - alone) / alone) * 100).toFixed(2)}% | ${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%) | ${median(runs.map((r) => r.p50 ?? 0)).toFixed(0)} µs | ${median(runs.map((r) => r.p99 ?? 0)).toFixed(0)} µs |`,
   );
 }
 console.log(`${[INTERP, ...INTERP_ARGS].join(' ')}, Lua depth ${DEPTH}, ${ROUNDS} interleaved rounds\n`);

@@ -14,6 +14,9 @@ import { Reservoir } from './stats.js';
 import { Target, TargetGoneError } from './target.js';
 
 const FLUSH_MS = 200;
+/** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
+const PRIME_AFTER_MS = 2;
+const PRIME_LEAD_MS = 0.3;
 const ATTACH_TIMEOUT_MS = 15_000;
 const TRUNCATED: Frame = { kind: 'c', name: '[truncated]' };
 
@@ -124,8 +127,16 @@ function run(): void {
       reason = 'duration';
       break;
     }
-    let wait = schedule.waitMs(now);
-    if (options.durationMs !== null) wait = Math.min(wait, t0 + options.durationMs - now);
+    const waitFrom = (at: number) => Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
+    let wait = waitFrom(now);
+    if (wait > PRIME_AFTER_MS) {
+      // After a long sleep, rehearse the sample on the running target just before it is due.
+      Atomics.wait(ctrl, CTRL.stop, 0, wait - PRIME_LEAD_MS);
+      if (stopRequested()) break;
+      target.prime();
+      for (const child of children?.targets.values() ?? []) child.prime();
+      wait = waitFrom(performance.now());
+    }
     if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
     if (stopRequested()) break;
     now = performance.now();

@@ -161,6 +161,13 @@ export class PrefetchMemory implements BatchMemory {
     this.strict = true;
   }
 
+  /** Ends a walk that must not shape the next plan (a rehearsal on the running target). */
+  discard(): void {
+    this.strict = false;
+    this.spanStarts = [];
+    this.spanBufs = [];
+  }
+
   /** Plans the next pause's copy: what this walk and the last few different walks read. */
   end(): void {
     this.strict = false;
