@@ -23,7 +23,7 @@ const opt = (name: string, dflt: string) => {
 const ROUNDS = Number(opt('rounds', '5'));
 const INTERP = opt('interpreter', 'lua5.4');
 const DEPTH = opt('depth', '28');
-const WORK = opt('work', '1000');
+const WORK = opt('work', '4000');
 const EXTRA = args.includes('--native') ? ['--native'] : [];
 /** Interpreter options before the script, e.g. --interp-args=-joff */
 const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
