@@ -4,9 +4,14 @@
  * with the sampler: a fixed or mildly jittered period that happens to match a loop's period keeps
  * sampling the same phase of it and skews shares by many points.
  */
+/** A stall longer than this (or two intervals) is given up rather than made up. */
+const MAX_BACKLOG_MS = 50;
+
 export class SampleSchedule {
   private next: number;
   late = 0;
+  /** Samples owed after a stall, in mean intervals. */
+  private debt = 0;
 
   constructor(
     readonly intervalMs: number,
@@ -28,12 +33,24 @@ export class SampleSchedule {
 
   /** Called when a sample is taken at `now`; schedules the following one. */
   taken(now: number): void {
-    if (now - this.next > this.intervalMs) {
-      // More than a whole mean interval behind: count it and restart from now rather than bursting.
+    const behind = now - this.next;
+    const limit = Math.max(2 * this.intervalMs, MAX_BACKLOG_MS);
+    if (behind > limit) {
+      // Too far behind to make up: count it and restart from now rather than bursting.
       this.late++;
+      this.debt = 0;
       this.next = now + this.draw();
-    } else {
-      this.next += this.draw();
+      return;
     }
+    if (behind > this.intervalMs) {
+      // A stall (the target slow to stop, the host busy): the samples it cost are owed, and repaid
+      // by intervals drawn at half the mean, so the rate holds and sample times stay random.
+      this.debt = Math.min(this.debt + behind / this.intervalMs, limit / this.intervalMs);
+      this.next = now;
+    }
+    if (this.debt > 0) {
+      this.debt -= 0.5;
+      this.next += this.draw() / 2;
+    } else this.next += this.draw();
   }
 }

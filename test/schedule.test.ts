@@ -34,10 +34,29 @@ describe('sample schedule', () => {
     for (const b of bins) expect(Math.abs(b / 5000 - 1)).toBeLessThan(0.06);
   });
 
-  it('counts a tick as late when the sampler falls a whole interval behind, without bursting', () => {
+  it('makes up a short stall with shorter random intervals, keeping the mean rate', () => {
+    const s = new SampleSchedule(1, 0);
+    let now = 0;
+    let taken = 0;
+    for (let i = 0; i < 20_000; i++) {
+      now += s.waitMs(now);
+      // Every 100th sample the sampler stalls for 5 ms (a slow stop, a busy host).
+      now += i % 100 === 99 ? 5 : 0.05;
+      s.taken(now);
+      taken++;
+    }
+    expect(s.late).toBe(0);
+    expect(taken / now).toBeGreaterThan(0.98);
+    expect(taken / now).toBeLessThan(1.02);
+  });
+
+  it('gives up a stall longer than the backlog it makes up, counted late, without bursting', () => {
     const s = new SampleSchedule(1, 0, () => 0.5);
-    s.taken(50);
+    s.taken(200);
     expect(s.late).toBe(1);
-    expect(s.waitMs(50)).toBeGreaterThan(0);
+    expect(s.waitMs(200)).toBeGreaterThan(0);
+    const slow = new SampleSchedule(10, 0, () => 0.5);
+    slow.taken(30); // three 10 ms intervals behind: within the 50 ms backlog
+    expect(slow.late).toBe(0);
   });
 });
