@@ -1,15 +1,17 @@
 /**
  * The one PUC walker replayed on memory recorded from each runtime of the matrix (Lua 5.1.5, 5.2.4,
- * 5.3.6, 5.4.2, 5.4.4, 5.4.7, 5.4.9; scripts/layouts/record-snapshots.mjs), then fed corrupted bytes,
- * truncated regions, random memory and pointer cycles: only CaptureError may escape, quickly, with
- * bounded reads.
+ * 5.3.6, 5.4.2, 5.4.4, 5.4.7, 5.4.8, 5.4.9; scripts/layouts/record-snapshots.mjs), then fed corrupted
+ * bytes, truncated regions, random memory and pointer cycles: only CaptureError may escape, quickly,
+ * with bounded reads. Also: 5.4 call naming through "_ENV" on hand-assembled code, every 5.4 layout.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SnapshotMemory, type Memory } from '../sampler/os/memory.js';
 import { tracebackLine } from '../sampler/lua/frames.js';
-import { layoutFor } from '../sampler/lua/layouts.js';
+import { layoutFor, PUC_LAYOUTS } from '../sampler/lua/layouts.js';
 import { CaptureError, PucCapture } from '../sampler/lua/puc/capture.js';
+import { NameInference } from '../sampler/lua/puc/names.js';
+import type { ProtoInfo } from '../sampler/lua/puc/proto.js';
 import { PucResolver } from '../sampler/lua/puc/resolve.js';
 import { BoundedMemory, rng } from './helpers/fuzz.js';
 
@@ -29,7 +31,56 @@ const SNAPS: Snapshot[] = readdirSync(DIR)
   .map((f) => JSON.parse(readFileSync(new URL(f, DIR), 'utf8')));
 
 it('a snapshot of every PUC runtime of the matrix is present', () => {
-  expect(SNAPS.map((s) => s.version).sort()).toEqual(['5.1.5', '5.2.4', '5.3.6', '5.4.2', '5.4.4', '5.4.7', '5.4.9']);
+  expect(SNAPS.map((s) => s.version).sort()).toEqual(['5.1.5', '5.2.4', '5.3.6', '5.4.2', '5.4.4', '5.4.7', '5.4.8', '5.4.9']);
+});
+
+describe('5.4 names: a call through a table named "_ENV" (ldebug.c isEnv)', () => {
+  /** A hand-assembled 5.4 Proto: code, locals (name, startpc, endpc), upvalue names, string constants. */
+  const proto = (code: number[], locals: [string, number, number][], upvalues: string[], k: string[]) =>
+    ({
+      code: () => Uint32Array.from(code),
+      localName(n: number, pc: number) {
+        for (const [name, start, end] of locals) {
+          if (start > pc) break;
+          if (pc < end && --n === 0) return name;
+        }
+        return null;
+      },
+      upvalueName: (i: number) => upvalues[i] ?? '?',
+      constantString: (i: number) => k[i] ?? null,
+      childNups: () => null,
+    }) as unknown as ProtoInfo;
+  const atLeast548 = (release: string) => release.localeCompare('5.4.8', 'en', { numeric: true }) >= 0;
+
+  for (const layout of PUC_LAYOUTS.filter((l) => l.family === '5.4')) {
+    const release = layout.releases[0];
+    const op = (name: string) => {
+      const n = layout.opcodes.names.indexOf(name);
+      expect(n, name).toBeGreaterThanOrEqual(0);
+      return n;
+    };
+    const iABC = (name: string, a: number, b: number, c: number) => (op(name) | (a << 7) | (b << 16) | (c << 24)) >>> 0;
+    const iABx = (name: string, a: number, bx: number) => (op(name) | (a << 7) | (bx << 15)) >>> 0;
+    const names = new NameInference(layout);
+
+    it(`${release}: ("_ENV").f() is ${atLeast548(release) ? 'a field (5.4.8+: only a local or upvalue is _ENV)' : 'a global'}`, () => {
+      // LOADK R0 "_ENV"; GETFIELD R0 R0 "f"; CALL R0 1 1
+      const p = proto([iABx('LOADK', 0, 0), iABC('GETFIELD', 0, 0, 1), iABC('CALL', 0, 1, 1)], [], [], ['_ENV', 'f']);
+      expect(names.calledFrom(p, 2)).toEqual({ namewhat: atLeast548(release) ? 'field' : 'global', name: 'f' });
+    });
+
+    it(`${release}: _ENV.f() with a local or an upvalue named _ENV is a global`, () => {
+      // local _ENV = nil; _ENV.f(): LOADNIL R0 0; GETFIELD R1 R0 "f"; CALL R1 1 1
+      const local = proto([iABC('LOADNIL', 0, 0, 0), iABC('GETFIELD', 1, 0, 0), iABC('CALL', 1, 1, 1)], [['_ENV', 1, 3]], [], ['f']);
+      expect(names.calledFrom(local, 2)).toEqual({ namewhat: 'global', name: 'f' });
+      // GETUPVAL R0 U0(_ENV); GETFIELD R0 R0 "f"; CALL R0 1 1
+      const upvalue = proto([iABC('GETUPVAL', 0, 0, 0), iABC('GETFIELD', 0, 0, 0), iABC('CALL', 0, 1, 1)], [], ['_ENV'], ['f']);
+      expect(names.calledFrom(upvalue, 2)).toEqual({ namewhat: 'global', name: 'f' });
+      // A local named otherwise holding "_ENV"'s table is a field on every release.
+      const other = proto([iABC('LOADNIL', 0, 0, 0), iABC('GETFIELD', 1, 0, 0), iABC('CALL', 1, 1, 1)], [['env', 1, 3]], [], ['f']);
+      expect(names.calledFrom(other, 2)).toEqual({ namewhat: 'field', name: 'f' });
+    });
+  }
 });
 
 for (const snap of SNAPS) {

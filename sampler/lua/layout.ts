@@ -110,6 +110,12 @@ export interface NameRules {
   finOnCallee: boolean;
   /** 5.4.7+: isEnv names the indexed table register with basicgetobjname. */
   isEnvBasic: boolean;
+  /**
+   * 5.4.8+: isEnv calls an indexed register `_ENV` only when that name is a local's or an upvalue's,
+   * so `("_ENV").f()` is a field access; 5.4.0-5.4.7 take any name, a string constant's included.
+   * (5.1-5.3: false; 5.2/5.3 read only local names there anyway.)
+   */
+  envVariableOnly: boolean;
   /** Metamethods are named without "__" (5.4). */
   metamethodStripped: boolean;
   /** 5.2: findsetreg counts OP_TEST as changing register A. */

@@ -27,6 +27,18 @@ function fn(src, name) {
   return re.exec(src)?.[0] ?? null;
 }
 
+/** Does isEnv/gxf reject a register name that is not a local's or an upvalue's? */
+function envVariableOnly(isEnv) {
+  if (!isEnv) return false; // 5.1-5.3: no such function (5.2/5.3 only ever look at local names)
+  // The register branch: the kind basicgetobjname/getobjname returned, compared with both
+  // "local" and "upvalue" (by string or by the strlocal/strupval constants), the name dropped otherwise.
+  const kinds = /(\w+)\s*!=\s*(strlocal|"local")\s*&&\s*\1\s*!=\s*(strupval|"upvalue")/.exec(isEnv);
+  const found = kinds !== null && new RegExp(`\\b${kinds[1]}\\s*=\\s*(?:basic)?getobjname\\s*\\(`).test(isEnv);
+  // A rewritten check must not pass for the old rule unnoticed.
+  if (!found && /strlocal|strupval|name\s*=\s*NULL/.test(isEnv)) fail(`isEnv/gxf filters names in a way assemble.mjs does not recognise:\n${isEnv}`);
+  return found;
+}
+
 /** How ldebug.c names a called function. */
 function nameRules(family, ldebug) {
   const getfuncname = fn(ldebug, 'getfuncname');
@@ -36,6 +48,10 @@ function nameRules(family, ldebug) {
     finOnCallee: /ci->callstatus & CIST_FIN/.test(getfuncname),
     // 5.4.7+: isEnv names the indexed table with basicgetobjname (no table accesses).
     isEnvBasic: /basicgetobjname/.test(ldebug),
+    // 5.4.8+: isEnv (gxf before 5.4.7) drops a register's name unless basicgetobjname found a local or
+    // an upvalue ("if (what != strlocal && what != strupval) name = NULL"): a string constant "_ENV"
+    // no longer makes an access global.
+    envVariableOnly: envVariableOnly(fn(ldebug, 'isEnv') ?? fn(ldebug, 'gxf')),
     // 5.4: metamethod names without "__" ("tmname[tm]) + 2").
     metamethodStripped: /tmname\[tm\]\)\s*\+\s*2/.test(ldebug),
     // 5.2: findsetreg treats OP_TEST as changing register A.
@@ -116,11 +132,6 @@ const DERIVED = [
   { release: '5.4.3', base: '5.4.4', changes: { 'names.finOnCallee': true } },
   { release: '5.4.5', base: '5.4.4', changes: { stkIdRel: true } },
   { release: '5.4.6', base: '5.4.4', changes: { stkIdRel: true } },
-  // 5.4.7 -> 5.4.8 -> 5.4.9 leave every header probe.c reads unchanged except lua.h's version numbers
-  // (lobject.h, lstate.h's structs, lopcodes.h, lopnames.h, ltm.h, lfunc.h, luaconf.h, llimits.h);
-  // 5.4.8's ldebug.c is 5.4.9's (isEnv keeps only local/upvalue names: not a rule PucLayout records),
-  // and lauxlib.c's traceback is unchanged.
-  { release: '5.4.8', base: '5.4.9', changes: {} },
 ];
 
 function setPath(obj, path, value) {

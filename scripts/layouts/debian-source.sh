@@ -3,6 +3,8 @@
 # and by scripts/runtimes/*.sh). Fetched code stays in .cache/ and is never committed.
 #
 #   fetch_debian_source PACKAGE SUITE DEST      → DEST/<unpacked tree>, path printed on stdout
+#   fetch_debian_pool_orig PKG UPSTREAM SHA256 DEST
+#                                               → DEST/<unpacked tree>, for a release no suite lists
 #   debian_source_origin DEST                   → "Debian SUITE source package PKG_VERSION…" on stdout
 #
 # SUITE is any suite deb.debian.org serves (bullseye, bookworm, trixie, sid, …). Sources come through
@@ -133,6 +135,43 @@ fetch_debian_source() {
     return 1
   fi
   echo "$origin" > "$dest/.luaprof-origin"
+  touch "$tree/.luaprof-complete"
+  echo "$tree"
+}
+
+# An upstream tarball that Debian's pool still holds but no suite's Sources index lists any more
+# (pool/main/<p>/PKG/PKG_UPSTREAM.orig.tar.gz): no signed index vouches for it, so the caller pins its
+# SHA-256 and a mismatch is refused. Unpacked as is (no Debian patches: there is no debian tarball).
+fetch_debian_pool_orig() {
+  local pkg=$1 upstream=$2 sum=$3 dest tree
+  dest=$(mkdir -p "$4" && cd "$4" && pwd) || return 1
+  tree=$dest/$pkg-$upstream
+  if [ -e "$tree/.luaprof-complete" ]; then
+    echo "$tree"
+    return 0
+  fi
+  local file=${pkg}_$upstream.orig.tar.gz
+  local url=http://deb.debian.org/debian/pool/main/${pkg:0:1}/$pkg/$file
+  (cd "$dest" && rm -rf ./* ./.luaprof-origin)
+  # apt-helper checks the hash as it downloads and keeps a file that does not match only as *.FAILED.
+  local out
+  if ! out=$(/usr/lib/apt/apt-helper download-file "$url" "$dest/$file" "SHA256:$sum" 2>&1); then
+    local got
+    got=$(printf '%s\n' "$out" | awk '/Hashes of received file/{r=1;next} r&&/SHA256:/{sub(/.*SHA256:/,"");print;exit}')
+    echo "fetch_debian_pool_orig: $url: $(printf '%s\n' "$out" | grep -m1 '^E: Failed' | sed 's/^E: Failed to fetch [^ ]* *//')${got:+ (got SHA-256 $got, pinned $sum): refused}" >&2
+    rm -f "$dest/$file" "$dest/$file.FAILED"
+    return 1
+  fi
+  local got
+  got=$(sha256sum "$dest/$file" | cut -d' ' -f1)
+  if [ "$got" != "$sum" ]; then # belt and braces: never unpack an unpinned tarball
+    echo "fetch_debian_pool_orig: $file has SHA-256 $got, expected $sum: refused" >&2
+    rm -f "$dest/$file"
+    return 1
+  fi
+  mkdir -p "$tree"
+  tar -xf "$dest/$file" -C "$tree" --strip-components=1 || return 1
+  echo "Debian pool upstream tarball $file (SHA-256 $sum; listed by no suite's Sources index)" > "$dest/.luaprof-origin"
   touch "$tree/.luaprof-complete"
   echo "$tree"
 }

@@ -4,10 +4,11 @@
 # lopcodes.c, plus facts read from its ltm.c, ldebug.c and lauxlib.c (assemble.mjs).
 #
 # Sources: Debian source packages (bookworm: lua5.1 5.1.5, lua5.2 5.2.4, lua5.3 5.3.6, lua5.4 5.4.4;
-# bullseye: lua5.4 5.4.2; trixie: lua5.4 5.4.7; sid: lua5.4 5.4.9), fetched into .cache/lua-src/ (never
-# committed; scripts/layouts/debian-source.sh). Releases without a Debian source (5.4.0, 5.4.1, 5.4.3,
-# 5.4.5, 5.4.6, 5.4.8) are derived in assemble.mjs from a generated table and the documented
-# differences; set LUA_GIT=/path/to/lua/lua.git (a clone of github.com/lua/lua with its tags) to also
+# bullseye: lua5.4 5.4.2; trixie: lua5.4 5.4.7; sid: lua5.4 5.4.9) and, for 5.4.8, which no suite lists,
+# the upstream tarball Debian's pool still holds (its SHA-256 pinned in scripts/runtimes/lua54.sh),
+# fetched into .cache/lua-src/ (never committed; scripts/layouts/debian-source.sh). Releases without a
+# Debian source (5.4.0, 5.4.1, 5.4.3, 5.4.5, 5.4.6) are derived in assemble.mjs from a generated table
+# and the documented differences; set LUA_GIT=/path/to/lua/lua.git (a clone of github.com/lua/lua with its tags) to also
 # probe the 5.4 tags' headers, fail if a derived table differs from its tag's (or a generated table
 # from the tag of the same release), and record the check in the derived table's provenance. The
 # committed generated.ts was made with LUA_GIT.
@@ -42,6 +43,11 @@ for spec in lua5.1:bookworm lua5.2:bookworm lua5.3:bookworm lua5.4:bullseye lua5
   pkg=${spec%%:*}; suite=${spec#*:}
   tree=$(fetch_debian_source "$pkg" "$suite" "$ROOT/.cache/lua-src/$pkg-$suite")
   probe "$tree/src" "$WORK/gen/$pkg-$suite" "$(debian_source_origin "$(dirname "$tree")")"
+done
+# Releases lua54.sh fetches from Debian's pool by pinned SHA-256 (no suite's Sources index lists them).
+for release in 5.4.8; do
+  tree=$(bash "$ROOT/scripts/runtimes/lua54.sh" --source "$release")
+  probe "$tree/src" "$WORK/gen/lua5.4-pool-$release" "$(debian_source_origin "$(dirname "$tree")")"
 done
 
 if [ -n "${LUA_GIT:-}" ]; then

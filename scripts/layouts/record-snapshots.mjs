@@ -26,6 +26,7 @@ const RUNTIMES = {
   'lua5.4': '/usr/bin/lua5.4',
   'lua5.4.2': join(root, '.cache/runtimes/lua5.4.2/bin/lua5.4.2'),
   'lua5.4.7': join(root, '.cache/runtimes/lua5.4.7/bin/lua5.4.7'),
+  'lua5.4.8': join(root, '.cache/runtimes/lua5.4.8/bin/lua5.4.8'),
   'lua5.4.9': join(root, '.cache/runtimes/lua5.4.9/bin/lua5.4.9'),
 };
 const names = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(RUNTIMES);

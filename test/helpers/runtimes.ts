@@ -28,9 +28,11 @@ export const RUNTIMES: LuaRuntimeSpec[] = [
   { name: 'lua5.2', flavour: 'puc', argv0: '/usr/bin/lua5.2', version: 'Lua 5.2.4' },
   { name: 'lua5.3', flavour: 'puc', argv0: '/usr/bin/lua5.3', version: 'Lua 5.3.6' },
   { name: 'lua5.4', flavour: 'puc', argv0: '/usr/bin/lua5.4', version: 'Lua 5.4.4' },
-  // PUC Lua 5.4.x built from Debian source packages (bullseye, trixie, sid) by scripts/runtimes/lua54.sh.
+  // PUC Lua 5.4.x built by scripts/runtimes/lua54.sh from Debian's sources: the source packages of
+  // bullseye, trixie and sid, and for 5.4.8 the upstream tarball Debian's pool holds (SHA-256 pinned).
   { name: 'lua5.4.2', flavour: 'puc', argv0: cached('lua5.4.2/bin/lua5.4.2'), version: 'Lua 5.4.2', builtBy: 'scripts/runtimes/lua54.sh' },
   { name: 'lua5.4.7', flavour: 'puc', argv0: cached('lua5.4.7/bin/lua5.4.7'), version: 'Lua 5.4.7', builtBy: 'scripts/runtimes/lua54.sh' },
+  { name: 'lua5.4.8', flavour: 'puc', argv0: cached('lua5.4.8/bin/lua5.4.8'), version: 'Lua 5.4.8', builtBy: 'scripts/runtimes/lua54.sh' },
   { name: 'lua5.4.9', flavour: 'puc', argv0: cached('lua5.4.9/bin/lua5.4.9'), version: 'Lua 5.4.9', builtBy: 'scripts/runtimes/lua54.sh' },
 ];
 

@@ -280,10 +280,14 @@ export class NameInference {
     }
   }
 
-  /** gxf / isEnv with isup = 0: is the indexed table a variable named _ENV? */
+  /**
+   * gxf / isEnv with isup = 0: is the indexed table named _ENV? Any name before 5.4.8 (a string
+   * constant "_ENV" too); from 5.4.8 only a local's or an upvalue's (layout.names.envVariableOnly).
+   */
   private isEnvRegister(p: ProtoInfo, pc: number, reg: number, depth: number): boolean {
     const t = this.objName54(p, pc, reg, depth + 1, this.layout.names.isEnvBasic);
-    return t !== null && t.name === '_ENV';
+    if (t === null || t.name !== '_ENV') return false;
+    return !this.layout.names.envVariableOnly || t.namewhat === 'local' || t.namewhat === 'upvalue';
   }
 
   /** findsetreg (5.2-5.4): last instruction before lastpc that changed `reg`, or -1. */

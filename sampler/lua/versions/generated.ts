@@ -211,6 +211,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": false,
       "testChangesA": false,
       "symbexec": true
@@ -431,6 +432,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": false,
       "testChangesA": true,
       "symbexec": false
@@ -675,6 +677,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": true,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": false,
       "testChangesA": false,
       "symbexec": false
@@ -995,6 +998,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": true,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -1311,6 +1315,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": true,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -1621,6 +1626,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": true,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -1935,6 +1941,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": true,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -2245,6 +2252,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -2559,6 +2567,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -2873,6 +2882,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": false,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -3184,6 +3194,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": true,
+      "envVariableOnly": false,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -3202,10 +3213,8 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     ],
     "family": "5.4",
     "provenance": {
-      "from": "derived",
-      "base": "5.4.9",
-      "changes": [],
-      "checkedAgainst": "lua/lua git tag v5.4.8 (offsetof probes)"
+      "from": "headers",
+      "source": "Debian pool upstream tarball lua5.4_5.4.8.orig.tar.gz (SHA-256 4f18ddae154e793e46eeab727c59ef1c0c0c2b744e7b94219710d76f530629ae; listed by no suite's Sources index)"
     },
     "state": {
       "tt": 8,
@@ -3497,6 +3506,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": true,
+      "envVariableOnly": true,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
@@ -3808,6 +3818,7 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "names": {
       "finOnCallee": false,
       "isEnvBasic": true,
+      "envVariableOnly": true,
       "metamethodStripped": true,
       "testChangesA": false,
       "symbexec": false
