@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { SampleSchedule } from '../sampler/schedule.js';
 import { Reservoir } from '../sampler/stats.js';
-import { pauseThread, TargetGoneError } from '../sampler/target.js';
+import { pauseThread, TargetGoneError } from '../sampler/pause.js';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);

@@ -22,7 +22,8 @@ import type { PucLayout } from './lua/layout.js';
 import { CaptureError, PucCapture, type RawLuaStack } from './lua/puc/capture.js';
 import { heapScan, isActiveThread, statesOnStack } from './lua/puc/apiframes.js';
 import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
-import { EPERM, ESRCH, PtraceError, detach, getRegs, interrupt, seize, waitStop, type Registers } from './os/ptrace.js';
+import { getRegs, type Registers } from './os/ptrace.js';
+import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import { listThreads, processExists, readMaps, threadState } from './os/procfs.js';
 import { findMapping } from './os/maps.js';
 import { u64 } from './os/memory.js';
@@ -84,7 +85,6 @@ const GCS_PROPAGATE = 0;
 export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
 export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
 
-export class TargetGoneError extends Error {}
 
 interface ThreadCtx {
   tid: number;
@@ -615,67 +615,4 @@ function checkReadable(mem: RemoteMemory, pid: number): void {
   }
 }
 
-/**
- * Stops one thread, runs `fn` while it is stopped, and always lets it go again. Errors from `fn`
- * propagate after the detach; a thread that vanished becomes TargetGoneError.
- */
-export function pauseThread<T>(tid: number, fn: (stoppedAfterUs: number) => T): { value: T; pauseUs: number } {
-  const timing = { interruptedAt: 0 };
-  const value = withThreadStopped(tid, fn, timing);
-  // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
-  return { value, pauseUs: (performance.now() - timing.interruptedAt) * 1000 };
-}
-
-/** Threads seized before: a later EPERM from them means they are exiting, not a permission problem. */
-const seizedBefore = new Set<number>();
-
-function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, timing: { interruptedAt: number }): T {
-  try {
-    seize(tid);
-    if (seizedBefore.size > 100_000) seizedBefore.clear();
-    seizedBefore.add(tid);
-  } catch (e) {
-    if (e instanceof PtraceError && (e.errno === EPERM || e.errno === ESRCH)) {
-      // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
-      if (e.errno === ESRCH || seizedBefore.has(tid) || isExiting(tid)) throw new TargetGoneError(`thread ${tid} exited`);
-      throw new LuaprofError('permissionDenied', permissionHint(tid));
-    }
-    throw e;
-  }
-  let signal = 0;
-  let attached = true;
-  try {
-    const t0 = (timing.interruptedAt = performance.now());
-    interrupt(tid);
-    const stop = waitStop(tid);
-    const stoppedAfterUs = (performance.now() - t0) * 1000;
-    if (!stop.stopped) {
-      attached = false;
-      throw new TargetGoneError(`thread ${tid} exited`);
-    }
-    signal = stop.pendingSignal;
-    return fn(stoppedAfterUs);
-  } catch (e) {
-    if (e instanceof PtraceError && e.errno === ESRCH) {
-      attached = false;
-      throw new TargetGoneError(`thread ${tid} exited`);
-    }
-    throw e;
-  } finally {
-    if (attached) {
-      try {
-        detach(tid, signal);
-      } catch {
-        /* the thread is gone; the kernel has already released it */
-      }
-    }
-  }
-}
-
-function isExiting(tid: number): boolean {
-  // /proc/TID works for any thread id (hidden from listings but resolvable).
-  const state = threadState(tid, tid);
-  return state === null || state === 'Z' || state === 'X' || !processExists(tid);
-}
-
-export { CaptureError };
+export { CaptureError, TargetGoneError };
