@@ -85,7 +85,6 @@ const GCS_PROPAGATE = 0;
 export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
 export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
 
-
 interface ThreadCtx {
   tid: number;
   runtime: LuaRuntime | null;
@@ -468,7 +467,7 @@ export class Target {
         return { ...lua, regs, stack, idle, walkPending: defer };
       });
     let { value: copy, pauseUs } = pauseOnce(deferWalk);
-    if (copy.walkPending && rt && !(copy.idle && !this.opts.idle)) {
+    if (copy.walkPending && rt) {
       ctx.pm.detached();
       const lua = this.walkLua(ctx, rt, copy.regs, false);
       if (lua.missed) {
