@@ -155,10 +155,11 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     const truths = truth(t);
     expect(truths.size).toBe(2);
     expect(profile.threads.map((x) => x.tid).sort()).toEqual([...truths.keys()].sort());
-    // Not yet within 3 points: two busy Lua threads plus the sampler on 2 vCPUs came out 3.1-5.1
-    // points low in CI runs (the host's per-thread CPU clock vs our wall-clock samples under
-    // contention). Bound kept at 10 until that is understood; see the closing note of issue 3.
-    expectShares(profile, truths, 10);
+    // Not within 3 points on this 2-vCPU VM: sampling both threads pulls each one's lua_work share
+    // toward the other's by 0.1-4.6 points (20 recordings at 500-1000 Hz; the Lua-heavy thread low,
+    // the C-heavy one high, in either sampling order), while sampling either thread alone with
+    // --threads lands within 1.2 points. Not yet explained; see the closing note of issue 3.
+    expectShares(profile, truths, 6);
   });
 
   it('--threads TID samples only the chosen thread', async () => {
