@@ -14,18 +14,7 @@ import { ProfileBuilder } from '../aggregator/profile.js';
 import { buildTree, countNodes, stackWeights } from '../aggregator/tree.js';
 import { renderFlamegraphHtml } from '../report/html.js';
 import { writeFileAtomic } from '../report/write.js';
-
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './rng.js';
 
 /**
  * A profile with `samples` samples over exactly `stacks` distinct stacks, shaped like a real

@@ -25,7 +25,7 @@ import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js'
 import { getRegs, type Registers } from './os/ptrace.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import { listThreads, processExists, readMaps, threadState } from './os/procfs.js';
-import { findMapping } from './os/maps.js';
+import { findMapping, type Mapping } from './os/maps.js';
 import { u64 } from './os/memory.js';
 import { PrefetchMemory, RemoteMemory } from './os/remote-memory.js';
 import { isInternalName, splice, type NativeSym, type SpliceLua } from './splice.js';
@@ -171,8 +171,8 @@ export class Target {
     const detected = detectLua(pid);
     if (!detected && !opts.version) throw new LuaprofError('noLua', `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`);
     const detection: LuaDetection = opts.version ? forcedVersion(opts.version, detected) : detected!;
-    checkReadable(mem, pid);
     const maps = readMaps(pid);
+    checkReadable(mem, pid, maps);
     let primary: LuaRuntime | null = null;
     let noLua: LuaprofError | null = null;
     const layout = detection.flavour === 'puc' ? layoutFor(detection.version) : null;
@@ -605,8 +605,7 @@ function checkAccess(pid: number): void {
   }
 }
 
-function checkReadable(mem: RemoteMemory, pid: number): void {
-  const maps = readMaps(pid);
+function checkReadable(mem: RemoteMemory, pid: number, maps: Mapping[]): void {
   const any = maps.find((m) => m.perms.startsWith('r'));
   if (any && !mem.read(any.start, 8)) {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `process ${pid} exited`);
