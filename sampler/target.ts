@@ -27,7 +27,7 @@ import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import { listThreads, processExists, readMaps, threadState } from './os/procfs.js';
 import { findMapping, type Mapping } from './os/maps.js';
 import { u64 } from './os/memory.js';
-import { PrefetchMemory, RemoteMemory } from './os/remote-memory.js';
+import { PrefetchMemory, RemoteMemory, type Range } from './os/remote-memory.js';
 import { isInternalName, splice, type NativeSym, type SpliceLua } from './splice.js';
 
 export interface SampleResult {
@@ -292,7 +292,8 @@ export class Target {
   }
 
   /** The top of the stack, bounded by the end of the mapping holding rsp (one process_vm_readv). */
-  private copyStack(ctx: ThreadCtx, regs: Registers, max: number): { addr: number; bytes: Buffer } | null {
+  /** The top of the stack, bounded by the end of the mapping holding rsp. */
+  private stackRange(ctx: ThreadCtx, regs: Registers, max: number): Range | null {
     const rsp = regs.rsp;
     let end = ctx.stack && rsp >= ctx.stack.start && rsp < ctx.stack.end ? ctx.stack.end : 0;
     if (!end) {
@@ -303,9 +304,14 @@ export class Target {
       } else end = (Math.floor(rsp / 4096) + 1) * 4096;
     }
     const len = Math.min(max, end - rsp);
-    if (len <= 0) return null;
-    const bytes = this.mem.read(rsp, len);
-    return bytes ? { addr: rsp, bytes } : null;
+    return len > 0 ? { addr: rsp, len } : null;
+  }
+
+  /** The top of the stack (one process_vm_readv). */
+  private copyStack(ctx: ThreadCtx, regs: Registers, max: number): { addr: number; bytes: Buffer } | null {
+    const range = this.stackRange(ctx, regs, max);
+    const bytes = range && this.mem.read(range.addr, range.len);
+    return range && bytes ? { addr: range.addr, bytes } : null;
   }
 
   private unwind(regs: Registers, stack: { addr: number; bytes: Buffer }): { frames: NativeFrame[]; syms: NativeSym[] } {
@@ -461,9 +467,12 @@ export class Target {
         const regs = needRegs ? getRegs(tid) : null;
         const idle = regs !== null && isBlockedInKernel(regs);
         if (idle && !this.opts.idle) return { raw: null, regs, stack: null, gc: false, idle, discover: false };
-        if (rt) ctx.pm.begin();
+        // --native: the stack copy rides in the same batched read as the Lua spans.
+        const range = regs && this.native ? this.stackRange(ctx, regs, ctx.nativeCopy) : null;
+        const bytes = rt ? ctx.pm.begin(range) : range && this.mem.read(range.addr, range.len);
+        let stack: PauseCopy['stack'] = range && bytes ? { addr: range.addr, bytes } : null;
         const lua = rt && !defer ? this.walkLua(ctx, rt, regs, wantDiscovery) : { raw: null, gc: false, discover: false };
-        const stack = regs && (this.native || lua.discover) ? this.copyStack(ctx, regs, this.native ? ctx.nativeCopy : DISCOVERY_STACK_BYTES) : null;
+        if (!stack && regs && lua.discover) stack = this.copyStack(ctx, regs, DISCOVERY_STACK_BYTES);
         return { ...lua, regs, stack, idle, walkPending: defer };
       });
     let { value: copy, pauseUs } = pauseOnce(deferWalk);

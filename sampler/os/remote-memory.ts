@@ -78,7 +78,7 @@ export class RemoteMemory implements BatchMemory {
 /** How many different walks' reads the next pause copies. */
 const RECENT_WALKS = 8;
 
-interface Range {
+export interface Range {
   addr: number;
   len: number;
 }
@@ -125,16 +125,19 @@ export class PrefetchMemory implements BatchMemory {
     return this.plan.length > 0;
   }
 
-  /** Inside a pause: copies the planned spans. */
-  begin(): void {
+  /**
+   * Inside a pause: copies the planned spans, and `extra` (e.g. a thread's stack) in the same batched
+   * read; returns extra's bytes (null when none or unreadable). Only planned spans serve read().
+   */
+  begin(extra: Range | null = null): Buffer | null {
     this.strict = false;
     this.missedWhileStrict = false;
     this.used = [];
     this.spanStarts = [];
     this.spanBufs = [];
-    if (this.plan.length === 0) return;
+    if (this.plan.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
     const spans: { addr: number; buf: Buffer }[] = [];
-    const bufs = this.inner.readMany(this.plan);
+    const bufs = this.inner.readMany(extra ? [...this.plan, extra] : this.plan);
     const failed: Range[] = [];
     this.plan.forEach((p, i) => {
       const b = bufs[i];
@@ -154,6 +157,7 @@ export class PrefetchMemory implements BatchMemory {
       this.spanStarts.push(sp.addr);
       this.spanBufs.push(sp.buf);
     }
+    return extra ? bufs[this.plan.length] : null;
   }
 
   /** The thread runs again: until end(), reads are served from the copy or fail. */
