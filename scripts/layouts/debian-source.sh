@@ -6,12 +6,17 @@
 #   fetch_debian_pool_orig PKG UPSTREAM SHA256 DEST
 #                                               → DEST/<unpacked tree>, for a release no suite lists
 #   debian_source_origin DEST                   → "Debian SUITE source package PKG_VERSION…" on stdout
+#   debian_source_version DEST                  → the Debian version unpacked in DEST (1.2-3; for a
+#                                                 pool tarball, its upstream version) on stdout
 #
 # SUITE is any suite deb.debian.org serves (bullseye, bookworm, trixie, sid, …). Sources come through
 # a private apt configuration in .cache/apt-src/ (one deb-src entry per suite asked for, its own index
 # lists): the machine's apt sources and binary packages stay as they are, and a plain `apt-get update`
 # never downloads sid's or bullseye's source indexes. Idempotent: an unpacked tree is reused, an index
-# is fetched only when missing. Run as root, like scripts/setup.sh (apt-get update writes the lists).
+# is fetched when missing, and fetched again (once) when the version it lists cannot be downloaded any
+# more (a stale index: the suite moved on). LUAPROF_APT_SRC, when set, names another directory for that
+# configuration (a from-scratch check that must not touch the shared one). Run as root, like
+# scripts/setup.sh (apt-get update writes the lists).
 # (Earlier versions added /etc/apt/sources.list.d/luaprof-{bookworm,trixie}-src.sources instead; those
 # files are no longer used and may be removed.)
 #
@@ -20,7 +25,8 @@
 # upstream tarball unpacked and Debian's patches applied when the mirror has them (the origin says so
 # when it does not).
 
-LUAPROF_APT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/apt-src
+LUAPROF_APT_SRC=${LUAPROF_APT_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.cache/apt-src}
+LUAPROF_APT_UPDATED= # suites whose index this shell fetched: a failure there is not a stale index
 
 luaprof_apt() {
   apt-get \
@@ -50,6 +56,7 @@ SRC
   # Source index present for this suite?
   if [ $changed = 1 ] || [ -z "$(sources_index "$suite")" ]; then
     luaprof_apt update -qq >&2 || return 1
+    LUAPROF_APT_UPDATED+=" $suite "
   fi
   [ -n "$(sources_index "$suite")" ] || { echo "fetch_debian_source: no Sources index for $suite" >&2; return 1; }
 }
@@ -73,7 +80,7 @@ stanza_files() {
   awk '/^Checksums-Sha256:/{p=1;next} p&&/^ /{print $1, $3; next} p{exit}'
 }
 
-fetch_from_index() { # fetch_from_index PKG SUITE DIR → unpacked tree in DIR, origin note on stdout
+fetch_from_index() { # fetch_from_index PKG SUITE DIR → unpacked tree in DIR, origin note on stdout, DIR/.luaprof-version
   local pkg=$1 suite=$2 dir=$3 stanza version upstream pooldir sum file orig debtar note=""
   stanza=$(sources_stanza "$pkg" "$suite")
   [ -n "$stanza" ] || { echo "fetch_debian_source: $pkg is not in $suite's Sources index" >&2; return 1; }
@@ -107,7 +114,25 @@ fetch_from_index() { # fetch_from_index PKG SUITE DIR → unpacked tree in DIR, 
       done < "$tree/debian/patches/series"
     fi
   fi
+  echo "$version" > "$dir/.luaprof-version"
   echo "Debian $suite source package ${pkg}_$version$note"
+}
+
+# fetch_into PKG SUITE DEST: one attempt from the current index (apt-get source, else the files the index
+# lists) into an emptied DEST; the origin on stdout, the version in DEST/.luaprof-version.
+fetch_into() {
+  local pkg=$1 suite=$2 dest=$3 dsc
+  (cd "$dest" && rm -rf ./* ./.luaprof-origin ./.luaprof-version)
+  if (cd "$dest" && luaprof_apt source -qq "${pkg}/${suite}" >&2 2>"$dest/.apt.err"); then
+    rm -f "$dest/.apt.err"
+    dsc=$(find "$dest" -maxdepth 1 -name '*.dsc' | head -n1)
+    sed -n 's/^Version: //p' "$dsc" | head -n1 > "$dest/.luaprof-version"
+    echo "Debian $suite source package $(basename "$dsc" .dsc)"
+  else
+    echo "fetch_debian_source: apt-get source ${pkg}/${suite} failed ($(grep -m1 '^E:' "$dest/.apt.err" || true)); fetching the files its Sources index lists" >&2
+    (cd "$dest" && rm -rf ./* ./.apt.err)
+    fetch_from_index "$pkg" "$suite" "$dest"
+  fi
 }
 
 fetch_debian_source() {
@@ -120,15 +145,13 @@ fetch_debian_source() {
     return 0
   fi
   ensure_deb_src "$suite" || return 1
-  (cd "$dest" && rm -rf ./* ./.luaprof-origin)
-  if (cd "$dest" && luaprof_apt source -qq "${pkg}/${suite}" >&2 2>"$dest/.apt.err"); then
-    origin="Debian $suite source package $(basename "$(ls "$dest"/*.dsc)" .dsc)"
-  else
-    echo "fetch_debian_source: apt-get source ${pkg}/${suite} failed ($(grep -m1 '^E:' "$dest/.apt.err" || true)); fetching the files its Sources index lists" >&2
-    (cd "$dest" && rm -rf ./*)
-    origin=$(fetch_from_index "$pkg" "$suite" "$dest") || return 1
+  if ! origin=$(fetch_into "$pkg" "$suite" "$dest"); then
+    case "$LUAPROF_APT_UPDATED" in *" $suite "*) return 1 ;; esac
+    echo "fetch_debian_source: refreshing $suite's Sources index (it may list a version the mirror no longer has) and trying again" >&2
+    luaprof_apt update -qq >&2 || return 1
+    LUAPROF_APT_UPDATED+=" $suite "
+    origin=$(fetch_into "$pkg" "$suite" "$dest") || return 1
   fi
-  rm -f "$dest/.apt.err"
   tree=$(find "$dest" -mindepth 1 -maxdepth 1 -type d -name "${pkg}-*" | head -n1)
   if [ -z "$tree" ]; then
     echo "fetch_debian_source: no source tree for $pkg/$suite" >&2
@@ -152,7 +175,7 @@ fetch_debian_pool_orig() {
   fi
   local file=${pkg}_$upstream.orig.tar.gz
   local url=http://deb.debian.org/debian/pool/main/${pkg:0:1}/$pkg/$file
-  (cd "$dest" && rm -rf ./* ./.luaprof-origin)
+  (cd "$dest" && rm -rf ./* ./.luaprof-origin ./.luaprof-version)
   # apt-helper checks the hash as it downloads and keeps a file that does not match only as *.FAILED.
   local out
   if ! out=$(/usr/lib/apt/apt-helper download-file "$url" "$dest/$file" "SHA256:$sum" 2>&1); then
@@ -172,6 +195,7 @@ fetch_debian_pool_orig() {
   mkdir -p "$tree"
   tar -xf "$dest/$file" -C "$tree" --strip-components=1 || return 1
   echo "Debian pool upstream tarball $file (SHA-256 $sum; listed by no suite's Sources index)" > "$dest/.luaprof-origin"
+  echo "$upstream" > "$dest/.luaprof-version"
   touch "$tree/.luaprof-complete"
   echo "$tree"
 }
@@ -183,4 +207,26 @@ debian_source_origin() {
   else # unpacked by an earlier version of this script: apt-get source, named by its .dsc
     echo "Debian $(basename "$dest" | sed 's/^.*-//') source package $(basename "$(ls "$dest"/*.dsc)" .dsc)"
   fi
+}
+
+debian_source_version() {
+  local dest=$1 dsc tree
+  if [ -s "$dest/.luaprof-version" ]; then
+    cat "$dest/.luaprof-version"
+    return 0
+  fi
+  # unpacked by an earlier version of this script: the .dsc's Version, else the origin's, else
+  # debian/changelog's
+  dsc=$(find "$dest" -maxdepth 1 -name '*.dsc' | head -n1)
+  if [ -n "$dsc" ]; then
+    sed -n 's/^Version: //p' "$dsc" | head -n1
+    return 0
+  fi
+  if [ -s "$dest/.luaprof-origin" ]; then
+    sed -n -e 's/^Debian [^ ]* source package [^_ ]*_\([^ ]*\).*/\1/p' \
+      -e 's/^Debian pool upstream tarball [^_ ]*_\(.*\)\.orig\.tar\..*/\1/p' "$dest/.luaprof-origin" | grep . && return 0
+  fi
+  tree=$(find "$dest" -mindepth 1 -maxdepth 1 -type d | head -n1)
+  [ -n "$tree" ] && [ -f "$tree/debian/changelog" ] || { echo "debian_source_version: no version recorded in $dest" >&2; return 1; }
+  sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$tree/debian/changelog"
 }
