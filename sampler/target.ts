@@ -362,7 +362,7 @@ export class Target {
         } catch {
           /* a torn read of a running target: expected here */
         } finally {
-          ctx.pm.end();
+          ctx.pm.discard(); // racy walks must not shape the copy
         }
       }
     }

@@ -178,7 +178,11 @@ export class PrefetchMemory implements BatchMemory {
     const used = this.used;
     // A program alternating between coroutines reads each one's state and stack every other sample;
     // a walk that reads what one of the recent ones read changes nothing.
-    if (!this.recent.some((w) => sameRanges(w, used))) {
+    const seen = this.recent.findIndex((w) => sameRanges(w, used));
+    if (seen >= 0) {
+      // Least recently seen goes first when a new shape comes.
+      if (seen !== this.recent.length - 1) this.recent.push(...this.recent.splice(seen, 1));
+    } else {
       this.recent.push(used);
       if (this.recent.length > RECENT_WALKS) this.recent.shift();
       this.plan = this.planFromRecent();

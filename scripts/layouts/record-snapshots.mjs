@@ -16,7 +16,7 @@ import { locateMainState } from '../../dist/sampler/lua/locate.js';
 import { PucCapture } from '../../dist/sampler/lua/puc/capture.js';
 import { PucResolver } from '../../dist/sampler/lua/puc/resolve.js';
 import { tracebackLine } from '../../dist/sampler/lua/frames.js';
-import { pauseThread } from '../../dist/sampler/target.js';
+import { pauseThread } from '../../dist/sampler/pause.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const RUNTIMES = {
