@@ -108,7 +108,7 @@ function expectOrder(p: Profile, leaf: string, order: string[]): void {
 describe.skipIf(!HAVE)('embedding hosts', () => {
   it('(a) C host, liblua5.4 shared: lua_pcall from a C loop, Lua calling a CPU-heavy C function', () => {
     const t = join(tempDir(), 'truth.txt');
-    const { profile } = record(['-r', '400'], [bin.embed, 'pcall', t, '3']);
+    const { profile } = record(['-r', '1000'], [bin.embed, 'pcall', t, '3']);
     expectShares(profile, truth(t));
 
     const tn = join(tempDir(), 'truth.txt');
@@ -121,7 +121,7 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
   it('(b) C++ host, Lua linked statically, stripped, lua_State only in heap objects: heap scan, then API frames', () => {
     const t = join(tempDir(), 'truth.txt');
     // It idles in C++ for a second first: no Lua on any stack, only the heap scan finds the state.
-    const { profile, stderr } = record(['-r', '400'], [bin.engine, t, '3', '1']);
+    const { profile, stderr } = record(['-r', '1000'], [bin.engine, t, '3', '1']);
     expect(stderr).toMatch(/heap scan for lua_State: 1 found in \d+ ms, [\d.]+ MB scanned/);
     expectShares(profile, truth(t));
 
@@ -184,7 +184,7 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
   // One retry, as for every shares test: a burst of load elsewhere can skew a short recording.
   it('(d) coroutines resumed from C with lua_resume', { retry: 1, timeout: 90_000 }, () => {
     const t = join(tempDir(), 'truth.txt');
-    const { profile } = record(['-r', '400'], [bin.embed, 'resume', t, '3']);
+    const { profile } = record(['-r', '1000'], [bin.embed, 'resume', t, '3']);
     expectShares(profile, truth(t));
     const tn = join(tempDir(), 'truth.txt');
     const native = record(['-r', '300', '--native'], [bin.embed, 'resume', tn, '1.5']).profile;

@@ -61,7 +61,7 @@ describe('lua5.4 shares: recorded inclusive shares match os.clock within 3 point
     const dir = tempDir();
     const truthFile = join(dir, 'truth.txt');
     const out = join(dir, 'shares.json');
-    const r = luaprofSync(['record', '-r', '500', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), truthFile, '4'], { timeout: 60_000 });
+    const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), truthFile, '4'], { timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const truth = Object.fromEntries(
       readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => {

@@ -98,13 +98,13 @@ for (const rt of available) {
         child.kill();
       });
 
-      // One retry: a burst of load elsewhere on a 2-core VM can skew a 2.5 s recording by a few points.
+      // One retry: a burst of load elsewhere on a 2-core VM can skew a recording by a few points.
       it(`shares: inclusive shares within ${jit ? 5 : 3} points of os.clock truth`, { retry: 1 }, () => {
         const dir = tempDir();
         const truthFile = join(dir, 'truth.txt');
         const out = join(dir, 'shares.json');
-        const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '2.5'];
-        const r = luaprofSync(['record', '-r', '500', '-o', out, '--', rt.argv0, ...args], { timeout: 60_000 });
+        const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '4'];
+        const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', rt.argv0, ...args], { timeout: 60_000 });
         expect(r.status, r.stderr).toBe(0);
         const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
         const profile = readProfile(out);

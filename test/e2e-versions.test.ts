@@ -165,11 +165,12 @@ for (const rt of PUC) {
 // Shares need the CPU to themselves: one runtime at a time, after the concurrent tests.
 describe('shares: recorded inclusive shares match os.clock within 3 points', () => {
   for (const rt of PUC) {
-    // One retry: on this shared 2-core VM another suite's burst can skew a 2 s recording.
+    // 4 s at 1000 Hz: errors of 0-1.4 points in 6 runs (2 s at 500 Hz: up to 3.4, which failed CI once).
+    // One retry: on this shared 2-core VM another suite's burst can skew a recording.
     it(`${rt.name}`, { retry: 1 }, async () => {
       const truthFile = join(tempDir(), 'truth.txt');
       const out = join(tempDir(), 'shares.json');
-      const r = await luaprof(['record', '-r', '500', '--no-progress', '-o', out, '--', rt.argv0, join(FIXTURES, 'shares.lua'), truthFile, '2']);
+      const r = await luaprof(['record', '-r', '1000', '--no-progress', '-o', out, '--', rt.argv0, join(FIXTURES, 'shares.lua'), truthFile, '4']);
       expect(r.status, r.stderr).toBe(0);
       const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
       const profile = readProfile(out);
