@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { chunkId } from '../sampler/lua/strings.js';
 import { FIXTURES, alive, luaprofSync, ptraceState, startLua, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
-import { inclusiveShare, sampleStacks } from './helpers/shares.js';
+import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
 const children: { kill(): void }[] = [];
 afterAll(() => children.forEach((c) => c.kill()));
@@ -63,18 +63,9 @@ describe('lua5.4 shares: recorded inclusive shares match os.clock within 3 point
     const out = join(dir, 'shares.json');
     const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), truthFile, '4'], { timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
-    const truth = Object.fromEntries(
-      readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => {
-        const [k, v] = l.split(' ');
-        return [k, Number(v)];
-      }),
-    );
     const profile = readProfile(out);
     expect(profile.meta.samples).toBeGreaterThan(1000);
-    for (const fn of ['alpha', 'beta', 'gamma']) {
-      const share = inclusiveShare(profile, (n) => n === fn);
-      expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(3);
-    }
+    expectSharesMatchTruth(profile, truthFile, 3);
   });
 });
 

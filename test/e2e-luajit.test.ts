@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { FIXTURES, luaprofSync, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
 import { availableRuntimes } from './helpers/runtimes.js';
-import { inclusiveShare, sampleStacks } from './helpers/shares.js';
+import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
 const LJ_FIXTURES = join(FIXTURES, 'luajit');
 const children: { kill(): void }[] = [];
@@ -106,13 +106,9 @@ for (const rt of available) {
         const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '4'];
         const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', rt.argv0, ...args], { timeout: 60_000 });
         expect(r.status, r.stderr).toBe(0);
-        const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
         const profile = readProfile(out);
         expect(profile.meta.samples).toBeGreaterThan(500);
-        for (const fn of ['alpha', 'beta', 'gamma']) {
-          const share = inclusiveShare(profile, (n) => n === fn);
-          expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(jit ? 5 : 3);
-        }
+        expectSharesMatchTruth(profile, truthFile, jit ? 5 : 3);
       });
 
       it('coroutines: the running coroutine on top of its resumer', () => {

@@ -12,7 +12,7 @@ import { readProfile } from '../report/read.js';
 import { chunkId } from '../sampler/lua/strings.js';
 import { FIXTURES, CLI, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
 import { availableRuntimes, RUNTIMES } from './helpers/runtimes.js';
-import { inclusiveShare, sampleStacks } from './helpers/shares.js';
+import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
 const MATRIX = join(FIXTURES, 'matrix');
 const PUC = availableRuntimes('puc');
@@ -172,13 +172,9 @@ describe('shares: recorded inclusive shares match os.clock within 3 points', () 
       const out = join(tempDir(), 'shares.json');
       const r = await luaprof(['record', '-r', '1000', '--no-progress', '-o', out, '--', rt.argv0, join(FIXTURES, 'shares.lua'), truthFile, '4']);
       expect(r.status, r.stderr).toBe(0);
-      const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
       const profile = readProfile(out);
       expect(profile.meta.samples).toBeGreaterThan(300);
-      for (const fn of ['alpha', 'beta', 'gamma']) {
-        const share = inclusiveShare(profile, (n) => n === fn);
-        expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(3);
-      }
+      expectSharesMatchTruth(profile, truthFile, 3);
     });
   }
 });
