@@ -3,16 +3,14 @@
  * after the thread is let go. The copy must be what the walk sees even though the target has since
  * rewritten its memory, and a read outside the copy must fail (never a live, possibly torn read).
  */
-import { readFileSync } from 'node:fs';
+import { readSnapshot } from './helpers/snapshots.js';
 import { describe, expect, it } from 'vitest';
 import { SnapshotMemory } from '../sampler/os/memory.js';
 import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
 import { layoutFor } from '../sampler/lua/layouts.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
 
-const snap: { version: string; L: number; G: number; regions: { addr: number; hex: string }[] } = JSON.parse(
-  readFileSync(new URL('../fixtures/snapshots/lua544-oracle.json', import.meta.url), 'utf8'),
-);
+const snap = readSnapshot('lua544-oracle.json');
 const layout = layoutFor(snap.version)!;
 
 /** A target whose memory the test can scribble over, counting the system calls a real one would make. */

@@ -3,7 +3,7 @@
  * state discovery can be replayed too. (Corrupted and random memory for every PUC release:
  * walker-versions-snapshots.test.ts.)
  */
-import { readFileSync } from 'node:fs';
+import { readSnapshot } from './helpers/snapshots.js';
 import { describe, expect, it } from 'vitest';
 import { SnapshotMemory, type Memory } from '../sampler/os/memory.js';
 import { tracebackLine } from '../sampler/lua/frames.js';
@@ -13,16 +13,7 @@ import { PucCapture } from '../sampler/lua/puc/capture.js';
 import { PucResolver } from '../sampler/lua/puc/resolve.js';
 import { BoundedMemory } from './helpers/fuzz.js';
 
-interface Snapshot {
-  version: string;
-  L: number;
-  G: number;
-  traceback: string[];
-  dumped: string[];
-  regions: { addr: number; hex: string }[];
-}
-
-const snap: Snapshot = JSON.parse(readFileSync(new URL('../fixtures/snapshots/lua544-oracle.json', import.meta.url), 'utf8'));
+const snap = readSnapshot('lua544-oracle.json');
 const layout = layoutFor(snap.version)!;
 
 function walk(mem: Memory): string[] {

@@ -4,7 +4,7 @@
  * bytes, truncated regions, random memory and pointer cycles: only CaptureError may escape, quickly,
  * with bounded reads. Also: 5.4 call naming through "_ENV" on hand-assembled code, every 5.4 layout.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readSnapshots } from './helpers/snapshots.js';
 import { describe, expect, it } from 'vitest';
 import { SnapshotMemory, type Memory } from '../sampler/os/memory.js';
 import { tracebackLine } from '../sampler/lua/frames.js';
@@ -15,20 +15,7 @@ import type { ProtoInfo } from '../sampler/lua/puc/proto.js';
 import { PucResolver } from '../sampler/lua/puc/resolve.js';
 import { BoundedMemory, rng } from './helpers/fuzz.js';
 
-interface Snapshot {
-  runtime: string;
-  version: string;
-  L: number;
-  G: number;
-  traceback: string[];
-  dumped: string[];
-  regions: { addr: number; hex: string }[];
-}
-
-const DIR = new URL('../fixtures/snapshots/', import.meta.url);
-const SNAPS: Snapshot[] = readdirSync(DIR)
-  .filter((f) => /^puc-.*\.json$/.test(f))
-  .map((f) => JSON.parse(readFileSync(new URL(f, DIR), 'utf8')));
+const SNAPS = readSnapshots(/^puc-.*\.json$/);
 
 it('a snapshot of every PUC runtime of the matrix is present', () => {
   expect(SNAPS.map((s) => s.version).sort()).toEqual(['5.1.5', '5.2.4', '5.3.6', '5.4.2', '5.4.4', '5.4.7', '5.4.8', '5.4.9']);
