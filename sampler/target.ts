@@ -353,18 +353,7 @@ export class Target {
     for (const ctx of this.threads.values()) {
       const rt = ctx.runtime;
       if (!rt) continue;
-      for (let i = 0; i < iterations && performance.now() < deadline; i++) {
-        ctx.pm.begin();
-        try {
-          const raw = rt.capture(ctx.pm);
-          if (this.cap && raw) this.captureExtras(ctx, raw as RawLuaStack);
-          rt.resolve(raw);
-        } catch {
-          /* a torn read of a running target: expected here */
-        } finally {
-          ctx.pm.discard(); // racy walks must not shape the copy
-        }
-      }
+      for (let i = 0; i < iterations && performance.now() < deadline; i++) this.rehearse(ctx, rt);
     }
   }
 
@@ -374,17 +363,20 @@ export class Target {
    * otherwise pauses the target several times longer than at 1000 Hz. Nothing it reads is kept.
    */
   prime(): void {
-    for (const ctx of this.threads.values()) {
-      const rt = ctx.runtime;
-      if (!rt || !ctx.pm.planned) continue;
-      ctx.pm.begin();
-      try {
-        rt.resolve(rt.capture(ctx.pm));
-      } catch {
-        /* a torn read of a running target: expected here */
-      } finally {
-        ctx.pm.discard();
-      }
+    for (const ctx of this.threads.values()) if (ctx.runtime && ctx.pm.planned) this.rehearse(ctx, ctx.runtime);
+  }
+
+  /** One sample's walk on the running target; racy, so nothing it reads shapes the next pause's copy. */
+  private rehearse(ctx: ThreadCtx, rt: LuaRuntime): void {
+    ctx.pm.begin();
+    try {
+      const raw = rt.capture(ctx.pm);
+      if (this.cap && raw) this.captureExtras(ctx, raw as RawLuaStack);
+      rt.resolve(raw);
+    } catch {
+      /* a torn read of a running target: expected here */
+    } finally {
+      ctx.pm.discard();
     }
   }
 
@@ -447,8 +439,9 @@ export class Target {
   private sampleThread(ctx: ThreadCtx): SampleResult {
     const tid = ctx.tid;
     const rt = ctx.runtime;
-    const wantDiscovery = this.layout !== null && performance.now() >= ctx.nextDiscovery;
-    if (wantDiscovery) ctx.nextDiscovery = performance.now() + REDISCOVER_MS;
+    const now = performance.now();
+    const wantDiscovery = this.layout !== null && now >= ctx.nextDiscovery;
+    if (wantDiscovery) ctx.nextDiscovery = now + REDISCOVER_MS;
     // Built (maps read, objects opened) before the pause, never during it.
     if (this.native || wantDiscovery) this.nativeTools();
     if (!this.opts.idle) {

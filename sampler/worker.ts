@@ -121,13 +121,13 @@ function run(): void {
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
 
+  const waitFrom = (at: number) => Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
   for (;;) {
     let now = performance.now();
     if (options.durationMs !== null && now - t0 >= options.durationMs) {
       reason = 'duration';
       break;
     }
-    const waitFrom = (at: number) => Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
     let wait = waitFrom(now);
     if (wait > PRIME_AFTER_MS) {
       // After a long sleep, rehearse the sample on the running target just before it is due.
