@@ -5,6 +5,10 @@
  * target's wall-clock ratio, the achieved sampling rate and the pause per sample.
  *
  *   npm run build && node dist/bench/run.js [--rounds 5] [--interpreter lua5.4] [--interp-args=-joff] [--native]
+ *                                           [--baseline OTHER_CHECKOUT]
+ *
+ * --baseline adds, at each rate, the luaprof built in another checkout (e.g. `git worktree add /tmp/base
+ * HEAD~1 && (cd /tmp/base && npm ci && npm run build)`): an A/B of two builds under the same conditions.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -25,6 +29,7 @@ const INTERP = opt('interpreter', 'lua5.4');
 const DEPTH = opt('depth', '28');
 const WORK = opt('work', '4000');
 const EXTRA = args.includes('--native') ? ['--native'] : [];
+const BASELINE = opt('baseline', '');
 /** Interpreter options before the script, e.g. --interp-args=-joff */
 const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
 
@@ -41,9 +46,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-type Config = { kind: 'alone' } | { kind: 'floor' | 'luaprof'; rate: number };
+type Config = { kind: 'alone' } | { kind: 'floor'; rate: number } | { kind: 'luaprof'; rate: number; baseline?: boolean };
 
-const label = (c: Config) => (c.kind === 'alone' ? 'alone' : c.kind === 'floor' ? `${c.rate} Hz bare ptrace cycle` : `${c.rate} Hz luaprof${EXTRA.length ? ' ' + EXTRA.join(' ') : ''}`);
+const label = (c: Config) =>
+  c.kind === 'alone'
+    ? 'alone'
+    : c.kind === 'floor'
+      ? `${c.rate} Hz bare ptrace cycle`
+      : `${c.rate} Hz luaprof${EXTRA.length ? ' ' + EXTRA.join(' ') : ''}${c.baseline ? ` (${BASELINE})` : ''}`;
 
 /** Starts the target, attaches luaprof or the bare-cycle floor (or nothing), releases the target, and times it to its exit. */
 function runOnce(config: Config): Promise<Run> {
@@ -64,7 +74,7 @@ function runOnce(config: Config): Promise<Run> {
     const argv =
       config.kind === 'floor'
         ? [FLOOR, String(target.pid), String(config.rate)]
-        : [CLI, 'record', '-p', String(target.pid), '-r', String(config.rate), '-o', out, ...EXTRA];
+        : [config.baseline ? join(BASELINE, 'dist/cli/main.js') : CLI, 'record', '-p', String(target.pid), '-r', String(config.rate), '-o', out, ...EXTRA];
     const ready = config.kind === 'floor' ? 'floor: attached' : 'luaprof: sampling pid';
     const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -93,7 +103,10 @@ function runOnce(config: Config): Promise<Run> {
 }
 
 const configs: Config[] = [{ kind: 'alone' }];
-for (const rate of [100, 1000]) configs.push({ kind: 'floor', rate }, { kind: 'luaprof', rate });
+for (const rate of [100, 1000]) {
+  configs.push({ kind: 'floor', rate }, { kind: 'luaprof', rate });
+  if (BASELINE) configs.push({ kind: 'luaprof', rate, baseline: true });
+}
 const results = new Map<Config, Run[]>(configs.map((c) => [c, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of configs) {

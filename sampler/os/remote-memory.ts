@@ -33,6 +33,23 @@ export class RemoteMemory implements BatchMemory {
     return c.processVmReadv(this.pid, this.liov, 1, this.riov, 1, 0) === len ? out : null;
   }
 
+  /**
+   * One process_vm_readv of `count` remote ranges already written to `iov` ({addr, len} u64 pairs) into
+   * the first `len` bytes of `dest` (a buffer from destination()). Returns the bytes read: the kernel stops at the first unreadable range.
+   */
+  readPrepared(dest: { addr: number }, len: number, iov: Buffer, count: number): number {
+    putU64(this.liov, 0, dest.addr);
+    putU64(this.liov, 8, len);
+    this.calls++;
+    return libc().processVmReadv(this.pid, this.liov, 1, iov, count, 0);
+  }
+
+  /** A buffer for readPrepared, its address taken now rather than in a pause. */
+  destination(len: number): { bytes: Buffer; addr: number } {
+    const bytes = Buffer.allocUnsafeSlow(len);
+    return { bytes, addr: libc().address(bytes) };
+  }
+
   /** Reads several ranges with as few system calls as possible; unreadable ranges come back null. */
   readMany(ranges: readonly { addr: number; len: number }[]): (Buffer | null)[] {
     const results: (Buffer | null)[] = new Array(ranges.length).fill(null);
@@ -100,11 +117,26 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
  * merged into one span (the kernel's cost is per range, not per byte). The copy is taken while the
  * target is stopped, so it is as consistent as direct reads; after detached(), the walk runs on the
  * copy alone and a read outside it fails (and is planned for the next pause).
+ *
+ * The pause itself does as little as possible: the system call's arguments are built when the plan is
+ * made and its destination allocated after the previous walk, and the copy is cut into spans on the
+ * first read. After a sampler's sleep every instruction runs on cold caches, and at 100 Hz the JS work
+ * around the copy once cost more pause time than the copy.
  */
 export class PrefetchMemory implements BatchMemory {
   private spanStarts: number[] = [];
   private spanBufs: Buffer[] = [];
   private plan: PlannedSpan[] = [];
+  private planBytes = 0;
+  /** The plan as process_vm_readv's remote iovecs, slot 0 kept for begin()'s extra range. */
+  private iov = Buffer.alloc(16);
+  private iovPlanOnly = this.iov.subarray(16);
+  /** Where the next pause's bytes go; a copy handed out is never written again. */
+  private dest: { bytes: Buffer; addr: number } = { bytes: Buffer.alloc(0), addr: 0 };
+  private destLent = false;
+  private extraCapacity = 0;
+  /** The last copy, cut into spans on the first read. */
+  private copied: { bytes: Buffer; extraLen: number } | null = null;
   private used: Range[] = [];
   private readonly recent: Range[][] = [];
   /** After the thread runs again: reads only from what begin() copied. */
@@ -135,7 +167,26 @@ export class PrefetchMemory implements BatchMemory {
     this.used = [];
     this.spanStarts = [];
     this.spanBufs = [];
+    this.copied = null;
     if (this.plan.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
+    const extraLen = extra ? extra.len : 0;
+    const want = this.planBytes + extraLen;
+    if (extraLen > this.extraCapacity) this.extraCapacity = extraLen;
+    if (this.destLent || this.dest.bytes.length < want) this.freshDest();
+    let got: number;
+    if (extra) {
+      putU64(this.iov, 0, extra.addr);
+      putU64(this.iov, 8, extra.len);
+      got = this.inner.readPrepared(this.dest, want, this.iov, this.plan.length + 1);
+    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, this.plan.length);
+    if (got !== want) return this.beginPiecewise(extra);
+    this.destLent = true;
+    this.copied = { bytes: this.dest.bytes, extraLen };
+    return extra ? this.dest.bytes.subarray(0, extraLen) : null;
+  }
+
+  /** Part of the copy was unreadable (a span freed since it was planned): span by span, then read by read. */
+  private beginPiecewise(extra: Range | null): Buffer | null {
     const spans: { addr: number; buf: Buffer }[] = [];
     const bufs = this.inner.readMany(extra ? [...this.plan, extra] : this.plan);
     const failed: Range[] = [];
@@ -145,7 +196,6 @@ export class PrefetchMemory implements BatchMemory {
       else failed.push(...p.parts);
     });
     if (failed.length) {
-      // Part of a span was freed since it was planned: its reads are copied one by one.
       const again = this.inner.readMany(failed);
       failed.forEach((p, i) => {
         const b = again[i];
@@ -160,6 +210,23 @@ export class PrefetchMemory implements BatchMemory {
     return extra ? bufs[this.plan.length] : null;
   }
 
+  private freshDest(): void {
+    this.dest = this.inner.destination(this.planBytes + this.extraCapacity);
+    this.destLent = false;
+  }
+
+  /** Cuts the pause's copy into the planned spans (in plan order, after extra's bytes). */
+  private cutSpans(): void {
+    const { bytes, extraLen } = this.copied!;
+    this.copied = null;
+    let off = extraLen;
+    for (const p of this.plan) {
+      this.spanStarts.push(p.addr);
+      this.spanBufs.push(bytes.subarray(off, off + p.len));
+      off += p.len;
+    }
+  }
+
   /** The thread runs again: until end(), reads are served from the copy or fail. */
   detached(): void {
     this.strict = true;
@@ -168,8 +235,7 @@ export class PrefetchMemory implements BatchMemory {
   /** Ends a walk that must not shape the next plan (a rehearsal on the running target). */
   discard(): void {
     this.strict = false;
-    this.spanStarts = [];
-    this.spanBufs = [];
+    this.release();
   }
 
   /** Plans the next pause's copy: what this walk and the last few different walks read. */
@@ -185,10 +251,28 @@ export class PrefetchMemory implements BatchMemory {
     } else {
       this.recent.push(used);
       if (this.recent.length > RECENT_WALKS) this.recent.shift();
-      this.plan = this.planFromRecent();
+      this.setPlan(this.planFromRecent());
     }
+    this.release();
+  }
+
+  /** Drops the copy, and readies the next pause's destination now rather than inside that pause. */
+  private release(): void {
+    this.copied = null;
     this.spanStarts = [];
     this.spanBufs = [];
+    if (this.destLent || this.dest.bytes.length < this.planBytes + this.extraCapacity) this.freshDest();
+  }
+
+  private setPlan(plan: PlannedSpan[]): void {
+    this.plan = plan;
+    this.planBytes = plan.reduce((n, p) => n + p.len, 0);
+    this.iov = Buffer.alloc(16 * (plan.length + 1));
+    this.iovPlanOnly = this.iov.subarray(16);
+    plan.forEach((p, i) => {
+      putU64(this.iovPlanOnly, i * 16, p.addr);
+      putU64(this.iovPlanOnly, i * 16 + 8, p.len);
+    });
   }
 
   private planFromRecent(): PlannedSpan[] {
@@ -210,6 +294,7 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   read(addr: number, len: number): Buffer | null {
+    if (this.copied) this.cutSpans();
     this.used.push({ addr, len });
     const starts = this.spanStarts;
     let lo = 0;
