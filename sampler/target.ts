@@ -24,7 +24,7 @@ import { heapScan, isActiveThread, statesOnStack } from './lua/puc/apiframes.js'
 import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
 import { getRegs, type Registers } from './os/ptrace.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
-import { listThreads, processExists, readMaps, threadState } from './os/procfs.js';
+import { listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
 import { findMapping, type Mapping } from './os/maps.js';
 import { u64 } from './os/memory.js';
 import { PrefetchMemory, RemoteMemory, type Range } from './os/remote-memory.js';
@@ -95,6 +95,7 @@ interface ThreadCtx {
   pm: PrefetchMemory;
   /** --native: bytes of stack the next pause copies (adapted to what the last unwind used). */
   nativeCopy: number;
+  stat: ThreadStat;
 }
 
 interface PauseCopy {
@@ -239,7 +240,26 @@ export class Target {
   }
 
   private newCtx(tid: number): ThreadCtx {
-    return { tid, runtime: null, extras: [], nextDiscovery: 0, stack: null, pm: new PrefetchMemory(this.mem), nativeCopy: NATIVE_STACK_BYTES };
+    return {
+      tid,
+      runtime: null,
+      extras: [],
+      nextDiscovery: 0,
+      stack: null,
+      pm: new PrefetchMemory(this.mem),
+      nativeCopy: NATIVE_STACK_BYTES,
+      stat: new ThreadStat(this.pid, tid),
+    };
+  }
+
+  private dropThread(tid: number): void {
+    this.threads.get(tid)?.stat.close();
+    this.threads.delete(tid);
+  }
+
+  /** Closes the /proc files kept open per thread. */
+  close(): void {
+    for (const tid of [...this.threads.keys()]) this.dropThread(tid);
   }
 
   private runtimeFor(main: number, G: number): LuaRuntime {
@@ -291,7 +311,6 @@ export class Target {
     if (this.unwinder || refresh) this.nativeTools().unwinder.refreshMaps();
   }
 
-  /** The top of the stack, bounded by the end of the mapping holding rsp (one process_vm_readv). */
   /** The top of the stack, bounded by the end of the mapping holding rsp. */
   private stackRange(ctx: ThreadCtx, regs: Registers, max: number): Range | null {
     const rsp = regs.rsp;
@@ -385,7 +404,7 @@ export class Target {
     if (now < this.nextThreadList) return;
     this.nextThreadList = now + THREAD_LIST_MS;
     const live = new Set(listThreads(this.pid));
-    for (const tid of this.threads.keys()) if (!live.has(tid)) this.threads.delete(tid);
+    for (const tid of [...this.threads.keys()]) if (!live.has(tid)) this.dropThread(tid);
     if (!this.opts.threads) for (const tid of live) if (!this.threads.has(tid)) this.threads.set(tid, this.newCtx(tid));
   }
 
@@ -403,7 +422,7 @@ export class Target {
             this.discoverNow(ctx);
           } catch (e) {
             if (e instanceof TargetGoneError && ctx.tid !== this.pid) {
-              this.threads.delete(ctx.tid);
+              this.dropThread(ctx.tid);
               continue;
             }
             throw e;
@@ -415,7 +434,7 @@ export class Target {
         out.push(this.sampleThread(ctx));
       } catch (e) {
         if (e instanceof TargetGoneError && ctx.tid !== this.pid && processExists(this.pid)) {
-          this.threads.delete(ctx.tid);
+          this.dropThread(ctx.tid);
           continue;
         }
         if (e instanceof TargetGoneError || e instanceof LuaprofError || !processExists(this.pid)) throw e;
@@ -446,7 +465,7 @@ export class Target {
     if (this.native || wantDiscovery) this.nativeTools();
     if (!this.opts.idle) {
       // A sleeping thread is idle: leave it be, without stopping it at all.
-      const state = threadState(this.pid, tid);
+      const state = ctx.stat.state();
       if (state === 'S' || state === 'D') return { tid, pid: this.pid, pauseUs: 0, offCpu: false, idle: true, frames: [], luaFrames: [], truncated: false };
     }
     const needRegs = this.native || wantDiscovery || this.opts.idle === true || rt?.wantsRegs === true;

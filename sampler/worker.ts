@@ -56,11 +56,16 @@ class Children {
   private readonly retryAt = new Map<number, number>();
   private next = 0;
 
+  drop(pid: number): void {
+    this.targets.get(pid)?.close();
+    this.targets.delete(pid);
+  }
+
   poll(now: number): void {
     if (now < this.next) return;
     this.next = now + CHILDREN_MS;
     const live = new Set(descendants(options.pid));
-    for (const pid of this.targets.keys()) if (!live.has(pid)) this.targets.delete(pid);
+    for (const pid of [...this.targets.keys()]) if (!live.has(pid)) this.drop(pid);
     for (const pid of live) {
       if (this.targets.has(pid) || (this.retryAt.get(pid) ?? 0) > now) continue;
       try {
@@ -176,8 +181,7 @@ function run(): void {
           try {
             take(child);
           } catch (e) {
-            if (e instanceof TargetGoneError || !processExists(pid)) children.targets.delete(pid);
-            else if (e instanceof LuaprofError) children.targets.delete(pid);
+            if (e instanceof TargetGoneError || !processExists(pid) || e instanceof LuaprofError) children.drop(pid);
             else errors++;
           }
         }

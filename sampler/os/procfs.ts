@@ -1,5 +1,5 @@
 /** Small /proc readers: process existence, threads, executable, thread state, mappings. */
-import { readFileSync, readdirSync, readlinkSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { readMaps as readMapsOrNull, type Mapping as MapEntry } from './maps.js';
 
 export type { MapEntry };
@@ -35,10 +35,46 @@ export function exePath(pid: number): string | null {
 /** Thread state letter from /proc/PID/task/TID/stat (R, S, D, T, t, Z, …), or null when gone. */
 export function threadState(pid: number, tid: number): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return stateLetter(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1'));
   } catch {
     return null;
+  }
+}
+
+function stateLetter(stat: string): string | null {
+  const at = stat.lastIndexOf(')') + 2;
+  return at > 1 ? stat.slice(at, at + 1) : null;
+}
+
+/**
+ * One thread's /proc stat, kept open and re-read with pread: the sampler reads it before every sample,
+ * and reading the file anew (open, read, close) costs three system calls each time.
+ */
+export class ThreadStat {
+  private fd: number | null;
+  private readonly buf = Buffer.alloc(1024);
+
+  constructor(pid: number, tid: number) {
+    try {
+      this.fd = openSync(`/proc/${pid}/task/${tid}/stat`, 'r');
+    } catch {
+      this.fd = null;
+    }
+  }
+
+  /** State letter, or null when the thread is gone. */
+  state(): string | null {
+    if (this.fd === null) return null;
+    try {
+      return stateLetter(this.buf.toString('latin1', 0, readSync(this.fd, this.buf, 0, this.buf.length, 0)));
+    } catch {
+      return null;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
   }
 }
 
