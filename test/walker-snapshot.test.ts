@@ -12,6 +12,7 @@ import { locateMainState } from '../sampler/lua/locate.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
 import { PucResolver } from '../sampler/lua/puc/resolve.js';
 import { BoundedMemory } from './helpers/fuzz.js';
+import { mapping } from './helpers/maps.js';
 
 const snap = readSnapshot('lua544-oracle.json');
 const layout = layoutFor(snap.version)!;
@@ -33,7 +34,7 @@ describe('lua5.4 walker on a recorded snapshot', () => {
 
   it('finds the main state again from the snapshot alone (data segment scan is not needed: validate the known pointer)', () => {
     const mem = SnapshotMemory.fromJSON(snap.regions);
-    const maps = snap.regions.map((r) => ({ start: r.addr, end: r.addr + r.hex.length / 2, perms: 'rw-p', offset: 0, path: '' }));
+    const maps = snap.regions.map((r) => mapping(r.addr, r.addr + r.hex.length / 2, 'rw-p'));
     const found = locateMainState(mem, layout, maps, [], { registers: [snap.L, 0, 12345, snap.G] });
     expect(found).toMatchObject({ L: snap.L, G: snap.G, source: 'register' });
   });
