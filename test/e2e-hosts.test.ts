@@ -151,15 +151,14 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
   // One retry, as for every shares test: a burst of load elsewhere can skew a short recording.
   it('(c) two threads, each with its own lua_State: one profile per thread, --threads', { retry: 1, timeout: 90_000 }, () => {
     const t = join(tempDir(), 'truth.txt');
-    const { profile } = record(['-r', '500'], [bin.embed, 'threads', t, '3']);
+    // 300 Hz for 12 s: on this 2-vCPU VM the two CPU-bound threads keep both vCPUs busy, and the thread
+    // whose vCPU the sampler borrows is preempted in a way that skews its shares (up to 5 points at
+    // 1000 Hz in 4 s; 7 recordings of 8-12 s at 300 Hz stayed within 2.3, 3 of 30 s at 100 Hz within 1.3).
+    const { profile } = record(['-r', '300'], [bin.embed, 'threads', t, '12']);
     const truths = truth(t);
     expect(truths.size).toBe(2);
     expect(profile.threads.map((x) => x.tid).sort()).toEqual([...truths.keys()].sort());
-    // Not within 3 points on this 2-vCPU VM: sampling both threads pulls each one's lua_work share
-    // toward the other's by 0.1-4.6 points (20 recordings at 500-1000 Hz; the Lua-heavy thread low,
-    // the C-heavy one high, in either sampling order), while sampling either thread alone with
-    // --threads lands within 1.2 points. Not yet explained; see the closing note of issue 3.
-    expectShares(profile, truths, 6);
+    expectShares(profile, truths);
   });
 
   it('--threads TID samples only the chosen thread', async () => {
