@@ -1,4 +1,4 @@
-/** Recorded walker snapshots in fixtures/snapshots/ (scripts/record-snapshot.mjs, scripts/layouts/record-snapshots.mjs). */
+/** Recorded walker snapshots in fixtures/snapshots/ (scripts/record-snapshots.mjs records the PUC ones). */
 import { readFileSync, readdirSync } from 'node:fs';
 
 export interface WalkerSnapshot {
