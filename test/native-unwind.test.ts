@@ -7,15 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../sampler/elf/elf.js';
 import { NativeUnwinder, type Regs } from '../sampler/native/index.js';
 import { SnapshotMemory } from '../sampler/os/memory.js';
-import { readMaps, type Mapping } from '../sampler/os/maps.js';
+import { readMaps } from '../sampler/os/maps.js';
+import { mapping } from './helpers/maps.js';
 import { ProcMemMemory } from '../sampler/os/procmem.js';
-
-function mapping(start: number, end: number, perms: string, path = ''): Mapping {
-  return {
-    start, end, perms, readable: perms[0] === 'r', writable: perms[1] === 'w', executable: perms[2] === 'x',
-    offset: 0, dev: '00:00', inode: 0, path, deleted: false,
-  };
-}
 
 function regs(r: Partial<Regs>): Regs {
   return { rip: 0, rsp: 0, rbp: 0, rbx: 0, r12: 0, r13: 0, r14: 0, r15: 0, ...r } as Regs;

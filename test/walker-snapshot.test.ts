@@ -1,6 +1,6 @@
 /**
- * The PUC walker replayed on a recorded lua5.4 snapshot that includes the data-segment words, so that
- * state discovery can be replayed too. (Corrupted and random memory for every PUC release:
+ * The PUC walker replayed on a recorded lua5.4 snapshot, and the state's validation (a register
+ * candidate checked against the snapshot's bytes). (Corrupted and random memory for every PUC release:
  * walker-versions-snapshots.test.ts.)
  */
 import { readSnapshot } from './helpers/snapshots.js';

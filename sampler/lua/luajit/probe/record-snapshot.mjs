@@ -16,7 +16,7 @@ import { candidateLayouts } from '../../../../dist/sampler/lua/luajit/layout.js'
 import { locateLuaJit } from '../../../../dist/sampler/lua/luajit/attach.js';
 import { LuaJitRuntime } from '../../../../dist/sampler/lua/luajit/runtime.js';
 import { tracebackLine } from '../../../../dist/sampler/lua/frames.js';
-import { pauseThread } from '../../../../dist/sampler/target.js';
+import { pauseThread } from '../../../../dist/sampler/pause.js';
 
 const [interp, scenario, jit, out] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'snap-'));
