@@ -5,12 +5,18 @@
  * target's wall-clock ratio, the achieved sampling rate and the pause per sample.
  *
  *   npm run build && node dist/bench/run.js [--rounds 5] [--interpreter lua5.4] [--interp-args=-joff] [--native]
- *                                           [--baseline OTHER_CHECKOUT]
+ *                                           [--baseline OTHER_CHECKOUT] [--poll-idle]
  *
  * --baseline adds, at each rate, the luaprof built in another checkout (e.g. `git worktree add /tmp/base
  * HEAD~1 && (cd /tmp/base && npm ci && npm run build)`): an A/B of two builds under the same conditions.
+ *
+ * --poll-idle keeps every CPU from halting while the run lasts: one busy loop per CPU under SCHED_IDLE
+ * (which runs only when nothing else wants that CPU). It stands in for what idle=poll or cpuidle-haltpoll
+ * do on a guest: on a VM without them every ptrace stop halts a vCPU and every release wakes one through
+ * the hypervisor, and that cost, not the sampler's, is most of the pause.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +36,7 @@ const DEPTH = opt('depth', '28');
 const WORK = opt('work', '4000');
 const EXTRA = args.includes('--native') ? ['--native'] : [];
 const BASELINE = opt('baseline', '');
+const POLL_IDLE = args.includes('--poll-idle');
 /** Interpreter options before the script, e.g. --interp-args=-joff */
 const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
 
@@ -102,6 +109,19 @@ function runOnce(config: Config): Promise<Run> {
   });
 }
 
+/** One SCHED_IDLE busy loop pinned to each CPU (see --poll-idle). */
+function startIdlePollers(): ChildProcess[] {
+  const pollers: ChildProcess[] = [];
+  for (let cpu = 0; cpu < availableParallelism(); cpu++) {
+    pollers.push(spawn('chrt', ['--idle', '0', 'taskset', '-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  }
+  const stop = () => pollers.forEach((p) => p.kill('SIGKILL'));
+  process.on('exit', stop);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+  return pollers;
+}
+
+const pollers = POLL_IDLE ? startIdlePollers() : [];
 const configs: Config[] = [{ kind: 'alone' }];
 for (const rate of [100, 1000]) {
   configs.push({ kind: 'floor', rate }, { kind: 'luaprof', rate });
@@ -130,5 +150,6 @@ for (const c of configs.slice(1)) {
     `| ${label(c)} | ${wall.toFixed(0)} ms | ${(((wall - alone) / alone) * 100).toFixed(2)}% | ${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%) | ${median(runs.map((r) => r.p50 ?? 0)).toFixed(0)} µs | ${median(runs.map((r) => r.p99 ?? 0)).toFixed(0)} µs |`,
   );
 }
-console.log(`${[INTERP, ...INTERP_ARGS].join(' ')}, Lua depth ${DEPTH}, ${ROUNDS} interleaved rounds\n`);
+console.log(`${[INTERP, ...INTERP_ARGS].join(' ')}, Lua depth ${DEPTH}, ${ROUNDS} interleaved rounds${POLL_IDLE ? ', idle CPUs polling (--poll-idle)' : ''}\n`);
 console.log(lines.join('\n'));
+for (const p of pollers) p.kill('SIGKILL');
