@@ -25,6 +25,8 @@ export interface NativeSym {
   internal: boolean;
   /** The symbol name of a host function (outside the Lua core), when it has one. */
   hostName?: string;
+  /** JIT-compiled Lua (a LuaJIT trace): the Lua frames of the segment run here. */
+  jit?: boolean;
 }
 
 export interface SpliceLua {
@@ -100,6 +102,15 @@ export function splice(
   const segment = (nat: readonly NativeSym[], group: readonly SpliceLua[], innermost: boolean) => {
     if (innermost && group.length === 0) {
       for (const n of nat) out.push(nativeFrame(n));
+      return;
+    }
+    // Compiled code runs the Lua frames of its trace: they go right under it, and what it called
+    // (VM helpers included) stays on top. Nothing under a trace is trusted to be an interpreter frame.
+    const jit = nat.findIndex((n) => n.jit);
+    if (jit >= 0) {
+      for (let k = 0; k <= jit; k++) out.push(nativeFrame(nat[k]));
+      pushLuaGroup(group);
+      for (let k = jit + 1; k < nat.length; k++) out.push(nativeFrame(nat[k]));
       return;
     }
     const a = nat.findIndex((n) => n.internal);

@@ -84,6 +84,7 @@ const GCS_PROPAGATE = 0;
 
 export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
 export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
+const JIT_FRAME_LABEL = '[LuaJIT trace]';
 
 interface ThreadCtx {
   tid: number;
@@ -338,6 +339,10 @@ export class Target {
     const frames = unwinder.unwind(regs as never, stack);
     const infos = symbolizer.symbolizeFrames(frames);
     const syms: NativeSym[] = infos.map((s, i) => {
+      // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.
+      if (s.module === '' && this.detection.flavour === 'luajit' && unwinder.modules.isExecutable(frames[i].pc)) {
+        return { pc: frames[i].pc, label: JIT_FRAME_LABEL, module: '', internal: false, jit: true };
+      }
       const core = s.module === this.coreModule || (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
       const internal = core && (s.name === undefined || isInternalName(s.name));
       const sym: NativeSym = { pc: frames[i].pc, label: s.label, module: s.module, start: s.start, internal };

@@ -111,6 +111,25 @@ for (const rt of available) {
         expectSharesMatchTruth(profile, truthFile, jit ? 5 : 3);
       });
 
+      if (jit) {
+        it('--native: compiled code is a [LuaJIT trace] frame on top of the Lua frames that run it', () => {
+          const dir = tempDir();
+          const out = join(dir, 'native.json');
+          const r = luaprofSync(['record', '--native', '-r', '300', '-o', out, '--', rt.argv0, join(FIXTURES, 'shares.lua'), join(dir, 'truth.txt'), '2']);
+          expect(r.status, r.stderr).toBe(0);
+          const stacks = sampleStacks(readProfile(out));
+          // Root first. Machine code has no CFI: the unwind stops in the trace, and the Lua frames the
+          // walker found go under it, never above it.
+          const traced = stacks.filter((s) => s.includes('[LuaJIT trace]'));
+          expect(traced.length, `${traced.length} of ${stacks.length} stacks in a trace`).toBeGreaterThan(stacks.length * 0.5);
+          for (const s of traced) {
+            const at = s.indexOf('[LuaJIT trace]');
+            expect(s.slice(0, at), s.join(' > ')).toEqual(expect.arrayContaining(['main chunk']));
+            expect(s.slice(at + 1).some((n) => ['alpha', 'beta', 'gamma', 'burn', 'main chunk'].includes(n)), s.join(' > ')).toBe(false);
+          }
+        });
+      }
+
       it('coroutines: the running coroutine on top of its resumer', () => {
         const out = join(tempDir(), 'co.json');
         const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'coroutines.lua'), '2'];

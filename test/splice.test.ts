@@ -76,4 +76,13 @@ describe('splice', () => {
   it('no Lua at all: the native stack as it is', () => {
     expect(names(splice([mix, run, main], []).frames)).toEqual(['mix', 'run', 'main']);
   });
+
+  it('JIT code (a LuaJIT trace): its Lua frames go right under it, what it called stays on top', () => {
+    const trace: NativeSym = { pc: 0x7000_0000, label: '[LuaJIT trace]', module: '', internal: false, jit: true };
+    const helper = internal('luajit+0xa280');
+    const r = splice([fn('__sin_fma'), trace], [lua('mid'), lua('main chunk')]);
+    expect(names(r.frames)).toEqual(['__sin_fma', '[LuaJIT trace]', 'mid', 'main chunk']);
+    // A VM helper the trace called is not the interpreter running the Lua frames.
+    expect(names(splice([helper, trace], [lua('burn'), lua('main chunk')]).frames)).toEqual(['luajit+0xa280', '[LuaJIT trace]', 'burn', 'main chunk']);
+  });
 });
