@@ -35,7 +35,8 @@ export class RemoteMemory implements BatchMemory {
 
   /**
    * One process_vm_readv of `count` remote ranges already written to `iov` ({addr, len} u64 pairs) into
-   * the first `len` bytes of `dest` (a buffer from destination()). Returns the bytes read: the kernel stops at the first unreadable range.
+   * the first `len` bytes of `dest` (a buffer from destination()). Returns the bytes read: the kernel
+   * stops at the first unreadable range.
    */
   readPrepared(dest: { addr: number }, len: number, iov: Buffer, count: number): number {
     putU64(this.liov, 0, dest.addr);
