@@ -11,6 +11,14 @@ import { processExists, threadState } from './os/procfs.js';
 export class TargetGoneError extends Error {}
 
 /**
+ * How long the sampler polls for the stop before it sleeps in waitpid. A running target on another CPU
+ * stops within tens of µs; a tracer that sleeps meanwhile halts its own (v)CPU and pays a wake-up on
+ * top (1000 Hz pause p50 55 → 43 µs, p99 1.2 → 0.3 ms on this VM). Bounded, because when the kernel
+ * put the target on the tracer's CPU, polling only delays the stop.
+ */
+const STOP_SPIN_US = 30;
+
+/**
  * Stops one thread, runs `fn` while it is stopped, and always lets it go again. Errors from `fn`
  * propagate after the detach; a thread that vanished becomes TargetGoneError.
  */
@@ -42,7 +50,7 @@ function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, ti
   try {
     const t0 = (timing.interruptedAt = performance.now());
     interrupt(tid);
-    const stop = waitStop(tid);
+    const stop = waitStop(tid, STOP_SPIN_US);
     const stoppedAfterUs = (performance.now() - t0) * 1000;
     if (!stop.stopped) {
       attached = false;

@@ -2,6 +2,7 @@
  * Pausing one thread of another process with ptrace: seize, interrupt, wait for the stop, read
  * registers, detach. All calls must come from the same OS thread (the tracer is a thread).
  */
+import { performance } from 'node:perf_hooks';
 import { libc } from './libc.js';
 
 const PTRACE_GETREGS = 12;
@@ -9,6 +10,7 @@ const PTRACE_DETACH = 17;
 const PTRACE_SEIZE = 0x4206;
 const PTRACE_INTERRUPT = 0x4207;
 const WALL = 0x40000000;
+const WNOHANG = 1;
 const SIGTRAP = 5;
 const SIGSTOP = 19;
 const PTRACE_EVENT_STOP = 128;
@@ -47,13 +49,20 @@ export function interrupt(tid: number): void {
 }
 
 /**
- * Waits until the seized thread reports its stop. A signal-delivery stop is also a stop: its signal
- * is handed back so detach can deliver it and nothing is swallowed.
+ * Waits until the seized thread reports its stop, polling for the first `spinUs` µs before it blocks.
+ * A signal-delivery stop is also a stop: its signal is handed back so detach can deliver it and nothing
+ * is swallowed.
  */
-export function waitStop(tid: number): StopResult {
+export function waitStop(tid: number, spinUs = 0): StopResult {
   const c = libc();
+  let options = spinUs > 0 ? WALL | WNOHANG : WALL;
+  const spinUntil = spinUs > 0 ? performance.now() + spinUs / 1000 : 0;
   for (;;) {
-    const r = c.waitpid(tid, statusBuf, WALL);
+    const r = c.waitpid(tid, statusBuf, options);
+    if (r === 0) {
+      if (performance.now() >= spinUntil) options = WALL;
+      continue;
+    }
     if (r < 0) {
       const e = c.errno();
       if (e === 4) continue; // EINTR
