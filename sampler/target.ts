@@ -29,41 +29,8 @@ import { findMapping, type Mapping } from './os/maps.js';
 import { u64 } from './os/memory.js';
 import { PrefetchMemory, RemoteMemory, type Range } from './os/remote-memory.js';
 import { isInternalName, splice, type NativeSym, type SpliceLua } from './splice.js';
-
-export interface SampleResult {
-  tid: number;
-  pid: number;
-  /** Innermost first: Lua frames (and C functions), or with --native the spliced mixed stack. */
-  frames: Frame[];
-  /** The Lua frames alone (what `dump` prints as a traceback). */
-  luaFrames: LuaFrame[];
-  truncated: boolean;
-  pauseUs: number;
-  /**
-   * The thread took long to stop: it was waiting for a CPU (preempted), and it stopped wherever the
-   * scheduler had left it, not at a point in time chosen at random. Such a sample would over-count
-   * the places where preemption happens (system call exits) and is left out of profiles.
-   */
-  offCpu: boolean;
-  /** The thread was blocked in the kernel (left out unless --idle, which marks it with an idle frame). */
-  idle: boolean;
-  /** The thread has no Lua state and --native is off: nothing was captured. */
-  noLua?: boolean;
-  /** A torn or hostile structure: the sample is dropped (counted as an error). */
-  error?: boolean;
-}
-
-export interface TargetOptions {
-  version?: string;
-  /** Mixed native + Lua stacks. */
-  native?: boolean;
-  /** Only these threads (default: all threads of the process). */
-  threads?: number[];
-  /** Keep samples of threads blocked in the kernel, marked idle. */
-  idle?: boolean;
-  /** Where cost lines (heap scan) go; default stderr. */
-  log?: (line: string) => void;
-}
+import type { SampleResult, TargetOptions } from './sample.js';
+import { GC_FRAME, JIT_TRACE_LABEL, withSyntheticFrames } from './synthetic-frames.js';
 
 /** A thread running on a CPU stops within an interrupt's latency; one that waits for a CPU takes a time slice. */
 export const OFF_CPU_STOP_US = 400;
@@ -82,9 +49,6 @@ const MAX_EXTRAS = 8;
 const KGC_GEN = 1;
 const GCS_PROPAGATE = 0;
 
-export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
-export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
-const JIT_FRAME_LABEL = '[LuaJIT trace]';
 
 interface ThreadCtx {
   tid: number;
@@ -341,7 +305,7 @@ export class Target {
     const syms: NativeSym[] = infos.map((s, i) => {
       // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.
       if (s.module === '' && this.detection.flavour === 'luajit' && unwinder.modules.isExecutable(frames[i].pc)) {
-        return { pc: frames[i].pc, label: JIT_FRAME_LABEL, module: '', internal: false, jit: true };
+        return { pc: frames[i].pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
       }
       const core = s.module === this.coreModule || (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
       const internal = core && (s.name === undefined || isInternalName(s.name));
@@ -528,10 +492,8 @@ export class Target {
       const lua: SpliceLua[] = luaFrames.map((f, i) => ({ frame: f, cfunc: cfuncs[i], isLua: f.kind === 'lua' }));
       const coreUnnamed = !native.syms.some((n) => n.module === this.coreModule && n.label !== '' && !n.internal);
       frames = splice(native.syms, lua, copy.gc ? GC_FRAME : undefined, { coreUnnamed }).frames;
-    } else {
-      frames = copy.gc && luaFrames.length ? [GC_FRAME, ...luaFrames] : luaFrames.slice();
-    }
-    if (copy.idle) frames.unshift(IDLE_FRAME);
+    } else frames = luaFrames.slice();
+    frames = withSyntheticFrames(frames, { gc: copy.gc && !(this.native && native), idle: copy.idle, truncated });
     return { ...base, frames, luaFrames, truncated, ...(rt ? {} : { noLua: true }) };
   }
 
@@ -640,3 +602,4 @@ function checkReadable(mem: RemoteMemory, pid: number, maps: Mapping[]): void {
 }
 
 export { CaptureError, TargetGoneError };
+export type { SampleResult, TargetOptions };

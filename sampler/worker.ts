@@ -18,7 +18,6 @@ const FLUSH_MS = 200;
 const PRIME_AFTER_MS = 2;
 const PRIME_LEAD_MS = 0.3;
 const ATTACH_TIMEOUT_MS = 15_000;
-const TRUNCATED: Frame = { kind: 'c', name: '[truncated]' };
 
 const { options, control } = workerData as { options: RecordOptions; control: SharedArrayBuffer };
 const ctrl = new Int32Array(control);
@@ -162,10 +161,7 @@ function run(): void {
         else if (s.frames.length === 0) empty++;
         else {
           const frames: Frame[] = s.frames;
-          if (s.truncated) {
-            truncatedCount++;
-            frames.push(TRUNCATED);
-          }
+          if (s.truncated) truncatedCount++;
           let name = names.get(s.tid);
           if (name === undefined) names.set(s.tid, (name = threadName(s.pid, s.tid)));
           const stack = builder.addSample(s.tid, name, frames, now - t0, 1, s.pid);

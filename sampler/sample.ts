@@ -1,0 +1,38 @@
+/** What the sampler produces per thread and tick, and the options it samples with. */
+import type { Frame } from '../aggregator/profile.js';
+import type { LuaFrame } from './lua/frames.js';
+
+export interface SampleResult {
+  tid: number;
+  pid: number;
+  /** Innermost first: Lua frames (and C functions), or with --native the spliced mixed stack. */
+  frames: Frame[];
+  /** The Lua frames alone (what `dump` prints as a traceback). */
+  luaFrames: LuaFrame[];
+  truncated: boolean;
+  pauseUs: number;
+  /**
+   * The thread took long to stop: it was waiting for a CPU (preempted), and it stopped wherever the
+   * scheduler had left it, not at a point in time chosen at random. Such a sample would over-count
+   * the places where preemption happens (system call exits) and is left out of profiles.
+   */
+  offCpu: boolean;
+  /** The thread was blocked in the kernel (left out unless --idle, which marks it with an idle frame). */
+  idle: boolean;
+  /** The thread has no Lua state and --native is off: nothing was captured. */
+  noLua?: boolean;
+  /** A torn or hostile structure: the sample is dropped (counted as an error). */
+  error?: boolean;
+}
+
+export interface TargetOptions {
+  version?: string;
+  /** Mixed native + Lua stacks. */
+  native?: boolean;
+  /** Only these threads (default: all threads of the process). */
+  threads?: number[];
+  /** Keep samples of threads blocked in the kernel, marked idle. */
+  idle?: boolean;
+  /** Where cost lines (heap scan) go; default stderr. */
+  log?: (line: string) => void;
+}

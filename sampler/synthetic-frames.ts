@@ -1,0 +1,20 @@
+/** Frames that stand for a state rather than a function: made here and nowhere else. */
+import type { Frame } from '../aggregator/profile.js';
+
+export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
+export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
+/** The stack was deeper than the walker follows: its outermost frames are cut. */
+export const TRUNCATED_FRAME: Frame = { kind: 'c', name: '[truncated]' };
+/** LuaJIT machine code (an anonymous executable mapping) in a native stack. */
+export const JIT_TRACE_LABEL = '[LuaJIT trace]';
+
+/**
+ * A sample's stack (innermost first) with its synthetic frames: [idle] innermost of all, [GC] on top
+ * of the Lua frame that triggered the collector, [truncated] outermost.
+ */
+export function withSyntheticFrames(frames: Frame[], state: { gc: boolean; idle: boolean; truncated: boolean }): Frame[] {
+  const out = state.gc && frames.length ? [GC_FRAME, ...frames] : frames;
+  if (state.idle) out.unshift(IDLE_FRAME);
+  if (state.truncated) out.push(TRUNCATED_FRAME);
+  return out;
+}
