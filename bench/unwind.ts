@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 import * as fs from 'node:fs';
 import { NativeUnwinder, Symbolizer } from '../sampler/native/index.js';
 import { ProcMemMemory } from '../sampler/os/procmem.js';
-import { FIXTURES, buildHost, gdbCapture, startTarget, stopTarget, tmpDir } from '../test/native-helpers.js';
+import { FIXTURES, buildHost, gdbCapture, startTarget, stopTarget } from '../testkit/native-targets.js';
+import { tempDir as tmpDir } from '../testkit/root.js';
 
 interface Row {
   target: string;

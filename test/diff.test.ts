@@ -1,14 +1,14 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { diffProfiles, formatDiffSummary, twoProportionTest } from '../aggregator/diff.js';
 import { registerReportCommands, runDiff } from '../cli/report-commands.js';
 import { writeProfile } from '../report/write.js';
-import { sampledRelease } from './report-fixtures.js';
+import { tempDir } from './helpers/lua-process.js';
+import { sampledRelease } from './helpers/report-fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'luaprof-diff-test-'));
+const dir = tempDir('luaprof-diff-test-');
 const N = 20_000;
 
 describe('two-proportion z-test', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { chunkId } from '../sampler/lua/strings.js';
-import { FIXTURES, CLI, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
+import { FIXTURES, luaprof, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
 import { availableRuntimes, RUNTIMES } from './helpers/runtimes.js';
 import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
@@ -19,22 +19,6 @@ const PUC = availableRuntimes('puc');
 const missing = RUNTIMES.filter((r) => r.flavour === 'puc' && !PUC.includes(r));
 const children: { kill(): void }[] = [];
 afterAll(() => children.forEach((c) => c.kill()));
-
-/** Runs the CLI without blocking the event loop (tests of several runtimes run side by side). */
-function luaprof(args: string[], timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 async function record(argv0: string, script: string, args: string[], rate = 300) {
   const out = join(tempDir(), 'profile.json');

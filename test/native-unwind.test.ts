@@ -8,6 +8,7 @@ import { ElfFile } from '../sampler/elf/elf.js';
 import { NativeUnwinder, type Regs } from '../sampler/native/index.js';
 import { SnapshotMemory } from '../sampler/os/memory.js';
 import { readMaps } from '../sampler/os/maps.js';
+import { rng } from './helpers/fuzz.js';
 import { mapping } from './helpers/maps.js';
 import { ProcMemMemory } from '../sampler/os/procmem.js';
 
@@ -137,8 +138,7 @@ describe('live process objects', () => {
     const u = new NativeUnwinder(process.pid, mem);
     const maps = readMaps(process.pid)!;
     const exec = maps.filter((m) => m.executable && m.path.startsWith('/'));
-    let seed = 99;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = rng(99);
     const t0 = Date.now();
     for (let t = 0; t < 300; t++) {
       const bytes = Buffer.alloc(16384);

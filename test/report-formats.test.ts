@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Command } from 'commander';
@@ -14,9 +12,10 @@ import { fromPprof } from '../report/pprof.js';
 import { ProfileFormatError, readProfile } from '../report/read.js';
 import { fromSpeedscope, toSpeedscope } from '../report/speedscope.js';
 import { encodeProfile, inferFormat, writeProfile } from '../report/write.js';
-import { F, HOSTILE, fixtureProfile } from './report-fixtures.js';
+import { tempDir } from './helpers/lua-process.js';
+import { F, HOSTILE, fixtureProfile } from './helpers/report-fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'luaprof-report-test-'));
+const dir = tempDir('luaprof-report-test-');
 
 /** Multiset of (thread, stack as frame texts, weight): what every format must preserve. */
 function stackCounts(p: Profile, withThread = true): Map<string, number> {
@@ -120,36 +119,6 @@ describe('pprof', () => {
     expect(stackCounts(back)).toEqual(stackCounts(p));
     expect(back.meta.rate).toBe(100);
     expect(back.meta.luaVersion).toBe('Lua 5.4.6');
-  });
-
-  const haveGo = (() => {
-    try {
-      execFileSync('go', ['version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  it.skipIf(!haveGo)('`go tool pprof -top` lists the expected functions with their flat counts', async () => {
-    const file = join(dir, 'fixture.pb.gz');
-    await writeProfile(fixtureProfile(), file, 'pprof');
-    const out = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=samples', file], {
-      encoding: 'utf8',
-      env: { ...process.env, HOME: dir, GOCACHE: join(dir, 'gocache'), GOFLAGS: '-mod=mod' },
-      timeout: 60_000,
-    });
-    const flat = (name: string) => {
-      const line = out.split('\n').find((l) => l.trim().endsWith(` ${name}`));
-      return line ? Number(line.trim().split(/\s+/)[0]) : NaN;
-    };
-    expect(out).toMatch(/Showing nodes accounting for 140, 100% of 140 total/);
-    expect(flat('string.rep')).toBe(60);
-    expect(flat('trace_7')).toBe(30);
-    expect(flat('work')).toBe(20);
-    expect(flat('parse')).toBe(10);
-    expect(flat('evil')).toBe(10);
-    expect(flat('[gc]')).toBe(10);
-    expect(out).toMatch(/\s0\s+0%\s+100%\s+140\s+100%\s+main chunk|main chunk/);
   });
 });
 

@@ -1,7 +1,7 @@
 /** Shared pieces of the hostile-input tests: a seeded PRNG and a Memory that fails on unbounded reading. */
 import type { Memory } from '../../sampler/os/memory.js';
 
-export { rng } from '../../bench/rng.js';
+export { rng } from '../../testkit/rng.js';
 
 /** Counts reads and throws once a walker reads more than it ever should. */
 export class BoundedMemory implements Memory {

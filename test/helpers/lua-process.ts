@@ -1,16 +1,12 @@
 /** Starting Lua fixtures and luaprof itself from tests, and checking a target's ptrace state. */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT } from '../../testkit/root.js';
 
-export const ROOT = new URL('../..', import.meta.url).pathname;
+export { ROOT, tempDir } from '../../testkit/root.js';
 export const CLI = join(ROOT, 'dist/cli/main.js');
 export const FIXTURES = join(ROOT, 'fixtures/lua');
-
-export function tempDir(prefix = 'luaprof-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
 
 /**
  * Starts a Lua fixture detached from the test runner. (Being a direct child of Node is fine here: only
@@ -59,6 +55,21 @@ export function luaprofAsync(args: string[]): Running {
   child.stderr!.on('data', (d) => (err += d));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
   return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/**
+ * luaprofAsync awaited without blocking the event loop (tests of several runtimes run side by side):
+ * resolves once luaprof has exited and its output is closed; SIGKILL after timeoutMs.
+ */
+export function luaprof(args: string[], timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const r = luaprofAsync(args);
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) =>
+    r.child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout: r.stdout(), stderr: r.stderr() });
+    }),
+  );
 }
 
 /** Tracer pid and scheduler state of a process ("R", "S", "t" = traced stop, "T" = stopped). */

@@ -1,6 +1,7 @@
 /** Shared fixtures for the report/diff tests. */
-import type { Frame, Profile } from '../aggregator/profile.js';
-import { ProfileBuilder } from '../aggregator/profile.js';
+import type { Frame, Profile } from '../../aggregator/profile.js';
+import { ProfileBuilder } from '../../aggregator/profile.js';
+import { rng } from './fuzz.js';
 
 export const HOSTILE = '<img src=x onerror=alert(1)>';
 
@@ -43,10 +44,6 @@ export function fixtureProfile(): Profile {
     luaVersion: 'Lua 5.4.6',
   });
 }
-
-import { rng } from './helpers/fuzz.js';
-
-export { rng };
 
 /**
  * A program of `funcs` leaf functions under main → dispatch, sampled `n` times; leaf i costs

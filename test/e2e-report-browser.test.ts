@@ -2,10 +2,9 @@
  * The HTML pages in real headless Chromium (Debian's /usr/bin/chromium via playwright-core).
  * Screenshots go to test-artifacts/ (gitignored).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffProfiles } from '../aggregator/diff.js';
@@ -13,9 +12,9 @@ import { CHROMIUM, CHROMIUM_ARGS, syntheticProfile } from '../bench/render.js';
 import { runView } from '../cli/report-commands.js';
 import { renderDiffHtml } from '../report/diff-html.js';
 import { writeFileAtomic, writeProfile } from '../report/write.js';
-import { HOSTILE, fixtureProfile, sampledRelease } from './report-fixtures.js';
+import { ROOT, tempDir } from './helpers/lua-process.js';
+import { HOSTILE, fixtureProfile, sampledRelease } from './helpers/report-fixtures.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`report-browser tests skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
@@ -23,7 +22,7 @@ if (!haveChromium) console.warn(`report-browser tests skipped: ${CHROMIUM} is no
 describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
   let ctx: BrowserContext;
   let userDir: string;
-  const dir = mkdtempSync(join(tmpdir(), 'luaprof-browser-test-'));
+  const dir = tempDir('luaprof-browser-test-');
   const external: string[] = [];
   const dialogs: string[] = [];
   const errors: string[] = [];
@@ -31,7 +30,7 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     const { chromium } = await import('playwright-core');
-    userDir = mkdtempSync(join(tmpdir(), 'luaprof-chromium-'));
+    userDir = tempDir('luaprof-chromium-');
     ctx = await chromium.launchPersistentContext(userDir, {
       executablePath: CHROMIUM,
       headless: true,

@@ -1,38 +1,15 @@
 /**
- * Shared helpers of the native unwinder tests and bench: build fixtures, start targets, and record
- * what gdb sees of a stopped process (registers, frame pcs, a dump of the stack) for an offline
+ * Native targets for the native unwinder tests and bench/unwind.ts: build fixtures, start targets, and
+ * record what gdb sees of a stopped process (registers, frame pcs, a dump of the stack) for an offline
  * comparison with our unwinder.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseMaps, type Mapping } from '../sampler/os/maps.js';
+import { ROOT, tempDir } from './root.js';
 
-/** The repository root: the nearest ancestor with package.json (works from test/ and dist/test/). */
-export const ROOT = ((): string => {
-  let d = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'fixtures'))) return d;
-    d = path.dirname(d);
-  }
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-})();
 export const FIXTURES = path.join(ROOT, 'fixtures', 'native');
-
-export function haveTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'luaprof-native-'));
-}
 
 /** Compiles fixtures/native/host.c against liblua5.4 into dir; returns the binary path. */
 export function buildHost(dir: string, extra: string[] = []): string {
@@ -114,7 +91,7 @@ function dumpPy(file: string, pid: number, max: number): string {
  */
 export function gdbCapture(pid: number, stackMax = 256 * 1024, thread = 1): GdbCapture {
   const maps = parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
-  const dump = path.join(tmpDir(), 'stack.bin');
+  const dump = path.join(tempDir('luaprof-native-'), 'stack.bin');
   const out = execFileSync(
     'gdb',
     [

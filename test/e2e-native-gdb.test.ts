@@ -18,9 +18,9 @@ import {
   haveTool,
   startTarget,
   stopTarget,
-  tmpDir,
+  tempDir,
   type GdbCapture,
-} from './native-helpers.js';
+} from './helpers/native.js';
 
 const HAVE = haveTool('gdb') && haveTool('gcc') && fs.existsSync('/usr/bin/lua5.4');
 const LIBC_DBG = fs.existsSync('/usr/lib/debug/.build-id');
@@ -78,7 +78,7 @@ describe.skipIf(!HAVE)('native unwinder agrees with gdb', () => {
   const children: ChildProcess[] = [];
 
   beforeAll(() => {
-    dir = tmpDir();
+    dir = tempDir();
     fs.mkdirSync(`${dir}/nocfi`);
     host = buildHost(dir);
     hostNoCfi = buildHost(`${dir}/nocfi`, ['-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-fno-omit-frame-pointer']);
