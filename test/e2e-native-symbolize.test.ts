@@ -42,8 +42,8 @@ describe.skipIf(!haveTool('g++'))('C++ names', () => {
 describe('demangle against c++filt', () => {
   it.skipIf(!haveTool('c++filt'))('agrees with c++filt on the exported names of libstdc++', () => {
     const lib = fs.readdirSync('/usr/lib/x86_64-linux-gnu').find((f) => /^libstdc\+\+\.so\.6\.\d/.test(f));
-    if (!lib) return;
-    const elf = ElfFile.parse(fs.readFileSync(`/usr/lib/x86_64-linux-gnu/${lib}`))!;
+    expect(lib, 'libstdc++.so.6.* in /usr/lib/x86_64-linux-gnu').toBeDefined();
+    const elf = ElfFile.parse(fs.readFileSync(`/usr/lib/x86_64-linux-gnu/${lib!}`))!;
     const names = [...new Set(elf.dynsym().map((s) => s.name).filter((n) => n.startsWith('_Z')))];
     const want = execFileSync('c++filt', { input: names.join('\n'), encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
     let ok = 0;
