@@ -1,4 +1,4 @@
-/** Builds dist/ once before the suites: end-to-end tests run the real `luaprof` binary. */
+/** Global setup of the e2e project: builds dist/ once, since end-to-end tests run the real `luaprof` binary. */
 import { execFileSync } from 'node:child_process';
 
 export default function setup(): void {
