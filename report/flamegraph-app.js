@@ -1,19 +1,57 @@
+// @ts-check
 /* luaprof report page (runs in the browser; inlined into every HTML report).
  * Reads the JSON data block, rebuilds the call tree, drives d3-flame-graph.
- * Every string from the profile is inserted with textContent or d3's .text(): never as HTML. */
+ * Every string from the profile is inserted with textContent or d3's .text(): never as HTML.
+ * Type-checked by `npm run typecheck` (tsconfig.page.json): the data block's types are the ones
+ * report/html.ts writes (page-types.ts), the d3 globals and chart nodes are in page-globals.d.ts. */
+/** @typedef {import('./page-types.js').PageData} PageData */
+/** @typedef {import('./page-types.js').FlameData} FlameData */
+/** @typedef {import('./page-types.js').FlameThreadData} FlameThreadData */
+/** @typedef {import('./page-types.js').DiffPageData} DiffPageData */
+/** @typedef {import('./page-globals.js').ProfileNode} ProfileNode */
+/** @typedef {import('./page-globals.js').DiffNode} DiffNode */
+/** @typedef {import('./page-globals.js').ChartNode} ChartNode */
+/** @typedef {import('./page-globals.js').FlameNode} FlameNode */
+/** @typedef {import('./page-globals.js').FlameGraph} FlameGraph */
+/** @typedef {import('./page-globals.js').FlameGraphTooltip} FlameGraphTooltip */
+/** A row of the functions table: FlameThreadData.fn or DiffPageData.fn. */
+/** @typedef {number[]} Row */
+/**
+ * A table column: [header, value of a row, numeric, format of the value, class of the value,
+ * text of a row (instead of the formatted value)].
+ * @typedef {[string, (r: Row) => number | string, boolean, (((x: number) => string) | null)?, (((x: number) => string) | null)?, ((r: Row) => string)?]} Column
+ */
 (function () {
   'use strict';
   var t0 = performance.now();
-  var data = JSON.parse(document.getElementById('luaprof-data').textContent);
+  /** @type {PageData} */
+  var data = JSON.parse(/** @type {string} */ (/** @type {HTMLElement} */ (document.getElementById('luaprof-data')).textContent));
   var isDiff = data.mode === 'diff';
+  // The same object seen as either mode: prof is read only when !isDiff, diff only when isDiff.
+  var prof = /** @type {FlameData} */ (data);
+  var diff = /** @type {DiffPageData} */ (data);
   var frames = data.frames;
   var SCALE = 1e6;
   var rowLimit = 200; // rows drawn; big tables are slow to lay out, 'show more' adds pages
   var lc = new Array(frames.length);
   for (var i = 0; i < frames.length; i++) lc[i] = (frames[i][0] + '\u0000' + frames[i][1]).toLowerCase();
 
-  var $ = function (id) { return document.getElementById(id); };
-  var state = { thread: 0, inverted: false, widths: 'new', term: '', sortKey: null, sortDir: -1, zoomed: null, focus: -1 };
+  /** The page's elements all exist (flamegraph.html). */
+  var $ = function (/** @type {string} */ id) { return /** @type {HTMLElement} */ (document.getElementById(id)); };
+  /** Form controls, by id. */
+  var input = function (/** @type {string} */ id) { return /** @type {HTMLInputElement} */ ($(id)); };
+  var button = function (/** @type {string} */ id) { return /** @type {HTMLButtonElement} */ ($(id)); };
+  var state = {
+    thread: 0,
+    inverted: false,
+    widths: 'new',
+    term: '',
+    sortKey: /** @type {number | null} */ (null),
+    sortDir: -1,
+    zoomed: /** @type {string | null} */ (null),
+    focus: -1,
+  };
+  /** @type {FlameGraph | null} */
   var chart = null;
 
   // ---- header ----
@@ -37,12 +75,21 @@
   // Totals, self values, matched share and the table always come from the exact data.
   var PRUNE_K = 40;
   function chartWidth() { return Math.max(300, $('chart').clientWidth || 960); }
+  /** @param {number} total */
   function minVisible(total) { return total / (chartWidth() * PRUNE_K); }
   // Builds data nodes for the subtree of packed node `from` (-1 = root), keeping nodes with v >= minV.
+  /**
+   * @param {FlameThreadData} th
+   * @param {number} from
+   * @param {number} minV
+   * @returns {ProfileNode}
+   */
   function buildProfileSubtree(th, from, minV) {
-    var tr = data.tree, f = tr.f, d = tr.d, v = th.v, n = f.length;
+    var tr = prof.tree, f = tr.f, d = tr.d, v = th.v, n = f.length;
+    /** @type {ProfileNode} */
     var root = from < 0 ? { n: th.label, fi: -1, v: th.total, k: 0, i: -1 } : { n: frames[f[from]][0], fi: f[from], v: v[from], k: 0, i: from };
     var base = from < 0 ? 0 : d[from] + 1;
+    /** @type {(ProfileNode | null)[]} */
     var stack = [];
     stack[base] = root;
     for (var i = from + 1; i < n; i++) {
@@ -52,6 +99,7 @@
         if (!parent || v[i] === 0) { stack[depth + 1] = null; continue; }
       parent.k += v[i];
       if (v[i] < minV) { stack[depth + 1] = null; continue; }
+      /** @type {ProfileNode} */
       var node = { n: frames[f[i]][0], fi: f[i], v: v[i], k: 0, i: i };
       if (!parent.c) parent.c = [];
       parent.c.push(node);
@@ -59,11 +107,18 @@
     }
     return root;
   }
+  /**
+   * @param {number} from
+   * @param {number} minShare
+   * @returns {DiffNode}
+   */
   function buildDiffSubtree(from, minShare) {
-    var tr = data.tree, f = tr.f, d = tr.d, b = tr.b, w = tr.n, n = f.length;
-    var bt = data.baseTotal, nt = data.newTotal;
+    var tr = diff.tree, f = tr.f, d = tr.d, b = tr.b, w = tr.n, n = f.length;
+    var bt = diff.baseTotal, nt = diff.newTotal;
+    /** @type {DiffNode} */
     var root = from < 0 ? { n: 'all', fi: -1, b: bt, w: nt, v: 0, dd: 0, i: -1, kb: 0, kw: 0 } : { n: frames[f[from]][0], fi: f[from], b: b[from], w: w[from], v: 0, dd: 0, i: from, kb: 0, kw: 0 };
     var base = from < 0 ? 0 : d[from] + 1;
+    /** @type {(DiffNode | null)[]} */
     var stack = [];
     stack[base] = root;
     for (var i = from + 1; i < n; i++) {
@@ -74,6 +129,7 @@
       parent.kb += b[i];
       parent.kw += w[i];
       if (Math.max(share(b[i], bt), share(w[i], nt)) < minShare) { stack[depth + 1] = null; continue; }
+      /** @type {DiffNode} */
       var node = { n: frames[f[i]][0], fi: f[i], b: b[i], w: w[i], v: 0, dd: 0, i: i, kb: 0, kw: 0 };
       if (!parent.c) parent.c = [];
       parent.c.push(node);
@@ -81,23 +137,36 @@
     }
     return root;
   }
-  /** Packed index path from the root to packed node i (inclusive). */
+  /**
+   * Packed index path from the root to packed node i (inclusive).
+   * @param {{ d: number[] }} tr
+   * @param {number} i
+   */
   function pathTo(tr, i) {
     var path = [i], want = tr.d[i] - 1;
     for (var j = i - 1; j >= 0 && want >= 0; j--) if (tr.d[j] === want) { path.unshift(j); want--; }
     return path;
   }
+  /**
+   * @param {DiffNode} root
+   * @param {(x: DiffNode) => void} fn
+   */
   function forEach(root, fn) {
     var todo = [root];
     while (todo.length) {
-      var x = todo.pop();
+      var x = /** @type {DiffNode} */ (todo.pop());
       fn(x);
       if (x.c) for (var i = 0; i < x.c.length; i++) todo.push(x.c[i]);
     }
   }
+  /**
+   * @param {number} x
+   * @param {number} total
+   */
   function share(x, total) { return total > 0 ? x / total : 0; }
+  /** @param {DiffNode} root */
   function applyDiffWidths(root) {
-    var bt = data.baseTotal, nt = data.newTotal, useBase = state.widths === 'base';
+    var bt = diff.baseTotal, nt = diff.newTotal, useBase = state.widths === 'base';
     forEach(root, function (x) {
       var sb = share(x.b, bt), sn = share(x.w, nt);
       x.v = (useBase ? sb : sn) * SCALE;
@@ -107,42 +176,58 @@
   }
   // Chart data: whole tree pruned, or (after zooming into a node with hidden detail) the chain of
   // its ancestors with the node's subtree pruned relative to the node itself.
+  /**
+   * @param {number} [focus]
+   * @returns {ChartNode}
+   */
   function currentRoot(focus) {
     var tr = data.tree;
+    /** @type {ChartNode} */
     var root;
     if (isDiff) root = buildDiffSubtree(-1, minVisible(1));
-    else root = buildProfileSubtree(data.threads[state.thread], -1, minVisible(data.threads[state.thread].total));
+    else root = buildProfileSubtree(prof.threads[state.thread], -1, minVisible(prof.threads[state.thread].total));
     if (focus !== undefined && focus >= 0) {
       var path = pathTo(tr, focus);
-      var node = root, target = null;
+      /** @type {ChartNode} */
+      var node = root;
+      /** @type {ChartNode | null} */
+      var target = null;
       for (var p = 0; p < path.length; p++) {
+        /** @type {ChartNode | null} */
         var next = null;
-        if (node.c) for (var q = 0; q < node.c.length; q++) if (node.c[q].i === path[p]) next = node.c[q];
+        /** @type {ChartNode[] | undefined} */
+        var kids = node.c;
+        if (kids) for (var q = 0; q < kids.length; q++) if (kids[q].i === path[p]) next = kids[q];
         if (!next) break;
         if (p === path.length - 1) target = next;
         node = next;
       }
       if (target) {
-        var sub = isDiff ? buildDiffSubtree(focus, minVisible(Math.max(share(target.b, data.baseTotal), share(target.w, data.newTotal))))
-                         : buildProfileSubtree(data.threads[state.thread], focus, minVisible(target.v));
-        target.c = sub.c;
-        target.k = sub.k;
-        target.kb = sub.kb;
-        target.kw = sub.kw;
+        // Both kinds of node get the subtree's fields; the ones of the other kind are undefined.
+        var t = /** @type {ProfileNode & DiffNode} */ (target);
+        var sub = /** @type {ProfileNode & DiffNode} */ (isDiff ? buildDiffSubtree(focus, minVisible(Math.max(share(t.b, diff.baseTotal), share(t.w, diff.newTotal))))
+                         : buildProfileSubtree(prof.threads[state.thread], focus, minVisible(t.v)));
+        t.c = sub.c;
+        t.k = sub.k;
+        t.kb = sub.kb;
+        t.kw = sub.kw;
       }
     }
-    if (isDiff) applyDiffWidths(root);
+    if (isDiff) applyDiffWidths(/** @type {DiffNode} */ (root));
     return root;
   }
-  function threadTotal() { return isDiff ? SCALE : data.threads[state.thread].total; }
+  function threadTotal() { return isDiff ? SCALE : prof.threads[state.thread].total; }
 
   // ---- colours ----
+  /** @param {string} s */
   function hash(s) {
     var h = 2166136261;
     for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); }
     return ((h >>> 0) % 1000) / 1000;
   }
+  /** @type {Record<string, [number, number]>} */
   var HUES = { lua: [18, 45], c: [175, 200], native: [0, 12], jit: [95, 130], gc: [270, 290], idle: [0, 0] };
+  /** @param {FlameNode} d */
   function kindColor(d) {
     if (d.highlight) return '#e600e6';
     var fi = d.data.fi;
@@ -154,9 +239,10 @@
     var hue = hr[0] + r * (hr[1] - hr[0]);
     return 'hsl(' + hue.toFixed(0) + ',' + (kind === 'lua' ? 85 : 60) + '%,' + (55 + r * 12).toFixed(0) + '%)';
   }
+  /** @param {FlameNode} d */
   function diffColor(d) {
     if (d.highlight) return '#e600e6';
-    var rel = d.data.rel || 0;
+    var rel = /** @type {DiffNode} */ (d.data).rel || 0;
     var a = Math.min(1, Math.abs(rel));
     if (a < 0.02) return 'rgb(224,224,224)';
     var k = Math.round(225 * (1 - a));
@@ -165,28 +251,41 @@
 
   // ---- tooltip ----
   var tipEl = $('tip');
+  /**
+   * @param {number} x
+   * @param {number} total
+   */
   function pct(x, total) { return total > 0 ? (100 * x / total).toFixed(2) + '%' : '-'; }
+  /** @param {number} x */
   function fmtN(x) { return Number.isInteger(x) ? String(x) : (Math.round(x * 1000) / 1000).toString(); }
+  /**
+   * @param {DiffNode} x
+   * @param {'b' | 'w'} key
+   */
   function nodeSelfRaw(x, key) { return key === 'b' ? x.b - x.kb : x.w - x.kw; }
+  /** @param {FlameNode} node */
   function describe(node) {
     var x = node.data;
     var lines = [x.n];
     if (x.fi >= 0 && frames[x.fi][1]) lines.push(frames[x.fi][1]);
     if (x.fi >= 0) lines.push('kind: ' + frames[x.fi][2]);
     if (!isDiff) {
+      var px = /** @type {ProfileNode} */ (x);
       var tot = threadTotal();
-      lines.push('total: ' + fmtN(x.v) + ' samples (' + pct(x.v, tot) + ')');
-      lines.push('self:  ' + fmtN(x.v - x.k) + ' samples (' + pct(x.v - x.k, tot) + ')');
+      lines.push('total: ' + fmtN(px.v) + ' samples (' + pct(px.v, tot) + ')');
+      lines.push('self:  ' + fmtN(px.v - px.k) + ' samples (' + pct(px.v - px.k, tot) + ')');
     } else {
-      var bt = data.baseTotal, nt = data.newTotal;
-      var bs = nodeSelfRaw(x, 'b'), ns = nodeSelfRaw(x, 'w');
-      lines.push('total: base ' + pct(x.b, bt) + ' (' + fmtN(x.b) + ') \u2192 new ' + pct(x.w, nt) + ' (' + fmtN(x.w) + '), ' + pts(share(x.w, nt) - share(x.b, bt)));
+      var dx = /** @type {DiffNode} */ (x);
+      var bt = diff.baseTotal, nt = diff.newTotal;
+      var bs = nodeSelfRaw(dx, 'b'), ns = nodeSelfRaw(dx, 'w');
+      lines.push('total: base ' + pct(dx.b, bt) + ' (' + fmtN(dx.b) + ') \u2192 new ' + pct(dx.w, nt) + ' (' + fmtN(dx.w) + '), ' + pts(share(dx.w, nt) - share(dx.b, bt)));
       lines.push('self:  base ' + pct(bs, bt) + ' (' + fmtN(bs) + ') \u2192 new ' + pct(ns, nt) + ' (' + fmtN(ns) + '), ' + pts(share(ns, nt) - share(bs, bt)));
     }
     return lines.join('\n');
   }
+  /** @param {number} delta */
   function pts(delta) { var p = 100 * delta; return (p >= 0 ? '+' : '') + p.toFixed(2) + ' pts'; }
-  function tip() {}
+  var tip = /** @type {FlameGraphTooltip} */ (function () {});
   tip.show = function (event, d) {
     tipEl.textContent = describe(d);
     tipEl.hidden = false;
@@ -194,6 +293,7 @@
     $('details').textContent = d.data.n + (d.data.fi >= 0 && frames[d.data.fi][1] ? '  ' + frames[d.data.fi][1] : '');
   };
   tip.hide = function () { tipEl.hidden = true; };
+  /** @param {MouseEvent} [event] */
   function moveTip(event) {
     if (tipEl.hidden || !event) return;
     var x = event.clientX + 14, y = event.clientY + 14;
@@ -207,12 +307,17 @@
   $('chart').addEventListener('mouseleave', function () { tip.hide(); });
 
   // ---- chart ----
+  /**
+   * @param {number} fi
+   * @param {string} term
+   */
   function matches(fi, term) { return fi >= 0 && lc[fi].indexOf(term) >= 0; }
+  /** @param {number} [focus] */
   function render(focus) {
     var root = currentRoot(focus);
     var el = $('chart');
     el.textContent = '';
-    chart = flamegraph.default()
+    var ch = flamegraph.default()
       .width(chartWidth())
       .cellHeight(18)
       .minFrameSize(1)
@@ -224,29 +329,31 @@
       .setSearchMatch(function (d, term) { return matches(d.data.fi, term); })
       .setSearchHandler(function () { showMatch(); })
       .onClick(onZoom);
+    chart = ch;
     lastWidth = chartWidth();
-    d3.select(el).datum(root).call(chart);
+    d3.select(el).datum(root).call(ch);
     state.focus = focus === undefined ? -1 : focus;
     state.zoomed = null;
     if (focus !== undefined && focus >= 0) {
       var target = d3.select(el).datum().descendants().find(function (n) { return n.data.i === focus; });
       if (target) {
-        chart.zoomTo(target);
+        ch.zoomTo(target);
         state.zoomed = target.data.n;
       }
     }
-    chart.transitionDuration(250);
-    $('reset-zoom').disabled = !state.zoomed;
+    ch.transitionDuration(250);
+    button('reset-zoom').disabled = !state.zoomed;
     $('chart').setAttribute('data-zoomed', state.zoomed || '');
-    if (state.term) chart.search(state.term);
+    if (state.term) ch.search(state.term);
     showMatch();
   }
+  /** @param {FlameNode} d */
   function onZoom(d) {
     var x = d.data;
-    var total = isDiff ? 1 : data.threads[state.thread].total;
-    var size = isDiff ? Math.max(share(x.b, data.baseTotal), share(x.w, data.newTotal)) : x.v;
+    var total = isDiff ? 1 : prof.threads[state.thread].total;
+    var size = isDiff ? Math.max(share(/** @type {DiffNode} */ (x).b, diff.baseTotal), share(/** @type {DiffNode} */ (x).w, diff.newTotal)) : x.v;
     state.zoomed = x.fi >= 0 ? x.n : null;
-    $('reset-zoom').disabled = !state.zoomed;
+    button('reset-zoom').disabled = !state.zoomed;
     $('chart').setAttribute('data-zoomed', state.zoomed || '');
     // Re-root with the node's full detail when zooming this far would reveal pruned frames.
     if (x.i >= 0 && x.i !== state.focus && size < total / PRUNE_K) {
@@ -255,11 +362,12 @@
     }
   }
   /** Exact share of samples whose stack contains a matching frame (from the whole tree). */
+  /** @param {string} term */
   function matchedShare(term) {
     var tr = data.tree;
     var f = tr.f, d = tr.d, n = f.length;
-    var vals = isDiff ? (state.widths === 'base' ? tr.b : tr.n) : data.threads[state.thread].v;
-    var total = isDiff ? (state.widths === 'base' ? data.baseTotal : data.newTotal) : data.threads[state.thread].total;
+    var vals = isDiff ? (state.widths === 'base' ? diff.tree.b : diff.tree.n) : prof.threads[state.thread].v;
+    var total = isDiff ? (state.widths === 'base' ? diff.baseTotal : diff.newTotal) : prof.threads[state.thread].total;
     var sum = 0, md = -1, frames = 0;
     for (var i = 0; i < n; i++) {
       if (md >= 0 && d[i] <= md) md = -1;
@@ -280,7 +388,7 @@
   }
 
   // ---- controls ----
-  var threadSel = $('thread');
+  var threadSel = /** @type {HTMLSelectElement} */ ($('thread'));
   if (isDiff) {
     var o = document.createElement('option');
     o.textContent = 'all threads';
@@ -288,13 +396,13 @@
     threadSel.disabled = true;
     $('widths-label').hidden = false;
   } else {
-    data.threads.forEach(function (t, i) {
+    prof.threads.forEach(function (t, i) {
       var opt = document.createElement('option');
       opt.value = String(i);
       opt.textContent = t.label + ' \u2014 ' + fmtN(t.total) + ' samples';
       threadSel.appendChild(opt);
     });
-    if (data.threads.length < 2) threadSel.disabled = true;
+    if (prof.threads.length < 2) threadSel.disabled = true;
   }
   threadSel.addEventListener('change', function () {
     state.thread = Number(threadSel.value) || 0;
@@ -302,7 +410,7 @@
     renderTable();
   });
   $('widths').addEventListener('change', function () {
-    state.widths = $('widths').value === 'base' ? 'base' : 'new';
+    state.widths = input('widths').value === 'base' ? 'base' : 'new';
     render();
   });
   $('toggle-layout').addEventListener('click', function () {
@@ -314,12 +422,12 @@
     if (state.focus >= 0) render();
     else if (chart) chart.resetZoom();
     state.zoomed = null;
-    $('reset-zoom').disabled = true;
+    button('reset-zoom').disabled = true;
     $('chart').setAttribute('data-zoomed', '');
   });
   var searchTimer = 0;
   function applySearch() {
-    state.term = $('search').value.trim().toLowerCase();
+    state.term = input('search').value.trim().toLowerCase();
     if (!chart) return;
     if (state.term) chart.search(state.term);
     else chart.clear();
@@ -333,12 +441,13 @@
   $('search').addEventListener('keydown', function (e) {
     if (e.key === 'Enter') { clearTimeout(searchTimer); applySearch(); }
   });
-  $('clear-search').addEventListener('click', function () { $('search').value = ''; applySearch(); });
+  $('clear-search').addEventListener('click', function () { input('search').value = ''; applySearch(); });
 
   // ---- table ----
   // column: [header, key(row)->value, numeric, format, className(row)]
+  /** @returns {Column[]} */
   function profileColumns() {
-    var tot = data.threads[state.thread].total;
+    var tot = prof.threads[state.thread].total;
     return [
       ['Function', function (r) { return frames[r[0]][0]; }, false],
       ['Location', function (r) { return frames[r[0]][1]; }, false],
@@ -348,10 +457,11 @@
       ['Total %', function (r) { return share(r[2], tot); }, true, pctOf],
     ];
   }
+  /** @returns {Column[]} */
   function diffColumns() {
-    var bt = data.baseTotal, nt = data.newTotal;
-    var dTot = function (r) { return share(r[4], nt) - share(r[2], bt); };
-    var dSelf = function (r) { return share(r[3], nt) - share(r[1], bt); };
+    var bt = diff.baseTotal, nt = diff.newTotal;
+    var dTot = function (/** @type {Row} */ r) { return share(r[4], nt) - share(r[2], bt); };
+    var dSelf = function (/** @type {Row} */ r) { return share(r[3], nt) - share(r[1], bt); };
     return [
       ['Function', function (r) { return frames[r[0]][0]; }, false],
       ['Location', function (r) { return frames[r[0]][1]; }, false],
@@ -366,17 +476,23 @@
       ['Significant', function (r) { return r[6] ? (dTot(r) > 0 ? 2 : 1) : 0; }, true, function (s) { return s === 2 ? 'regression' : s === 1 ? 'improvement' : ''; }],
     ];
   }
+  /** @param {number} x */
   function pctOf(x) { return (100 * x).toFixed(2) + '%'; }
+  /** @param {number} x */
   function ptsOf(x) { return pts(x); }
+  /** @param {number} x */
   function signClass(x) { return x > 0.00005 ? 'up' : x < -0.00005 ? 'down' : ''; }
-  function tableRows() { return isDiff ? data.fn : data.threads[state.thread].fn; }
+  /** @returns {Row[]} */
+  function tableRows() { return isDiff ? diff.fn : prof.threads[state.thread].fn; }
   function renderTable() {
     var cols = isDiff ? diffColumns() : profileColumns();
     if (state.sortKey === null || state.sortKey >= cols.length) {
       state.sortKey = isDiff ? 7 : 5;
       state.sortDir = -1;
     }
-    var thead = $('fn-table').tHead;
+    var table = /** @type {HTMLTableElement} */ ($('fn-table'));
+    var sortKey = /** @type {number} */ (state.sortKey);
+    var thead = /** @type {HTMLTableSectionElement} */ (table.tHead);
     thead.textContent = '';
     var hr = document.createElement('tr');
     cols.forEach(function (c, ci) {
@@ -396,14 +512,14 @@
     var rows = tableRows();
     var term = state.term;
     if (term) rows = rows.filter(function (r) { return matches(r[0], term); });
-    var key = cols[state.sortKey][1], numeric = cols[state.sortKey][2], dir = state.sortDir;
-    var keyed = rows.map(function (r) { return [key(r), r]; });
+    var key = cols[sortKey][1], numeric = cols[sortKey][2], dir = state.sortDir;
+    var keyed = rows.map(function (r) { return /** @type {[number | string, Row]} */ ([key(r), r]); });
     keyed.sort(function (a, b) {
       var x = a[0], y = b[0];
-      if (numeric) return dir * (x - y);
+      if (numeric) return dir * (/** @type {number} */ (x) - /** @type {number} */ (y));
       return dir * (x < y ? -1 : x > y ? 1 : 0);
     });
-    var tbody = $('fn-table').tBodies[0];
+    var tbody = table.tBodies[0];
     var frag = document.createDocumentFragment();
     var n = Math.min(keyed.length, rowLimit);
     for (var i = 0; i < n; i++) {
@@ -414,9 +530,9 @@
         var c = cols[ci];
         var td = document.createElement('td');
         var val = c[1](r);
-        td.textContent = c[5] ? c[5](r) : c[3] ? c[3](val) : String(val);
+        td.textContent = c[5] ? c[5](r) : c[3] ? c[3](/** @type {number} */ (val)) : String(val);
         var cls = c[2] ? 'num' : '';
-        if (c[4]) cls += ' ' + c[4](val);
+        if (c[4]) cls += ' ' + c[4](/** @type {number} */ (val));
         if (cls) td.className = cls;
         if (ci === 0) td.title = frames[r[0]][0];
         tr.appendChild(td);

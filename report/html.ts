@@ -10,41 +10,11 @@
 import type { Profile, ProfileMeta, ThreadProfile } from '../aggregator/profile.js';
 import { functionStats, frameLocation, packThreadTrees, stackWeights, type TreeNode } from '../aggregator/tree.js';
 import { cspHash, escapeHtml, jsonForScript, ownAsset, packageFile, scriptText } from './assets.js';
+import type { DiffPageData, FlameData, FlameThreadData } from './page-types.js';
 import { threadLabel } from './speedscope.js';
 
-export interface FlameThreadData {
-  label: string;
-  total: number;
-  /** Total of each node of FlameData.tree in this thread (pre-order, aligned with tree.f). */
-  v: number[];
-  /** [frame, self, total] per function, heaviest total first. */
-  fn: Array<[number, number, number]>;
-}
-
-export interface FlameData {
-  mode: 'profile';
-  title: string;
-  facts: Array<[string, string]>;
-  /** Per frame: [name, "file:line", kind]. */
-  frames: Array<[string, string, string]>;
-  /** Call tree of all threads in pre-order: frame index and depth of each node (children by name). */
-  tree: { f: number[]; d: number[] };
-  threads: FlameThreadData[];
-}
-
-export interface DiffPageData {
-  mode: 'diff';
-  title: string;
-  facts: Array<[string, string]>;
-  frames: Array<[string, string, string]>;
-  baseTotal: number;
-  newTotal: number;
-  /** Merged call tree; b/n are total weights in base and new. */
-  tree: { f: number[]; d: number[]; b: number[]; n: number[] };
-  /** [frame, baseSelf, baseTotal, newSelf, newTotal, pValue, significant(0|1)] */
-  fn: Array<[number, number, number, number, number, number, number]>;
-  alpha: number;
-}
+// The page data types live in page-types.ts, shared with the page script (flamegraph-app.js).
+export type { DiffPageData, FlameData, FlameThreadData } from './page-types.js';
 
 export function profileFacts(meta: ProfileMeta, threads: number): Array<[string, string]> {
   const facts: Array<[string, string]> = [];

@@ -46,14 +46,12 @@ describe('demangle against c++filt', () => {
     const elf = ElfFile.parse(fs.readFileSync(`/usr/lib/x86_64-linux-gnu/${lib!}`))!;
     const names = [...new Set(elf.dynsym().map((s) => s.name).filter((n) => n.startsWith('_Z')))];
     const want = execFileSync('c++filt', { input: names.join('\n'), encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
-    let ok = 0;
-    const bad: string[] = [];
-    names.forEach((n, i) => {
-      if (demangle(n) === want[i]) ok++;
-      else bad.push(n);
-    });
     expect(names.length).toBeGreaterThan(3000);
-    expect({ rate: ok / names.length >= 0.99, bad: bad.slice(0, 5) }).toEqual({ rate: true, bad: bad.slice(0, 5) });
+    // A name is either printed as c++filt prints it or left as it is: never printed wrong.
+    const wrong = names.filter((n, i) => demangle(n) !== want[i] && demangle(n) !== n);
+    const raw = names.filter((n, i) => demangle(n) === n && want[i] !== n);
+    expect(wrong).toEqual([]);
+    expect(raw.length / names.length).toBeLessThan(0.01);
   });
 });
 
