@@ -11,7 +11,6 @@ export interface DumpOptions {
   luaVersion?: string;
   native?: boolean;
   threads?: number[];
-  idle?: boolean;
 }
 
 function frameJson(f: Frame) {

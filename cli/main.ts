@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /** luaprof command line: record, dump, report, view, diff. */
-import { Command, InvalidArgumentError, CommanderError } from 'commander';
-import { inferFormat, parseFormat, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
-import { ExitCode } from '../sampler/errors.js';
+import { Command, InvalidArgumentError } from 'commander';
+import { inferFormat, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
+import { ExitCode, LuaprofError } from '../sampler/errors.js';
 import { dump } from './dump.js';
 import { parseDuration } from './duration.js';
-import { fail, failWith } from './output.js';
+import { exitCodeAction, runCommand } from './output.js';
 import { record } from './record.js';
-import { registerReportCommands } from './report-commands.js';
+import { formatOption, registerReportCommands } from './report-commands.js';
 import { parseTidList } from '../sampler/threads.js';
 import { VERSION } from './version.js';
 
@@ -33,12 +33,6 @@ function threadsOption(v: string): number[] {
   const tids = parseTidList(v);
   if (!tids) throw new InvalidArgumentError('expected thread ids separated by commas (e.g. 4242,4250)');
   return tids;
-}
-
-function formatOption(v: string): OutputFormat {
-  const f = parseFormat(v);
-  if (!f) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
-  return f;
 }
 
 function defaultOutput(pid: number | undefined, format: OutputFormat): string {
@@ -73,32 +67,27 @@ program
   .option('--no-progress', 'no live progress line')
   .argument('[command...]', 'command to start and profile until it exits (after --)')
   .passThroughOptions()
-  .action(async (command: string[], o) => {
-    try {
-      if ((o.pid === undefined) === (command.length === 0)) fail('record needs either -p PID or -- command args...', ExitCode.badArguments);
-      const format: OutputFormat = o.format ?? (o.output ? inferFormat(o.output) : null) ?? 'html';
-      if (o.output && !o.format && !inferFormat(o.output)) fail(`cannot tell the format of ${o.output}: use -f ${OUTPUT_FORMATS.join('|')}`, ExitCode.badArguments);
-      const output: string = o.output ?? defaultOutput(o.pid, format);
-      const code = await record({
-        pid: o.pid,
-        command,
-        durationMs: o.duration ?? null,
-        rate: o.rate,
-        output,
-        format,
-        lines: o.lines,
-        luaVersion: o.luaVersion,
-        native: o.native,
-        threads: o.threads,
-        subprocesses: o.subprocesses,
-        idle: o.idle,
-        progress: o.progress && process.stderr.isTTY === true,
-      });
-      process.exit(code);
-    } catch (e) {
-      failWith(e);
-    }
-  });
+  .action(exitCodeAction(async (command: string[], o) => {
+    if ((o.pid === undefined) === (command.length === 0)) throw new LuaprofError('badArguments', 'record needs either -p PID or -- command args...');
+    const format: OutputFormat = o.format ?? (o.output ? inferFormat(o.output) : null) ?? 'html';
+    if (o.output && !o.format && !inferFormat(o.output)) throw new LuaprofError('badArguments', `cannot tell the format of ${o.output}: use -f ${OUTPUT_FORMATS.join('|')}`);
+    const output: string = o.output ?? defaultOutput(o.pid, format);
+    return record({
+      pid: o.pid,
+      command,
+      durationMs: o.duration ?? null,
+      rate: o.rate,
+      output,
+      format,
+      lines: o.lines,
+      luaVersion: o.luaVersion,
+      native: o.native,
+      threads: o.threads,
+      subprocesses: o.subprocesses,
+      idle: o.idle,
+      progress: o.progress && process.stderr.isTTY === true,
+    });
+  }));
 
 program
   .command('dump')
@@ -108,21 +97,13 @@ program
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it')
   .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
   .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
-  .action((o) => {
-    try {
-      process.stdout.write(dump({ pid: o.pid, json: o.json, luaVersion: o.luaVersion, native: o.native, threads: o.threads }));
-    } catch (e) {
-      failWith(e);
-    }
-  });
+  .action(exitCodeAction((o) => {
+    process.stdout.write(dump({ pid: o.pid, json: o.json, luaVersion: o.luaVersion, native: o.native, threads: o.threads }));
+    return ExitCode.ok;
+  }));
 
 registerReportCommands(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) {
-    process.exit(e.exitCode === 0 ? 0 : ExitCode.badArguments);
-  }
-  failWith(e);
-}
+// The CLI's only process.exit: the exit code is the contract, and nothing left behind (a worker,
+// a timer) may keep the process alive after the action ended.
+process.exit(await runCommand(program, process.argv));

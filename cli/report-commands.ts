@@ -1,6 +1,7 @@
 /**
  * `luaprof report`, `luaprof view`, `luaprof diff`.
- * User errors: one line "luaprof: <message>" on stderr and a distinct exit code, no stack trace.
+ * User errors are LuaprofErrors: one line "luaprof: <message>" on stderr and a distinct exit code,
+ * no stack trace (cli/output.ts). Actions return their exit code; cli/main.ts exits with it.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -13,47 +14,33 @@ import { renderDiffHtml } from '../report/diff-html.js';
 import { ProfileFormatError, readProfile } from '../report/read.js';
 import { renderSpeedscopeHtml } from '../report/speedscope-view.js';
 import { OUTPUT_FORMATS, inferFormat, parseFormat, writeFileAtomic, writeProfile, type OutputFormat } from '../report/write.js';
+import { ExitCode, LuaprofError } from '../sampler/errors.js';
+import { exitCodeAction } from './output.js';
 
-export const EXIT_BAD_ARGS = 2;
-export const EXIT_BAD_PROFILE = 6;
-export const EXIT_REGRESSION = 7;
-
-/** An error the user caused; reported as one line with its exit code. */
-export class UserError extends Error {
-  constructor(message: string, readonly code: number = EXIT_BAD_ARGS) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
-
-function die(message: string, code: number): never {
-  process.stderr.write(`luaprof: ${message.split('\n')[0]}\n`);
-  process.exit(code);
-}
-
-/** Runs an action; turns user errors and unreadable profiles into one line + exit code. */
-function guarded<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
-  return async (...args: A) => {
+/** An action of these commands, with unreadable profiles and output paths made user errors. */
+function profileAction(fn: (...args: any[]) => Promise<number>) {
+  return exitCodeAction(async (...args: any[]) => {
     try {
-      await fn(...args);
+      return await fn(...args);
     } catch (e) {
-      if (e instanceof UserError) die(e.message, e.code);
-      if (e instanceof ProfileFormatError) die(e.message, EXIT_BAD_PROFILE);
+      if (e instanceof ProfileFormatError) throw new LuaprofError('malformedProfile', e.message);
       const err = e as NodeJS.ErrnoException;
       if (err && typeof err.code === 'string' && err.syscall) {
         // File-system failure writing the output: the user's path, not our bug.
-        die(`${err.path ?? ''}: ${err.code === 'EACCES' ? 'permission denied' : err.code === 'ENOENT' ? 'no such directory' : err.message}`, EXIT_BAD_ARGS);
+        const what = err.code === 'EACCES' ? 'permission denied' : err.code === 'ENOENT' ? 'no such directory' : err.message;
+        throw new LuaprofError('badArguments', `${err.path ?? ''}: ${what}`);
       }
       throw e;
     }
-  };
+  });
 }
 
 function load(file: string): Profile {
   return readProfile(file);
 }
 
-function formatOption(v: string): OutputFormat {
+/** `-f, --format` of record and report. */
+export function formatOption(v: string): OutputFormat {
   const f = parseFormat(v);
   if (!f) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
   return f;
@@ -80,7 +67,7 @@ export interface ReportOptions {
 /** `luaprof report`: converts any readable profile to any output format. */
 export async function runReport(opts: ReportOptions): Promise<OutputFormat> {
   const format = opts.format ?? inferFormat(opts.output);
-  if (!format) throw new UserError(`cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`);
+  if (!format) throw new LuaprofError('badArguments', `cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`);
   const profile = load(opts.input);
   await writeProfile(profile, opts.output, format);
   return format;
@@ -150,20 +137,20 @@ export async function runDiff(baseFile: string, newFile: string, opts: DiffComma
   const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
   if (opts.output) {
     const fmt = inferFormat(opts.output);
-    if (fmt && fmt !== 'html') throw new UserError(`diff writes an HTML page; ${opts.output} does not end in .html`);
+    if (fmt && fmt !== 'html') throw new LuaprofError('badArguments', `diff writes an HTML page; ${opts.output} does not end in .html`);
     await writeFileAtomic(
       opts.output,
       renderDiffHtml(diff, { baseName: basename(baseFile), newName: basename(newFile), baseMeta: base.meta, newMeta: next.meta }),
     );
   }
   let summary = formatDiffSummary(diff, opts.top ?? 10);
-  let exitCode = 0;
+  let exitCode: number = ExitCode.ok;
   let failing: string[] = [];
   if (opts.failOnRegression !== undefined) {
     const bad = regressionsOver(diff, opts.failOnRegression);
     failing = bad.map((f) => f.name);
     if (bad.length) {
-      exitCode = EXIT_REGRESSION;
+      exitCode = ExitCode.regression;
       summary += `FAIL: ${bad.length} function(s) grew by more than ${opts.failOnRegression} pts of total: ${bad
         .slice(0, 5)
         .map((f) => `${f.name} (+${f.deltaTotalPts.toFixed(2)})`)
@@ -173,15 +160,13 @@ export async function runDiff(baseFile: string, newFile: string, opts: DiffComma
   return { summary, exitCode, failing };
 }
 
-/** Commander's own usage errors (missing/invalid arguments): one line, exit 2. */
-function userErrorsExit2(cmd: Command): Command {
+/** Commander's own usage errors (missing/invalid arguments): one line; runCommand makes them exit 2. */
+function oneLineUsageErrors(cmd: Command): Command {
   return cmd
     .configureOutput({
       outputError: (str, write) => write(`luaprof: ${str.replace(/^error: /, '').split('\n')[0]}\n`),
     })
-    .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_ARGS);
-    });
+    .exitOverride();
 }
 
 export function registerReportCommands(program: Command): void {
@@ -192,13 +177,14 @@ export function registerReportCommands(program: Command): void {
     .requiredOption('-o, --output <file>', 'file to write')
     .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join(', ')} (default: from the extension of -o)`, formatOption)
     .action(
-      guarded(async (o: { input: string; output: string; format?: OutputFormat }) => {
+      profileAction(async (o: { input: string; output: string; format?: OutputFormat }) => {
         const fmt = await runReport(o);
         process.stderr.write(`luaprof: wrote ${o.output} (${fmt})\n`);
+        return ExitCode.ok;
       }),
     );
 
-  userErrorsExit2(report);
+  oneLineUsageErrors(report);
 
   const view = program
     .command('view')
@@ -207,13 +193,14 @@ export function registerReportCommands(program: Command): void {
     .option('-o, --output <file>', 'where to write the page (default: a file in the temp directory)')
     .option('--no-open', 'do not start a browser, only print the path')
     .action(
-      guarded(async (input: string, o: { output?: string; open: boolean }) => {
+      profileAction(async (input: string, o: { output?: string; open: boolean }) => {
         const r = await runView(input, { output: o.output, open: o.open });
         process.stdout.write(r.opened ? `opened ${r.path}\n` : `${r.path}\n`);
+        return ExitCode.ok;
       }),
     );
 
-  userErrorsExit2(view);
+  oneLineUsageErrors(view);
 
   const diff = program
     .command('diff')
@@ -230,12 +217,12 @@ export function registerReportCommands(program: Command): void {
       return n;
     }, 10)
     .action(
-      guarded(async (baseFile: string, newFile: string, o: DiffCommandOptions) => {
+      profileAction(async (baseFile: string, newFile: string, o: DiffCommandOptions) => {
         const r = await runDiff(baseFile, newFile, o);
         process.stdout.write(r.summary);
         if (o.output) process.stderr.write(`luaprof: wrote ${o.output}\n`);
-        if (r.exitCode) process.exit(r.exitCode);
+        return r.exitCode;
       }),
     );
-  userErrorsExit2(diff);
+  oneLineUsageErrors(diff);
 }

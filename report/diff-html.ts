@@ -2,8 +2,7 @@
 import type { ProfileDiff } from '../aggregator/diff.js';
 import { packDiffTree } from '../aggregator/diff.js';
 import type { ProfileMeta } from '../aggregator/profile.js';
-import { frameLocation } from '../aggregator/tree.js';
-import { renderPage, type DiffPageData } from './html.js';
+import { frameTable, nameOrder, renderPage, type DiffPageData } from './html.js';
 
 export interface DiffSides {
   baseName: string;
@@ -13,12 +12,7 @@ export interface DiffSides {
 }
 
 export function buildDiffData(diff: ProfileDiff, sides: DiffSides): DiffPageData {
-  const names = diff.frames.map((f) => f.name);
-  const tree = packDiffTree(diff.tree, (a, b) => {
-    const x = names[a.frame] ?? '';
-    const y = names[b.frame] ?? '';
-    return x < y ? -1 : x > y ? 1 : a.frame - b.frame;
-  });
+  const tree = packDiffTree(diff.tree, nameOrder(diff.frames.map((f) => f.name)));
   const facts: Array<[string, string]> = [
     ['base', sides.baseName],
     ['new', sides.newName],
@@ -37,7 +31,7 @@ export function buildDiffData(diff: ProfileDiff, sides: DiffSides): DiffPageData
     mode: 'diff',
     title: `luaprof diff: ${sides.baseName} → ${sides.newName}`,
     facts,
-    frames: diff.frames.map((f) => [f.name, frameLocation(f), f.kind]),
+    frames: frameTable(diff),
     baseTotal: diff.baseTotal,
     newTotal: diff.newTotal,
     tree,

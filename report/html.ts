@@ -41,7 +41,8 @@ function fmtDuration(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
 }
 
-export function frameTable(profile: Profile): Array<[string, string, string]> {
+/** The page's frame table, [name, "file:line", kind] per frame (a profile's or a diff's frames). */
+export function frameTable(profile: Pick<Profile, 'frames'>): Array<[string, string, string]> {
   return profile.frames.map((f) => [f.name, frameLocation(f), f.kind]);
 }
 
@@ -76,7 +77,7 @@ export function buildFlameData(profile: Profile, title?: string): FlameData {
 }
 
 /** Alphabetical children, as FlameGraph draws them (stable across threads and between base and new). */
-export function nameOrder(names: string[]): (a: TreeNode, b: TreeNode) => number {
+export function nameOrder(names: string[]): (a: Pick<TreeNode, 'frame'>, b: Pick<TreeNode, 'frame'>) => number {
   return (a, b) => {
     const x = names[a.frame] ?? '';
     const y = names[b.frame] ?? '';

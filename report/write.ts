@@ -1,5 +1,5 @@
 /** Writing a profile in any output format, atomically (temp file + rename). */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Profile } from '../aggregator/profile.js';
@@ -58,20 +58,6 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     } finally {
       await fh.close();
     }
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Synchronous variant, for exit paths that cannot await. */
-export function writeFileAtomicSync(file: string, data: string | Buffer): void {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  try {
-    writeFileSync(tmp, data);
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });

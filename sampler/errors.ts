@@ -1,4 +1,8 @@
-/** Errors a user can cause, each with its own exit code (documented in README). */
+/**
+ * Errors a user can cause, each with its own exit code (README's exit-code table is the contract).
+ * They live here, beside LuaprofError, because the sampler throws them by name (its kind) and must
+ * not depend on cli/; cli/output.ts turns a LuaprofError into its line and code.
+ */
 export const ExitCode = {
   ok: 0,
   internal: 1,
@@ -10,6 +14,12 @@ export const ExitCode = {
   regression: 7,
   unsupportedVersion: 8,
   targetExited: 9,
+  /** Assigned, not yet used: every sample came back without a Lua frame. */
+  noLuaFrames: 10,
+  /** Assigned, not yet used: the target is already traced by another tracer (a debugger, strace, …). */
+  alreadyTraced: 11,
+  /** Assigned, not yet used: the output file or its directory cannot be written. */
+  outputNotWritable: 12,
 } as const;
 
 export type ExitCodeName = keyof typeof ExitCode;
