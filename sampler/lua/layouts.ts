@@ -20,11 +20,6 @@ export function layoutFor(version: string, opts: { allowUnverified?: boolean } =
   return PUC_LAYOUTS.find((l) => l.releases.includes(version)) ?? null;
 }
 
-/** Releases with a layout table that has not been checked against a real interpreter. */
-export function unverifiedVersions(): string[] {
-  return PUC_LAYOUTS.flatMap((l) => l.releases).filter((r) => !VERIFIED_RELEASES.has(r));
-}
-
 export function supportedVersions(): string[] {
   return [...VERIFIED_RELEASES].map((v) => `Lua ${v}`);
 }

@@ -154,9 +154,3 @@ export function heapScan(mem: Memory, layout: PucLayout, maps: readonly MapEntry
   }
   return { states, ms: performance.now() - t0, bytes };
 }
-
-export function isApiName(name: string | undefined): boolean {
-  return name !== undefined && API_NAMES.test(name);
-}
-
-export { isPlausiblePtr };
