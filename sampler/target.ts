@@ -22,7 +22,8 @@ import type { PucLayout } from './lua/layout.js';
 import { CaptureError, PucCapture, type RawLuaStack } from './lua/puc/capture.js';
 import { heapScan, isActiveThread, statesOnStack } from './lua/puc/apiframes.js';
 import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
-import { getRegs, type Registers } from './os/ptrace.js';
+import { getRegs } from './os/ptrace.js';
+import type { Registers } from './os/registers.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import { listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
 import { findMapping, type Mapping } from './os/maps.js';
@@ -300,7 +301,7 @@ export class Target {
 
   private unwind(regs: Registers, stack: { addr: number; bytes: Buffer }): { frames: NativeFrame[]; syms: NativeSym[] } {
     const { unwinder, symbolizer } = this.nativeTools();
-    const frames = unwinder.unwind(regs as never, stack);
+    const frames = unwinder.unwind(regs, stack);
     const infos = symbolizer.symbolizeFrames(frames);
     const syms: NativeSym[] = infos.map((s, i) => {
       // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.

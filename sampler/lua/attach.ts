@@ -1,6 +1,7 @@
 /** Picks the runtime reader for a detected Lua and finds its state in the target. */
 import type { RemoteMemory } from '../os/remote-memory.js';
 import type { MapEntry } from '../os/procfs.js';
+import type { Registers } from '../os/registers.js';
 import type { LuaDetection } from './detect.js';
 import type { LuaRuntime } from './runtime.js';
 import { attachPuc } from './puc/attach.js';
@@ -14,7 +15,7 @@ export interface AttachContext {
   binaries: string[];
   detection: LuaDetection;
   /** Stops the main thread, runs fn with its registers, lets it go. */
-  withMainStopped<T>(fn: (regs: Record<string, number>) => T): T;
+  withMainStopped<T>(fn: (regs: Registers) => T): T;
 }
 
 export function attachRuntime(ctx: AttachContext): LuaRuntime {

@@ -3,6 +3,7 @@
  * turn that capture into frames afterwards.
  */
 import type { Memory } from '../os/memory.js';
+import type { Registers } from '../os/registers.js';
 import type { LuaFrame } from './frames.js';
 import type { PucLayout } from './layout.js';
 import { PucCapture, type RawLuaStack } from './puc/capture.js';
@@ -13,7 +14,7 @@ export interface LuaRuntime {
   /** Asks for the stopped thread's registers in capture() (one PTRACE_GETREGS per sample). */
   readonly wantsRegs?: boolean;
   /** Runs while the target is stopped: copy only what changes. */
-  capture(mem: Memory, regs?: Record<string, number>): unknown;
+  capture(mem: Memory, regs?: Registers): unknown;
   /** Runs after the target is let go. */
   resolve(raw: unknown): { frames: LuaFrame[]; truncated: boolean };
 }

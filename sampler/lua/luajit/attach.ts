@@ -7,6 +7,7 @@ import { LuaprofError } from '../../errors.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
+import type { Registers } from '../../os/registers.js';
 import type { AttachContext } from '../attach.js';
 import { dataSegments } from '../locate.js';
 import { candidateLayouts, knownBuilds, type LjLayout } from './layout.js';
@@ -53,7 +54,7 @@ export function locateLuaJit(
   layouts: LjLayout[],
   maps: MapEntry[],
   binaries: string[],
-  extra: { registers?: Record<string, number>; stack?: Buffer } = {},
+  extra: { registers?: Partial<Registers>; stack?: Buffer } = {},
 ): LjState | null {
   const tryWords = (buf: Buffer, source: string, limit: number): LjState | null => {
     const seen = new Set<number>();
@@ -74,7 +75,7 @@ export function locateLuaJit(
     return null;
   };
   if (extra.registers) {
-    const r14 = extra.registers.r14;
+    const r14 = extra.registers.r14 ?? 0;
     for (const l of layouts) {
       const G = r14 - l.gg.g2disp;
       if (isPlausiblePtr(G)) {
@@ -91,7 +92,7 @@ export function locateLuaJit(
   }
   if (extra.registers) {
     const regs = Buffer.alloc(8 * Object.keys(extra.registers).length);
-    Object.values(extra.registers).forEach((v, i) => v >= 0 && regs.writeBigUInt64LE(BigInt(v), i * 8));
+    Object.values(extra.registers).forEach((v, i) => v !== undefined && v >= 0 && regs.writeBigUInt64LE(BigInt(v), i * 8));
     const found = tryWords(regs, 'register', 64);
     if (found) return found;
   }

@@ -5,6 +5,7 @@
  * span is bounded; frames are walked over the copied stack, not through further reads.
  */
 import type { Memory } from '../../os/memory.js';
+import type { Registers } from '../../os/registers.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { LjLayout } from './layout.js';
 
@@ -44,12 +45,6 @@ export interface RawLuaJitStack {
   threads: RawThread[];
   /** Where the innermost base came from: "register", "state", "jit". */
   baseFrom: string;
-}
-
-export interface CaptureRegs {
-  rdx?: number;
-  rbx?: number;
-  r14?: number;
 }
 
 /** Split access to a raw 8-byte slot: GC64 tags live in the top 17 bits. */
@@ -96,7 +91,7 @@ export class LuaJitCapture {
     return h[9] === this.layout.gct.thread && u64(h, this.layout.state.glref) === this.G;
   }
 
-  capture(mem: Memory, regs?: CaptureRegs): RawLuaJitStack {
+  capture(mem: Memory, regs?: Partial<Registers>): RawLuaJitStack {
     const l = this.layout;
     const G = this.G;
     const J = G - l.gg.g + l.gg.J;

@@ -1,8 +1,9 @@
 /** LuaJIT as a LuaRuntime: capture while stopped (with the registers), resolve afterwards. */
 import type { Memory } from '../../os/memory.js';
+import type { Registers } from '../../os/registers.js';
 import type { LuaFrame } from '../frames.js';
 import type { LuaRuntime } from '../runtime.js';
-import { LuaJitCapture, type CaptureRegs, type RawLuaJitStack } from './capture.js';
+import { LuaJitCapture, type RawLuaJitStack } from './capture.js';
 import type { LjLayout } from './layout.js';
 import { LuaJitResolver } from './resolve.js';
 
@@ -35,7 +36,7 @@ export class LuaJitRuntime implements LuaRuntime {
     }
   }
 
-  capture(mem: Memory, regs?: CaptureRegs): RawLuaJitStack {
+  capture(mem: Memory, regs?: Partial<Registers>): RawLuaJitStack {
     return this.cap.capture(mem, regs);
   }
 
