@@ -7,14 +7,12 @@
 import type { Memory } from '../../os/memory.js';
 import type { Registers } from '../../os/registers.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import { CaptureError, MAX_FRAMES } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
-export const MAX_FRAMES = 1024;
 const MAX_STACK_SPAN = 512 << 10;
 const MAX_THREAD_NESTING = 16;
 const GCMASK_HI = 0x7fff; // GC64: 47-bit pointers
-
-export class CaptureError extends Error {}
 
 /** What the frame below a level links with (frame type and where the caller's pc comes from). */
 export interface RawLevel {

@@ -1,6 +1,6 @@
 /** Every PUC Lua release luaprof knows, and the layout table that reads it. */
 import type { PucLayout } from './layout.js';
-import { GENERATED_LAYOUTS } from './versions/generated.js';
+import { GENERATED_LAYOUTS } from '../versions/generated.js';
 
 export const PUC_LAYOUTS: PucLayout[] = GENERATED_LAYOUTS;
 

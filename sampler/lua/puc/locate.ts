@@ -1,26 +1,20 @@
 /**
- * Finding a PUC Lua main thread (lua_State) in a live process: candidate pointers from the writable
- * data of the Lua binary (e.g. lua.c's `globalL`), from registers and from stack words, each checked as
- * a thread whose global_State points back at the main thread.
+ * Finding a PUC Lua main thread (lua_State) in a live process: each candidate of the state finder
+ * (binaries' data, registers, stack words) is checked as a thread whose global_State points back at
+ * the main thread.
  */
-import type { Memory } from '../os/memory.js';
-import { isPlausiblePtr, readMany, u64 } from '../os/memory.js';
-import type { MapEntry } from '../os/procfs.js';
+import type { Memory } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import type { MapEntry } from '../../os/procfs.js';
+import { findState, type StateSources } from '../state-finder.js';
+import { PucCapture } from './capture.js';
 import type { PucLayout } from './layout.js';
-import { PucCapture } from './puc/capture.js';
 
 export interface MainState {
   L: number;
   G: number;
   /** Where the pointer was found ("data", "register", "stack"). */
   source: string;
-}
-
-const MAX_SEGMENT = 32 << 20;
-
-function inWritable(maps: MapEntry[], p: number): boolean {
-  for (const m of maps) if (p >= m.start && p < m.end) return m.perms.startsWith('rw');
-  return false;
 }
 
 /** Validates a candidate lua_State (main or coroutine); returns the main thread of its global state. */
@@ -62,36 +56,14 @@ function chainReachesBase(mem: Memory, layout: PucLayout, L: number, hdr: Buffer
   return false;
 }
 
-/** Pointer-sized words of a buffer that point into writable memory, deduplicated, in order. */
-function pointerWords(buf: Buffer, maps: MapEntry[], out: Set<number>, limit: number): void {
-  for (let off = 0; off + 8 <= buf.length && out.size < limit; off += 8) {
-    const p = u64(buf, off);
-    if (isPlausiblePtr(p) && !out.has(p) && inWritable(maps, p)) out.add(p);
-  }
-}
-
-/** The executable's (and Lua libraries') writable segments, plus the anonymous .bss right after them. */
-export function dataSegments(maps: MapEntry[], binaries: string[]): MapEntry[] {
-  const out: MapEntry[] = [];
-  for (let i = 0; i < maps.length; i++) {
-    const m = maps[i];
-    if (!binaries.includes(m.path)) continue;
-    if (m.perms.startsWith('rw')) out.push(m);
-    const next = maps[i + 1];
-    if (next && next.path === '' && next.start === m.end && next.perms.startsWith('rw')) out.push(next);
-  }
-  return out;
-}
-
 export function locateMainState(
   mem: Memory,
   layout: PucLayout,
   maps: MapEntry[],
   binaries: string[],
-  extra: { registers?: number[]; stack?: Buffer } = {},
+  extra: StateSources = {},
 ): MainState | null {
-  const tryAll = (cands: Iterable<number>, source: string): MainState | null => {
-    const list = [...cands];
+  const tryAll = (list: number[], source: string): MainState | null => {
     // One batched read screens out most candidates by the thread tag before full validation.
     const heads = readMany(mem, list.map((addr) => ({ addr, len: 16 })));
     for (let i = 0; i < list.length; i++) {
@@ -102,24 +74,5 @@ export function locateMainState(
     }
     return null;
   };
-  for (const seg of dataSegments(maps, binaries)) {
-    const len = Math.min(seg.end - seg.start, MAX_SEGMENT);
-    const buf = mem.read(seg.start, len);
-    if (!buf) continue;
-    const cands = new Set<number>();
-    pointerWords(buf, maps, cands, 1 << 20);
-    const found = tryAll(cands, 'data');
-    if (found) return found;
-  }
-  if (extra.registers) {
-    const found = tryAll(extra.registers.filter((r) => isPlausiblePtr(r) && inWritable(maps, r)), 'register');
-    if (found) return found;
-  }
-  if (extra.stack) {
-    const cands = new Set<number>();
-    pointerWords(extra.stack, maps, cands, 1 << 16);
-    const found = tryAll(cands, 'stack');
-    if (found) return found;
-  }
-  return null;
+  return findState(mem, maps, binaries, extra, tryAll);
 }
