@@ -1,9 +1,11 @@
 /**
- * Finding PUC lua_States that no global points at, per thread, and keeping what was found: on a
- * thread's native stack at the frames of the Lua API and the interpreter
- * (lua_pcall(k), lua_callk, lua_resume, luaV_execute …) `L` lives in a callee-saved register recovered
- * by CFI, or in a word of the frame's stack. (Not rdi: it is caller-saved, garbage in a non-leaf frame.)
- * Every candidate is validated as a thread of a global state whose main thread checks out.
+ * Finding the PUC lua_States that no global points at, thread by thread, and keeping what was found
+ * (one runtime per global state; per thread its state and the coroutines its host resumes from C).
+ *
+ * On a thread's native stack, at the frames of the Lua API and the interpreter (lua_pcall(k),
+ * lua_callk, lua_resume, luaV_execute …), `L` lives in a callee-saved register recovered by CFI, or in
+ * a word of the frame's stack. (Not rdi: it is caller-saved, garbage in a non-leaf frame.) Every
+ * candidate is validated as a thread of a global state whose main thread checks out.
  *
  * Also the last resort when nothing points at a state: a scan of the heap for the main thread's
  * signature (PUC allocates it in one block with its global_State: L->l_G == L + sizeof(lua_State)).
