@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../sampler/elf/elf.js';
-import { NativeUnwinder, type Regs } from '../sampler/native/index.js';
+import { NativeUnwinder } from '../sampler/native/index.js';
+import type { Registers as Regs } from '../sampler/os/registers.js';
 import { SnapshotMemory } from '../sampler/os/memory.js';
 import { readMaps } from '../sampler/os/maps.js';
 import { rng } from './helpers/fuzz.js';

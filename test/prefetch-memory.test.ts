@@ -7,7 +7,7 @@ import { readSnapshot } from './helpers/snapshots.js';
 import { describe, expect, it } from 'vitest';
 import { SnapshotMemory } from '../sampler/os/memory.js';
 import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
-import { layoutFor } from '../sampler/lua/layouts.js';
+import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
 
 const snap = readSnapshot('lua544-oracle.json');

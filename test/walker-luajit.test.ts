@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SnapshotMemory, type Memory } from '../sampler/os/memory.js';
 import { tracebackLine } from '../sampler/lua/frames.js';
-import { CaptureError } from '../sampler/lua/luajit/capture.js';
+import { CaptureError } from '../sampler/lua/runtime.js';
 import { candidateLayouts, layoutFromProbe } from '../sampler/lua/luajit/layout.js';
 import { LUAJIT_BUILDS } from '../sampler/lua/luajit/layouts.js';
 import { LuaJitRuntime } from '../sampler/lua/luajit/runtime.js';

@@ -1,6 +1,19 @@
 /** A resolved Lua frame, with what debug.traceback needs to print it. */
 import type { Frame } from '../../aggregator/profile.js';
-import type { TracebackRules } from './layout.js';
+
+/** How the release's debug.traceback prints a frame (lauxlib.c pushfuncname, or ldblib.c in 5.1). */
+export interface TracebackRules {
+  /** "5.1": ldblib.c db_errorfb ("in function 'f'", "[C]: ?"); "aux": lauxlib.c luaL_traceback. */
+  style: '5.1' | 'aux';
+  /** Where pushglobalfuncname searches: nowhere, the global table (5.2), package.loaded (5.3+). */
+  globalNames: 'none' | 'globals' | 'loaded';
+  /** The global name is tried before the name from code (5.3+), or only for unnamed C functions (5.2). */
+  globalFirst: boolean;
+  /** "_G." is stripped from global names. */
+  stripG: boolean;
+  /** Names from code print as "<namewhat> 'name'" (5.3+) rather than "function 'name'". */
+  namewhat: boolean;
+}
 
 export interface LuaFrame extends Frame {
   /** "global", "local", "method", "field", "upvalue", "metamethod", "for iterator", "" … */

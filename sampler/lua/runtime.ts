@@ -1,47 +1,55 @@
 /**
  * One Lua runtime inside a target: how to capture its stack while the target is stopped, and how to
- * turn that capture into frames afterwards.
+ * turn that capture into frames afterwards. Every flavour (PUC 5.1-5.4 in puc/, LuaJIT in luajit/)
+ * implements it; nothing outside a flavour's folder reads its captures.
  */
 import type { Memory } from '../os/memory.js';
+import type { MapEntry } from '../os/procfs.js';
+import type { Registers } from '../os/registers.js';
+import type { RemoteMemory } from '../os/remote-memory.js';
+import type { LuaDetection } from './detect.js';
 import type { LuaFrame } from './frames.js';
-import type { PucLayout } from './layout.js';
-import { PucCapture, type RawLuaStack } from './puc/capture.js';
-import { PucResolver } from './puc/resolve.js';
+
+/** Frames per thread a capture follows; deeper stacks are cut (and marked truncated). */
+export const MAX_FRAMES = 1024;
+
+/** A capture met a torn or hostile structure: the sample is dropped, never the profile. */
+export class CaptureError extends Error {}
+
+/** What a runtime makes of one capture. */
+export interface ResolvedLua {
+  /** Innermost first (a running coroutine's frames above those of the thread that resumed it). */
+  frames: LuaFrame[];
+  truncated: boolean;
+  /** The collector was running a step: the sampler puts [GC] on top of the frame that triggered it. */
+  gc: boolean;
+  /** Per frame (same order), the address of the C function it runs when known: --native splices there. */
+  cfuncs: (number | undefined)[];
+}
 
 export interface LuaRuntime {
   readonly version: string;
+  /** The global state this runtime reads (one runtime per global state). */
+  readonly G: number;
   /** Asks for the stopped thread's registers in capture() (one PTRACE_GETREGS per sample). */
   readonly wantsRegs?: boolean;
-  /** Runs while the target is stopped: copy only what changes. */
-  capture(mem: Memory, regs?: Record<string, number>): unknown;
+  /**
+   * Runs while the target is stopped: copy only what changes. `also`: other threads of this state
+   * (coroutines a host resumes from C) to add when they are running.
+   */
+  capture(mem: Memory, regs?: Registers, also?: readonly number[]): unknown;
   /** Runs after the target is let go. */
-  resolve(raw: unknown): { frames: LuaFrame[]; truncated: boolean };
+  resolve(raw: unknown): ResolvedLua;
 }
 
-export class PucRuntime implements LuaRuntime {
-  private readonly cap: PucCapture;
-  private readonly resolver: PucResolver;
-
-  constructor(
-    readonly version: string,
-    readonly layout: PucLayout,
-    readonly mainL: number,
-    readonly G: number,
-    resolveMem: Memory,
-  ) {
-    this.cap = new PucCapture(layout);
-    this.resolver = new PucResolver(resolveMem, layout, G);
-    this.resolveMem = resolveMem;
-  }
-
-  private readonly resolveMem: Memory;
-
-  capture(mem: Memory): RawLuaStack {
-    return this.cap.capture(mem, this.mainL, this.G);
-  }
-
-  resolve(raw: unknown): { frames: LuaFrame[]; truncated: boolean } {
-    this.cap.fill(this.resolveMem, raw as RawLuaStack);
-    return this.resolver.resolve(raw as RawLuaStack);
-  }
+/** What attaching a runtime needs to know about the target. */
+export interface AttachContext {
+  pid: number;
+  mem: RemoteMemory;
+  maps: MapEntry[];
+  /** Executable and mapped Lua libraries. */
+  binaries: string[];
+  detection: LuaDetection;
+  /** Stops the main thread, runs fn with its registers, lets it go. */
+  withMainStopped<T>(fn: (regs: Registers) => T): T;
 }

@@ -1,34 +1,7 @@
-/** Reading Lua strings out of the target, and Lua's own formatting of chunk names. */
-import type { Memory } from '../os/memory.js';
-import { u64 } from '../os/memory.js';
-import type { PucLayout } from './layout.js';
+/** What every runtime's strings share: the bound on what is read, and Lua's own formatting of chunk names. */
 
 /** Names and sources longer than this are cut: they only label frames. */
 export const MAX_STRING = 4096;
-
-/** Reads a TString (PUC Lua), bounded; null when the object does not look like a string. */
-export function readTString(mem: Memory, addr: number, layout: PucLayout, maxLen = MAX_STRING): string | null {
-  const ts = layout.tstring;
-  const head = mem.read(addr, ts.contents);
-  if (!head) return null;
-  const tt = head[layout.state.tt] & 0x3f;
-  const shortTag = layout.tags.shortString & 0x3f;
-  const longTag = layout.tags.longString & 0x3f;
-  if (tt !== shortTag && tt !== longTag) return null;
-  let len: number;
-  if (ts.shrlen !== undefined) {
-    const shr = head[ts.shrlen];
-    const isLong = ts.longMarker !== undefined ? shr === ts.longMarker : tt === longTag;
-    len = isLong ? u64(head, ts.len) : shr;
-  } else {
-    len = u64(head, ts.len);
-  }
-  if (len < 0) return null;
-  const n = Math.min(len, maxLen);
-  if (n === 0) return '';
-  const body = mem.read(addr + ts.contents, n);
-  return body ? body.toString('latin1') : null;
-}
 
 const LUA_IDSIZE = 60;
 

@@ -11,7 +11,7 @@
  *                                                            // at most once a second, on unknown pcs)
  */
 export { NativeUnwinder, DWARF_REG_NAMES } from './unwinder.js';
-export type { Regs, NativeFrame, CalleeSaved, UnwindStats } from './unwinder.js';
+export type { NativeFrame, CalleeSaved, UnwindStats } from './unwinder.js';
 export { Symbolizer } from './symbolizer.js';
 export type { SymbolInfo } from './symbolizer.js';
 export { ProcessModules, ehFrameOf } from './modules.js';

@@ -5,6 +5,7 @@
  */
 import type { Memory } from '../os/memory.js';
 import type { Mapping } from '../os/maps.js';
+import type { Registers } from '../os/registers.js';
 import { evalExpr, type ExprContext } from './dwarf.js';
 import {
   NREGS,
@@ -22,18 +23,6 @@ import {
   type Row,
 } from './ehframe.js';
 import { ProcessModules } from './modules.js';
-
-export interface Regs {
-  rip: number;
-  rsp: number;
-  rbp: number;
-  rbx: number;
-  r12: number;
-  r13: number;
-  r14: number;
-  r15: number;
-  [k: string]: number;
-}
 
 export type CalleeSaved = 'rbx' | 'rbp' | 'r12' | 'r13' | 'r14' | 'r15';
 
@@ -365,7 +354,7 @@ export class NativeUnwinder {
     return cfa;
   }
 
-  unwind(regs: Regs, stack: { addr: number; bytes: Buffer }, maxFrames = 256): NativeFrame[] {
+  unwind(regs: Partial<Registers>, stack: { addr: number; bytes: Buffer }, maxFrames = 256): NativeFrame[] {
     const frames: NativeFrame[] = [];
     try {
       this.unwindInto(regs, stack, Math.max(1, Math.min(maxFrames, 4096)), frames);
@@ -377,7 +366,7 @@ export class NativeUnwinder {
     return frames;
   }
 
-  private unwindInto(input: Regs, stack: { addr: number; bytes: Buffer }, maxFrames: number, frames: NativeFrame[]): void {
+  private unwindInto(input: Partial<Registers>, stack: { addr: number; bytes: Buffer }, maxFrames: number, frames: NativeFrame[]): void {
     this.stackAddr = stack.addr;
     this.stackBuf = stack.bytes;
     let regs = this.regs;

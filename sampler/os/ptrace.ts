@@ -4,6 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { libc } from './libc.js';
+import { REG_NAMES, type Registers } from './registers.js';
 
 const PTRACE_GETREGS = 12;
 const PTRACE_DETACH = 17;
@@ -18,13 +19,6 @@ const PTRACE_EVENT_STOP = 128;
 export const ESRCH = 3;
 export const EPERM = 1;
 
-/** x86_64 struct user_regs_struct, in kernel order. */
-const REG_NAMES = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi',
-  'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-] as const;
-export type RegName = (typeof REG_NAMES)[number];
-export type Registers = Record<RegName, number>;
 
 export class PtraceError extends Error {
   constructor(readonly op: string, readonly errno: number, readonly tid: number) {
@@ -35,7 +29,7 @@ export class PtraceError extends Error {
 /** Outcome of waiting for a stop: the thread stopped, or it is gone. */
 export type StopResult = { stopped: true; pendingSignal: number } | { stopped: false; exited: true; status: number };
 
-const regsBuf = Buffer.alloc(27 * 8);
+const regsBuf = Buffer.alloc(REG_NAMES.length * 8);
 const statusBuf = new Int32Array(1);
 
 export function seize(tid: number): void {

@@ -185,7 +185,7 @@ const out = [
   ' * PUC Lua layouts for x86_64 with default luaconf.h, one per release. `provenance.from` says whether a',
   ' * table was probed from the release\'s own headers ("headers") or derived from another ("derived").',
   ' */',
-  "import type { PucLayout } from '../layout.js';",
+  "import type { PucLayout } from '../puc/layout.js';",
   '',
   `export const GENERATED_LAYOUTS: PucLayout[] = ${JSON.stringify(all, null, 2)};`,
   '',

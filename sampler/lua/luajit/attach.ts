@@ -1,18 +1,18 @@
 /**
  * Attaching to LuaJIT 2.1: pick the build's layout, find global_State through validated candidates
- * (a thread pointer in the binaries' writable data such as luajit.c's globalL, DISPATCH in r14 while the
- * VM runs, words of the stopped main thread's stack), then read G->cur_L on every sample.
+ * (DISPATCH in r14 while the VM runs, then the state finder's: a thread pointer in the binaries'
+ * writable data such as luajit.c's globalL, registers, words of the stopped main thread's stack), then
+ * read G->cur_L on every sample.
  */
 import { LuaprofError } from '../../errors.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
-import type { AttachContext } from '../attach.js';
-import { dataSegments } from '../locate.js';
+import type { Registers } from '../../os/registers.js';
+import type { AttachContext } from '../runtime.js';
+import { findState } from '../state-finder.js';
 import { candidateLayouts, knownBuilds, type LjLayout } from './layout.js';
 import { LuaJitRuntime } from './runtime.js';
-
-const MAX_SEGMENT = 32 << 20;
 
 export interface LjState {
   layout: LjLayout;
@@ -43,26 +43,14 @@ export function validateThread(mem: Memory, l: LjLayout, p: number): { mainL: nu
   return { mainL: main, G };
 }
 
-function inWritable(maps: MapEntry[], p: number): boolean {
-  for (const m of maps) if (p >= m.start && p < m.end) return m.perms.startsWith('rw');
-  return false;
-}
-
 export function locateLuaJit(
   mem: Memory,
   layouts: LjLayout[],
   maps: MapEntry[],
   binaries: string[],
-  extra: { registers?: Record<string, number>; stack?: Buffer } = {},
+  extra: { registers?: Partial<Registers>; stack?: Buffer } = {},
 ): LjState | null {
-  const tryWords = (buf: Buffer, source: string, limit: number): LjState | null => {
-    const seen = new Set<number>();
-    for (let off = 0; off + 8 <= buf.length && seen.size < limit; off += 8) {
-      const p = u64(buf, off);
-      if (!isPlausiblePtr(p) || seen.has(p) || !inWritable(maps, p)) continue;
-      seen.add(p);
-    }
-    const list = [...seen];
+  const check = (list: number[], source: string): LjState | null => {
     const heads = readMany(mem, list.map((addr) => ({ addr, len: 16 })));
     for (const l of layouts) {
       for (let i = 0; i < list.length; i++) {
@@ -74,7 +62,7 @@ export function locateLuaJit(
     return null;
   };
   if (extra.registers) {
-    const r14 = extra.registers.r14;
+    const r14 = extra.registers.r14 ?? 0;
     for (const l of layouts) {
       const G = r14 - l.gg.g2disp;
       if (isPlausiblePtr(G)) {
@@ -83,20 +71,8 @@ export function locateLuaJit(
       }
     }
   }
-  for (const seg of dataSegments(maps, binaries)) {
-    const buf = mem.read(seg.start, Math.min(seg.end - seg.start, MAX_SEGMENT));
-    if (!buf) continue;
-    const found = tryWords(buf, 'data', 1 << 20);
-    if (found) return found;
-  }
-  if (extra.registers) {
-    const regs = Buffer.alloc(8 * Object.keys(extra.registers).length);
-    Object.values(extra.registers).forEach((v, i) => v >= 0 && regs.writeBigUInt64LE(BigInt(v), i * 8));
-    const found = tryWords(regs, 'register', 64);
-    if (found) return found;
-  }
-  if (extra.stack) return tryWords(extra.stack, 'stack', 1 << 16);
-  return null;
+  const registers = extra.registers && Object.values(extra.registers).filter((v): v is number => v !== undefined);
+  return findState(mem, maps, binaries, { registers, stack: extra.stack }, check);
 }
 
 export function attachLuaJit(ctx: AttachContext): LuaJitRuntime {

@@ -5,15 +5,14 @@
  * span is bounded; frames are walked over the copied stack, not through further reads.
  */
 import type { Memory } from '../../os/memory.js';
+import type { Registers } from '../../os/registers.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import { CaptureError, MAX_FRAMES } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
-export const MAX_FRAMES = 1024;
 const MAX_STACK_SPAN = 512 << 10;
 const MAX_THREAD_NESTING = 16;
 const GCMASK_HI = 0x7fff; // GC64: 47-bit pointers
-
-export class CaptureError extends Error {}
 
 /** What the frame below a level links with (frame type and where the caller's pc comes from). */
 export interface RawLevel {
@@ -44,12 +43,6 @@ export interface RawLuaJitStack {
   threads: RawThread[];
   /** Where the innermost base came from: "register", "state", "jit". */
   baseFrom: string;
-}
-
-export interface CaptureRegs {
-  rdx?: number;
-  rbx?: number;
-  r14?: number;
 }
 
 /** Split access to a raw 8-byte slot: GC64 tags live in the top 17 bits. */
@@ -96,7 +89,7 @@ export class LuaJitCapture {
     return h[9] === this.layout.gct.thread && u64(h, this.layout.state.glref) === this.G;
   }
 
-  capture(mem: Memory, regs?: CaptureRegs): RawLuaJitStack {
+  capture(mem: Memory, regs?: Partial<Registers>): RawLuaJitStack {
     const l = this.layout;
     const G = this.G;
     const J = G - l.gg.g + l.gg.J;

@@ -1,8 +1,8 @@
 /** LuaJIT as a LuaRuntime: capture while stopped (with the registers), resolve afterwards. */
 import type { Memory } from '../../os/memory.js';
-import type { LuaFrame } from '../frames.js';
-import type { LuaRuntime } from '../runtime.js';
-import { LuaJitCapture, type CaptureRegs, type RawLuaJitStack } from './capture.js';
+import type { Registers } from '../../os/registers.js';
+import type { LuaRuntime, ResolvedLua } from '../runtime.js';
+import { LuaJitCapture, type RawLuaJitStack } from './capture.js';
 import type { LjLayout } from './layout.js';
 import { LuaJitResolver } from './resolve.js';
 
@@ -35,11 +35,12 @@ export class LuaJitRuntime implements LuaRuntime {
     }
   }
 
-  capture(mem: Memory, regs?: CaptureRegs): RawLuaJitStack {
+  capture(mem: Memory, regs?: Partial<Registers>): RawLuaJitStack {
     return this.cap.capture(mem, regs);
   }
 
-  resolve(raw: unknown): { frames: LuaFrame[]; truncated: boolean } {
-    return this.resolver.resolve(raw as RawLuaJitStack);
+  /** The collector's time shows as a [GC] frame of LuaJIT's own vmstate (resolve.ts), not as the gc flag. */
+  resolve(raw: unknown): ResolvedLua {
+    return { ...this.resolver.resolve(raw as RawLuaJitStack), gc: false, cfuncs: [] };
   }
 }

@@ -1,9 +1,9 @@
 /** Attaching to PUC Lua: the layout for the detected release, then the main lua_State. */
 import { LuaprofError } from '../../errors.js';
-import type { AttachContext } from '../attach.js';
-import { layoutFor, supportedVersions } from '../layouts.js';
-import { locateMainState } from '../locate.js';
-import { PucRuntime } from '../runtime.js';
+import type { AttachContext } from '../runtime.js';
+import { layoutFor, supportedVersions } from './layouts.js';
+import { locateMainState } from './locate.js';
+import { PucRuntime } from './runtime.js';
 
 export function attachPuc(ctx: AttachContext): PucRuntime {
   const { pid, mem, maps, binaries, detection } = ctx;

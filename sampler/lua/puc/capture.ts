@@ -5,9 +5,9 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
-import type { PucLayout } from '../layout.js';
+import { CaptureError, MAX_FRAMES } from '../runtime.js';
+import type { PucLayout } from './layout.js';
 
-export const MAX_FRAMES = 1024;
 const MAX_COROUTINE_NESTING = 32;
 const MAX_STACK_SPAN = 256 << 10;
 
@@ -39,8 +39,6 @@ export interface RawLuaStack {
   G: number;
   threads: RawThread[];
 }
-
-export class CaptureError extends Error {}
 
 /** Remembers each thread's CallInfo list so the whole chain can be fetched in one batched read. */
 export class CiChainCache {
@@ -80,6 +78,13 @@ export class PucCapture {
     const g = u64(hdr, s.l_G);
     if (!isPlausiblePtr(g) || (G !== undefined && g !== G)) return null;
     return hdr;
+  }
+
+  /** A running or resuming coroutine of G: status OK and frames above its base CallInfo. */
+  isActive(mem: Memory, L: number, G: number): boolean {
+    const hdr = this.readThread(mem, L, G);
+    if (!hdr) return false;
+    return hdr[this.layout.state.status] === this.layout.threadStatus.ok && u64(hdr, this.layout.state.ci) !== this.baseCi(L, hdr);
   }
 
   capture(mem: Memory, mainL: number, G: number): RawLuaStack {

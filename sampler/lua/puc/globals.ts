@@ -5,8 +5,8 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
-import type { PucLayout } from '../layout.js';
-import { readTString } from '../strings.js';
+import type { PucLayout } from './layout.js';
+import { readTString } from './strings.js';
 
 const MAX_NODES = 1 << 16;
 const MAX_ARRAY = 1 << 16;

@@ -1,5 +1,5 @@
 /** Instruction field decoding per PUC family (lopcodes.h). */
-import type { PucLayout } from '../layout.js';
+import type { PucLayout } from './layout.js';
 
 export interface InstructionFormat {
   op(i: number): number;

@@ -6,7 +6,7 @@
  *   5.4      funcnamefromcode, getobjname/basicgetobjname over findsetreg (MMBIN, k bit)
  * Returns { namewhat, name } or null.
  */
-import type { PucLayout } from '../layout.js';
+import type { PucLayout } from './layout.js';
 import { instructionFormat, opcodeIndex } from './instructions.js';
 import type { ProtoInfo } from './proto.js';
 

@@ -5,8 +5,9 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
-import type { PucLayout } from '../layout.js';
-import { chunkId, readTString } from '../strings.js';
+import type { PucLayout } from './layout.js';
+import { chunkId } from '../strings.js';
+import { readTString } from './strings.js';
 
 const MAX_CODE = 1 << 20;
 const MAX_LOCVARS = 1 << 16;

@@ -1,6 +1,6 @@
 /** Turns a captured PUC Lua stack into named frames, after the target has been let go. */
 import type { Memory } from '../../os/memory.js';
-import type { PucLayout } from '../layout.js';
+import type { PucLayout } from './layout.js';
 import type { LuaFrame } from '../frames.js';
 import { PucCapture, type RawFrame, type RawLuaStack, type RawThread } from './capture.js';
 import { GlobalNames } from './globals.js';

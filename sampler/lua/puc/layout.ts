@@ -2,6 +2,8 @@
  * What differs between PUC Lua releases, as data. One walker reads every version through this table;
  * offsets come from offsetof() probes compiled against each release's own headers.
  */
+import type { TracebackRules } from '../frames.js';
+
 export interface PucLayout {
   /** Releases this table was generated for and checked against, e.g. ["5.4.3", "5.4.4"]. */
   releases: string[];
@@ -122,20 +124,6 @@ export interface NameRules {
   testChangesA: boolean;
   /** 5.1: symbexec instead of findsetreg. */
   symbexec: boolean;
-}
-
-/** How the release's debug.traceback prints a frame (lauxlib.c pushfuncname, or ldblib.c in 5.1). */
-export interface TracebackRules {
-  /** "5.1": ldblib.c db_errorfb ("in function 'f'", "[C]: ?"); "aux": lauxlib.c luaL_traceback. */
-  style: '5.1' | 'aux';
-  /** Where pushglobalfuncname searches: nowhere, the global table (5.2), package.loaded (5.3+). */
-  globalNames: 'none' | 'globals' | 'loaded';
-  /** The global name is tried before the name from code (5.3+), or only for unnamed C functions (5.2). */
-  globalFirst: boolean;
-  /** "_G." is stripped from global names. */
-  stripG: boolean;
-  /** Names from code print as "<namewhat> 'name'" (5.3+) rather than "function 'name'". */
-  namewhat: boolean;
 }
 
 export interface OpcodeTable {

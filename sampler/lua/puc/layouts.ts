@@ -1,6 +1,6 @@
 /** Every PUC Lua release luaprof knows, and the layout table that reads it. */
 import type { PucLayout } from './layout.js';
-import { GENERATED_LAYOUTS } from './versions/generated.js';
+import { GENERATED_LAYOUTS } from '../versions/generated.js';
 
 export const PUC_LAYOUTS: PucLayout[] = GENERATED_LAYOUTS;
 
@@ -18,11 +18,6 @@ export function layoutFor(version: string, opts: { allowUnverified?: boolean } =
   const allow = opts.allowUnverified ?? process.env.LUAPROF_UNVERIFIED_LAYOUTS === '1';
   if (!VERIFIED_RELEASES.has(version) && !allow) return null;
   return PUC_LAYOUTS.find((l) => l.releases.includes(version)) ?? null;
-}
-
-/** Releases with a layout table that has not been checked against a real interpreter. */
-export function unverifiedVersions(): string[] {
-  return PUC_LAYOUTS.flatMap((l) => l.releases).filter((r) => !VERIFIED_RELEASES.has(r));
 }
 
 export function supportedVersions(): string[] {

@@ -2,27 +2,27 @@
 // Records the memory a LuaJIT capture + resolve reads from a live interpreter running
 // fixtures/lua/luajit/scenarios.lua, with the registers, the program's own traceback and what luaprof
 // printed, as a replayable SnapshotMemory fixture (test/walker-luajit.test.ts).
-// usage (after npm run build): node sampler/lua/luajit/probe/record-snapshot.mjs <luajit> <scenario> <on|off> <out.json>
+// usage (after npm run build): node scripts/layouts/luajit/record-snapshot.mjs <luajit> <scenario> <on|off> <out.json>
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordingMemory } from '../../../../dist/sampler/os/memory.js';
-import { RemoteMemory } from '../../../../dist/sampler/os/remote-memory.js';
-import { readMaps } from '../../../../dist/sampler/os/procfs.js';
-import { getRegs } from '../../../../dist/sampler/os/ptrace.js';
-import { detectLua, luaBinaries } from '../../../../dist/sampler/lua/detect.js';
-import { candidateLayouts } from '../../../../dist/sampler/lua/luajit/layout.js';
-import { locateLuaJit } from '../../../../dist/sampler/lua/luajit/attach.js';
-import { LuaJitRuntime } from '../../../../dist/sampler/lua/luajit/runtime.js';
-import { tracebackLine } from '../../../../dist/sampler/lua/frames.js';
-import { pauseThread } from '../../../../dist/sampler/pause.js';
+import { RecordingMemory } from '../../../dist/sampler/os/memory.js';
+import { RemoteMemory } from '../../../dist/sampler/os/remote-memory.js';
+import { readMaps } from '../../../dist/sampler/os/procfs.js';
+import { getRegs } from '../../../dist/sampler/os/ptrace.js';
+import { detectLua, luaBinaries } from '../../../dist/sampler/lua/detect.js';
+import { candidateLayouts } from '../../../dist/sampler/lua/luajit/layout.js';
+import { locateLuaJit } from '../../../dist/sampler/lua/luajit/attach.js';
+import { LuaJitRuntime } from '../../../dist/sampler/lua/luajit/runtime.js';
+import { tracebackLine } from '../../../dist/sampler/lua/frames.js';
+import { pauseThread } from '../../../dist/sampler/pause.js';
 
 const [interp, scenario, jit, out] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'snap-'));
 const tb = join(dir, 'tb.txt');
 const args = [...(jit === 'off' ? ['-joff'] : []), 'scenarios.lua', scenario, tb];
-const child = spawn(interp, args, { cwd: new URL('../../../../fixtures/lua/luajit/', import.meta.url).pathname, stdio: 'inherit' });
+const child = spawn(interp, args, { cwd: new URL('../../../fixtures/lua/luajit/', import.meta.url).pathname, stdio: 'inherit' });
 while (!existsSync(tb) || readFileSync(tb, 'utf8').length === 0) await new Promise((r) => setTimeout(r, 20));
 await new Promise((r) => setTimeout(r, 300));
 const det = detectLua(child.pid);

@@ -1,20 +1,26 @@
 /**
- * Finding PUC lua_States on a thread's native stack: at the frames of the Lua API and the interpreter
- * (lua_pcall(k), lua_callk, lua_resume, luaV_execute …) `L` lives in a callee-saved register recovered
- * by CFI, or in a word of the frame's stack. (Not rdi: it is caller-saved, garbage in a non-leaf frame.)
- * Every candidate is validated as a thread of a global state whose main thread checks out.
+ * Finding the PUC lua_States that no global points at, thread by thread, and keeping what was found
+ * (one runtime per global state; per thread its state and the coroutines its host resumes from C).
+ *
+ * On a thread's native stack, at the frames of the Lua API and the interpreter (lua_pcall(k),
+ * lua_callk, lua_resume, luaV_execute …), `L` lives in a callee-saved register recovered by CFI, or in
+ * a word of the frame's stack. (Not rdi: it is caller-saved, garbage in a non-leaf frame.) Every
+ * candidate is validated as a thread of a global state whose main thread checks out.
  *
  * Also the last resort when nothing points at a state: a scan of the heap for the main thread's
  * signature (PUC allocates it in one block with its global_State: L->l_G == L + sizeof(lua_State)).
  */
 import { performance } from 'node:perf_hooks';
+import type { NativeFrame } from '../../native/index.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
-import type { NativeFrame } from '../../native/index.js';
-import type { PucLayout } from '../layout.js';
-import { validateState } from '../locate.js';
+import type { LuaRuntime } from '../runtime.js';
+import { inWritable } from '../state-finder.js';
 import { PucCapture } from './capture.js';
+import type { PucLayout } from './layout.js';
+import { validateState } from './locate.js';
+import { PucRuntime, type PucSample } from './runtime.js';
 
 export interface FoundState {
   /** The thread found (the main thread, or a coroutine run by the host through lua_resume). */
@@ -26,19 +32,6 @@ export interface FoundState {
 }
 
 const API_NAMES = /^(lua_pcallk?|lua_callk?|lua_resume|luaL_dostring|luaL_dofile|luaL_loadbufferx|luaV_execute|luaD_\w+)$/;
-
-function inWritable(maps: readonly MapEntry[], p: number): boolean {
-  let lo = 0;
-  let hi = maps.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const m = maps[mid];
-    if (p < m.start) hi = mid - 1;
-    else if (p >= m.end) lo = mid + 1;
-    else return m.perms.startsWith('rw');
-  }
-  return false;
-}
 
 /**
  * Candidate pointers per native frame, innermost first: callee-saved registers (CFI-recovered), then
@@ -103,14 +96,6 @@ export function statesOnStack(
   return found.sort((a, b) => a.frame - b.frame);
 }
 
-/** A running or resuming coroutine: status OK and frames above its base CallInfo. */
-export function isActiveThread(mem: Memory, layout: PucLayout, L: number, G: number): boolean {
-  const cap = new PucCapture(layout);
-  const hdr = cap.readThread(mem, L, G);
-  if (!hdr) return false;
-  return hdr[layout.state.status] === layout.threadStatus.ok && u64(hdr, layout.state.ci) !== cap.baseCi(L, hdr);
-}
-
 export interface HeapScanResult {
   states: { L: number; G: number }[];
   ms: number;
@@ -155,8 +140,70 @@ export function heapScan(mem: Memory, layout: PucLayout, maps: readonly MapEntry
   return { states, ms: performance.now() - t0, bytes };
 }
 
-export function isApiName(name: string | undefined): boolean {
-  return name !== undefined && API_NAMES.test(name);
+/** Coroutines a host resumes from C that a thread remembers (the most recent first). */
+const MAX_EXTRAS = 8;
+
+/** What discovery keeps per thread: the state it runs, and coroutines its host resumes from C. */
+export interface ThreadStates {
+  runtime: LuaRuntime | null;
+  extras: number[];
 }
 
-export { isPlausiblePtr };
+/** The PUC states of one process, found at attach or later on threads' native stacks: one runtime per global state. */
+export class PucDiscovery {
+  private readonly runtimes = new Map<number, LuaRuntime>();
+
+  constructor(
+    private readonly mem: Memory,
+    private readonly layout: PucLayout,
+    private readonly version: string,
+  ) {}
+
+  /** A runtime found otherwise (a global of the binary) is the one of its global state. */
+  adopt(rt: LuaRuntime): void {
+    this.runtimes.set(rt.G, rt);
+  }
+
+  runtimeFor(main: number, G: number): LuaRuntime {
+    let rt = this.runtimes.get(G);
+    if (!rt) {
+      rt = new PucRuntime(this.version, this.layout, main, G, this.mem);
+      this.runtimes.set(G, rt);
+    }
+    return rt;
+  }
+
+  /** Records the states found on a thread's native stack: its runtime, and coroutines it resumes from C. */
+  learn(
+    thread: ThreadStates,
+    frames: readonly NativeFrame[],
+    stack: { addr: number; bytes: Buffer },
+    maps: readonly MapEntry[],
+    names?: readonly (string | undefined)[],
+  ): void {
+    for (const s of statesOnStack(this.mem, this.layout, frames, stack, maps, names)) {
+      if (!thread.runtime) thread.runtime = this.runtimeFor(s.main, s.G);
+      if (thread.runtime.G !== s.G) continue;
+      if (s.L !== s.main && !thread.extras.includes(s.L)) {
+        thread.extras.unshift(s.L);
+        if (thread.extras.length > MAX_EXTRAS) thread.extras.pop();
+      }
+    }
+  }
+
+  /** The last resort: the first main thread a heap scan finds, and a line saying what the scan cost. */
+  scanHeap(maps: readonly MapEntry[]): { runtime: LuaRuntime | null; cost: string } {
+    const r = heapScan(this.mem, this.layout, maps);
+    const cost = `heap scan for lua_State: ${r.states.length} found in ${r.ms.toFixed(0)} ms, ${(r.bytes / 1048576).toFixed(1)} MB scanned`;
+    return { runtime: r.states.length ? this.runtimeFor(r.states[0].L, r.states[0].G) : null, cost };
+  }
+
+  /** The Lua stack looks driven by a host: no Lua frames, or a C function on top (it may call lua_resume). */
+  looksHosted(raw: unknown): boolean {
+    const { stack } = raw as PucSample;
+    const inner = stack.threads[stack.threads.length - 1];
+    const top = inner?.frames[0];
+    if (!top) return true;
+    return top.funcTag === this.layout.tags.lightC || top.funcTag === this.layout.tags.cClosure;
+  }
+}

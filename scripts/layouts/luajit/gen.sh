@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the layout JSON of a LuaJIT source tree (its src/ must hold the build's headers):
-#   sampler/lua/luajit/probe/gen.sh /path/to/luajit-tree/src
+#   scripts/layouts/luajit/gen.sh /path/to/luajit-tree/src
 # The output goes into sampler/lua/luajit/layouts.ts as a data entry.
 set -euo pipefail
 SRC=$1

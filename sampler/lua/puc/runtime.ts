@@ -1,0 +1,92 @@
+/**
+ * PUC Lua (5.1-5.4) as a LuaRuntime: capture while stopped (the running thread, the coroutines it
+ * resumed, those a host resumes from C, the collector's flag), resolve afterwards.
+ */
+import type { Memory } from '../../os/memory.js';
+import { u64 } from '../../os/memory.js';
+import { CaptureError, type LuaRuntime, type ResolvedLua } from '../runtime.js';
+import { PucCapture, type RawLuaStack } from './capture.js';
+import type { PucLayout } from './layout.js';
+import { PucResolver } from './resolve.js';
+
+const KGC_GEN = 1;
+const GCS_PROPAGATE = 0;
+
+/** One PUC sample as captured: the stack, and whether the collector was running a step. */
+export interface PucSample {
+  stack: RawLuaStack;
+  gc: boolean;
+}
+
+export class PucRuntime implements LuaRuntime {
+  private readonly cap: PucCapture;
+  private readonly resolver: PucResolver;
+  /** 5.4.3+: global_State.gcstopem (two bytes after gcstate) is set while the collector runs a step. */
+  private readonly gcFlagOffset: number | null;
+
+  constructor(
+    readonly version: string,
+    readonly layout: PucLayout,
+    readonly mainL: number,
+    readonly G: number,
+    private readonly resolveMem: Memory,
+  ) {
+    this.cap = new PucCapture(layout);
+    this.resolver = new PucResolver(resolveMem, layout, G);
+    const rel = layout.releases.map((r) => r.split('.').map(Number));
+    this.gcFlagOffset = layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
+  }
+
+  capture(mem: Memory, _regs?: unknown, also: readonly number[] = []): PucSample {
+    const stack = this.cap.capture(mem, this.mainL, this.G);
+    if (also.length) this.captureAlso(mem, stack, also);
+    let gc = false;
+    if (this.gcFlagOffset !== null) {
+      // [gcstate, gckind, gcstopem]: an incremental step sets gcstopem; a generational (young)
+      // collection runs in the atomic and sweep states (between collections: propagate).
+      const b = mem.read(this.G + this.gcFlagOffset - 2, 3);
+      gc = b !== null && (b[2] !== 0 || (b[1] === KGC_GEN && b[0] !== GCS_PROPAGATE));
+    }
+    return { stack, gc };
+  }
+
+  /** Coroutines the host resumes from C that are running now, appended innermost (in the given order). */
+  private captureAlso(mem: Memory, raw: RawLuaStack, also: readonly number[]): void {
+    const have = new Set(raw.threads.map((t) => t.L));
+    for (const L of also) {
+      if (have.has(L)) continue;
+      if (!this.cap.isActive(mem, L, raw.G)) continue;
+      try {
+        const more = this.cap.capture(mem, L, raw.G);
+        for (const t of more.threads) {
+          if (have.has(t.L)) continue;
+          have.add(t.L);
+          raw.threads.push(t);
+        }
+      } catch (e) {
+        if (!(e instanceof CaptureError)) throw e;
+      }
+    }
+  }
+
+  resolve(raw: unknown): ResolvedLua {
+    const { stack, gc } = raw as PucSample;
+    this.cap.fill(this.resolveMem, stack);
+    const { frames, truncated } = this.resolver.resolve(stack);
+    return { frames, truncated, gc, cfuncs: this.cfuncs(stack) };
+  }
+
+  /** C function address per resolved frame (same order as resolve's output: innermost thread first). */
+  private cfuncs(raw: RawLuaStack): (number | undefined)[] {
+    const tags = this.layout.tags;
+    const out: (number | undefined)[] = [];
+    for (let t = raw.threads.length - 1; t >= 0; t--) {
+      for (const f of raw.threads[t].frames) {
+        if (f.funcTag === tags.lightC) out.push(f.funcValue);
+        else if (f.funcTag === tags.cClosure && f.closure && f.closure.length >= this.layout.closure.cf + 8) out.push(u64(f.closure, this.layout.closure.cf));
+        else out.push(undefined);
+      }
+    }
+    return out;
+  }
+}

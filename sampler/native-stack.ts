@@ -1,0 +1,129 @@
+/**
+ * Native stacks of a target's threads: the copy of the top of a thread's stack (bounded by its
+ * mapping), the CFI unwind and symbolization of that copy after the thread runs again, and the mixed
+ * stack (`--native`) with the Lua frames spliced in where the interpreter runs them.
+ */
+import * as path from 'node:path';
+import type { Frame } from '../aggregator/profile.js';
+import type { LuaFrame } from './lua/frames.js';
+import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
+import { findMapping, type Mapping } from './os/maps.js';
+import type { RemoteMemory, Range } from './os/remote-memory.js';
+import type { Registers } from './os/registers.js';
+import { isInternalName, splice, type NativeSym, type SpliceLua } from './splice.js';
+import { GC_FRAME, JIT_TRACE_LABEL } from './synthetic-frames.js';
+
+/** A copy of the top of a thread's stack. */
+export interface StackCopy {
+  addr: number;
+  bytes: Buffer;
+}
+
+/** A native stack after the pause: frames (innermost first) and their symbols. */
+export interface NativeStack {
+  frames: NativeFrame[];
+  syms: NativeSym[];
+}
+
+/** What a thread remembers between samples: the mapping that holds its stack. */
+export interface StackMapping {
+  stack: { start: number; end: number } | null;
+}
+
+export class NativeStacks {
+  private unwinder: NativeUnwinder | null = null;
+  private symbolizer: Symbolizer | null = null;
+  private readonly sizes = new Map<number, number>();
+
+  constructor(
+    private readonly pid: number,
+    private readonly mem: RemoteMemory,
+    /** The file the Lua runtime lives in (its functions are the interpreter's, spliced over). */
+    private readonly coreModule: string,
+    private readonly luajit: boolean,
+  ) {}
+
+  /** Builds the unwinder and symbolizer (maps read, objects opened): before a pause, never during it. */
+  tools(): { unwinder: NativeUnwinder; symbolizer: Symbolizer } {
+    if (!this.unwinder) {
+      this.unwinder = new NativeUnwinder(this.pid, this.mem);
+      this.symbolizer = new Symbolizer(this.pid, this.mem, { modules: this.unwinder.modules });
+    }
+    return { unwinder: this.unwinder, symbolizer: this.symbolizer! };
+  }
+
+  get maps(): readonly Mapping[] {
+    return this.tools().unwinder.modules.maps;
+  }
+
+  /** The thread's stack may have moved (a new thread): forget its mapping and re-read the maps. */
+  forgetStack(t: StackMapping): void {
+    t.stack = null;
+    this.tools().unwinder.refreshMaps();
+  }
+
+  /** The top of the stack, bounded by the end of the mapping holding rsp. */
+  range(t: StackMapping, regs: Registers, max: number): Range | null {
+    const rsp = regs.rsp;
+    let end = t.stack && rsp >= t.stack.start && rsp < t.stack.end ? t.stack.end : 0;
+    if (!end) {
+      const m = findMapping(this.tools().unwinder.modules.maps, rsp);
+      if (m) {
+        t.stack = { start: m.start, end: m.end };
+        end = m.end;
+      } else end = (Math.floor(rsp / 4096) + 1) * 4096;
+    }
+    const len = Math.min(max, end - rsp);
+    return len > 0 ? { addr: rsp, len } : null;
+  }
+
+  /** The top of the stack (one process_vm_readv). */
+  copy(t: StackMapping, regs: Registers, max: number): StackCopy | null {
+    const range = this.range(t, regs, max);
+    const bytes = range && this.mem.read(range.addr, range.len);
+    return range && bytes ? { addr: range.addr, bytes } : null;
+  }
+
+  unwind(regs: Registers, stack: StackCopy): NativeStack {
+    const { unwinder, symbolizer } = this.tools();
+    const frames = unwinder.unwind(regs, stack);
+    const infos = symbolizer.symbolizeFrames(frames);
+    const syms: NativeSym[] = infos.map((s, i) => {
+      // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.
+      if (s.module === '' && this.luajit && unwinder.modules.isExecutable(frames[i].pc)) {
+        return { pc: frames[i].pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
+      }
+      const core = s.module === this.coreModule || (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
+      const internal = core && (s.name === undefined || isInternalName(s.name));
+      const sym: NativeSym = { pc: frames[i].pc, label: s.label, module: s.module, start: s.start, internal };
+      if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
+      if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name)) sym.hostName = s.name;
+      return sym;
+    });
+    return { frames, syms };
+  }
+
+  /** Symbol names of unwound frames (to find the Lua API frames among them). */
+  names(frames: NativeFrame[]): (string | undefined)[] | undefined {
+    return this.symbolizer ? this.symbolizer.symbolizeFrames(frames).map((s) => s.name) : undefined;
+  }
+
+  /** The mixed stack: native frames with the Lua frames (and C functions they run) spliced in. */
+  mixed(native: NativeStack, luaFrames: LuaFrame[], cfuncs: (number | undefined)[], gc: boolean): Frame[] {
+    const lua: SpliceLua[] = luaFrames.map((f, i) => ({ frame: f, cfunc: cfuncs[i], isLua: f.kind === 'lua' }));
+    const coreUnnamed = !native.syms.some((n) => n.module === this.coreModule && n.label !== '' && !n.internal);
+    return splice(native.syms, lua, gc ? GC_FRAME : undefined, { coreUnnamed }).frames;
+  }
+
+  private sizeOf(start: number): number {
+    let n = this.sizes.get(start);
+    if (n === undefined) {
+      n = 0;
+      const l = this.unwinder!.modules.lookup(start);
+      const fde = l?.mod.ehFrame()?.findFde(start - l.bias);
+      if (fde) n = fde.end - fde.start;
+      this.sizes.set(start, n);
+    }
+    return n;
+  }
+}
