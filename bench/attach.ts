@@ -19,7 +19,7 @@
  *   Target: no stop longer than 1 ms during attach.
  *
  *   npm run build && node dist/bench/attach.js [--repeat 5] [--mode default|blocking|native] [--rate HZ]
- *       [--depth 30] [--interpreter lua5.4] [--no-stops]
+ *       [--depth 30] [--interpreter lua5.4] [--cli FILE] [--no-stops]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

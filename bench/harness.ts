@@ -12,7 +12,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
-export const CLI = join(ROOT, 'dist/cli/main.js');
+/** The CLI to measure: this checkout's build, or `--cli FILE` (e.g. another checkout's dist/cli/main.js). */
+export const CLI = (() => {
+  const i = process.argv.indexOf('--cli');
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : join(ROOT, 'dist/cli/main.js');
+})();
 export const RUSAGE_EXEC = join(ROOT, 'dist/bench/rusage-exec.js');
 
 export type LuaprofMode = 'default' | 'blocking' | 'native';

@@ -6,7 +6,7 @@
  * second of the requested duration.
  *
  *   npm run build && node dist/bench/rate.js [--rate 5000] [--seconds 3] [--repeat 3] [--mode default|blocking|native]
- *       [--depth 30] [--interpreter lua5.4]
+ *       [--depth 30] [--interpreter lua5.4] [--cli FILE]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

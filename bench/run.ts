@@ -12,7 +12,7 @@
  * rate, the pause per sample (stop modes), and luaprof's own CPU per sample.
  *
  *   npm run build && node dist/bench/run.js [--rounds 7] [--modes alone,alone-again,floor,blocking,default,native]
- *       [--rates 100,1000] [--depth 30] [--work 4000] [--interpreter lua5.4] [--interp-args=-joff]
+ *       [--rates 100,1000] [--depth 30] [--work 4000] [--interpreter lua5.4] [--cli FILE] [--interp-args=-joff]
  *       [--baseline OTHER_CHECKOUT] [--poll-idle]
  *
  * luaprof's CPU per sample, three ways: (1) `luaprof.meta.cpuPerSampleUs` from the profile, if the CLI
@@ -58,6 +58,10 @@ const POLL_IDLE = args.includes('--poll-idle');
 /** Interpreter options before the script, e.g. --interp-args=-joff */
 const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
 
+if (args.includes('--native')) {
+  process.stderr.write('run: --native is a mode now: --modes alone,alone-again,floor,native (or leave --modes out for all)\n');
+  process.exit(2);
+}
 const ALL_MODES = ['alone', 'alone-again', 'floor', 'blocking', 'default', 'native'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const modesGiven = args.includes('--modes');
