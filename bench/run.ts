@@ -1,14 +1,34 @@
 /**
- * Overhead benchmark: a CPU-bound Lua target alone vs under `luaprof record` at 100 Hz and 1000 Hz, and
- * under the bare ptrace cycle at the same rates (bench/ptrace-floor.ts: the platform's floor), all
- * interleaved round by round so that every configuration sees the same machine conditions. Reports the
- * target's wall-clock ratio, the achieved sampling rate and the pause per sample.
+ * Overhead benchmark, every configuration side by side in one run, interleaved round by round so that
+ * all of them see the same machine conditions. A CPU-bound Lua target (bench/cpu.lua, Lua depth 30) is
+ * run:
+ *   alone, alone-again     twice with nothing attached: the pair is the run's noise band (what it can resolve)
+ *   floor                  under the bare ptrace stop/release cycle (bench/ptrace-floor.ts: the platform's floor)
+ *   blocking               under `luaprof record --blocking` (stops the thread for each sample)
+ *   default                under `luaprof record` (copies the running thread with process_vm_readv, no stop)
+ *   native                 under `luaprof record --native` (stops)
+ * each sampling mode at 100 and 1000 Hz. Per configuration, medians over the rounds of: the target's
+ * wall time and slowdown, its CPU time (os.clock() printed by cpu.lua) and CPU-time loss, the achieved
+ * rate, the pause per sample (stop modes), and luaprof's own CPU per sample.
  *
- *   npm run build && node dist/bench/run.js [--rounds 5] [--interpreter lua5.4] [--interp-args=-joff] [--native]
- *                                           [--baseline OTHER_CHECKOUT] [--poll-idle]
+ *   npm run build && node dist/bench/run.js [--rounds 7] [--modes alone,alone-again,floor,blocking,default,native]
+ *       [--rates 100,1000] [--depth 30] [--work 4000] [--interpreter lua5.4] [--cli FILE] [--interp-args=-joff]
+ *       [--baseline OTHER_CHECKOUT] [--poll-idle]
  *
- * --baseline adds, at each rate, the luaprof built in another checkout (e.g. `git worktree add /tmp/base
- * HEAD~1 && (cd /tmp/base && npm ci && npm run build)`): an A/B of two builds under the same conditions.
+ * luaprof's CPU per sample, three ways: (1) `luaprof.meta.cpuPerSampleUs` from the profile, if the CLI
+ * writes it; (2) from outside: luaprof's threads' CPU (/proc/PID/task/*\/schedstat, ns) read when it
+ * prints "sampling pid" and again when the target exits (before it writes the profile), divided by
+ * its sample count ("while sampling": no Node start-up, attach or output in it); and "all-in", its
+ * whole-life user + system time (it runs under bench/rusage-exec.ts: posix_spawnp + wait4, to the µs)
+ * divided by the samples;
+ * (3) the marginal cost, (CPU at 1000 Hz − CPU at 100 Hz) / (samples at 1000 − samples at 100), in
+ * which every fixed cost cancels.
+ *
+ * A CLI without `--blocking` (before the copy mode) runs "blocking" as its default and refuses
+ * "default" (see bench/harness.ts); without --modes, "default" is then left out with a note.
+ *
+ * --baseline adds, for each luaprof mode and rate, the luaprof built in another checkout (e.g. `git
+ * worktree add /tmp/base HEAD~1 && (cd /tmp/base && npm ci && npm run build)`): an A/B of two builds.
  *
  * --poll-idle keeps every CPU from halting while the run lasts: one busy loop per CPU under SCHED_IDLE
  * (which runs only when nothing else wants that CPU). It stands in for what idle=poll or cpuidle-haltpoll
@@ -16,95 +36,192 @@
  * the hypervisor, and that cost, not the sampler's, is most of the pause.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CLI, ROOT, RUSAGE_EXEC, commandLine, detectModes, median, medianOf, modeFlags, num, parseSummary, readMeta, threadsCpuUs, type CliModes, type LuaprofMode } from './harness.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/cli/main.js');
 const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const ROUNDS = Number(opt('rounds', '5'));
+const ROUNDS = Number(opt('rounds', '7'));
 const INTERP = opt('interpreter', 'lua5.4');
-const DEPTH = opt('depth', '28');
+const DEPTH = opt('depth', '30');
 const WORK = opt('work', '4000');
-const EXTRA = args.includes('--native') ? ['--native'] : [];
+const RATES = opt('rates', '100,1000').split(',').map(Number);
 const BASELINE = opt('baseline', '');
 const POLL_IDLE = args.includes('--poll-idle');
 /** Interpreter options before the script, e.g. --interp-args=-joff */
 const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
 
+if (args.includes('--native')) {
+  process.stderr.write('run: --native is a mode now: --modes alone,alone-again,floor,native (or leave --modes out for all)\n');
+  process.exit(2);
+}
+const ALL_MODES = ['alone', 'alone-again', 'floor', 'blocking', 'default', 'native'] as const;
+type Mode = (typeof ALL_MODES)[number];
+const modesGiven = args.includes('--modes');
+const MODES = opt('modes', ALL_MODES.join(',')).split(',').filter(Boolean) as Mode[];
+for (const m of MODES) {
+  if (!(ALL_MODES as readonly string[]).includes(m)) {
+    process.stderr.write(`run: unknown mode "${m}" (modes: ${ALL_MODES.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+if (!(ROUNDS >= 1) || RATES.some((r) => !(r > 0))) {
+  process.stderr.write('run: --rounds and --rates must be positive\n');
+  process.exit(2);
+}
+
 interface Run {
   wallMs: number;
+  /** The target's own CPU seconds (os.clock() at its end), in ms. */
+  cpuMs?: number;
   rateHz?: number;
   p50?: number;
   p99?: number;
   samples?: number;
+  /** luaprof's CPU (user + system) over its whole life (wait4), µs. */
+  profCpuUs?: number;
+  /** luaprof's threads' CPU from its "sampling pid" line to the target's exit (schedstat), µs. */
+  profCpuSamplingUs?: number;
+  /** `luaprof.meta.cpuPerSampleUs`, if the CLI writes it. */
+  metaCpuPerSampleUs?: number;
 }
 
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-type Config = { kind: 'alone' } | { kind: 'floor'; rate: number } | { kind: 'luaprof'; rate: number; baseline?: boolean };
+type Config =
+  | { kind: 'alone'; again: boolean }
+  | { kind: 'floor'; rate: number }
+  | { kind: 'luaprof'; mode: LuaprofMode; rate: number; cli: CliModes; flags: string[]; baseline: boolean };
 
 const label = (c: Config) =>
   c.kind === 'alone'
-    ? 'alone'
+    ? c.again ? 'alone again' : 'alone'
     : c.kind === 'floor'
       ? `${c.rate} Hz bare ptrace cycle`
-      : `${c.rate} Hz luaprof${EXTRA.length ? ' ' + EXTRA.join(' ') : ''}${c.baseline ? ` (${BASELINE})` : ''}`;
+      : `${c.rate} Hz ${c.mode}${c.flags.length ? ` (${c.flags.join(' ')})` : ' (no flag)'}${c.baseline ? ` [${BASELINE}]` : ''}`;
+
+const notes: string[] = [];
+const current = detectModes(CLI);
+const baseline = BASELINE ? detectModes(join(BASELINE, 'dist/cli/main.js')) : null;
+if (!current.hasBlocking) notes.push(`this CLI has no --blocking: "blocking" runs its default (the stop-based sampler)`);
+
+const configs: Config[] = [];
+if (MODES.includes('alone')) configs.push({ kind: 'alone', again: false });
+if (MODES.includes('alone-again')) configs.push({ kind: 'alone', again: true });
+for (const rate of RATES) {
+  if (MODES.includes('floor')) configs.push({ kind: 'floor', rate });
+  for (const mode of ['blocking', 'default', 'native'] as const) {
+    if (!MODES.includes(mode)) continue;
+    for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [CliModes, boolean][]) {
+      const flags = modeFlags(cli, mode);
+      if (typeof flags === 'string') {
+        if (modesGiven && !isBase) {
+          process.stderr.write(`run: cannot run mode "${mode}": ${flags}\n`);
+          process.exit(2);
+        }
+        if (rate === RATES[0]) notes.push(`"${mode}" left out${isBase ? ' for the baseline' : ''}: ${flags}`);
+        continue;
+      }
+      configs.push({ kind: 'luaprof', mode, rate, cli, flags, baseline: isBase });
+    }
+  }
+}
+if (configs.length === 0) {
+  process.stderr.write('run: nothing to run\n');
+  process.exit(2);
+}
 
 /** Starts the target, attaches luaprof or the bare-cycle floor (or nothing), releases the target, and times it to its exit. */
 function runOnce(config: Config): Promise<Run> {
   return new Promise((resolve, reject) => {
     const target = spawn(INTERP, [...INTERP_ARGS, join(ROOT, 'bench/cpu.lua'), DEPTH, WORK], { stdio: ['pipe', 'pipe', 'inherit'] });
     let t0 = 0;
-    const targetExit = new Promise<number>((res) => target.on('exit', () => res(performance.now() - t0)));
+    let targetOut = '';
+    target.stdout!.on('data', (d) => (targetOut += d));
+    let profPid: number | undefined;
+    let cpuAtTargetExitUs: number | undefined;
+    // luaprof's threads' CPU when the target ends: sampling is over, writing the profile has not begun.
+    let wallMs = 0;
+    target.on('exit', () => {
+      wallMs = performance.now() - t0;
+      if (profPid !== undefined) cpuAtTargetExitUs = threadsCpuUs(profPid);
+    });
+    const targetExit = new Promise<{ wallMs: number; cpuMs?: number }>((res) =>
+      target.on('close', () => {
+        const cpu = /^cpu\s+([\d.]+)/m.exec(targetOut);
+        res({ wallMs, cpuMs: cpu ? Number(cpu[1]) * 1000 : undefined });
+      }),
+    );
     const release = () => {
       t0 = performance.now();
       target.stdin!.write('go\n');
     };
     if (config.kind === 'alone') {
       release();
-      targetExit.then((wallMs) => resolve({ wallMs }), reject);
+      targetExit.then(resolve, reject);
       return;
     }
-    const out = join(mkdtempSync(join(tmpdir(), 'luaprof-bench-')), 'p.json');
+    const dir = mkdtempSync(join(tmpdir(), 'luaprof-bench-'));
+    const out = join(dir, 'p.json');
+    const usage = join(dir, 'rusage.json');
     const argv =
       config.kind === 'floor'
         ? [FLOOR, String(target.pid), String(config.rate)]
-        : [config.baseline ? join(BASELINE, 'dist/cli/main.js') : CLI, 'record', '-p', String(target.pid), '-r', String(config.rate), '-o', out, ...EXTRA];
+        : [RUSAGE_EXEC, usage, process.execPath, config.cli.cli, 'record', '-p', String(target.pid), '-r', String(config.rate), '-o', out, ...config.flags];
     const ready = config.kind === 'floor' ? 'floor: attached' : 'luaprof: sampling pid';
     const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let stdout = '';
     let released = false;
+    let cpuAtAttachUs: number | undefined;
     prof.stdout!.on('data', (d) => (stdout += d));
     prof.stderr!.on('data', (d) => {
       err += d;
+      if (profPid === undefined) {
+        const m = /rusage-exec: pid (\d+)/.exec(err);
+        if (m) profPid = Number(m[1]);
+      }
       if (!released && err.includes(ready)) {
         released = true;
+        if (profPid !== undefined) cpuAtAttachUs = threadsCpuUs(profPid);
         release();
       }
     });
-    prof.on('exit', async (code) => {
-      if (code !== 0) return reject(new Error(`${label(config)} exited ${code}: ${err}`));
-      const wallMs = await targetExit;
+    prof.on('close', async (code) => {
+      if (code !== 0) {
+        target.kill('SIGKILL');
+        return reject(new Error(`${label(config)} exited ${code}: ${err}`));
+      }
+      const { wallMs, cpuMs } = await targetExit;
       if (config.kind === 'floor') {
         const f = JSON.parse(stdout.trim().split('\n').pop()!);
-        return resolve({ wallMs, rateHz: f.rateHz, p50: f.p50, p99: f.p99, samples: f.cycles });
+        rmSync(dir, { recursive: true, force: true });
+        return resolve({ wallMs, cpuMs, rateHz: f.rateHz, p50: f.p50, p99: f.p99, samples: f.cycles });
       }
-      const m = /\((\d+) Hz achieved\).*p50 (\d+) µs, p99 (\d+) µs/.exec(err);
-      const meta = JSON.parse(readFileSync(out, 'utf8')).luaprof?.meta ?? {};
-      resolve({ wallMs, rateHz: m ? Number(m[1]) : undefined, p50: m ? Number(m[2]) : undefined, p99: m ? Number(m[3]) : undefined, samples: meta.samples });
+      const s = parseSummary(err);
+      const meta = readMeta(out);
+      let profCpuUs: number | undefined;
+      try {
+        const u = JSON.parse(readFileSync(usage, 'utf8'));
+        profCpuUs = u.userUs + u.sysUs;
+      } catch {
+        /* no rusage: left blank */
+      }
+      rmSync(dir, { recursive: true, force: true });
+      resolve({
+        wallMs,
+        cpuMs,
+        ...s,
+        samples: num(meta.samples) ?? s.samples,
+        profCpuUs,
+        profCpuSamplingUs: cpuAtTargetExitUs !== undefined && cpuAtAttachUs !== undefined ? cpuAtTargetExitUs - cpuAtAttachUs : undefined,
+        metaCpuPerSampleUs: num(meta.cpuPerSampleUs),
+      });
     });
   });
 }
@@ -115,41 +232,114 @@ function startIdlePollers(): ChildProcess[] {
   for (let cpu = 0; cpu < availableParallelism(); cpu++) {
     pollers.push(spawn('chrt', ['--idle', '0', 'taskset', '-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
   }
-  const stop = () => pollers.forEach((p) => p.kill('SIGKILL'));
-  process.on('exit', stop);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   return pollers;
 }
 
 const pollers = POLL_IDLE ? startIdlePollers() : [];
-const configs: Config[] = [{ kind: 'alone' }];
-for (const rate of [100, 1000]) {
-  configs.push({ kind: 'floor', rate }, { kind: 'luaprof', rate });
-  if (BASELINE) configs.push({ kind: 'luaprof', rate, baseline: true });
-}
+const stopPollers = () => pollers.forEach((p) => p.kill('SIGKILL'));
+process.on('exit', stopPollers);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+const startedAt = new Date().toISOString();
+const load0 = loadavg();
 const results = new Map<Config, Run[]>(configs.map((c) => [c, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of configs) {
     const run = await runOnce(c);
     results.get(c)!.push(run);
-    process.stderr.write(`round ${r + 1}/${ROUNDS} ${label(c)}: ${run.wallMs.toFixed(0)} ms${run.p50 !== undefined ? `, ${run.rateHz} Hz, pause p50 ${run.p50} µs p99 ${run.p99} µs` : ''}\n`);
+    const perSample = run.profCpuSamplingUs !== undefined && run.samples ? `, luaprof ${(run.profCpuSamplingUs / run.samples).toFixed(1)} µs CPU/sample` : '';
+    process.stderr.write(
+      `round ${r + 1}/${ROUNDS} ${label(c)}: ${run.wallMs.toFixed(0)} ms wall, ${run.cpuMs?.toFixed(0) ?? '?'} ms CPU` +
+        `${run.rateHz !== undefined ? `, ${run.rateHz} Hz` : ''}${run.p50 !== undefined ? `, pause p50 ${run.p50} µs p99 ${run.p99} µs` : ''}${perSample}\n`,
+    );
   }
 }
-const alone = median(results.get(configs[0])!.map((r) => r.wallMs));
+stopPollers();
+
+const pct = (x: number | undefined, ref: number | undefined) => (x === undefined || ref === undefined ? '—' : `${(((x - ref) / ref) * 100).toFixed(2)}%`);
+const fmt = (x: number | undefined, unit: string, digits = 0) => (x === undefined ? '—' : `${x.toFixed(digits)} ${unit}`);
+const aloneC = configs.find((c) => c.kind === 'alone' && !c.again);
+const againC = configs.find((c) => c.kind === 'alone' && c.again);
+const aloneWall = aloneC ? median(results.get(aloneC)!.map((r) => r.wallMs)) : undefined;
+const aloneCpu = aloneC ? medianOf(results.get(aloneC)!.map((r) => r.cpuMs)) : undefined;
+const isStop = (c: Config) => c.kind === 'floor' || (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
+
+const perSample = (runs: Run[], f: (r: Run) => number | undefined) => medianOf(runs.map((r) => (f(r) !== undefined && r.samples ? f(r)! / r.samples : undefined)));
 const lines = [
-  `| configuration | target wall (median of ${ROUNDS}) | slowdown | achieved rate | pause p50 | pause p99 |`,
-  '|---|---|---|---|---|---|',
-  `| alone | ${alone.toFixed(0)} ms | — | — | — | — |`,
+  `| configuration | target wall | slowdown | target CPU | CPU loss | achieved rate | pause p50 | pause p99 | luaprof CPU/sample: CLI meta | while sampling | all-in |`,
+  '|---|---|---|---|---|---|---|---|---|---|---|',
 ];
-for (const c of configs.slice(1)) {
-  if (c.kind === 'alone') continue;
+const rows = new Map<Config, { wall: number; cpu?: number; perSampleUs?: number }>();
+for (const c of configs) {
   const runs = results.get(c)!;
   const wall = median(runs.map((r) => r.wallMs));
-  const rate = median(runs.map((r) => r.rateHz ?? 0));
+  const cpu = medianOf(runs.map((r) => r.cpuMs));
+  const rate = medianOf(runs.map((r) => r.rateHz));
+  const lp = c.kind === 'luaprof';
+  const since = lp ? perSample(runs, (r) => r.profCpuSamplingUs) : undefined;
+  rows.set(c, { wall, cpu, perSampleUs: medianOf(runs.map((r) => r.metaCpuPerSampleUs)) ?? since });
+  const ref = c === aloneC ? undefined : aloneWall;
   lines.push(
-    `| ${label(c)} | ${wall.toFixed(0)} ms | ${(((wall - alone) / alone) * 100).toFixed(2)}% | ${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%) | ${median(runs.map((r) => r.p50 ?? 0)).toFixed(0)} µs | ${median(runs.map((r) => r.p99 ?? 0)).toFixed(0)} µs |`,
+    `| ${label(c)} | ${wall.toFixed(0)} ms | ${c === aloneC ? '—' : pct(wall, ref)} | ${fmt(cpu, 'ms')} | ${c === aloneC ? '—' : pct(cpu, aloneCpu)} | ` +
+      `${c.kind === 'alone' || rate === undefined ? '—' : `${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%)`} | ` +
+      `${isStop(c) ? fmt(medianOf(runs.map((r) => r.p50)), 'µs') : '—'} | ${isStop(c) ? fmt(medianOf(runs.map((r) => r.p99)), 'µs') : '—'} | ` +
+      `${lp ? fmt(medianOf(runs.map((r) => r.metaCpuPerSampleUs)), 'µs', 1) : '—'} | ${lp ? fmt(since, 'µs', 1) : '—'} | ${lp ? fmt(perSample(runs, (r) => r.profCpuUs), 'µs', 1) : '—'} |`,
   );
 }
-console.log(`${[INTERP, ...INTERP_ARGS].join(' ')}, Lua depth ${DEPTH}, ${ROUNDS} interleaved rounds${POLL_IDLE ? ', idle CPUs polling (--poll-idle)' : ''}\n`);
-console.log(lines.join('\n'));
-for (const p of pollers) p.kill('SIGKILL');
+
+// The marginal CPU per sample: between the lowest and highest rate of one mode and build, fixed costs cancel.
+const marginal: string[] = [];
+for (const c of configs) {
+  if (c.kind !== 'luaprof' || c.rate !== Math.max(...RATES) || RATES.length < 2) continue;
+  const lo = configs.find((d) => d.kind === 'luaprof' && d.mode === c.mode && d.baseline === c.baseline && d.rate === Math.min(...RATES));
+  if (!lo) continue;
+  const hiRuns = results.get(c)!;
+  const loRuns = results.get(lo)!;
+  const cpuHi = medianOf(hiRuns.map((r) => r.profCpuUs));
+  const cpuLo = medianOf(loRuns.map((r) => r.profCpuUs));
+  const nHi = medianOf(hiRuns.map((r) => r.samples));
+  const nLo = medianOf(loRuns.map((r) => r.samples));
+  if (cpuHi === undefined || cpuLo === undefined || nHi === undefined || nLo === undefined || nHi <= nLo) continue;
+  marginal.push(`${c.mode}${c.baseline ? ' [baseline]' : ''} ${((cpuHi - cpuLo) / (nHi - nLo)).toFixed(1)} µs`);
+}
+
+const out: string[] = [];
+out.push(`    ${commandLine()}`, '');
+out.push(
+  `${startedAt}, load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, ${availableParallelism()} CPUs; ` +
+    `${[INTERP, ...INTERP_ARGS].join(' ')} bench/cpu.lua, Lua depth ${DEPTH}, work ${WORK}; medians of ${ROUNDS} interleaved rounds${POLL_IDLE ? '; idle CPUs polling (--poll-idle)' : ''}`,
+);
+for (const n of notes) out.push(`note: ${n}`);
+out.push('', ...lines, '');
+if (aloneC && againC) {
+  const a = rows.get(againC)!;
+  const wallsA = results.get(aloneC)!.map((r) => r.wallMs);
+  const wallsB = results.get(againC)!.map((r) => r.wallMs);
+  const spread = (xs: number[]) => ((Math.max(...xs) - Math.min(...xs)) / median(xs)) * 100;
+  out.push(
+    `noise band (alone vs alone again, same run): wall ${pct(a.wall, aloneWall)}, CPU ${pct(a.cpu, aloneCpu)}; ` +
+      `round-to-round spread of the alone walls ${spread(wallsA).toFixed(1)}% and ${spread(wallsB).toFixed(1)}%`,
+  );
+}
+if (marginal.length) out.push(`luaprof CPU per extra sample (${Math.min(...RATES)} → ${Math.max(...RATES)} Hz, fixed costs cancel): ${marginal.join(', ')}`);
+
+// The issue's targets, where this run has the figures.
+const find = (mode: LuaprofMode, rate: number) => configs.find((c) => c.kind === 'luaprof' && !c.baseline && c.mode === mode && c.rate === rate);
+const check = (what: string, value: number | undefined, limit: number, unit: string) =>
+  value === undefined ? null : `${what}: ${value.toFixed(unit === '%' ? 2 : 1)}${unit} (≤ ${limit}${unit}) ${value <= limit ? 'met' : 'NOT met'}`;
+const targets: (string | null)[] = [];
+const d1000 = find('default', 1000);
+if (d1000 && aloneWall !== undefined) {
+  const r = rows.get(d1000)!;
+  targets.push(check('default 1000 Hz wall slowdown', ((r.wall - aloneWall) / aloneWall) * 100, 1, '%'));
+  if (r.cpu !== undefined && aloneCpu !== undefined) targets.push(check('default 1000 Hz CPU loss', ((r.cpu - aloneCpu) / aloneCpu) * 100, 0.5, '%'));
+}
+const n1000 = find('native', 1000);
+if (n1000 && aloneWall !== undefined) targets.push(check('native 1000 Hz wall slowdown', ((rows.get(n1000)!.wall - aloneWall) / aloneWall) * 100, 5, '%'));
+for (const mode of ['default', 'blocking', 'native'] as const) {
+  const c = find(mode, Math.max(...RATES));
+  if (c) targets.push(check(`${mode} luaprof CPU/sample at depth ${DEPTH}`, rows.get(c)!.perSampleUs, mode === 'native' ? 60 : 25, ' µs'));
+}
+const shown = targets.filter((t): t is string => t !== null);
+if (shown.length) out.push('', 'targets (judge the % figures against the noise band):', ...shown.map((t) => `- ${t}`));
+console.log(out.join('\n'));
