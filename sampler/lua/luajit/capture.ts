@@ -41,7 +41,8 @@ export interface RawLuaJitStack {
   trace: { no: number; startpt: number; startpc: number } | null;
   /** Innermost first: the running thread, then the threads that resumed it. */
   threads: RawThread[];
-  /** Where the innermost base came from: "register", "state", "jit". */
+  /** Where the innermost base came from: "register" (rdx), "rbp" (BASE saved around a C call), "return" (the caller of a
+   * returning frame), "state", "jit". */
   baseFrom: string;
 }
 
@@ -121,21 +122,27 @@ export class LuaJitCapture {
     }
     const traceAddr = ts && ts.length === 8 ? u64(ts, 0) : 0;
 
-    // The live frame base: jit_base in a trace, BASE (rdx) while the interpreter runs bytecode, L->base otherwise.
+    // The live frame base: jit_base in a trace; while the interpreter runs (vmstate INTERP, DISPATCH in
+    // r14), BASE from a register; L->base otherwise. The interpreter keeps BASE in rdx, but rdx is also
+    // the third C argument and is not callee-saved: around the C calls it makes without leaving the
+    // INTERP state and without storing L->base (lj_tab_len for BC_LEN on a table, lj_tab_getinth,
+    // lj_tab_get, next, libm, write barriers) it saves BASE in rbp (RB, callee-saved) first and restores
+    // it after. So rdx is tried first, then rbp; each only when the frame there passes checkRegBase.
     const stack = u64(lh, l.state.stack);
     const stackEnd = stack + lh.readUInt32LE(l.state.stacksize) * 8;
     const inStack = (p: number) => p > stack + 8 && p <= stackEnd && p % 8 === 0;
     let base = u64(lh, l.state.base);
     let baseFrom = 'state';
-    let regBase = 0;
+    const regCands: { base: number; from: string }[] = [];
     if (vmstate >= 0 && inStack(jitBase)) {
       base = jitBase;
       baseFrom = 'jit';
-    } else if (vmstate === ~l.vmst.interp && regs && regs.r14 === G + l.gg.g2disp && regs.rdx !== undefined && inStack(regs.rdx)) {
-      regBase = regs.rdx;
+    } else if (vmstate === ~l.vmst.interp && regs && regs.r14 === G + l.gg.g2disp) {
+      if (regs.rdx !== undefined && inStack(regs.rdx)) regCands.push({ base: regs.rdx, from: 'register' });
+      if (regs.rbp !== undefined && inStack(regs.rbp) && regs.rbp !== regs.rdx) regCands.push({ base: regs.rbp, from: 'rbp' });
     }
-    const hi = Math.max(base, regBase);
-    if (!inStack(base) && !regBase) throw new CaptureError('frame base outside the Lua stack');
+    const hi = Math.max(base, ...regCands.map((c) => c.base));
+    if (!inStack(base) && regCands.length === 0) throw new CaptureError('frame base outside the Lua stack');
     const lo = Math.max(stack, hi - MAX_STACK_SPAN);
     const cframe = u64(lh, l.state.cframe);
     const cfRaw = cframe > 0 ? cframe - (cframe % 4) : 0;
@@ -148,13 +155,22 @@ export class LuaJitCapture {
     const view = { lo, buf: sb };
 
     let topPc = 0;
-    if (regBase) {
+    // Returning to a Lua caller (BC_RET_Z after a C function or a Lua frame), the VM has loaded PC from the
+    // frame's link and is moving the results over the returning function's slot, BASE still in rdx: the
+    // caller's base then lies A+2 slots below, A the operand of the call before PC.
+    const pc = regs?.rbx ?? 0;
+    if (regCands.length > 0 && regCands[0].from === 'register' && pc % 4 === 0 && isPlausiblePtr(pc, 4)) {
+      const a = this.callOperandA(mem, pc);
+      if (a >= 0 && inStack(regCands[0].base - 8 * (2 + a))) regCands.push({ base: regCands[0].base - 8 * (2 + a), from: 'return' });
+    }
+    for (const c of regCands) {
       // Accept BASE only when the frame there holds a function the register PC is inside of, or a fast function.
-      const ok = this.checkRegBase(mem, view, regBase, regs!.rbx ?? 0);
+      const ok = this.checkRegBase(mem, view, c.base, pc);
       if (ok !== null) {
-        base = regBase;
-        baseFrom = 'register';
+        base = c.base;
+        baseFrom = c.from;
         topPc = ok;
+        break;
       }
     }
     if (baseFrom === 'state' && cfpc && cfpc.length === 8) topPc = u64(cfpc, 0);
