@@ -44,6 +44,8 @@ export interface RawLuaJitStack {
   /** Where the innermost base came from: "register" (rdx), "rbp" (BASE saved around a C call), "return" (the caller of a
    * returning frame), "state", "jit". */
   baseFrom: string;
+  /** The innermost frame base the walk started from. */
+  base: number;
 }
 
 /** Split access to a raw 8-byte slot: GC64 tags live in the top 17 bits. */
@@ -187,7 +189,7 @@ export class LuaJitCapture {
     const threads = [first];
     if (L !== this.mainL) this.addResumers(mem, L, threads);
     this.readFuncs(mem, threads);
-    return { G, vmstate, trace, threads, baseFrom };
+    return { G, vmstate, trace, threads, baseFrom, base };
   }
 
   private slotIn(view: { lo: number; buf: Buffer }, addr: number): number {
@@ -209,6 +211,9 @@ export class LuaJitCapture {
       const sz = mem.read(pt + this.layout.proto.sizebc, 4);
       if (!sz) return null;
       const n = sz.readUInt32LE(0);
+      // PC is past the instruction being run, except at BC_CALL's entry, where it is the callee's first
+      // (FUNCF) instruction before its dispatch: that is the function's first line.
+      if (pc === bc) return bc + 4;
       return pc > bc && pc <= bc + n * 4 ? pc : null;
     }
     // A fast function runs inside the VM with BASE at its own frame: its link must look like one.
