@@ -128,6 +128,35 @@ describe('LuaJIT walker on recorded snapshots', () => {
     }
   });
 
+  it('captureRunning: the same frames as with registers inside a trace; refused in the interpreter; a moved-on copy is dropped', () => {
+    for (const f of files) {
+      const s = load(f);
+      const mem = SnapshotMemory.fromJSON(s.regions);
+      const rt = new LuaJitRuntime(`LuaJIT ${s.version}`, layoutOf(s.layout), s.L, s.G, mem, () => 0);
+      if (s.vmstate >= 0) {
+        const raw = rt.captureRunning(mem);
+        expect(raw.baseFrom).toBe('jit');
+        expect(rt.resolve(raw).frames.map(tracebackLine)).toEqual(s.dumped);
+        // The same copy, but G->vmstate reads differently the second time: dropped as torn.
+        let reads = 0;
+        const moving: Memory = {
+          read(addr, len) {
+            const b = mem.read(addr, len);
+            if (b && addr === s.G + layoutOf(s.layout).global.vmstate && reads++ > 0) {
+              const c = Buffer.from(b);
+              c.writeInt32LE(c.readInt32LE(0) + 1, 0);
+              return c;
+            }
+            return b;
+          },
+        };
+        expect(() => rt.captureRunning(moving)).toThrow(/torn/);
+      } else {
+        expect(() => rt.captureRunning(mem)).toThrow(CaptureError);
+      }
+    }
+  });
+
   it('memory of nothing but random bytes at the state addresses', () => {
     const s = load(files[0]);
     const rand = rng(42);

@@ -92,7 +92,8 @@ export class LuaJitCapture {
     return h[9] === this.layout.gct.thread && u64(h, this.layout.state.glref) === this.G;
   }
 
-  capture(mem: Memory, regs?: Partial<Registers>): RawLuaJitStack {
+  /** `running`: the thread was not stopped and there are no registers (captureRunning). */
+  capture(mem: Memory, regs?: Partial<Registers>, running = false): RawLuaJitStack {
     const l = this.layout;
     const G = this.G;
     const J = G - l.gg.g + l.gg.J;
@@ -104,6 +105,7 @@ export class LuaJitCapture {
     ]);
     if (!gb) throw new CaptureError('global_State unreadable');
     const vmstate = gb.readInt32LE(0);
+    if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit)) throw new CaptureError('interpreter running: frame base in a register');
     let L = u64(gb, l.global.cur_L - gStart);
     const jitBase = u64(gb, l.global.jit_base - gStart);
     let traceSlot = 0;
@@ -190,6 +192,29 @@ export class LuaJitCapture {
     if (L !== this.mainL) this.addResumers(mem, L, threads);
     this.readFuncs(mem, threads);
     return { G, vmstate, trace, threads, baseFrom, base };
+  }
+
+  /**
+   * A capture from a running thread (process_vm_readv, no stop, no registers), only where the frame
+   * base is in memory: in a trace (G->jit_base), a C function, the collector or the trace compiler
+   * (L->base stored before the VM calls them). In the interpreter BASE lives in a register (rdx, or rbp
+   * around C calls) and L->base is stale: CaptureError, that sample needs the registers. The trace exit
+   * handler (EXIT) is refused too. The copy is kept only when G->vmstate, G->cur_L and the base it
+   * started from, read again after it, are unchanged.
+   */
+  captureRunning(mem: Memory): RawLuaJitStack {
+    const l = this.layout;
+    const raw = this.capture(mem, undefined, true);
+    const L = raw.threads[0].L;
+    const [gb, lb] = readMany(mem, [
+      { addr: this.G + l.global.vmstate, len: l.global.jit_base + 8 - l.global.vmstate },
+      { addr: L + l.state.base, len: 8 },
+    ]);
+    if (!gb || !lb) throw new CaptureError('global_State unreadable');
+    const at = (off: number) => u64(gb, off - l.global.vmstate);
+    const base = raw.vmstate >= 0 ? at(l.global.jit_base) : u64(lb, 0);
+    if (gb.readInt32LE(0) !== raw.vmstate || at(l.global.cur_L) !== L || base !== raw.base) throw new CaptureError('torn copy: the thread moved on during it');
+    return raw;
   }
 
   private slotIn(view: { lo: number; buf: Buffer }, addr: number): number {
