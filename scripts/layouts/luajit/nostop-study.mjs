@@ -25,11 +25,23 @@ const child = spawn(binary, args, { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 400));
 const det = detectLua(child.pid);
 const mem = new RemoteMemory(child.pid);
-const st = pauseThread(child.pid, () => locateLuaJit(mem, candidateLayouts(det.version), readMaps(child.pid), luaBinaries(child.pid), { registers: getRegs(child.pid) })).value;
+const st = pauseThread(child.pid, () =>
+  locateLuaJit(mem, candidateLayouts(det.version), readMaps(child.pid), luaBinaries(child.pid), {
+    registers: getRegs(child.pid),
+  }),
+).value;
 const l = st.layout;
 const rt = new LuaJitRuntime(`LuaJIT ${det.version}`, l, st.mainL, st.G, mem, () => 0);
-const names = new Map([[~l.vmst.interp, 'INTERP'], [~l.vmst.c, 'C'], [~l.vmst.gc, 'GC'], [~l.vmst.exit, 'EXIT'], [~l.vmst.record, 'RECORD'], [~l.vmst.opt, 'OPT'], [~l.vmst.asm, 'ASM']]);
-const stateName = (v) => (v >= 0 ? 'TRACE' : names.get(v) ?? `?${v}`);
+const names = new Map([
+  [~l.vmst.interp, 'INTERP'],
+  [~l.vmst.c, 'C'],
+  [~l.vmst.gc, 'GC'],
+  [~l.vmst.exit, 'EXIT'],
+  [~l.vmst.record, 'RECORD'],
+  [~l.vmst.opt, 'OPT'],
+  [~l.vmst.asm, 'ASM'],
+]);
+const stateName = (v) => (v >= 0 ? 'TRACE' : (names.get(v) ?? `?${v}`));
 const pct = (n, d) => (d ? ((100 * n) / d).toFixed(1) + '%' : '-');
 const u64 = (b, o) => Number(b.readBigUInt64LE(o));
 
@@ -42,7 +54,13 @@ for (let i = 0; i < READS; i++) {
   hist[s] = (hist[s] ?? 0) + 1;
 }
 const total = Object.values(hist).reduce((a, b) => a + b, 0);
-console.log(`running, ${total} reads of G->vmstate:`, Object.entries(hist).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${pct(v, total)}`).join(', '));
+console.log(
+  `running, ${total} reads of G->vmstate:`,
+  Object.entries(hist)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${pct(v, total)}`)
+    .join(', '),
+);
 const live = {};
 const N_LIVE = 3000;
 let kept = 0;
@@ -59,7 +77,13 @@ for (let i = 0; i < N_LIVE; i++) {
   live[k] = (live[k] ?? 0) + 1;
   await new Promise((res) => setImmediate(res));
 }
-console.log(`running, captureRunning (no stop, no registers): kept ${pct(kept, N_LIVE)};`, Object.entries(live).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
+console.log(
+  `running, captureRunning (no stop, no registers): kept ${pct(kept, N_LIVE)};`,
+  Object.entries(live)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', '),
+);
 
 // 2. Stopped: memory-only vs registers, per state.
 const key = (raw) => raw.threads.map((t) => t.levels.map((lv) => lv.func.toString(16)).join(',')).join('|');
@@ -68,11 +92,17 @@ const interp = { eq: 0, belowOnChain: 0, above: 0, elsewhere: 0, scanTop: 0, sca
 for (let i = 0; i < STOPS; i++) {
   const res = pauseThread(child.pid, () => {
     const regs = getRegs(child.pid);
-    let truth = null;
-    let alone = null;
-    try { truth = rt.capture(mem, regs); } catch (e) { truth = { err: e.message }; }
-    try { alone = rt.capture(mem); } catch (e) { alone = { err: e.message }; }
-    let lb = 0, scan = null;
+    const attempt = (f) => {
+      try {
+        return f();
+      } catch (e) {
+        return { err: e.message };
+      }
+    };
+    const truth = attempt(() => rt.capture(mem, regs));
+    const alone = attempt(() => rt.capture(mem));
+    let lb = 0,
+      scan = null;
     if (truth.baseFrom && truth.baseFrom !== 'state' && truth.baseFrom !== 'jit') {
       const L = truth.threads[0].L;
       const h = mem.read(L, l.state.size);
@@ -88,7 +118,8 @@ for (let i = 0; i < STOPS; i++) {
   p.n++;
   if (!truth.err) p.from[truth.baseFrom] = (p.from[truth.baseFrom] ?? 0) + 1;
   if (alone.err) p.aloneErr++;
-  else if (!truth.err && key(alone) === key(truth) && alone.threads[0].topPc === truth.threads[0].topPc) p.same++;
+  else if (!truth.err && key(alone) === key(truth) && alone.threads[0].topPc === truth.threads[0].topPc)
+    p.same++;
   else {
     p.differs++;
     if (!truth.err && key(alone) === key(truth)) p.pcOnly++;
@@ -104,10 +135,17 @@ for (let i = 0; i < STOPS; i++) {
 }
 child.kill('SIGKILL');
 console.log('stopped, per vmstate: memory-only walk vs the walk with registers');
-for (const [k, p] of Object.entries(per)) console.log(`  ${k}: ${p.n} samples (${pct(p.n, STOPS)}); memory-only same frames+pc ${pct(p.same, p.n)}, fails ${pct(p.aloneErr, p.n)}, differs ${pct(p.differs, p.n)} (of which only the top pc ${p.pcOnly}); base from ${JSON.stringify(p.from)}${p.n > p.same + p.aloneErr + p.differs || Object.keys(p.errs).length ? ' ' + JSON.stringify(p.errs) : ''}`);
+for (const [k, p] of Object.entries(per))
+  console.log(
+    `  ${k}: ${p.n} samples (${pct(p.n, STOPS)}); memory-only same frames+pc ${pct(p.same, p.n)}, fails ${pct(p.aloneErr, p.n)}, differs ${pct(p.differs, p.n)} (of which only the top pc ${p.pcOnly}); base from ${JSON.stringify(p.from)}${p.n > p.same + p.aloneErr + p.differs || Object.keys(p.errs).length ? ' ' + JSON.stringify(p.errs) : ''}`,
+  );
 const ni = interp.eq + interp.belowOnChain + interp.above + interp.elsewhere;
-console.log(`  interpreter (BASE from a register), ${ni}: BASE == L->base ${pct(interp.eq, ni)}, below it on its chain ${pct(interp.belowOnChain, ni)}, above it ${pct(interp.above, ni)}, elsewhere ${pct(interp.elsewhere, ni)}`);
-console.log(`  scan of the stack for frames linked down to its bottom: true BASE among candidates ${pct(interp.scanHas, ni)}, true BASE = highest candidate ${pct(interp.scanTop, ni)}, candidates per sample ${(interp.cands / (ni || 1)).toFixed(2)}`);
+console.log(
+  `  interpreter (BASE from a register), ${ni}: BASE == L->base ${pct(interp.eq, ni)}, below it on its chain ${pct(interp.belowOnChain, ni)}, above it ${pct(interp.above, ni)}, elsewhere ${pct(interp.elsewhere, ni)}`,
+);
+console.log(
+  `  scan of the stack for frames linked down to its bottom: true BASE among candidates ${pct(interp.scanHas, ni)}, true BASE = highest candidate ${pct(interp.scanTop, ni)}, candidates per sample ${(interp.cands / (ni || 1)).toFixed(2)}`,
+);
 
 /**
  * Where the true BASE lies relative to L->base, and a scan of the stack for frames whose link chain
@@ -153,6 +191,12 @@ function scanAbove(L, lb, truth) {
   else if (trueBase > lb) rel = 'above';
   else rel = 'elsewhere';
   const cands = [];
-  for (let b = stack + 24; b - lo + 8 <= buf.length; b += 8) if (isFunc(slot(b - 16)) && down(b)) cands.push(b);
-  return { rel, cands: cands.length, has: cands.includes(trueBase), top: cands.length > 0 && cands[cands.length - 1] === trueBase };
+  for (let b = stack + 24; b - lo + 8 <= buf.length; b += 8)
+    if (isFunc(slot(b - 16)) && down(b)) cands.push(b);
+  return {
+    rel,
+    cands: cands.length,
+    has: cands.includes(trueBase),
+    top: cands.length > 0 && cands[cands.length - 1] === trueBase,
+  };
 }
