@@ -25,7 +25,8 @@ interface Snap {
   layout: string;
   L: number;
   G: number;
-  regs: { rdx: number; rbx: number; r14: number };
+  regs: { rdx: number; rbx: number; r14: number; rbp?: number };
+  baseFrom?: string;
   vmstate: number;
   traceback: string[];
   dumped: string[];
@@ -104,6 +105,57 @@ describe('LuaJIT walker on recorded snapshots', () => {
       }
     });
   }
+
+  it('BC_LEN in the interpreter: BASE is found in rbp while lj_tab_len runs (rdx clobbered, L->base stale)', () => {
+    const lens = files.filter((f) => f.includes('-len'));
+    expect(lens.length).toBeGreaterThanOrEqual(2);
+    for (const f of lens) {
+      const s = load(f);
+      expect(s.baseFrom).toBe('rbp');
+      const mem = SnapshotMemory.fromJSON(s.regions);
+      const rt = new LuaJitRuntime(`LuaJIT ${s.version}`, layoutOf(s.layout), s.L, s.G, mem, () => 0);
+      const raw = rt.capture(mem, s.regs);
+      expect(raw.baseFrom).toBe('rbp');
+      // rdx holds a small integer of lj_tab_len's, not a stack address.
+      expect(s.regs.rdx).toBeLessThan(1 << 20);
+      const frames = rt.resolve(raw).frames;
+      expect(frames[0].name).toBe('spin');
+      expect(tracebackLine(frames[0])).toMatch(/^scenarios\.lua:\d+: in function 'spin'$/);
+      expect(frames.map(tracebackLine).slice(1)).toEqual(s.dumped.slice(1));
+      // Without rbp the walker falls back to L->base, left at the gmatch iterator's frame whose function
+      // slot now holds its result: the sample was dropped ("frame slot is not a function").
+      expect(() => run(s, SnapshotMemory.fromJSON(s.regions), { rdx: s.regs.rdx, rbx: s.regs.rbx, r14: s.regs.r14 })).toThrow(CaptureError);
+    }
+  });
+
+  it('captureRunning: the same frames as with registers inside a trace; refused in the interpreter; a moved-on copy is dropped', () => {
+    for (const f of files) {
+      const s = load(f);
+      const mem = SnapshotMemory.fromJSON(s.regions);
+      const rt = new LuaJitRuntime(`LuaJIT ${s.version}`, layoutOf(s.layout), s.L, s.G, mem, () => 0);
+      if (s.vmstate >= 0) {
+        const raw = rt.captureRunning(mem);
+        expect(raw.baseFrom).toBe('jit');
+        expect(rt.resolve(raw).frames.map(tracebackLine)).toEqual(s.dumped);
+        // The same copy, but G->vmstate reads differently the second time: dropped as torn.
+        let reads = 0;
+        const moving: Memory = {
+          read(addr, len) {
+            const b = mem.read(addr, len);
+            if (b && addr === s.G + layoutOf(s.layout).global.vmstate && reads++ > 0) {
+              const c = Buffer.from(b);
+              c.writeInt32LE(c.readInt32LE(0) + 1, 0);
+              return c;
+            }
+            return b;
+          },
+        };
+        expect(() => rt.captureRunning(moving)).toThrow(/torn/);
+      } else {
+        expect(() => rt.captureRunning(mem)).toThrow(CaptureError);
+      }
+    }
+  });
 
   it('memory of nothing but random bytes at the state addresses', () => {
     const s = load(files[0]);

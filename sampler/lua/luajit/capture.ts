@@ -41,8 +41,11 @@ export interface RawLuaJitStack {
   trace: { no: number; startpt: number; startpc: number } | null;
   /** Innermost first: the running thread, then the threads that resumed it. */
   threads: RawThread[];
-  /** Where the innermost base came from: "register", "state", "jit". */
+  /** Where the innermost base came from: "register" (rdx), "rbp" (BASE saved around a C call), "return" (the caller of a
+   * returning frame), "state", "jit". */
   baseFrom: string;
+  /** The innermost frame base the walk started from. */
+  base: number;
 }
 
 /** Split access to a raw 8-byte slot: GC64 tags live in the top 17 bits. */
@@ -89,7 +92,8 @@ export class LuaJitCapture {
     return h[9] === this.layout.gct.thread && u64(h, this.layout.state.glref) === this.G;
   }
 
-  capture(mem: Memory, regs?: Partial<Registers>): RawLuaJitStack {
+  /** `running`: the thread was not stopped and there are no registers (captureRunning). */
+  capture(mem: Memory, regs?: Partial<Registers>, running = false): RawLuaJitStack {
     const l = this.layout;
     const G = this.G;
     const J = G - l.gg.g + l.gg.J;
@@ -101,6 +105,7 @@ export class LuaJitCapture {
     ]);
     if (!gb) throw new CaptureError('global_State unreadable');
     const vmstate = gb.readInt32LE(0);
+    if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit)) throw new CaptureError('interpreter running: frame base in a register');
     let L = u64(gb, l.global.cur_L - gStart);
     const jitBase = u64(gb, l.global.jit_base - gStart);
     let traceSlot = 0;
@@ -121,21 +126,27 @@ export class LuaJitCapture {
     }
     const traceAddr = ts && ts.length === 8 ? u64(ts, 0) : 0;
 
-    // The live frame base: jit_base in a trace, BASE (rdx) while the interpreter runs bytecode, L->base otherwise.
+    // The live frame base: jit_base in a trace; while the interpreter runs (vmstate INTERP, DISPATCH in
+    // r14), BASE from a register; L->base otherwise. The interpreter keeps BASE in rdx, but rdx is also
+    // the third C argument and is not callee-saved: around the C calls it makes without leaving the
+    // INTERP state and without storing L->base (lj_tab_len for BC_LEN on a table, lj_tab_getinth,
+    // lj_tab_get, next, libm, write barriers) it saves BASE in rbp (RB, callee-saved) first and restores
+    // it after. So rdx is tried first, then rbp; each only when the frame there passes checkRegBase.
     const stack = u64(lh, l.state.stack);
     const stackEnd = stack + lh.readUInt32LE(l.state.stacksize) * 8;
     const inStack = (p: number) => p > stack + 8 && p <= stackEnd && p % 8 === 0;
     let base = u64(lh, l.state.base);
     let baseFrom = 'state';
-    let regBase = 0;
+    const regCands: { base: number; from: string }[] = [];
     if (vmstate >= 0 && inStack(jitBase)) {
       base = jitBase;
       baseFrom = 'jit';
-    } else if (vmstate === ~l.vmst.interp && regs && regs.r14 === G + l.gg.g2disp && regs.rdx !== undefined && inStack(regs.rdx)) {
-      regBase = regs.rdx;
+    } else if (vmstate === ~l.vmst.interp && regs && regs.r14 === G + l.gg.g2disp) {
+      if (regs.rdx !== undefined && inStack(regs.rdx)) regCands.push({ base: regs.rdx, from: 'register' });
+      if (regs.rbp !== undefined && inStack(regs.rbp) && regs.rbp !== regs.rdx) regCands.push({ base: regs.rbp, from: 'rbp' });
     }
-    const hi = Math.max(base, regBase);
-    if (!inStack(base) && !regBase) throw new CaptureError('frame base outside the Lua stack');
+    const hi = Math.max(base, ...regCands.map((c) => c.base));
+    if (!inStack(base) && regCands.length === 0) throw new CaptureError('frame base outside the Lua stack');
     const lo = Math.max(stack, hi - MAX_STACK_SPAN);
     const cframe = u64(lh, l.state.cframe);
     const cfRaw = cframe > 0 ? cframe - (cframe % 4) : 0;
@@ -148,13 +159,22 @@ export class LuaJitCapture {
     const view = { lo, buf: sb };
 
     let topPc = 0;
-    if (regBase) {
+    // Returning to a Lua caller (BC_RET_Z after a C function or a Lua frame), the VM has loaded PC from the
+    // frame's link and is moving the results over the returning function's slot, BASE still in rdx: the
+    // caller's base then lies A+2 slots below, A the operand of the call before PC.
+    const pc = regs?.rbx ?? 0;
+    if (regCands.length > 0 && regCands[0].from === 'register' && pc % 4 === 0 && isPlausiblePtr(pc, 4)) {
+      const a = this.callOperandA(mem, pc);
+      if (a >= 0 && inStack(regCands[0].base - 8 * (2 + a))) regCands.push({ base: regCands[0].base - 8 * (2 + a), from: 'return' });
+    }
+    for (const c of regCands) {
       // Accept BASE only when the frame there holds a function the register PC is inside of, or a fast function.
-      const ok = this.checkRegBase(mem, view, regBase, regs!.rbx ?? 0);
+      const ok = this.checkRegBase(mem, view, c.base, pc);
       if (ok !== null) {
-        base = regBase;
-        baseFrom = 'register';
+        base = c.base;
+        baseFrom = c.from;
         topPc = ok;
+        break;
       }
     }
     if (baseFrom === 'state' && cfpc && cfpc.length === 8) topPc = u64(cfpc, 0);
@@ -171,7 +191,30 @@ export class LuaJitCapture {
     const threads = [first];
     if (L !== this.mainL) this.addResumers(mem, L, threads);
     this.readFuncs(mem, threads);
-    return { G, vmstate, trace, threads, baseFrom };
+    return { G, vmstate, trace, threads, baseFrom, base };
+  }
+
+  /**
+   * A capture from a running thread (process_vm_readv, no stop, no registers), only where the frame
+   * base is in memory: in a trace (G->jit_base), a C function, the collector or the trace compiler
+   * (L->base stored before the VM calls them). In the interpreter BASE lives in a register (rdx, or rbp
+   * around C calls) and L->base is stale: CaptureError, that sample needs the registers. The trace exit
+   * handler (EXIT) is refused too. The copy is kept only when G->vmstate, G->cur_L and the base it
+   * started from, read again after it, are unchanged.
+   */
+  captureRunning(mem: Memory): RawLuaJitStack {
+    const l = this.layout;
+    const raw = this.capture(mem, undefined, true);
+    const L = raw.threads[0].L;
+    const [gb, lb] = readMany(mem, [
+      { addr: this.G + l.global.vmstate, len: l.global.jit_base + 8 - l.global.vmstate },
+      { addr: L + l.state.base, len: 8 },
+    ]);
+    if (!gb || !lb) throw new CaptureError('global_State unreadable');
+    const at = (off: number) => u64(gb, off - l.global.vmstate);
+    const base = raw.vmstate >= 0 ? at(l.global.jit_base) : u64(lb, 0);
+    if (gb.readInt32LE(0) !== raw.vmstate || at(l.global.cur_L) !== L || base !== raw.base) throw new CaptureError('torn copy: the thread moved on during it');
+    return raw;
   }
 
   private slotIn(view: { lo: number; buf: Buffer }, addr: number): number {
@@ -193,6 +236,9 @@ export class LuaJitCapture {
       const sz = mem.read(pt + this.layout.proto.sizebc, 4);
       if (!sz) return null;
       const n = sz.readUInt32LE(0);
+      // PC is past the instruction being run, except at BC_CALL's entry, where it is the callee's first
+      // (FUNCF) instruction before its dispatch: that is the function's first line.
+      if (pc === bc) return bc + 4;
       return pc > bc && pc <= bc + n * 4 ? pc : null;
     }
     // A fast function runs inside the VM with BASE at its own frame: its link must look like one.

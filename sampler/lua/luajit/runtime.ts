@@ -39,6 +39,11 @@ export class LuaJitRuntime implements LuaRuntime {
     return this.cap.capture(mem, regs);
   }
 
+  /** A capture without stopping the thread: only outside the interpreter, validated (LuaJitCapture.captureRunning). */
+  captureRunning(mem: Memory): RawLuaJitStack {
+    return this.cap.captureRunning(mem);
+  }
+
   /** The collector's time shows as a [GC] frame of LuaJIT's own vmstate (resolve.ts), not as the gc flag. */
   resolve(raw: unknown): ResolvedLua {
     return { ...this.resolver.resolve(raw as RawLuaJitStack), gc: false, cfuncs: [] };
