@@ -37,7 +37,7 @@ export function dump(opts: DumpOptions): string {
   const samples: SampleResult[] = [];
   try {
     // Unlike a profile, a dump shows threads blocked in the kernel too (marked idle).
-    target = Target.attach(opts.pid, { version: opts.luaVersion, native: opts.native, threads: opts.threads, idle: true });
+    target = Target.attach(opts.pid, { version: opts.luaVersion, native: opts.native, threads: opts.threads, idle: true, blocking: true });
     for (const s of target.sampleAll()) if (!s.error) samples.push(s);
   } catch (e) {
     if (e instanceof TargetGoneError) throw new LuaprofError('targetExited', `process ${opts.pid} exited`);

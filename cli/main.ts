@@ -64,6 +64,7 @@ program
   .option('--threads <tids>', 'sample only these threads (comma-separated thread ids)', threadsOption)
   .option('--subprocesses', 'also profile child processes (one profile per process)', false)
   .option('--idle', 'keep samples of threads blocked in the kernel, marked [idle]', false)
+  .option('--blocking', 'stop each thread for its sample (ptrace) instead of copying it while it runs', false)
   .option('--no-progress', 'no live progress line')
   .argument('[command...]', 'command to start and profile until it exits (after --)')
   .passThroughOptions()
@@ -85,6 +86,7 @@ program
       threads: o.threads,
       subprocesses: o.subprocesses,
       idle: o.idle,
+      blocking: o.blocking,
       progress: o.progress && process.stderr.isTTY === true,
     });
   }));

@@ -21,6 +21,7 @@ export interface RecordCliOptions {
   threads?: number[];
   subprocesses?: boolean;
   idle?: boolean;
+  blocking?: boolean;
   progress: boolean;
 }
 
@@ -36,7 +37,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
   const rec = startRecording(
-    { pid: pid!, rate: opts.rate, durationMs: opts.durationMs, byLine: opts.lines, waitForLua: launched !== null, version: opts.luaVersion, native: opts.native, threads: opts.threads, subprocesses: opts.subprocesses, idle: opts.idle },
+    { pid: pid!, rate: opts.rate, durationMs: opts.durationMs, byLine: opts.lines, waitForLua: launched !== null, version: opts.luaVersion, native: opts.native, threads: opts.threads, subprocesses: opts.subprocesses, idle: opts.idle, blocking: opts.blocking },
     { version: VERSION, ...(launched ? { command: opts.command } : {}) },
   );
   let interrupted = 0;

@@ -18,6 +18,8 @@ export interface RecordOptions {
   subprocesses?: boolean;
   /** Keep samples of threads blocked in the kernel, marked idle. */
   idle?: boolean;
+  /** Stop each thread for its sample instead of copying it while it runs. */
+  blocking?: boolean;
 }
 
 /** Control words shared with the worker. */

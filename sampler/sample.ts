@@ -23,6 +23,12 @@ export interface SampleResult {
   noLua?: boolean;
   /** A torn or hostile structure: the sample is dropped (counted as an error). */
   error?: boolean;
+  /** Copies of the running thread found torn and taken again for this sample. */
+  tornRetries?: number;
+  /** The copy tore above some frames: the sample is the frames under the tear, marked [torn]. */
+  tornCut?: boolean;
+  /** Every copy this sample tried was torn through: dropped, counted, never emitted. */
+  torn?: boolean;
 }
 
 export interface TargetOptions {
@@ -33,6 +39,8 @@ export interface TargetOptions {
   threads?: number[];
   /** Keep samples of threads blocked in the kernel, marked idle. */
   idle?: boolean;
+  /** Stop each thread for its sample (ptrace), instead of copying it while it runs. */
+  blocking?: boolean;
   /** Where cost lines (heap scan) go; default stderr. */
   log?: (line: string) => void;
 }

@@ -5,15 +5,22 @@ export const GC_FRAME: Frame = { kind: 'gc', name: '[GC]' };
 export const IDLE_FRAME: Frame = { kind: 'idle', name: '[idle]' };
 /** The stack was deeper than the walker follows: its outermost frames are cut. */
 export const TRUNCATED_FRAME: Frame = { kind: 'c', name: '[truncated]' };
+/**
+ * A copy of a running thread tore above the frames under it: what they were calling could not be read
+ * consistently (a call or return landed while the copy was taken), so it is left out.
+ */
+export const TORN_FRAME: Frame = { kind: 'c', name: '[torn]' };
 /** LuaJIT machine code (an anonymous executable mapping) in a native stack. */
 export const JIT_TRACE_LABEL = '[LuaJIT trace]';
 
 /**
  * A sample's stack (innermost first) with its synthetic frames: [idle] innermost of all, [GC] on top
- * of the Lua frame that triggered the collector, [truncated] outermost.
+ * of the Lua frame that triggered the collector, [torn] in place of frames a copy could not read
+ * whole, [truncated] outermost.
  */
-export function withSyntheticFrames(frames: Frame[], state: { gc: boolean; idle: boolean; truncated: boolean }): Frame[] {
-  const out = state.gc && frames.length ? [GC_FRAME, ...frames] : frames;
+export function withSyntheticFrames(frames: Frame[], state: { gc: boolean; idle: boolean; truncated: boolean; torn?: boolean }): Frame[] {
+  let out = state.torn && frames.length ? [TORN_FRAME, ...frames] : frames;
+  if (state.gc && out.length) out = [GC_FRAME, ...out];
   if (state.idle) out.unshift(IDLE_FRAME);
   if (state.truncated) out.push(TRUNCATED_FRAME);
   return out;

@@ -2,16 +2,20 @@
  * One thread of a target, sampled: the copy of its state at the sampling instant, then, with the
  * thread running again, the Lua walk on that copy, the native unwind and the frames of the sample.
  *
- * The copy is made by `copyPaused` (ptrace stop, registers, batched reads of what the previous walk
- * read, detach); everything after it works from a `ThreadCopy`, so another way of copying (an instant
- * copy of the running thread with process_vm_readv, validated) can produce one beside it.
+ * By default a PUC thread is copied while it runs (`sampleInstant`: one process_vm_readv of what the
+ * previous walks read, at the instant the sample is due), and the copy is checked for tears. A ptrace
+ * stop lands tens of µs late on a VM, and at the next system call when one comes first, so it shifts
+ * time toward code that precedes system calls. The stop (`copyPaused`: registers, batched reads,
+ * detach) serves what needs registers: --native, --blocking, LuaJIT's interpreter (its frame base
+ * lives in a register), and the search for states a host keeps on its native stack.
  */
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
 import type { PucDiscovery } from './lua/puc/discovery.js';
-import type { LuaRuntime } from './lua/runtime.js';
+import { CaptureError, type LuaRuntime } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
+import { OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
 import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
@@ -31,6 +35,15 @@ const DISCOVERY_STACK_BYTES = 64 << 10;
 /** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
 const REDISCOVER_MS = 200;
 const NO_LUA_REDISCOVER_MS = 1000;
+/**
+ * Copies of a running thread one sample may take: a torn copy is taken again at once (the retry lands
+ * a few µs after the due time), and a copy that lacked part of a new stack shape is planned again.
+ */
+const INSTANT_ATTEMPTS = 4;
+/** A copy of a running thread that lacks part of the stack is taken again later: plan for many shapes. */
+const INSTANT_PLANNED_WALKS = 64;
+
+const monotonicNs = () => Number(process.hrtime.bigint());
 
 /** What the threads of one target share. */
 export interface SamplerShared {
@@ -79,18 +92,22 @@ export class ThreadSampler {
   /** --native: bytes of stack the next pause copies (adapted to what the last unwind used). */
   private nativeCopy = NATIVE_STACK_BYTES;
   private readonly stat: ThreadStat;
+  /** Whether the thread is on a CPU, from the kernel's switch records (instant copies only). */
+  private oncpu: OnCpuTracker | null | undefined;
 
   constructor(
     readonly tid: number,
     private readonly shared: SamplerShared,
   ) {
-    this.pm = new PrefetchMemory(shared.mem);
+    const running = shared.opts.blocking !== true && shared.opts.native !== true;
+    this.pm = new PrefetchMemory(shared.mem, undefined, undefined, running ? INSTANT_PLANNED_WALKS : undefined);
     this.stat = new ThreadStat(shared.pid, tid);
   }
 
   /** Closes the /proc files kept open for the thread. */
   close(): void {
     this.stat.close();
+    this.oncpu?.close();
   }
 
   /** A walk planned from earlier ones exists (what prime() rehearses). */
@@ -107,6 +124,7 @@ export class ThreadSampler {
     const now = performance.now();
     const wantDiscovery = discovery !== null && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
+    if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery);
     // Built (maps read, objects opened) before the pause, never during it.
     if (native || wantDiscovery) natives.tools();
     if (!opts.idle) {
@@ -136,6 +154,82 @@ export class ThreadSampler {
     else frames = luaFrames.slice();
     frames = withSyntheticFrames(frames, { gc: gc && !(native && stack), idle: copy.idle, truncated });
     return { ...base, frames, luaFrames, truncated };
+  }
+
+  /** The thread is sampled without stopping it (see the header). */
+  private copiesRunning(rt: LuaRuntime): boolean {
+    const opts = this.shared.opts;
+    return opts.blocking !== true && opts.native !== true && rt.wantsRegs !== true;
+  }
+
+  /**
+   * A sample of the running thread: copy at the due instant, walk the copy, and take it again at once
+   * when its innermost frames prove torn; when they still are, the frames under the tear are the sample
+   * (marked [torn]). A copy taken while the thread was off its CPU shows where the scheduler left it
+   * (with lazy preemption: mostly at system call exits), so it is left out as off-CPU, like a slow stop.
+   */
+  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean): SampleResult {
+    const { pid, opts, discovery } = this.shared;
+    const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
+    if (!this.pm.planned) this.plan(rt);
+    let tornRetries = 0;
+    for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
+      const from = monotonicNs();
+      this.pm.begin();
+      const cpu = this.cpuState(from, monotonicNs());
+      const sleeping = cpu === 'sleeping';
+      if (cpu === 'preempted' || (sleeping && !opts.idle)) {
+        this.pm.discard();
+        return { ...empty, offCpu: !sleeping, idle: sleeping, tornRetries };
+      }
+      this.pm.detached();
+      let raw: unknown = null;
+      try {
+        raw = rt.capture(this.pm, undefined, this.extras);
+      } catch (e) {
+        if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
+      }
+      const missed = this.pm.missedWhileStrict;
+      this.pm.end();
+      if (missed) {
+        this.plan(rt);
+        continue;
+      }
+      if (attempt < INSTANT_ATTEMPTS && (raw === null || rt.torn?.(raw))) {
+        tornRetries++;
+        continue;
+      }
+      if (raw === null) break;
+      const { frames, truncated, gc, torn } = rt.resolve(raw);
+      if (frames.length === 0) break;
+      // A host driving the state from C may resume coroutines the walk cannot see: its native stack
+      // says which, and reading it takes a stop (a few times a second at most).
+      if (wantDiscovery && discovery?.looksHosted(raw)) this.discover();
+      const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn });
+      return { tid: this.tid, pid, pauseUs: 0, offCpu: false, idle: sleeping, frames: all, luaFrames: frames, truncated, tornRetries, tornCut: torn === true };
+    }
+    return { ...empty, offCpu: false, idle: false, tornRetries, torn: true };
+  }
+
+  /** One walk straight from the running target, to learn what the next copies take (nothing is kept). */
+  private plan(rt: LuaRuntime): void {
+    this.pm.begin();
+    try {
+      rt.capture(this.pm, undefined, this.extras);
+    } catch {
+      /* racy reads of a running target: only what they read matters here */
+    } finally {
+      this.pm.end();
+    }
+  }
+
+  /** Where the thread was while [from, to] (CLOCK_MONOTONIC ns) passed: the kernel's switch records, else /proc. */
+  private cpuState(from: number, to: number): CpuState {
+    if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
+    const st = this.oncpu?.stateDuring(from, to) ?? 'unknown';
+    if (st !== 'unknown') return st;
+    const letter = this.stat.state();
+    return letter === 'S' || letter === 'D' ? 'sleeping' : 'on';
   }
 
   /**
@@ -218,7 +312,8 @@ export class ThreadSampler {
   /** One sample's walk on the running target; racy, so nothing it reads shapes the next pause's copy. */
   rehearse(): void {
     const rt = this.runtime;
-    if (!rt) return;
+    // A copy of a running thread has no pause to keep short: rehearsing would only cost CPU.
+    if (!rt || this.copiesRunning(rt)) return;
     this.pm.begin();
     try {
       rt.resolve(rt.capture(this.pm, undefined, this.extras));

@@ -43,6 +43,7 @@ function targetOptions() {
     native: options.native,
     threads: options.threads,
     idle: options.idle,
+    blocking: options.blocking,
     log: (line: string) => post({ type: 'log', line }),
   };
 }

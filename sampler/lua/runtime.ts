@@ -25,6 +25,8 @@ export interface ResolvedLua {
   gc: boolean;
   /** Per frame (same order), the address of the C function it runs when known: --native splices there. */
   cfuncs: (number | undefined)[];
+  /** The copy tore above these frames (a copy of a running thread): the torn innermost ones are left out. */
+  torn?: boolean;
 }
 
 export interface LuaRuntime {
@@ -40,6 +42,8 @@ export interface LuaRuntime {
   capture(mem: Memory, regs?: Registers, also?: readonly number[]): unknown;
   /** Runs after the target is let go. */
   resolve(raw: unknown): ResolvedLua;
+  /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */
+  torn?(raw: unknown): boolean;
 }
 
 /** What attaching a runtime needs to know about the target. */

@@ -127,7 +127,11 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
 export class PrefetchMemory implements BatchMemory {
   private spanStarts: number[] = [];
   private spanBufs: Buffer[] = [];
+  /** In copy order: by address, except the span holding a walk's first read (its root), which goes last. */
   private plan: PlannedSpan[] = [];
+  /** Offsets of the plan's spans in the copy, and their order by address. */
+  private planOffsets: number[] = [];
+  private planByAddr: number[] = [];
   private planBytes = 0;
   /** The plan as process_vm_readv's remote iovecs, slot 0 kept for begin()'s extra range. */
   private iov = Buffer.alloc(16);
@@ -151,6 +155,8 @@ export class PrefetchMemory implements BatchMemory {
     private readonly inner: RemoteMemory,
     private readonly maxGap = 512,
     private readonly maxSpan = 256 << 10,
+    /** How many different walks' reads the plan covers (a copy of a running thread must rarely miss). */
+    private readonly recentWalks = RECENT_WALKS,
   ) {}
 
   /** A plan exists: begin() will copy what earlier walks read. */
@@ -204,6 +210,7 @@ export class PrefetchMemory implements BatchMemory {
       });
       spans.sort((a, b) => a.addr - b.addr);
     }
+    spans.sort((a, b) => a.addr - b.addr);
     for (const sp of spans) {
       this.spanStarts.push(sp.addr);
       this.spanBufs.push(sp.buf);
@@ -220,11 +227,11 @@ export class PrefetchMemory implements BatchMemory {
   private cutSpans(): void {
     const { bytes, extraLen } = this.copied!;
     this.copied = null;
-    let off = extraLen;
-    for (const p of this.plan) {
+    for (const i of this.planByAddr) {
+      const p = this.plan[i];
+      const off = extraLen + this.planOffsets[i];
       this.spanStarts.push(p.addr);
       this.spanBufs.push(bytes.subarray(off, off + p.len));
-      off += p.len;
     }
   }
 
@@ -251,7 +258,7 @@ export class PrefetchMemory implements BatchMemory {
       if (seen !== this.recent.length - 1) this.recent.push(...this.recent.splice(seen, 1));
     } else {
       this.recent.push(used);
-      if (this.recent.length > RECENT_WALKS) this.recent.shift();
+      if (this.recent.length > this.recentWalks) this.recent.shift();
       this.setPlan(this.planFromRecent());
     }
     this.release();
@@ -265,8 +272,21 @@ export class PrefetchMemory implements BatchMemory {
     if (this.destLent || this.dest.bytes.length < this.planBytes + this.extraCapacity) this.freshDest();
   }
 
-  private setPlan(plan: PlannedSpan[]): void {
+  private setPlan(byAddr: PlannedSpan[]): void {
+    // A copy of a running thread reads its spans one after another: the root (the lua_State, whose
+    // current-frame pointer says how deep the stack is) is read last, so frames that returned while
+    // the rest was copied are not reported, and the ones called meanwhile are checked as torn.
+    const root = this.used[0];
+    const r = root ? byAddr.findIndex((p) => root.addr >= p.addr && root.addr + root.len <= p.addr + p.len) : -1;
+    const plan = r >= 0 ? [...byAddr.slice(0, r), ...byAddr.slice(r + 1), byAddr[r]] : byAddr;
     this.plan = plan;
+    this.planOffsets = [];
+    let off = 0;
+    for (const p of plan) {
+      this.planOffsets.push(off);
+      off += p.len;
+    }
+    this.planByAddr = plan.map((_, i) => i).sort((a, b) => plan[a].addr - plan[b].addr);
     this.planBytes = plan.reduce((n, p) => n + p.len, 0);
     this.iov = Buffer.alloc(16 * (plan.length + 1));
     this.iovPlanOnly = this.iov.subarray(16);

@@ -7,12 +7,15 @@ import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES } from '../runtime.js';
 import type { PucLayout } from './layout.js';
+import { tornFrames } from './tears.js';
 
 const MAX_COROUTINE_NESTING = 32;
 const MAX_STACK_SPAN = 256 << 10;
 
 export interface RawFrame {
   ci: number;
+  /** Address of the stack slot holding the function (CallInfo.func). */
+  func: number;
   callstatus: number;
   savedpc: number;
   funcTag: number;
@@ -33,6 +36,8 @@ export interface RawThread {
   L: number;
   frames: RawFrame[];
   truncated: boolean;
+  /** Innermost frames left out because the copy tore there (a copy of a running thread). */
+  cut: number;
 }
 
 export interface RawLuaStack {
@@ -101,6 +106,8 @@ export class PucCapture {
       }
       const t = this.captureThread(mem, L, hdr);
       threads.push(t);
+      // A thread whose innermost frames were torn resumes nothing that can be trusted.
+      if (t.cut) break;
       const next = this.resumedCoroutine(mem, t, G);
       if (next === null) break;
       L = next;
@@ -129,6 +136,7 @@ export class PucCapture {
       const fb = slots[i];
       frames.push({
         ci: cis.addrs[i],
+        func: funcAddrs[i],
         callstatus: ci.callstatusSize === 2 ? b.readUInt16LE(ci.callstatus) : ci.callstatusSize === 1 ? b[ci.callstatus] : 0,
         // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
         savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, ci.savedpc),
@@ -147,7 +155,9 @@ export class PucCapture {
     if (top && top.funcTag === this.layout.tags.cClosure && isPlausiblePtr(top.funcValue)) {
       top.closure = mem.read(top.funcValue, this.layout.closure.cupvalue + tvSize);
     }
-    return { L, frames, truncated: cis.truncated };
+    const cut = tornFrames(this.layout, frames);
+    if (cut) frames.splice(0, cut);
+    return { L, frames, truncated: cis.truncated, cut };
   }
 
   /** Function value and first argument of each frame, from one read of the thread's stack when it is compact. */

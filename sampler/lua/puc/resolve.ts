@@ -6,6 +6,7 @@ import { PucCapture, type RawFrame, type RawLuaStack, type RawThread } from './c
 import { GlobalNames } from './globals.js';
 import { NameInference, type NameInfo } from './names.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
+import { tornCalls } from './tears.js';
 
 export class PucResolver {
   private readonly protos: ProtoCache;
@@ -26,25 +27,37 @@ export class PucResolver {
     if (layout.traceback.globalNames !== 'none') this.globals.refresh(this.clock(), 0);
   }
 
-  /** Frames innermost first: the running coroutine's frames above those of the thread that resumed it. */
-  resolve(raw: RawLuaStack): { frames: LuaFrame[]; truncated: boolean } {
-    const frames: LuaFrame[] = [];
+  /**
+   * Frames innermost first: the running coroutine's frames above those of the thread that resumed it,
+   * with the raw frame each came from. Frames a copy of a running thread tore are left out (`torn`),
+   * and so is every thread they would have resumed.
+   */
+  resolve(raw: RawLuaStack): { frames: LuaFrame[]; raws: RawFrame[]; truncated: boolean; torn: boolean } {
+    const perThread: { frames: LuaFrame[]; raws: RawFrame[] }[] = [];
     let truncated = false;
-    for (let t = raw.threads.length - 1; t >= 0; t--) {
-      frames.push(...this.resolveThread(raw.threads[t]));
-      truncated ||= raw.threads[t].truncated;
+    let torn = false;
+    for (const t of raw.threads) {
+      const r = this.resolveThread(t);
+      perThread.push(r);
+      truncated ||= t.truncated;
+      if (t.cut > 0 || r.cut > 0) {
+        torn = true;
+        break;
+      }
     }
-    return { frames, truncated };
+    perThread.reverse();
+    return { frames: perThread.flatMap((r) => r.frames), raws: perThread.flatMap((r) => r.raws), truncated, torn };
   }
 
-  private resolveThread(t: RawThread): LuaFrame[] {
+  private resolveThread(t: RawThread): { frames: LuaFrame[]; raws: RawFrame[]; cut: number } {
     const bits = this.layout.callinfo.bits;
     const rules = this.layout.traceback;
     const protos: (ProtoInfo | null)[] = t.frames.map((f) =>
       f.proto && this.kinds.isLuaFunction(f) ? this.protos.get(f.protoAddr, f.proto) : null,
     );
+    const cut = tornCalls(this.layout, t, protos);
     const out: LuaFrame[] = [];
-    for (let i = 0; i < t.frames.length; i++) {
+    for (let i = cut; i < t.frames.length; i++) {
       const f = t.frames[i];
       const proto = protos[i];
       let frame: LuaFrame;
@@ -84,7 +97,7 @@ export class PucResolver {
       frame.name = global ?? (fromCall ? fromCall.name : frame.what === 'main' ? 'main chunk' : frame.what === 'Lua' ? `function <${frame.file}:${frame.lineDefined}>` : '?');
       out.push(frame);
     }
-    return out;
+    return { frames: out, raws: t.frames.slice(cut), cut };
   }
 
   /** lua_getinfo 'n' for frame i (getfuncname), per family. */

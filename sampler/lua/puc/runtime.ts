@@ -5,7 +5,7 @@
 import type { Memory } from '../../os/memory.js';
 import { u64 } from '../../os/memory.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from '../runtime.js';
-import { PucCapture, type RawLuaStack } from './capture.js';
+import { PucCapture, type RawFrame, type RawLuaStack } from './capture.js';
 import type { PucLayout } from './layout.js';
 import { PucResolver } from './resolve.js';
 
@@ -72,21 +72,19 @@ export class PucRuntime implements LuaRuntime {
   resolve(raw: unknown): ResolvedLua {
     const { stack, gc } = raw as PucSample;
     this.cap.fill(this.resolveMem, stack);
-    const { frames, truncated } = this.resolver.resolve(stack);
-    return { frames, truncated, gc, cfuncs: this.cfuncs(stack) };
+    const { frames, raws, truncated, torn } = this.resolver.resolve(stack);
+    return { frames, truncated, gc, torn, cfuncs: raws.map((f) => this.cfunc(f)) };
   }
 
-  /** C function address per resolved frame (same order as resolve's output: innermost thread first). */
-  private cfuncs(raw: RawLuaStack): (number | undefined)[] {
+  torn(raw: unknown): boolean {
+    return (raw as PucSample).stack.threads.some((t) => t.cut > 0);
+  }
+
+  /** The C function a frame runs, when it runs one. */
+  private cfunc(f: RawFrame): number | undefined {
     const tags = this.layout.tags;
-    const out: (number | undefined)[] = [];
-    for (let t = raw.threads.length - 1; t >= 0; t--) {
-      for (const f of raw.threads[t].frames) {
-        if (f.funcTag === tags.lightC) out.push(f.funcValue);
-        else if (f.funcTag === tags.cClosure && f.closure && f.closure.length >= this.layout.closure.cf + 8) out.push(u64(f.closure, this.layout.closure.cf));
-        else out.push(undefined);
-      }
-    }
-    return out;
+    if (f.funcTag === tags.lightC) return f.funcValue;
+    if (f.funcTag === tags.cClosure && f.closure && f.closure.length >= this.layout.closure.cf + 8) return u64(f.closure, this.layout.closure.cf);
+    return undefined;
   }
 }

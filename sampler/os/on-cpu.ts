@@ -1,0 +1,138 @@
+/**
+ * Whether a thread was on a CPU at a given moment, known without stopping or reading /proc: the
+ * kernel writes a record into a ring buffer shared with us each time the thread is switched in or out
+ * (a perf "dummy" event with context_switch records, timestamped with CLOCK_MONOTONIC).
+ */
+import koffi from 'koffi';
+
+const SYS_PERF_EVENT_OPEN = 298;
+const PERF_TYPE_SOFTWARE = 1;
+const PERF_COUNT_SW_DUMMY = 9;
+const ATTR_SIZE = 128;
+const PERF_FLAG_FD_CLOEXEC = 8;
+const PERF_SAMPLE_TID = 1 << 1;
+const PERF_SAMPLE_TIME = 1 << 2;
+const PERF_RECORD_SWITCH = 14;
+const MISC_SWITCH_OUT = 0x2000;
+const MISC_SWITCH_OUT_PREEMPT = 0x4000;
+const CLOCK_MONOTONIC = 1;
+const PAGE = 4096;
+const DATA_PAGES = 8;
+const PROT_RW = 3;
+const MAP_SHARED = 1;
+
+interface Sys {
+  open(attr: Buffer, pid: number, cpu: number, group: number, flags: number): number;
+  mmap(len: number, prot: number, flags: number, fd: number): unknown;
+  munmap(p: unknown, len: number): number;
+  close(fd: number): number;
+}
+let sys: Sys | null = null;
+function bind(): Sys {
+  if (sys) return sys;
+  const lib = koffi.load('libc.so.6');
+  const syscall = lib.func('long syscall(long, void*, int, int, int, unsigned long)');
+  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
+  const munmap = lib.func('int munmap(void*, size_t)');
+  const close = lib.func('int close(int)');
+  sys = {
+    open: (a, p, c, g, f) => Number(syscall(SYS_PERF_EVENT_OPEN, a, p, c, g, f)),
+    mmap: (len, prot, flags, fd) => mmap(null, len, prot, flags, fd, 0),
+    munmap: (p, len) => munmap(p, len) as number,
+    close: (fd) => close(fd) as number,
+  };
+  return sys;
+}
+
+export type CpuState = 'on' | 'preempted' | 'sleeping' | 'unknown';
+
+export class OnCpuTracker {
+  private readonly meta: DataView;
+  private readonly data: DataView;
+  /** State after the last record read, and the time of that record (ns, CLOCK_MONOTONIC). */
+  private state: CpuState = 'unknown';
+  private since = 0;
+  /** Switches read since the oldest moment still to be judged: [time, state after] pairs. */
+  private readonly recent: { time: number; state: CpuState }[] = [];
+  lost = 0;
+
+  private constructor(private fd: number, private readonly map: unknown, private readonly len: number) {
+    const ab = koffi.view(map, len);
+    this.meta = new DataView(ab, 0, PAGE);
+    this.data = new DataView(ab, PAGE, DATA_PAGES * PAGE);
+  }
+
+  static open(tid: number): OnCpuTracker | null {
+    const attr = Buffer.alloc(ATTR_SIZE);
+    attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
+    attr.writeUInt32LE(ATTR_SIZE, 4);
+    attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_DUMMY), 8);
+    attr.writeBigUInt64LE(BigInt(PERF_SAMPLE_TID | PERF_SAMPLE_TIME), 24);
+    // flags (u64 at 40): exclude_kernel (bit 5), exclude_hv (6), sample_id_all (18), use_clockid (25), context_switch (26)
+    const flags = (1n << 5n) | (1n << 6n) | (1n << 18n) | (1n << 25n) | (1n << 26n);
+    attr.writeBigUInt64LE(flags, 40);
+    attr.writeInt32LE(CLOCK_MONOTONIC, 92); // clockid
+    const s = bind();
+    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) return null;
+    const len = (1 + DATA_PAGES) * PAGE;
+    const map = s.mmap(len, PROT_RW, MAP_SHARED, fd);
+    if (!map || koffi.address(map) === -1n || Number(koffi.address(map)) === -1) {
+      s.close(fd);
+      return null;
+    }
+    return new OnCpuTracker(fd, map, len);
+  }
+
+  /** Reads the switches the kernel wrote since the last call. */
+  private drain(): void {
+    const head = Number(this.meta.getBigUint64(1024, true));
+    let tail = Number(this.meta.getBigUint64(1032, true));
+    const size = DATA_PAGES * PAGE;
+    while (tail + 8 <= head) {
+      const at = tail % size;
+      const type = this.data.getUint32(at, true);
+      const misc = this.data.getUint16((at + 4) % size, true);
+      const recSize = this.data.getUint16((at + 6) % size, true);
+      if (recSize === 0) break;
+      if (type === PERF_RECORD_SWITCH) {
+        // sample_id: pid u32, tid u32, time u64
+        const tAt = (at + 16) % size;
+        const lo = this.data.getUint32(tAt, true);
+        const hi = this.data.getUint32((tAt + 4) % size, true);
+        const time = hi * 0x1_0000_0000 + lo;
+        const st: CpuState = misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
+        this.recent.push({ time, state: st });
+        this.state = st;
+        this.since = time;
+      } else if (type === 2) this.lost++;
+      tail += recSize;
+    }
+    this.meta.setBigUint64(1032, BigInt(tail), true);
+  }
+
+  /** The thread's state throughout [from, to] (ns, CLOCK_MONOTONIC): 'on' only if on a CPU all along. */
+  stateDuring(from: number, to: number): CpuState {
+    this.drain();
+    let st: CpuState = 'unknown';
+    let changed = false;
+    for (const r of this.recent) {
+      if (r.time <= from) st = r.state;
+      else if (r.time <= to) changed = true;
+    }
+    // Keep only the last record at or before `from`, and later ones.
+    let keep = 0;
+    for (let i = 0; i < this.recent.length; i++) if (this.recent[i].time <= from) keep = i;
+    if (keep > 0) this.recent.splice(0, keep);
+    if (changed) return st === 'on' ? 'preempted' : st;
+    return st;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    const s = bind();
+    s.munmap(this.map, this.len);
+    s.close(this.fd);
+    this.fd = -1;
+  }
+}
