@@ -23,8 +23,8 @@ export interface SampleResult {
   noLua?: boolean;
   /** A torn or hostile structure: the sample is dropped (counted as an error). */
   error?: boolean;
-  /** Copies of the running thread found torn and taken again for this sample. */
-  tornRetries?: number;
+  /** The first pass of the copy was torn and a later one (µs later) was used. */
+  laterPass?: boolean;
   /** The copy tore above some frames: the sample is the frames under the tear, marked [torn]. */
   tornCut?: boolean;
   /** Every copy this sample tried was torn through: dropped, counted, never emitted. */

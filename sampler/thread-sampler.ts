@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
 import type { PucDiscovery } from './lua/puc/discovery.js';
-import { CaptureError, type LuaRuntime } from './lua/runtime.js';
+import { CaptureError, NeedsRegistersError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
@@ -35,13 +35,14 @@ const DISCOVERY_STACK_BYTES = 64 << 10;
 /** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
 const REDISCOVER_MS = 200;
 const NO_LUA_REDISCOVER_MS = 1000;
-/**
- * Copies of a running thread one sample may take: a torn copy is taken again at once (the retry lands
- * a few µs after the due time), and a copy that lacked part of a new stack shape is planned again.
- */
-const INSTANT_ATTEMPTS = 4;
+/** Copies of a running thread one sample may take: a copy that lacked part of a new stack shape is planned and taken again. */
+const INSTANT_ATTEMPTS = 3;
 /** A copy of a running thread that lacks part of the stack is taken again later: plan for many shapes. */
 const INSTANT_PLANNED_WALKS = 64;
+/** Passes over the plan in one copy (see PrefetchMemory): each later pass is µs after the one before. */
+const INSTANT_PASSES = 3;
+/** Passes resolved at most (the check that needs the functions' code runs there): the rest of the cost of a tear. */
+const MAX_RESOLVES = 2;
 
 const monotonicNs = () => Number(process.hrtime.bigint());
 
@@ -100,7 +101,7 @@ export class ThreadSampler {
     private readonly shared: SamplerShared,
   ) {
     const running = shared.opts.blocking !== true && shared.opts.native !== true;
-    this.pm = new PrefetchMemory(shared.mem, undefined, undefined, running ? INSTANT_PLANNED_WALKS : undefined);
+    this.pm = running ? new PrefetchMemory(shared.mem, undefined, undefined, INSTANT_PLANNED_WALKS, INSTANT_PASSES) : new PrefetchMemory(shared.mem);
     this.stat = new ThreadStat(shared.pid, tid);
   }
 
@@ -124,7 +125,8 @@ export class ThreadSampler {
     const now = performance.now();
     const wantDiscovery = discovery !== null && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
-    if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery);
+    const instant = rt && this.copiesRunning(rt) ? this.sampleInstant(rt, wantDiscovery) : null;
+    if (instant) return instant;
     // Built (maps read, objects opened) before the pause, never during it.
     if (native || wantDiscovery) natives.tools();
     if (!opts.idle) {
@@ -159,20 +161,22 @@ export class ThreadSampler {
   /** The thread is sampled without stopping it (see the header). */
   private copiesRunning(rt: LuaRuntime): boolean {
     const opts = this.shared.opts;
-    return opts.blocking !== true && opts.native !== true && rt.wantsRegs !== true;
+    return opts.blocking !== true && opts.native !== true && (rt.wantsRegs !== true || rt.captureRunning !== undefined);
   }
 
   /**
-   * A sample of the running thread: copy at the due instant, walk the copy, and take it again at once
-   * when its innermost frames prove torn; when they still are, the frames under the tear are the sample
-   * (marked [torn]). A copy taken while the thread was off its CPU shows where the scheduler left it
-   * (with lazy preemption: mostly at system call exits), so it is left out as off-CPU, like a slow stop.
+   * A sample of the running thread: copy at the due instant (the plan twice over, in one system call),
+   * walk the first pass, and when its innermost frames prove torn walk the second, taken µs later:
+   * taking a copy again later would move the sample away from short calls. Frames still torn are cut
+   * and the frames under the tear are the sample (marked [torn]). A copy taken while the thread was
+   * off its CPU shows where the scheduler left it (with lazy preemption: mostly at system call exits),
+   * so it is left out as off-CPU, like a slow stop. Null when the runtime needs the thread's registers
+   * now (LuaJIT's interpreter): the caller stops it.
    */
-  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean): SampleResult {
+  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean): SampleResult | null {
     const { pid, opts, discovery } = this.shared;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
-    let tornRetries = 0;
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       const from = monotonicNs();
       this.pm.begin();
@@ -180,35 +184,59 @@ export class ThreadSampler {
       const sleeping = cpu === 'sleeping';
       if (cpu === 'preempted' || (sleeping && !opts.idle)) {
         this.pm.discard();
-        return { ...empty, offCpu: !sleeping, idle: sleeping, tornRetries };
+        return { ...empty, offCpu: !sleeping, idle: sleeping };
       }
       this.pm.detached();
-      let raw: unknown = null;
-      try {
-        raw = rt.capture(this.pm, undefined, this.extras);
-      } catch (e) {
-        if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
+      // Each pass in turn until one is whole; LuaJIT checks each pass against the next itself
+      // (captureRunning), so it walks the first only. Else the pass that kept the most frames.
+      let walk = this.walkRunning(rt);
+      let best: { walk: typeof walk; resolved: ResolvedLua; pass: number } | null = null;
+      let missed = false;
+      let resolves = 0;
+      for (let pass = 0; resolves < MAX_RESOLVES; pass++) {
+        if (this.pm.missedWhileStrict) {
+          missed = true;
+          break;
+        }
+        if (walk.raw !== null && rt.torn?.(walk.raw) !== true) {
+          const resolved = rt.resolve(walk.raw);
+          resolves++;
+          if (!best || resolved.frames.length > best.resolved.frames.length) best = { walk, resolved, pass };
+          if (!resolved.torn) break;
+        } else if (walk.raw !== null && !best) {
+          best = { walk, resolved: rt.resolve(walk.raw), pass };
+        }
+        if (rt.captureRunning || walk.needsRegisters || !this.pm.useNextCopy()) break;
+        walk = this.walkRunning(rt);
       }
-      const missed = this.pm.missedWhileStrict;
       this.pm.end();
       if (missed) {
+        // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
         this.plan(rt);
         continue;
       }
-      if (attempt < INSTANT_ATTEMPTS && (raw === null || rt.torn?.(raw))) {
-        tornRetries++;
-        continue;
-      }
-      if (raw === null) break;
-      const { frames, truncated, gc, torn } = rt.resolve(raw);
-      if (frames.length === 0) break;
+      if (walk.needsRegisters || (!best && rt.captureRunning)) return null;
+      if (!best || best.resolved.frames.length === 0) return { ...empty, offCpu: false, idle: false, torn: true };
+      const { frames, truncated, gc, torn: cut } = best.resolved;
+      const laterPass = best.pass > 0;
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
-      if (wantDiscovery && discovery?.looksHosted(raw)) this.discover();
-      const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn });
-      return { tid: this.tid, pid, pauseUs: 0, offCpu: false, idle: sleeping, frames: all, luaFrames: frames, truncated, tornRetries, tornCut: torn === true };
+      if (wantDiscovery && discovery?.looksHosted(best.walk.raw)) this.discover();
+      const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
+      return { tid: this.tid, pid, pauseUs: 0, offCpu: false, idle: sleeping, frames: all, luaFrames: frames, truncated, laterPass, tornCut: cut === true };
     }
-    return { ...empty, offCpu: false, idle: false, tornRetries, torn: true };
+    return { ...empty, offCpu: false, idle: false, torn: true };
+  }
+
+  /** The Lua walk on the copy just taken (strict: a read outside it is a miss). */
+  private walkRunning(rt: LuaRuntime): { raw: unknown; needsRegisters: boolean } {
+    try {
+      const live = rt.captureRunning ? (this.pm.nextCopy() ?? this.shared.mem) : null;
+      return { raw: live ? rt.captureRunning!(this.pm, live, this.extras) : rt.capture(this.pm, undefined, this.extras), needsRegisters: false };
+    } catch (e) {
+      if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
+      return { raw: null, needsRegisters: e instanceof NeedsRegistersError };
+    }
   }
 
   /** One walk straight from the running target, to learn what the next copies take (nothing is kept). */

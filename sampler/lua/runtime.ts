@@ -16,6 +16,9 @@ export const MAX_FRAMES = 1024;
 /** A capture met a torn or hostile structure: the sample is dropped, never the profile. */
 export class CaptureError extends Error {}
 
+/** The runtime cannot be read without the thread's registers at this moment (LuaJIT's interpreter). */
+export class NeedsRegistersError extends CaptureError {}
+
 /** What a runtime makes of one capture. */
 export interface ResolvedLua {
   /** Innermost first (a running coroutine's frames above those of the thread that resumed it). */
@@ -40,6 +43,12 @@ export interface LuaRuntime {
    * (coroutines a host resumes from C) to add when they are running.
    */
   capture(mem: Memory, regs?: Registers, also?: readonly number[]): unknown;
+  /**
+   * A capture from `copy`, a copy of the thread taken while it ran, for runtimes that need registers
+   * in capture(): `live` re-reads what proves the copy whole. Throws NeedsRegistersError when the
+   * thread cannot be read without its registers now (the sampler then stops it).
+   */
+  captureRunning?(copy: Memory, live: Memory, also?: readonly number[]): unknown;
   /** Runs after the target is let go. */
   resolve(raw: unknown): ResolvedLua;
   /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */

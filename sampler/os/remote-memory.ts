@@ -1,6 +1,6 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
-import type { BatchMemory } from './memory.js';
+import type { BatchMemory, Memory } from './memory.js';
 
 const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
@@ -93,6 +93,20 @@ export class RemoteMemory implements BatchMemory {
   }
 }
 
+/** `len` bytes at `addr` from the span (sorted by start) that holds them all, or null. */
+function spanRead(starts: readonly number[], bufs: readonly Buffer[], addr: number, len: number): Buffer | null {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (starts[mid] <= addr) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  if (hi < 0) return null;
+  const off = addr - starts[hi];
+  return off + len <= bufs[hi].length ? bufs[hi].subarray(off, off + len) : null;
+}
+
 /** How many different walks' reads the next pause copies. */
 const RECENT_WALKS = 8;
 
@@ -142,6 +156,10 @@ export class PrefetchMemory implements BatchMemory {
   private extraCapacity = 0;
   /** The last copy, cut into spans on the first read. */
   private copied: { bytes: Buffer; extraLen: number } | null = null;
+  /** The last whole copy (every pass), kept until the walk ends. */
+  private lastCopy: { bytes: Buffer; extraLen: number } | null = null;
+  /** The pass reads are served from. */
+  private pass = 0;
   private used: Range[] = [];
   private readonly recent: Range[][] = [];
   /** After the thread runs again: reads only from what begin() copied. */
@@ -157,6 +175,11 @@ export class PrefetchMemory implements BatchMemory {
     private readonly maxSpan = 256 << 10,
     /** How many different walks' reads the plan covers (a copy of a running thread must rarely miss). */
     private readonly recentWalks = RECENT_WALKS,
+    /**
+     * Passes over the plan that begin() copies in one system call, each µs after the one before: a
+     * walk that finds its copy torn can use a copy of (almost) the same instant instead of a later one.
+     */
+    private readonly copies = 1,
   ) {}
 
   /** A plan exists: begin() will copy what earlier walks read. */
@@ -175,20 +198,22 @@ export class PrefetchMemory implements BatchMemory {
     this.spanStarts = [];
     this.spanBufs = [];
     this.copied = null;
+    this.lastCopy = null;
+    this.pass = 0;
     if (this.plan.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
     const extraLen = extra ? extra.len : 0;
-    const want = this.planBytes + extraLen;
+    const want = this.planBytes * this.copies + extraLen;
     if (extraLen > this.extraCapacity) this.extraCapacity = extraLen;
     if (this.destLent || this.dest.bytes.length < want) this.freshDest();
     let got: number;
     if (extra) {
       putU64(this.iov, 0, extra.addr);
       putU64(this.iov, 8, extra.len);
-      got = this.inner.readPrepared(this.dest, want, this.iov, this.plan.length + 1);
-    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, this.plan.length);
+      got = this.inner.readPrepared(this.dest, want, this.iov, this.plan.length * this.copies + 1);
+    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, this.plan.length * this.copies);
     if (got !== want) return this.beginPiecewise(extra);
     this.destLent = true;
-    this.copied = { bytes: this.dest.bytes, extraLen };
+    this.copied = this.lastCopy = { bytes: this.dest.bytes, extraLen };
     return extra ? this.dest.bytes.subarray(0, extraLen) : null;
   }
 
@@ -219,7 +244,7 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   private freshDest(): void {
-    this.dest = this.inner.destination(this.planBytes + this.extraCapacity);
+    this.dest = this.inner.destination(this.planBytes * this.copies + this.extraCapacity);
     this.destLent = false;
   }
 
@@ -227,12 +252,44 @@ export class PrefetchMemory implements BatchMemory {
   private cutSpans(): void {
     const { bytes, extraLen } = this.copied!;
     this.copied = null;
+    this.cut(bytes, extraLen, this.spanStarts, this.spanBufs);
+  }
+
+  /** Pass `pass` of a copy, cut into the planned spans, sorted by address. */
+  private cut(bytes: Buffer, extraLen: number, starts: number[], bufs: Buffer[], pass = 0): void {
     for (const i of this.planByAddr) {
       const p = this.plan[i];
-      const off = extraLen + this.planOffsets[i];
-      this.spanStarts.push(p.addr);
-      this.spanBufs.push(bytes.subarray(off, off + p.len));
+      const off = extraLen + pass * this.planBytes + this.planOffsets[i];
+      starts.push(p.addr);
+      bufs.push(bytes.subarray(off, off + p.len));
     }
+  }
+
+  /**
+   * Serves the walk from the next pass of the copy from now on: the walk starts again on it. False
+   * when there is none (the last pass is in use, or the copy had to be taken piecewise).
+   */
+  useNextCopy(): boolean {
+    const c = this.lastCopy;
+    if (this.pass + 1 >= this.copies || !c) return false;
+    this.pass++;
+    this.copied = null;
+    this.used = [];
+    this.missedWhileStrict = false;
+    this.spanStarts = [];
+    this.spanBufs = [];
+    this.cut(c.bytes, c.extraLen, this.spanStarts, this.spanBufs, this.pass);
+    return true;
+  }
+
+  /** The pass after the one in use, as a Memory of its own (reads outside it fail), or null. */
+  nextCopy(): Memory | null {
+    const c = this.lastCopy;
+    if (this.pass + 1 >= this.copies || !c) return null;
+    const starts: number[] = [];
+    const bufs: Buffer[] = [];
+    this.cut(c.bytes, c.extraLen, starts, bufs, this.pass + 1);
+    return { read: (addr, len) => spanRead(starts, bufs, addr, len) };
   }
 
   /** The thread runs again: until end(), reads are served from the copy or fail. */
@@ -267,9 +324,10 @@ export class PrefetchMemory implements BatchMemory {
   /** Drops the copy, and readies the next pause's destination now rather than inside that pause. */
   private release(): void {
     this.copied = null;
+    this.lastCopy = null;
     this.spanStarts = [];
     this.spanBufs = [];
-    if (this.destLent || this.dest.bytes.length < this.planBytes + this.extraCapacity) this.freshDest();
+    if (this.destLent || this.dest.bytes.length < this.planBytes * this.copies + this.extraCapacity) this.freshDest();
   }
 
   private setPlan(byAddr: PlannedSpan[]): void {
@@ -288,12 +346,14 @@ export class PrefetchMemory implements BatchMemory {
     }
     this.planByAddr = plan.map((_, i) => i).sort((a, b) => plan[a].addr - plan[b].addr);
     this.planBytes = plan.reduce((n, p) => n + p.len, 0);
-    this.iov = Buffer.alloc(16 * (plan.length + 1));
+    this.iov = Buffer.alloc(16 * (plan.length * this.copies + 1));
     this.iovPlanOnly = this.iov.subarray(16);
-    plan.forEach((p, i) => {
-      putU64(this.iovPlanOnly, i * 16, p.addr);
-      putU64(this.iovPlanOnly, i * 16 + 8, p.len);
-    });
+    for (let pass = 0; pass < this.copies; pass++) {
+      plan.forEach((p, i) => {
+        putU64(this.iovPlanOnly, (pass * plan.length + i) * 16, p.addr);
+        putU64(this.iovPlanOnly, (pass * plan.length + i) * 16 + 8, p.len);
+      });
+    }
   }
 
   private planFromRecent(): PlannedSpan[] {
@@ -317,21 +377,10 @@ export class PrefetchMemory implements BatchMemory {
   read(addr: number, len: number): Buffer | null {
     if (this.copied) this.cutSpans();
     this.used.push({ addr, len });
-    const starts = this.spanStarts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (starts[mid] <= addr) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    if (hi >= 0) {
-      const b = this.spanBufs[hi];
-      const off = addr - starts[hi];
-      if (off + len <= b.length) {
-        this.hits++;
-        return b.subarray(off, off + len);
-      }
+    const hit = spanRead(this.spanStarts, this.spanBufs, addr, len);
+    if (hit) {
+      this.hits++;
+      return hit;
     }
     this.misses++;
     if (this.strict) {

@@ -7,7 +7,7 @@
 import type { Memory } from '../../os/memory.js';
 import type { Registers } from '../../os/registers.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
-import { CaptureError, MAX_FRAMES } from '../runtime.js';
+import { CaptureError, MAX_FRAMES, NeedsRegistersError } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
 const MAX_STACK_SPAN = 512 << 10;
@@ -105,7 +105,7 @@ export class LuaJitCapture {
     ]);
     if (!gb) throw new CaptureError('global_State unreadable');
     const vmstate = gb.readInt32LE(0);
-    if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit)) throw new CaptureError('interpreter running: frame base in a register');
+    if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit)) throw new NeedsRegistersError('interpreter running: frame base in a register');
     let L = u64(gb, l.global.cur_L - gStart);
     const jitBase = u64(gb, l.global.jit_base - gStart);
     let traceSlot = 0;
@@ -202,11 +202,11 @@ export class LuaJitCapture {
    * handler (EXIT) is refused too. The copy is kept only when G->vmstate, G->cur_L and the base it
    * started from, read again after it, are unchanged.
    */
-  captureRunning(mem: Memory): RawLuaJitStack {
+  captureRunning(copy: Memory, live: Memory): RawLuaJitStack {
     const l = this.layout;
-    const raw = this.capture(mem, undefined, true);
+    const raw = this.capture(copy, undefined, true);
     const L = raw.threads[0].L;
-    const [gb, lb] = readMany(mem, [
+    const [gb, lb] = readMany(live, [
       { addr: this.G + l.global.vmstate, len: l.global.jit_base + 8 - l.global.vmstate },
       { addr: L + l.state.base, len: 8 },
     ]);

@@ -40,8 +40,8 @@ export class LuaJitRuntime implements LuaRuntime {
   }
 
   /** A capture without stopping the thread: only outside the interpreter, validated (LuaJitCapture.captureRunning). */
-  captureRunning(mem: Memory): RawLuaJitStack {
-    return this.cap.captureRunning(mem);
+  captureRunning(copy: Memory, live: Memory): RawLuaJitStack {
+    return this.cap.captureRunning(copy, live);
   }
 
   /** The collector's time shows as a [GC] frame of LuaJIT's own vmstate (resolve.ts), not as the gc flag. */
