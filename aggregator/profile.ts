@@ -59,19 +59,16 @@ export function frameKey(f: Frame, byLine = false): string {
   return byLine ? `${base}\u0000${f.line ?? ''}` : base;
 }
 
-/** Interns frames and stacks while samples arrive. */
-export class ProfileBuilder {
+/** Gives each distinct frame an id (first seen, first numbered); with byLine the current line is part of a frame's identity. */
+export class FrameTable {
   readonly frames: Frame[] = [];
-  readonly stacks: number[][] = [];
-  private readonly frameIds = new Map<string, number>();
-  private readonly stackIds = new Map<string, number>();
-  private readonly threads = new Map<string, ThreadProfile>();
+  private readonly ids = new Map<string, number>();
 
-  constructor(private readonly byLine = false) {}
+  constructor(readonly byLine = false) {}
 
-  internFrame(f: Frame): number {
+  intern(f: Frame): number {
     const key = frameKey(f, this.byLine);
-    let id = this.frameIds.get(key);
+    let id = this.ids.get(key);
     if (id === undefined) {
       id = this.frames.length;
       const stored: Frame = { kind: f.kind, name: f.name };
@@ -79,9 +76,29 @@ export class ProfileBuilder {
       if (this.byLine && f.line !== undefined) stored.line = f.line;
       if (f.lineDefined !== undefined) stored.lineDefined = f.lineDefined;
       this.frames.push(stored);
-      this.frameIds.set(key, id);
+      this.ids.set(key, id);
     }
     return id;
+  }
+}
+
+/** Interns frames and stacks while samples arrive, and keeps one timeline per thread (keyed pid:tid). */
+export class ProfileBuilder {
+  readonly stacks: number[][] = [];
+  private readonly frameTable: FrameTable;
+  private readonly stackIds = new Map<string, number>();
+  private readonly threads = new Map<string, ThreadProfile>();
+
+  constructor(byLine = false) {
+    this.frameTable = new FrameTable(byLine);
+  }
+
+  get frames(): Frame[] {
+    return this.frameTable.frames;
+  }
+
+  internFrame(f: Frame): number {
+    return this.frameTable.intern(f);
   }
 
   internStack(frameIdsRootFirst: number[]): number {
@@ -109,11 +126,14 @@ export class ProfileBuilder {
   /** Adds one sample (frames innermost first, as walkers produce them); returns its stack id. */
   addSample(tid: number, threadName: string, framesInnermostFirst: Frame[], timeMs: number, weight = 1, pid?: number): number {
     const ids: number[] = new Array(framesInnermostFirst.length);
-    for (let i = 0; i < framesInnermostFirst.length; i++) {
-      ids[framesInnermostFirst.length - 1 - i] = this.internFrame(framesInnermostFirst[i]);
-    }
+    for (let i = 0; i < framesInnermostFirst.length; i++) ids[i] = this.internFrame(framesInnermostFirst[i]);
+    return this.addStack(tid, threadName, ids, timeMs, weight, pid);
+  }
+
+  /** Adds one sample whose frames are already interned here (ids innermost first); returns its stack id. */
+  addStack(tid: number, threadName: string, frameIdsInnermostFirst: readonly number[], timeMs: number, weight = 1, pid?: number): number {
     const t = this.thread(tid, threadName, pid);
-    const stack = this.internStack(ids);
+    const stack = this.internStack(frameIdsInnermostFirst.slice().reverse());
     t.samples.push(stack);
     t.times.push(timeMs);
     t.weights.push(weight);

@@ -3,14 +3,12 @@ import { basename } from 'node:path';
 import type { Frame } from '../aggregator/profile.js';
 import { tailCallLine, tracebackLine, type LuaFrame } from '../sampler/lua/frames.js';
 import { LuaprofError } from '../sampler/errors.js';
+import type { RecordOptions } from '../sampler/sample.js';
 import { Target, TargetGoneError, type SampleResult } from '../sampler/target.js';
 
-export interface DumpOptions {
-  pid: number;
+/** The recording options that apply to one look at the stacks, and --json. */
+export interface DumpOptions extends Pick<RecordOptions, 'pid' | 'version' | 'native' | 'threads'> {
   json: boolean;
-  luaVersion?: string;
-  native?: boolean;
-  threads?: number[];
 }
 
 function frameJson(f: Frame) {
@@ -37,7 +35,7 @@ export function dump(opts: DumpOptions): string {
   const samples: SampleResult[] = [];
   try {
     // Unlike a profile, a dump shows threads blocked in the kernel too (marked idle).
-    target = Target.attach(opts.pid, { version: opts.luaVersion, native: opts.native, threads: opts.threads, idle: true, blocking: true });
+    target = Target.attach(opts.pid, { version: opts.version, native: opts.native, threads: opts.threads, idle: true, blocking: true });
     for (const s of target.sampleAll()) if (!s.error) samples.push(s);
   } catch (e) {
     if (e instanceof TargetGoneError) throw new LuaprofError('targetExited', `process ${opts.pid} exited`);

@@ -80,8 +80,8 @@ program
       rate: o.rate,
       output,
       format,
-      lines: o.lines,
-      luaVersion: o.luaVersion,
+      byLine: o.lines,
+      version: o.luaVersion,
       native: o.native,
       threads: o.threads,
       subprocesses: o.subprocesses,
@@ -100,7 +100,7 @@ program
   .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
   .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
   .action(exitCodeAction((o) => {
-    process.stdout.write(dump({ pid: o.pid, json: o.json, luaVersion: o.luaVersion, native: o.native, threads: o.threads }));
+    process.stdout.write(dump({ pid: o.pid, json: o.json, version: o.luaVersion, native: o.native, threads: o.threads }));
     return ExitCode.ok;
   }));
 

@@ -1,27 +1,19 @@
 /** `luaprof record`: sample a process (or a command it starts) and write the profile. */
 import { basename } from 'node:path';
-import type { Profile } from '../aggregator/profile.js';
 import { writeProfile, type OutputFormat } from '../report/write.js';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
-import { processExists } from '../sampler/os/procfs.js';
+import { targetGone } from '../sampler/gone.js';
 import { startRecording } from '../sampler/recorder.js';
+import type { RecordOptions } from '../sampler/sample.js';
 import { launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
 
-export interface RecordCliOptions {
+/** The recording's options (sampler/sample.ts), with pid optional when a command is given, plus what only the CLI needs. */
+export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLua'> {
   pid?: number;
   command: string[];
-  durationMs: number | null;
-  rate: number;
   output: string;
   format: OutputFormat;
-  lines: boolean;
-  luaVersion?: string;
-  native?: boolean;
-  threads?: number[];
-  subprocesses?: boolean;
-  idle?: boolean;
-  blocking?: boolean;
   progress: boolean;
 }
 
@@ -33,13 +25,11 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   if (opts.command.length > 0) {
     launched = await launch(opts.command);
     pid = launched.pid;
-  } else if (pid === undefined || !processExists(pid)) {
+  } else if (pid === undefined || targetGone(pid)) {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
-  const rec = startRecording(
-    { pid: pid!, rate: opts.rate, durationMs: opts.durationMs, byLine: opts.lines, waitForLua: launched !== null, version: opts.luaVersion, native: opts.native, threads: opts.threads, subprocesses: opts.subprocesses, idle: opts.idle, blocking: opts.blocking },
-    { version: VERSION, ...(launched ? { command: opts.command } : {}) },
-  );
+  const { command, output, format, progress: _progress, ...sampling } = opts;
+  const rec = startRecording({ ...sampling, pid: pid!, waitForLua: launched !== null }, { version: VERSION, ...(launched ? { command } : {}) });
   let interrupted = 0;
   const onSignal = () => {
     interrupted++;
@@ -75,13 +65,11 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     if (opts.progress) process.stderr.write('\r\x1b[K');
   }
   const { profile, reason, stats } = result;
-  await writeProfile(profile as Profile, opts.output, opts.format);
-  const ticks = stats.samples + stats.errors + stats.empty + stats.offCpu;
-  const seconds = Math.max(stats.durationMs / 1000, 1e-9);
+  await writeProfile(profile, output, format);
   const summary = [
-    `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${(ticks / seconds).toFixed(0)} Hz achieved), ` +
+    `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
       `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU${stats.idle ? `, ${stats.idle} idle` : ''}; pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`,
-    `luaprof: wrote ${opts.format} profile to ${opts.output}`,
+    `luaprof: wrote ${format} profile to ${output}`,
   ];
   process.stderr.write(summary.join('\n') + '\n');
   process.off('SIGINT', onSignal);

@@ -1,57 +1,40 @@
-/** Messages between the recording worker (the tracer thread) and the main thread. */
+/** Messages from the sampling worker (the tracer thread) to the recorder on the main thread. */
 import type { Frame } from '../aggregator/profile.js';
 
-export interface RecordOptions {
+/** Control words shared with the worker (Int32, for Atomics.wait/notify). */
+export const CTRL = { stop: 0, size: 2 } as const;
+
+/** One stack, as the sampler took it: raw, not aggregated. */
+export interface StackSample {
   pid: number;
-  rate: number;
-  /** Stop after this long; null: until stopped or the target exits. */
-  durationMs: number | null;
-  byLine: boolean;
-  /** Keep retrying until Lua appears (a target luaprof just started). */
-  waitForLua: boolean;
-  version?: string;
-  /** Mixed native + Lua stacks. */
-  native?: boolean;
-  /** Only these threads of the target (default: all). */
-  threads?: number[];
-  /** Follow child processes (one profile per process). */
-  subprocesses?: boolean;
-  /** Keep samples of threads blocked in the kernel, marked idle. */
-  idle?: boolean;
-  /** Stop each thread for its sample instead of copying it while it runs. */
-  blocking?: boolean;
+  tid: number;
+  /** ms since sampling began (RecordStats.startTime). */
+  time: number;
+  /** Innermost first: ids into the recording's frame table (SampleBatch.frames, in the order they arrive). */
+  frames: number[];
 }
 
-/** Control words shared with the worker. */
-export const CTRL = { stop: 0, samples: 1, errors: 2, late: 3, size: 8 } as const;
+export interface ThreadInfo {
+  pid: number;
+  tid: number;
+  name: string;
+}
 
-export interface Delta {
+/** What the worker sends every flush: frames and threads new since the last batch, then the samples. */
+export interface SampleBatch {
+  /** New frames; their ids continue the table (the first frame ever sent is id 0). */
   frames: Frame[];
-  stacks: number[][];
-  samples: { tid: number; pid: number; name: string; stack: number; time: number }[];
+  /** Threads seen for the first time. */
+  threads: ThreadInfo[];
+  samples: StackSample[];
 }
 
 export type EndReason = 'duration' | 'stopped' | 'target-exited';
 
-export interface RecordStats {
-  samples: number;
-  errors: number;
-  late: number;
-  empty: number;
-  /** Ticks that found the target waiting for a CPU (left out of the profile). */
-  offCpu: number;
-  /** Samples of threads blocked in the kernel (left out unless --idle). */
-  idle: number;
-  truncated: number;
-  pauseP50Us: number;
-  pauseP99Us: number;
-  durationMs: number;
-  startTime: number;
-}
-
 export type WorkerMessage =
   | { type: 'attached'; luaVersion: string }
   | { type: 'log'; line: string }
-  | { type: 'delta'; delta: Delta }
-  | { type: 'done'; reason: EndReason; stats: RecordStats }
+  | { type: 'samples'; batch: SampleBatch }
+  /** Sent after the last batch, once RecordStats are final. */
+  | { type: 'done'; reason: EndReason }
   | { type: 'error'; kind: string; message: string };

@@ -1,8 +1,15 @@
-/** Main-thread side of a recording: runs the sampling worker and mirrors the profile it builds. */
+/**
+ * Main-thread side of a recording: runs the sampling worker, owns the profile (the one place samples
+ * are aggregated) and the statistics, and passes the raw sample stream on to whoever subscribes.
+ */
 import { Worker } from 'node:worker_threads';
-import type { Frame, Profile, ProfileMeta, ThreadProfile } from '../aggregator/profile.js';
+import { ProfileBuilder, type Frame, type Profile, type ProfileMeta } from '../aggregator/profile.js';
 import { LuaprofError, type ExitCodeName } from './errors.js';
-import { CTRL, type EndReason, type RecordOptions, type RecordStats, type WorkerMessage } from './protocol.js';
+import { CTRL, type EndReason, type SampleBatch, type StackSample, type WorkerMessage } from './protocol.js';
+import type { RecordOptions } from './sample.js';
+import { RecordStats } from './stats.js';
+
+export type { StackSample };
 
 export interface Progress {
   elapsedMs: number;
@@ -11,23 +18,51 @@ export interface Progress {
   late: number;
 }
 
+/** The frames and threads a StackSample refers to. */
+export interface SampleStream {
+  /** Frame table of the stream: StackSample.frames index it. */
+  readonly frames: readonly Frame[];
+  threadName(pid: number, tid: number): string;
+}
+
+export type SampleListener = (samples: readonly StackSample[], stream: SampleStream) => void;
+
+export interface RecordingResult {
+  profile: Profile;
+  reason: EndReason;
+  stats: RecordStats;
+  luaVersion: string;
+}
+
 export interface Recording {
   /** Resolves when the recording ends, however it ends. */
-  done: Promise<{ profile: Profile; reason: EndReason; stats: RecordStats; luaVersion: string }>;
+  done: Promise<RecordingResult>;
   /** Ends the recording early; the profile so far is kept. */
   stop(): void;
   progress(): Progress;
+  /** Counts of the recording so far (final once `done` resolves). */
+  readonly stats: RecordStats;
   /** Resolves once the runtime has been found and sampling has begun. */
   attached: Promise<string>;
+  /** Calls `listener` with each batch of raw samples as it arrives; returns an unsubscribe function. */
+  onSamples(listener: SampleListener): () => void;
 }
 
 export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta> = {}): Recording {
   const control = new SharedArrayBuffer(CTRL.size * 4);
   const ctrl = new Int32Array(control);
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { options, control } });
+  const stats = new RecordStats();
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { options, control, stats: stats.buffer } });
+  const builder = new ProfileBuilder(options.byLine);
+  /** The stream's frame table, and each of its frames' id in the builder. */
   const frames: Frame[] = [];
-  const stacks: number[][] = [];
-  const threads = new Map<number, ThreadProfile>();
+  const builderIds: number[] = [];
+  const threadNames = new Map<string, string>();
+  const stream: SampleStream = {
+    frames,
+    threadName: (pid, tid) => threadNames.get(`${pid}:${tid}`) ?? String(tid),
+  };
+  const listeners = new Set<SampleListener>();
   const started = Date.now();
   let luaVersion = '';
   let settled = false;
@@ -39,7 +74,19 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
   });
   attached.catch(() => undefined);
 
-  const done = new Promise<{ profile: Profile; reason: EndReason; stats: RecordStats; luaVersion: string }>((resolve, reject) => {
+  const receive = (batch: SampleBatch) => {
+    for (const f of batch.frames) {
+      frames.push(f);
+      builderIds.push(builder.internFrame(f));
+    }
+    for (const t of batch.threads) threadNames.set(`${t.pid}:${t.tid}`, t.name);
+    for (const s of batch.samples) {
+      builder.addStack(s.tid, stream.threadName(s.pid, s.tid), s.frames.map((id) => builderIds[id]), s.time, 1, s.pid);
+    }
+    for (const listener of listeners) listener(batch.samples, stream);
+  };
+
+  const done = new Promise<RecordingResult>((resolve, reject) => {
     const fail = (e: Error) => {
       if (settled) return;
       settled = true;
@@ -55,41 +102,28 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
         case 'log':
           process.stderr.write(m.line + '\n');
           break;
-        case 'delta':
-          frames.push(...m.delta.frames);
-          stacks.push(...m.delta.stacks);
-          for (const s of m.delta.samples) {
-            let t = threads.get(s.tid);
-            if (!t) threads.set(s.tid, (t = { tid: s.tid, pid: s.pid ?? options.pid, name: s.name, samples: [], times: [], weights: [] }));
-            t.samples.push(s.stack);
-            t.times.push(s.time);
-            t.weights.push(1);
-          }
+        case 'samples':
+          receive(m.batch);
           break;
         case 'done': {
           settled = true;
-          const profile: Profile = {
-            meta: {
-              tool: 'luaprof',
-              version: meta.version ?? '0',
-              pid: options.pid,
-              rate: options.rate,
-              startTime: m.stats.startTime,
-              durationMs: m.stats.durationMs,
-              samples: m.stats.samples,
-              errors: m.stats.errors,
-              lateSamples: m.stats.late,
-              luaVersion,
-              byLine: options.byLine,
-              pauseP50Us: m.stats.pauseP50Us,
-              pauseP99Us: m.stats.pauseP99Us,
-              ...meta,
-            },
-            frames,
-            stacks,
-            threads: [...threads.values()],
-          };
-          resolve({ profile, reason: m.reason, stats: m.stats, luaVersion });
+          const profile = builder.build({
+            tool: 'luaprof',
+            version: meta.version ?? '0',
+            pid: options.pid,
+            rate: options.rate,
+            startTime: stats.startTime,
+            durationMs: stats.durationMs,
+            samples: stats.samples,
+            errors: stats.errors,
+            lateSamples: stats.late,
+            luaVersion,
+            byLine: options.byLine,
+            pauseP50Us: stats.pauseP50Us,
+            pauseP99Us: stats.pauseP99Us,
+            ...meta,
+          });
+          resolve({ profile, reason: m.reason, stats, luaVersion });
           break;
         }
         case 'error':
@@ -104,17 +138,17 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
   return {
     done,
     attached,
+    stats,
     stop() {
       Atomics.store(ctrl, CTRL.stop, 1);
       Atomics.notify(ctrl, CTRL.stop);
     },
     progress() {
-      return {
-        elapsedMs: Date.now() - started,
-        samples: Atomics.load(ctrl, CTRL.samples),
-        errors: Atomics.load(ctrl, CTRL.errors),
-        late: Atomics.load(ctrl, CTRL.late),
-      };
+      return { elapsedMs: Date.now() - started, samples: stats.samples, errors: stats.errors, late: stats.late };
+    },
+    onSamples(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
   };
 }

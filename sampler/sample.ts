@@ -31,16 +31,36 @@ export interface SampleResult {
   torn?: boolean;
 }
 
-export interface TargetOptions {
+/**
+ * The options of a recording: one type from the command line through the recorder and the sampling
+ * worker down to Target (which takes the subset it needs, TargetOptions). Plain data: it is copied
+ * to the worker thread.
+ */
+export interface RecordOptions {
+  pid: number;
+  /** Samples per second. */
+  rate: number;
+  /** Stop after this long; null: until stopped or the target exits. */
+  durationMs: number | null;
+  /** Frames keyed by current line rather than by function (--lines). */
+  byLine: boolean;
+  /** Keep retrying until Lua appears (a target luaprof just started). */
+  waitForLua: boolean;
+  /** Assume this Lua version instead of detecting it (--lua-version). */
   version?: string;
   /** Mixed native + Lua stacks. */
   native?: boolean;
-  /** Only these threads (default: all threads of the process). */
+  /** Only these threads of the target (default: all threads of the process). */
   threads?: number[];
+  /** Follow child processes (one profile per process). */
+  subprocesses?: boolean;
   /** Keep samples of threads blocked in the kernel, marked idle. */
   idle?: boolean;
   /** Stop each thread for its sample (ptrace), instead of copying it while it runs. */
   blocking?: boolean;
+}
+
+export type TargetOptions = Partial<Pick<RecordOptions, 'version' | 'native' | 'threads' | 'idle' | 'blocking'>> & {
   /** Where cost lines (heap scan) go; default stderr. */
   log?: (line: string) => void;
-}
+};

@@ -1,4 +1,4 @@
-/** Small statistics helpers for pause times. */
+/** Statistics of a recording (RecordStats) and the helpers behind its pause percentiles. */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -23,5 +23,97 @@ export class Reservoir {
   }
   get count(): number {
     return this.seen;
+  }
+}
+
+/** What a recording counts; one slot each in the shared buffer. */
+const FIELDS = ['samples', 'errors', 'late', 'empty', 'offCpu', 'idle', 'truncated', 'pauseP50Us', 'pauseP99Us', 'startTime', 'durationMs'] as const;
+type Field = (typeof FIELDS)[number];
+const SLOT = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<Field, number>;
+export type Counter = 'samples' | 'errors' | 'empty' | 'offCpu' | 'idle' | 'truncated';
+
+/**
+ * The statistics of one recording, the only copy: the sampling worker writes them into a
+ * SharedArrayBuffer as it goes, and the main thread reads the same buffer for the live progress
+ * line, the end summary and the profile's metadata. One writer (the worker); readers see each
+ * field whole (8-byte aligned stores) and everything once the worker has said it is done.
+ */
+export class RecordStats {
+  private readonly slots: Float64Array;
+  /** Pause times, kept where they are measured (the worker); `finish` publishes their percentiles. */
+  private readonly pauses = new Reservoir();
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(FIELDS.length * 8)) {
+    this.slots = new Float64Array(buffer, 0, FIELDS.length);
+  }
+
+  // --- written by the sampler
+
+  start(epochMs: number): void {
+    this.slots[SLOT.startTime] = epochMs;
+  }
+  count(c: Counter): void {
+    this.slots[SLOT[c]]++;
+  }
+  setLate(n: number): void {
+    this.slots[SLOT.late] = n;
+  }
+  pause(us: number): void {
+    this.pauses.add(us);
+  }
+  finish(durationMs: number): void {
+    this.slots[SLOT.pauseP50Us] = this.pauses.percentile(50);
+    this.slots[SLOT.pauseP99Us] = this.pauses.percentile(99);
+    this.slots[SLOT.durationMs] = durationMs;
+  }
+
+  // --- read anywhere
+
+  /** Samples kept in the profile. */
+  get samples(): number {
+    return this.slots[SLOT.samples];
+  }
+  /** Torn or hostile structures: dropped samples. */
+  get errors(): number {
+    return this.slots[SLOT.errors];
+  }
+  /** Samples taken late (the sampler could not keep up). */
+  get late(): number {
+    return this.slots[SLOT.late];
+  }
+  /** Ticks that found no Lua frame. */
+  get empty(): number {
+    return this.slots[SLOT.empty];
+  }
+  /** Ticks that found the target waiting for a CPU (left out of the profile). */
+  get offCpu(): number {
+    return this.slots[SLOT.offCpu];
+  }
+  /** Samples of threads blocked in the kernel (left out unless --idle). */
+  get idle(): number {
+    return this.slots[SLOT.idle];
+  }
+  /** Samples whose stack was deeper than the walker follows. */
+  get truncated(): number {
+    return this.slots[SLOT.truncated];
+  }
+  get pauseP50Us(): number {
+    return this.slots[SLOT.pauseP50Us];
+  }
+  get pauseP99Us(): number {
+    return this.slots[SLOT.pauseP99Us];
+  }
+  /** Wall-clock start of sampling, ms since the epoch. */
+  get startTime(): number {
+    return this.slots[SLOT.startTime];
+  }
+  /** Length of the sampling (set when it ends). */
+  get durationMs(): number {
+    return this.slots[SLOT.durationMs];
+  }
+  /** Sampling ticks per second of recording, whatever each tick found. */
+  get achievedHz(): number {
+    const ticks = this.samples + this.errors + this.empty + this.offCpu;
+    return ticks / Math.max(this.durationMs / 1000, 1e-9);
   }
 }
