@@ -32,6 +32,23 @@ export interface ProfileMeta {
   byLine?: boolean;
   pauseP50Us?: number;
   pauseP99Us?: number;
+  /** How samples were taken: copies of running threads, or ptrace stops (--blocking). */
+  sampling?: 'running' | 'blocking';
+  achievedHz?: number;
+  /** Samples that found the thread off its CPU (left out). */
+  offCpu?: number;
+  /** Samples that stopped the thread. */
+  stops?: number;
+  /** Samples kept with their torn innermost frames cut, marked [torn]. */
+  tornCut?: number;
+  /** Copies whose first pass tore and whose next pass served instead. */
+  tornLater?: number;
+  /** Samples dropped because every pass of their copy tore through. */
+  tornDropped?: number;
+  /** luaprof's own CPU time per sample taken. */
+  cpuPerSampleUs?: number;
+  /** From luaprof's process start to its first sample. */
+  firstSampleMs?: number;
 }
 
 export interface ThreadProfile {

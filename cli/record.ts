@@ -68,7 +68,10 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   await writeProfile(profile, output, format);
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
-      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU${stats.idle ? `, ${stats.idle} idle` : ''}; pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`,
+      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU${stats.idle ? `, ${stats.idle} idle` : ''}; ` +
+      `torn: ${stats.tornLater} read from a later pass, ${stats.tornCut} cut, ${stats.tornDropped} dropped; ` +
+      `luaprof CPU ${stats.cpuPerSampleUs.toFixed(1)} µs per sample` +
+      (stats.stops > 0 ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs` : ''),
     `luaprof: wrote ${format} profile to ${output}`,
   ];
   process.stderr.write(summary.join('\n') + '\n');

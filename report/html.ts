@@ -21,18 +21,30 @@ export function profileFacts(meta: ProfileMeta, threads: number): Array<[string,
   if (meta.command?.length) facts.push(['command', meta.command.join(' ')]);
   if (meta.pid !== undefined) facts.push(['pid', String(meta.pid)]);
   if (meta.luaVersion) facts.push(['Lua', meta.luaVersion]);
-  if (meta.rate !== undefined) facts.push(['rate', `${meta.rate} Hz`]);
+  if (meta.rate !== undefined) facts.push(['rate', `${fmtNumber(meta.rate)} Hz${meta.achievedHz !== undefined ? ` (${fmtNumber(meta.achievedHz)} Hz achieved)` : ''}`]);
+  if (meta.sampling) facts.push(['sampling', meta.sampling === 'blocking' ? 'ptrace stops (--blocking)' : 'copies of the running threads']);
   facts.push(['duration', fmtDuration(meta.durationMs)]);
-  facts.push(['samples', String(meta.samples)]);
-  facts.push(['errors', String(meta.errors)]);
-  if (meta.lateSamples !== undefined) facts.push(['late samples', String(meta.lateSamples)]);
-  if (meta.pauseP50Us !== undefined) facts.push(['pause p50', `${meta.pauseP50Us} µs`]);
-  if (meta.pauseP99Us !== undefined) facts.push(['pause p99', `${meta.pauseP99Us} µs`]);
+  facts.push(['samples', fmtNumber(meta.samples)]);
+  facts.push(['errors', fmtNumber(meta.errors)]);
+  if (meta.lateSamples !== undefined) facts.push(['late samples', fmtNumber(meta.lateSamples)]);
+  if (meta.offCpu !== undefined) facts.push(['off-CPU (left out)', fmtNumber(meta.offCpu)]);
+  if (meta.tornCut !== undefined) {
+    facts.push(['torn copies', `${fmtNumber(meta.tornLater)} read from a later pass, ${fmtNumber(meta.tornCut)} cut ([torn]), ${fmtNumber(meta.tornDropped)} dropped`]);
+  }
+  if (meta.cpuPerSampleUs !== undefined) facts.push(['luaprof CPU', `${fmtNumber(meta.cpuPerSampleUs, 1)} µs per sample`]);
+  if (meta.stops) facts.push(['stops', fmtNumber(meta.stops)]);
+  if (meta.pauseP50Us !== undefined) facts.push(['pause p50', `${fmtNumber(meta.pauseP50Us)} µs`]);
+  if (meta.pauseP99Us !== undefined) facts.push(['pause p99', `${fmtNumber(meta.pauseP99Us)} µs`]);
   facts.push(['threads', String(threads)]);
   if (meta.startTime > 0) facts.push(['started', new Date(meta.startTime).toISOString()]);
   facts.push(['luaprof', meta.version]);
   if (meta.byLine) facts.push(['frames', 'by line']);
   return facts;
+}
+
+/** A figure from a profile file (any JSON value) as text: rounded, '?' when it is no number. */
+function fmtNumber(v: unknown, digits = 0): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '?';
 }
 
 function fmtDuration(ms: number): string {

@@ -119,8 +119,16 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
             lateSamples: stats.late,
             luaVersion,
             byLine: options.byLine,
-            pauseP50Us: stats.pauseP50Us,
-            pauseP99Us: stats.pauseP99Us,
+            ...(stats.stops > 0 ? { pauseP50Us: stats.pauseP50Us, pauseP99Us: stats.pauseP99Us } : {}),
+            sampling: options.blocking ? 'blocking' : 'running',
+            achievedHz: stats.achievedHz,
+            offCpu: stats.offCpu,
+            stops: stats.stops,
+            tornCut: stats.tornCut,
+            tornLater: stats.tornLater,
+            tornDropped: stats.tornDropped,
+            cpuPerSampleUs: stats.cpuPerSampleUs,
+            ...(stats.firstSampleMs > 0 ? { firstSampleMs: stats.firstSampleMs } : {}),
             ...meta,
           });
           resolve({ profile, reason: m.reason, stats, luaVersion });

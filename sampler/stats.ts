@@ -27,10 +27,28 @@ export class Reservoir {
 }
 
 /** What a recording counts; one slot each in the shared buffer. */
-const FIELDS = ['samples', 'errors', 'late', 'empty', 'offCpu', 'idle', 'truncated', 'pauseP50Us', 'pauseP99Us', 'startTime', 'durationMs'] as const;
+const FIELDS = [
+  'samples',
+  'errors',
+  'late',
+  'empty',
+  'offCpu',
+  'idle',
+  'truncated',
+  'stops',
+  'tornLater',
+  'tornCut',
+  'tornDropped',
+  'pauseP50Us',
+  'pauseP99Us',
+  'cpuPerSampleUs',
+  'firstSampleMs',
+  'startTime',
+  'durationMs',
+] as const;
 type Field = (typeof FIELDS)[number];
 const SLOT = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<Field, number>;
-export type Counter = 'samples' | 'errors' | 'empty' | 'offCpu' | 'idle' | 'truncated';
+export type Counter = 'samples' | 'errors' | 'empty' | 'offCpu' | 'idle' | 'truncated' | 'stops' | 'tornLater' | 'tornCut' | 'tornDropped';
 
 /**
  * The statistics of one recording, the only copy: the sampling worker writes them into a
@@ -61,10 +79,21 @@ export class RecordStats {
   pause(us: number): void {
     this.pauses.add(us);
   }
-  finish(durationMs: number): void {
+  /** The first sample kept, `ms` after luaprof's process started. */
+  firstSample(ms: number): void {
+    if (this.slots[SLOT.firstSampleMs] === 0) this.slots[SLOT.firstSampleMs] = ms;
+  }
+  /** `cpuUs`: luaprof's CPU time (every thread) while it sampled. */
+  finish(durationMs: number, cpuUs: number): void {
     this.slots[SLOT.pauseP50Us] = this.pauses.percentile(50);
     this.slots[SLOT.pauseP99Us] = this.pauses.percentile(99);
+    this.slots[SLOT.cpuPerSampleUs] = cpuUs / Math.max(1, this.copies);
     this.slots[SLOT.durationMs] = durationMs;
+  }
+
+  /** Samples that read the target (whatever they found), the unit luaprof's CPU is counted in. */
+  private get copies(): number {
+    return this.samples + this.errors + this.empty + this.offCpu + this.tornDropped;
   }
 
   // --- read anywhere
@@ -97,6 +126,30 @@ export class RecordStats {
   get truncated(): number {
     return this.slots[SLOT.truncated];
   }
+  /** Samples that stopped the thread (--blocking, --native, LuaJIT's interpreter, state discovery). */
+  get stops(): number {
+    return this.slots[SLOT.stops];
+  }
+  /** Copies of a running thread whose first pass tore and whose next pass was whole (or less torn). */
+  get tornLater(): number {
+    return this.slots[SLOT.tornLater];
+  }
+  /** Samples kept with their torn innermost frames cut (marked [torn]). */
+  get tornCut(): number {
+    return this.slots[SLOT.tornCut];
+  }
+  /** Samples dropped because every pass of their copy tore through. */
+  get tornDropped(): number {
+    return this.slots[SLOT.tornDropped];
+  }
+  /** luaprof's own CPU time (all its threads) per sample taken. */
+  get cpuPerSampleUs(): number {
+    return this.slots[SLOT.cpuPerSampleUs];
+  }
+  /** From luaprof's process start to its first sample kept (0: none). */
+  get firstSampleMs(): number {
+    return this.slots[SLOT.firstSampleMs];
+  }
   get pauseP50Us(): number {
     return this.slots[SLOT.pauseP50Us];
   }
@@ -113,7 +166,6 @@ export class RecordStats {
   }
   /** Sampling ticks per second of recording, whatever each tick found. */
   get achievedHz(): number {
-    const ticks = this.samples + this.errors + this.empty + this.offCpu;
-    return ticks / Math.max(this.durationMs / 1000, 1e-9);
+    return this.copies / Math.max(this.durationMs / 1000, 1e-9);
   }
 }

@@ -96,6 +96,7 @@ function run(): void {
   const batcher = new Batcher();
   stats.start(Date.now());
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const schedule = new SampleSchedule(1000 / options.rate, t0);
   const children = options.subprocesses ? new Subprocesses(options.pid, targetOptions) : null;
   let lastFlush = t0;
@@ -131,14 +132,21 @@ function run(): void {
           stats.count('errors');
           continue;
         }
-        stats.pause(s.pauseUs);
-        if (s.offCpu) stats.count('offCpu');
+        if (s.pauseUs > 0) {
+          stats.pause(s.pauseUs);
+          stats.count('stops');
+        }
+        if (s.laterPass) stats.count('tornLater');
+        if (s.torn) stats.count('tornDropped');
+        else if (s.offCpu) stats.count('offCpu');
         else if (s.idle && !options.idle) stats.count('idle');
         else if (s.frames.length === 0) stats.count('empty');
         else {
           if (s.truncated) stats.count('truncated');
+          if (s.tornCut) stats.count('tornCut');
           batcher.add(s.pid, s.tid, s.frames, now - t0);
           stats.count('samples');
+          stats.firstSample(process.uptime() * 1000);
         }
       }
     };
@@ -167,7 +175,8 @@ function run(): void {
   }
   batcher.flush();
   stats.setLate(schedule.late);
-  stats.finish(performance.now() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  stats.finish(performance.now() - t0, cpu.user + cpu.system);
   post({ type: 'done', reason });
 }
 
