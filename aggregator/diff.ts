@@ -86,7 +86,17 @@ function erfc(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -171,7 +181,10 @@ export function diffProfiles(base: Profile, next: Profile, opts: DiffOptions = {
     if (f.file !== undefined) fd.file = f.file;
     functions.push(fd);
   }
-  functions.sort((a, b) => b.deltaTotalPts - a.deltaTotalPts || b.deltaSelfPts - a.deltaSelfPts || a.name.localeCompare(b.name));
+  functions.sort(
+    (a, b) =>
+      b.deltaTotalPts - a.deltaTotalPts || b.deltaSelfPts - a.deltaSelfPts || a.name.localeCompare(b.name),
+  );
   const regressions = functions.filter((f) => f.significant && f.deltaTotalPts > 0);
   const improvements = functions
     .filter((f) => f.significant && f.deltaTotalPts < 0)
@@ -198,7 +211,18 @@ export function diffProfiles(base: Profile, next: Profile, opts: DiffOptions = {
   addTree(base, swB, mapB, 'base');
   addTree(next, swN, mapN, 'next');
 
-  return { baseTotal: nB, newTotal: nN, frames, functions, regressions, improvements, tree, alpha, threshold, byLine };
+  return {
+    baseTotal: nB,
+    newTotal: nN,
+    frames,
+    functions,
+    regressions,
+    improvements,
+    tree,
+    alpha,
+    threshold,
+    byLine,
+  };
 }
 
 function share(x: number, n: number): number {
@@ -243,8 +267,10 @@ function r6(x: number): number {
 /** Plain-text summary: totals, then significant regressions, then improvements. */
 export function formatDiffSummary(diff: ProfileDiff, limit = 10): string {
   const out: string[] = [];
-  out.push(`base: ${fmt(diff.baseTotal)} samples, new: ${fmt(diff.newTotal)} samples; ${diff.functions.length} functions compared` +
-    ` (two-proportion z-test, alpha ${diff.alpha} Bonferroni-corrected to ${diff.threshold.toExponential(1)})`);
+  out.push(
+    `base: ${fmt(diff.baseTotal)} samples, new: ${fmt(diff.newTotal)} samples; ${diff.functions.length} functions compared` +
+      ` (two-proportion z-test, alpha ${diff.alpha} Bonferroni-corrected to ${diff.threshold.toExponential(1)})`,
+  );
   const row = (f: FunctionDiff) =>
     `  ${sign(f.deltaTotalPts)} pts total  ${pct(f.baseTotalShare)} -> ${pct(f.newTotalShare)}` +
     `  (self ${pct(f.baseSelfShare)} -> ${pct(f.newSelfShare)}; samples ${fmt(f.baseTotal)} -> ${fmt(f.newTotal)}; p=${fmtP(f.total.p)})  ` +
@@ -264,6 +290,7 @@ export function formatDiffSummary(diff: ProfileDiff, limit = 10): string {
 
 function oneLine(s: string): string {
   // Target-originated text: keep the terminal safe (no control characters / escape sequences).
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 function fmt(x: number): string {

@@ -141,14 +141,28 @@ export class ProfileBuilder {
   }
 
   /** Adds one sample (frames innermost first, as walkers produce them); returns its stack id. */
-  addSample(tid: number, threadName: string, framesInnermostFirst: Frame[], timeMs: number, weight = 1, pid?: number): number {
+  addSample(
+    tid: number,
+    threadName: string,
+    framesInnermostFirst: Frame[],
+    timeMs: number,
+    weight = 1,
+    pid?: number,
+  ): number {
     const ids: number[] = new Array(framesInnermostFirst.length);
     for (let i = 0; i < framesInnermostFirst.length; i++) ids[i] = this.internFrame(framesInnermostFirst[i]);
     return this.addStack(tid, threadName, ids, timeMs, weight, pid);
   }
 
   /** Adds one sample whose frames are already interned here (ids innermost first); returns its stack id. */
-  addStack(tid: number, threadName: string, frameIdsInnermostFirst: readonly number[], timeMs: number, weight = 1, pid?: number): number {
+  addStack(
+    tid: number,
+    threadName: string,
+    frameIdsInnermostFirst: readonly number[],
+    timeMs: number,
+    weight = 1,
+    pid?: number,
+  ): number {
     const t = this.thread(tid, threadName, pid);
     const stack = this.internStack(frameIdsInnermostFirst.slice().reverse());
     t.samples.push(stack);

@@ -5,7 +5,10 @@
 import type { Frame, Profile, ThreadProfile } from './profile.js';
 
 /** Summed weight per stack id over the given threads (all threads when omitted). */
-export function stackWeights(profile: Profile, threads: ThreadProfile[] = profile.threads): Map<number, number> {
+export function stackWeights(
+  profile: Profile,
+  threads: ThreadProfile[] = profile.threads,
+): Map<number, number> {
   const out = new Map<number, number>();
   for (const t of threads) {
     const { samples, weights } = t;
@@ -41,7 +44,11 @@ export function newNode(frame: number): TreeNode {
  * `mapFrame` maps a profile frame index to the tree's key space (identity by default), so
  * a caller can merge frames that share a function identity.
  */
-export function buildTree(profile: Profile, sw: Map<number, number>, mapFrame?: (frame: number) => number): TreeNode {
+export function buildTree(
+  profile: Profile,
+  sw: Map<number, number>,
+  mapFrame?: (frame: number) => number,
+): TreeNode {
   const root = newNode(-1);
   for (const [sid, w] of sw) {
     const stack = profile.stacks[sid] ?? [];
@@ -84,7 +91,10 @@ export interface PackedTree {
   v: number[];
 }
 
-export function packTree(root: TreeNode, order: (a: TreeNode, b: TreeNode) => number = heaviestFirst): PackedTree {
+export function packTree(
+  root: TreeNode,
+  order: (a: TreeNode, b: TreeNode) => number = heaviestFirst,
+): PackedTree {
   const f: number[] = [];
   const d: number[] = [];
   const v: number[] = [];

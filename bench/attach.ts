@@ -26,7 +26,18 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CLI, ROOT, commandLine, detectModes, median, medianOf, modeFlags, num, readMeta, type LuaprofMode } from './harness.js';
+import {
+  CLI,
+  ROOT,
+  commandLine,
+  detectModes,
+  median,
+  medianOf,
+  modeFlags,
+  num,
+  readMeta,
+  type LuaprofMode,
+} from './harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -51,7 +62,9 @@ if (typeof flags === 'string') {
 }
 
 function startTarget(): ChildProcess {
-  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   target.stdin!.write('go\n');
   return target;
 }
@@ -82,7 +95,19 @@ async function attempt(poll: boolean): Promise<Attempt> {
   await new Promise((r) => setTimeout(r, 300));
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-attach-'));
   const file = join(dir, 'p.json');
-  const argv = [CLI, 'record', '-p', String(target.pid), '-d', '1s', '-o', file, '--no-progress', ...(RATE ? ['-r', RATE] : []), ...flags];
+  const argv = [
+    CLI,
+    'record',
+    '-p',
+    String(target.pid),
+    '-d',
+    '1s',
+    '-o',
+    file,
+    '--no-progress',
+    ...(RATE ? ['-r', RATE] : []),
+    ...flags,
+  ];
   const epoch0 = Date.now();
   const t0 = performance.now();
   const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -169,7 +194,9 @@ async function attempt(poll: boolean): Promise<Attempt> {
 const out = [
   `    ${commandLine()}`,
   '',
-  `${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; ` +
+  `${new Date().toISOString()}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; ` +
     `luaprof record -d 1s ${RATE ? `-r ${RATE} ` : ''}${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`,
   '',
   '| run | first sample (CLI meta) | spawn → sampling loop start (lower bound) | spawn → "sampling pid" line |',
@@ -184,25 +211,49 @@ for (let i = 0; i < REPEAT; i++) {
 }
 const mMeta = medianOf(timed.map((a) => a.metaFirstMs));
 const mLoop = medianOf(timed.map((a) => a.toLoopStartMs));
-out.push(`| median | ${fmt(mMeta)} | ${fmt(mLoop, 0)} | ${fmt(medianOf(timed.map((a) => a.toLineMs)))} |`, '');
-if (mMeta !== undefined) out.push(`first sample ${mMeta.toFixed(1)} ms after luaprof's start (target ≤ 100 ms): ${mMeta <= 100 ? 'met' : 'NOT met'}`);
-else out.push(`the CLI writes no meta.firstSampleMs; the sampling loop started ${fmt(mLoop, 0)} after the spawn (the first sample comes one scheduled interval later): ${mLoop !== undefined && mLoop > 100 ? 'the 100 ms target is NOT met' : 'not conclusive for the 100 ms target'}`);
+out.push(
+  `| median | ${fmt(mMeta)} | ${fmt(mLoop, 0)} | ${fmt(medianOf(timed.map((a) => a.toLineMs)))} |`,
+  '',
+);
+if (mMeta !== undefined)
+  out.push(
+    `first sample ${mMeta.toFixed(1)} ms after luaprof's start (target ≤ 100 ms): ${mMeta <= 100 ? 'met' : 'NOT met'}`,
+  );
+else
+  out.push(
+    `the CLI writes no meta.firstSampleMs; the sampling loop started ${fmt(mLoop, 0)} after the spawn (the first sample comes one scheduled interval later): ${mLoop !== undefined && mLoop > 100 ? 'the 100 ms target is NOT met' : 'not conclusive for the 100 ms target'}`,
+  );
 
 if (STOPS) {
-  out.push('', '| run (polled) | longest stop before sampling (attach), at least–at most | largest poll gap during attach | longest stop while sampling | stops seen | poll interval p50 / max |', '|---|---|---|---|---|---|');
+  out.push(
+    '',
+    '| run (polled) | longest stop before sampling (attach), at least–at most | largest poll gap during attach | longest stop while sampling | stops seen | poll interval p50 / max |',
+    '|---|---|---|---|---|---|',
+  );
   // The poller competes for a CPU with luaprof and the target; at nice 19 it takes less of luaprof's.
   setPriority(19);
   const polled: Stops[] = [];
   for (let i = 0; i < REPEAT; i++) {
     const s = (await attempt(true)).stops!;
     polled.push(s);
-    out.push(`| ${i + 1} | ${s.attachMinUs.toFixed(0)}–${s.attachMaxUs.toFixed(0)} µs | ${s.attachPollMaxUs.toFixed(0)} µs | ${s.samplingMinUs.toFixed(0)}–${s.samplingMaxUs.toFixed(0)} µs | ${s.stops} | ${s.pollP50Us.toFixed(0)} / ${s.pollMaxUs.toFixed(0)} µs |`);
+    out.push(
+      `| ${i + 1} | ${s.attachMinUs.toFixed(0)}–${s.attachMaxUs.toFixed(0)} µs | ${s.attachPollMaxUs.toFixed(0)} µs | ${s.samplingMinUs.toFixed(0)}–${s.samplingMaxUs.toFixed(0)} µs | ${s.stops} | ${s.pollP50Us.toFixed(0)} / ${s.pollMaxUs.toFixed(0)} µs |`,
+    );
   }
   const atLeast = Math.max(...polled.map((s) => s.attachMinUs));
   const atMost = Math.max(...polled.map((s) => s.attachMaxUs));
   const blind = Math.max(...polled.map((s) => s.attachPollMaxUs));
   const verdict =
-    atLeast > 1000 ? 'NOT met' : atMost > 1000 ? 'not conclusive: a stop could have lasted longer than the poll gaps show' : blind >= 1000 ? `not conclusive: the poller was away ${blind.toFixed(0)} µs at once during the attach` : 'met';
-  out.push('', `longest stop seen during attach over ${REPEAT} runs: ${atLeast.toFixed(0)}–${atMost.toFixed(0)} µs (target ≤ 1000 µs: ${verdict}). Short stops (tens of µs) are mostly missed; a stop longer than the largest poll gap is not.`);
+    atLeast > 1000
+      ? 'NOT met'
+      : atMost > 1000
+        ? 'not conclusive: a stop could have lasted longer than the poll gaps show'
+        : blind >= 1000
+          ? `not conclusive: the poller was away ${blind.toFixed(0)} µs at once during the attach`
+          : 'met';
+  out.push(
+    '',
+    `longest stop seen during attach over ${REPEAT} runs: ${atLeast.toFixed(0)}–${atMost.toFixed(0)} µs (target ≤ 1000 µs: ${verdict}). Short stops (tens of µs) are mostly missed; a stop longer than the largest poll gap is not.`,
+  );
 }
 console.log(out.join('\n'));

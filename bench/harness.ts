@@ -73,7 +73,8 @@ export function readMeta(file: string): Record<string, unknown> {
   }
 }
 
-export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+export const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -91,7 +92,8 @@ export function medianOf(xs: (number | undefined)[]): number | undefined {
 export function threadsCpuUs(pid: number): number | undefined {
   try {
     let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
     return ns / 1000;
   } catch {
     return undefined;
@@ -101,5 +103,7 @@ export function threadsCpuUs(pid: number): number | undefined {
 /** The command line this script was started with, for the top of its report. */
 export function commandLine(): string {
   const rel = (p: string) => (p.startsWith(ROOT) ? p.slice(ROOT.length) : p);
-  return ['node', rel(process.argv[1]), ...process.argv.slice(2)].map((a) => (/[\s'"$]/.test(a) ? `'${a}'` : a)).join(' ');
+  return ['node', rel(process.argv[1]), ...process.argv.slice(2)]
+    .map((a) => (/[\s'"$]/.test(a) ? `'${a}'` : a))
+    .join(' ');
 }

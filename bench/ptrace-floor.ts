@@ -37,4 +37,11 @@ for (;;) {
   }
 }
 const seconds = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ cycles, rateHz: Math.round(cycles / seconds), p50: Math.round(pauses.percentile(50)), p99: Math.round(pauses.percentile(99)) }));
+console.log(
+  JSON.stringify({
+    cycles,
+    rateHz: Math.round(cycles / seconds),
+    p50: Math.round(pauses.percentile(50)),
+    p99: Math.round(pauses.percentile(99)),
+  }),
+);

@@ -12,7 +12,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, commandLine, detectModes, medianOf, modeFlags, num, parseSummary, readMeta, type LuaprofMode } from './harness.js';
+import {
+  CLI,
+  ROOT,
+  commandLine,
+  detectModes,
+  medianOf,
+  modeFlags,
+  num,
+  parseSummary,
+  readMeta,
+  type LuaprofMode,
+} from './harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -36,18 +47,49 @@ if (typeof flags === 'string') {
   process.exit(2);
 }
 
-const out = [`    ${commandLine()}`, '', `${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; luaprof ${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`, ''];
-out.push('| run | requested | achieved (CLI) | samples in profile / s | errors, off-CPU, late |', '|---|---|---|---|---|');
+const out = [
+  `    ${commandLine()}`,
+  '',
+  `${new Date().toISOString()}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(
+      ' ',
+    )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; luaprof ${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`,
+  '',
+];
+out.push(
+  '| run | requested | achieved (CLI) | samples in profile / s | errors, off-CPU, late |',
+  '|---|---|---|---|---|',
+);
 const achieved: (number | undefined)[] = [];
 const written: (number | undefined)[] = [];
 for (let i = 0; i < REPEAT; i++) {
   // Work large enough to outlast the recording; the target is killed afterwards.
-  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   target.stdin!.write('go\n');
   await new Promise((r) => setTimeout(r, 200));
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-rate-'));
   const file = join(dir, 'p.json');
-  const r = spawnSync(process.execPath, [CLI, 'record', '-p', String(target.pid), '-d', `${SECONDS}s`, '-r', String(RATE), '-o', file, '--no-progress', ...flags], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'record',
+      '-p',
+      String(target.pid),
+      '-d',
+      `${SECONDS}s`,
+      '-r',
+      String(RATE),
+      '-o',
+      file,
+      '--no-progress',
+      ...flags,
+    ],
+    { encoding: 'utf8' },
+  );
   target.kill('SIGKILL');
   if (r.status !== 0) {
     process.stderr.write(`rate: luaprof exited ${r.status}: ${r.stderr}\n`);
@@ -61,13 +103,17 @@ for (let i = 0; i < REPEAT; i++) {
   achieved.push(s.rateHz);
   written.push(samples !== undefined ? samples / SECONDS : undefined);
   process.stderr.write(r.stderr.split('\n').find((l) => l.includes('Hz achieved')) + '\n');
-  out.push(`| ${i + 1} | ${RATE} Hz | ${s.rateHz ?? '?'} Hz | ${samples !== undefined ? (samples / SECONDS).toFixed(0) : '?'} | ${ticksMatch ? `${ticksMatch[1]} errors, ${ticksMatch[3]} off-CPU, ${ticksMatch[2]} late` : '?'} |`);
+  out.push(
+    `| ${i + 1} | ${RATE} Hz | ${s.rateHz ?? '?'} Hz | ${samples !== undefined ? (samples / SECONDS).toFixed(0) : '?'} | ${ticksMatch ? `${ticksMatch[1]} errors, ${ticksMatch[3]} off-CPU, ${ticksMatch[2]} late` : '?'} |`,
+  );
 }
 const a = medianOf(achieved);
 const w = medianOf(written);
 out.push('');
 if (a !== undefined) {
   const dev = ((a - RATE) / RATE) * 100;
-  out.push(`median achieved ${a.toFixed(0)} Hz (${dev.toFixed(2)}% vs ${RATE} Hz requested; target within 2%: ${Math.abs(dev) <= 2 ? 'met' : 'NOT met'}); samples in the profile ${w?.toFixed(0) ?? '?'} per second`);
+  out.push(
+    `median achieved ${a.toFixed(0)} Hz (${dev.toFixed(2)}% vs ${RATE} Hz requested; target within 2%: ${Math.abs(dev) <= 2 ? 'met' : 'NOT met'}); samples in the profile ${w?.toFixed(0) ?? '?'} per second`,
+  );
 }
 console.log(out.join('\n'));

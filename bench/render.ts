@@ -27,7 +27,12 @@ export function syntheticProfile(samples: number, stacks: number, seed = 1): Pro
   const files = Array.from({ length: 60 }, (_, i) => `src/module${i}.lua`);
   const frames: Frame[] = Array.from({ length: nFuncs }, (_, i) => {
     if (i % 10 === 9) return { kind: 'c', name: `lib.cfunc${i}`, file: '[C]' };
-    return { kind: 'lua', name: `fn_${i.toString(36)}_${['parse', 'eval', 'emit', 'load', 'walk', 'hash'][i % 6]}`, file: files[i % files.length], lineDefined: 1 + (i % 700) };
+    return {
+      kind: 'lua',
+      name: `fn_${i.toString(36)}_${['parse', 'eval', 'emit', 'load', 'walk', 'hash'][i % 6]}`,
+      file: files[i % files.length],
+      lineDefined: 1 + (i % 700),
+    };
   });
   const ids = frames.map((f) => b.internFrame(f));
   const main = b.internFrame({ kind: 'lua', name: 'main chunk', file: 'main.lua', lineDefined: 0 });
@@ -158,7 +163,9 @@ async function main(): Promise<void> {
   const renderMs = performance.now() - t;
   await writeFileAtomic(out, html);
   const size = statSync(out).size;
-  console.log(`profile: ${samples} samples, ${profile.stacks.length} distinct stacks, ${profile.frames.length} frames, ${nodes} call-tree nodes (generated in ${genMs.toFixed(0)} ms)`);
+  console.log(
+    `profile: ${samples} samples, ${profile.stacks.length} distinct stacks, ${profile.frames.length} frames, ${nodes} call-tree nodes (generated in ${genMs.toFixed(0)} ms)`,
+  );
   console.log(`render to HTML: ${renderMs.toFixed(0)} ms, ${(size / 1e6).toFixed(2)} MB -> ${out}`);
   if (process.argv.includes('--no-browser')) return;
   if (!existsSync(CHROMIUM)) {
@@ -167,7 +174,9 @@ async function main(): Promise<void> {
   }
   const timings = await timeInChromium(out, 3);
   for (const [i, r] of timings.entries()) {
-    console.log(`chromium run ${i + 1}: interactive at ${r.readyMs.toFixed(0)} ms after navigation start (page script ${r.scriptMs.toFixed(0)} ms, driver wall ${r.wallMs} ms, ${r.framesDrawn} frames drawn)`);
+    console.log(
+      `chromium run ${i + 1}: interactive at ${r.readyMs.toFixed(0)} ms after navigation start (page script ${r.scriptMs.toFixed(0)} ms, driver wall ${r.wallMs} ms, ${r.framesDrawn} frames drawn)`,
+    );
   }
   const med = timings.map((r) => r.readyMs).sort((a, b) => a - b)[Math.floor(timings.length / 2)];
   console.log(`time to interactive (median of ${timings.length}): ${med.toFixed(0)} ms`);

@@ -40,7 +40,22 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CLI, ROOT, RUSAGE_EXEC, commandLine, detectModes, median, medianOf, modeFlags, num, parseSummary, readMeta, threadsCpuUs, type CliModes, type LuaprofMode } from './harness.js';
+import {
+  CLI,
+  ROOT,
+  RUSAGE_EXEC,
+  commandLine,
+  detectModes,
+  median,
+  medianOf,
+  modeFlags,
+  num,
+  parseSummary,
+  readMeta,
+  threadsCpuUs,
+  type CliModes,
+  type LuaprofMode,
+} from './harness.js';
 
 const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
 const args = process.argv.slice(2);
@@ -56,10 +71,15 @@ const RATES = opt('rates', '100,1000').split(',').map(Number);
 const BASELINE = opt('baseline', '');
 const POLL_IDLE = args.includes('--poll-idle');
 /** Interpreter options before the script, e.g. --interp-args=-joff */
-const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=').slice('--interp-args='.length).split(' ').filter(Boolean);
+const INTERP_ARGS = (args.find((a) => a.startsWith('--interp-args=')) ?? '--interp-args=')
+  .slice('--interp-args='.length)
+  .split(' ')
+  .filter(Boolean);
 
 if (args.includes('--native')) {
-  process.stderr.write('run: --native is a mode now: --modes alone,alone-again,floor,native (or leave --modes out for all)\n');
+  process.stderr.write(
+    'run: --native is a mode now: --modes alone,alone-again,floor,native (or leave --modes out for all)\n',
+  );
   process.exit(2);
 }
 const ALL_MODES = ['alone', 'alone-again', 'floor', 'blocking', 'default', 'native'] as const;
@@ -100,7 +120,9 @@ type Config =
 
 const label = (c: Config) =>
   c.kind === 'alone'
-    ? c.again ? 'alone again' : 'alone'
+    ? c.again
+      ? 'alone again'
+      : 'alone'
     : c.kind === 'floor'
       ? `${c.rate} Hz bare ptrace cycle`
       : `${c.rate} Hz ${c.mode}${c.flags.length ? ` (${c.flags.join(' ')})` : ' (no flag)'}${c.baseline ? ` [${BASELINE}]` : ''}`;
@@ -108,7 +130,8 @@ const label = (c: Config) =>
 const notes: string[] = [];
 const current = detectModes(CLI);
 const baseline = BASELINE ? detectModes(join(BASELINE, 'dist/cli/main.js')) : null;
-if (!current.hasBlocking) notes.push(`this CLI has no --blocking: "blocking" runs its default (the stop-based sampler)`);
+if (!current.hasBlocking)
+  notes.push(`this CLI has no --blocking: "blocking" runs its default (the stop-based sampler)`);
 
 const configs: Config[] = [];
 if (MODES.includes('alone')) configs.push({ kind: 'alone', again: false });
@@ -117,7 +140,10 @@ for (const rate of RATES) {
   if (MODES.includes('floor')) configs.push({ kind: 'floor', rate });
   for (const mode of ['blocking', 'default', 'native'] as const) {
     if (!MODES.includes(mode)) continue;
-    for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [CliModes, boolean][]) {
+    for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [
+      CliModes,
+      boolean,
+    ][]) {
       const flags = modeFlags(cli, mode);
       if (typeof flags === 'string') {
         if (modesGiven && !isBase) {
@@ -139,7 +165,9 @@ if (configs.length === 0) {
 /** Starts the target, attaches luaprof or the bare-cycle floor (or nothing), releases the target, and times it to its exit. */
 function runOnce(config: Config): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const target = spawn(INTERP, [...INTERP_ARGS, join(ROOT, 'bench/cpu.lua'), DEPTH, WORK], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const target = spawn(INTERP, [...INTERP_ARGS, join(ROOT, 'bench/cpu.lua'), DEPTH, WORK], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let t0 = 0;
     let targetOut = '';
     target.stdout!.on('data', (d) => (targetOut += d));
@@ -172,7 +200,20 @@ function runOnce(config: Config): Promise<Run> {
     const argv =
       config.kind === 'floor'
         ? [FLOOR, String(target.pid), String(config.rate)]
-        : [RUSAGE_EXEC, usage, process.execPath, config.cli.cli, 'record', '-p', String(target.pid), '-r', String(config.rate), '-o', out, ...config.flags];
+        : [
+            RUSAGE_EXEC,
+            usage,
+            process.execPath,
+            config.cli.cli,
+            'record',
+            '-p',
+            String(target.pid),
+            '-r',
+            String(config.rate),
+            '-o',
+            out,
+            ...config.flags,
+          ];
     const ready = config.kind === 'floor' ? 'floor: attached' : 'luaprof: sampling pid';
     const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -219,7 +260,10 @@ function runOnce(config: Config): Promise<Run> {
         ...s,
         samples: num(meta.samples) ?? s.samples,
         profCpuUs,
-        profCpuSamplingUs: cpuAtTargetExitUs !== undefined && cpuAtAttachUs !== undefined ? cpuAtTargetExitUs - cpuAtAttachUs : undefined,
+        profCpuSamplingUs:
+          cpuAtTargetExitUs !== undefined && cpuAtAttachUs !== undefined
+            ? cpuAtTargetExitUs - cpuAtAttachUs
+            : undefined,
         metaCpuPerSampleUs: num(meta.cpuPerSampleUs),
       });
     });
@@ -230,7 +274,11 @@ function runOnce(config: Config): Promise<Run> {
 function startIdlePollers(): ChildProcess[] {
   const pollers: ChildProcess[] = [];
   for (let cpu = 0; cpu < availableParallelism(); cpu++) {
-    pollers.push(spawn('chrt', ['--idle', '0', 'taskset', '-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    pollers.push(
+      spawn('chrt', ['--idle', '0', 'taskset', '-c', String(cpu), 'sh', '-c', 'while :; do :; done'], {
+        stdio: 'ignore',
+      }),
+    );
   }
   return pollers;
 }
@@ -247,7 +295,10 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const c of configs) {
     const run = await runOnce(c);
     results.get(c)!.push(run);
-    const perSample = run.profCpuSamplingUs !== undefined && run.samples ? `, luaprof ${(run.profCpuSamplingUs / run.samples).toFixed(1)} µs CPU/sample` : '';
+    const perSample =
+      run.profCpuSamplingUs !== undefined && run.samples
+        ? `, luaprof ${(run.profCpuSamplingUs / run.samples).toFixed(1)} µs CPU/sample`
+        : '';
     process.stderr.write(
       `round ${r + 1}/${ROUNDS} ${label(c)}: ${run.wallMs.toFixed(0)} ms wall, ${run.cpuMs?.toFixed(0) ?? '?'} ms CPU` +
         `${run.rateHz !== undefined ? `, ${run.rateHz} Hz` : ''}${run.p50 !== undefined ? `, pause p50 ${run.p50} µs p99 ${run.p99} µs` : ''}${perSample}\n`,
@@ -256,15 +307,19 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 stopPollers();
 
-const pct = (x: number | undefined, ref: number | undefined) => (x === undefined || ref === undefined ? '—' : `${(((x - ref) / ref) * 100).toFixed(2)}%`);
-const fmt = (x: number | undefined, unit: string, digits = 0) => (x === undefined ? '—' : `${x.toFixed(digits)} ${unit}`);
+const pct = (x: number | undefined, ref: number | undefined) =>
+  x === undefined || ref === undefined ? '—' : `${(((x - ref) / ref) * 100).toFixed(2)}%`;
+const fmt = (x: number | undefined, unit: string, digits = 0) =>
+  x === undefined ? '—' : `${x.toFixed(digits)} ${unit}`;
 const aloneC = configs.find((c) => c.kind === 'alone' && !c.again);
 const againC = configs.find((c) => c.kind === 'alone' && c.again);
 const aloneWall = aloneC ? median(results.get(aloneC)!.map((r) => r.wallMs)) : undefined;
 const aloneCpu = aloneC ? medianOf(results.get(aloneC)!.map((r) => r.cpuMs)) : undefined;
-const isStop = (c: Config) => c.kind === 'floor' || (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
+const isStop = (c: Config) =>
+  c.kind === 'floor' || (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
 
-const perSample = (runs: Run[], f: (r: Run) => number | undefined) => medianOf(runs.map((r) => (f(r) !== undefined && r.samples ? f(r)! / r.samples : undefined)));
+const perSample = (runs: Run[], f: (r: Run) => number | undefined) =>
+  medianOf(runs.map((r) => (f(r) !== undefined && r.samples ? f(r)! / r.samples : undefined)));
 const lines = [
   `| configuration | target wall | slowdown | target CPU | CPU loss | achieved rate | pause p50 | pause p99 | luaprof CPU/sample: CLI meta | while sampling | all-in |`,
   '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -283,7 +338,15 @@ for (const c of configs) {
     `| ${label(c)} | ${wall.toFixed(0)} ms | ${c === aloneC ? '—' : pct(wall, ref)} | ${fmt(cpu, 'ms')} | ${c === aloneC ? '—' : pct(cpu, aloneCpu)} | ` +
       `${c.kind === 'alone' || rate === undefined ? '—' : `${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%)`} | ` +
       `${isStop(c) ? fmt(medianOf(runs.map((r) => r.p50)), 'µs') : '—'} | ${isStop(c) ? fmt(medianOf(runs.map((r) => r.p99)), 'µs') : '—'} | ` +
-      `${lp ? fmt(medianOf(runs.map((r) => r.metaCpuPerSampleUs)), 'µs', 1) : '—'} | ${lp ? fmt(since, 'µs', 1) : '—'} | ${lp ? fmt(perSample(runs, (r) => r.profCpuUs), 'µs', 1) : '—'} |`,
+      `${lp ? fmt(medianOf(runs.map((r) => r.metaCpuPerSampleUs)), 'µs', 1) : '—'} | ${lp ? fmt(since, 'µs', 1) : '—'} | ${
+        lp
+          ? fmt(
+              perSample(runs, (r) => r.profCpuUs),
+              'µs',
+              1,
+            )
+          : '—'
+      } |`,
   );
 }
 
@@ -291,7 +354,10 @@ for (const c of configs) {
 const marginal: string[] = [];
 for (const c of configs) {
   if (c.kind !== 'luaprof' || c.rate !== Math.max(...RATES) || RATES.length < 2) continue;
-  const lo = configs.find((d) => d.kind === 'luaprof' && d.mode === c.mode && d.baseline === c.baseline && d.rate === Math.min(...RATES));
+  const lo = configs.find(
+    (d) =>
+      d.kind === 'luaprof' && d.mode === c.mode && d.baseline === c.baseline && d.rate === Math.min(...RATES),
+  );
   if (!lo) continue;
   const hiRuns = results.get(c)!;
   const loRuns = results.get(lo)!;
@@ -299,8 +365,11 @@ for (const c of configs) {
   const cpuLo = medianOf(loRuns.map((r) => r.profCpuUs));
   const nHi = medianOf(hiRuns.map((r) => r.samples));
   const nLo = medianOf(loRuns.map((r) => r.samples));
-  if (cpuHi === undefined || cpuLo === undefined || nHi === undefined || nLo === undefined || nHi <= nLo) continue;
-  marginal.push(`${c.mode}${c.baseline ? ' [baseline]' : ''} ${((cpuHi - cpuLo) / (nHi - nLo)).toFixed(1)} µs`);
+  if (cpuHi === undefined || cpuLo === undefined || nHi === undefined || nLo === undefined || nHi <= nLo)
+    continue;
+  marginal.push(
+    `${c.mode}${c.baseline ? ' [baseline]' : ''} ${((cpuHi - cpuLo) / (nHi - nLo)).toFixed(1)} µs`,
+  );
 }
 
 const out: string[] = [];
@@ -321,25 +390,44 @@ if (aloneC && againC) {
       `round-to-round spread of the alone walls ${spread(wallsA).toFixed(1)}% and ${spread(wallsB).toFixed(1)}%`,
   );
 }
-if (marginal.length) out.push(`luaprof CPU per extra sample (${Math.min(...RATES)} → ${Math.max(...RATES)} Hz, fixed costs cancel): ${marginal.join(', ')}`);
+if (marginal.length)
+  out.push(
+    `luaprof CPU per extra sample (${Math.min(...RATES)} → ${Math.max(...RATES)} Hz, fixed costs cancel): ${marginal.join(', ')}`,
+  );
 
 // The issue's targets, where this run has the figures.
-const find = (mode: LuaprofMode, rate: number) => configs.find((c) => c.kind === 'luaprof' && !c.baseline && c.mode === mode && c.rate === rate);
+const find = (mode: LuaprofMode, rate: number) =>
+  configs.find((c) => c.kind === 'luaprof' && !c.baseline && c.mode === mode && c.rate === rate);
 const check = (what: string, value: number | undefined, limit: number, unit: string) =>
-  value === undefined ? null : `${what}: ${value.toFixed(unit === '%' ? 2 : 1)}${unit} (≤ ${limit}${unit}) ${value <= limit ? 'met' : 'NOT met'}`;
+  value === undefined
+    ? null
+    : `${what}: ${value.toFixed(unit === '%' ? 2 : 1)}${unit} (≤ ${limit}${unit}) ${value <= limit ? 'met' : 'NOT met'}`;
 const targets: (string | null)[] = [];
 const d1000 = find('default', 1000);
 if (d1000 && aloneWall !== undefined) {
   const r = rows.get(d1000)!;
   targets.push(check('default 1000 Hz wall slowdown', ((r.wall - aloneWall) / aloneWall) * 100, 1, '%'));
-  if (r.cpu !== undefined && aloneCpu !== undefined) targets.push(check('default 1000 Hz CPU loss', ((r.cpu - aloneCpu) / aloneCpu) * 100, 0.5, '%'));
+  if (r.cpu !== undefined && aloneCpu !== undefined)
+    targets.push(check('default 1000 Hz CPU loss', ((r.cpu - aloneCpu) / aloneCpu) * 100, 0.5, '%'));
 }
 const n1000 = find('native', 1000);
-if (n1000 && aloneWall !== undefined) targets.push(check('native 1000 Hz wall slowdown', ((rows.get(n1000)!.wall - aloneWall) / aloneWall) * 100, 5, '%'));
+if (n1000 && aloneWall !== undefined)
+  targets.push(
+    check('native 1000 Hz wall slowdown', ((rows.get(n1000)!.wall - aloneWall) / aloneWall) * 100, 5, '%'),
+  );
 for (const mode of ['default', 'blocking', 'native'] as const) {
   const c = find(mode, Math.max(...RATES));
-  if (c) targets.push(check(`${mode} luaprof CPU/sample at depth ${DEPTH}`, rows.get(c)!.perSampleUs, mode === 'native' ? 60 : 25, ' µs'));
+  if (c)
+    targets.push(
+      check(
+        `${mode} luaprof CPU/sample at depth ${DEPTH}`,
+        rows.get(c)!.perSampleUs,
+        mode === 'native' ? 60 : 25,
+        ' µs',
+      ),
+    );
 }
 const shown = targets.filter((t): t is string => t !== null);
-if (shown.length) out.push('', 'targets (judge the % figures against the noise band):', ...shown.map((t) => `- ${t}`));
+if (shown.length)
+  out.push('', 'targets (judge the % figures against the noise band):', ...shown.map((t) => `- ${t}`));
 console.log(out.join('\n'));

@@ -19,8 +19,14 @@ if (!out || !file) {
 }
 const lib = koffi.load('libc.so.6');
 koffi.struct('bench_timeval', { sec: 'long', usec: 'long' });
-koffi.struct('bench_rusage', { utime: 'bench_timeval', stime: 'bench_timeval', rest: koffi.array('long', 14) });
-const posixSpawnp = lib.func('int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)');
+koffi.struct('bench_rusage', {
+  utime: 'bench_timeval',
+  stime: 'bench_timeval',
+  rest: koffi.array('long', 14),
+});
+const posixSpawnp = lib.func(
+  'int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)',
+);
 const wait4 = lib.func('int wait4(int pid, _Out_ int *status, int options, _Out_ bench_rusage *ru)');
 
 const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');

@@ -62,12 +62,16 @@ async function main(): Promise<void> {
   const dir = tmpDir();
   const host = buildHost(dir);
   const rows: Row[] = [];
-  rows.push(await measure('lua5.4 busy.lua (stock, stripped)', 'lua5.4', [`${FIXTURES}/busy.lua`], iterations));
+  rows.push(
+    await measure('lua5.4 busy.lua (stock, stripped)', 'lua5.4', [`${FIXTURES}/busy.lua`], iterations),
+  );
   rows.push(await measure('C host → lua_pcall → Lua → C (burn)', host, ['burn'], iterations));
   rows.push(await measure('C host blocked in nanosleep', host, ['sleep'], iterations));
   fs.rmSync(dir, { recursive: true, force: true });
   console.log(`node ${process.version}, ${iterations} unwinds per target, warm caches\n`);
-  console.log('| target | frames | stack copy | first unwind (cold, incl. ELF parse) | µs / unwind (warm) | µs / frame | µs / symbolized stack (warm) |');
+  console.log(
+    '| target | frames | stack copy | first unwind (cold, incl. ELF parse) | µs / unwind (warm) | µs / frame | µs / symbolized stack (warm) |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(

@@ -35,7 +35,13 @@ export function dump(opts: DumpOptions): string {
   const samples: SampleResult[] = [];
   try {
     // Unlike a profile, a dump shows threads blocked in the kernel too (marked idle).
-    target = Target.attach(opts.pid, { version: opts.version, native: opts.native, threads: opts.threads, idle: true, blocking: true });
+    target = Target.attach(opts.pid, {
+      version: opts.version,
+      native: opts.native,
+      threads: opts.threads,
+      idle: true,
+      blocking: true,
+    });
     for (const s of target.sampleAll()) if (!s.error) samples.push(s);
   } catch (e) {
     if (e instanceof TargetGoneError) throw new LuaprofError('targetExited', `process ${opts.pid} exited`);
@@ -44,16 +50,26 @@ export function dump(opts: DumpOptions): string {
   samples.sort((a, b) => (a.tid === opts.pid ? -1 : b.tid === opts.pid ? 1 : a.tid - b.tid));
   const shown = (s: SampleResult) => (opts.native ? s.frames.filter((f) => f.kind !== 'idle') : s.luaFrames);
   if (opts.json) {
-    return JSON.stringify({
-      pid: opts.pid,
-      luaVersion: target.luaVersion,
-      threads: samples.map((s) => ({ tid: s.tid, frames: shown(s).map(frameJson), truncated: s.truncated, ...(s.idle ? { idle: true } : {}) })),
-    }) + '\n';
+    return (
+      JSON.stringify({
+        pid: opts.pid,
+        luaVersion: target.luaVersion,
+        threads: samples.map((s) => ({
+          tid: s.tid,
+          frames: shown(s).map(frameJson),
+          truncated: s.truncated,
+          ...(s.idle ? { idle: true } : {}),
+        })),
+      }) + '\n'
+    );
   }
   const lines: string[] = [];
   for (const s of samples) {
     if (lines.length) lines.push('');
-    lines.push(`Thread ${s.tid} (${target.luaVersion}, pid ${opts.pid})${s.idle ? ' [idle]' : ''}:`, 'stack traceback:');
+    lines.push(
+      `Thread ${s.tid} (${target.luaVersion}, pid ${opts.pid})${s.idle ? ' [idle]' : ''}:`,
+      'stack traceback:',
+    );
     for (const f of shown(s)) {
       lines.push(`\t${frameLine(f)}`);
       const tail = (f as LuaFrame).what !== undefined ? tailCallLine(f as LuaFrame) : null;

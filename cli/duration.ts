@@ -4,6 +4,7 @@ export function parseDuration(text: string): number | null {
   if (!m) return null;
   const value = Number(m[1]);
   const unit = (m[2] ?? 's').toLowerCase();
-  const ms = unit === 'ms' ? value : unit === 's' ? value * 1000 : unit === 'm' ? value * 60_000 : value * 3_600_000;
+  const ms =
+    unit === 'ms' ? value : unit === 's' ? value * 1000 : unit === 'm' ? value * 60_000 : value * 3_600_000;
   return ms > 0 && Number.isFinite(ms) ? ms : null;
 }

@@ -13,19 +13,22 @@ import { VERSION } from './version.js';
 
 function pidOption(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a process id (a positive integer)');
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError('expected a process id (a positive integer)');
   return n;
 }
 
 function durationOption(v: string): number {
   const ms = parseDuration(v);
-  if (ms === null) throw new InvalidArgumentError('expected a duration such as 30s, 2m, 500ms or a number of seconds');
+  if (ms === null)
+    throw new InvalidArgumentError('expected a duration such as 30s, 2m, 500ms or a number of seconds');
   return ms;
 }
 
 function rateOption(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 10_000) throw new InvalidArgumentError('expected a rate in Hz between 1 and 10000');
+  if (!Number.isFinite(n) || n <= 0 || n > 10_000)
+    throw new InvalidArgumentError('expected a rate in Hz between 1 and 10000');
   return n;
 }
 
@@ -44,17 +47,25 @@ function defaultOutput(pid: number | undefined, format: OutputFormat): string {
 const program = new Command();
 program
   .name('luaprof')
-  .description('Sampling profiler for Lua processes (PUC Lua 5.1–5.4, LuaJIT 2.1; attach with -p or start a command)')
+  .description(
+    'Sampling profiler for Lua processes (PUC Lua 5.1–5.4, LuaJIT 2.1; attach with -p or start a command)',
+  )
   .version(VERSION)
   .enablePositionalOptions()
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `luaprof: ${s.slice(7)}` : s) });
+  .configureOutput({
+    writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `luaprof: ${s.slice(7)}` : s),
+  });
 
 program
   .command('record')
   .description('sample a running process (-p PID) or a command (-- cmd args...) and write a profile')
   .option('-p, --pid <pid>', 'process id to attach to', pidOption)
-  .option('-d, --duration <time>', 'stop after this long (30s, 2m, 500ms, or seconds); default: until Ctrl-C or the target exits', durationOption)
+  .option(
+    '-d, --duration <time>',
+    'stop after this long (30s, 2m, 500ms, or seconds); default: until Ctrl-C or the target exits',
+    durationOption,
+  )
   .option('-r, --rate <hz>', 'samples per second', rateOption, 100)
   .option('-o, --output <file>', 'output file (format inferred from .html, .json, .folded, .pb.gz)')
   .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, formatOption)
@@ -68,28 +79,35 @@ program
   .option('--no-progress', 'no live progress line')
   .argument('[command...]', 'command to start and profile until it exits (after --)')
   .passThroughOptions()
-  .action(exitCodeAction(async (command: string[], o) => {
-    if ((o.pid === undefined) === (command.length === 0)) throw new LuaprofError('badArguments', 'record needs either -p PID or -- command args...');
-    const format: OutputFormat = o.format ?? (o.output ? inferFormat(o.output) : null) ?? 'html';
-    if (o.output && !o.format && !inferFormat(o.output)) throw new LuaprofError('badArguments', `cannot tell the format of ${o.output}: use -f ${OUTPUT_FORMATS.join('|')}`);
-    const output: string = o.output ?? defaultOutput(o.pid, format);
-    return record({
-      pid: o.pid,
-      command,
-      durationMs: o.duration ?? null,
-      rate: o.rate,
-      output,
-      format,
-      byLine: o.lines,
-      version: o.luaVersion,
-      native: o.native,
-      threads: o.threads,
-      subprocesses: o.subprocesses,
-      idle: o.idle,
-      blocking: o.blocking,
-      progress: o.progress && process.stderr.isTTY === true,
-    });
-  }));
+  .action(
+    exitCodeAction(async (command: string[], o) => {
+      if ((o.pid === undefined) === (command.length === 0))
+        throw new LuaprofError('badArguments', 'record needs either -p PID or -- command args...');
+      const format: OutputFormat = o.format ?? (o.output ? inferFormat(o.output) : null) ?? 'html';
+      if (o.output && !o.format && !inferFormat(o.output))
+        throw new LuaprofError(
+          'badArguments',
+          `cannot tell the format of ${o.output}: use -f ${OUTPUT_FORMATS.join('|')}`,
+        );
+      const output: string = o.output ?? defaultOutput(o.pid, format);
+      return record({
+        pid: o.pid,
+        command,
+        durationMs: o.duration ?? null,
+        rate: o.rate,
+        output,
+        format,
+        byLine: o.lines,
+        version: o.luaVersion,
+        native: o.native,
+        threads: o.threads,
+        subprocesses: o.subprocesses,
+        idle: o.idle,
+        blocking: o.blocking,
+        progress: o.progress && process.stderr.isTTY === true,
+      });
+    }),
+  );
 
 program
   .command('dump')
@@ -99,10 +117,14 @@ program
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it')
   .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
   .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
-  .action(exitCodeAction((o) => {
-    process.stdout.write(dump({ pid: o.pid, json: o.json, version: o.luaVersion, native: o.native, threads: o.threads }));
-    return ExitCode.ok;
-  }));
+  .action(
+    exitCodeAction((o) => {
+      process.stdout.write(
+        dump({ pid: o.pid, json: o.json, version: o.luaVersion, native: o.native, threads: o.threads }),
+      );
+      return ExitCode.ok;
+    }),
+  );
 
 registerReportCommands(program);
 

@@ -36,8 +36,11 @@ function rootOf(cmd: Command): Command {
  * Wraps an action that returns an exit code (or throws) so that runCommand can return that code.
  * Its arguments are commander's (`any[]`, as commander types them): arguments, options, command.
  */
-export function exitCodeAction(fn: (...args: any[]) => Promise<number> | number) {
-  return async function (this: Command, ...args: any[]): Promise<void> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander types an action's arguments as any[]
+export type ActionArgs = any[];
+
+export function exitCodeAction(fn: (...args: ActionArgs) => Promise<number> | number) {
+  return async function (this: Command, ...args: ActionArgs): Promise<void> {
     let code: number;
     try {
       code = await fn(...args);

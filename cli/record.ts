@@ -29,7 +29,10 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
   const { command, output, format, progress: _progress, ...sampling } = opts;
-  const rec = startRecording({ ...sampling, pid: pid!, waitForLua: launched !== null }, { version: VERSION, ...(launched ? { command } : {}) });
+  const rec = startRecording(
+    { ...sampling, pid: pid!, waitForLua: launched !== null },
+    { version: VERSION, ...(launched ? { command } : {}) },
+  );
   let interrupted = 0;
   const onSignal = () => {
     interrupted++;
@@ -42,22 +45,35 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   launched?.exited.then(() => rec.stop());
 
   let ticker: NodeJS.Timeout | null = null;
-  rec.attached.then((v) => {
-    const until = opts.durationMs !== null ? `for ${fmtSeconds(opts.durationMs)}` : launched ? 'until it exits' : 'until Ctrl-C';
-    process.stderr.write(`luaprof: sampling pid ${pid} (${v}) at ${opts.rate} Hz ${until}\n`);
-    if (!opts.progress) return;
-    ticker = setInterval(() => {
-      const p = rec.progress();
-      process.stderr.write(`\r\x1b[Kluaprof: ${fmtSeconds(p.elapsedMs)}  ${p.samples} samples  ${p.errors} errors`);
-    }, 250);
-  }, () => undefined);
+  rec.attached.then(
+    (v) => {
+      const until =
+        opts.durationMs !== null
+          ? `for ${fmtSeconds(opts.durationMs)}`
+          : launched
+            ? 'until it exits'
+            : 'until Ctrl-C';
+      process.stderr.write(`luaprof: sampling pid ${pid} (${v}) at ${opts.rate} Hz ${until}\n`);
+      if (!opts.progress) return;
+      ticker = setInterval(() => {
+        const p = rec.progress();
+        process.stderr.write(
+          `\r\x1b[Kluaprof: ${fmtSeconds(p.elapsedMs)}  ${p.samples} samples  ${p.errors} errors`,
+        );
+      }, 250);
+    },
+    () => undefined,
+  );
   let result;
   try {
     result = await rec.done;
   } catch (e) {
     if (launched && e instanceof LuaprofError && e.kind === 'targetExited') {
       const status = await launched.exited;
-      throw new LuaprofError('targetExited', `${basename(opts.command[0])} exited (status ${status}) before any Lua state was found`);
+      throw new LuaprofError(
+        'targetExited',
+        `${basename(opts.command[0])} exited (status ${status}) before any Lua state was found`,
+      );
     }
     throw e;
   } finally {
@@ -71,7 +87,9 @@ export async function record(opts: RecordCliOptions): Promise<number> {
       `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU${stats.idle ? `, ${stats.idle} idle` : ''}; ` +
       `torn: ${stats.tornLater} read from a later pass, ${stats.tornCut} cut, ${stats.tornDropped} dropped; ` +
       `luaprof CPU ${stats.cpuPerSampleUs.toFixed(1)} µs per sample` +
-      (stats.stops > 0 ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs` : ''),
+      (stats.stops > 0
+        ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`
+        : ''),
     `luaprof: wrote ${format} profile to ${output}`,
   ];
   process.stderr.write(summary.join('\n') + '\n');
@@ -83,7 +101,9 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     return ExitCode.ok;
   }
   if (reason === 'target-exited' && opts.durationMs !== null && interrupted === 0) {
-    process.stderr.write(`luaprof: process ${pid} exited after ${fmtSeconds(stats.durationMs)}, before the ${fmtSeconds(opts.durationMs)} recording ended\n`);
+    process.stderr.write(
+      `luaprof: process ${pid} exited after ${fmtSeconds(stats.durationMs)}, before the ${fmtSeconds(opts.durationMs)} recording ended\n`,
+    );
     return ExitCode.targetExited;
   }
   return ExitCode.ok;

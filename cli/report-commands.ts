@@ -13,13 +13,20 @@ import type { Profile } from '../aggregator/profile.js';
 import { renderDiffHtml } from '../report/diff-html.js';
 import { ProfileFormatError, readProfile } from '../report/read.js';
 import { renderSpeedscopeHtml } from '../report/speedscope-view.js';
-import { OUTPUT_FORMATS, inferFormat, parseFormat, writeFileAtomic, writeProfile, type OutputFormat } from '../report/write.js';
+import {
+  OUTPUT_FORMATS,
+  inferFormat,
+  parseFormat,
+  writeFileAtomic,
+  writeProfile,
+  type OutputFormat,
+} from '../report/write.js';
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
-import { exitCodeAction } from './output.js';
+import { exitCodeAction, type ActionArgs } from './output.js';
 
 /** An action of these commands, with unreadable profiles and output paths made user errors. */
-function profileAction(fn: (...args: any[]) => Promise<number>) {
-  return exitCodeAction(async (...args: any[]) => {
+function profileAction(fn: (...args: ActionArgs) => Promise<number>) {
+  return exitCodeAction(async (...args: ActionArgs) => {
     try {
       return await fn(...args);
     } catch (e) {
@@ -27,7 +34,12 @@ function profileAction(fn: (...args: any[]) => Promise<number>) {
       const err = e as NodeJS.ErrnoException;
       if (err && typeof err.code === 'string' && err.syscall) {
         // File-system failure writing the output: the user's path, not our bug.
-        const what = err.code === 'EACCES' ? 'permission denied' : err.code === 'ENOENT' ? 'no such directory' : err.message;
+        const what =
+          err.code === 'EACCES'
+            ? 'permission denied'
+            : err.code === 'ENOENT'
+              ? 'no such directory'
+              : err.message;
         throw new LuaprofError('badArguments', `${err.path ?? ''}: ${what}`);
       }
       throw e;
@@ -48,13 +60,15 @@ export function formatOption(v: string): OutputFormat {
 
 function pctOption(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('expected a number of percentage points between 0 and 100');
+  if (!Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('expected a number of percentage points between 0 and 100');
   return n;
 }
 
 function alphaOption(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a probability between 0 and 1');
+  if (!Number.isFinite(n) || n <= 0 || n >= 1)
+    throw new InvalidArgumentError('expected a probability between 0 and 1');
   return n;
 }
 
@@ -67,7 +81,11 @@ export interface ReportOptions {
 /** `luaprof report`: converts any readable profile to any output format. */
 export async function runReport(opts: ReportOptions): Promise<OutputFormat> {
   const format = opts.format ?? inferFormat(opts.output);
-  if (!format) throw new LuaprofError('badArguments', `cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`);
+  if (!format)
+    throw new LuaprofError(
+      'badArguments',
+      `cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`,
+    );
   const profile = load(opts.input);
   await writeProfile(profile, opts.output, format);
   return format;
@@ -79,9 +97,15 @@ export interface ViewOptions {
 }
 
 /** `luaprof view`: writes the speedscope page; returns its path and whether a browser was started. */
-export async function runView(input: string, opts: ViewOptions = {}): Promise<{ path: string; opened: boolean }> {
+export async function runView(
+  input: string,
+  opts: ViewOptions = {},
+): Promise<{ path: string; opened: boolean }> {
   const profile = load(input);
-  const out = resolve(opts.output ?? join(tmpdir(), `luaprof-view-${basename(input).replace(/[^\w.-]+/g, '_')}-${process.pid}.html`));
+  const out = resolve(
+    opts.output ??
+      join(tmpdir(), `luaprof-view-${basename(input).replace(/[^\w.-]+/g, '_')}-${process.pid}.html`),
+  );
   await writeFileAtomic(out, renderSpeedscopeHtml(profile, basename(input)));
   const opened = opts.open === false ? false : openInBrowser(out);
   return { path: out, opened };
@@ -131,16 +155,29 @@ export interface DiffRun {
 }
 
 /** `luaprof diff`: compares two profile files, writes the page, returns the summary and exit code. */
-export async function runDiff(baseFile: string, newFile: string, opts: DiffCommandOptions = {}): Promise<DiffRun> {
+export async function runDiff(
+  baseFile: string,
+  newFile: string,
+  opts: DiffCommandOptions = {},
+): Promise<DiffRun> {
   const base = load(baseFile);
   const next = load(newFile);
   const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
   if (opts.output) {
     const fmt = inferFormat(opts.output);
-    if (fmt && fmt !== 'html') throw new LuaprofError('badArguments', `diff writes an HTML page; ${opts.output} does not end in .html`);
+    if (fmt && fmt !== 'html')
+      throw new LuaprofError(
+        'badArguments',
+        `diff writes an HTML page; ${opts.output} does not end in .html`,
+      );
     await writeFileAtomic(
       opts.output,
-      renderDiffHtml(diff, { baseName: basename(baseFile), newName: basename(newFile), baseMeta: base.meta, newMeta: next.meta }),
+      renderDiffHtml(diff, {
+        baseName: basename(baseFile),
+        newName: basename(newFile),
+        baseMeta: base.meta,
+        newMeta: next.meta,
+      }),
     );
   }
   let summary = formatDiffSummary(diff, opts.top ?? 10);
@@ -173,9 +210,16 @@ export function registerReportCommands(program: Command): void {
   const report = program
     .command('report')
     .description('convert a profile (speedscope JSON, folded, pprof) to another format or an HTML flamegraph')
-    .requiredOption('-i, --input <file>', 'profile to read (speedscope .json, folded .txt/.folded, pprof .pb.gz)')
+    .requiredOption(
+      '-i, --input <file>',
+      'profile to read (speedscope .json, folded .txt/.folded, pprof .pb.gz)',
+    )
     .requiredOption('-o, --output <file>', 'file to write')
-    .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join(', ')} (default: from the extension of -o)`, formatOption)
+    .option(
+      '-f, --format <format>',
+      `output format: ${OUTPUT_FORMATS.join(', ')} (default: from the extension of -o)`,
+      formatOption,
+    )
     .action(
       profileAction(async (o: { input: string; output: string; format?: OutputFormat }) => {
         const fmt = await runReport(o);
@@ -209,13 +253,22 @@ export function registerReportCommands(program: Command): void {
     .argument('<new>', 'the later profile')
     .option('-o, --output <file>', 'write the differential flamegraph page (.html)')
     .option('--by-line', 'match frames by file and line, not only by function', false)
-    .option('--fail-on-regression <pct>', 'exit 7 when a function\'s total share grows significantly by more than PCT points', pctOption)
+    .option(
+      '--fail-on-regression <pct>',
+      "exit 7 when a function's total share grows significantly by more than PCT points",
+      pctOption,
+    )
     .option('--alpha <p>', 'family-wise significance level (Bonferroni-corrected)', alphaOption, 0.01)
-    .option('--top <n>', 'rows per section in the summary', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-      return n;
-    }, 10)
+    .option(
+      '--top <n>',
+      'rows per section in the summary',
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+        return n;
+      },
+      10,
+    )
     .action(
       profileAction(async (baseFile: string, newFile: string, o: DiffCommandOptions) => {
         const r = await runDiff(baseFile, newFile, o);

@@ -21,10 +21,14 @@ export function buildDiffData(diff: ProfileDiff, sides: DiffSides): DiffPageData
   ];
   const cmd = (m?: ProfileMeta) => (m?.command?.length ? m.command.join(' ') : undefined);
   if (cmd(sides.baseMeta)) facts.push(['base command', cmd(sides.baseMeta)!]);
-  if (cmd(sides.newMeta) && cmd(sides.newMeta) !== cmd(sides.baseMeta)) facts.push(['new command', cmd(sides.newMeta)!]);
+  if (cmd(sides.newMeta) && cmd(sides.newMeta) !== cmd(sides.baseMeta))
+    facts.push(['new command', cmd(sides.newMeta)!]);
   if (sides.baseMeta?.luaVersion) facts.push(['Lua', sides.baseMeta.luaVersion]);
   facts.push(['matching', diff.byLine ? 'name + file + line' : 'name + file']);
-  facts.push(['significance', `two-proportion z-test, alpha ${diff.alpha}, Bonferroni over ${diff.functions.length} functions`]);
+  facts.push([
+    'significance',
+    `two-proportion z-test, alpha ${diff.alpha}, Bonferroni over ${diff.functions.length} functions`,
+  ]);
   facts.push(['regressions', String(diff.regressions.length)]);
   facts.push(['improvements', String(diff.improvements.length)]);
   return {
@@ -35,7 +39,15 @@ export function buildDiffData(diff: ProfileDiff, sides: DiffSides): DiffPageData
     baseTotal: diff.baseTotal,
     newTotal: diff.newTotal,
     tree,
-    fn: diff.functions.map((f) => [f.frame, f.baseSelf, f.baseTotal, f.newSelf, f.newTotal, Number(f.total.p.toPrecision(3)), f.significant ? 1 : 0]),
+    fn: diff.functions.map((f) => [
+      f.frame,
+      f.baseSelf,
+      f.baseTotal,
+      f.newSelf,
+      f.newTotal,
+      Number(f.total.p.toPrecision(3)),
+      f.significant ? 1 : 0,
+    ]),
     alpha: diff.alpha,
   };
 }

@@ -25,7 +25,9 @@
   'use strict';
   var t0 = performance.now();
   /** @type {PageData} */
-  var data = JSON.parse(/** @type {string} */ (/** @type {HTMLElement} */ (document.getElementById('luaprof-data')).textContent));
+  var data = JSON.parse(
+    /** @type {string} */ (/** @type {HTMLElement} */ (document.getElementById('luaprof-data')).textContent),
+  );
   var isDiff = data.mode === 'diff';
   // The same object seen as either mode: prof is read only when !isDiff, diff only when isDiff.
   var prof = /** @type {FlameData} */ (data);
@@ -37,10 +39,16 @@
   for (var i = 0; i < frames.length; i++) lc[i] = (frames[i][0] + '\u0000' + frames[i][1]).toLowerCase();
 
   /** The page's elements all exist (flamegraph.html). */
-  var $ = function (/** @type {string} */ id) { return /** @type {HTMLElement} */ (document.getElementById(id)); };
+  var $ = function (/** @type {string} */ id) {
+    return /** @type {HTMLElement} */ (document.getElementById(id));
+  };
   /** Form controls, by id. */
-  var input = function (/** @type {string} */ id) { return /** @type {HTMLInputElement} */ ($(id)); };
-  var button = function (/** @type {string} */ id) { return /** @type {HTMLButtonElement} */ ($(id)); };
+  var input = function (/** @type {string} */ id) {
+    return /** @type {HTMLInputElement} */ ($(id));
+  };
+  var button = function (/** @type {string} */ id) {
+    return /** @type {HTMLButtonElement} */ ($(id));
+  };
   var state = {
     thread: 0,
     inverted: false,
@@ -74,9 +82,13 @@
   // Zooming into a node re-roots the chart on it with its full subtree (see onZoom).
   // Totals, self values, matched share and the table always come from the exact data.
   var PRUNE_K = 40;
-  function chartWidth() { return Math.max(300, $('chart').clientWidth || 960); }
+  function chartWidth() {
+    return Math.max(300, $('chart').clientWidth || 960);
+  }
   /** @param {number} total */
-  function minVisible(total) { return total / (chartWidth() * PRUNE_K); }
+  function minVisible(total) {
+    return total / (chartWidth() * PRUNE_K);
+  }
   // Builds data nodes for the subtree of packed node `from` (-1 = root), keeping nodes with v >= minV.
   /**
    * @param {FlameThreadData} th
@@ -85,9 +97,16 @@
    * @returns {ProfileNode}
    */
   function buildProfileSubtree(th, from, minV) {
-    var tr = prof.tree, f = tr.f, d = tr.d, v = th.v, n = f.length;
+    var tr = prof.tree,
+      f = tr.f,
+      d = tr.d,
+      v = th.v,
+      n = f.length;
     /** @type {ProfileNode} */
-    var root = from < 0 ? { n: th.label, fi: -1, v: th.total, k: 0, i: -1 } : { n: frames[f[from]][0], fi: f[from], v: v[from], k: 0, i: from };
+    var root =
+      from < 0
+        ? { n: th.label, fi: -1, v: th.total, k: 0, i: -1 }
+        : { n: frames[f[from]][0], fi: f[from], v: v[from], k: 0, i: from };
     var base = from < 0 ? 0 : d[from] + 1;
     /** @type {(ProfileNode | null)[]} */
     var stack = [];
@@ -96,9 +115,15 @@
       var depth = d[i];
       if (depth < base) break;
       var parent = stack[depth];
-        if (!parent || v[i] === 0) { stack[depth + 1] = null; continue; }
+      if (!parent || v[i] === 0) {
+        stack[depth + 1] = null;
+        continue;
+      }
       parent.k += v[i];
-      if (v[i] < minV) { stack[depth + 1] = null; continue; }
+      if (v[i] < minV) {
+        stack[depth + 1] = null;
+        continue;
+      }
       /** @type {ProfileNode} */
       var node = { n: frames[f[i]][0], fi: f[i], v: v[i], k: 0, i: i };
       if (!parent.c) parent.c = [];
@@ -113,10 +138,19 @@
    * @returns {DiffNode}
    */
   function buildDiffSubtree(from, minShare) {
-    var tr = diff.tree, f = tr.f, d = tr.d, b = tr.b, w = tr.n, n = f.length;
-    var bt = diff.baseTotal, nt = diff.newTotal;
+    var tr = diff.tree,
+      f = tr.f,
+      d = tr.d,
+      b = tr.b,
+      w = tr.n,
+      n = f.length;
+    var bt = diff.baseTotal,
+      nt = diff.newTotal;
     /** @type {DiffNode} */
-    var root = from < 0 ? { n: 'all', fi: -1, b: bt, w: nt, v: 0, dd: 0, i: -1, kb: 0, kw: 0 } : { n: frames[f[from]][0], fi: f[from], b: b[from], w: w[from], v: 0, dd: 0, i: from, kb: 0, kw: 0 };
+    var root =
+      from < 0
+        ? { n: 'all', fi: -1, b: bt, w: nt, v: 0, dd: 0, i: -1, kb: 0, kw: 0 }
+        : { n: frames[f[from]][0], fi: f[from], b: b[from], w: w[from], v: 0, dd: 0, i: from, kb: 0, kw: 0 };
     var base = from < 0 ? 0 : d[from] + 1;
     /** @type {(DiffNode | null)[]} */
     var stack = [];
@@ -125,10 +159,16 @@
       var depth = d[i];
       if (depth < base) break;
       var parent = stack[depth];
-      if (!parent) { stack[depth + 1] = null; continue; }
+      if (!parent) {
+        stack[depth + 1] = null;
+        continue;
+      }
       parent.kb += b[i];
       parent.kw += w[i];
-      if (Math.max(share(b[i], bt), share(w[i], nt)) < minShare) { stack[depth + 1] = null; continue; }
+      if (Math.max(share(b[i], bt), share(w[i], nt)) < minShare) {
+        stack[depth + 1] = null;
+        continue;
+      }
       /** @type {DiffNode} */
       var node = { n: frames[f[i]][0], fi: f[i], b: b[i], w: w[i], v: 0, dd: 0, i: i, kb: 0, kw: 0 };
       if (!parent.c) parent.c = [];
@@ -143,8 +183,13 @@
    * @param {number} i
    */
   function pathTo(tr, i) {
-    var path = [i], want = tr.d[i] - 1;
-    for (var j = i - 1; j >= 0 && want >= 0; j--) if (tr.d[j] === want) { path.unshift(j); want--; }
+    var path = [i],
+      want = tr.d[i] - 1;
+    for (var j = i - 1; j >= 0 && want >= 0; j--)
+      if (tr.d[j] === want) {
+        path.unshift(j);
+        want--;
+      }
     return path;
   }
   /**
@@ -163,12 +208,17 @@
    * @param {number} x
    * @param {number} total
    */
-  function share(x, total) { return total > 0 ? x / total : 0; }
+  function share(x, total) {
+    return total > 0 ? x / total : 0;
+  }
   /** @param {DiffNode} root */
   function applyDiffWidths(root) {
-    var bt = diff.baseTotal, nt = diff.newTotal, useBase = state.widths === 'base';
+    var bt = diff.baseTotal,
+      nt = diff.newTotal,
+      useBase = state.widths === 'base';
     forEach(root, function (x) {
-      var sb = share(x.b, bt), sn = share(x.w, nt);
+      var sb = share(x.b, bt),
+        sn = share(x.w, nt);
       x.v = (useBase ? sb : sn) * SCALE;
       x.dd = (sn - sb) * SCALE;
       x.rel = Math.max(sb, sn) > 0 ? (sn - sb) / Math.max(sb, sn) : 0;
@@ -185,7 +235,12 @@
     /** @type {ChartNode} */
     var root;
     if (isDiff) root = buildDiffSubtree(-1, minVisible(1));
-    else root = buildProfileSubtree(prof.threads[state.thread], -1, minVisible(prof.threads[state.thread].total));
+    else
+      root = buildProfileSubtree(
+        prof.threads[state.thread],
+        -1,
+        minVisible(prof.threads[state.thread].total),
+      );
     if (focus !== undefined && focus >= 0) {
       var path = pathTo(tr, focus);
       /** @type {ChartNode} */
@@ -205,8 +260,14 @@
       if (target) {
         // Both kinds of node get the subtree's fields; the ones of the other kind are undefined.
         var t = /** @type {ProfileNode & DiffNode} */ (target);
-        var sub = /** @type {ProfileNode & DiffNode} */ (isDiff ? buildDiffSubtree(focus, minVisible(Math.max(share(t.b, diff.baseTotal), share(t.w, diff.newTotal))))
-                         : buildProfileSubtree(prof.threads[state.thread], focus, minVisible(t.v)));
+        var sub = /** @type {ProfileNode & DiffNode} */ (
+          isDiff
+            ? buildDiffSubtree(
+                focus,
+                minVisible(Math.max(share(t.b, diff.baseTotal), share(t.w, diff.newTotal))),
+              )
+            : buildProfileSubtree(prof.threads[state.thread], focus, minVisible(t.v))
+        );
         t.c = sub.c;
         t.k = sub.k;
         t.kb = sub.kb;
@@ -216,13 +277,18 @@
     if (isDiff) applyDiffWidths(/** @type {DiffNode} */ (root));
     return root;
   }
-  function threadTotal() { return isDiff ? SCALE : prof.threads[state.thread].total; }
+  function threadTotal() {
+    return isDiff ? SCALE : prof.threads[state.thread].total;
+  }
 
   // ---- colours ----
   /** @param {string} s */
   function hash(s) {
     var h = 2166136261;
-    for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); }
+    for (var i = 0; i < s.length; i++) {
+      h ^= s.charCodeAt(i);
+      h = Math.imul(h, 16777619);
+    }
     return ((h >>> 0) % 1000) / 1000;
   }
   /** @type {Record<string, [number, number]>} */
@@ -237,7 +303,9 @@
     if (kind === 'idle') return 'hsl(0,0%,' + (72 + r * 12).toFixed(0) + '%)';
     var hr = HUES[kind] || HUES.lua;
     var hue = hr[0] + r * (hr[1] - hr[0]);
-    return 'hsl(' + hue.toFixed(0) + ',' + (kind === 'lua' ? 85 : 60) + '%,' + (55 + r * 12).toFixed(0) + '%)';
+    return (
+      'hsl(' + hue.toFixed(0) + ',' + (kind === 'lua' ? 85 : 60) + '%,' + (55 + r * 12).toFixed(0) + '%)'
+    );
   }
   /** @param {FlameNode} d */
   function diffColor(d) {
@@ -255,14 +323,20 @@
    * @param {number} x
    * @param {number} total
    */
-  function pct(x, total) { return total > 0 ? (100 * x / total).toFixed(2) + '%' : '-'; }
+  function pct(x, total) {
+    return total > 0 ? ((100 * x) / total).toFixed(2) + '%' : '-';
+  }
   /** @param {number} x */
-  function fmtN(x) { return Number.isInteger(x) ? String(x) : (Math.round(x * 1000) / 1000).toString(); }
+  function fmtN(x) {
+    return Number.isInteger(x) ? String(x) : (Math.round(x * 1000) / 1000).toString();
+  }
   /**
    * @param {DiffNode} x
    * @param {'b' | 'w'} key
    */
-  function nodeSelfRaw(x, key) { return key === 'b' ? x.b - x.kb : x.w - x.kw; }
+  function nodeSelfRaw(x, key) {
+    return key === 'b' ? x.b - x.kb : x.w - x.kw;
+  }
   /** @param {FlameNode} node */
   function describe(node) {
     var x = node.data;
@@ -276,58 +350,101 @@
       lines.push('self:  ' + fmtN(px.v - px.k) + ' samples (' + pct(px.v - px.k, tot) + ')');
     } else {
       var dx = /** @type {DiffNode} */ (x);
-      var bt = diff.baseTotal, nt = diff.newTotal;
-      var bs = nodeSelfRaw(dx, 'b'), ns = nodeSelfRaw(dx, 'w');
-      lines.push('total: base ' + pct(dx.b, bt) + ' (' + fmtN(dx.b) + ') \u2192 new ' + pct(dx.w, nt) + ' (' + fmtN(dx.w) + '), ' + pts(share(dx.w, nt) - share(dx.b, bt)));
-      lines.push('self:  base ' + pct(bs, bt) + ' (' + fmtN(bs) + ') \u2192 new ' + pct(ns, nt) + ' (' + fmtN(ns) + '), ' + pts(share(ns, nt) - share(bs, bt)));
+      var bt = diff.baseTotal,
+        nt = diff.newTotal;
+      var bs = nodeSelfRaw(dx, 'b'),
+        ns = nodeSelfRaw(dx, 'w');
+      lines.push(
+        'total: base ' +
+          pct(dx.b, bt) +
+          ' (' +
+          fmtN(dx.b) +
+          ') \u2192 new ' +
+          pct(dx.w, nt) +
+          ' (' +
+          fmtN(dx.w) +
+          '), ' +
+          pts(share(dx.w, nt) - share(dx.b, bt)),
+      );
+      lines.push(
+        'self:  base ' +
+          pct(bs, bt) +
+          ' (' +
+          fmtN(bs) +
+          ') \u2192 new ' +
+          pct(ns, nt) +
+          ' (' +
+          fmtN(ns) +
+          '), ' +
+          pts(share(ns, nt) - share(bs, bt)),
+      );
     }
     return lines.join('\n');
   }
   /** @param {number} delta */
-  function pts(delta) { var p = 100 * delta; return (p >= 0 ? '+' : '') + p.toFixed(2) + ' pts'; }
+  function pts(delta) {
+    var p = 100 * delta;
+    return (p >= 0 ? '+' : '') + p.toFixed(2) + ' pts';
+  }
   var tip = /** @type {FlameGraphTooltip} */ (function () {});
   tip.show = function (event, d) {
     tipEl.textContent = describe(d);
     tipEl.hidden = false;
     moveTip(event);
-    $('details').textContent = d.data.n + (d.data.fi >= 0 && frames[d.data.fi][1] ? '  ' + frames[d.data.fi][1] : '');
+    $('details').textContent =
+      d.data.n + (d.data.fi >= 0 && frames[d.data.fi][1] ? '  ' + frames[d.data.fi][1] : '');
   };
-  tip.hide = function () { tipEl.hidden = true; };
+  tip.hide = function () {
+    tipEl.hidden = true;
+  };
   /** @param {MouseEvent} [event] */
   function moveTip(event) {
     if (tipEl.hidden || !event) return;
-    var x = event.clientX + 14, y = event.clientY + 14;
-    var w = tipEl.offsetWidth, h = tipEl.offsetHeight;
+    var x = event.clientX + 14,
+      y = event.clientY + 14;
+    var w = tipEl.offsetWidth,
+      h = tipEl.offsetHeight;
     if (x + w > window.innerWidth) x = Math.max(0, event.clientX - w - 14);
     if (y + h > window.innerHeight) y = Math.max(0, event.clientY - h - 14);
     tipEl.style.left = x + 'px';
     tipEl.style.top = y + 'px';
   }
   $('chart').addEventListener('mousemove', moveTip);
-  $('chart').addEventListener('mouseleave', function () { tip.hide(); });
+  $('chart').addEventListener('mouseleave', function () {
+    tip.hide();
+  });
 
   // ---- chart ----
   /**
    * @param {number} fi
    * @param {string} term
    */
-  function matches(fi, term) { return fi >= 0 && lc[fi].indexOf(term) >= 0; }
+  function matches(fi, term) {
+    return fi >= 0 && lc[fi].indexOf(term) >= 0;
+  }
   /** @param {number} [focus] */
   function render(focus) {
     var root = currentRoot(focus);
     var el = $('chart');
     el.textContent = '';
-    var ch = flamegraph.default()
+    var ch = flamegraph
+      .default()
       .width(chartWidth())
       .cellHeight(18)
       .minFrameSize(1)
       .transitionDuration(0)
       .inverted(state.inverted)
       .tooltip(tip)
-      .getName(function (d) { return d.data.n; })
+      .getName(function (d) {
+        return d.data.n;
+      })
       .setColorMapper(isDiff ? diffColor : kindColor)
-      .setSearchMatch(function (d, term) { return matches(d.data.fi, term); })
-      .setSearchHandler(function () { showMatch(); })
+      .setSearchMatch(function (d, term) {
+        return matches(d.data.fi, term);
+      })
+      .setSearchHandler(function () {
+        showMatch();
+      })
       .onClick(onZoom);
     chart = ch;
     lastWidth = chartWidth();
@@ -335,7 +452,13 @@
     state.focus = focus === undefined ? -1 : focus;
     state.zoomed = null;
     if (focus !== undefined && focus >= 0) {
-      var target = d3.select(el).datum().descendants().find(function (n) { return n.data.i === focus; });
+      var target = d3
+        .select(el)
+        .datum()
+        .descendants()
+        .find(function (n) {
+          return n.data.i === focus;
+        });
       if (target) {
         ch.zoomTo(target);
         state.zoomed = target.data.n;
@@ -351,36 +474,58 @@
   function onZoom(d) {
     var x = d.data;
     var total = isDiff ? 1 : prof.threads[state.thread].total;
-    var size = isDiff ? Math.max(share(/** @type {DiffNode} */ (x).b, diff.baseTotal), share(/** @type {DiffNode} */ (x).w, diff.newTotal)) : x.v;
+    var size = isDiff
+      ? Math.max(
+          share(/** @type {DiffNode} */ (x).b, diff.baseTotal),
+          share(/** @type {DiffNode} */ (x).w, diff.newTotal),
+        )
+      : x.v;
     state.zoomed = x.fi >= 0 ? x.n : null;
     button('reset-zoom').disabled = !state.zoomed;
     $('chart').setAttribute('data-zoomed', state.zoomed || '');
     // Re-root with the node's full detail when zooming this far would reveal pruned frames.
     if (x.i >= 0 && x.i !== state.focus && size < total / PRUNE_K) {
       var keep = x.i;
-      setTimeout(function () { render(keep); }, 0);
+      setTimeout(function () {
+        render(keep);
+      }, 0);
     }
   }
   /** Exact share of samples whose stack contains a matching frame (from the whole tree). */
   /** @param {string} term */
   function matchedShare(term) {
     var tr = data.tree;
-    var f = tr.f, d = tr.d, n = f.length;
+    var f = tr.f,
+      d = tr.d,
+      n = f.length;
     var vals = isDiff ? (state.widths === 'base' ? diff.tree.b : diff.tree.n) : prof.threads[state.thread].v;
-    var total = isDiff ? (state.widths === 'base' ? diff.baseTotal : diff.newTotal) : prof.threads[state.thread].total;
-    var sum = 0, md = -1, frames = 0;
+    var total = isDiff
+      ? state.widths === 'base'
+        ? diff.baseTotal
+        : diff.newTotal
+      : prof.threads[state.thread].total;
+    var sum = 0,
+      md = -1,
+      frames = 0;
     for (var i = 0; i < n; i++) {
       if (md >= 0 && d[i] <= md) md = -1;
       if (matches(f[i], term)) {
         frames++;
-        if (md < 0) { sum += vals[i]; md = d[i]; }
+        if (md < 0) {
+          sum += vals[i];
+          md = d[i];
+        }
       }
     }
     return { sum: sum, total: total, frames: frames };
   }
   function showMatch() {
     var m = $('match');
-    if (!state.term) { m.textContent = ''; m.removeAttribute('data-share'); return; }
+    if (!state.term) {
+      m.textContent = '';
+      m.removeAttribute('data-share');
+      return;
+    }
     var r = matchedShare(state.term);
     var unit = isDiff ? ' of ' + state.widths : ' (' + fmtN(r.sum) + ' of ' + fmtN(r.total) + ' samples)';
     m.textContent = 'matched ' + pct(r.sum, r.total) + unit + ', ' + r.frames + ' call-tree nodes';
@@ -439,9 +584,15 @@
     searchTimer = setTimeout(applySearch, 120);
   });
   $('search').addEventListener('keydown', function (e) {
-    if (e.key === 'Enter') { clearTimeout(searchTimer); applySearch(); }
+    if (e.key === 'Enter') {
+      clearTimeout(searchTimer);
+      applySearch();
+    }
   });
-  $('clear-search').addEventListener('click', function () { input('search').value = ''; applySearch(); });
+  $('clear-search').addEventListener('click', function () {
+    input('search').value = '';
+    applySearch();
+  });
 
   // ---- table ----
   // column: [header, key(row)->value, numeric, format, className(row)]
@@ -449,41 +600,163 @@
   function profileColumns() {
     var tot = prof.threads[state.thread].total;
     return [
-      ['Function', function (r) { return frames[r[0]][0]; }, false],
-      ['Location', function (r) { return frames[r[0]][1]; }, false],
-      ['Self', function (r) { return r[1]; }, true, fmtN],
-      ['Self %', function (r) { return share(r[1], tot); }, true, pctOf],
-      ['Total', function (r) { return r[2]; }, true, fmtN],
-      ['Total %', function (r) { return share(r[2], tot); }, true, pctOf],
+      [
+        'Function',
+        function (r) {
+          return frames[r[0]][0];
+        },
+        false,
+      ],
+      [
+        'Location',
+        function (r) {
+          return frames[r[0]][1];
+        },
+        false,
+      ],
+      [
+        'Self',
+        function (r) {
+          return r[1];
+        },
+        true,
+        fmtN,
+      ],
+      [
+        'Self %',
+        function (r) {
+          return share(r[1], tot);
+        },
+        true,
+        pctOf,
+      ],
+      [
+        'Total',
+        function (r) {
+          return r[2];
+        },
+        true,
+        fmtN,
+      ],
+      [
+        'Total %',
+        function (r) {
+          return share(r[2], tot);
+        },
+        true,
+        pctOf,
+      ],
     ];
   }
   /** @returns {Column[]} */
   function diffColumns() {
-    var bt = diff.baseTotal, nt = diff.newTotal;
-    var dTot = function (/** @type {Row} */ r) { return share(r[4], nt) - share(r[2], bt); };
-    var dSelf = function (/** @type {Row} */ r) { return share(r[3], nt) - share(r[1], bt); };
+    var bt = diff.baseTotal,
+      nt = diff.newTotal;
+    var dTot = function (/** @type {Row} */ r) {
+      return share(r[4], nt) - share(r[2], bt);
+    };
+    var dSelf = function (/** @type {Row} */ r) {
+      return share(r[3], nt) - share(r[1], bt);
+    };
     return [
-      ['Function', function (r) { return frames[r[0]][0]; }, false],
-      ['Location', function (r) { return frames[r[0]][1]; }, false],
-      ['Base self %', function (r) { return share(r[1], bt); }, true, pctOf],
-      ['New self %', function (r) { return share(r[3], nt); }, true, pctOf],
+      [
+        'Function',
+        function (r) {
+          return frames[r[0]][0];
+        },
+        false,
+      ],
+      [
+        'Location',
+        function (r) {
+          return frames[r[0]][1];
+        },
+        false,
+      ],
+      [
+        'Base self %',
+        function (r) {
+          return share(r[1], bt);
+        },
+        true,
+        pctOf,
+      ],
+      [
+        'New self %',
+        function (r) {
+          return share(r[3], nt);
+        },
+        true,
+        pctOf,
+      ],
       ['\u0394 self', dSelf, true, ptsOf, signClass],
-      ['Base total %', function (r) { return share(r[2], bt); }, true, pctOf],
-      ['New total %', function (r) { return share(r[4], nt); }, true, pctOf],
+      [
+        'Base total %',
+        function (r) {
+          return share(r[2], bt);
+        },
+        true,
+        pctOf,
+      ],
+      [
+        'New total %',
+        function (r) {
+          return share(r[4], nt);
+        },
+        true,
+        pctOf,
+      ],
       ['\u0394 total', dTot, true, ptsOf, signClass],
-      ['Samples base/new', function (r) { return r[4] + r[2] * 1e-9; }, true, null, null, function (r) { return fmtN(r[2]) + ' / ' + fmtN(r[4]); }],
-      ['p', function (r) { return r[5]; }, true, function (p) { return p < 1e-4 ? p.toExponential(1) : p.toFixed(4); }],
-      ['Significant', function (r) { return r[6] ? (dTot(r) > 0 ? 2 : 1) : 0; }, true, function (s) { return s === 2 ? 'regression' : s === 1 ? 'improvement' : ''; }],
+      [
+        'Samples base/new',
+        function (r) {
+          return r[4] + r[2] * 1e-9;
+        },
+        true,
+        null,
+        null,
+        function (r) {
+          return fmtN(r[2]) + ' / ' + fmtN(r[4]);
+        },
+      ],
+      [
+        'p',
+        function (r) {
+          return r[5];
+        },
+        true,
+        function (p) {
+          return p < 1e-4 ? p.toExponential(1) : p.toFixed(4);
+        },
+      ],
+      [
+        'Significant',
+        function (r) {
+          return r[6] ? (dTot(r) > 0 ? 2 : 1) : 0;
+        },
+        true,
+        function (s) {
+          return s === 2 ? 'regression' : s === 1 ? 'improvement' : '';
+        },
+      ],
     ];
   }
   /** @param {number} x */
-  function pctOf(x) { return (100 * x).toFixed(2) + '%'; }
+  function pctOf(x) {
+    return (100 * x).toFixed(2) + '%';
+  }
   /** @param {number} x */
-  function ptsOf(x) { return pts(x); }
+  function ptsOf(x) {
+    return pts(x);
+  }
   /** @param {number} x */
-  function signClass(x) { return x > 0.00005 ? 'up' : x < -0.00005 ? 'down' : ''; }
+  function signClass(x) {
+    return x > 0.00005 ? 'up' : x < -0.00005 ? 'down' : '';
+  }
   /** @returns {Row[]} */
-  function tableRows() { return isDiff ? diff.fn : prof.threads[state.thread].fn; }
+  function tableRows() {
+    return isDiff ? diff.fn : prof.threads[state.thread].fn;
+  }
   function renderTable() {
     var cols = isDiff ? diffColumns() : profileColumns();
     if (state.sortKey === null || state.sortKey >= cols.length) {
@@ -503,7 +776,10 @@
       if (ci === state.sortKey) th.setAttribute('aria-sort', state.sortDir < 0 ? 'descending' : 'ascending');
       th.addEventListener('click', function () {
         if (state.sortKey === ci) state.sortDir = -state.sortDir;
-        else { state.sortKey = ci; state.sortDir = c[2] ? -1 : 1; }
+        else {
+          state.sortKey = ci;
+          state.sortDir = c[2] ? -1 : 1;
+        }
         renderTable();
       });
       hr.appendChild(th);
@@ -511,12 +787,24 @@
     thead.appendChild(hr);
     var rows = tableRows();
     var term = state.term;
-    if (term) rows = rows.filter(function (r) { return matches(r[0], term); });
-    var key = cols[sortKey][1], numeric = cols[sortKey][2], dir = state.sortDir;
-    var keyed = rows.map(function (r) { return /** @type {[number | string, Row]} */ ([key(r), r]); });
+    if (term)
+      rows = rows.filter(function (r) {
+        return matches(r[0], term);
+      });
+    var key = cols[sortKey][1],
+      numeric = cols[sortKey][2],
+      dir = state.sortDir;
+    var keyed = rows.map(function (r) {
+      return /** @type {[number | string, Row]} */ ([key(r), r]);
+    });
     keyed.sort(function (a, b) {
-      var x = a[0], y = b[0];
-      if (numeric) return dir * (/** @type {number} */ (x) - /** @type {number} */ (y));
+      var x = a[0],
+        y = b[0];
+      if (numeric) {
+        var nx = /** @type {number} */ (x);
+        var ny = /** @type {number} */ (y);
+        return dir * (nx - ny);
+      }
       return dir * (x < y ? -1 : x > y ? 1 : 0);
     });
     var tbody = table.tBodies[0];
@@ -541,11 +829,19 @@
     }
     tbody.textContent = '';
     tbody.appendChild(frag);
-    $('table-note').textContent = '(' + (keyed.length > rowLimit ? 'top ' + rowLimit + ' of ' : '') + keyed.length + (term ? ' matching' : '') + ')';
+    $('table-note').textContent =
+      '(' +
+      (keyed.length > rowLimit ? 'top ' + rowLimit + ' of ' : '') +
+      keyed.length +
+      (term ? ' matching' : '') +
+      ')';
     $('more-rows').hidden = keyed.length <= rowLimit;
   }
 
-  $('more-rows').addEventListener('click', function () { rowLimit += 500; renderTable(); });
+  $('more-rows').addEventListener('click', function () {
+    rowLimit += 500;
+    renderTable();
+  });
 
   var resizeTimer = 0;
   var lastWidth = 0;
@@ -564,7 +860,13 @@
       document.body.setAttribute('data-ready', '1');
       document.body.setAttribute('data-ready-ms', ms.toFixed(1));
       document.body.setAttribute('data-script-ms', (ms - t0).toFixed(1));
-      window.luaprofReport = { chart: function () { return chart; }, state: state, readyMs: ms };
+      window.luaprofReport = {
+        chart: function () {
+          return chart;
+        },
+        state: state,
+        readyMs: ms,
+      };
     }, 0);
   });
 })();

@@ -38,7 +38,8 @@ export function toFolded(profile: Profile): string {
   const lines: string[] = [];
   for (const t of profile.threads) {
     const acc = new Map<number, number>();
-    for (let i = 0; i < t.samples.length; i++) acc.set(t.samples[i], (acc.get(t.samples[i]) ?? 0) + (t.weights[i] ?? 1));
+    for (let i = 0; i < t.samples.length; i++)
+      acc.set(t.samples[i], (acc.get(t.samples[i]) ?? 0) + (t.weights[i] ?? 1));
     const prefix = multi ? threadFrame(t) + ';' : '';
     for (const [sid, w] of acc) {
       const st = profile.stacks[sid] ?? [];
@@ -57,7 +58,10 @@ function fmtCount(w: number): string {
 }
 
 export class FoldedParseError extends Error {
-  constructor(message: string, readonly lineNo: number) {
+  constructor(
+    message: string,
+    readonly lineNo: number,
+  ) {
     super(message);
   }
 }
@@ -143,5 +147,12 @@ export function fromFolded(text: string): Profile {
     if (end === text.length) break;
   }
   if (!any) throw new FoldedParseError('no stacks found', lineNo);
-  return b.build({ tool: 'luaprof', version: 'folded', startTime: 0, durationMs: 0, samples: total, errors: 0 });
+  return b.build({
+    tool: 'luaprof',
+    version: 'folded',
+    startTime: 0,
+    durationMs: 0,
+    samples: total,
+    errors: 0,
+  });
 }

@@ -8,7 +8,13 @@
  * carried as JSON data and put into the page with textContent / d3 .text(): never parsed as HTML.
  */
 import type { Profile, ProfileMeta, ThreadProfile } from '../aggregator/profile.js';
-import { functionStats, frameLocation, packThreadTrees, stackWeights, type TreeNode } from '../aggregator/tree.js';
+import {
+  functionStats,
+  frameLocation,
+  packThreadTrees,
+  stackWeights,
+  type TreeNode,
+} from '../aggregator/tree.js';
 import { cspHash, escapeHtml, jsonForScript, ownAsset, packageFile, scriptText } from './assets.js';
 import type { DiffPageData, FlameData, FlameThreadData } from './page-types.js';
 import { threadLabel } from './speedscope.js';
@@ -21,17 +27,29 @@ export function profileFacts(meta: ProfileMeta, threads: number): Array<[string,
   if (meta.command?.length) facts.push(['command', meta.command.join(' ')]);
   if (meta.pid !== undefined) facts.push(['pid', String(meta.pid)]);
   if (meta.luaVersion) facts.push(['Lua', meta.luaVersion]);
-  if (meta.rate !== undefined) facts.push(['rate', `${fmtNumber(meta.rate)} Hz${meta.achievedHz !== undefined ? ` (${fmtNumber(meta.achievedHz)} Hz achieved)` : ''}`]);
-  if (meta.sampling) facts.push(['sampling', meta.sampling === 'blocking' ? 'ptrace stops (--blocking)' : 'copies of the running threads']);
+  if (meta.rate !== undefined)
+    facts.push([
+      'rate',
+      `${fmtNumber(meta.rate)} Hz${meta.achievedHz !== undefined ? ` (${fmtNumber(meta.achievedHz)} Hz achieved)` : ''}`,
+    ]);
+  if (meta.sampling)
+    facts.push([
+      'sampling',
+      meta.sampling === 'blocking' ? 'ptrace stops (--blocking)' : 'copies of the running threads',
+    ]);
   facts.push(['duration', fmtDuration(meta.durationMs)]);
   facts.push(['samples', fmtNumber(meta.samples)]);
   facts.push(['errors', fmtNumber(meta.errors)]);
   if (meta.lateSamples !== undefined) facts.push(['late samples', fmtNumber(meta.lateSamples)]);
   if (meta.offCpu !== undefined) facts.push(['off-CPU (left out)', fmtNumber(meta.offCpu)]);
   if (meta.tornCut !== undefined) {
-    facts.push(['torn copies', `${fmtNumber(meta.tornLater)} read from a later pass, ${fmtNumber(meta.tornCut)} cut ([torn]), ${fmtNumber(meta.tornDropped)} dropped`]);
+    facts.push([
+      'torn copies',
+      `${fmtNumber(meta.tornLater)} read from a later pass, ${fmtNumber(meta.tornCut)} cut ([torn]), ${fmtNumber(meta.tornDropped)} dropped`,
+    ]);
   }
-  if (meta.cpuPerSampleUs !== undefined) facts.push(['luaprof CPU', `${fmtNumber(meta.cpuPerSampleUs, 1)} µs per sample`]);
+  if (meta.cpuPerSampleUs !== undefined)
+    facts.push(['luaprof CPU', `${fmtNumber(meta.cpuPerSampleUs, 1)} µs per sample`]);
   if (meta.stops) facts.push(['stops', fmtNumber(meta.stops)]);
   if (meta.pauseP50Us !== undefined) facts.push(['pause p50', `${fmtNumber(meta.pauseP50Us)} µs`]);
   if (meta.pauseP99Us !== undefined) facts.push(['pause p99', `${fmtNumber(meta.pauseP99Us)} µs`]);
@@ -62,7 +80,9 @@ export function buildFlameData(profile: Profile, title?: string): FlameData {
   const byName = nameOrder(profile.frames.map((f) => f.name));
   const packed = packThreadTrees(profile, profile.threads, byName);
   const fnTable = (ts: ThreadProfile[]): Array<[number, number, number]> => {
-    const stats = [...functionStats(profile, stackWeights(profile, ts)).values()].sort((a, b) => b.total - a.total || b.self - a.self);
+    const stats = [...functionStats(profile, stackWeights(profile, ts)).values()].sort(
+      (a, b) => b.total - a.total || b.self - a.self,
+    );
     return stats.map((s) => [s.frame, r6(s.self), r6(s.total)]);
   };
   const threads: FlameThreadData[] = [];
@@ -75,9 +95,18 @@ export function buildFlameData(profile: Profile, title?: string): FlameData {
     });
   }
   profile.threads.forEach((t, i) => {
-    threads.push({ label: threadLabel(t), total: packed.totals[i], v: packed.perThread[i], fn: fnTable([t]) });
+    threads.push({
+      label: threadLabel(t),
+      total: packed.totals[i],
+      v: packed.perThread[i],
+      fn: fnTable([t]),
+    });
   });
-  const cmd = profile.meta.command?.length ? profile.meta.command.join(' ') : profile.meta.pid !== undefined ? `pid ${profile.meta.pid}` : 'profile';
+  const cmd = profile.meta.command?.length
+    ? profile.meta.command.join(' ')
+    : profile.meta.pid !== undefined
+      ? `pid ${profile.meta.pid}`
+      : 'profile';
   return {
     mode: 'profile',
     title: title ?? `luaprof: ${cmd}`,
@@ -89,7 +118,9 @@ export function buildFlameData(profile: Profile, title?: string): FlameData {
 }
 
 /** Alphabetical children, as FlameGraph draws them (stable across threads and between base and new). */
-export function nameOrder(names: string[]): (a: Pick<TreeNode, 'frame'>, b: Pick<TreeNode, 'frame'>) => number {
+export function nameOrder(
+  names: string[],
+): (a: Pick<TreeNode, 'frame'>, b: Pick<TreeNode, 'frame'>) => number {
   return (a, b) => {
     const x = names[a.frame] ?? '';
     const y = names[b.frame] ?? '';

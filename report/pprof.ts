@@ -20,7 +20,8 @@ import { guessKind } from './speedscope.js';
 
 export function toPprof(profile: Profile): Buffer {
   const st = new StringTable();
-  const periodNs = profile.meta.rate && profile.meta.rate > 0 ? Math.round(1e9 / profile.meta.rate) : 10_000_000;
+  const periodNs =
+    profile.meta.rate && profile.meta.rate > 0 ? Math.round(1e9 / profile.meta.rate) : 10_000_000;
   const functions: PFunction[] = [];
   const locations: Location[] = [];
   profile.frames.forEach((f, i) => {
@@ -34,15 +35,21 @@ export function toPprof(profile: Profile): Buffer {
         startLine: f.lineDefined ?? 0,
       }),
     );
-    locations.push(new Location({ id, line: [new Line({ functionId: id, line: f.line ?? f.lineDefined ?? 0 })] }));
+    locations.push(
+      new Location({ id, line: [new Line({ functionId: id, line: f.line ?? f.lineDefined ?? 0 })] }),
+    );
   });
   const samples: Sample[] = [];
   const tidKey = st.dedup('thread id');
   const tnameKey = st.dedup('thread name');
   for (const t of profile.threads) {
     const acc = new Map<number, number>();
-    for (let i = 0; i < t.samples.length; i++) acc.set(t.samples[i], (acc.get(t.samples[i]) ?? 0) + (t.weights[i] ?? 1));
-    const labels = [new Label({ key: tidKey, num: t.tid }), new Label({ key: tnameKey, str: st.dedup(t.name) })];
+    for (let i = 0; i < t.samples.length; i++)
+      acc.set(t.samples[i], (acc.get(t.samples[i]) ?? 0) + (t.weights[i] ?? 1));
+    const labels = [
+      new Label({ key: tidKey, num: t.tid }),
+      new Label({ key: tnameKey, str: st.dedup(t.name) }),
+    ];
     for (const [sid, w] of acc) {
       const stack = profile.stacks[sid] ?? [];
       // pprof lists locations leaf first.
@@ -91,7 +98,8 @@ export function fromPprof(buf: Uint8Array): Profile {
     const ids: number[] = [];
     for (const ln of loc.line) {
       const fn = fnById.get(String(ln.functionId));
-      if (!fn) throw new Error(`location ${String(loc.id)} refers to missing function ${String(ln.functionId)}`);
+      if (!fn)
+        throw new Error(`location ${String(loc.id)} refers to missing function ${String(ln.functionId)}`);
       const file = str(fn.filename);
       const name = str(fn.name) || str(fn.systemName) || '?';
       const f: Frame = { kind: guessKind(name, file || undefined), name };

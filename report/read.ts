@@ -27,7 +27,14 @@ export function readProfile(file: string): Profile {
     buf = readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
     throw new ProfileFormatError(`${file}: cannot read (${why})`);
   }
   return parseProfile(buf, basename(file));
@@ -53,11 +60,15 @@ export function parseProfile(buf: Buffer, name: string): Profile {
     } catch (e) {
       throw new ProfileFormatError(`${name}: not a speedscope or folded profile (${jsonWhere(text, e)})`);
     }
-    if (!looksLikeSpeedscope(doc)) throw new ProfileFormatError(`${name}: JSON but not a speedscope profile (no "shared.frames"/"profiles")`);
+    if (!looksLikeSpeedscope(doc))
+      throw new ProfileFormatError(
+        `${name}: JSON but not a speedscope profile (no "shared.frames"/"profiles")`,
+      );
     try {
       return fromSpeedscope(doc);
     } catch (e) {
-      if (e instanceof SpeedscopeShapeError) throw new ProfileFormatError(`${name}: malformed speedscope profile (${e.message})`);
+      if (e instanceof SpeedscopeShapeError)
+        throw new ProfileFormatError(`${name}: malformed speedscope profile (${e.message})`);
       throw e;
     }
   }
@@ -72,7 +83,8 @@ export function parseProfile(buf: Buffer, name: string): Profile {
   try {
     return fromFolded(text);
   } catch (e) {
-    if (e instanceof FoldedParseError) throw new ProfileFormatError(`${name}: not a speedscope or folded profile (${e.message})`);
+    if (e instanceof FoldedParseError)
+      throw new ProfileFormatError(`${name}: not a speedscope or folded profile (${e.message})`);
     throw e;
   }
 }

@@ -88,7 +88,11 @@ export function toSpeedscope(profile: Profile, toolVersion?: string): string {
     meta,
     frames: profile.frames.map((f) => [f.kind, f.lineDefined ?? null, f.line ?? null]),
     threads: profile.threads.map((t) => {
-      const o: { tid: number; pid?: number; name: string; times: number[] } = { tid: t.tid, name: t.name, times: t.times };
+      const o: { tid: number; pid?: number; name: string; times: number[] } = {
+        tid: t.tid,
+        name: t.name,
+        times: t.times,
+      };
       if (t.pid !== undefined) o.pid = t.pid;
       return o;
     }),
@@ -129,7 +133,9 @@ function fail(msg: string): never {
 
 /** Is this parsed JSON document meant to be a speedscope file? */
 export function looksLikeSpeedscope(doc: unknown): boolean {
-  return isObj(doc) && (doc.$schema === SPEEDSCOPE_SCHEMA || (isObj(doc.shared) && Array.isArray(doc.profiles)));
+  return (
+    isObj(doc) && (doc.$schema === SPEEDSCOPE_SCHEMA || (isObj(doc.shared) && Array.isArray(doc.profiles)))
+  );
 }
 
 /** Converts a parsed speedscope document (any producer) into a Profile. */
@@ -138,11 +144,15 @@ export function fromSpeedscope(doc: unknown): Profile {
   if (!isObj(doc.shared) || !Array.isArray(doc.shared.frames)) fail('missing shared.frames');
   if (!Array.isArray(doc.profiles)) fail('missing profiles');
   const rawFrames = doc.shared.frames as unknown[];
-  const ext = isObj(doc.luaprof) && doc.luaprof.formatVersion === 1 ? (doc.luaprof as unknown as LuaprofExt) : null;
+  const ext =
+    isObj(doc.luaprof) && doc.luaprof.formatVersion === 1 ? (doc.luaprof as unknown as LuaprofExt) : null;
   const frames: Frame[] = rawFrames.map((rf, i) => {
     if (!isObj(rf) || typeof rf.name !== 'string') fail(`frame ${i} has no name`);
     const x = ext?.frames?.[i];
-    const kind: FrameKind = x && KINDS.includes(x[0]) ? x[0] : guessKind(rf.name, typeof rf.file === 'string' ? rf.file : undefined);
+    const kind: FrameKind =
+      x && KINDS.includes(x[0])
+        ? x[0]
+        : guessKind(rf.name, typeof rf.file === 'string' ? rf.file : undefined);
     const f: Frame = { kind, name: rf.name };
     if (typeof rf.file === 'string') f.file = rf.file;
     if (x) {
@@ -182,10 +192,12 @@ export function fromSpeedscope(doc: unknown): Profile {
     };
     if (ti?.pid !== undefined) t.pid = ti.pid;
     if (p.type === 'sampled') {
-      if (!Array.isArray(p.samples) || !Array.isArray(p.weights)) fail(`profile ${pi}: samples/weights missing`);
+      if (!Array.isArray(p.samples) || !Array.isArray(p.weights))
+        fail(`profile ${pi}: samples/weights missing`);
       const samples = p.samples as unknown[];
       const weights = p.weights as unknown[];
-      if (samples.length !== weights.length) fail(`profile ${pi}: ${samples.length} samples but ${weights.length} weights`);
+      if (samples.length !== weights.length)
+        fail(`profile ${pi}: ${samples.length} samples but ${weights.length} weights`);
       const cache = new Map<unknown, number>();
       let at = 0;
       for (let i = 0; i < samples.length; i++) {
@@ -194,20 +206,27 @@ export function fromSpeedscope(doc: unknown): Profile {
         if (sid === undefined) {
           if (!Array.isArray(s)) fail(`profile ${pi}: sample ${i} is not an array`);
           for (const fi of s) {
-            if (!Number.isInteger(fi) || fi < 0 || fi >= nFrames) fail(`profile ${pi}: sample ${i} refers to frame ${String(fi)}`);
+            if (!Number.isInteger(fi) || fi < 0 || fi >= nFrames)
+              fail(`profile ${pi}: sample ${i} refers to frame ${String(fi)}`);
           }
           sid = intern(s as number[]);
           cache.set(s, sid);
         }
         const w = weights[i];
-        if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) fail(`profile ${pi}: weight ${i} is not a number`);
+        if (typeof w !== 'number' || !Number.isFinite(w) || w < 0)
+          fail(`profile ${pi}: weight ${i} is not a number`);
         t.samples.push(sid);
         t.weights.push(ext ? round(w / scale) : w);
         t.times.push(at);
         at += w;
       }
       if (ti && Array.isArray(ti.times) && ti.times.length === samples.length) t.times = ti.times.slice();
-      maxEnd = Math.max(maxEnd, typeof p.endValue === 'number' ? p.endValue - (typeof p.startValue === 'number' ? p.startValue : 0) : at);
+      maxEnd = Math.max(
+        maxEnd,
+        typeof p.endValue === 'number'
+          ? p.endValue - (typeof p.startValue === 'number' ? p.startValue : 0)
+          : at,
+      );
     } else if (p.type === 'evented') {
       evented(p as unknown as SsEvented, pi, nFrames, t, intern);
       maxEnd = Math.max(maxEnd, (p.endValue as number) - (p.startValue as number));
@@ -235,13 +254,25 @@ export function fromSpeedscope(doc: unknown): Profile {
 }
 
 /** Converts an evented profile into weighted samples (one per interval between events). */
-function evented(p: SsEvented, pi: number, nFrames: number, t: ThreadProfile, intern: (s: number[]) => number): void {
+function evented(
+  p: SsEvented,
+  pi: number,
+  nFrames: number,
+  t: ThreadProfile,
+  intern: (s: number[]) => number,
+): void {
   if (!Array.isArray(p.events)) fail(`profile ${pi}: events missing`);
   const stack: number[] = [];
   let last = typeof p.startValue === 'number' ? p.startValue : 0;
   for (let i = 0; i < p.events.length; i++) {
     const e = p.events[i];
-    if (!isObj(e) || typeof e.at !== 'number' || !Number.isInteger(e.frame) || e.frame < 0 || e.frame >= nFrames) {
+    if (
+      !isObj(e) ||
+      typeof e.at !== 'number' ||
+      !Number.isInteger(e.frame) ||
+      e.frame < 0 ||
+      e.frame >= nFrames
+    ) {
       fail(`profile ${pi}: event ${i} is malformed`);
     }
     if (stack.length && e.at > last) {
@@ -263,7 +294,11 @@ export function guessKind(name: string, file?: string): FrameKind {
   if (file === '[C]' || file === '=[C]') return 'c';
   if (/^\[?gc\]?$/i.test(name) || name === '[GC]') return 'gc';
   if (/^\[?idle\]?$/i.test(name)) return 'idle';
-  if (file !== undefined && (/\.lua$/.test(file) || file.startsWith('[string') || file.startsWith('@') || file === 'stdin')) return 'lua';
+  if (
+    file !== undefined &&
+    (/\.lua$/.test(file) || file.startsWith('[string') || file.startsWith('@') || file === 'stdin')
+  )
+    return 'lua';
   if (file !== undefined && (file.startsWith('/') || /\.so(\.|$)/.test(file))) return 'native';
   return 'lua';
 }

@@ -25,7 +25,10 @@ export const ExitCode = {
 export type ExitCodeName = keyof typeof ExitCode;
 
 export class LuaprofError extends Error {
-  constructor(readonly kind: ExitCodeName, message: string) {
+  constructor(
+    readonly kind: ExitCodeName,
+    message: string,
+  ) {
     super(message);
   }
   get exitCode(): number {

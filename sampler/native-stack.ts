@@ -93,11 +93,14 @@ export class NativeStacks {
       if (s.module === '' && this.luajit && unwinder.modules.isExecutable(frames[i].pc)) {
         return { pc: frames[i].pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
       }
-      const core = s.module === this.coreModule || (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
+      const core =
+        s.module === this.coreModule ||
+        (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
       const internal = core && (s.name === undefined || isInternalName(s.name));
       const sym: NativeSym = { pc: frames[i].pc, label: s.label, module: s.module, start: s.start, internal };
       if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
-      if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name)) sym.hostName = s.name;
+      if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name))
+        sym.hostName = s.name;
       return sym;
     });
     return { frames, syms };
@@ -110,8 +113,14 @@ export class NativeStacks {
 
   /** The mixed stack: native frames with the Lua frames (and C functions they run) spliced in. */
   mixed(native: NativeStack, luaFrames: LuaFrame[], cfuncs: (number | undefined)[], gc: boolean): Frame[] {
-    const lua: SpliceLua[] = luaFrames.map((f, i) => ({ frame: f, cfunc: cfuncs[i], isLua: f.kind === 'lua' }));
-    const coreUnnamed = !native.syms.some((n) => n.module === this.coreModule && n.label !== '' && !n.internal);
+    const lua: SpliceLua[] = luaFrames.map((f, i) => ({
+      frame: f,
+      cfunc: cfuncs[i],
+      isLua: f.kind === 'lua',
+    }));
+    const coreUnnamed = !native.syms.some(
+      (n) => n.module === this.coreModule && n.label !== '' && !n.internal,
+    );
     return splice(native.syms, lua, gc ? GC_FRAME : undefined, { coreUnnamed }).frames;
   }
 

@@ -22,7 +22,10 @@ const STOP_SPIN_US = 30;
  * Stops one thread, runs `fn` while it is stopped, and always lets it go again. Errors from `fn`
  * propagate after the detach; a thread that vanished becomes TargetGoneError.
  */
-export function pauseThread<T>(tid: number, fn: (stoppedAfterUs: number) => T): { value: T; pauseUs: number } {
+export function pauseThread<T>(
+  tid: number,
+  fn: (stoppedAfterUs: number) => T,
+): { value: T; pauseUs: number } {
   const timing = { interruptedAt: 0 };
   const value = withThreadStopped(tid, fn, timing);
   // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
@@ -32,7 +35,11 @@ export function pauseThread<T>(tid: number, fn: (stoppedAfterUs: number) => T): 
 /** Threads seized before: a later EPERM from them means they are exiting, not a permission problem. */
 const seizedBefore = new Set<number>();
 
-function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, timing: { interruptedAt: number }): T {
+function withThreadStopped<T>(
+  tid: number,
+  fn: (stoppedAfterUs: number) => T,
+  timing: { interruptedAt: number },
+): T {
   try {
     seize(tid);
     if (seizedBefore.size > 100_000) seizedBefore.clear();
@@ -40,7 +47,8 @@ function withThreadStopped<T>(tid: number, fn: (stoppedAfterUs: number) => T, ti
   } catch (e) {
     if (e instanceof PtraceError && (e.errno === EPERM || e.errno === ESRCH)) {
       // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
-      if (e.errno === ESRCH || seizedBefore.has(tid) || isExiting(tid)) throw new TargetGoneError(`thread ${tid} exited`);
+      if (e.errno === ESRCH || seizedBefore.has(tid) || isExiting(tid))
+        throw new TargetGoneError(`thread ${tid} exited`);
       throw new LuaprofError('permissionDenied', permissionHint(tid));
     }
     throw e;

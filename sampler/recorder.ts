@@ -52,7 +52,9 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
   const control = new SharedArrayBuffer(CTRL.size * 4);
   const ctrl = new Int32Array(control);
   const stats = new RecordStats();
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { options, control, stats: stats.buffer } });
+  const worker = new Worker(new URL('./worker.js', import.meta.url), {
+    workerData: { options, control, stats: stats.buffer },
+  });
   const builder = new ProfileBuilder(options.byLine);
   /** The stream's frame table, and each of its frames' id in the builder. */
   const frames: Frame[] = [];
@@ -81,7 +83,14 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
     }
     for (const t of batch.threads) threadNames.set(`${t.pid}:${t.tid}`, t.name);
     for (const s of batch.samples) {
-      builder.addStack(s.tid, stream.threadName(s.pid, s.tid), s.frames.map((id) => builderIds[id]), s.time, 1, s.pid);
+      builder.addStack(
+        s.tid,
+        stream.threadName(s.pid, s.tid),
+        s.frames.map((id) => builderIds[id]),
+        s.time,
+        1,
+        s.pid,
+      );
     }
     for (const listener of listeners) listener(batch.samples, stream);
   };
@@ -152,7 +161,12 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
       Atomics.notify(ctrl, CTRL.stop);
     },
     progress() {
-      return { elapsedMs: Date.now() - started, samples: stats.samples, errors: stats.errors, late: stats.late };
+      return {
+        elapsedMs: Date.now() - started,
+        samples: stats.samples,
+        errors: stats.errors,
+        late: stats.late,
+      };
     },
     onSamples(listener) {
       listeners.add(listener);

@@ -60,7 +60,9 @@ export interface RecordOptions {
   blocking?: boolean;
 }
 
-export type TargetOptions = Partial<Pick<RecordOptions, 'version' | 'native' | 'threads' | 'idle' | 'blocking'>> & {
+export type TargetOptions = Partial<
+  Pick<RecordOptions, 'version' | 'native' | 'threads' | 'idle' | 'blocking'>
+> & {
   /** Where cost lines (heap scan) go; default stderr. */
   log?: (line: string) => void;
 };

@@ -46,8 +46,21 @@ export interface SpliceResult {
 
 /** Names of Lua core functions that are interpreter machinery (when the core has symbols). */
 const INTERNAL_STATIC = new Set([
-  'ccall', 'precallC', 'f_call', 'resume', 'unroll', 'finishCcall', 'finishpcallk', 'precover',
-  'luai_threadyield', 'tryfuncTM', 'callclosemethod', 'prepCallInfo', 'moveresults', 'retHook', 'rethook',
+  'ccall',
+  'precallC',
+  'f_call',
+  'resume',
+  'unroll',
+  'finishCcall',
+  'finishpcallk',
+  'precover',
+  'luai_threadyield',
+  'tryfuncTM',
+  'callclosemethod',
+  'prepCallInfo',
+  'moveresults',
+  'retHook',
+  'rethook',
 ]);
 
 /** An interpreter-internal function name of the Lua core (luaV_execute, luaD_call, ccall …). */
@@ -61,7 +74,8 @@ export function nativeFrame(n: NativeSym): Frame {
 
 /** A C function called from Lua: the host's own (demangled) name when it has one, else Lua's name for it. */
 function luaFrameOut(l: SpliceLua, n: NativeSym | null): Frame {
-  if (n && !l.isLua && (n.hostName !== undefined || l.frame.name === '?' || l.frame.name === '')) return { ...l.frame, name: n.hostName ?? n.label };
+  if (n && !l.isLua && (n.hostName !== undefined || l.frame.name === '?' || l.frame.name === ''))
+    return { ...l.frame, name: n.hostName ?? n.label };
   return l.frame;
 }
 

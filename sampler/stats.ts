@@ -19,7 +19,10 @@ export class Reservoir {
     }
   }
   percentile(p: number): number {
-    return percentile(this.values.slice().sort((a, b) => a - b), p);
+    return percentile(
+      this.values.slice().sort((a, b) => a - b),
+      p,
+    );
   }
   get count(): number {
     return this.seen;
@@ -48,7 +51,17 @@ const FIELDS = [
 ] as const;
 type Field = (typeof FIELDS)[number];
 const SLOT = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<Field, number>;
-export type Counter = 'samples' | 'errors' | 'empty' | 'offCpu' | 'idle' | 'truncated' | 'stops' | 'tornLater' | 'tornCut' | 'tornDropped';
+export type Counter =
+  | 'samples'
+  | 'errors'
+  | 'empty'
+  | 'offCpu'
+  | 'idle'
+  | 'truncated'
+  | 'stops'
+  | 'tornLater'
+  | 'tornCut'
+  | 'tornDropped';
 
 /**
  * The statistics of one recording, the only copy: the sampling worker writes them into a

@@ -18,7 +18,10 @@ export const JIT_TRACE_LABEL = '[LuaJIT trace]';
  * of the Lua frame that triggered the collector, [torn] in place of frames a copy could not read
  * whole, [truncated] outermost.
  */
-export function withSyntheticFrames(frames: Frame[], state: { gc: boolean; idle: boolean; truncated: boolean; torn?: boolean }): Frame[] {
+export function withSyntheticFrames(
+  frames: Frame[],
+  state: { gc: boolean; idle: boolean; truncated: boolean; torn?: boolean },
+): Frame[] {
   let out = state.torn && frames.length ? [TORN_FRAME, ...frames] : frames;
   if (state.gc && out.length) out = [GC_FRAME, ...out];
   if (state.idle) out.unshift(IDLE_FRAME);

@@ -47,7 +47,12 @@ export class Target {
   }
 
   get luaVersion(): string {
-    return this.primary?.version ?? (this.detection.flavour === 'luajit' ? `LuaJIT ${this.detection.version}` : `Lua ${this.detection.version}`);
+    return (
+      this.primary?.version ??
+      (this.detection.flavour === 'luajit'
+        ? `LuaJIT ${this.detection.version}`
+        : `Lua ${this.detection.version}`)
+    );
   }
 
   /** Detects the runtime and finds its state(s); throws LuaprofError with a one-line reason. */
@@ -56,7 +61,11 @@ export class Target {
     const mem = new RemoteMemory(pid);
     checkAccess(pid);
     const detected = detectLua(pid);
-    if (!detected && !opts.version) throw new LuaprofError('noLua', `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`);
+    if (!detected && !opts.version)
+      throw new LuaprofError(
+        'noLua',
+        `no Lua found in process ${pid} (no Lua version string in its executable or libraries)`,
+      );
     const detection: LuaDetection = opts.version ? forcedVersion(opts.version, detected) : detected!;
     const maps = readMaps(pid);
     checkReadable(mem, pid, maps);
@@ -88,7 +97,10 @@ export class Target {
     const all = listThreads(this.pid);
     const chosen = this.opts.threads ? all.filter((t) => this.opts.threads!.includes(t)) : all;
     if (this.opts.threads && chosen.length === 0) {
-      throw new LuaprofError('badArguments', `process ${this.pid} has none of the threads ${this.opts.threads.join(',')} (it has ${all.join(',')})`);
+      throw new LuaprofError(
+        'badArguments',
+        `process ${this.pid} has none of the threads ${this.opts.threads.join(',')} (it has ${all.join(',')})`,
+      );
     }
     if (this.primary) discovery?.adopt(this.primary);
     for (const tid of chosen) this.threads.set(tid, new ThreadSampler(tid, this.shared));
@@ -165,7 +177,9 @@ export class Target {
     this.nextThreadList = now + THREAD_LIST_MS;
     const live = new Set(listThreads(this.pid));
     for (const tid of [...this.threads.keys()]) if (!live.has(tid)) this.dropThread(tid);
-    if (!this.opts.threads) for (const tid of live) if (!this.threads.has(tid)) this.threads.set(tid, new ThreadSampler(tid, this.shared));
+    if (!this.opts.threads)
+      for (const tid of live)
+        if (!this.threads.has(tid)) this.threads.set(tid, new ThreadSampler(tid, this.shared));
   }
 
   /** One tick: a sample of every sampled thread. Threads without Lua are skipped unless --native. */
@@ -173,7 +187,8 @@ export class Target {
     const now = performance.now();
     this.refreshThreads(now);
     // Once the process is gone (or only its zombie is left) no thread remains to report it.
-    if (this.threads.size === 0 && isExiting(this.pid)) throw new TargetGoneError(`process ${this.pid} exited`);
+    if (this.threads.size === 0 && isExiting(this.pid))
+      throw new TargetGoneError(`process ${this.pid} exited`);
     const out: SampleResult[] = [];
     for (const t of [...this.threads.values()]) {
       if (!t.runtime && !this.opts.native) {
@@ -198,7 +213,17 @@ export class Target {
           continue;
         }
         if (e instanceof TargetGoneError || e instanceof LuaprofError || !processExists(this.pid)) throw e;
-        out.push({ tid: t.tid, pid: this.pid, frames: [], luaFrames: [], truncated: false, pauseUs: 0, offCpu: false, idle: false, error: true });
+        out.push({
+          tid: t.tid,
+          pid: this.pid,
+          frames: [],
+          luaFrames: [],
+          truncated: false,
+          pauseUs: 0,
+          offCpu: false,
+          idle: false,
+          error: true,
+        });
       }
     }
     return out;
@@ -208,7 +233,8 @@ export class Target {
 /** --lua-version: "5.4.4" or "luajit" / "luajit-2.1…". */
 function forcedVersion(text: string, detected: LuaDetection | null): LuaDetection {
   const jit = /^luajit[- ]?(.*)$/i.exec(text);
-  if (jit) return { flavour: 'luajit', version: jit[1] || detected?.version || '2.1', file: detected?.file ?? '' };
+  if (jit)
+    return { flavour: 'luajit', version: jit[1] || detected?.version || '2.1', file: detected?.file ?? '' };
   return { flavour: 'puc', version: text, file: detected?.file ?? '' };
 }
 
@@ -218,8 +244,10 @@ function checkAccess(pid: number): void {
     readlinkSync(`/proc/${pid}/exe`);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new LuaprofError('permissionDenied', permissionHint(pid));
-    if (code === 'ENOENT' && !processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new LuaprofError('permissionDenied', permissionHint(pid));
+    if (code === 'ENOENT' && !processExists(pid))
+      throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
 }
 

@@ -101,7 +101,9 @@ export class ThreadSampler {
     private readonly shared: SamplerShared,
   ) {
     const running = shared.opts.blocking !== true && shared.opts.native !== true;
-    this.pm = running ? new PrefetchMemory(shared.mem, undefined, undefined, INSTANT_PLANNED_WALKS, INSTANT_PASSES) : new PrefetchMemory(shared.mem);
+    this.pm = running
+      ? new PrefetchMemory(shared.mem, undefined, undefined, INSTANT_PLANNED_WALKS, INSTANT_PASSES)
+      : new PrefetchMemory(shared.mem);
     this.stat = new ThreadStat(shared.pid, tid);
   }
 
@@ -132,7 +134,17 @@ export class ThreadSampler {
     if (!opts.idle) {
       // A sleeping thread is idle: leave it be, without stopping it at all.
       const state = this.stat.state();
-      if (state === 'S' || state === 'D') return { tid, pid, pauseUs: 0, offCpu: false, idle: true, frames: [], luaFrames: [], truncated: false };
+      if (state === 'S' || state === 'D')
+        return {
+          tid,
+          pid,
+          pauseUs: 0,
+          offCpu: false,
+          idle: true,
+          frames: [],
+          luaFrames: [],
+          truncated: false,
+        };
     }
     const copy = this.copyPaused(rt, wantDiscovery);
     const base = { tid, pid, pauseUs: copy.pauseUs, offCpu: copy.offCpu, idle: copy.idle };
@@ -148,7 +160,11 @@ export class ThreadSampler {
       stack = natives.unwind(copy.regs, copy.stack);
       const outermost = stack.frames[stack.frames.length - 1];
       // Outer frames sit still while inner ones run: reading them after the pause is as good as a copy.
-      if (outermost && native) this.nativeCopy = Math.min(NATIVE_STACK_BYTES, Math.max(NATIVE_STACK_MIN, (outermost.cfa || outermost.sp) - copy.stack.addr + NATIVE_STACK_MARGIN));
+      if (outermost && native)
+        this.nativeCopy = Math.min(
+          NATIVE_STACK_BYTES,
+          Math.max(NATIVE_STACK_MIN, (outermost.cfa || outermost.sp) - copy.stack.addr + NATIVE_STACK_MARGIN),
+        );
     }
     if (copy.discover && stack && copy.stack) this.learn(stack, copy.stack);
     let frames: Frame[];
@@ -161,7 +177,11 @@ export class ThreadSampler {
   /** The thread is sampled without stopping it (see the header). */
   private copiesRunning(rt: LuaRuntime): boolean {
     const opts = this.shared.opts;
-    return opts.blocking !== true && opts.native !== true && (rt.wantsRegs !== true || rt.captureRunning !== undefined);
+    return (
+      opts.blocking !== true &&
+      opts.native !== true &&
+      (rt.wantsRegs !== true || rt.captureRunning !== undefined)
+    );
   }
 
   /**
@@ -216,14 +236,26 @@ export class ThreadSampler {
         continue;
       }
       if (walk.needsRegisters || (!best && rt.captureRunning)) return null;
-      if (!best || best.resolved.frames.length === 0) return { ...empty, offCpu: false, idle: false, torn: true };
+      if (!best || best.resolved.frames.length === 0)
+        return { ...empty, offCpu: false, idle: false, torn: true };
       const { frames, truncated, gc, torn: cut } = best.resolved;
       const laterPass = best.pass > 0;
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
       if (wantDiscovery && discovery?.looksHosted(best.walk.raw)) this.discover();
       const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
-      return { tid: this.tid, pid, pauseUs: 0, offCpu: false, idle: sleeping, frames: all, luaFrames: frames, truncated, laterPass, tornCut: cut === true };
+      return {
+        tid: this.tid,
+        pid,
+        pauseUs: 0,
+        offCpu: false,
+        idle: sleeping,
+        frames: all,
+        luaFrames: frames,
+        truncated,
+        laterPass,
+        tornCut: cut === true,
+      };
     }
     return { ...empty, offCpu: false, idle: false, torn: true };
   }
@@ -232,7 +264,12 @@ export class ThreadSampler {
   private walkRunning(rt: LuaRuntime): { raw: unknown; needsRegisters: boolean } {
     try {
       const live = rt.captureRunning ? (this.pm.nextCopy() ?? this.shared.mem) : null;
-      return { raw: live ? rt.captureRunning!(this.pm, live, this.extras) : rt.capture(this.pm, undefined, this.extras), needsRegisters: false };
+      return {
+        raw: live
+          ? rt.captureRunning!(this.pm, live, this.extras)
+          : rt.capture(this.pm, undefined, this.extras),
+        needsRegisters: false,
+      };
     } catch (e) {
       if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
       return { raw: null, needsRegisters: e instanceof NeedsRegistersError };
@@ -277,7 +314,8 @@ export class ThreadSampler {
         stopUs = stoppedAfterUs;
         const regs = needRegs ? getRegs(tid) : null;
         const idle = regs !== null && isBlockedInKernel(regs);
-        if (idle && !opts.idle) return { raw: null, discover: false, regs, stack: null, idle, walkPending: false };
+        if (idle && !opts.idle)
+          return { raw: null, discover: false, regs, stack: null, idle, walkPending: false };
         // --native: the stack copy rides in the same batched read as the Lua spans.
         const range = regs && native ? natives.range(this, regs, this.nativeCopy) : null;
         const bytes = rt ? this.pm.begin(range) : range && mem.read(range.addr, range.len);
@@ -297,20 +335,36 @@ export class ThreadSampler {
         pauseUs += again.pauseUs;
       } else copy = { ...copy, ...lua };
     }
-    return { raw: copy.raw, discover: copy.discover, regs: copy.regs, stack: copy.stack, idle: copy.idle, pauseUs, offCpu: stopUs > OFF_CPU_STOP_US };
+    return {
+      raw: copy.raw,
+      discover: copy.discover,
+      regs: copy.regs,
+      stack: copy.stack,
+      idle: copy.idle,
+      pauseUs,
+      offCpu: stopUs > OFF_CPU_STOP_US,
+    };
   }
 
   /**
    * The Lua part of a sample, read through the thread's prefetching memory (after its begin()): inside
    * a pause, or after it from the pause's copy (then `missed` says the copy lacked something).
    */
-  private walkLua(rt: LuaRuntime, regs: Registers | null, wantDiscovery: boolean): LuaCopy & { missed?: boolean } {
+  private walkLua(
+    rt: LuaRuntime,
+    regs: Registers | null,
+    wantDiscovery: boolean,
+  ): LuaCopy & { missed?: boolean } {
     let raw: unknown = null;
     let discover = false;
-    let missed = false;
+    let missed: boolean;
     try {
       raw = rt.capture(this.pm, rt.wantsRegs && regs ? regs : undefined, this.extras);
-      discover = wantDiscovery && raw !== null && this.shared.discovery !== null && this.shared.discovery.looksHosted(raw);
+      discover =
+        wantDiscovery &&
+        raw !== null &&
+        this.shared.discovery !== null &&
+        this.shared.discovery.looksHosted(raw);
     } catch (e) {
       if (!this.pm.missedWhileStrict) throw e;
     } finally {

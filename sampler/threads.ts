@@ -36,7 +36,10 @@ export function descendants(pid: number, max = 4096): number[] {
 
 /** Parses `--threads 12,13`: positive integers. */
 export function parseTidList(text: string): number[] | null {
-  const parts = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const tids = parts.map(Number);
   if (tids.length === 0 || tids.some((n) => !Number.isInteger(n) || n <= 0)) return null;
   return tids;

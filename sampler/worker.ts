@@ -12,7 +12,14 @@ import { FrameTable, type Frame } from '../aggregator/profile.js';
 import { LuaprofError } from './errors.js';
 import { targetGone } from './gone.js';
 import { threadName } from './os/procfs.js';
-import { CTRL, type EndReason, type SampleBatch, type StackSample, type ThreadInfo, type WorkerMessage } from './protocol.js';
+import {
+  CTRL,
+  type EndReason,
+  type SampleBatch,
+  type StackSample,
+  type ThreadInfo,
+  type WorkerMessage,
+} from './protocol.js';
 import type { RecordOptions, TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
@@ -25,7 +32,11 @@ const PRIME_AFTER_MS = 2;
 const PRIME_LEAD_MS = 0.3;
 const ATTACH_TIMEOUT_MS = 15_000;
 
-const { options, control, stats: statsBuffer } = workerData as { options: RecordOptions; control: SharedArrayBuffer; stats: SharedArrayBuffer };
+const {
+  options,
+  control,
+  stats: statsBuffer,
+} = workerData as { options: RecordOptions; control: SharedArrayBuffer; stats: SharedArrayBuffer };
 const ctrl = new Int32Array(control);
 const stats = new RecordStats(statsBuffer);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
@@ -38,7 +49,8 @@ function attach(): Target {
     try {
       return Target.attach(options.pid, targetOptions);
     } catch (e) {
-      const retry = options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
+      const retry =
+        options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
       if (!retry || stopRequested() || targetGone(options.pid)) throw e;
       Atomics.wait(ctrl, CTRL.stop, 0, 20);
     }
@@ -47,9 +59,14 @@ function attach(): Target {
 
 /** Why attaching failed, as the error message the recorder turns into a LuaprofError. */
 function attachFailure(e: unknown): WorkerMessage {
-  const exited: WorkerMessage = { type: 'error', kind: 'targetExited', message: `process ${options.pid} exited before Lua could be found` };
+  const exited: WorkerMessage = {
+    type: 'error',
+    kind: 'targetExited',
+    message: `process ${options.pid} exited before Lua could be found`,
+  };
   const gone = targetGone(options.pid, e);
-  if (options.waitForLua && (gone || (e instanceof LuaprofError && e.kind === 'noSuchProcess'))) return exited;
+  if (options.waitForLua && (gone || (e instanceof LuaprofError && e.kind === 'noSuchProcess')))
+    return exited;
   if (e instanceof LuaprofError) return { type: 'error', kind: e.kind, message: e.message };
   if (gone) return exited;
   return { type: 'error', kind: 'internal', message: (e as Error).stack ?? String(e) };
@@ -74,7 +91,11 @@ class Batcher {
 
   flush(): void {
     if (this.samples.length === 0 && this.threads.length === 0) return;
-    const batch: SampleBatch = { frames: this.frameTable.frames.slice(this.sentFrames), threads: this.threads, samples: this.samples };
+    const batch: SampleBatch = {
+      frames: this.frameTable.frames.slice(this.sentFrames),
+      threads: this.threads,
+      samples: this.samples,
+    };
     this.sentFrames = this.frameTable.frames.length;
     this.threads = [];
     this.samples = [];
@@ -102,7 +123,8 @@ function run(): void {
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
 
-  const waitFrom = (at: number) => Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
+  const waitFrom = (at: number) =>
+    Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
   for (;;) {
     let now = performance.now();
     if (options.durationMs !== null && now - t0 >= options.durationMs) {

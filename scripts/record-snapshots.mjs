@@ -52,7 +52,9 @@ const PROGRAMS = {
 
 /** Every fixture in fixtures/snapshots/ this script writes, by file name without ".json". */
 const FIXTURES = {
-  ...Object.fromEntries(Object.entries(MATRIX).map(([runtime, lua]) => [`puc-${runtime}`, { lua, program: 'matrix', runtime }])),
+  ...Object.fromEntries(
+    Object.entries(MATRIX).map(([runtime, lua]) => [`puc-${runtime}`, { lua, program: 'matrix', runtime }]),
+  ),
   'lua544-oracle': { lua: MATRIX['lua5.4'], program: 'oracle', locate: true },
 };
 
@@ -79,11 +81,17 @@ function jobs(argv) {
   if (opts.lua !== undefined) {
     if (!opts.out || positionals.length) fail('--lua needs --out <file.json> and no fixture names');
     if (!PROGRAMS[opts.program]) fail(`--program: one of ${Object.keys(PROGRAMS).join(', ')}`);
-    return [{ out: opts.out, spec: { lua: opts.lua, program: opts.program, locate: opts.locate, version: opts.version } }];
+    return [
+      {
+        out: opts.out,
+        spec: { lua: opts.lua, program: opts.program, locate: opts.locate, version: opts.version },
+      },
+    ];
   }
   return (positionals.length ? positionals : Object.keys(FIXTURES)).map((name) => {
     const fixture = FIXTURES[name] ? name : `puc-${name}`;
-    if (!FIXTURES[fixture]) fail(`unknown fixture ${name}: one of ${Object.keys(FIXTURES).join(', ')} (or a runtime name)`);
+    if (!FIXTURES[fixture])
+      fail(`unknown fixture ${name}: one of ${Object.keys(FIXTURES).join(', ')} (or a runtime name)`);
     return { out: join(root, `fixtures/snapshots/${fixture}.json`), spec: FIXTURES[fixture] };
   });
 }
@@ -106,7 +114,8 @@ try {
  * code (up to 50 tries), each try recorded afresh so that the snapshot holds one consistent view.
  */
 async function record(spec) {
-  if (spec.lua.startsWith('/') && !existsSync(spec.lua)) fail(`${spec.lua}: not found (scripts/setup.sh builds the runtimes in .cache/)`);
+  if (spec.lua.startsWith('/') && !existsSync(spec.lua))
+    fail(`${spec.lua}: not found (scripts/setup.sh builds the runtimes in .cache/)`);
   const dir = mkdtempSync(join(tmpdir(), 'snap-'));
   const tb = join(dir, 'tb.txt');
   const { cwd, args } = PROGRAMS[spec.program](tb);
@@ -136,15 +145,27 @@ async function record(spec) {
       rec = new RecordingMemory(remote);
       const cap = new PucCapture(layout);
       const raw = pauseThread(child.pid, () => {
-        if (spec.locate) main = locateMainState(rec, layout, maps, binaries) ?? fail(`${spec.lua}: main state lost`);
+        if (spec.locate)
+          main = locateMainState(rec, layout, maps, binaries) ?? fail(`${spec.lua}: main state lost`);
         return cap.capture(rec, main.L, main.G);
       }).value;
       cap.fill(rec, raw);
       frames = new PucResolver(rec, layout, main.G, () => 0).resolve(raw).frames;
       if (frames[0]?.kind === 'lua') break;
     }
-    const expected = readFileSync(tb, 'utf8').split('\n').filter((l) => l.startsWith('\t')).map((l) => l.slice(1));
-    return { runtime: spec.runtime, version, L: main.L, G: main.G, traceback: expected, dumped: frames.map(tracebackLine), regions: rec.snapshot().toJSON() };
+    const expected = readFileSync(tb, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('\t'))
+      .map((l) => l.slice(1));
+    return {
+      runtime: spec.runtime,
+      version,
+      L: main.L,
+      G: main.G,
+      traceback: expected,
+      dumped: frames.map(tracebackLine),
+      regions: rec.snapshot().toJSON(),
+    };
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,10 @@ import { ExitCode, LuaprofError } from '../sampler/errors.js';
 describe('runCommand', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  async function run(action: () => Promise<number> | number, args: string[] = ['go']): Promise<{ code: number; stderr: string }> {
+  async function run(
+    action: () => Promise<number> | number,
+    args: string[] = ['go'],
+  ): Promise<{ code: number; stderr: string }> {
     let stderr = '';
     vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
       stderr += String(s);
@@ -30,9 +33,11 @@ describe('runCommand', () => {
   });
 
   it('a LuaprofError: the first line of its message and its own code', async () => {
-    expect(await run(() => {
-      throw new LuaprofError('malformedProfile', 'x.json: not a profile\nsecond line');
-    })).toEqual({ code: ExitCode.malformedProfile, stderr: 'luaprof: x.json: not a profile\n' });
+    expect(
+      await run(() => {
+        throw new LuaprofError('malformedProfile', 'x.json: not a profile\nsecond line');
+      }),
+    ).toEqual({ code: ExitCode.malformedProfile, stderr: 'luaprof: x.json: not a profile\n' });
   });
 
   it('anything else: one internal-error line, exit 1', async () => {

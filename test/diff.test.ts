@@ -47,7 +47,11 @@ describe('diffProfiles', () => {
   });
 
   it('two samples of the same distribution: nothing significant', () => {
-    for (const [s1, s2] of [[11, 12], [13, 14], [15, 16]]) {
+    for (const [s1, s2] of [
+      [11, 12],
+      [13, 14],
+      [15, 16],
+    ]) {
       const d = diffProfiles(sampledRelease(N, s1), sampledRelease(N, s2));
       expect(d.regressions, `seeds ${s1},${s2}`).toEqual([]);
       expect(d.improvements, `seeds ${s1},${s2}`).toEqual([]);
@@ -55,7 +59,9 @@ describe('diffProfiles', () => {
   });
 
   it('--by-line keeps functions apart when their lines moved', () => {
-    const d = diffProfiles(sampledRelease(2000, 1), sampledRelease(2000, 2, { lineShift: 3 }), { byLine: true });
+    const d = diffProfiles(sampledRelease(2000, 1), sampledRelease(2000, 2, { lineShift: 3 }), {
+      byLine: true,
+    });
     expect(d.functions.some((f) => f.baseTotal === 0)).toBe(true);
     expect(d.functions.some((f) => f.newTotal === 0)).toBe(true);
   });
@@ -99,13 +105,27 @@ describe('luaprof diff', () => {
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const program = new Command('luaprof');
     registerReportCommands(program);
-    expect(await runCommand(program, ['node', 'luaprof', 'diff', f.base, f.slow, '-o', join(dir, 'd2.html'), '--fail-on-regression', '1'])).toBe(7);
+    expect(
+      await runCommand(program, [
+        'node',
+        'luaprof',
+        'diff',
+        f.base,
+        f.slow,
+        '-o',
+        join(dir, 'd2.html'),
+        '--fail-on-regression',
+        '1',
+      ]),
+    ).toBe(7);
     expect(stdout).toMatch(/^base: 20000 samples, new: 20000 samples/);
     expect(stdout).toMatch(/Regressions \(\d+ significant\):\n.*handler7/);
     stdout = '';
     const p2 = new Command('luaprof');
     registerReportCommands(p2);
-    expect(await runCommand(p2, ['node', 'luaprof', 'diff', f.base, f.same, '--fail-on-regression', '1'])).toBe(0);
+    expect(
+      await runCommand(p2, ['node', 'luaprof', 'diff', f.base, f.same, '--fail-on-regression', '1']),
+    ).toBe(0);
     expect(stdout).toMatch(/Regressions: none significant/);
   });
 });

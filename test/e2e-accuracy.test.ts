@@ -47,7 +47,12 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  ...availableRuntimes('puc').map((rt) => ({ name: rt.name, argv0: rt.argv0, args: rt.args ?? [], jit: false })),
+  ...availableRuntimes('puc').map((rt) => ({
+    name: rt.name,
+    argv0: rt.argv0,
+    args: rt.args ?? [],
+    jit: false,
+  })),
   ...availableRuntimes('luajit').flatMap((rt) => [
     { name: `${rt.name} -joff`, argv0: rt.argv0, args: [...(rt.args ?? []), '-joff'], jit: false },
     { name: `${rt.name} (JIT on)`, argv0: rt.argv0, args: rt.args ?? [], jit: true },
@@ -55,7 +60,10 @@ const VARIANTS: Variant[] = [
 ];
 
 /** Runs the CLI without blocking the event loop. */
-function luaprof(args: string[], timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function luaprof(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -71,9 +79,27 @@ function luaprof(args: string[], timeoutMs = 60_000): Promise<{ status: number |
 }
 
 /** Records `fixture args…` under a variant and mode until the fixture exits; the profile and luaprof's summary. */
-async function record(v: Variant, mode: (typeof MODES)[number], fixture: string, args: string[]): Promise<{ profile: Profile; summary: string }> {
+async function record(
+  v: Variant,
+  mode: (typeof MODES)[number],
+  fixture: string,
+  args: string[],
+): Promise<{ profile: Profile; summary: string }> {
   const out = join(tempDir('luaprof-accuracy-'), 'profile.json');
-  const r = await luaprof(['record', '-r', '1000', '--no-progress', ...mode.flags, '-o', out, '--', v.argv0, ...v.args, join(ACCURACY, fixture), ...args]);
+  const r = await luaprof([
+    'record',
+    '-r',
+    '1000',
+    '--no-progress',
+    ...mode.flags,
+    '-o',
+    out,
+    '--',
+    v.argv0,
+    ...v.args,
+    join(ACCURACY, fixture),
+    ...args,
+  ]);
   expect(r.status, r.stderr).toBe(0);
   const summary = r.stderr.split('\n').find((l) => /samples in/.test(l)) ?? '';
   return { profile: readProfile(out), summary };
@@ -89,22 +115,34 @@ function readTruth(file: string): Record<string, number> {
 }
 
 /** Compares each function's inclusive share with the truth; logs the figures, then asserts them. */
-function expectShares(label: string, profile: Profile, truth: Record<string, number>, fns: string[], points: number, summary: string): void {
+function expectShares(
+  label: string,
+  profile: Profile,
+  truth: Record<string, number>,
+  fns: string[],
+  points: number,
+  summary: string,
+): void {
   const rows = fns.map((fn) => ({ fn, truth: truth[fn], got: inclusiveShare(profile, (n) => n === fn) }));
   const pct = (x: number) => (100 * x).toFixed(1);
   // Where the missing share went: the clock is ~0.2% of the CPU time by the program's own account.
   const clock = inclusiveShare(profile, (n) => n === 'os.clock' || n === 'clock');
-  console.log(`[accuracy] ${label}: ${rows.map((r) => `${r.fn} truth ${pct(r.truth)}% luaprof ${pct(r.got)}% (${(100 * (r.got - r.truth)).toFixed(1)})`).join(', ')}, os.clock ${pct(clock)}% | ${summary.replace(/^luaprof: /, '')}`);
+  console.log(
+    `[accuracy] ${label}: ${rows.map((r) => `${r.fn} truth ${pct(r.truth)}% luaprof ${pct(r.got)}% (${(100 * (r.got - r.truth)).toFixed(1)})`).join(', ')}, os.clock ${pct(clock)}% | ${summary.replace(/^luaprof: /, '')}`,
+  );
   for (const r of rows) {
     expect(r.truth, `${r.fn} missing from the truth file`).toBeGreaterThan(0);
-    expect(Math.abs(r.got - r.truth) * 100, `${label}: ${r.fn} recorded ${pct(r.got)}%, truth ${pct(r.truth)}%`).toBeLessThanOrEqual(points);
+    expect(
+      Math.abs(r.got - r.truth) * 100,
+      `${label}: ${r.fn} recorded ${pct(r.got)}%, truth ${pct(r.truth)}%`,
+    ).toBeLessThanOrEqual(points);
   }
 }
 
 /** A stack for a message: runs of one frame written once with a count (`deep ×250`). */
 function collapse(names: string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < names.length; ) {
+  for (let i = 0; i < names.length;) {
     let j = i;
     while (j < names.length && names[j] === names[i]) j++;
     out.push(j - i > 1 ? `${names[i]} ×${j - i}` : names[i]);
@@ -130,7 +168,8 @@ function tornFunctions(): Map<number, string> {
     const m = /^local function (\w+)\(/.exec(l);
     if (m) byLine.set(i + 1, m[1]);
   });
-  for (const fn of Object.values(TORN_GRAPH).flat()) if (![...byLine.values()].includes(fn)) throw new Error(`torn.lua defines no ${fn}`);
+  for (const fn of Object.values(TORN_GRAPH).flat())
+    if (![...byLine.values()].includes(fn)) throw new Error(`torn.lua defines no ${fn}`);
   return byLine;
 }
 
@@ -151,12 +190,17 @@ function foreignSamples(p: Profile): { bad: number; total: number; examples: str
       const frames = p.stacks[s].map((f) => p.frames[f]);
       // Frames of Lua functions: kind 'jit' with file [C] is a state of the VM ([trace exit]), not a function.
       const lua = frames.filter((f) => (f.kind === 'lua' || f.kind === 'jit') && f.file !== '[C]');
-      const names = lua.map((f) => (f.lineDefined !== undefined ? byLine.get(f.lineDefined) : undefined) ?? `<${f.name}>`);
+      const names = lua.map(
+        (f) => (f.lineDefined !== undefined ? byLine.get(f.lineDefined) : undefined) ?? `<${f.name}>`,
+      );
       let ok = names.length === 0 || names[0] === 'main chunk';
       for (let i = 1; ok && i < names.length; i++) ok = TORN_GRAPH[names[i - 1]]?.includes(names[i]) ?? false;
       if (!ok) {
         bad++;
-        if (examples.length < 5) examples.push(collapse(frames.map((f) => `${f.name}${f.kind === 'jit' ? ' [jit]' : ''}`)).join(' > '));
+        if (examples.length < 5)
+          examples.push(
+            collapse(frames.map((f) => `${f.name}${f.kind === 'jit' ? ' [jit]' : ''}`)).join(' > '),
+          );
       }
     }
   }
@@ -169,26 +213,52 @@ for (const mode of MODES) {
     for (const v of VARIANTS) {
       const points = v.jit ? SHARE_POINTS_JIT : SHARE_POINTS;
 
-      it(`${v.name}: system calls — tiny, hot, cold within ${points} points of os.clock`, { retry: 1 }, async () => {
-        const truthFile = join(tempDir('luaprof-accuracy-'), 'truth.txt');
-        const { profile, summary } = await record(v, mode, 'syscalls.lua', [truthFile, '3']);
-        expect(profile.meta.samples).toBeGreaterThan(1000);
-        expectShares(`${mode.name} ${v.name} syscalls`, profile, readTruth(truthFile), ['tiny', 'hot', 'cold'], points, summary);
-      });
+      it(
+        `${v.name}: system calls — tiny, hot, cold within ${points} points of os.clock`,
+        { retry: 1 },
+        async () => {
+          const truthFile = join(tempDir('luaprof-accuracy-'), 'truth.txt');
+          const { profile, summary } = await record(v, mode, 'syscalls.lua', [truthFile, '3']);
+          expect(profile.meta.samples).toBeGreaterThan(1000);
+          expectShares(
+            `${mode.name} ${v.name} syscalls`,
+            profile,
+            readTruth(truthFile),
+            ['tiny', 'hot', 'cold'],
+            points,
+            summary,
+          );
+        },
+      );
 
-      it(`${v.name}: C iterator and allocation — tokenize, arith within ${points} points of os.clock`, { retry: 1 }, async () => {
-        const truthFile = join(tempDir('luaprof-accuracy-'), 'truth.txt');
-        const { profile, summary } = await record(v, mode, 'tokenizer.lua', [truthFile, '3']);
-        expect(profile.meta.samples).toBeGreaterThan(1000);
-        expectShares(`${mode.name} ${v.name} tokenizer`, profile, readTruth(truthFile), ['tokenize', 'arith'], points, summary);
-      });
+      it(
+        `${v.name}: C iterator and allocation — tokenize, arith within ${points} points of os.clock`,
+        { retry: 1 },
+        async () => {
+          const truthFile = join(tempDir('luaprof-accuracy-'), 'truth.txt');
+          const { profile, summary } = await record(v, mode, 'tokenizer.lua', [truthFile, '3']);
+          expect(profile.meta.samples).toBeGreaterThan(1000);
+          expectShares(
+            `${mode.name} ${v.name} tokenizer`,
+            profile,
+            readTruth(truthFile),
+            ['tokenize', 'arith'],
+            points,
+            summary,
+          );
+        },
+      );
 
       it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph`, async () => {
         const { profile, summary } = await record(v, mode, 'torn.lua', ['2']);
         expect(profile.meta.samples).toBeGreaterThan(800);
         const { bad, total, examples } = foreignSamples(profile);
-        console.log(`[accuracy] ${mode.name} ${v.name} torn: ${bad} of ${total} samples leave the graph (${((100 * bad) / total).toFixed(2)}%) | ${summary.replace(/^luaprof: /, '')}${examples.map((e) => `\n  e.g. ${e}`).join('')}`);
-        expect(bad / total, `${bad} of ${total} samples, e.g.\n${examples.join('\n')}`).toBeLessThanOrEqual(FOREIGN_EDGES_MAX);
+        console.log(
+          `[accuracy] ${mode.name} ${v.name} torn: ${bad} of ${total} samples leave the graph (${((100 * bad) / total).toFixed(2)}%) | ${summary.replace(/^luaprof: /, '')}${examples.map((e) => `\n  e.g. ${e}`).join('')}`,
+        );
+        expect(bad / total, `${bad} of ${total} samples, e.g.\n${examples.join('\n')}`).toBeLessThanOrEqual(
+          FOREIGN_EDGES_MAX,
+        );
       });
     }
   });

@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { ExitCode } from '../sampler/errors.js';
-import { alive, luaprofAsync, type Running, luaprofSync, ptraceState, startLua, tempDir, waitFor } from './helpers/lua-process.js';
+import {
+  alive,
+  luaprofAsync,
+  type Running,
+  luaprofSync,
+  ptraceState,
+  startLua,
+  tempDir,
+  waitFor,
+} from './helpers/lua-process.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
@@ -28,9 +37,14 @@ async function untracedAndRunning(pid: number): Promise<void> {
 }
 
 /** Waits for luaprof's "sampling pid …" line: attached, handlers installed. */
-const sampling = (run: Running) => waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'luaprof to start sampling');
+const sampling = (run: Running) =>
+  waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'luaprof to start sampling');
 
-const oneLine = (s: string) => s.trimEnd().split('\n').filter((l) => l.length > 0);
+const oneLine = (s: string) =>
+  s
+    .trimEnd()
+    .split('\n')
+    .filter((l) => l.length > 0);
 
 describe('record -d accepts every duration form', () => {
   const target = busyLua();
@@ -52,7 +66,9 @@ describe('record -d accepts every duration form', () => {
       expect(wall).toBeGreaterThanOrEqual(ms);
       // A loaded machine drops off-CPU ticks; the point here is the duration, not the rate.
       expect(p.meta.samples).toBeGreaterThan((ms / 1000) * 100 * 0.1);
-      expect(r.stderr).toMatch(/samples in .* errors, \d+ late, \d+ off-CPU; torn: \d+ read from a later pass, \d+ cut, \d+ dropped; luaprof CPU \d+\.\d µs per sample/);
+      expect(r.stderr).toMatch(
+        /samples in .* errors, \d+ late, \d+ off-CPU; torn: \d+ read from a later pass, \d+ cut, \d+ dropped; luaprof CPU \d+\.\d µs per sample/,
+      );
       expect(r.stderr).toContain(`wrote speedscope profile to ${out}`);
       await untracedAndRunning(target.pid!);
     });
@@ -64,7 +80,8 @@ describe('record -- command', () => {
     const dir = tempDir();
     const out = join(dir, 'run.folded');
     // Long enough (1.5 s of CPU) for luaprof to start and attach on a slow machine.
-    const script = 'local x, t = 0, os.clock() repeat for i = 1, 1e5 do x = x + i end until os.clock() - t > 1.5 print("target says " .. x) os.exit(3)';
+    const script =
+      'local x, t = 0, os.clock() repeat for i = 1, 1e5 do x = x + i end until os.clock() - t > 1.5 print("target says " .. x) os.exit(3)';
     const r = luaprofSync(['record', '-o', out, '--', 'lua5.4', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('target says');
@@ -97,7 +114,15 @@ describe('ending a recording early', () => {
 
   it('SIGKILL of luaprof mid-recording leaves the target running and untraced', async () => {
     const target = busyLua();
-    const run = luaprofAsync(['record', '-p', String(target.pid), '-r', '2000', '-o', join(tempDir(), 'k.json')]);
+    const run = luaprofAsync([
+      'record',
+      '-p',
+      String(target.pid),
+      '-r',
+      '2000',
+      '-o',
+      join(tempDir(), 'k.json'),
+    ]);
     await sampling(run);
     await new Promise((r) => setTimeout(r, 1000));
     run.child.kill('SIGKILL');
@@ -126,17 +151,62 @@ describe('ending a recording early', () => {
 
 describe('errors: one line, distinct exit codes', () => {
   const cases: [string, () => { args: string[]; uid?: number }, number, RegExp][] = [
-    ['no such process', () => ({ args: ['dump', '-p', '4194000'] }), ExitCode.noSuchProcess, /no process with pid 4194000/],
-    ['no such process (record)', () => ({ args: ['record', '-p', '4194000', '-d', '1s'] }), ExitCode.noSuchProcess, /no process with pid/],
-    ['not a Lua process', () => ({ args: ['dump', '-p', String(process.pid)] }), ExitCode.noLua, /no Lua found in process/],
-    ['unsupported version', () => ({ args: ['dump', '-p', String(busyLua().pid), '--lua-version', '5.0.3'] }), ExitCode.unsupportedVersion, /runs Lua 5\.0\.3.*supported: /],
-    ['permission denied', () => ({ args: ['dump', '-p', String(busyLua().pid)], uid: 65534 }), ExitCode.permissionDenied, /permission denied .*root.*CAP_SYS_PTRACE.*ptrace_scope/],
-    ['record without a target', () => ({ args: ['record', '-d', '1s'] }), ExitCode.badArguments, /either -p PID or -- command/],
-    ['bad duration', () => ({ args: ['record', '-p', '1', '-d', 'soon'] }), ExitCode.badArguments, /duration/],
+    [
+      'no such process',
+      () => ({ args: ['dump', '-p', '4194000'] }),
+      ExitCode.noSuchProcess,
+      /no process with pid 4194000/,
+    ],
+    [
+      'no such process (record)',
+      () => ({ args: ['record', '-p', '4194000', '-d', '1s'] }),
+      ExitCode.noSuchProcess,
+      /no process with pid/,
+    ],
+    [
+      'not a Lua process',
+      () => ({ args: ['dump', '-p', String(process.pid)] }),
+      ExitCode.noLua,
+      /no Lua found in process/,
+    ],
+    [
+      'unsupported version',
+      () => ({ args: ['dump', '-p', String(busyLua().pid), '--lua-version', '5.0.3'] }),
+      ExitCode.unsupportedVersion,
+      /runs Lua 5\.0\.3.*supported: /,
+    ],
+    [
+      'permission denied',
+      () => ({ args: ['dump', '-p', String(busyLua().pid)], uid: 65534 }),
+      ExitCode.permissionDenied,
+      /permission denied .*root.*CAP_SYS_PTRACE.*ptrace_scope/,
+    ],
+    [
+      'record without a target',
+      () => ({ args: ['record', '-d', '1s'] }),
+      ExitCode.badArguments,
+      /either -p PID or -- command/,
+    ],
+    [
+      'bad duration',
+      () => ({ args: ['record', '-p', '1', '-d', 'soon'] }),
+      ExitCode.badArguments,
+      /duration/,
+    ],
     ['bad rate', () => ({ args: ['record', '-p', '1', '-r', '0'] }), ExitCode.badArguments, /rate/],
     ['bad pid', () => ({ args: ['dump', '-p', 'abc'] }), ExitCode.badArguments, /process id/],
-    ['unknown format', () => ({ args: ['record', '-p', '1', '-f', 'svg'] }), ExitCode.badArguments, /expected one of/],
-    ['unknown extension', () => ({ args: ['record', '-p', '1', '-o', 'out.xyz'] }), ExitCode.badArguments, /cannot tell the format/],
+    [
+      'unknown format',
+      () => ({ args: ['record', '-p', '1', '-f', 'svg'] }),
+      ExitCode.badArguments,
+      /expected one of/,
+    ],
+    [
+      'unknown extension',
+      () => ({ args: ['record', '-p', '1', '-o', 'out.xyz'] }),
+      ExitCode.badArguments,
+      /cannot tell the format/,
+    ],
   ];
   for (const [what, make, code, message] of cases) {
     it(what, () => {
@@ -150,4 +220,3 @@ describe('errors: one line, distinct exit codes', () => {
     });
   }
 });
-

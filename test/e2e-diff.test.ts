@@ -6,7 +6,18 @@ import { FIXTURES, luaprofSync, tempDir } from './helpers/lua-process.js';
 
 function recordRelease(dir: string, name: string, version: 'v1' | 'v2'): string {
   const out = join(dir, `${name}.json`);
-  const r = luaprofSync(['record', '-r', '500', '-o', out, '--', 'lua5.4', join(FIXTURES, 'release.lua'), version, '2']);
+  const r = luaprofSync([
+    'record',
+    '-r',
+    '500',
+    '-o',
+    out,
+    '--',
+    'lua5.4',
+    join(FIXTURES, 'release.lua'),
+    version,
+    '2',
+  ]);
   expect(r.status, r.stderr).toBe(0);
   return out;
 }

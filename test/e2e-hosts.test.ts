@@ -14,14 +14,27 @@ import { ROOT, luaprofSync, startLua, tempDir, waitFor } from './helpers/lua-pro
 
 const HOSTS = join(ROOT, 'fixtures/hosts');
 const STATIC_LUA = '/usr/lib/x86_64-linux-gnu/liblua5.4.a';
-const HAVE = existsSync('/usr/bin/gcc') && existsSync('/usr/bin/g++') && existsSync(STATIC_LUA) && existsSync('/usr/include/lua5.4/lua.h');
+const HAVE =
+  existsSync('/usr/bin/gcc') &&
+  existsSync('/usr/bin/g++') &&
+  existsSync(STATIC_LUA) &&
+  existsSync('/usr/include/lua5.4/lua.h');
 const dir = tempDir('luaprof-hosts-');
 const bin = { embed: join(dir, 'embed'), engine: join(dir, 'engine'), engineSym: join(dir, 'engine-sym') };
 const children: { kill(): void }[] = [];
 
 beforeAll(() => {
   if (!HAVE) return;
-  execFileSync('gcc', ['-O2', '-g', '-o', bin.embed, join(HOSTS, 'embed.c'), '-I/usr/include/lua5.4', '-llua5.4', '-lpthread']);
+  execFileSync('gcc', [
+    '-O2',
+    '-g',
+    '-o',
+    bin.embed,
+    join(HOSTS, 'embed.c'),
+    '-I/usr/include/lua5.4',
+    '-llua5.4',
+    '-lpthread',
+  ]);
   const cpp = ['-O2', '-I/usr/include/lua5.4', join(HOSTS, 'engine.cpp'), STATIC_LUA, '-ldl'];
   execFileSync('g++', ['-s', '-o', bin.engine, ...cpp]);
   execFileSync('g++', ['-g', '-o', bin.engineSym, ...cpp]);
@@ -77,14 +90,19 @@ function expectShares(p: Profile, truths: Map<number, Record<string, number>>, p
     for (const [fn, want] of Object.entries(fns)) {
       const got = share(p, tid, fn);
       expect(got.n, `thread ${tid}: Lua samples`).toBeGreaterThan(30);
-      expect(Math.abs(got.share - want) * 100, `thread ${tid} ${fn}: recorded ${got.share.toFixed(3)}, host measured ${want.toFixed(3)}`).toBeLessThanOrEqual(points);
+      expect(
+        Math.abs(got.share - want) * 100,
+        `thread ${tid} ${fn}: recorded ${got.share.toFixed(3)}, host measured ${want.toFixed(3)}`,
+      ).toBeLessThanOrEqual(points);
     }
   }
 }
 
 /** Every stack containing `leaf` has the names of `order` (prefix matches), root first, in order. */
 function expectOrder(p: Profile, leaf: string, order: string[]): void {
-  const stacks = p.threads.flatMap((t) => stacksOf(p, t.tid)).filter((s) => s.some((n) => n.startsWith(leaf)));
+  const stacks = p.threads
+    .flatMap((t) => stacksOf(p, t.tid))
+    .filter((s) => s.some((n) => n.startsWith(leaf)));
   expect(stacks.length, `stacks with ${leaf}`).toBeGreaterThan(5);
   let good = 0;
   for (const s of stacks) {
@@ -102,7 +120,10 @@ function expectOrder(p: Profile, leaf: string, order: string[]): void {
     else if (good === 0 && stacks.indexOf(s) === stacks.length - 1) expect(s).toEqual(order);
   }
   // An unwind can miss now and then (a sample taken in a function prologue): nearly all must agree.
-  expect(good / stacks.length, `${good}/${stacks.length} stacks in order ${order.join(' > ')}`).toBeGreaterThan(0.9);
+  expect(
+    good / stacks.length,
+    `${good}/${stacks.length} stacks in order ${order.join(' > ')}`,
+  ).toBeGreaterThan(0.9);
 }
 
 describe.skipIf(!HAVE)('embedding hosts', () => {
@@ -114,8 +135,25 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     const tn = join(tempDir(), 'truth.txt');
     const native = record(['-r', '300', '--native'], [bin.embed, 'pcall', tn, '1.5']).profile;
     expect(native.frames.some((f) => f.kind === 'native')).toBe(true);
-    expectOrder(native, 'mix', ['main', 'pcall_loop', 'run_batch', 'call_global', 'lua_pcallk', 'c_work', 'host_heavy', 'mix']);
-    expectOrder(native, 'burn', ['main', 'pcall_loop', 'run_batch', 'call_global', 'lua_pcallk', 'lua_work', 'burn']);
+    expectOrder(native, 'mix', [
+      'main',
+      'pcall_loop',
+      'run_batch',
+      'call_global',
+      'lua_pcallk',
+      'c_work',
+      'host_heavy',
+      'mix',
+    ]);
+    expectOrder(native, 'burn', [
+      'main',
+      'pcall_loop',
+      'run_batch',
+      'call_global',
+      'lua_pcallk',
+      'lua_work',
+      'burn',
+    ]);
   }, 90_000);
 
   it('(b) C++ host, Lua linked statically, stripped, lua_State only in heap objects: heap scan, then API frames', () => {
@@ -134,7 +172,9 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     for (let i = 0; i < 10 && !found; i++) {
       const r = luaprofSync(['dump', '-p', String(c.pid), '--json']);
       expect(r.status, r.stderr).toBe(0);
-      found = JSON.parse(r.stdout).threads[0].frames.some((f: { name: string }) => f.name === 'update' || f.name === 'physics');
+      found = JSON.parse(r.stdout).threads[0].frames.some(
+        (f: { name: string }) => f.name === 'update' || f.name === 'physics',
+      );
     }
     expect(found).toBe(true);
     c.kill();
@@ -143,34 +183,59 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     const tn = join(tempDir(), 'truth.txt');
     const native = record(['-r', '300', '--native'], [bin.engineSym, tn, '1.5', '0']).profile;
     expectOrder(native, 'game::Physics::step', [
-      'main', 'game::Engine::run(', 'game::Engine::runBatch(', 'game::Script::call(', 'lua_pcallk', 'physics',
-      'game::Physics::integrate(lua_State*)', 'game::Physics::step(double, int)',
+      'main',
+      'game::Engine::run(',
+      'game::Engine::runBatch(',
+      'game::Script::call(',
+      'lua_pcallk',
+      'physics',
+      'game::Physics::integrate(lua_State*)',
+      'game::Physics::step(double, int)',
     ]);
   }, 120_000);
 
   // One retry, as for every shares test: a burst of load elsewhere can skew a short recording.
-  it('(c) two threads, each with its own lua_State: one profile per thread, --threads', { retry: 1, timeout: 90_000 }, () => {
-    const t = join(tempDir(), 'truth.txt');
-    // 300 Hz for 12 s: on this 2-vCPU VM the two CPU-bound threads keep both vCPUs busy, and the thread
-    // whose vCPU the sampler borrows is preempted in a way that skews its shares (up to 5 points at
-    // 1000 Hz in 4 s; 7 recordings of 8-12 s at 300 Hz stayed within 2.3, 3 of 30 s at 100 Hz within 1.3).
-    const { profile } = record(['-r', '300'], [bin.embed, 'threads', t, '12']);
-    const truths = truth(t);
-    expect(truths.size).toBe(2);
-    expect(profile.threads.map((x) => x.tid).sort()).toEqual([...truths.keys()].sort());
-    expectShares(profile, truths);
-  });
+  it(
+    '(c) two threads, each with its own lua_State: one profile per thread, --threads',
+    { retry: 1, timeout: 90_000 },
+    () => {
+      const t = join(tempDir(), 'truth.txt');
+      // 300 Hz for 12 s: on this 2-vCPU VM the two CPU-bound threads keep both vCPUs busy, and the thread
+      // whose vCPU the sampler borrows is preempted in a way that skews its shares (up to 5 points at
+      // 1000 Hz in 4 s; 7 recordings of 8-12 s at 300 Hz stayed within 2.3, 3 of 30 s at 100 Hz within 1.3).
+      const { profile } = record(['-r', '300'], [bin.embed, 'threads', t, '12']);
+      const truths = truth(t);
+      expect(truths.size).toBe(2);
+      expect(profile.threads.map((x) => x.tid).sort()).toEqual([...truths.keys()].sort());
+      expectShares(profile, truths);
+    },
+  );
 
   it('--threads TID samples only the chosen thread', async () => {
     const t = join(tempDir(), 'truth.txt');
     const host = spawn(bin.embed, ['threads', t, '4'], { stdio: 'ignore' });
     try {
-      const tasks = () => readdirSync(`/proc/${host.pid}/task`).map(Number).sort((a, b) => a - b);
+      const tasks = () =>
+        readdirSync(`/proc/${host.pid}/task`)
+          .map(Number)
+          .sort((a, b) => a - b);
       await waitFor(() => tasks().length >= 3, 10_000, 'the host to start its two Lua threads');
       await new Promise((r) => setTimeout(r, 300)); // let both states run Lua
       const chosen = tasks().filter((tid) => tid !== host.pid)[0];
       const out = join(tempDir(), 'one.json');
-      const r = luaprofSync(['record', '-p', String(host.pid), '--threads', String(chosen), '-d', '1s', '-r', '300', '-o', out]);
+      const r = luaprofSync([
+        'record',
+        '-p',
+        String(host.pid),
+        '--threads',
+        String(chosen),
+        '-d',
+        '1s',
+        '-r',
+        '300',
+        '-o',
+        out,
+      ]);
       expect(r.status, r.stderr).toBe(0);
       const p = readProfile(out);
       expect(p.threads.map((x) => x.tid)).toEqual([chosen]);
@@ -222,13 +287,17 @@ describe('collector and idle threads', () => {
     expect(plain.profile.threads.some((t) => t.pid === parentPid)).toBe(false);
     const child = plain.profile.threads.find((t) => t.pid !== parentPid);
     expect(child, JSON.stringify([...byPid(plain.profile)])).toBeDefined();
-    expect(stacksOf(plain.profile, child!.tid).filter((s) => s.includes('child_work')).length).toBeGreaterThan(20);
+    expect(
+      stacksOf(plain.profile, child!.tid).filter((s) => s.includes('child_work')).length,
+    ).toBeGreaterThan(20);
     expect(plain.stderr).toMatch(/\d+ idle/);
 
     const idle = record(['-r', '200', '--idle'], ['lua5.4', ...args]).profile;
     const parent = idle.threads.find((t) => t.pid === idle.meta.pid);
     expect(parent).toBeDefined();
     const st = stacksOf(idle, parent!.tid);
-    expect(st.filter((s) => s[s.length - 1] === '[idle]' && s.includes('os.execute')).length).toBeGreaterThan(20);
+    expect(st.filter((s) => s[s.length - 1] === '[idle]' && s.includes('os.execute')).length).toBeGreaterThan(
+      20,
+    );
   }, 60_000);
 });

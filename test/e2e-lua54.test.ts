@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { chunkId } from '../sampler/lua/strings.js';
-import { FIXTURES, alive, luaprofSync, ptraceState, startLua, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
+import {
+  FIXTURES,
+  alive,
+  luaprofSync,
+  ptraceState,
+  startLua,
+  tempDir,
+  tracebackLines,
+  waitForFile,
+} from './helpers/lua-process.js';
 import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
 const children: { kill(): void }[] = [];
@@ -20,10 +29,14 @@ describe('lua5.4 oracle: dump agrees with debug.traceback', () => {
     const child = startLua('lua5.4', 'oracle.lua', [tbFile]);
     children.push(child);
     const expected = tracebackLines(await waitForFile(tbFile));
-    const spinLine = readFileSync(join(FIXTURES, 'oracle.lua'), 'utf8').split('\n').findIndex((l) => l.includes('-- SPIN')) + 1;
+    const spinLine =
+      readFileSync(join(FIXTURES, 'oracle.lua'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('-- SPIN')) + 1;
 
     // The leaf spins in Lua with a brief call to math.abs: take dumps until one catches the Lua leaf.
-    let frames: { name: string; namewhat: string; file: string | null; line: number | null; kind: string }[] = [];
+    let frames: { name: string; namewhat: string; file: string | null; line: number | null; kind: string }[] =
+      [];
     for (let i = 0; i < 50; i++) {
       const r = luaprofSync(['dump', '-p', String(child.pid), '--json']);
       expect(r.status, r.stderr).toBe(0);
@@ -43,9 +56,12 @@ describe('lua5.4 oracle: dump agrees with debug.traceback', () => {
     // Callers: exactly the traceback's lines.
     const text = luaprofSync(['dump', '-p', String(child.pid)]);
     const dumped = tracebackLines(text.stdout);
-    const callerLines = (lines: string[]) => lines.slice(lines.findIndex((l) => l.includes("in upvalue 'spin'")) + 1);
+    const callerLines = (lines: string[]) =>
+      lines.slice(lines.findIndex((l) => l.includes("in upvalue 'spin'")) + 1);
     expect(callerLines(dumped)).toEqual(callerLines(expected));
-    expect(dumped[dumped.findIndex((l) => l.includes("in upvalue 'spin'"))]).toBe(`oracle.lua:${spinLine}: in upvalue 'spin'`);
+    expect(dumped[dumped.findIndex((l) => l.includes("in upvalue 'spin'"))]).toBe(
+      `oracle.lua:${spinLine}: in upvalue 'spin'`,
+    );
     for (let i = 1; i < frames.length; i++) {
       const m = /^(.*?):(\d+)?:? in (.*)$/.exec(expected[i])!;
       expect(frames[i].file).toBe(m[1].replace(/:$/, ''));
@@ -61,7 +77,10 @@ describe('lua5.4 shares: recorded inclusive shares match os.clock within 3 point
     const dir = tempDir();
     const truthFile = join(dir, 'truth.txt');
     const out = join(dir, 'shares.json');
-    const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), truthFile, '4'], { timeout: 60_000 });
+    const r = luaprofSync(
+      ['record', '-r', '1000', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), truthFile, '4'],
+      { timeout: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const profile = readProfile(out);
     expect(profile.meta.samples).toBeGreaterThan(1000);
@@ -73,12 +92,23 @@ describe('lua5.4 coroutines: stacked on their resumer', () => {
   it('coroutine.wrap and coroutine.resume', async () => {
     const dir = tempDir();
     const out = join(dir, 'co.json');
-    const r = luaprofSync(['record', '-r', '300', '-o', out, '--', 'lua5.4', join(FIXTURES, 'coroutines.lua'), '2']);
+    const r = luaprofSync([
+      'record',
+      '-r',
+      '300',
+      '-o',
+      out,
+      '--',
+      'lua5.4',
+      join(FIXTURES, 'coroutines.lua'),
+      '2',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const stacks = sampleStacks(readProfile(out));
     // A coroutine's body is called from C (resume), so Lua itself names it by where it is defined.
     const src = readFileSync(join(FIXTURES, 'coroutines.lua'), 'utf8').split('\n');
-    const defined = (fn: string) => `function <${chunkId('@' + join(FIXTURES, 'coroutines.lua'))}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
+    const defined = (fn: string) =>
+      `function <${chunkId('@' + join(FIXTURES, 'coroutines.lua'))}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
     const producer = defined('producer');
     const worker = defined('worker');
     const withProducer = stacks.filter((s) => s.includes(producer));
@@ -92,7 +122,9 @@ describe('lua5.4 coroutines: stacked on their resumer', () => {
     }
     for (const s of withWorker) {
       const i = s.indexOf(worker);
-      expect(s.slice(0, i)).toEqual(expect.arrayContaining(['main chunk', 'consume_resume', 'coroutine.resume']));
+      expect(s.slice(0, i)).toEqual(
+        expect.arrayContaining(['main chunk', 'consume_resume', 'coroutine.resume']),
+      );
     }
   });
 });
@@ -103,7 +135,19 @@ describe('lua5.4 --lines: frames keyed by current line', () => {
   it('the main chunk splits into the lines that call alpha, beta and gamma', () => {
     const dir = tempDir();
     const out = join(dir, 'lines.json');
-    const r = luaprofSync(['record', '--lines', '-r', '300', '-o', out, '--', 'lua5.4', join(FIXTURES, 'shares.lua'), join(dir, 't.txt'), '1']);
+    const r = luaprofSync([
+      'record',
+      '--lines',
+      '-r',
+      '300',
+      '-o',
+      out,
+      '--',
+      'lua5.4',
+      join(FIXTURES, 'shares.lua'),
+      join(dir, 't.txt'),
+      '1',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const p = readProfile(out);
     const src = readFileSync(join(FIXTURES, 'shares.lua'), 'utf8').split('\n');
@@ -111,7 +155,18 @@ describe('lua5.4 --lines: frames keyed by current line', () => {
     const mainLines = new Set(p.frames.filter((f) => f.name === 'main chunk').map((f) => f.line));
     for (const fn of ['alpha', 'beta', 'gamma']) expect(mainLines).toContain(callLine(fn));
     // Without --lines the same function is one frame.
-    const r2 = luaprofSync(['record', '-r', '300', '-o', join(dir, 'fn.json'), '--', 'lua5.4', join(FIXTURES, 'shares.lua'), join(dir, 't2.txt'), '1']);
+    const r2 = luaprofSync([
+      'record',
+      '-r',
+      '300',
+      '-o',
+      join(dir, 'fn.json'),
+      '--',
+      'lua5.4',
+      join(FIXTURES, 'shares.lua'),
+      join(dir, 't2.txt'),
+      '1',
+    ]);
     expect(r2.status, r2.stderr).toBe(0);
     expect(readProfile(join(dir, 'fn.json')).frames.filter((f) => f.name === 'main chunk')).toHaveLength(1);
   });

@@ -8,7 +8,14 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
-import { FIXTURES, luaprofSync, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
+import {
+  FIXTURES,
+  luaprofSync,
+  ptraceState,
+  tempDir,
+  tracebackLines,
+  waitForFile,
+} from './helpers/lua-process.js';
 import { availableRuntimes } from './helpers/runtimes.js';
 import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
@@ -16,15 +23,27 @@ const LJ_FIXTURES = join(FIXTURES, 'luajit');
 const children: { kill(): void }[] = [];
 afterAll(() => children.forEach((c) => c.kill()));
 
-const spinLine = readFileSync(join(LJ_FIXTURES, 'scenarios.lua'), 'utf8').split('\n').findIndex((l) => l.includes('-- SPIN')) + 1;
+const spinLine =
+  readFileSync(join(LJ_FIXTURES, 'scenarios.lua'), 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes('-- SPIN')) + 1;
 
 function start(argv0: string, jit: boolean, script: string, args: string[], cwd: string) {
-  const child = spawn(argv0, [...(jit ? [] : ['-joff']), script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv0, [...(jit ? [] : ['-joff']), script, ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   return child;
 }
 
-interface JsonFrame { name: string; namewhat: string; file: string | null; line: number | null; kind: string }
+interface JsonFrame {
+  name: string;
+  namewhat: string;
+  file: string | null;
+  line: number | null;
+  kind: string;
+}
 
 /** Dumps until the leaf is the spinning Lua function (not math.abs): its traceback lines, and optionally the JSON frames. */
 function dumpAtSpin(pid: number, json = false): { frames: JsonFrame[]; lines: string[] } {
@@ -45,7 +64,8 @@ function dumpAtSpin(pid: number, json = false): { frames: JsonFrame[]; lines: st
 }
 
 /** Traceback lines below the leaf, without the final "[C]: at 0x…" (the C entry luaL_traceback prints by address). */
-const callers = (lines: string[]) => lines.slice(1).filter((l, i, a) => !(i === a.length - 1 && l.startsWith('[C]:')));
+const callers = (lines: string[]) =>
+  lines.slice(1).filter((l, i, a) => !(i === a.length - 1 && l.startsWith('[C]:')));
 
 const available = availableRuntimes('luajit');
 
@@ -73,7 +93,10 @@ for (const rt of available) {
           if (scenario === 'coroutine') {
             // The coroutine's own traceback ends where it was resumed; the dump goes on into its resumer.
             expect(got.slice(0, exp.length), scenario).toEqual(exp);
-            expect(got.slice(exp.length).some((l) => l.includes("function 'resumer'")), scenario).toBe(true);
+            expect(
+              got.slice(exp.length).some((l) => l.includes("function 'resumer'")),
+              scenario,
+            ).toBe(true);
           } else {
             expect(got, scenario).toEqual(exp);
           }
@@ -104,7 +127,9 @@ for (const rt of available) {
         const truthFile = join(dir, 'truth.txt');
         const out = join(dir, 'shares.json');
         const args = [...(jit ? [] : ['-joff']), join(FIXTURES, 'shares.lua'), truthFile, '4'];
-        const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', rt.argv0, ...args], { timeout: 60_000 });
+        const r = luaprofSync(['record', '-r', '1000', '-o', out, '--', rt.argv0, ...args], {
+          timeout: 60_000,
+        });
         expect(r.status, r.stderr).toBe(0);
         const profile = readProfile(out);
         expect(profile.meta.samples).toBeGreaterThan(500);
@@ -115,17 +140,34 @@ for (const rt of available) {
         it('--native: compiled code is a [LuaJIT trace] frame on top of the Lua frames that run it', () => {
           const dir = tempDir();
           const out = join(dir, 'native.json');
-          const r = luaprofSync(['record', '--native', '-r', '300', '-o', out, '--', rt.argv0, join(FIXTURES, 'shares.lua'), join(dir, 'truth.txt'), '2']);
+          const r = luaprofSync([
+            'record',
+            '--native',
+            '-r',
+            '300',
+            '-o',
+            out,
+            '--',
+            rt.argv0,
+            join(FIXTURES, 'shares.lua'),
+            join(dir, 'truth.txt'),
+            '2',
+          ]);
           expect(r.status, r.stderr).toBe(0);
           const stacks = sampleStacks(readProfile(out));
           // Root first. Machine code has no CFI: the unwind stops in the trace, and the Lua frames the
           // walker found go under it, never above it.
           const traced = stacks.filter((s) => s.includes('[LuaJIT trace]'));
-          expect(traced.length, `${traced.length} of ${stacks.length} stacks in a trace`).toBeGreaterThan(stacks.length * 0.5);
+          expect(traced.length, `${traced.length} of ${stacks.length} stacks in a trace`).toBeGreaterThan(
+            stacks.length * 0.5,
+          );
           for (const s of traced) {
             const at = s.indexOf('[LuaJIT trace]');
             expect(s.slice(0, at), s.join(' > ')).toEqual(expect.arrayContaining(['main chunk']));
-            expect(s.slice(at + 1).some((n) => ['alpha', 'beta', 'gamma', 'burn', 'main chunk'].includes(n)), s.join(' > ')).toBe(false);
+            expect(
+              s.slice(at + 1).some((n) => ['alpha', 'beta', 'gamma', 'burn', 'main chunk'].includes(n)),
+              s.join(' > '),
+            ).toBe(false);
           }
         });
       }
@@ -139,14 +181,21 @@ for (const rt of available) {
         const src = readFileSync(join(FIXTURES, 'coroutines.lua'), 'utf8').split('\n');
         const file = join(FIXTURES, 'coroutines.lua');
         const short = file.length >= 60 ? '...' + file.slice(file.length - 56) : file;
-        const defined = (fn: string) => `function <${short}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
+        const defined = (fn: string) =>
+          `function <${short}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
         const withProducer = stacks.filter((s) => s.includes(defined('producer')));
         const withWorker = stacks.filter((s) => s.includes(defined('worker')));
         expect(withProducer.length).toBeGreaterThan(stacks.length * 0.25);
         expect(withWorker.length).toBeGreaterThan(stacks.length * 0.25);
         // consume_wrap tail-calls gen: LuaJIT keeps no frame for it, the wrap function bears its call-site name.
-        for (const s of withProducer) expect(s.slice(0, s.indexOf(defined('producer')))).toEqual(expect.arrayContaining(['main chunk', 'consume_wrap']));
-        for (const s of withWorker) expect(s.slice(0, s.indexOf(defined('worker')))).toEqual(expect.arrayContaining(['main chunk', 'coroutine.resume']));
+        for (const s of withProducer)
+          expect(s.slice(0, s.indexOf(defined('producer')))).toEqual(
+            expect.arrayContaining(['main chunk', 'consume_wrap']),
+          );
+        for (const s of withWorker)
+          expect(s.slice(0, s.indexOf(defined('worker')))).toEqual(
+            expect.arrayContaining(['main chunk', 'coroutine.resume']),
+          );
       });
     });
   }

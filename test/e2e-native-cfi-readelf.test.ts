@@ -21,7 +21,10 @@ interface ReadelfRow {
 
 /** Parses `readelf --debug-dump=frames-interp` into rows per FDE (CIE-only FDEs get one row). */
 function readelfRows(path: string): ReadelfRow[] {
-  const text = execFileSync('readelf', ['-wN', '--debug-dump=frames-interp', path], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const text = execFileSync('readelf', ['-wN', '--debug-dump=frames-interp', path], {
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   const rows: ReadelfRow[] = [];
   const cieRows = new Map<string, { cols: string[]; vals: string[] }>();
   let cols: string[] = [];
@@ -33,7 +36,13 @@ function readelfRows(path: string): ReadelfRow[] {
       if (init) {
         const cells = new Map<string, string>();
         init.cols.forEach((c, i) => cells.set(c, init.vals[i]));
-        rows.push({ loc: fde.start, cells, cfa: cells.get('CFA') ?? '', fdeStart: fde.start, fdeEnd: fde.end });
+        rows.push({
+          loc: fde.start,
+          cells,
+          cfa: cells.get('CFA') ?? '',
+          fdeStart: fde.start,
+          fdeEnd: fde.end,
+        });
       }
     }
   };
@@ -72,7 +81,13 @@ function readelfRows(path: string): ReadelfRow[] {
       fde.got = true;
       const cells = new Map<string, string>();
       cols.forEach((c, i) => cells.set(c, vals[i]));
-      rows.push({ loc: parseInt(m[1], 16), cells, cfa: cells.get('CFA') ?? '', fdeStart: fde.start, fdeEnd: fde.end });
+      rows.push({
+        loc: parseInt(m[1], 16),
+        cells,
+        cfa: cells.get('CFA') ?? '',
+        fdeStart: fde.start,
+        fdeEnd: fde.end,
+      });
     }
   }
   flushFde();
@@ -103,7 +118,8 @@ function compareWithReadelf(path: string): { rows: number; fdes: number } {
       got.push(`${col}=${cell(ours, reg)}`);
       want.push(`${col}=${v}`);
     }
-    if (got.join(' ') !== want.join(' ')) mismatches.push(`${r.loc.toString(16)}: want ${want.join(' ')} got ${got.join(' ')}`);
+    if (got.join(' ') !== want.join(' '))
+      mismatches.push(`${r.loc.toString(16)}: want ${want.join(' ')} got ${got.join(' ')}`);
   }
   expect(mismatches.slice(0, 10)).toEqual([]);
   return { rows: rows.length, fdes: fdes.size };

@@ -34,7 +34,21 @@ interface Result {
 /** fixtures/native/host.c with liblua5.4.a linked in and stripped (`-s`): no symbols at all. */
 function buildStaticStripped(dir: string): string {
   const out = path.join(dir, 'host');
-  execFileSync('gcc', ['-O2', '-s', '-I/usr/include/lua5.4', '-o', out, path.join(FIXTURES, 'host.c'), '/usr/lib/x86_64-linux-gnu/liblua5.4.a', '-lm', '-ldl'], { stdio: 'pipe' });
+  execFileSync(
+    'gcc',
+    [
+      '-O2',
+      '-s',
+      '-I/usr/include/lua5.4',
+      '-o',
+      out,
+      path.join(FIXTURES, 'host.c'),
+      '/usr/lib/x86_64-linux-gnu/liblua5.4.a',
+      '-lm',
+      '-ldl',
+    ],
+    { stdio: 'pipe' },
+  );
   return out;
 }
 
@@ -64,7 +78,11 @@ function expectAgreement(r: Result, opts: { allowFp?: boolean } = {}): void {
       if (v >= 2 ** 53) continue;
       const mine = (f.regs as Record<string, number | undefined>)[name];
       if (mine === undefined && (f.method === 'fp' || f.method === 'leaf' || opts.allowFp)) continue;
-      expect({ frame: i, reg: name, value: mine?.toString(16) }).toEqual({ frame: i, reg: name, value: v.toString(16) });
+      expect({ frame: i, reg: name, value: mine?.toString(16) }).toEqual({
+        frame: i,
+        reg: name,
+        value: v.toString(16),
+      });
     }
     if (!opts.allowFp) expect(['regs', 'cfi']).toContain(f.method);
   }
@@ -81,7 +99,11 @@ describe.skipIf(!HAVE)('native unwinder agrees with gdb', () => {
     dir = tempDir();
     fs.mkdirSync(`${dir}/nocfi`);
     host = buildHost(dir);
-    hostNoCfi = buildHost(`${dir}/nocfi`, ['-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-fno-omit-frame-pointer']);
+    hostNoCfi = buildHost(`${dir}/nocfi`, [
+      '-fno-asynchronous-unwind-tables',
+      '-fno-unwind-tables',
+      '-fno-omit-frame-pointer',
+    ]);
     fs.mkdirSync(`${dir}/static`);
     hostStatic = buildStaticStripped(`${dir}/static`);
   });

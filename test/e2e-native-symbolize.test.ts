@@ -25,7 +25,11 @@ describe.skipIf(!haveTool('g++'))('C++ names', () => {
     const elf = ElfFile.parse(fs.readFileSync(exe))!;
     const base = 0x5500_0000_0000;
     const sym = new Symbolizer(0, NOMEM, { maps: fakeMaps(exe, base) });
-    const want = ['game::Widget::spin(int) const', 'int game::sum<int>(std::vector<int, std::allocator<int> > const&)', 'main'];
+    const want = [
+      'game::Widget::spin(int) const',
+      'int game::sum<int>(std::vector<int, std::allocator<int> > const&)',
+      'main',
+    ];
     const got: string[] = [];
     for (const s of elf.symtab()) {
       if (s.type !== 2 || s.size === 0) continue;
@@ -44,8 +48,19 @@ describe('demangle against c++filt', () => {
     const lib = fs.readdirSync('/usr/lib/x86_64-linux-gnu').find((f) => /^libstdc\+\+\.so\.6\.\d/.test(f));
     expect(lib, 'libstdc++.so.6.* in /usr/lib/x86_64-linux-gnu').toBeDefined();
     const elf = ElfFile.parse(fs.readFileSync(`/usr/lib/x86_64-linux-gnu/${lib!}`))!;
-    const names = [...new Set(elf.dynsym().map((s) => s.name).filter((n) => n.startsWith('_Z')))];
-    const want = execFileSync('c++filt', { input: names.join('\n'), encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
+    const names = [
+      ...new Set(
+        elf
+          .dynsym()
+          .map((s) => s.name)
+          .filter((n) => n.startsWith('_Z')),
+      ),
+    ];
+    const want = execFileSync('c++filt', {
+      input: names.join('\n'),
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    }).split('\n');
     expect(names.length).toBeGreaterThan(3000);
     // A name is either printed as c++filt prints it or left as it is: never printed wrong.
     const wrong = names.filter((n, i) => demangle(n) !== want[i] && demangle(n) !== n);

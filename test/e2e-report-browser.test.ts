@@ -17,7 +17,8 @@ import { HOSTILE, fixtureProfile, sampledRelease } from './helpers/report-fixtur
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`report-browser tests skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+if (!haveChromium)
+  console.warn(`report-browser tests skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
   let ctx: BrowserContext;
@@ -76,8 +77,12 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     const page = await open(file);
     await ready(page);
     await page.waitForTimeout(100);
-    const names = await page.evaluate(() => [...document.querySelectorAll('#chart g.frame')].map((g) => g.getAttribute('name')));
-    expect(names).toEqual(expect.arrayContaining(['main chunk', 'work', 'string.rep', 'parse', 'evil', 'trace_7', '[gc]']));
+    const names = await page.evaluate(() =>
+      [...document.querySelectorAll('#chart g.frame')].map((g) => g.getAttribute('name')),
+    );
+    expect(names).toEqual(
+      expect.arrayContaining(['main chunk', 'work', 'string.rep', 'parse', 'evil', 'trace_7', '[gc]']),
+    );
     // Facts
     const fact = (k: string) => page.locator(`#facts dd[data-fact="${k}"]`).textContent();
     expect(await fact('command')).toBe(`lua5.4 ${HOSTILE}.lua`);
@@ -141,11 +146,18 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     const options = await page.locator('#thread option').allTextContents();
     expect(options).toHaveLength(3);
     await page.selectOption('#thread', '2');
-    await expect.poll(() => page.evaluate(() => [...document.querySelectorAll('#chart g.frame')].map((g) => g.getAttribute('name')).sort())).toEqual(
-      ['[gc]', 'main chunk', 'trace_7', 'worker (4242/4243)'].sort(),
-    );
+    await expect
+      .poll(() =>
+        page.evaluate(() =>
+          [...document.querySelectorAll('#chart g.frame')].map((g) => g.getAttribute('name')).sort(),
+        ),
+      )
+      .toEqual(['[gc]', 'main chunk', 'trace_7', 'worker (4242/4243)'].sort());
     // Flame / icicle toggle: the root moves from the bottom to the top.
-    const rootY = () => page.evaluate(() => (document.querySelector('#chart g.frame') as SVGGElement).getBoundingClientRect().top);
+    const rootY = () =>
+      page.evaluate(
+        () => (document.querySelector('#chart g.frame') as SVGGElement).getBoundingClientRect().top,
+      );
     const flameY = await rootY();
     await page.click('#toggle-layout');
     expect(await page.locator('#toggle-layout').textContent()).toBe('flame');
@@ -163,7 +175,10 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     const base = sampledRelease(5000, 1);
     const next = sampledRelease(5000, 2, { slower: 'handler7', factor: 2 });
     const file = join(dir, 'diff.html');
-    await writeFileAtomic(file, renderDiffHtml(diffProfiles(base, next), { baseName: 'base.json', newName: 'new.json' }));
+    await writeFileAtomic(
+      file,
+      renderDiffHtml(diffProfiles(base, next), { baseName: 'base.json', newName: 'new.json' }),
+    );
     const page = await open(file);
     await ready(page);
     const fill = await page.locator('#chart g.frame[name="handler7"] rect').getAttribute('fill');
@@ -178,8 +193,12 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     await page.selectOption('#widths', 'base');
     await expect.poll(() => frameWidth(page, 'handler7')).toBeLessThan(newW * 0.75);
     // Table: default sort by change of total share, the regression first.
-    expect(await page.locator('#fn-table tbody tr:first-child td:first-child').textContent()).toBe('handler7');
-    expect(await page.locator('#fn-table tbody tr:first-child td:last-child').textContent()).toBe('regression');
+    expect(await page.locator('#fn-table tbody tr:first-child td:first-child').textContent()).toBe(
+      'handler7',
+    );
+    expect(await page.locator('#fn-table tbody tr:first-child td:last-child').textContent()).toBe(
+      'regression',
+    );
     await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'report-diff.png'), fullPage: true });
     expect(errors).toEqual([]);
@@ -217,8 +236,14 @@ describe.skipIf(!haveChromium)('HTML reports in headless Chromium', () => {
     const { path } = await runView(src, { output: join(dir, 'view.html'), open: false });
     const page = await open(path);
     // speedscope shows the profile's name in the title and the thread's profile name in its toolbar.
-    await page.waitForFunction(() => document.title.startsWith('luaprof: lua5.4') && document.body.innerText.includes('main (4242)'), null, { timeout: 15_000 });
-    expect(await page.evaluate(() => document.body.innerText)).not.toMatch(/Something went wrong|Unrecognized format/i);
+    await page.waitForFunction(
+      () => document.title.startsWith('luaprof: lua5.4') && document.body.innerText.includes('main (4242)'),
+      null,
+      { timeout: 15_000 },
+    );
+    expect(await page.evaluate(() => document.body.innerText)).not.toMatch(
+      /Something went wrong|Unrecognized format/i,
+    );
     await page.waitForTimeout(400); // d3-flame-graph animates new rects' widths (250 ms)
     await page.screenshot({ path: join(ARTIFACTS, 'view-speedscope.png') });
     expect(external).toEqual([]);

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { chunkId } from '../sampler/lua/strings.js';
-import { FIXTURES, luaprof, ptraceState, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
+import {
+  FIXTURES,
+  luaprof,
+  ptraceState,
+  tempDir,
+  tracebackLines,
+  waitForFile,
+} from './helpers/lua-process.js';
 import { availableRuntimes, RUNTIMES } from './helpers/runtimes.js';
 import { expectSharesMatchTruth, sampleStacks } from './helpers/shares.js';
 
@@ -22,7 +29,18 @@ afterAll(() => children.forEach((c) => c.kill()));
 
 async function record(argv0: string, script: string, args: string[], rate = 300) {
   const out = join(tempDir(), 'profile.json');
-  const r = await luaprof(['record', '-r', String(rate), '--no-progress', '-o', out, '--', argv0, join(MATRIX, script), ...args]);
+  const r = await luaprof([
+    'record',
+    '-r',
+    String(rate),
+    '--no-progress',
+    '-o',
+    out,
+    '--',
+    argv0,
+    join(MATRIX, script),
+    ...args,
+  ]);
   expect(r.status, r.stderr).toBe(0);
   return readProfile(out);
 }
@@ -47,7 +65,10 @@ for (const rt of PUC) {
     for (const mode of ['plain', 'pcall', 'load', 'stripped']) {
       it(`oracle (${mode}): dump prints the program's own traceback`, async () => {
         const tbFile = join(tempDir(), 'traceback.txt');
-        const child = spawn(rt.argv0, [...(rt.args ?? []), 'oracle.lua', mode, tbFile], { cwd: MATRIX, stdio: 'ignore' });
+        const child = spawn(rt.argv0, [...(rt.args ?? []), 'oracle.lua', mode, tbFile], {
+          cwd: MATRIX,
+          stdio: 'ignore',
+        });
         children.push(child);
         try {
           const expected = tracebackLines(await waitForFile(tbFile));
@@ -64,7 +85,9 @@ for (const rt of PUC) {
           expect(text.split('\n')[0]).toContain(`(${rt.version}, pid ${child.pid})`);
           expect(dumped.slice(1)).toEqual(expected.slice(1));
           // Leaf: the traceback's first frame, at the spin line (no line at all in stripped bytecode).
-          const leaf = /:\d+:/.test(expected[0]) ? expected[0].replace(/:\d+:/, `:${spinLine(mode)}:`) : expected[0];
+          const leaf = /:\d+:/.test(expected[0])
+            ? expected[0].replace(/:\d+:/, `:${spinLine(mode)}:`)
+            : expected[0];
           expect(dumped[0]).toBe(leaf);
           if (mode === 'load') expect(expected[0]).toMatch(/^\[string "spinner"\]:/);
           if (mode === 'stripped' && !['5.1', '5.2'].some((v) => rt.version.startsWith(`Lua ${v}`))) {
@@ -79,11 +102,23 @@ for (const rt of PUC) {
 
     it('coroutines: stacked on their resumer (resume and wrap)', async () => {
       const out = join(tempDir(), 'co.json');
-      const r = await luaprof(['record', '-r', '500', '--no-progress', '-o', out, '--', rt.argv0, join(FIXTURES, 'coroutines.lua'), '1']);
+      const r = await luaprof([
+        'record',
+        '-r',
+        '500',
+        '--no-progress',
+        '-o',
+        out,
+        '--',
+        rt.argv0,
+        join(FIXTURES, 'coroutines.lua'),
+        '1',
+      ]);
       expect(r.status, r.stderr).toBe(0);
       const stacks = sampleStacks(readProfile(out));
       const src = readFileSync(join(FIXTURES, 'coroutines.lua'), 'utf8').split('\n');
-      const defined = (fn: string) => `function <${chunkId('@' + join(FIXTURES, 'coroutines.lua'))}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
+      const defined = (fn: string) =>
+        `function <${chunkId('@' + join(FIXTURES, 'coroutines.lua'))}:${src.findIndex((l) => l.startsWith(`local function ${fn}()`)) + 1}>`;
       const withProducer = stacks.filter((s) => s.includes(defined('producer')));
       const withWorker = stacks.filter((s) => s.includes(defined('worker')));
       expect(withProducer.length).toBeGreaterThan(stacks.length * 0.25);
@@ -154,7 +189,19 @@ describe('shares: recorded inclusive shares match os.clock within 3 points', () 
     it(`${rt.name}`, { retry: 1 }, async () => {
       const truthFile = join(tempDir(), 'truth.txt');
       const out = join(tempDir(), 'shares.json');
-      const r = await luaprof(['record', '-r', '1000', '--no-progress', '-o', out, '--', rt.argv0, join(FIXTURES, 'shares.lua'), truthFile, '4']);
+      const r = await luaprof([
+        'record',
+        '-r',
+        '1000',
+        '--no-progress',
+        '-o',
+        out,
+        '--',
+        rt.argv0,
+        join(FIXTURES, 'shares.lua'),
+        truthFile,
+        '4',
+      ]);
       expect(r.status, r.stderr).toBe(0);
       const profile = readProfile(out);
       expect(profile.meta.samples).toBeGreaterThan(300);

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ElfFile, PT_GNU_EH_FRAME } from '../sampler/elf/elf.js';
+import { ElfFile } from '../sampler/elf/elf.js';
 import { candidatePaths, clearElfCache, debugCandidates, loadElf } from '../sampler/elf/loader.js';
 import { findMapping, parseMaps, readMaps } from '../sampler/os/maps.js';
 import { ProcMemMemory } from '../sampler/os/procmem.js';
@@ -63,7 +63,10 @@ describe('ElfFile', () => {
 
 describe('loader', () => {
   it('reads through /proc/PID/root first and caches per file identity', () => {
-    expect(candidatePaths('/usr/bin/lua5.4', 1234)).toEqual(['/proc/1234/root/usr/bin/lua5.4', '/usr/bin/lua5.4']);
+    expect(candidatePaths('/usr/bin/lua5.4', 1234)).toEqual([
+      '/proc/1234/root/usr/bin/lua5.4',
+      '/usr/bin/lua5.4',
+    ]);
     clearElfCache();
     const a = loadElf(LUA, process.pid)!;
     expect(a.realPath).toBe(`/proc/${process.pid}/root${LUA}`);
@@ -84,7 +87,9 @@ describe('loader', () => {
     const libc = loadElf(LIBC)!;
     const id = libc.buildId!;
     const path = `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-    expect(fs.existsSync(path), `${path}: libc6-dbg is not installed (scripts/setup.sh installs it)`).toBe(true);
+    expect(fs.existsSync(path), `${path}: libc6-dbg is not installed (scripts/setup.sh installs it)`).toBe(
+      true,
+    );
     const dbg = libc.debug()!;
     expect(dbg).not.toBeNull();
     expect(dbg.hasSymtab()).toBe(true);
@@ -109,7 +114,14 @@ describe('/proc/PID/maps and /proc/PID/mem', () => {
     const maps = parseMaps(text);
     // The [vsyscall] page lies above 2^53 (not representable, and not user space): dropped.
     expect(maps.length).toBe(6);
-    expect(maps[1]).toMatchObject({ start: 0x55d0c0a02000, end: 0x55d0c0a30000, executable: true, offset: 0x2000, path: '/usr/bin/lua5.4', inode: 123 });
+    expect(maps[1]).toMatchObject({
+      start: 0x55d0c0a02000,
+      end: 0x55d0c0a30000,
+      executable: true,
+      offset: 0x2000,
+      path: '/usr/bin/lua5.4',
+      inode: 123,
+    });
     expect(maps[2].path).toBe('');
     expect(maps[3]).toMatchObject({ path: '/tmp/my lib.so', deleted: true });
     expect(maps[5].path).toBe('[vdso]');

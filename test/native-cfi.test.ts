@@ -7,18 +7,7 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../sampler/elf/elf.js';
 import { evalExpr } from '../sampler/native/dwarf.js';
-import {
-  EhFrame,
-  R_EXPR,
-  R_OFFSET,
-  R_REG,
-  R_SAME,
-  R_UNDEF,
-  R_UNSPEC,
-  R_VAL_EXPR,
-  R_VAL_OFFSET,
-  type Row,
-} from '../sampler/native/ehframe.js';
+import { EhFrame, R_EXPR, R_UNDEF, R_VAL_EXPR } from '../sampler/native/ehframe.js';
 import { ehFrameOf } from '../sampler/native/modules.js';
 import { cell, cfaCell, load } from './helpers/cfi.js';
 import { rng as mulberry32 } from './helpers/fuzz.js';
@@ -102,8 +91,12 @@ describe('DWARF expressions', () => {
   });
 
   it('handles constants, stack ops, arithmetic, comparisons, branches and deref', () => {
-    const run = (bytes: number[], regs: Record<number, number> = {}, mem: Record<number, number> = {}, init?: number) =>
-      evalExpr(Buffer.from(bytes), ctx(regs, mem), init);
+    const run = (
+      bytes: number[],
+      regs: Record<number, number> = {},
+      mem: Record<number, number> = {},
+      init?: number,
+    ) => evalExpr(Buffer.from(bytes), ctx(regs, mem), init);
     expect(run([0x08, 200])).toBe(200); // const1u
     expect(run([0x0a, 0x34, 0x12])).toBe(0x1234); // const2u
     expect(run([0x0c, 0x78, 0x56, 0x34, 0x12])).toBe(0x12345678); // const4u
@@ -150,11 +143,20 @@ describe('DWARF expressions', () => {
 });
 
 /** Builds a tiny .eh_frame: one CIE and FDEs with the given instructions. */
-function craft(cieInstr: number[], fdes: { start: number; len: number; instr: number[] }[], aug = 'zR'): Buffer {
+function craft(
+  cieInstr: number[],
+  fdes: { start: number; len: number; instr: number[] }[],
+  aug = 'zR',
+): Buffer {
   const parts: number[] = [];
   const u32 = (v: number) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
   const cieBody = [
-    ...u32(0), 1, ...Buffer.from(aug + '\0', 'latin1'), 1, 0x78, 16,
+    ...u32(0),
+    1,
+    ...Buffer.from(aug + '\0', 'latin1'),
+    1,
+    0x78,
+    16,
     ...(aug.startsWith('z') ? [1, 0x03] : []), // aug length 1, R = udata4 absolute
     ...cieInstr,
   ];
@@ -162,7 +164,13 @@ function craft(cieInstr: number[], fdes: { start: number; len: number; instr: nu
   parts.push(...u32(cieBody.length), ...cieBody);
   for (const f of fdes) {
     const ciePtrPos = parts.length + 4;
-    const body = [...u32(ciePtrPos), ...u32(f.start), ...u32(f.len), ...(aug.startsWith('z') ? [0] : []), ...f.instr];
+    const body = [
+      ...u32(ciePtrPos),
+      ...u32(f.start),
+      ...u32(f.len),
+      ...(aug.startsWith('z') ? [0] : []),
+      ...f.instr,
+    ];
     while ((body.length + 4) % 8) body.push(0);
     parts.push(...u32(body.length), ...body);
   }
@@ -176,31 +184,64 @@ describe('crafted CFI', () => {
   it('executes advance_loc*, def_cfa*, offset*, restore*, remember/restore_state and register rules', () => {
     const instr = [
       0x41, // advance_loc 1
-      0x0e, 16, // def_cfa_offset 16
-      0x86, 2, // offset rbp, cfa-16
-      0x02, 3, // advance_loc1 3 -> 4
-      0x0d, 6, // def_cfa_register rbp
+      0x0e,
+      16, // def_cfa_offset 16
+      0x86,
+      2, // offset rbp, cfa-16
+      0x02,
+      3, // advance_loc1 3 -> 4
+      0x0d,
+      6, // def_cfa_register rbp
       0x0a, // remember_state
-      0x03, 4, 0, // advance_loc2 4 -> 8
-      0x83, 3, // offset rbx cfa-24
-      0x09, 12, 13, // register r12 in r13
-      0x08, 14, // same_value r14
-      0x07, 15, // undefined r15
-      0x14, 0x0e, 0x02, // val_offset r14? (reg 14, 2*-8 = -16)
-      0x04, 8, 0, 0, 0, // advance_loc4 8 -> 16
+      0x03,
+      4,
+      0, // advance_loc2 4 -> 8
+      0x83,
+      3, // offset rbx cfa-24
+      0x09,
+      12,
+      13, // register r12 in r13
+      0x08,
+      14, // same_value r14
+      0x07,
+      15, // undefined r15
+      0x14,
+      0x0e,
+      0x02, // val_offset r14? (reg 14, 2*-8 = -16)
+      0x04,
+      8,
+      0,
+      0,
+      0, // advance_loc4 8 -> 16
       0x0b, // restore_state
       0xc6, // restore rbp
-      0x2e, 0x10, // GNU_args_size
+      0x2e,
+      0x10, // GNU_args_size
       0x44, // -> 20
-      0x2f, 3, 2, // GNU_negative_offset_extended rbx: +16
-      0x13, 0x7e, // def_cfa_offset_sf -2*-8 = 16
-      0x12, 7, 0x7f, // def_cfa_sf rsp, -1*-8 = 8
-      0x11, 12, 0x7d, // offset_extended_sf r12: -3*-8 = 24
-      0x05, 13, 4, // offset_extended r13 cfa-32
-      0x06, 13, // restore_extended r13
-      0x15, 14, 0x7e, // val_offset_sf r14: 16
+      0x2f,
+      3,
+      2, // GNU_negative_offset_extended rbx: +16
+      0x13,
+      0x7e, // def_cfa_offset_sf -2*-8 = 16
+      0x12,
+      7,
+      0x7f, // def_cfa_sf rsp, -1*-8 = 8
+      0x11,
+      12,
+      0x7d, // offset_extended_sf r12: -3*-8 = 24
+      0x05,
+      13,
+      4, // offset_extended r13 cfa-32
+      0x06,
+      13, // restore_extended r13
+      0x15,
+      14,
+      0x7e, // val_offset_sf r14: 16
     ];
-    const eh = new EhFrame({ ehFrame: craft(CIE, [{ start: 0x1000, len: 0x100, instr }]), ehFrameVaddr: 0x5000 });
+    const eh = new EhFrame({
+      ehFrame: craft(CIE, [{ start: 0x1000, len: 0x100, instr }]),
+      ehFrameVaddr: 0x5000,
+    });
     const r0 = eh.rowAt(0x1000)!;
     expect(cfaCell(r0)).toBe('rsp+8');
     expect(cell(r0, 16)).toBe('c-8');
@@ -238,12 +279,22 @@ describe('crafted CFI', () => {
   });
 
   it('rejects unknown opcodes, unbalanced restore_state and bad augmentations', () => {
-    expect(new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: [0x3f] }]), ehFrameVaddr: 0 }).rowAt(1)).toBeNull();
-    expect(new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: [0x0b] }]), ehFrameVaddr: 0 }).rowAt(1)).toBeNull();
-    expect(new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: [] }], 'xyz'), ehFrameVaddr: 0 }).rowAt(1)).toBeNull();
+    expect(
+      new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: [0x3f] }]), ehFrameVaddr: 0 }).rowAt(1),
+    ).toBeNull();
+    expect(
+      new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: [0x0b] }]), ehFrameVaddr: 0 }).rowAt(1),
+    ).toBeNull();
+    expect(
+      new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: [] }], 'xyz'), ehFrameVaddr: 0 }).rowAt(
+        1,
+      ),
+    ).toBeNull();
     // remember_state bomb: bounded.
     const bomb = new Array(5000).fill(0x0a);
-    expect(new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: bomb }]), ehFrameVaddr: 0 }).rowAt(1)).toBeNull();
+    expect(
+      new EhFrame({ ehFrame: craft(CIE, [{ start: 0, len: 16, instr: bomb }]), ehFrameVaddr: 0 }).rowAt(1),
+    ).toBeNull();
   });
 });
 
@@ -261,7 +312,12 @@ describe('corrupted and random input', () => {
       const hdr = Buffer.from(elf.sectionData(hdrSec)!);
       for (let k = 0; k < 200; k++) eh[Math.floor(rnd() * eh.length)] = Math.floor(rnd() * 256);
       for (let k = 0; k < 20; k++) hdr[Math.floor(rnd() * hdr.length)] = Math.floor(rnd() * 256);
-      const f = new EhFrame({ ehFrame: eh, ehFrameVaddr: ehSec.addr, hdr: trial % 2 ? hdr : null, hdrVaddr: hdrSec.addr });
+      const f = new EhFrame({
+        ehFrame: eh,
+        ehFrameVaddr: ehSec.addr,
+        hdr: trial % 2 ? hdr : null,
+        hdrVaddr: hdrSec.addr,
+      });
       for (const a of addrs) {
         expect(() => f.rowAt(a)).not.toThrow();
       }

@@ -5,12 +5,10 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../sampler/elf/elf.js';
-import { demangle } from '../sampler/native/demangle.js';
 import { Symbolizer, ehFrameOf } from '../sampler/native/index.js';
 import type { Memory } from '../sampler/os/memory.js';
-import { readMaps, type Mapping } from '../sampler/os/maps.js';
+import { readMaps } from '../sampler/os/maps.js';
 import { ProcMemMemory } from '../sampler/os/procmem.js';
-import { rng } from './helpers/fuzz.js';
 import { fakeMaps } from './helpers/maps.js';
 
 const LUA = '/usr/bin/lua5.4';
@@ -26,7 +24,14 @@ describe('Symbolizer on the stripped lua5.4', () => {
   it('names exported API functions from .dynsym', () => {
     const pcall = dyn.find((s) => s.name === 'lua_pcallk')!;
     const r = sym.symbolize(base + pcall.value + 5);
-    expect(r).toMatchObject({ module: LUA, name: 'lua_pcallk', start: base + pcall.value, offset: 5, moduleOffset: pcall.value, label: 'lua_pcallk' });
+    expect(r).toMatchObject({
+      module: LUA,
+      name: 'lua_pcallk',
+      start: base + pcall.value,
+      offset: 5,
+      moduleOffset: pcall.value,
+      label: 'lua_pcallk',
+    });
   });
 
   it('prints unnamed internal functions as module+function start (FDE bounds), never a borrowed name', () => {
@@ -74,4 +79,3 @@ describe('Symbolizer on a live process (vdso read from memory, libc)', () => {
     mem.close();
   });
 });
-

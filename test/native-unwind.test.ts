@@ -80,10 +80,14 @@ describe('synthetic stacks', () => {
     const { u, stack } = setup();
     const sp0 = STACK + 0x100;
     // rbp below sp
-    expect(u.unwind(regs({ rip: CODE + 0x800, rsp: sp0, rbp: sp0 - 64 }), { addr: STACK, bytes: stack }).length).toBe(1);
+    expect(
+      u.unwind(regs({ rip: CODE + 0x800, rsp: sp0, rbp: sp0 - 64 }), { addr: STACK, bytes: stack }).length,
+    ).toBe(1);
     // return address not after a call
     put(stack, sp0 + 0x40 + 8, CODE + 0x123);
-    expect(u.unwind(regs({ rip: CODE + 0x800, rsp: sp0, rbp: sp0 + 0x40 }), { addr: STACK, bytes: stack }).length).toBe(1);
+    expect(
+      u.unwind(regs({ rip: CODE + 0x800, rsp: sp0, rbp: sp0 + 0x40 }), { addr: STACK, bytes: stack }).length,
+    ).toBe(1);
     // a self-referencing chain terminates (sp must grow)
     const bp = sp0 + 0x80;
     put(stack, bp, bp);
@@ -103,9 +107,16 @@ describe('synthetic stacks', () => {
       put(stack, bp, bp + 0x40);
       put(stack, bp + 8, CODE + 0x105);
     }
-    const all = u.unwind(regs({ rip: CODE + 0x800, rsp: STACK + 0x100 - 8, rbp: STACK + 0x100 }), { addr: STACK, bytes: stack });
+    const all = u.unwind(regs({ rip: CODE + 0x800, rsp: STACK + 0x100 - 8, rbp: STACK + 0x100 }), {
+      addr: STACK,
+      bytes: stack,
+    });
     expect(all.length).toBeGreaterThan(50);
-    const cut = u.unwind(regs({ rip: CODE + 0x800, rsp: STACK + 0x100 - 8, rbp: STACK + 0x100 }), { addr: STACK, bytes: stack }, 5);
+    const cut = u.unwind(
+      regs({ rip: CODE + 0x800, rsp: STACK + 0x100 - 8, rbp: STACK + 0x100 }),
+      { addr: STACK, bytes: stack },
+      5,
+    );
     expect(cut.length).toBe(5);
   });
 });
@@ -147,7 +158,12 @@ describe('live process objects', () => {
         const m = exec[Math.floor(rnd() * exec.length)];
         const kind = rnd();
         // Mix of code addresses, stack-ish addresses and noise.
-        const v = kind < 0.4 ? m.start + Math.floor(rnd() * (m.end - m.start)) : kind < 0.7 ? 0x7ffd_0000_0000 + Math.floor(rnd() * 16384) : Math.floor(rnd() * 2 ** 32);
+        const v =
+          kind < 0.4
+            ? m.start + Math.floor(rnd() * (m.end - m.start))
+            : kind < 0.7
+              ? 0x7ffd_0000_0000 + Math.floor(rnd() * 16384)
+              : Math.floor(rnd() * 2 ** 32);
         bytes.writeBigUInt64LE(BigInt(v), i);
       }
       const m = exec[Math.floor(rnd() * exec.length)];
@@ -159,7 +175,8 @@ describe('live process objects', () => {
       });
       const frames = u.unwind(r, { addr: 0x7ffd_0000_0000, bytes }, 64);
       expect(frames.length).toBeLessThanOrEqual(64);
-      for (let i = 1; i < frames.length; i++) if (!frames[i - 1].signal) expect(frames[i].sp).toBeGreaterThan(frames[i - 1].sp);
+      for (let i = 1; i < frames.length; i++)
+        if (!frames[i - 1].signal) expect(frames[i].sp).toBeGreaterThan(frames[i - 1].sp);
     }
     expect(Date.now() - t0).toBeLessThan(20_000);
     mem.close();
@@ -167,13 +184,17 @@ describe('live process objects', () => {
 });
 
 it('fixtures are sources only', () => {
-  for (const f of fs.readdirSync(new URL('../fixtures/native/', import.meta.url))) expect(f).toMatch(/\.(c|cpp|lua)$/);
+  for (const f of fs.readdirSync(new URL('../fixtures/native/', import.meta.url)))
+    expect(f).toMatch(/\.(c|cpp|lua)$/);
 });
 
 describe('mapping changes', () => {
   it('keeps per-pc caches on data-only changes and drops them when executable mappings change', () => {
     const { u, stack } = setup();
-    const base = [mapping(CODE, CODE + 0x1000, 'r-xp'), mapping(STACK, STACK + STACK_SIZE, 'rw-p', '[stack]')];
+    const base = [
+      mapping(CODE, CODE + 0x1000, 'r-xp'),
+      mapping(STACK, STACK + STACK_SIZE, 'rw-p', '[stack]'),
+    ];
     const g0 = u.modules.generation;
     u.setMaps([...base, mapping(0x2000_0000, 0x2010_0000, 'rw-p')]); // heap grew
     expect(u.modules.generation).toBe(g0);
@@ -181,6 +202,8 @@ describe('mapping changes', () => {
     u.setMaps([...base, mapping(0x3000_0000, 0x3000_1000, 'r-xp')]); // new code
     expect(u.modules.generation).toBe(g0 + 1);
     expect(u.modules.isExecutable(0x3000_0010)).toBe(true);
-    expect(u.unwind(regs({ rip: CODE, rsp: STACK + 0x100 }), { addr: STACK, bytes: stack }).length).toBeGreaterThan(0);
+    expect(
+      u.unwind(regs({ rip: CODE, rsp: STACK + 0x100 }), { addr: STACK, bytes: stack }).length,
+    ).toBeGreaterThan(0);
   });
 });

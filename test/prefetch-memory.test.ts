@@ -48,7 +48,9 @@ class LiveTarget {
   }
   /** The target runs on: every byte changes. */
   scribble(): void {
-    this.mem = SnapshotMemory.fromJSON(snap.regions.map((r) => ({ addr: r.addr, hex: 'a5'.repeat(r.hex.length / 2) })));
+    this.mem = SnapshotMemory.fromJSON(
+      snap.regions.map((r) => ({ addr: r.addr, hex: 'a5'.repeat(r.hex.length / 2) })),
+    );
   }
 }
 

@@ -4,7 +4,6 @@ import { gunzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Profile } from '../aggregator/profile.js';
-import { functionStats, stackWeights } from '../aggregator/tree.js';
 import { runCommand } from '../cli/output.js';
 import { registerReportCommands, runReport, runView } from '../cli/report-commands.js';
 import { fromFolded, toFolded } from '../report/folded.js';
@@ -23,7 +22,9 @@ function stackCounts(p: Profile, withThread = true): Map<string, number> {
   const out = new Map<string, number>();
   for (const t of p.threads) {
     for (let i = 0; i < t.samples.length; i++) {
-      const st = p.stacks[t.samples[i]].map((fi) => `${p.frames[fi].name}@${p.frames[fi].file ?? ''}`).join(';');
+      const st = p.stacks[t.samples[i]]
+        .map((fi) => `${p.frames[fi].name}@${p.frames[fi].file ?? ''}`)
+        .join(';');
       const key = withThread ? `${t.tid}|${st}` : st;
       out.set(key, (out.get(key) ?? 0) + t.weights[i]);
     }
@@ -37,7 +38,9 @@ describe('speedscope', () => {
     const back = fromSpeedscope(JSON.parse(toSpeedscope(p)));
     expect(back.meta).toEqual(p.meta);
     expect(back.frames).toEqual(p.frames);
-    expect(back.threads.map((t) => [t.tid, t.pid, t.name, t.times, t.weights])).toEqual(p.threads.map((t) => [t.tid, t.pid, t.name, t.times, t.weights]));
+    expect(back.threads.map((t) => [t.tid, t.pid, t.name, t.times, t.weights])).toEqual(
+      p.threads.map((t) => [t.tid, t.pid, t.name, t.times, t.weights]),
+    );
     expect(stackCounts(back)).toEqual(stackCounts(p));
   });
 
@@ -60,13 +63,38 @@ describe('speedscope', () => {
       $schema: 'https://www.speedscope.app/file-format-schema.json',
       shared: { frames: [{ name: 'a', file: 'x.lua', line: 1 }, { name: 'b' }] },
       profiles: [
-        { type: 'sampled', name: 'p', unit: 'none', startValue: 0, endValue: 3, samples: [[0], [0, 1], [0, 1]], weights: [1, 1, 1] },
-        { type: 'evented', name: 'e', unit: 'none', startValue: 0, endValue: 10, events: [{ type: 'O', frame: 0, at: 0 }, { type: 'O', frame: 1, at: 4 }, { type: 'C', frame: 1, at: 10 }, { type: 'C', frame: 0, at: 10 }] },
+        {
+          type: 'sampled',
+          name: 'p',
+          unit: 'none',
+          startValue: 0,
+          endValue: 3,
+          samples: [[0], [0, 1], [0, 1]],
+          weights: [1, 1, 1],
+        },
+        {
+          type: 'evented',
+          name: 'e',
+          unit: 'none',
+          startValue: 0,
+          endValue: 10,
+          events: [
+            { type: 'O', frame: 0, at: 0 },
+            { type: 'O', frame: 1, at: 4 },
+            { type: 'C', frame: 1, at: 10 },
+            { type: 'C', frame: 0, at: 10 },
+          ],
+        },
       ],
     };
     const p = fromSpeedscope(doc);
     expect(p.threads).toHaveLength(2);
-    expect(stackCounts(p, false)).toEqual(new Map([['a@x.lua', 1 + 4], ['a@x.lua;b@', 2 + 6]]));
+    expect(stackCounts(p, false)).toEqual(
+      new Map([
+        ['a@x.lua', 1 + 4],
+        ['a@x.lua;b@', 2 + 6],
+      ]),
+    );
   });
 });
 
@@ -90,7 +118,13 @@ describe('folded', () => {
     const back = fromFolded(toFolded(p));
     expect(stackCounts(back)).toEqual(stackCounts(p));
     const kinds = Object.fromEntries(back.frames.map((f) => [f.name, f.kind]));
-    expect(kinds).toMatchObject({ 'main chunk': 'lua', 'string.rep': 'c', trace_7: 'jit', '[gc]': 'gc', evil: 'lua' });
+    expect(kinds).toMatchObject({
+      'main chunk': 'lua',
+      'string.rep': 'c',
+      trace_7: 'jit',
+      '[gc]': 'gc',
+      evil: 'lua',
+    });
     expect(back.frames.find((f) => f.name === 'evil')?.file).toBe(HOSTILE);
     expect(toFolded(back)).toBe(toFolded(p));
   });
@@ -99,7 +133,13 @@ describe('folded', () => {
     const p = fromFolded('# comment\nmain;foo;bar 3\nmain;foo 2\r\n\nmain;baz_[k] 1\n');
     expect(p.threads).toHaveLength(1);
     expect(p.meta.samples).toBe(6);
-    expect(stackCounts(p, false)).toEqual(new Map([['main@;foo@;bar@', 3], ['main@;foo@', 2], ['main@;baz@', 1]]));
+    expect(stackCounts(p, false)).toEqual(
+      new Map([
+        ['main@;foo@;bar@', 3],
+        ['main@;foo@', 2],
+        ['main@;baz@', 1],
+      ]),
+    );
   });
 
   it('keeps a single-thread profile free of thread pseudo-frames and sanitises ";"', () => {
@@ -136,7 +176,12 @@ describe('readProfile / writeProfile', () => {
 
   it('reads every written readable format back, recognising the format from content', async () => {
     const p = fixtureProfile();
-    for (const [fmt, name] of [['speedscope', 'x.json'], ['folded', 'x.folded'], ['pprof', 'x.pb.gz'], ['folded', 'folded-named.json.txt']] as const) {
+    for (const [fmt, name] of [
+      ['speedscope', 'x.json'],
+      ['folded', 'x.folded'],
+      ['pprof', 'x.pb.gz'],
+      ['folded', 'folded-named.json.txt'],
+    ] as const) {
       const file = join(dir, name);
       await writeProfile(p, file, fmt);
       expect(stackCounts(readProfile(file)), fmt).toEqual(stackCounts(p));
@@ -146,11 +191,23 @@ describe('readProfile / writeProfile', () => {
 
   it('throws ProfileFormatError with one clear line on malformed input', () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['bad.json', '{\n  "shared": {\n  "frames": [,]\n}', /^bad\.json: not a speedscope or folded profile \(invalid JSON at line 3\)$/],
+      [
+        'bad.json',
+        '{\n  "shared": {\n  "frames": [,]\n}',
+        /^bad\.json: not a speedscope or folded profile \(invalid JSON at line 3\)$/,
+      ],
       ['other.json', '{"hello": 1}', /^other\.json: JSON but not a speedscope profile/],
-      ['bad.txt', 'main;foo 3\nthis line has no count\n', /^bad\.txt: not a speedscope or folded profile \(line 2 does not end in a sample count\)$/],
+      [
+        'bad.txt',
+        'main;foo 3\nthis line has no count\n',
+        /^bad\.txt: not a speedscope or folded profile \(line 2 does not end in a sample count\)$/,
+      ],
       ['empty.json', '', /^empty\.json: empty file$/],
-      ['shape.json', '{"shared":{"frames":[{"name":"a"}]},"profiles":[{"type":"sampled","samples":[[7]],"weights":[1]}]}', /^shape\.json: malformed speedscope profile \(profile 0: sample 0 refers to frame 7\)$/],
+      [
+        'shape.json',
+        '{"shared":{"frames":[{"name":"a"}]},"profiles":[{"type":"sampled","samples":[[7]],"weights":[1]}]}',
+        /^shape\.json: malformed speedscope profile \(profile 0: sample 0 refers to frame 7\)$/,
+      ],
     ];
     for (const [name, content, re] of cases) {
       const file = join(dir, name);
@@ -166,7 +223,9 @@ describe('readProfile / writeProfile', () => {
       expect(msg, name).toMatch(re);
       expect(msg).not.toContain('\n');
     }
-    expect(() => readProfile(join(dir, 'missing.json'))).toThrow(/missing\.json: cannot read \(no such file\)/);
+    expect(() => readProfile(join(dir, 'missing.json'))).toThrow(
+      /missing\.json: cannot read \(no such file\)/,
+    );
   });
 });
 
@@ -206,7 +265,9 @@ describe('luaprof report / view commands', () => {
     const src = join(dir, 'src.json');
     await writeProfile(fixtureProfile(), src, 'speedscope');
     expect(await runReport({ input: src, output: join(dir, 'c.folded') })).toBe('folded');
-    expect(await runReport({ input: join(dir, 'c.folded'), output: join(dir, 'c.out'), format: 'pprof' })).toBe('pprof');
+    expect(
+      await runReport({ input: join(dir, 'c.folded'), output: join(dir, 'c.out'), format: 'pprof' }),
+    ).toBe('pprof');
     expect(await runReport({ input: join(dir, 'c.out'), output: join(dir, 'c.html') })).toBe('html');
     expect(readFileSync(join(dir, 'c.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/);
     const r = await cli(['report', '-i', src, '-o', join(dir, 'd.txt')]);
@@ -218,11 +279,27 @@ describe('luaprof report / view commands', () => {
     writeFileSync(join(dir, 'garbage.json'), '{ nope');
     const src = join(dir, 'src.json');
     const cases: Array<[string[], number, RegExp]> = [
-      [['report', '-i', src, '-o', join(dir, 'out.xyz')], 2, /^luaprof: cannot tell the format of .*out\.xyz/],
-      [['report', '-i', src, '-o', join(dir, 'o.json'), '-f', 'svg'], 2, /^luaprof: option .*-f.* argument 'svg' is invalid/],
+      [
+        ['report', '-i', src, '-o', join(dir, 'out.xyz')],
+        2,
+        /^luaprof: cannot tell the format of .*out\.xyz/,
+      ],
+      [
+        ['report', '-i', src, '-o', join(dir, 'o.json'), '-f', 'svg'],
+        2,
+        /^luaprof: option .*-f.* argument 'svg' is invalid/,
+      ],
       [['report', '-o', join(dir, 'o.json')], 2, /^luaprof: required option/],
-      [['report', '-i', join(dir, 'garbage.json'), '-o', join(dir, 'o.json')], 6, /^luaprof: .*garbage\.json: not a speedscope or folded profile/],
-      [['report', '-i', join(dir, 'nothere.json'), '-o', join(dir, 'o.json')], 6, /^luaprof: .*nothere\.json: cannot read/],
+      [
+        ['report', '-i', join(dir, 'garbage.json'), '-o', join(dir, 'o.json')],
+        6,
+        /^luaprof: .*garbage\.json: not a speedscope or folded profile/,
+      ],
+      [
+        ['report', '-i', join(dir, 'nothere.json'), '-o', join(dir, 'o.json')],
+        6,
+        /^luaprof: .*nothere\.json: cannot read/,
+      ],
       [['diff', src], 2, /^luaprof: missing required argument/],
       [['diff', src, src, '--fail-on-regression', 'lots'], 2, /^luaprof: .*lots/],
     ];
@@ -237,7 +314,11 @@ describe('luaprof report / view commands', () => {
   it('view writes one page with speedscope and the profile, and prints its path without a display', async () => {
     const src = join(dir, 'src.json');
     const out = join(dir, 'view.html');
-    const saved = { DISPLAY: process.env.DISPLAY, WAYLAND_DISPLAY: process.env.WAYLAND_DISPLAY, BROWSER: process.env.BROWSER };
+    const saved = {
+      DISPLAY: process.env.DISPLAY,
+      WAYLAND_DISPLAY: process.env.WAYLAND_DISPLAY,
+      BROWSER: process.env.BROWSER,
+    };
     delete process.env.DISPLAY;
     delete process.env.WAYLAND_DISPLAY;
     delete process.env.BROWSER;

@@ -6,13 +6,28 @@ import { splice, type NativeSym, type SpliceLua } from '../sampler/splice.js';
 const CORE = '/usr/lib/liblua5.4.so';
 const HOST = '/opt/host';
 let nextStart = 0x1000;
-function fn(label: string, opts: { core?: boolean; internal?: boolean; size?: number; hostName?: string } = {}): NativeSym {
+function fn(
+  label: string,
+  opts: { core?: boolean; internal?: boolean; size?: number; hostName?: string } = {},
+): NativeSym {
   const start = (nextStart += 0x100);
-  return { pc: start + 8, label, module: opts.core ? CORE : HOST, start, internal: opts.internal ?? false, size: opts.size, hostName: opts.hostName ?? (opts.core ? undefined : label) };
+  return {
+    pc: start + 8,
+    label,
+    module: opts.core ? CORE : HOST,
+    start,
+    internal: opts.internal ?? false,
+    size: opts.size,
+    hostName: opts.hostName ?? (opts.core ? undefined : label),
+  };
 }
 const internal = (label: string, size = 100) => fn(label, { core: true, internal: true, size });
 const lua = (name: string): SpliceLua => ({ frame: { kind: 'lua', name }, isLua: true });
-const cfn = (name: string, n: NativeSym): SpliceLua => ({ frame: { kind: 'c', name }, cfunc: n.start, isLua: false });
+const cfn = (name: string, n: NativeSym): SpliceLua => ({
+  frame: { kind: 'c', name },
+  cfunc: n.start,
+  isLua: false,
+});
 const names = (fs: Frame[]) => fs.map((f) => f.name);
 
 describe('splice', () => {
@@ -28,7 +43,10 @@ describe('splice', () => {
   const main = fn('main');
 
   it('host → API → Lua frames → C function → its callees', () => {
-    const r = splice([mix, heavy, precall, vexec, ccall, dpcall, pcallk, run, main], [cfn('heavy', heavy), lua('f'), lua('main chunk')]);
+    const r = splice(
+      [mix, heavy, precall, vexec, ccall, dpcall, pcallk, run, main],
+      [cfn('heavy', heavy), lua('f'), lua('main chunk')],
+    );
     expect(r.matched).toBe(1);
     expect(names(r.frames)).toEqual(['mix', 'host_heavy', 'f', 'main chunk', 'lua_pcallk', 'run', 'main']);
     expect(r.frames[0].kind).toBe('native');
@@ -37,7 +55,10 @@ describe('splice', () => {
 
   it('a Lua leaf: VM callees (collector) stay on top, [GC] between them and the Lua frame', () => {
     const gcstep = internal('luaC_step', 500);
-    const r = splice([gcstep, vexec, ccall, dpcall, pcallk, run, main], [lua('f'), lua('main chunk')], { kind: 'gc', name: '[GC]' });
+    const r = splice([gcstep, vexec, ccall, dpcall, pcallk, run, main], [lua('f'), lua('main chunk')], {
+      kind: 'gc',
+      name: '[GC]',
+    });
     expect(names(r.frames)).toEqual(['luaC_step', '[GC]', 'f', 'main chunk', 'lua_pcallk', 'run', 'main']);
   });
 
@@ -78,11 +99,22 @@ describe('splice', () => {
   });
 
   it('JIT code (a LuaJIT trace): its Lua frames go right under it, what it called stays on top', () => {
-    const trace: NativeSym = { pc: 0x7000_0000, label: '[LuaJIT trace]', module: '', internal: false, jit: true };
+    const trace: NativeSym = {
+      pc: 0x7000_0000,
+      label: '[LuaJIT trace]',
+      module: '',
+      internal: false,
+      jit: true,
+    };
     const helper = internal('luajit+0xa280');
     const r = splice([fn('__sin_fma'), trace], [lua('mid'), lua('main chunk')]);
     expect(names(r.frames)).toEqual(['__sin_fma', '[LuaJIT trace]', 'mid', 'main chunk']);
     // A VM helper the trace called is not the interpreter running the Lua frames.
-    expect(names(splice([helper, trace], [lua('burn'), lua('main chunk')]).frames)).toEqual(['luajit+0xa280', '[LuaJIT trace]', 'burn', 'main chunk']);
+    expect(names(splice([helper, trace], [lua('burn'), lua('main chunk')]).frames)).toEqual([
+      'luajit+0xa280',
+      '[LuaJIT trace]',
+      'burn',
+      'main chunk',
+    ]);
   });
 });

@@ -16,7 +16,19 @@ const CODE = 0x6000_0000;
 
 /** A frame whose function sits in stack slot `slot` and whose saved pc is instruction `pc` (+1: pc after it). */
 function frame(slot: number, tag = layout.tags.luaClosure, pc = 0): RawFrame {
-  return { ci: 0x7000_0000 + slot * 64, func: STACK + slot * TV, callstatus: 0, savedpc: CODE + (pc + 1) * 4, funcTag: tag, funcValue: 0x1234, closure: null, protoAddr: 0, proto: null, arg1Tag: 0, arg1Value: 0 };
+  return {
+    ci: 0x7000_0000 + slot * 64,
+    func: STACK + slot * TV,
+    callstatus: 0,
+    savedpc: CODE + (pc + 1) * 4,
+    funcTag: tag,
+    funcValue: 0x1234,
+    closure: null,
+    protoAddr: 0,
+    proto: null,
+    arg1Tag: 0,
+    arg1Value: 0,
+  };
 }
 
 /** A Proto stand-in with the given code (instruction i at CODE + 4 i). */
@@ -55,7 +67,9 @@ describe('tornFrames (the raw copy)', () => {
   });
 
   it('the outermost failure decides, whatever lies above it', () => {
-    expect(tornFrames(layout, [frame(3, layout.tags.nil), frame(12), frame(9, layout.tags.nil), frame(1)])).toBe(3);
+    expect(
+      tornFrames(layout, [frame(3, layout.tags.nil), frame(12), frame(9, layout.tags.nil), frame(1)]),
+    ).toBe(3);
   });
 });
 

@@ -94,7 +94,8 @@ describe('LuaJIT walker on recorded snapshots', () => {
         for (const r of regions) {
           if (mode === 0) {
             const flips = 1 + Math.floor(rand() * 4);
-            for (let i = 0; i < flips && r.bytes.length > 0; i++) r.bytes[Math.floor(rand() * r.bytes.length)] ^= 1 << Math.floor(rand() * 8);
+            for (let i = 0; i < flips && r.bytes.length > 0; i++)
+              r.bytes[Math.floor(rand() * r.bytes.length)] ^= 1 << Math.floor(rand() * 8);
           } else if (mode === 1) {
             if (rand() < 0.3) r.bytes = r.bytes.subarray(0, Math.floor(rand() * r.bytes.length));
           } else if (rand() < 0.5) {
@@ -124,7 +125,9 @@ describe('LuaJIT walker on recorded snapshots', () => {
       expect(frames.map(tracebackLine).slice(1)).toEqual(s.dumped.slice(1));
       // Without rbp the walker falls back to L->base, left at the gmatch iterator's frame whose function
       // slot now holds its result: the sample was dropped ("frame slot is not a function").
-      expect(() => run(s, SnapshotMemory.fromJSON(s.regions), { rdx: s.regs.rdx, rbx: s.regs.rbx, r14: s.regs.r14 })).toThrow(CaptureError);
+      expect(() =>
+        run(s, SnapshotMemory.fromJSON(s.regions), { rdx: s.regs.rdx, rbx: s.regs.rbx, r14: s.regs.r14 }),
+      ).toThrow(CaptureError);
     }
   });
 
@@ -160,7 +163,10 @@ describe('LuaJIT walker on recorded snapshots', () => {
     const s = load(files[0]);
     const rand = rng(42);
     for (let round = 0; round < 50; round++) {
-      const regions = [s.L, s.G].map((addr) => ({ addr: addr - 4096, bytes: Buffer.from(Array.from({ length: 16384 }, () => Math.floor(rand() * 256))) }));
+      const regions = [s.L, s.G].map((addr) => ({
+        addr: addr - 4096,
+        bytes: Buffer.from(Array.from({ length: 16384 }, () => Math.floor(rand() * 256))),
+      }));
       hostile(s, new SnapshotMemory(regions));
     }
   });
@@ -171,7 +177,14 @@ describe('LuaJIT walker on recorded snapshots', () => {
     // Point every frame link of the copied stack at a zero-size C frame (prev == frame).
     for (const r of regions) {
       if (r.bytes.length < 256) continue;
-      for (let off = 0; off + 8 <= r.bytes.length; off += 8) if (r.bytes.readUInt32LE(off + 4) === 0 && r.bytes.readUInt32LE(off) % 8 === 0 && r.bytes.readUInt32LE(off) > 0 && r.bytes.readUInt32LE(off) < 4096) r.bytes.writeUInt32LE(1, off);
+      for (let off = 0; off + 8 <= r.bytes.length; off += 8)
+        if (
+          r.bytes.readUInt32LE(off + 4) === 0 &&
+          r.bytes.readUInt32LE(off) % 8 === 0 &&
+          r.bytes.readUInt32LE(off) > 0 &&
+          r.bytes.readUInt32LE(off) < 4096
+        )
+          r.bytes.writeUInt32LE(1, off);
     }
     hostile(s, new SnapshotMemory(regions));
   });

@@ -19,7 +19,16 @@ import { BoundedMemory, rng } from './helpers/fuzz.js';
 const SNAPS = readSnapshots(/^puc-.*\.json$/);
 
 it('a snapshot of every PUC runtime of the matrix is present', () => {
-  expect(SNAPS.map((s) => s.version).sort()).toEqual(['5.1.5', '5.2.4', '5.3.6', '5.4.2', '5.4.4', '5.4.7', '5.4.8', '5.4.9']);
+  expect(SNAPS.map((s) => s.version).sort()).toEqual([
+    '5.1.5',
+    '5.2.4',
+    '5.3.6',
+    '5.4.2',
+    '5.4.4',
+    '5.4.7',
+    '5.4.8',
+    '5.4.9',
+  ]);
 });
 
 describe('5.4 names: a call through a table named "_ENV" (ldebug.c isEnv)', () => {
@@ -47,25 +56,49 @@ describe('5.4 names: a call through a table named "_ENV" (ldebug.c isEnv)', () =
       expect(n, name).toBeGreaterThanOrEqual(0);
       return n;
     };
-    const iABC = (name: string, a: number, b: number, c: number) => (op(name) | (a << 7) | (b << 16) | (c << 24)) >>> 0;
+    const iABC = (name: string, a: number, b: number, c: number) =>
+      (op(name) | (a << 7) | (b << 16) | (c << 24)) >>> 0;
     const iABx = (name: string, a: number, bx: number) => (op(name) | (a << 7) | (bx << 15)) >>> 0;
     const names = new NameInference(layout);
 
     it(`${release}: ("_ENV").f() is ${atLeast548(release) ? 'a field (5.4.8+: only a local or upvalue is _ENV)' : 'a global'}`, () => {
       // LOADK R0 "_ENV"; GETFIELD R0 R0 "f"; CALL R0 1 1
-      const p = proto([iABx('LOADK', 0, 0), iABC('GETFIELD', 0, 0, 1), iABC('CALL', 0, 1, 1)], [], [], ['_ENV', 'f']);
-      expect(names.calledFrom(p, 2)).toEqual({ namewhat: atLeast548(release) ? 'field' : 'global', name: 'f' });
+      const p = proto(
+        [iABx('LOADK', 0, 0), iABC('GETFIELD', 0, 0, 1), iABC('CALL', 0, 1, 1)],
+        [],
+        [],
+        ['_ENV', 'f'],
+      );
+      expect(names.calledFrom(p, 2)).toEqual({
+        namewhat: atLeast548(release) ? 'field' : 'global',
+        name: 'f',
+      });
     });
 
     it(`${release}: _ENV.f() with a local or an upvalue named _ENV is a global`, () => {
       // local _ENV = nil; _ENV.f(): LOADNIL R0 0; GETFIELD R1 R0 "f"; CALL R1 1 1
-      const local = proto([iABC('LOADNIL', 0, 0, 0), iABC('GETFIELD', 1, 0, 0), iABC('CALL', 1, 1, 1)], [['_ENV', 1, 3]], [], ['f']);
+      const local = proto(
+        [iABC('LOADNIL', 0, 0, 0), iABC('GETFIELD', 1, 0, 0), iABC('CALL', 1, 1, 1)],
+        [['_ENV', 1, 3]],
+        [],
+        ['f'],
+      );
       expect(names.calledFrom(local, 2)).toEqual({ namewhat: 'global', name: 'f' });
       // GETUPVAL R0 U0(_ENV); GETFIELD R0 R0 "f"; CALL R0 1 1
-      const upvalue = proto([iABC('GETUPVAL', 0, 0, 0), iABC('GETFIELD', 0, 0, 0), iABC('CALL', 0, 1, 1)], [], ['_ENV'], ['f']);
+      const upvalue = proto(
+        [iABC('GETUPVAL', 0, 0, 0), iABC('GETFIELD', 0, 0, 0), iABC('CALL', 0, 1, 1)],
+        [],
+        ['_ENV'],
+        ['f'],
+      );
       expect(names.calledFrom(upvalue, 2)).toEqual({ namewhat: 'global', name: 'f' });
       // A local named otherwise holding "_ENV"'s table is a field on every release.
-      const other = proto([iABC('LOADNIL', 0, 0, 0), iABC('GETFIELD', 1, 0, 0), iABC('CALL', 1, 1, 1)], [['env', 1, 3]], [], ['f']);
+      const other = proto(
+        [iABC('LOADNIL', 0, 0, 0), iABC('GETFIELD', 1, 0, 0), iABC('CALL', 1, 1, 1)],
+        [['env', 1, 3]],
+        [],
+        ['f'],
+      );
       expect(names.calledFrom(other, 2)).toEqual({ namewhat: 'field', name: 'f' });
     });
   }
@@ -108,19 +141,31 @@ for (const snap of SNAPS) {
 
     it('survives byte flips (200 seeds), 1% random bytes (50 seeds), random memory (30 seeds)', () => {
       for (let seed = 1; seed <= 200; seed++) {
-        survives(new SnapshotMemory(regions((b, r) => {
-          if (b.length && r() < 0.3) b[Math.floor(r() * b.length)] ^= 1 << Math.floor(r() * 8);
-        }, seed)));
+        survives(
+          new SnapshotMemory(
+            regions((b, r) => {
+              if (b.length && r() < 0.3) b[Math.floor(r() * b.length)] ^= 1 << Math.floor(r() * 8);
+            }, seed),
+          ),
+        );
       }
       for (let seed = 1; seed <= 50; seed++) {
-        survives(new SnapshotMemory(regions((b, r) => {
-          for (let i = 0; i < b.length; i++) if (r() < 0.01) b[i] = Math.floor(r() * 256);
-        }, seed)));
+        survives(
+          new SnapshotMemory(
+            regions((b, r) => {
+              for (let i = 0; i < b.length; i++) if (r() < 0.01) b[i] = Math.floor(r() * 256);
+            }, seed),
+          ),
+        );
       }
       for (let seed = 1; seed <= 30; seed++) {
-        survives(new SnapshotMemory(regions((b, r) => {
-          for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
-        }, seed)));
+        survives(
+          new SnapshotMemory(
+            regions((b, r) => {
+              for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
+            }, seed),
+          ),
+        );
       }
     });
 
@@ -129,7 +174,10 @@ for (const snap of SNAPS) {
         const r = rng(seed);
         const kept = snap.regions
           .filter(() => r() > 0.3)
-          .map((reg) => ({ addr: reg.addr, bytes: Buffer.from(reg.hex, 'hex').subarray(0, Math.floor((r() * reg.hex.length) / 2)) }));
+          .map((reg) => ({
+            addr: reg.addr,
+            bytes: Buffer.from(reg.hex, 'hex').subarray(0, Math.floor((r() * reg.hex.length) / 2)),
+          }));
         survives(new SnapshotMemory(kept));
       }
     });

@@ -16,11 +16,15 @@ export function buildHost(dir: string, extra: string[] = []): string {
   const out = path.join(dir, 'host');
   let flags: string[];
   try {
-    flags = execFileSync('pkg-config', ['--cflags', '--libs', 'lua5.4'], { encoding: 'utf8' }).trim().split(/\s+/);
+    flags = execFileSync('pkg-config', ['--cflags', '--libs', 'lua5.4'], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
   } catch {
     flags = ['-I/usr/include/lua5.4', '-llua5.4'];
   }
-  execFileSync('gcc', ['-O2', '-g', ...extra, '-o', out, path.join(FIXTURES, 'host.c'), ...flags], { stdio: 'pipe' });
+  execFileSync('gcc', ['-O2', '-g', ...extra, '-o', out, path.join(FIXTURES, 'host.c'), ...flags], {
+    stdio: 'pipe',
+  });
   return out;
 }
 
@@ -95,16 +99,28 @@ export function gdbCapture(pid: number, stackMax = 256 * 1024, thread = 1): GdbC
   const out = execFileSync(
     'gdb',
     [
-      '-p', String(pid), '-batch', '-nx',
-      '-ex', 'set pagination off',
-      '-ex', 'set width 0',
-      '-ex', 'set backtrace past-main on',
-      '-ex', 'set backtrace past-entry on',
-      '-ex', `thread ${thread}`,
-      '-ex', 'info registers',
-      '-ex', PY,
-      '-ex', 'bt',
-      '-ex', dumpPy(dump, pid, stackMax),
+      '-p',
+      String(pid),
+      '-batch',
+      '-nx',
+      '-ex',
+      'set pagination off',
+      '-ex',
+      'set width 0',
+      '-ex',
+      'set backtrace past-main on',
+      '-ex',
+      'set backtrace past-entry on',
+      '-ex',
+      `thread ${thread}`,
+      '-ex',
+      'info registers',
+      '-ex',
+      PY,
+      '-ex',
+      'bt',
+      '-ex',
+      dumpPy(dump, pid, stackMax),
     ],
     { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -125,6 +141,9 @@ export function gdbCapture(pid: number, stackMax = 256 * 1024, thread = 1): GdbC
   if (regs.rsp === undefined || regs.rip === undefined) throw new Error(`gdb gave no registers:\n${out}`);
   const bytes = fs.readFileSync(dump);
   fs.rmSync(path.dirname(dump), { recursive: true, force: true });
-  const bt = out.split('\n').filter((l) => /^#\d+/.test(l)).join('\n');
+  const bt = out
+    .split('\n')
+    .filter((l) => /^#\d+/.test(l))
+    .join('\n');
   return { pid, regs, stack: { addr: regs.rsp, bytes }, maps, gdbPcs: pcs, gdbRegs: fregs, bt };
 }

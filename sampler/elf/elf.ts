@@ -142,7 +142,8 @@ export class ElfFile {
           });
         }
         const strtab = raw[shstrndx];
-        const strOk = strtab && strtab.offset >= 0 && strtab.size >= 0 && strtab.offset + strtab.size <= b.length;
+        const strOk =
+          strtab && strtab.offset >= 0 && strtab.size >= 0 && strtab.offset + strtab.size <= b.length;
         for (const r of raw) {
           const name = strOk ? cstr(b, strtab.offset + r.nameOff, strtab.offset + strtab.size) : '';
           const { nameOff: _n, ...rest } = r;
@@ -239,7 +240,11 @@ export class ElfFile {
       const descOff = nameOff + ((namesz + 3) & ~3);
       const next = descOff + ((descsz + 3) & ~3);
       if (namesz > size || descsz > size || next > end || next <= p) return null;
-      if (type === 3 /* NT_GNU_BUILD_ID */ && namesz === 4 && b.toString('latin1', nameOff, nameOff + 3) === 'GNU') {
+      if (
+        type === 3 /* NT_GNU_BUILD_ID */ &&
+        namesz === 4 &&
+        b.toString('latin1', nameOff, nameOff + 3) === 'GNU'
+      ) {
         if (descsz === 0 || descsz > 64) return null;
         return b.toString('hex', descOff, descOff + descsz);
       }

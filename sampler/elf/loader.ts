@@ -96,7 +96,7 @@ export function loadElf(targetPath: string, pid?: number, opts: LoadOptions = {}
 export function elfFromImage(name: string, data: Buffer): LoadedElf | null {
   const elf = ElfFile.parse(data);
   if (!elf) return null;
-  let bid: string | null = null;
+  let bid: string | null;
   try {
     bid = elf.buildId();
   } catch {
@@ -146,7 +146,12 @@ export function debugCandidates(targetPath: string, buildId: string | null, link
   return out;
 }
 
-function findDebugFile(elf: ElfFile, targetPath: string, buildId: string | null, pid?: number): ElfFile | null {
+function findDebugFile(
+  elf: ElfFile,
+  targetPath: string,
+  buildId: string | null,
+  pid?: number,
+): ElfFile | null {
   const link = elf.debugLink();
   for (const cand of debugCandidates(targetPath, buildId, link?.file ?? null)) {
     for (const real of candidatePaths(cand, pid)) {

@@ -50,7 +50,8 @@ export function luaBinaries(pid: number): string[] {
   const exe = exePath(pid);
   if (exe) files.push(exe.replace(/ \(deleted\)$/, ''));
   for (const m of readMaps(pid)) {
-    if (m.path.startsWith('/') && /lua|jit/i.test(m.path.split('/').pop() ?? '') && !files.includes(m.path)) files.push(m.path);
+    if (m.path.startsWith('/') && /lua|jit/i.test(m.path.split('/').pop() ?? '') && !files.includes(m.path))
+      files.push(m.path);
   }
   return files;
 }

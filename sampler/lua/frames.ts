@@ -45,7 +45,8 @@ export function tracebackDescription(f: LuaFrame): string {
   }
   const namewhat = rules ? rules.namewhat : true;
   const globalFirst = rules ? rules.globalFirst : true;
-  if (f.globalName !== undefined && (globalFirst || (f.namewhat === '' && f.what === 'C'))) return `in function '${f.globalName}'`;
+  if (f.globalName !== undefined && (globalFirst || (f.namewhat === '' && f.what === 'C')))
+    return `in function '${f.globalName}'`;
   if (f.namewhat !== '') return namewhat ? `in ${f.namewhat} '${f.name}'` : `in function '${f.name}'`;
   if (f.what === 'main') return 'in main chunk';
   if (f.what === 'Lua') return `in function <${f.file}:${f.lineDefined}>`;

@@ -265,51 +265,217 @@ export function evalExpr(expr: Buffer, ctx: ExprContext, initial?: number): numb
         continue;
       }
       switch (op) {
-        case 0x03: push(c.u64big()); break; // addr
-        case 0x06: push(deref(pop(), 8)); break; // deref
-        case 0x08: push(BigInt(c.u8())); break;
-        case 0x09: push(BigInt(((c.u8() << 24) >> 24))); break;
-        case 0x0a: push(BigInt(c.u16())); break;
-        case 0x0b: push(BigInt(c.s16())); break;
-        case 0x0c: push(BigInt(c.u32())); break;
-        case 0x0d: push(BigInt(c.s32())); break;
-        case 0x0e: push(c.u64big()); break;
-        case 0x0f: push(c.s64big()); break;
-        case 0x10: push(BigInt(c.uleb())); break; // constu
-        case 0x11: push(BigInt(c.sleb())); break; // consts
-        case 0x12: { const v = pop(); push(v); push(v); break; } // dup
-        case 0x13: pop(); break; // drop
-        case 0x14: { if (st.length < 2) return null; push(st[st.length - 2]); break; } // over
-        case 0x15: { const i = c.u8(); if (i >= st.length) return null; push(st[st.length - 1 - i]); break; } // pick
-        case 0x16: { const a = pop(); const b = pop(); push(a); push(b); break; } // swap
-        case 0x17: { const a = pop(); const b = pop(); const d = pop(); push(b); push(a); push(d); break; } // rot: top→second, second→third, third→top
-        case 0x19: { const v = signed(pop()); push(v < 0n ? -v : v); break; } // abs
-        case 0x1a: { const b = pop(); push(pop() & b); break; } // and
-        case 0x1b: { const b = signed(pop()); const a = signed(pop()); if (b === 0n) return null; push(a / b); break; } // div
-        case 0x1c: { const b = pop(); push(pop() - b); break; } // minus
-        case 0x1d: { const b = pop(); const a = pop(); if (b === 0n) return null; push(a % b); break; } // mod
-        case 0x1e: { const b = pop(); push(pop() * b); break; } // mul
-        case 0x1f: push(-signed(pop())); break; // neg
-        case 0x20: push(~pop()); break; // not
-        case 0x21: { const b = pop(); push(pop() | b); break; } // or
-        case 0x22: { const b = pop(); push(pop() + b); break; } // plus
-        case 0x23: push(pop() + BigInt(c.uleb())); break; // plus_uconst
-        case 0x24: { const b = pop(); const a = pop(); push(b >= 64n ? 0n : a << b); break; } // shl
-        case 0x25: { const b = pop(); const a = pop(); push(b >= 64n ? 0n : a >> b); break; } // shr
-        case 0x26: { const b = pop(); const a = signed(pop()); push(a >> (b >= 64n ? 63n : b)); break; } // shra
-        case 0x27: { const b = pop(); push(pop() ^ b); break; } // xor
-        case 0x28: { const off = c.s16(); if (pop() !== 0n) { const np = c.pos + off; if (np < 0 || np > c.end) return null; c.pos = np; } break; } // bra
-        case 0x29: { const b = signed(pop()); push(signed(pop()) === b ? 1n : 0n); break; } // eq
-        case 0x2a: { const b = signed(pop()); push(signed(pop()) >= b ? 1n : 0n); break; } // ge
-        case 0x2b: { const b = signed(pop()); push(signed(pop()) > b ? 1n : 0n); break; } // gt
-        case 0x2c: { const b = signed(pop()); push(signed(pop()) <= b ? 1n : 0n); break; } // le
-        case 0x2d: { const b = signed(pop()); push(signed(pop()) < b ? 1n : 0n); break; } // lt
-        case 0x2e: { const b = signed(pop()); push(signed(pop()) !== b ? 1n : 0n); break; } // ne
-        case 0x2f: { const off = c.s16(); const np = c.pos + off; if (np < 0 || np > c.end) return null; c.pos = np; break; } // skip
-        case 0x90: push(regVal(c.uleb())); break; // regx
-        case 0x92: { const r = c.uleb(); const off = c.sleb(); push(regVal(r) + BigInt(off)); break; } // bregx
-        case 0x94: { const n = c.u8(); if (n < 1 || n > 8) return null; push(deref(pop(), n)); break; } // deref_size
-        case 0x96: break; // nop
+        case 0x03:
+          push(c.u64big());
+          break; // addr
+        case 0x06:
+          push(deref(pop(), 8));
+          break; // deref
+        case 0x08:
+          push(BigInt(c.u8()));
+          break;
+        case 0x09:
+          push(BigInt((c.u8() << 24) >> 24));
+          break;
+        case 0x0a:
+          push(BigInt(c.u16()));
+          break;
+        case 0x0b:
+          push(BigInt(c.s16()));
+          break;
+        case 0x0c:
+          push(BigInt(c.u32()));
+          break;
+        case 0x0d:
+          push(BigInt(c.s32()));
+          break;
+        case 0x0e:
+          push(c.u64big());
+          break;
+        case 0x0f:
+          push(c.s64big());
+          break;
+        case 0x10:
+          push(BigInt(c.uleb()));
+          break; // constu
+        case 0x11:
+          push(BigInt(c.sleb()));
+          break; // consts
+        case 0x12: {
+          const v = pop();
+          push(v);
+          push(v);
+          break;
+        } // dup
+        case 0x13:
+          pop();
+          break; // drop
+        case 0x14: {
+          if (st.length < 2) return null;
+          push(st[st.length - 2]);
+          break;
+        } // over
+        case 0x15: {
+          const i = c.u8();
+          if (i >= st.length) return null;
+          push(st[st.length - 1 - i]);
+          break;
+        } // pick
+        case 0x16: {
+          const a = pop();
+          const b = pop();
+          push(a);
+          push(b);
+          break;
+        } // swap
+        case 0x17: {
+          const a = pop();
+          const b = pop();
+          const d = pop();
+          push(b);
+          push(a);
+          push(d);
+          break;
+        } // rot: top→second, second→third, third→top
+        case 0x19: {
+          const v = signed(pop());
+          push(v < 0n ? -v : v);
+          break;
+        } // abs
+        case 0x1a: {
+          const b = pop();
+          push(pop() & b);
+          break;
+        } // and
+        case 0x1b: {
+          const b = signed(pop());
+          const a = signed(pop());
+          if (b === 0n) return null;
+          push(a / b);
+          break;
+        } // div
+        case 0x1c: {
+          const b = pop();
+          push(pop() - b);
+          break;
+        } // minus
+        case 0x1d: {
+          const b = pop();
+          const a = pop();
+          if (b === 0n) return null;
+          push(a % b);
+          break;
+        } // mod
+        case 0x1e: {
+          const b = pop();
+          push(pop() * b);
+          break;
+        } // mul
+        case 0x1f:
+          push(-signed(pop()));
+          break; // neg
+        case 0x20:
+          push(~pop());
+          break; // not
+        case 0x21: {
+          const b = pop();
+          push(pop() | b);
+          break;
+        } // or
+        case 0x22: {
+          const b = pop();
+          push(pop() + b);
+          break;
+        } // plus
+        case 0x23:
+          push(pop() + BigInt(c.uleb()));
+          break; // plus_uconst
+        case 0x24: {
+          const b = pop();
+          const a = pop();
+          push(b >= 64n ? 0n : a << b);
+          break;
+        } // shl
+        case 0x25: {
+          const b = pop();
+          const a = pop();
+          push(b >= 64n ? 0n : a >> b);
+          break;
+        } // shr
+        case 0x26: {
+          const b = pop();
+          const a = signed(pop());
+          push(a >> (b >= 64n ? 63n : b));
+          break;
+        } // shra
+        case 0x27: {
+          const b = pop();
+          push(pop() ^ b);
+          break;
+        } // xor
+        case 0x28: {
+          const off = c.s16();
+          if (pop() !== 0n) {
+            const np = c.pos + off;
+            if (np < 0 || np > c.end) return null;
+            c.pos = np;
+          }
+          break;
+        } // bra
+        case 0x29: {
+          const b = signed(pop());
+          push(signed(pop()) === b ? 1n : 0n);
+          break;
+        } // eq
+        case 0x2a: {
+          const b = signed(pop());
+          push(signed(pop()) >= b ? 1n : 0n);
+          break;
+        } // ge
+        case 0x2b: {
+          const b = signed(pop());
+          push(signed(pop()) > b ? 1n : 0n);
+          break;
+        } // gt
+        case 0x2c: {
+          const b = signed(pop());
+          push(signed(pop()) <= b ? 1n : 0n);
+          break;
+        } // le
+        case 0x2d: {
+          const b = signed(pop());
+          push(signed(pop()) < b ? 1n : 0n);
+          break;
+        } // lt
+        case 0x2e: {
+          const b = signed(pop());
+          push(signed(pop()) !== b ? 1n : 0n);
+          break;
+        } // ne
+        case 0x2f: {
+          const off = c.s16();
+          const np = c.pos + off;
+          if (np < 0 || np > c.end) return null;
+          c.pos = np;
+          break;
+        } // skip
+        case 0x90:
+          push(regVal(c.uleb()));
+          break; // regx
+        case 0x92: {
+          const r = c.uleb();
+          const off = c.sleb();
+          push(regVal(r) + BigInt(off));
+          break;
+        } // bregx
+        case 0x94: {
+          const n = c.u8();
+          if (n < 1 || n > 8) return null;
+          push(deref(pop(), n));
+          break;
+        } // deref_size
+        case 0x96:
+          break; // nop
         default:
           return null; // unsupported op (piece, call, TLS, entry_value, …)
       }

@@ -141,7 +141,7 @@ export class EhFrame {
       if (countEnc === DW_EH_PE_omit || tableEnc === DW_EH_PE_omit) return;
       const count = c.encoded(countEnc, this.hdrVaddr, this.hdrVaddr);
       const es = encodedSize(tableEnc);
-      if (es === 0 || (tableEnc & 0x70) !== 0x30 && (tableEnc & 0x70) !== 0x00) return;
+      if (es === 0 || ((tableEnc & 0x70) !== 0x30 && (tableEnc & 0x70) !== 0x00)) return;
       const maxCount = Math.floor((h.length - c.pos) / (2 * es));
       if (!Number.isSafeInteger(count) || count <= 0) return;
       this.tableCount = Math.min(count, maxCount);
@@ -246,7 +246,7 @@ export class EhFrame {
   parseCie(pos: number): Cie | null {
     const hit = this.cies.get(pos);
     if (hit !== undefined) return hit;
-    let cie: Cie | null = null;
+    let cie: Cie | null;
     try {
       cie = this.parseCieUncached(pos);
     } catch {
@@ -389,7 +389,15 @@ export class EhFrame {
    * Runs CFA instructions from [from, to) until the location passes `target`.
    * Returns false on an unknown opcode or malformed operands.
    */
-  private exec(cie: Cie, from: number, to: number, st: State, init: State | null, target: number, startLoc: number): boolean {
+  private exec(
+    cie: Cie,
+    from: number,
+    to: number,
+    st: State,
+    init: State | null,
+    target: number,
+    startLoc: number,
+  ): boolean {
     const c = new Cursor(this.eh, from, to);
     const stack: State[] = [];
     let loc = startLoc;
@@ -434,7 +442,8 @@ export class EhFrame {
       switch (op) {
         case 0x00: // nop
           break;
-        case 0x01: { // set_loc
+        case 0x01: {
+          // set_loc
           const nl = c.encoded(cie.fdeEnc, this.ehVaddr);
           if (nl > target) return true;
           loc = nl;
@@ -449,11 +458,26 @@ export class EhFrame {
         case 0x04:
           if (!advance(c.u32())) return true;
           break;
-        case 0x05: { const r = c.uleb(); setRule(r, R_OFFSET, c.uleb() * da); break; }
-        case 0x06: restore(c.uleb()); break;
-        case 0x07: setRule(c.uleb(), R_UNDEF, 0); break;
-        case 0x08: setRule(c.uleb(), R_SAME, 0); break;
-        case 0x09: { const r = c.uleb(); const r2 = c.uleb(); setRule(r, R_REG, r2); break; }
+        case 0x05: {
+          const r = c.uleb();
+          setRule(r, R_OFFSET, c.uleb() * da);
+          break;
+        }
+        case 0x06:
+          restore(c.uleb());
+          break;
+        case 0x07:
+          setRule(c.uleb(), R_UNDEF, 0);
+          break;
+        case 0x08:
+          setRule(c.uleb(), R_SAME, 0);
+          break;
+        case 0x09: {
+          const r = c.uleb();
+          const r2 = c.uleb();
+          setRule(r, R_REG, r2);
+          break;
+        }
         case 0x0a:
           if (stack.length >= MAX_STATE_STACK) return false;
           stack.push(cloneState(st));
@@ -469,19 +493,65 @@ export class EhFrame {
           st.expr = s.expr;
           break;
         }
-        case 0x0c: st.cfaReg = c.uleb(); st.cfaOff = c.uleb(); st.cfaExpr = null; break;
-        case 0x0d: st.cfaReg = c.uleb(); st.cfaExpr = null; break;
-        case 0x0e: st.cfaOff = c.uleb(); break;
-        case 0x0f: st.cfaExpr = c.block(c.uleb()); st.cfaReg = -1; break;
-        case 0x10: { const r = c.uleb(); const e = c.block(c.uleb()); setRule(r, R_EXPR, 0, e); break; }
-        case 0x11: { const r = c.uleb(); setRule(r, R_OFFSET, c.sleb() * da); break; }
-        case 0x12: st.cfaReg = c.uleb(); st.cfaOff = c.sleb() * da; st.cfaExpr = null; break;
-        case 0x13: st.cfaOff = c.sleb() * da; break;
-        case 0x14: { const r = c.uleb(); setRule(r, R_VAL_OFFSET, c.uleb() * da); break; }
-        case 0x15: { const r = c.uleb(); setRule(r, R_VAL_OFFSET, c.sleb() * da); break; }
-        case 0x16: { const r = c.uleb(); const e = c.block(c.uleb()); setRule(r, R_VAL_EXPR, 0, e); break; }
-        case 0x2e: c.uleb(); break; // GNU_args_size
-        case 0x2f: { const r = c.uleb(); setRule(r, R_OFFSET, -c.uleb() * da); break; } // GNU_negative_offset_extended
+        case 0x0c:
+          st.cfaReg = c.uleb();
+          st.cfaOff = c.uleb();
+          st.cfaExpr = null;
+          break;
+        case 0x0d:
+          st.cfaReg = c.uleb();
+          st.cfaExpr = null;
+          break;
+        case 0x0e:
+          st.cfaOff = c.uleb();
+          break;
+        case 0x0f:
+          st.cfaExpr = c.block(c.uleb());
+          st.cfaReg = -1;
+          break;
+        case 0x10: {
+          const r = c.uleb();
+          const e = c.block(c.uleb());
+          setRule(r, R_EXPR, 0, e);
+          break;
+        }
+        case 0x11: {
+          const r = c.uleb();
+          setRule(r, R_OFFSET, c.sleb() * da);
+          break;
+        }
+        case 0x12:
+          st.cfaReg = c.uleb();
+          st.cfaOff = c.sleb() * da;
+          st.cfaExpr = null;
+          break;
+        case 0x13:
+          st.cfaOff = c.sleb() * da;
+          break;
+        case 0x14: {
+          const r = c.uleb();
+          setRule(r, R_VAL_OFFSET, c.uleb() * da);
+          break;
+        }
+        case 0x15: {
+          const r = c.uleb();
+          setRule(r, R_VAL_OFFSET, c.sleb() * da);
+          break;
+        }
+        case 0x16: {
+          const r = c.uleb();
+          const e = c.block(c.uleb());
+          setRule(r, R_VAL_EXPR, 0, e);
+          break;
+        }
+        case 0x2e:
+          c.uleb();
+          break; // GNU_args_size
+        case 0x2f: {
+          const r = c.uleb();
+          setRule(r, R_OFFSET, -c.uleb() * da);
+          break;
+        } // GNU_negative_offset_extended
         default:
           return false;
       }

@@ -51,7 +51,9 @@ export function ehFrameOf(elf: ElfFile): EhFrame | null {
     if (!hdr || hdr.length < 8) return null;
     const c = new Cursor(hdr, 4, hdr.length);
     const ehVaddr = c.encoded(hdr[1], ph.vaddr, ph.vaddr);
-    const seg = elf.segments.find((p) => p.type === PT_LOAD && ehVaddr >= p.vaddr && ehVaddr < p.vaddr + p.filesz);
+    const seg = elf.segments.find(
+      (p) => p.type === PT_LOAD && ehVaddr >= p.vaddr && ehVaddr < p.vaddr + p.filesz,
+    );
     if (!seg) return null;
     const eh = elf.readVaddr(ehVaddr, seg.vaddr + seg.filesz - ehVaddr);
     if (!eh) return null;
@@ -129,7 +131,10 @@ export class ProcessModules {
     if (hit) return hit;
     const loaded = loadElf(m.path, this.pid, {
       inode: m.inode,
-      extra: this.pid > 0 ? `/proc/${this.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}` : undefined,
+      extra:
+        this.pid > 0
+          ? `/proc/${this.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`
+          : undefined,
     });
     if (!loaded) return null;
     const mod = makeModule(m.path, loaded, loaded.elf.biasFor(m.start, m.offset));

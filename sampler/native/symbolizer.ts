@@ -138,9 +138,7 @@ export class Symbolizer {
    * trampolines (their pc is the trampoline's first byte) and the frame a signal interrupted.
    */
   symbolizeFrames(frames: readonly { pc: number; signal?: boolean }[]): SymbolInfo[] {
-    return frames.map((f, i) =>
-      this.symbolize(f.pc, i > 0 && !f.signal && !frames[i - 1].signal),
-    );
+    return frames.map((f, i) => this.symbolize(f.pc, i > 0 && !f.signal && !frames[i - 1].signal));
   }
 
   private compute(pc: number, lookup: number): SymbolInfo {
@@ -203,6 +201,11 @@ export class Symbolizer {
         label: `${base}+0x${fde.start.toString(16)}`,
       };
     }
-    return { module: mod.path, offset: pc - bias, moduleOffset: pc - bias, label: `${base}+0x${(pc - bias).toString(16)}` };
+    return {
+      module: mod.path,
+      offset: pc - bias,
+      moduleOffset: pc - bias,
+      label: `${base}+0x${(pc - bias).toString(16)}`,
+    };
   }
 }

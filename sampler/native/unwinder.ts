@@ -47,12 +47,32 @@ export interface NativeFrame {
 
 /** DWARF numbering of x86_64 registers. */
 export const DWARF_REG_NAMES = [
-  'rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp',
-  'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip',
+  'rax',
+  'rdx',
+  'rcx',
+  'rbx',
+  'rsi',
+  'rdi',
+  'rbp',
+  'rsp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
 ] as const;
 
 const CALLEE_SAVED: readonly [number, CalleeSaved][] = [
-  [3, 'rbx'], [6, 'rbp'], [12, 'r12'], [13, 'r13'], [14, 'r14'], [15, 'r15'],
+  [3, 'rbx'],
+  [6, 'rbp'],
+  [12, 'r12'],
+  [13, 'r13'],
+  [14, 'r14'],
+  [15, 'r15'],
 ];
 const CALLEE_SAVED_MASK = (1 << 3) | (1 << 6) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15);
 
@@ -71,8 +91,23 @@ function sleb(v: number): number[] {
 
 /** The kernel's rt_sigframe as seen at __restore_rt: rsp points at the ucontext. */
 const SIGFRAME_GREG_OFF: Record<number, number> = {
-  8: 40, 9: 48, 10: 56, 11: 64, 12: 72, 13: 80, 14: 88, 15: 96,
-  5: 104, 4: 112, 6: 120, 3: 128, 1: 136, 0: 144, 2: 152, 7: 160, 16: 168,
+  8: 40,
+  9: 48,
+  10: 56,
+  11: 64,
+  12: 72,
+  13: 80,
+  14: 88,
+  15: 96,
+  5: 104,
+  4: 112,
+  6: 120,
+  3: 128,
+  1: 136,
+  0: 144,
+  2: 152,
+  7: 160,
+  16: 168,
 };
 
 function sigreturnRow(pc: number): Row {
@@ -288,7 +323,8 @@ export class NativeUnwinder {
     const known = this.known;
     let cfa: number | null;
     if (row.cfaExpr) cfa = evalExpr(row.cfaExpr, this.ctx);
-    else if (row.cfaReg >= 0 && row.cfaReg < NREGS && known & (1 << row.cfaReg)) cfa = regs[row.cfaReg] + row.cfaOff;
+    else if (row.cfaReg >= 0 && row.cfaReg < NREGS && known & (1 << row.cfaReg))
+      cfa = regs[row.cfaReg] + row.cfaOff;
     else cfa = null;
     if (cfa === null || cfa <= 0) return -1;
     const n = this.nregs;
@@ -366,7 +402,12 @@ export class NativeUnwinder {
     return frames;
   }
 
-  private unwindInto(input: Partial<Registers>, stack: { addr: number; bytes: Buffer }, maxFrames: number, frames: NativeFrame[]): void {
+  private unwindInto(
+    input: Partial<Registers>,
+    stack: { addr: number; bytes: Buffer },
+    maxFrames: number,
+    frames: NativeFrame[],
+  ): void {
     this.stackAddr = stack.addr;
     this.stackBuf = stack.bytes;
     let regs = this.regs;
@@ -399,7 +440,13 @@ export class NativeUnwinder {
       }
       const frame: NativeFrame = { pc, sp, cfa: 0, regs: this.frameRegs(), method };
       frames.push(frame);
-      if (!row && depth === 0 && !refreshed && !this.modules.lookup(pc) && Date.now() - this.modules.lastRefresh >= 1000) {
+      if (
+        !row &&
+        depth === 0 &&
+        !refreshed &&
+        !this.modules.lookup(pc) &&
+        Date.now() - this.modules.lastRefresh >= 1000
+      ) {
         refreshed = true;
         this.refreshMaps();
         row = this.rowAt(lookupPc);

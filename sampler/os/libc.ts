@@ -5,7 +5,14 @@ export interface Libc {
   ptrace(request: number, pid: number, addr: Buffer | null, data: Buffer | null): number;
   ptraceData(request: number, pid: number, addr: null, data: number): number;
   waitpid(pid: number, status: Int32Array, options: number): number;
-  processVmReadv(pid: number, local: Buffer, liovcnt: number, remote: Buffer, riovcnt: number, flags: number): number;
+  processVmReadv(
+    pid: number,
+    local: Buffer,
+    liovcnt: number,
+    remote: Buffer,
+    riovcnt: number,
+    flags: number,
+  ): number;
   kill(pid: number, sig: number): number;
   errno(): number;
   address(buf: Buffer): number;
@@ -19,7 +26,9 @@ export function libc(): Libc {
   const ptrace = lib.func('long ptrace(int, int, void*, void*)');
   const ptraceData = lib.func('ptrace', 'long', ['int', 'int', 'void*', 'uintptr_t']);
   const waitpid = lib.func('int waitpid(int, _Out_ int*, int)');
-  const pvr = lib.func('long process_vm_readv(int, void*, unsigned long, void*, unsigned long, unsigned long)');
+  const pvr = lib.func(
+    'long process_vm_readv(int, void*, unsigned long, void*, unsigned long, unsigned long)',
+  );
   const kill = lib.func('int kill(int, int)');
   cached = {
     ptrace: (r, p, a, d) => Number(ptrace(r, p, a, d)),

@@ -20,8 +20,7 @@ export interface Mapping {
   deleted: boolean;
 }
 
-const LINE =
-  /^([0-9a-f]+)-([0-9a-f]+)\s+([rwxsp-]{4})\s+([0-9a-f]+)\s+([0-9a-f]+:[0-9a-f]+)\s+(\d+)\s*(.*)$/;
+const LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+([rwxsp-]{4})\s+([0-9a-f]+)\s+([0-9a-f]+:[0-9a-f]+)\s+(\d+)\s*(.*)$/;
 
 export function parseMaps(text: string): Mapping[] {
   const out: Mapping[] = [];

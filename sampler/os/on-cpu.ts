@@ -56,7 +56,11 @@ export class OnCpuTracker {
   private readonly recent: { time: number; state: CpuState }[] = [];
   lost = 0;
 
-  private constructor(private fd: number, private readonly map: unknown, private readonly len: number) {
+  private constructor(
+    private fd: number,
+    private readonly map: unknown,
+    private readonly len: number,
+  ) {
     const ab = koffi.view(map, len);
     this.meta = new DataView(ab, 0, PAGE);
     this.data = new DataView(ab, PAGE, DATA_PAGES * PAGE);
@@ -101,7 +105,8 @@ export class OnCpuTracker {
         const lo = this.data.getUint32(tAt, true);
         const hi = this.data.getUint32((tAt + 4) % size, true);
         const time = hi * 0x1_0000_0000 + lo;
-        const st: CpuState = misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
+        const st: CpuState =
+          misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
         this.recent.push({ time, state: st });
         this.state = st;
         this.since = time;

@@ -10,7 +10,10 @@ export function processExists(pid: number): boolean {
 
 export function listThreads(pid: number): number[] {
   try {
-    return readdirSync(`/proc/${pid}/task`).map(Number).filter((n) => Number.isInteger(n)).sort((a, b) => a - b);
+    return readdirSync(`/proc/${pid}/task`)
+      .map(Number)
+      .filter((n) => Number.isInteger(n))
+      .sort((a, b) => a - b);
   } catch {
     return [];
   }

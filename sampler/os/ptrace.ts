@@ -19,15 +19,19 @@ const PTRACE_EVENT_STOP = 128;
 export const ESRCH = 3;
 export const EPERM = 1;
 
-
 export class PtraceError extends Error {
-  constructor(readonly op: string, readonly errno: number, readonly tid: number) {
+  constructor(
+    readonly op: string,
+    readonly errno: number,
+    readonly tid: number,
+  ) {
     super(`${op}(${tid}) failed: errno ${errno}`);
   }
 }
 
 /** Outcome of waiting for a stop: the thread stopped, or it is gone. */
-export type StopResult = { stopped: true; pendingSignal: number } | { stopped: false; exited: true; status: number };
+export type StopResult =
+  { stopped: true; pendingSignal: number } | { stopped: false; exited: true; status: number };
 
 const regsBuf = Buffer.alloc(REG_NAMES.length * 8);
 const statusBuf = new Int32Array(1);
@@ -39,7 +43,8 @@ export function seize(tid: number): void {
 
 export function interrupt(tid: number): void {
   const c = libc();
-  if (c.ptrace(PTRACE_INTERRUPT, tid, null, null) < 0) throw new PtraceError('PTRACE_INTERRUPT', c.errno(), tid);
+  if (c.ptrace(PTRACE_INTERRUPT, tid, null, null) < 0)
+    throw new PtraceError('PTRACE_INTERRUPT', c.errno(), tid);
 }
 
 /**
@@ -77,7 +82,8 @@ export function waitStop(tid: number, spinUs = 0): StopResult {
 
 export function getRegs(tid: number): Registers {
   const c = libc();
-  if (c.ptrace(PTRACE_GETREGS, tid, null, regsBuf) < 0) throw new PtraceError('PTRACE_GETREGS', c.errno(), tid);
+  if (c.ptrace(PTRACE_GETREGS, tid, null, regsBuf) < 0)
+    throw new PtraceError('PTRACE_GETREGS', c.errno(), tid);
   const regs = {} as Registers;
   for (let i = 0; i < REG_NAMES.length; i++) {
     const lo = regsBuf.readUInt32LE(i * 8);

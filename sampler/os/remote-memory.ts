@@ -11,7 +11,8 @@ function putU64(buf: Buffer, off: number, v: number): void {
   buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), off + 4);
 }
 
-const valid = (addr: number, len: number) => len > 0 && len <= MAX_READ && addr > 0 && Number.isSafeInteger(addr) && Number.isSafeInteger(len);
+const valid = (addr: number, len: number) =>
+  len > 0 && len <= MAX_READ && addr > 0 && Number.isSafeInteger(addr) && Number.isSafeInteger(len);
 
 export class RemoteMemory implements BatchMemory {
   private readonly liov = Buffer.alloc(16);
@@ -94,7 +95,12 @@ export class RemoteMemory implements BatchMemory {
 }
 
 /** `len` bytes at `addr` from the span (sorted by start) that holds them all, or null. */
-function spanRead(starts: readonly number[], bufs: readonly Buffer[], addr: number, len: number): Buffer | null {
+function spanRead(
+  starts: readonly number[],
+  bufs: readonly Buffer[],
+  addr: number,
+  len: number,
+): Buffer | null {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo <= hi) {
@@ -330,7 +336,8 @@ export class PrefetchMemory implements BatchMemory {
     this.lastCopy = null;
     this.spanStarts = [];
     this.spanBufs = [];
-    if (this.destLent || this.dest.bytes.length < this.planBytes * this.copies + this.extraCapacity) this.freshDest();
+    if (this.destLent || this.dest.bytes.length < this.planBytes * this.copies + this.extraCapacity)
+      this.freshDest();
   }
 
   private setPlan(byAddr: PlannedSpan[]): void {
@@ -338,7 +345,9 @@ export class PrefetchMemory implements BatchMemory {
     // current-frame pointer says how deep the stack is) is read last, so frames that returned while
     // the rest was copied are not reported, and the ones called meanwhile are checked as torn.
     const root = this.used[0];
-    const r = root ? byAddr.findIndex((p) => root.addr >= p.addr && root.addr + root.len <= p.addr + p.len) : -1;
+    const r = root
+      ? byAddr.findIndex((p) => root.addr >= p.addr && root.addr + root.len <= p.addr + p.len)
+      : -1;
     const plan = r >= 0 ? [...byAddr.slice(0, r), ...byAddr.slice(r + 1), byAddr[r]] : byAddr;
     this.plan = plan;
     this.planOffsets = [];

@@ -16,7 +16,25 @@ import {
 import { ehFrameOf } from '../../sampler/native/modules.js';
 
 /** DWARF register numbers 0-16 by readelf's names. */
-export const NAMES = ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'ra'];
+export const NAMES = [
+  'rax',
+  'rdx',
+  'rcx',
+  'rbx',
+  'rsi',
+  'rdi',
+  'rbp',
+  'rsp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'ra',
+];
 
 /** The parsed ELF file at path and its .eh_frame; throws when either is missing. */
 export function load(path: string): { elf: ElfFile; eh: EhFrame } {

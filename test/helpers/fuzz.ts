@@ -7,7 +7,10 @@ export { rng } from '../../testkit/rng.js';
 export class BoundedMemory implements Memory {
   reads = 0;
   bytes = 0;
-  constructor(private readonly inner: Memory, private readonly maxReads = 200_000) {}
+  constructor(
+    private readonly inner: Memory,
+    private readonly maxReads = 200_000,
+  ) {}
   read(addr: number, len: number): Buffer | null {
     if (++this.reads > this.maxReads) throw new Error(`unbounded: more than ${this.maxReads} reads`);
     this.bytes += Math.max(0, len);

@@ -12,7 +12,12 @@ export const FIXTURES = join(ROOT, 'fixtures/lua');
  * Starts a Lua fixture detached from the test runner. (Being a direct child of Node is fine here: only
  * `luaprof` traces it, from another process.)
  */
-export function startLua(interpreter: string, script: string, args: string[] = [], cwd = FIXTURES): ChildProcess {
+export function startLua(
+  interpreter: string,
+  script: string,
+  args: string[] = [],
+  cwd = FIXTURES,
+): ChildProcess {
   return spawn(interpreter, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -30,12 +35,19 @@ export async function waitForFile(path: string, timeoutMs = 10_000): Promise<str
   return readFileSync(path, 'utf8');
 }
 
-export function luaprofSync(args: string[], opts: { timeout?: number; uid?: number } = {}): SpawnSyncReturns<string> {
+export function luaprofSync(
+  args: string[],
+  opts: { timeout?: number; uid?: number } = {},
+): SpawnSyncReturns<string> {
   if (opts.uid !== undefined) {
-    return spawnSync('setpriv', [`--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', process.execPath, CLI, ...args], {
-      encoding: 'utf8',
-      timeout: opts.timeout ?? 60_000,
-    });
+    return spawnSync(
+      'setpriv',
+      [`--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', process.execPath, CLI, ...args],
+      {
+        encoding: 'utf8',
+        timeout: opts.timeout ?? 60_000,
+      },
+    );
   }
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: opts.timeout ?? 60_000 });
 }
@@ -53,7 +65,9 @@ export function luaprofAsync(args: string[]): Running {
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal })),
+  );
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
@@ -61,7 +75,10 @@ export function luaprofAsync(args: string[]): Running {
  * luaprofAsync awaited without blocking the event loop (tests of several runtimes run side by side):
  * resolves once luaprof has exited and its output is closed; SIGKILL after timeoutMs.
  */
-export function luaprof(args: string[], timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function luaprof(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const r = luaprofAsync(args);
   const timer = setTimeout(() => r.child.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve) =>

@@ -2,7 +2,14 @@
 import { execFileSync } from 'node:child_process';
 
 export { tempDir } from '../../testkit/root.js';
-export { FIXTURES, buildHost, gdbCapture, startTarget, stopTarget, type GdbCapture } from '../../testkit/native-targets.js';
+export {
+  FIXTURES,
+  buildHost,
+  gdbCapture,
+  startTarget,
+  stopTarget,
+  type GdbCapture,
+} from '../../testkit/native-targets.js';
 
 /** Whether a command is on PATH (runs `sh -c 'command -v NAME'`: a process, so e2e tests only). */
 export function haveTool(name: string): boolean {

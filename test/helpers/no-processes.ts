@@ -5,7 +5,9 @@
 import { vi } from 'vitest';
 
 const refuse = (name: string) => (): never => {
-  throw new Error(`a unit test started a process (child_process.${name}): tests that start processes are e2e-*.test.ts`);
+  throw new Error(
+    `a unit test started a process (child_process.${name}): tests that start processes are e2e-*.test.ts`,
+  );
 };
 
 async function guarded<T extends object>(real: T): Promise<T> {

@@ -50,14 +50,23 @@ export function fixtureProfile(): Profile {
  * cost[i]. `slower` multiplies one function's cost (the "new release" makes it twice as
  * expensive). Lines differ between releases to show that matching ignores them.
  */
-export function sampledRelease(n: number, seed: number, opts: { slower?: string; factor?: number; lineShift?: number } = {}): Profile {
+export function sampledRelease(
+  n: number,
+  seed: number,
+  opts: { slower?: string; factor?: number; lineShift?: number } = {},
+): Profile {
   const funcs = 20;
   const rand = rng(seed);
   const b = new ProfileBuilder();
   const shift = opts.lineShift ?? 0;
   const main: Frame = { kind: 'lua', name: 'main chunk', file: 'bench.lua', lineDefined: 0 };
   const dispatch: Frame = { kind: 'lua', name: 'dispatch', file: 'bench.lua', lineDefined: 5 + shift };
-  const leaves: Frame[] = Array.from({ length: funcs }, (_, i) => ({ kind: 'lua', name: `handler${i}`, file: 'handlers.lua', lineDefined: 10 * i + 1 + shift }));
+  const leaves: Frame[] = Array.from({ length: funcs }, (_, i) => ({
+    kind: 'lua',
+    name: `handler${i}`,
+    file: 'handlers.lua',
+    lineDefined: 10 * i + 1 + shift,
+  }));
   const cost = leaves.map((f, i) => (1 + (i % 5)) * (f.name === opts.slower ? (opts.factor ?? 2) : 1));
   const sum = cost.reduce((a, c) => a + c, 0);
   const cdf: number[] = [];
@@ -69,5 +78,14 @@ export function sampledRelease(n: number, seed: number, opts: { slower?: string;
     if (i < 0) i = funcs - 1;
     b.addSample(1, 'main', [leaves[i], dispatch, main], s * 10);
   }
-  return b.build({ tool: 'luaprof', version: '0.1.0', command: ['lua5.4', 'bench.lua'], rate: 100, startTime: 0, durationMs: n * 10, samples: n, errors: 0 });
+  return b.build({
+    tool: 'luaprof',
+    version: '0.1.0',
+    command: ['lua5.4', 'bench.lua'],
+    rate: 100,
+    startTime: 0,
+    durationMs: n * 10,
+    samples: n,
+    errors: 0,
+  });
 }

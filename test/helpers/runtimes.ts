@@ -30,20 +30,52 @@ export const RUNTIMES: LuaRuntimeSpec[] = [
   { name: 'lua5.4', flavour: 'puc', argv0: '/usr/bin/lua5.4', version: 'Lua 5.4.4' },
   // PUC Lua 5.4.x built by scripts/runtimes/lua54.sh from Debian's sources: the source packages of
   // bullseye, trixie and sid, and for 5.4.8 the upstream tarball Debian's pool holds (SHA-256 pinned).
-  { name: 'lua5.4.2', flavour: 'puc', argv0: cached('lua5.4.2/bin/lua5.4.2'), version: 'Lua 5.4.2', builtBy: 'scripts/runtimes/lua54.sh' },
-  { name: 'lua5.4.7', flavour: 'puc', argv0: cached('lua5.4.7/bin/lua5.4.7'), version: 'Lua 5.4.7', builtBy: 'scripts/runtimes/lua54.sh' },
-  { name: 'lua5.4.8', flavour: 'puc', argv0: cached('lua5.4.8/bin/lua5.4.8'), version: 'Lua 5.4.8', builtBy: 'scripts/runtimes/lua54.sh' },
-  { name: 'lua5.4.9', flavour: 'puc', argv0: cached('lua5.4.9/bin/lua5.4.9'), version: 'Lua 5.4.9', builtBy: 'scripts/runtimes/lua54.sh' },
+  {
+    name: 'lua5.4.2',
+    flavour: 'puc',
+    argv0: cached('lua5.4.2/bin/lua5.4.2'),
+    version: 'Lua 5.4.2',
+    builtBy: 'scripts/runtimes/lua54.sh',
+  },
+  {
+    name: 'lua5.4.7',
+    flavour: 'puc',
+    argv0: cached('lua5.4.7/bin/lua5.4.7'),
+    version: 'Lua 5.4.7',
+    builtBy: 'scripts/runtimes/lua54.sh',
+  },
+  {
+    name: 'lua5.4.8',
+    flavour: 'puc',
+    argv0: cached('lua5.4.8/bin/lua5.4.8'),
+    version: 'Lua 5.4.8',
+    builtBy: 'scripts/runtimes/lua54.sh',
+  },
+  {
+    name: 'lua5.4.9',
+    flavour: 'puc',
+    argv0: cached('lua5.4.9/bin/lua5.4.9'),
+    version: 'Lua 5.4.9',
+    builtBy: 'scripts/runtimes/lua54.sh',
+  },
 ];
 
 /** Runtimes of a flavour whose interpreter is present on this machine. */
 export function availableRuntimes(flavour?: LuaRuntimeSpec['flavour']): LuaRuntimeSpec[] {
-  return RUNTIMES.filter((r) => (!flavour || r.flavour === flavour) && (!r.argv0.startsWith('/') || existsSync(r.argv0)));
+  return RUNTIMES.filter(
+    (r) => (!flavour || r.flavour === flavour) && (!r.argv0.startsWith('/') || existsSync(r.argv0)),
+  );
 }
 
 // LuaJIT 2.1: Debian's build and OpenResty's fork (scripts/runtimes/openresty-luajit.sh). Tests add -joff
 // themselves for the interpreter-only runs.
 RUNTIMES.push(
   { name: 'luajit', flavour: 'luajit', argv0: '/usr/bin/luajit', version: 'LuaJIT 2.1.0-beta3' },
-  { name: 'openresty-luajit', flavour: 'luajit', argv0: cached('openresty-luajit/bin/luajit'), version: 'LuaJIT 2.1.1737090214', builtBy: 'scripts/runtimes/openresty-luajit.sh' },
+  {
+    name: 'openresty-luajit',
+    flavour: 'luajit',
+    argv0: cached('openresty-luajit/bin/luajit'),
+    version: 'LuaJIT 2.1.1737090214',
+    builtBy: 'scripts/runtimes/openresty-luajit.sh',
+  },
 );

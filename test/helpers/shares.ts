@@ -27,10 +27,23 @@ export function sampleStacks(p: Profile): string[][] {
  * fixtures/lua/shares.lua writes "name share" lines (its own os.clock measurement); every function's
  * recorded inclusive share must lie within `points` percentage points of it.
  */
-export function expectSharesMatchTruth(p: Profile, truthFile: string, points: number, fns = ['alpha', 'beta', 'gamma']): void {
-  const truth = Object.fromEntries(readFileSync(truthFile, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+export function expectSharesMatchTruth(
+  p: Profile,
+  truthFile: string,
+  points: number,
+  fns = ['alpha', 'beta', 'gamma'],
+): void {
+  const truth = Object.fromEntries(
+    readFileSync(truthFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]),
+  );
   for (const fn of fns) {
     const share = inclusiveShare(p, (n) => n === fn);
-    expect(Math.abs(share - truth[fn]) * 100, `${fn}: recorded ${share}, truth ${truth[fn]}`).toBeLessThanOrEqual(points);
+    expect(
+      Math.abs(share - truth[fn]) * 100,
+      `${fn}: recorded ${share}, truth ${truth[fn]}`,
+    ).toBeLessThanOrEqual(points);
   }
 }

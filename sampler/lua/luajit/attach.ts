@@ -51,7 +51,10 @@ export function locateLuaJit(
   extra: { registers?: Partial<Registers>; stack?: Buffer } = {},
 ): LjState | null {
   const check = (list: number[], source: string): LjState | null => {
-    const heads = readMany(mem, list.map((addr) => ({ addr, len: 16 })));
+    const heads = readMany(
+      mem,
+      list.map((addr) => ({ addr, len: 16 })),
+    );
     for (const l of layouts) {
       for (let i = 0; i < list.length; i++) {
         if (!heads[i] || heads[i]![9] !== l.gct.thread) continue;
@@ -71,7 +74,8 @@ export function locateLuaJit(
       }
     }
   }
-  const registers = extra.registers && Object.values(extra.registers).filter((v): v is number => v !== undefined);
+  const registers =
+    extra.registers && Object.values(extra.registers).filter((v): v is number => v !== undefined);
   return findState(mem, maps, binaries, { registers, stack: extra.stack }, check);
 }
 
@@ -87,7 +91,10 @@ export function attachLuaJit(ctx: AttachContext): LuaJitRuntime {
     });
   }
   if (!st) {
-    throw new LuaprofError('noLua', `no LuaJIT state found in process ${pid} (LuaJIT ${detection.version} in ${detection.file}; known builds: ${knownBuilds().join(', ')})`);
+    throw new LuaprofError(
+      'noLua',
+      `no LuaJIT state found in process ${pid} (LuaJIT ${detection.version} in ${detection.file}; known builds: ${knownBuilds().join(', ')})`,
+    );
   }
   return new LuaJitRuntime(`LuaJIT ${detection.version}`, st.layout, st.mainL, st.G, mem);
 }

@@ -105,7 +105,8 @@ export class LuaJitCapture {
     ]);
     if (!gb) throw new CaptureError('global_State unreadable');
     const vmstate = gb.readInt32LE(0);
-    if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit)) throw new NeedsRegistersError('interpreter running: frame base in a register');
+    if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit))
+      throw new NeedsRegistersError('interpreter running: frame base in a register');
     let L = u64(gb, l.global.cur_L - gStart);
     const jitBase = u64(gb, l.global.jit_base - gStart);
     let traceSlot = 0;
@@ -143,7 +144,8 @@ export class LuaJitCapture {
       baseFrom = 'jit';
     } else if (vmstate === ~l.vmst.interp && regs && regs.r14 === G + l.gg.g2disp) {
       if (regs.rdx !== undefined && inStack(regs.rdx)) regCands.push({ base: regs.rdx, from: 'register' });
-      if (regs.rbp !== undefined && inStack(regs.rbp) && regs.rbp !== regs.rdx) regCands.push({ base: regs.rbp, from: 'rbp' });
+      if (regs.rbp !== undefined && inStack(regs.rbp) && regs.rbp !== regs.rdx)
+        regCands.push({ base: regs.rbp, from: 'rbp' });
     }
     const hi = Math.max(base, ...regCands.map((c) => c.base));
     if (!inStack(base) && regCands.length === 0) throw new CaptureError('frame base outside the Lua stack');
@@ -153,7 +155,10 @@ export class LuaJitCapture {
     const [sb, cfpc, th] = readMany(mem, [
       { addr: lo, len: hi - lo },
       { addr: isPlausiblePtr(cfRaw) ? cfRaw + l.cframe.pc : 0, len: isPlausiblePtr(cfRaw) ? 8 : 0 },
-      { addr: isPlausiblePtr(traceAddr) ? traceAddr : 0, len: isPlausiblePtr(traceAddr) ? l.trace.headerLen : 0 },
+      {
+        addr: isPlausiblePtr(traceAddr) ? traceAddr : 0,
+        len: isPlausiblePtr(traceAddr) ? l.trace.headerLen : 0,
+      },
     ]);
     if (!sb) throw new CaptureError('Lua stack unreadable');
     const view = { lo, buf: sb };
@@ -165,7 +170,8 @@ export class LuaJitCapture {
     const pc = regs?.rbx ?? 0;
     if (regCands.length > 0 && regCands[0].from === 'register' && pc % 4 === 0 && isPlausiblePtr(pc, 4)) {
       const a = this.callOperandA(mem, pc);
-      if (a >= 0 && inStack(regCands[0].base - 8 * (2 + a))) regCands.push({ base: regCands[0].base - 8 * (2 + a), from: 'return' });
+      if (a >= 0 && inStack(regCands[0].base - 8 * (2 + a)))
+        regCands.push({ base: regCands[0].base - 8 * (2 + a), from: 'return' });
     }
     for (const c of regCands) {
       // Accept BASE only when the frame there holds a function the register PC is inside of, or a fast function.
@@ -180,7 +186,12 @@ export class LuaJitCapture {
     if (baseFrom === 'state' && cfpc && cfpc.length === 8) topPc = u64(cfpc, 0);
 
     let trace: RawLuaJitStack['trace'] = null;
-    if (th && th.length === l.trace.headerLen && th[9] === l.gct.trace && th.readUInt16LE(l.trace.traceno) === vmstate) {
+    if (
+      th &&
+      th.length === l.trace.headerLen &&
+      th[9] === l.gct.trace &&
+      th.readUInt16LE(l.trace.traceno) === vmstate
+    ) {
       trace = { no: vmstate, startpt: u64(th, l.trace.startpt), startpc: u64(th, l.trace.startpc) };
     } else if (vmstate >= 0) {
       trace = { no: vmstate, startpt: 0, startpc: 0 };
@@ -213,7 +224,8 @@ export class LuaJitCapture {
     if (!gb || !lb) throw new CaptureError('global_State unreadable');
     const at = (off: number) => u64(gb, off - l.global.vmstate);
     const base = raw.vmstate >= 0 ? at(l.global.jit_base) : u64(lb, 0);
-    if (gb.readInt32LE(0) !== raw.vmstate || at(l.global.cur_L) !== L || base !== raw.base) throw new CaptureError('torn copy: the thread moved on during it');
+    if (gb.readInt32LE(0) !== raw.vmstate || at(l.global.cur_L) !== L || base !== raw.base)
+      throw new CaptureError('torn copy: the thread moved on during it');
     return raw;
   }
 
@@ -223,7 +235,12 @@ export class LuaJitCapture {
   }
 
   /** Returns the top pc when rdx is a believable BASE (0 for a fast function), else null. */
-  private checkRegBase(mem: Memory, view: { lo: number; buf: Buffer }, base: number, pc: number): number | null {
+  private checkRegBase(
+    mem: Memory,
+    view: { lo: number; buf: Buffer },
+    base: number,
+    pc: number,
+  ): number | null {
     const fo = this.slotIn(view, base - 16);
     if (fo < 0 || itype(view.buf, fo) !== this.itypeFunc) return null;
     const fn = gcval(view.buf, fo);
@@ -247,7 +264,13 @@ export class LuaJitCapture {
   }
 
   /** lj_debug_frame's walk from a frame base down to the bottom of the stack, over the copied slots. */
-  private walk(mem: Memory, L: number, stack: number, base: number, view: { lo: number; buf: Buffer }): RawThread {
+  private walk(
+    mem: Memory,
+    L: number,
+    stack: number,
+    base: number,
+    view: { lo: number; buf: Buffer },
+  ): RawThread {
     const levels: RawLevel[] = [];
     const bot = stack + 8;
     let frame = base - 8;
@@ -315,7 +338,10 @@ export class LuaJitCapture {
   /** Function headers of every level, in one batched read. */
   private readFuncs(mem: Memory, threads: RawThread[]): void {
     const levels = threads.flatMap((t) => t.levels);
-    const bufs = readMany(mem, levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len: this.layout.func.headerLen })));
+    const bufs = readMany(
+      mem,
+      levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len: this.layout.func.headerLen })),
+    );
     levels.forEach((lv, i) => {
       const b = bufs[i];
       lv.fhdr = b && b[9] === this.layout.gct.func ? Buffer.from(b) : null;
@@ -361,7 +387,12 @@ export class LuaJitCapture {
       let next = -1;
       const ao = this.slotIn(view, base);
       if (ffid === this.resumeFfid && ao >= 0 && itype(sb, ao) === this.itypeThread) next = gcval(sb, ao);
-      else if (ffid === this.wrapAuxFfid && fh[l.func.nupvalues] >= 1 && itype(fh, l.func.upvalue) === this.itypeThread) next = gcval(fh, l.func.upvalue);
+      else if (
+        ffid === this.wrapAuxFfid &&
+        fh[l.func.nupvalues] >= 1 &&
+        itype(fh, l.func.upvalue) === this.itypeThread
+      )
+        next = gcval(fh, l.func.upvalue);
       if (next < 0) return;
       L = next;
     }

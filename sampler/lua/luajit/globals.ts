@@ -24,7 +24,11 @@ export class LjGlobalNames {
   private readonly it: { str: number; func: number; tab: number };
   scans = 0;
 
-  constructor(private readonly mem: Memory, private readonly l: LjLayout, private readonly G: number) {
+  constructor(
+    private readonly mem: Memory,
+    private readonly l: LjLayout,
+    private readonly G: number,
+  ) {
     const t = (gct: number) => (~gct >>> 0) & 0x1ffff;
     this.it = { str: t(l.gct.str), func: t(l.gct.func), tab: t(l.gct.tab) };
   }
@@ -62,7 +66,8 @@ export class LjGlobalNames {
     const funcs = [...names.keys()];
     for (const f of funcs) {
       const h = this.mem.read(f, this.l.func.ffid + 1);
-      if (h && h[9] === this.l.gct.func && h[this.l.func.ffid] > 1 && !byFfid.has(h[this.l.func.ffid])) byFfid.set(h[this.l.func.ffid], names.get(f)!);
+      if (h && h[9] === this.l.gct.func && h[this.l.func.ffid] > 1 && !byFfid.has(h[this.l.func.ffid]))
+        byFfid.set(h[this.l.func.ffid], names.get(f)!);
     }
     this.byFfid = byFfid;
     return true;
@@ -79,7 +84,9 @@ export class LjGlobalNames {
     const arr = Number(h.readBigUInt64LE(t.array));
     if (asize > 0 && asize <= MAX_ARRAY && isPlausiblePtr(arr)) {
       const ab = this.mem.read(arr, asize * 8);
-      if (ab) for (let i = 0; i < asize; i++) out.push({ key: null, itype: ab.readUInt32LE(i * 8 + 4) >>> 15, value: gc(ab, i * 8) });
+      if (ab)
+        for (let i = 0; i < asize; i++)
+          out.push({ key: null, itype: ab.readUInt32LE(i * 8 + 4) >>> 15, value: gc(ab, i * 8) });
     }
     const hmask = h.readUInt32LE(t.hmask);
     const node = Number(h.readBigUInt64LE(t.node));

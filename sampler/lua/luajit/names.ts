@@ -19,7 +19,7 @@ export class LjNames {
     let per = this.cache.get(caller);
     if (!per) this.cache.set(caller, (per = new Map()));
     if (per.has(pc)) return per.get(pc)!;
-    let r: LjName | null = null;
+    let r: LjName | null;
     try {
       r = this.funcname(caller, caller.posOf(pc));
     } catch {
@@ -74,7 +74,8 @@ export class LjNames {
             const name = pt.kgcString((ins >>> 16) & 0xff) ?? '?';
             if (ip > 0) {
               const p = bc[ip - 1];
-              if ((p & 0xff) === op.MOV && ((p >>> 8) & 0xff) === ra + 2 && p >>> 16 === ins >>> 24) return { namewhat: 'method', name };
+              if ((p & 0xff) === op.MOV && ((p >>> 8) & 0xff) === ra + 2 && p >>> 16 === ins >>> 24)
+                return { namewhat: 'method', name };
             }
             return { namewhat: 'field', name };
           }

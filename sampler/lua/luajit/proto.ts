@@ -207,7 +207,11 @@ export class LjProtoCache {
   private readonly byAddr = new Map<number, LjProto>();
   private readonly names = new Map<number, string>();
 
-  constructor(private readonly mem: Memory, private readonly l: LjLayout, private readonly max = 50_000) {}
+  constructor(
+    private readonly mem: Memory,
+    private readonly l: LjLayout,
+    private readonly max = 50_000,
+  ) {}
 
   /** The prototype of a Lua function whose bytecode starts at bcAddr (GCfuncL.pc). */
   get(bcAddr: number): LjProto | null {

@@ -58,14 +58,23 @@ export class LuaJitResolver {
         return;
       }
       // The trace started in a function inlined into the frame at jit_base (or one it returned from).
-      const f: LuaFrame = { kind: 'jit', what: pt.isMain ? 'main' : 'Lua', name: pt.isMain ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`, namewhat: '', file: pt.shortSrc, lineDefined: pt.firstline };
+      const f: LuaFrame = {
+        kind: 'jit',
+        what: pt.isMain ? 'main' : 'Lua',
+        name: pt.isMain ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`,
+        namewhat: '',
+        file: pt.shortSrc,
+        lineDefined: pt.firstline,
+      };
       if (line > 0) f.line = line;
       fs.unshift(f);
       return;
     }
     if (v === ~st.gc) fs.unshift({ kind: 'gc', name: '[GC]', what: 'C', namewhat: '', file: '[C]' });
-    else if (v === ~st.record || v === ~st.opt || v === ~st.asm) fs.unshift({ kind: 'c', name: '[JIT compiler]', what: 'C', namewhat: '', file: '[C]' });
-    else if (v === ~st.exit) fs.unshift({ kind: 'jit', name: '[trace exit]', what: 'C', namewhat: '', file: '[C]' });
+    else if (v === ~st.record || v === ~st.opt || v === ~st.asm)
+      fs.unshift({ kind: 'c', name: '[JIT compiler]', what: 'C', namewhat: '', file: '[C]' });
+    else if (v === ~st.exit)
+      fs.unshift({ kind: 'jit', name: '[trace exit]', what: 'C', namewhat: '', file: '[C]' });
   }
 
   private protoOf(lv: RawLevel): LjProto | null {
@@ -88,7 +97,11 @@ export class LuaJitResolver {
         f = {
           kind: 'lua',
           what,
-          name: called?.name ? called.name : what === 'main' ? 'main chunk' : `function <${pt.shortSrc}:${pt.firstline}>`,
+          name: called?.name
+            ? called.name
+            : what === 'main'
+              ? 'main chunk'
+              : `function <${pt.shortSrc}:${pt.firstline}>`,
           namewhat: called?.namewhat ?? '',
           file: pt.shortSrc,
           lineDefined: pt.firstline,
@@ -97,7 +110,13 @@ export class LuaJitResolver {
       } else {
         const ffid = lv.fhdr ? lv.fhdr[this.l.func.ffid] : -1;
         const lib = this.libraryName(lv.func, ffid, called);
-        f = { kind: 'c', what: 'C', name: lib ?? (called?.name || '?'), namewhat: called?.namewhat ?? '', file: ffid > 1 && !called ? `[builtin#${ffid}]` : '[C]' };
+        f = {
+          kind: 'c',
+          what: 'C',
+          name: lib ?? (called?.name || '?'),
+          namewhat: called?.namewhat ?? '',
+          file: ffid > 1 && !called ? `[builtin#${ffid}]` : '[C]',
+        };
       }
       // LuaJIT's traceback prints every named frame as "function 'name'" (the call-site name).
       if (called) f.description = `in function '${called.name}'`;
@@ -108,7 +127,8 @@ export class LuaJitResolver {
 
   private libraryName(func: number, ffid: number, called: LjName | null): string | undefined {
     let n = this.globals.lookup(func) ?? (ffid > 1 ? this.globals.ffidName(ffid) : undefined);
-    if (n === undefined && !called && this.globals.refresh(this.clock())) n = this.globals.lookup(func) ?? this.globals.ffidName(ffid);
+    if (n === undefined && !called && this.globals.refresh(this.clock()))
+      n = this.globals.lookup(func) ?? this.globals.ffidName(ffid);
     return n;
   }
 

@@ -9,7 +9,10 @@ export function attachPuc(ctx: AttachContext): PucRuntime {
   const { pid, mem, maps, binaries, detection } = ctx;
   const layout = layoutFor(detection.version);
   if (!layout) {
-    throw new LuaprofError('unsupportedVersion', `process ${pid} runs Lua ${detection.version} (${detection.file}); supported: ${supportedVersions().join(', ')}`);
+    throw new LuaprofError(
+      'unsupportedVersion',
+      `process ${pid} runs Lua ${detection.version} (${detection.file}); supported: ${supportedVersions().join(', ')}`,
+    );
   }
   let main = locateMainState(mem, layout, maps, binaries);
   if (!main) {
@@ -19,6 +22,10 @@ export function attachPuc(ctx: AttachContext): PucRuntime {
       return locateMainState(mem, layout, maps, [], { registers: Object.values(regs), stack });
     });
   }
-  if (!main) throw new LuaprofError('noLua', `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`);
+  if (!main)
+    throw new LuaprofError(
+      'noLua',
+      `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`,
+    );
   return new PucRuntime(`Lua ${detection.version}`, layout, main.L, main.G, mem);
 }

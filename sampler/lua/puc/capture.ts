@@ -89,7 +89,10 @@ export class PucCapture {
   isActive(mem: Memory, L: number, G: number): boolean {
     const hdr = this.readThread(mem, L, G);
     if (!hdr) return false;
-    return hdr[this.layout.state.status] === this.layout.threadStatus.ok && u64(hdr, this.layout.state.ci) !== this.baseCi(L, hdr);
+    return (
+      hdr[this.layout.state.status] === this.layout.threadStatus.ok &&
+      u64(hdr, this.layout.state.ci) !== this.baseCi(L, hdr)
+    );
   }
 
   capture(mem: Memory, mainL: number, G: number): RawLuaStack {
@@ -120,7 +123,9 @@ export class PucCapture {
     const ci = this.layout.callinfo;
     const tvSize = this.layout.tvalue.size;
     const current = u64(hdr, s.ci);
-    const cis = s.baseCiIsPointer ? this.array(mem, hdr, current, u64(hdr, s.base_ci)) : this.chain(mem, L, current, L + s.base_ci);
+    const cis = s.baseCiIsPointer
+      ? this.array(mem, hdr, current, u64(hdr, s.base_ci))
+      : this.chain(mem, L, current, L + s.base_ci);
     const funcAddrs = cis.bufs.map((b) => u64(b, ci.func));
     if (this.layout.stkIdRel) {
       // 5.4.5+: while the stack is being reallocated, StkIdRel fields hold offsets: a torn sample.
@@ -137,7 +142,12 @@ export class PucCapture {
       frames.push({
         ci: cis.addrs[i],
         func: funcAddrs[i],
-        callstatus: ci.callstatusSize === 2 ? b.readUInt16LE(ci.callstatus) : ci.callstatusSize === 1 ? b[ci.callstatus] : 0,
+        callstatus:
+          ci.callstatusSize === 2
+            ? b.readUInt16LE(ci.callstatus)
+            : ci.callstatusSize === 1
+              ? b[ci.callstatus]
+              : 0,
         // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
         savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, ci.savedpc),
         funcTag: fb ? this.tag(fb, 0) : -1,
@@ -173,7 +183,10 @@ export class PucCapture {
         if (span) return funcAddrs.map((a) => span.subarray(a - lo, a - lo + len));
       }
     }
-    return readMany(mem, funcAddrs.map((addr) => ({ addr, len })));
+    return readMany(
+      mem,
+      funcAddrs.map((addr) => ({ addr, len })),
+    );
   }
 
   /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */
@@ -199,8 +212,16 @@ export class PucCapture {
     const tags = this.layout.tags;
     const c = this.layout.closure;
     const frames = raw.threads.flatMap((t) => t.frames);
-    const need = frames.filter((f) => f.closure === null && (f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure) && isPlausiblePtr(f.funcValue));
-    const bufs = readMany(mem, need.map((f) => ({ addr: f.funcValue, len: c.cupvalue + this.layout.tvalue.size })));
+    const need = frames.filter(
+      (f) =>
+        f.closure === null &&
+        (f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure) &&
+        isPlausiblePtr(f.funcValue),
+    );
+    const bufs = readMany(
+      mem,
+      need.map((f) => ({ addr: f.funcValue, len: c.cupvalue + this.layout.tvalue.size })),
+    );
     need.forEach((f, i) => (f.closure = bufs[i]));
     const lua = frames.filter((f) => f.closure !== null && this.isLuaFunction(f));
     for (const f of lua) {
@@ -208,7 +229,10 @@ export class PucCapture {
       if (isPlausiblePtr(p)) f.protoAddr = p;
     }
     const withProto = lua.filter((f) => f.protoAddr !== 0);
-    const pbufs = readMany(mem, withProto.map((f) => ({ addr: f.protoAddr, len: this.layout.proto.size })));
+    const pbufs = readMany(
+      mem,
+      withProto.map((f) => ({ addr: f.protoAddr, len: this.layout.proto.size })),
+    );
     withProto.forEach((f, i) => (f.proto = pbufs[i]));
   }
 
@@ -216,10 +240,21 @@ export class PucCapture {
    * 5.1: CallInfo is an array; frames run from L->ci down to (not including) L->base_ci, innermost
    * first. One read covers the (bounded) part of the array that is in use.
    */
-  private array(mem: Memory, hdr: Buffer, current: number, base: number): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
+  private array(
+    mem: Memory,
+    hdr: Buffer,
+    current: number,
+    base: number,
+  ): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
     const size = this.layout.callinfo.size;
     const end = this.layout.state.end_ci !== undefined ? u64(hdr, this.layout.state.end_ci) : -1;
-    if (!isPlausiblePtr(base) || !isPlausiblePtr(current) || current < base || (current - base) % size !== 0 || (end !== -1 && current >= end)) {
+    if (
+      !isPlausiblePtr(base) ||
+      !isPlausiblePtr(current) ||
+      current < base ||
+      (current - base) % size !== 0 ||
+      (end !== -1 && current >= end)
+    ) {
       throw new CaptureError('broken CallInfo array');
     }
     const count = (current - base) / size;
@@ -238,12 +273,20 @@ export class PucCapture {
   }
 
   /** The CallInfo chain from the current one down to (not including) base_ci, innermost first. */
-  private chain(mem: Memory, L: number, current: number, baseCi: number): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
+  private chain(
+    mem: Memory,
+    L: number,
+    current: number,
+    baseCi: number,
+  ): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
     const ci = this.layout.callinfo;
     if (ci.previous === undefined) throw new CaptureError('CallInfo list without previous links');
     const cached = this.chains.get(L);
     if (cached && cached[0] === current) {
-      const bufs = readMany(mem, cached.map((a) => ({ addr: a, len: ci.size })));
+      const bufs = readMany(
+        mem,
+        cached.map((a) => ({ addr: a, len: ci.size })),
+      );
       let ok = bufs.every((b) => b !== null);
       for (let i = 0; ok && i < cached.length; i++) {
         const prev = u64(bufs[i]!, ci.previous);

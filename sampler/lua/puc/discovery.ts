@@ -31,7 +31,8 @@ export interface FoundState {
   frame: number;
 }
 
-const API_NAMES = /^(lua_pcallk?|lua_callk?|lua_resume|luaL_dostring|luaL_dofile|luaL_loadbufferx|luaV_execute|luaD_\w+)$/;
+const API_NAMES =
+  /^(lua_pcallk?|lua_callk?|lua_resume|luaL_dostring|luaL_dofile|luaL_loadbufferx|luaV_execute|luaD_\w+)$/;
 
 /**
  * Candidate pointers per native frame, innermost first: callee-saved registers (CFI-recovered), then
@@ -45,7 +46,10 @@ export function stateCandidates(
   names?: readonly (string | undefined)[],
 ): { value: number; frame: number }[] {
   const order = frames.map((_, i) => i);
-  if (names) order.sort((a, b) => Number(!API_NAMES.test(names[a] ?? '')) - Number(!API_NAMES.test(names[b] ?? '')) || a - b);
+  if (names)
+    order.sort(
+      (a, b) => Number(!API_NAMES.test(names[a] ?? '')) - Number(!API_NAMES.test(names[b] ?? '')) || a - b,
+    );
   const seen = new Set<number>();
   const out: { value: number; frame: number }[] = [];
   const add = (v: number | undefined, frame: number) => {
@@ -77,7 +81,10 @@ export function statesOnStack(
   limit = 4096,
 ): FoundState[] {
   const cands = stateCandidates(frames, stack, maps, names).slice(0, limit);
-  const heads = readMany(mem, cands.map((c) => ({ addr: c.value, len: 16 })));
+  const heads = readMany(
+    mem,
+    cands.map((c) => ({ addr: c.value, len: 16 })),
+  );
   const cap = new PucCapture(layout);
   const found: FoundState[] = [];
   const seen = new Set<number>();
@@ -106,7 +113,12 @@ export interface HeapScanResult {
  * Scans writable anonymous and heap mappings for main threads: a word-aligned lua_State whose l_G
  * points right behind it (LG block), validated. Bounded by `maxBytes`.
  */
-export function heapScan(mem: Memory, layout: PucLayout, maps: readonly MapEntry[], maxBytes = 512 << 20): HeapScanResult {
+export function heapScan(
+  mem: Memory,
+  layout: PucLayout,
+  maps: readonly MapEntry[],
+  maxBytes = 512 << 20,
+): HeapScanResult {
   const t0 = performance.now();
   const states: { L: number; G: number }[] = [];
   const seen = new Set<number>();

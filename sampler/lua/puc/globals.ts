@@ -22,7 +22,11 @@ export class GlobalNames {
   private builtAt = -Infinity;
   scans = 0;
 
-  constructor(private readonly mem: Memory, private readonly layout: PucLayout, private readonly G: number) {}
+  constructor(
+    private readonly mem: Memory,
+    private readonly layout: PucLayout,
+    private readonly G: number,
+  ) {}
 
   lookup(value: number): string | undefined {
     return this.names.get(value);
@@ -89,11 +93,18 @@ export class GlobalNames {
     const hdr = this.mem.read(table, hdrLen);
     if (!hdr) return [];
     const out: Entry[] = [];
-    const sizeArray = t.alimit !== undefined ? hdr.readUInt32LE(t.alimit) : t.sizearray !== undefined ? hdr.readInt32LE(t.sizearray) : 0;
+    const sizeArray =
+      t.alimit !== undefined
+        ? hdr.readUInt32LE(t.alimit)
+        : t.sizearray !== undefined
+          ? hdr.readInt32LE(t.sizearray)
+          : 0;
     const arr = u64(hdr, t.array);
     if (sizeArray > 0 && sizeArray <= MAX_ARRAY && isPlausiblePtr(arr)) {
       const ab = this.mem.read(arr, sizeArray * tv.size);
-      if (ab) for (let i = 0; i < sizeArray; i++) out.push({ key: null, tag: this.tagAt(ab, i * tv.size), value: u64(ab, i * tv.size) });
+      if (ab)
+        for (let i = 0; i < sizeArray; i++)
+          out.push({ key: null, tag: this.tagAt(ab, i * tv.size), value: u64(ab, i * tv.size) });
     }
     const lsize = hdr[t.lsizenode];
     const count = lsize < 31 ? 1 << lsize : 0;

@@ -8,7 +8,13 @@ export interface PucLayout {
   /** Releases this table was generated for and checked against, e.g. ["5.4.3", "5.4.4"]. */
   releases: string[];
   /** Where the table came from: probed from the release's own headers, or derived from another table. */
-  provenance?: { from: 'headers' | 'derived'; source?: string; base?: string; changes?: string[]; checkedAgainst?: string };
+  provenance?: {
+    from: 'headers' | 'derived';
+    source?: string;
+    base?: string;
+    changes?: string[];
+    checkedAgainst?: string;
+  };
   /** Major.minor: selects the instruction format and name-inference rules. */
   family: '5.1' | '5.2' | '5.3' | '5.4';
   state: {
@@ -44,7 +50,7 @@ export interface PucLayout {
     /** 5.1: number of tail calls lost under this (Lua) entry. */
     tailcalls?: number;
     /** Bits of callstatus; a missing bit does not exist in the release. */
-      bits: { lua?: number; c?: number; fresh?: number; tail?: number; hooked?: number; fin?: number };
+    bits: { lua?: number; c?: number; fresh?: number; tail?: number; hooked?: number; fin?: number };
   };
   tvalue: { size: number; tt: number; ttSize: number };
   tags: {

@@ -12,7 +12,16 @@ export const PUC_LAYOUTS: PucLayout[] = GENERATED_LAYOUTS;
  * (generate.sh with LUA_GIT) but never run against their interpreters: they are used, with a warning,
  * only when forced or when LUAPROF_UNVERIFIED_LAYOUTS=1.
  */
-export const VERIFIED_RELEASES = new Set(['5.1.5', '5.2.4', '5.3.6', '5.4.2', '5.4.4', '5.4.7', '5.4.8', '5.4.9']);
+export const VERIFIED_RELEASES = new Set([
+  '5.1.5',
+  '5.2.4',
+  '5.3.6',
+  '5.4.2',
+  '5.4.4',
+  '5.4.7',
+  '5.4.8',
+  '5.4.9',
+]);
 
 export function layoutFor(version: string, opts: { allowUnverified?: boolean } = {}): PucLayout | null {
   const allow = opts.allowUnverified ?? process.env.LUAPROF_UNVERIFIED_LAYOUTS === '1';

@@ -42,7 +42,13 @@ function chainReachesBase(mem: Memory, layout: PucLayout, L: number, hdr: Buffer
     // 5.1: CallInfo array [base_ci, end_ci); ci points at an element of it.
     const base = u64(hdr, s.base_ci);
     const end = s.end_ci !== undefined ? u64(hdr, s.end_ci) : at + ci.size;
-    return isPlausiblePtr(base) && at >= base && at < end && (at - base) % ci.size === 0 && end - base <= ci.size * 1_000_000;
+    return (
+      isPlausiblePtr(base) &&
+      at >= base &&
+      at < end &&
+      (at - base) % ci.size === 0 &&
+      end - base <= ci.size * 1_000_000
+    );
   }
   const base = L + s.base_ci;
   if (ci.previous === undefined) return false;
@@ -65,7 +71,10 @@ export function locateMainState(
 ): MainState | null {
   const tryAll = (list: number[], source: string): MainState | null => {
     // One batched read screens out most candidates by the thread tag before full validation.
-    const heads = readMany(mem, list.map((addr) => ({ addr, len: 16 })));
+    const heads = readMany(
+      mem,
+      list.map((addr) => ({ addr, len: 16 })),
+    );
     for (let i = 0; i < list.length; i++) {
       const h = heads[i];
       if (!h || (h[layout.state.tt] & 0x3f) !== (layout.tags.thread & 0x0f)) continue;

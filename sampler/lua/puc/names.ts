@@ -18,18 +18,55 @@ const BITRK = 1 << 8;
 
 /** Metamethods called directly by an instruction (5.2/5.3: arithmetic has no MMBIN). */
 const TM_BY_OP_53: Record<string, string> = {
-  SELF: 'index', GETTABUP: 'index', GETTABLE: 'index',
-  SETTABUP: 'newindex', SETTABLE: 'newindex',
-  ADD: 'add', SUB: 'sub', MUL: 'mul', MOD: 'mod', POW: 'pow', DIV: 'div', IDIV: 'idiv',
-  BAND: 'band', BOR: 'bor', BXOR: 'bxor', SHL: 'shl', SHR: 'shr',
-  UNM: 'unm', BNOT: 'bnot', LEN: 'len', CONCAT: 'concat', EQ: 'eq', LT: 'lt', LE: 'le',
+  SELF: 'index',
+  GETTABUP: 'index',
+  GETTABLE: 'index',
+  SETTABUP: 'newindex',
+  SETTABLE: 'newindex',
+  ADD: 'add',
+  SUB: 'sub',
+  MUL: 'mul',
+  MOD: 'mod',
+  POW: 'pow',
+  DIV: 'div',
+  IDIV: 'idiv',
+  BAND: 'band',
+  BOR: 'bor',
+  BXOR: 'bxor',
+  SHL: 'shl',
+  SHR: 'shr',
+  UNM: 'unm',
+  BNOT: 'bnot',
+  LEN: 'len',
+  CONCAT: 'concat',
+  EQ: 'eq',
+  LT: 'lt',
+  LE: 'le',
 };
 
 const TM_BY_OP_54: Record<string, string> = {
-  SELF: 'index', GETTABUP: 'index', GETTABLE: 'index', GETI: 'index', GETFIELD: 'index',
-  SETTABUP: 'newindex', SETTABLE: 'newindex', SETI: 'newindex', SETFIELD: 'newindex',
-  UNM: 'unm', BNOT: 'bnot', LEN: 'len', CONCAT: 'concat', EQ: 'eq',
-  LT: 'lt', LTI: 'lt', GTI: 'lt', LE: 'le', LEI: 'le', GEI: 'le', CLOSE: 'close', RETURN: 'close',
+  SELF: 'index',
+  GETTABUP: 'index',
+  GETTABLE: 'index',
+  GETI: 'index',
+  GETFIELD: 'index',
+  SETTABUP: 'newindex',
+  SETTABLE: 'newindex',
+  SETI: 'newindex',
+  SETFIELD: 'newindex',
+  UNM: 'unm',
+  BNOT: 'bnot',
+  LEN: 'len',
+  CONCAT: 'concat',
+  EQ: 'eq',
+  LT: 'lt',
+  LTI: 'lt',
+  GTI: 'lt',
+  LE: 'le',
+  LEI: 'le',
+  GEI: 'le',
+  CLOSE: 'close',
+  RETURN: 'close',
 };
 
 export class NameInference {
@@ -60,7 +97,7 @@ export class NameInference {
       this.cache.set(caller, perProto);
     }
     if (perProto.has(pc)) return perProto.get(pc)!;
-    let result: NameInfo | null = null;
+    let result: NameInfo | null;
     try {
       result = this.funcNameFromCode(caller, pc);
     } catch {
@@ -79,7 +116,9 @@ export class NameInference {
     switch (this.layout.family) {
       case '5.1':
         // ldebug.c 5.1 getfuncname: only calls and the generic-for call name a function.
-        return op === 'CALL' || op === 'TAILCALL' || op === 'TFORLOOP' ? this.objName51(p, pc, this.fmt.a(i), 0) : null;
+        return op === 'CALL' || op === 'TAILCALL' || op === 'TFORLOOP'
+          ? this.objName51(p, pc, this.fmt.a(i), 0)
+          : null;
       case '5.2':
       case '5.3': {
         if (op === 'CALL' || op === 'TAILCALL') return this.objName53(p, pc, this.fmt.a(i), 0);
@@ -90,7 +129,8 @@ export class NameInference {
       default: {
         if (op === 'CALL' || op === 'TAILCALL') return this.objName54(p, pc, this.fmt.a(i), 0);
         if (op === 'TFORCALL') return { namewhat: 'for iterator', name: 'for iterator' };
-        if (op === 'MMBIN' || op === 'MMBINI' || op === 'MMBINK') return this.metamethod(this.layout.opcodes.tmNames[this.fmt.c(i)] ?? '?');
+        if (op === 'MMBIN' || op === 'MMBINI' || op === 'MMBINK')
+          return this.metamethod(this.layout.opcodes.tmNames[this.fmt.c(i)] ?? '?');
         const tm = TM_BY_OP_54[op];
         return tm ? this.metamethod(tm) : null;
       }
@@ -173,7 +213,11 @@ export class NameInference {
   // ---------------------------------------------------------------- 5.2 / 5.3
 
   /** getobjname's start (5.2+): a named local, else the instruction that last set the register. */
-  private localOrSetter(p: ProtoInfo, lastpc: number, reg: number): NameInfo | { code: Uint32Array; pc: number; i: number } | null {
+  private localOrSetter(
+    p: ProtoInfo,
+    lastpc: number,
+    reg: number,
+  ): NameInfo | { code: Uint32Array; pc: number; i: number } | null {
     const local = p.localName(reg + 1, lastpc);
     if (local !== null) return { namewhat: 'local', name: local };
     const code = p.code()!;
@@ -184,7 +228,8 @@ export class NameInference {
   /** LOADK / LOADKX at pc: the constant's name when it is a string. */
   private loadedConstant(p: ProtoInfo, code: Uint32Array, pc: number): NameInfo | null {
     const i = code[pc];
-    const k = this.opName(i) === 'LOADK' ? this.fmt.bx(i) : pc + 1 < code.length ? this.fmt.ax(code[pc + 1]) : -1;
+    const k =
+      this.opName(i) === 'LOADK' ? this.fmt.bx(i) : pc + 1 < code.length ? this.fmt.ax(code[pc + 1]) : -1;
     const s = p.constantString(k);
     return s !== null ? { namewhat: 'constant', name: s } : null;
   }
@@ -231,7 +276,13 @@ export class NameInference {
   // ---------------------------------------------------------------- 5.4
 
   /** 5.4 getobjname (5.4.7: basicgetobjname plus table accesses). */
-  private objName54(p: ProtoInfo, lastpc: number, reg: number, depth: number, basic = false): NameInfo | null {
+  private objName54(
+    p: ProtoInfo,
+    lastpc: number,
+    reg: number,
+    depth: number,
+    basic = false,
+  ): NameInfo | null {
     if (depth > MAX_MOVE_CHAIN) return null;
     const setter = this.localOrSetter(p, lastpc, reg);
     if (setter === null || 'namewhat' in setter) return setter;

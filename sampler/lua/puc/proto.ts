@@ -161,7 +161,11 @@ export class ProtoInfo {
           const base = i * lv.size;
           const nameAddr = u64(b, base + lv.varname);
           const name = isPlausiblePtr(nameAddr) ? readTString(this.mem, nameAddr, this.layout, 256) : null;
-          out.push({ name: name ?? '?', startpc: b.readInt32LE(base + lv.startpc), endpc: b.readInt32LE(base + lv.endpc) });
+          out.push({
+            name: name ?? '?',
+            startpc: b.readInt32LE(base + lv.startpc),
+            endpc: b.readInt32LE(base + lv.endpc),
+          });
         }
       }
     }
@@ -245,12 +249,17 @@ export class ProtoCache {
   private readonly byAddr = new Map<number, ProtoInfo>();
   private readonly sources = new Map<number, string>();
 
-  constructor(private readonly mem: Memory, private readonly layout: PucLayout, private readonly maxEntries = 50_000) {}
+  constructor(
+    private readonly mem: Memory,
+    private readonly layout: PucLayout,
+    private readonly maxEntries = 50_000,
+  ) {}
 
   get(addr: number, header: Buffer): ProtoInfo | null {
     const p = this.layout.proto;
     const hit = this.byAddr.get(addr);
-    if (hit && hit.codeAddr === u64(header, p.code) && hit.lineDefined === header.readInt32LE(p.linedefined)) return hit;
+    if (hit && hit.codeAddr === u64(header, p.code) && hit.lineDefined === header.readInt32LE(p.linedefined))
+      return hit;
     const code = u64(header, p.code);
     const sizecode = header.readInt32LE(p.sizecode);
     if (!isPlausiblePtr(code, 4) || sizecode <= 0 || sizecode > MAX_CODE) return null;

@@ -46,7 +46,12 @@ export class PucResolver {
       }
     }
     perThread.reverse();
-    return { frames: perThread.flatMap((r) => r.frames), raws: perThread.flatMap((r) => r.raws), truncated, torn };
+    return {
+      frames: perThread.flatMap((r) => r.frames),
+      raws: perThread.flatMap((r) => r.raws),
+      truncated,
+      torn,
+    };
   }
 
   private resolveThread(t: RawThread): { frames: LuaFrame[]; raws: RawFrame[]; cut: number } {
@@ -76,7 +81,8 @@ export class PucResolver {
         frame = { kind: 'c', what: 'C', name: '', namewhat: '', file: '[C]' };
       }
       frame.traceback = rules;
-      const tail = bits.tail !== undefined ? (f.callstatus & bits.tail) !== 0 : (f.tailcalls ?? 0) > 0 && proto !== null;
+      const tail =
+        bits.tail !== undefined ? (f.callstatus & bits.tail) !== 0 : (f.tailcalls ?? 0) > 0 && proto !== null;
       if (tail) frame.tailcall = true;
       const fromCall = this.getFuncName(t, i, tail, protos[i + 1] ?? null);
       if (fromCall) {
@@ -85,7 +91,8 @@ export class PucResolver {
       }
       // pushglobalfuncname: 5.3+ tries it first for every frame; 5.2 only for C functions without a name.
       let global: string | undefined;
-      const wantGlobal = rules.globalNames !== 'none' && (rules.globalFirst || (frame.what === 'C' && fromCall === null));
+      const wantGlobal =
+        rules.globalNames !== 'none' && (rules.globalFirst || (frame.what === 'C' && fromCall === null));
       if (wantGlobal) {
         global = this.globals.lookup(f.funcValue);
         const mayBeNewGlobal = frame.kind === 'c' ? fromCall === null : fromCall?.namewhat === 'global';
@@ -94,18 +101,32 @@ export class PucResolver {
         }
         if (global !== undefined) frame.globalName = global;
       }
-      frame.name = global ?? (fromCall ? fromCall.name : frame.what === 'main' ? 'main chunk' : frame.what === 'Lua' ? `function <${frame.file}:${frame.lineDefined}>` : '?');
+      frame.name =
+        global ??
+        (fromCall
+          ? fromCall.name
+          : frame.what === 'main'
+            ? 'main chunk'
+            : frame.what === 'Lua'
+              ? `function <${frame.file}:${frame.lineDefined}>`
+              : '?');
       out.push(frame);
     }
     return { frames: out, raws: t.frames.slice(cut), cut };
   }
 
   /** lua_getinfo 'n' for frame i (getfuncname), per family. */
-  private getFuncName(t: RawThread, i: number, tail: boolean, callerProto: ProtoInfo | null): NameInfo | null {
+  private getFuncName(
+    t: RawThread,
+    i: number,
+    tail: boolean,
+    callerProto: ProtoInfo | null,
+  ): NameInfo | null {
     const bits = this.layout.callinfo.bits;
     const callee = t.frames[i];
     const caller: RawFrame | undefined = t.frames[i + 1];
-    const fromCode = () => (caller && callerProto ? this.names.calledFrom(callerProto, callerProto.pcOf(caller.savedpc)) : null);
+    const fromCode = () =>
+      caller && callerProto ? this.names.calledFrom(callerProto, callerProto.pcOf(caller.savedpc)) : null;
     switch (this.layout.family) {
       case '5.1':
         // `(isLua(ci) && ci->tailcalls > 0) || !isLua(ci - 1)` → no name.
@@ -115,15 +136,19 @@ export class PucResolver {
       default: {
         if (this.layout.names.finOnCallee) {
           // 5.3, 5.4.0-5.4.3: getfuncname looks at the callee's CIST_FIN, then funcnamefromcode at CIST_HOOKED.
-          if (bits.fin !== undefined && callee.callstatus & bits.fin) return { namewhat: 'metamethod', name: '__gc' };
+          if (bits.fin !== undefined && callee.callstatus & bits.fin)
+            return { namewhat: 'metamethod', name: '__gc' };
           if (tail || !this.callerIsLua(caller)) return null;
-          if (bits.hooked !== undefined && caller!.callstatus & bits.hooked) return { namewhat: 'hook', name: '?' };
+          if (bits.hooked !== undefined && caller!.callstatus & bits.hooked)
+            return { namewhat: 'hook', name: '?' };
           return fromCode();
         }
         // 5.4.4+: funcnamefromcall on the caller.
         if (tail || !caller) return null;
-        if (bits.hooked !== undefined && caller.callstatus & bits.hooked) return { namewhat: 'hook', name: '?' };
-        if (bits.fin !== undefined && caller.callstatus & bits.fin) return { namewhat: 'metamethod', name: '__gc' };
+        if (bits.hooked !== undefined && caller.callstatus & bits.hooked)
+          return { namewhat: 'hook', name: '?' };
+        if (bits.fin !== undefined && caller.callstatus & bits.fin)
+          return { namewhat: 'metamethod', name: '__gc' };
         return this.callerIsLua(caller) ? fromCode() : null;
       }
     }

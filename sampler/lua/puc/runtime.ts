@@ -34,7 +34,8 @@ export class PucRuntime implements LuaRuntime {
     this.cap = new PucCapture(layout);
     this.resolver = new PucResolver(resolveMem, layout, G);
     const rel = layout.releases.map((r) => r.split('.').map(Number));
-    this.gcFlagOffset = layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
+    this.gcFlagOffset =
+      layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
   }
 
   capture(mem: Memory, _regs?: unknown, also: readonly number[] = []): PucSample {
@@ -84,7 +85,8 @@ export class PucRuntime implements LuaRuntime {
   private cfunc(f: RawFrame): number | undefined {
     const tags = this.layout.tags;
     if (f.funcTag === tags.lightC) return f.funcValue;
-    if (f.funcTag === tags.cClosure && f.closure && f.closure.length >= this.layout.closure.cf + 8) return u64(f.closure, this.layout.closure.cf);
+    if (f.funcTag === tags.cClosure && f.closure && f.closure.length >= this.layout.closure.cf + 8)
+      return u64(f.closure, this.layout.closure.cf);
     return undefined;
   }
 }

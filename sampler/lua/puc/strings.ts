@@ -5,7 +5,12 @@ import { MAX_STRING } from '../strings.js';
 import type { PucLayout } from './layout.js';
 
 /** Reads a TString (PUC Lua), bounded; null when the object does not look like a string. */
-export function readTString(mem: Memory, addr: number, layout: PucLayout, maxLen = MAX_STRING): string | null {
+export function readTString(
+  mem: Memory,
+  addr: number,
+  layout: PucLayout,
+  maxLen = MAX_STRING,
+): string | null {
   const ts = layout.tstring;
   const head = mem.read(addr, ts.contents);
   if (!head) return null;

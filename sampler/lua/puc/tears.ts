@@ -22,7 +22,8 @@ export function tornFrames(layout: PucLayout, frames: readonly RawFrame[]): numb
   for (let i = frames.length - 1; i >= 0; i--) {
     const f = frames[i];
     const caller = frames[i + 1];
-    const isFunction = f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure || f.funcTag === tags.lightC;
+    const isFunction =
+      f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure || f.funcTag === tags.lightC;
     if (!isFunction || (caller && caller.func >= f.func)) return i + 1;
   }
   return 0;

@@ -23,12 +23,19 @@ const [interp, scenario, jit, out, want] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'snap-'));
 const tb = join(dir, 'tb.txt');
 const args = [...(jit === 'off' ? ['-joff'] : []), 'scenarios.lua', scenario, tb];
-const child = spawn(interp, args, { cwd: new URL('../../../fixtures/lua/luajit/', import.meta.url).pathname, stdio: 'inherit' });
+const child = spawn(interp, args, {
+  cwd: new URL('../../../fixtures/lua/luajit/', import.meta.url).pathname,
+  stdio: 'inherit',
+});
 while (!existsSync(tb) || readFileSync(tb, 'utf8').length === 0) await new Promise((r) => setTimeout(r, 20));
 await new Promise((r) => setTimeout(r, 300));
 const det = detectLua(child.pid);
 const remote = new RemoteMemory(child.pid);
-const st = pauseThread(child.pid, () => locateLuaJit(remote, candidateLayouts(det.version), readMaps(child.pid), luaBinaries(child.pid), { registers: getRegs(child.pid) })).value;
+const st = pauseThread(child.pid, () =>
+  locateLuaJit(remote, candidateLayouts(det.version), readMaps(child.pid), luaBinaries(child.pid), {
+    registers: getRegs(child.pid),
+  }),
+).value;
 let result;
 for (let i = 0; i < (want ? 5000 : 200); i++) {
   const rec = new RecordingMemory(remote);
@@ -39,15 +46,34 @@ for (let i = 0; i < (want ? 5000 : 200); i++) {
   }).value;
   const frames = rt.resolve(raw).frames;
   result = { rec, regs, frames, raw };
-  if ((frames[0]?.kind === 'lua' || frames[0]?.kind === 'jit') && (want ? raw.baseFrom === want : raw.baseFrom !== 'state')) break;
+  if (
+    (frames[0]?.kind === 'lua' || frames[0]?.kind === 'jit') &&
+    (want ? raw.baseFrom === want : raw.baseFrom !== 'state')
+  )
+    break;
 }
 child.kill('SIGKILL');
-const expected = readFileSync(tb, 'utf8').split('\n').filter((l) => l.startsWith('\t')).map((l) => l.slice(1));
+const expected = readFileSync(tb, 'utf8')
+  .split('\n')
+  .filter((l) => l.startsWith('\t'))
+  .map((l) => l.slice(1));
 const { rdx, rbx, r14, rbp } = result.regs;
-writeFileSync(out, JSON.stringify({
-  version: det.version, layout: st.layout.id, L: st.mainL, G: st.G, regs: { rdx, rbx, r14, rbp },
-  vmstate: result.raw.vmstate, baseFrom: result.raw.baseFrom,
-  traceback: expected, dumped: result.frames.map(tracebackLine), kinds: result.frames.map((f) => f.kind),
-  regions: result.rec.snapshot().toJSON(),
-}));
-console.log(`wrote ${out}: ${result.frames.length} frames, vmstate ${result.raw.vmstate}, base from ${result.raw.baseFrom}`);
+writeFileSync(
+  out,
+  JSON.stringify({
+    version: det.version,
+    layout: st.layout.id,
+    L: st.mainL,
+    G: st.G,
+    regs: { rdx, rbx, r14, rbp },
+    vmstate: result.raw.vmstate,
+    baseFrom: result.raw.baseFrom,
+    traceback: expected,
+    dumped: result.frames.map(tracebackLine),
+    kinds: result.frames.map((f) => f.kind),
+    regions: result.rec.snapshot().toJSON(),
+  }),
+);
+console.log(
+  `wrote ${out}: ${result.frames.length} frames, vmstate ${result.raw.vmstate}, base from ${result.raw.baseFrom}`,
+);
