@@ -18,5 +18,6 @@ export { ProcessModules, ehFrameOf } from './modules.js';
 export type { Module } from './modules.js';
 export { demangle } from './demangle.js';
 export { EhFrame } from './ehframe.js';
-export type { Row, Fde, Cie } from './ehframe.js';
+export type { Fde, Cie } from './ehframe.js';
+export type { Row } from './cfi.js';
 export { evalExpr } from './dwarf.js';

@@ -21,7 +21,7 @@ import {
   R_VAL_EXPR,
   R_VAL_OFFSET,
   type Row,
-} from './ehframe.js';
+} from './cfi.js';
 import { ProcessModules } from './modules.js';
 
 export type CalleeSaved = 'rbx' | 'rbp' | 'r12' | 'r13' | 'r14' | 'r15';

@@ -2,7 +2,6 @@
 import * as fs from 'node:fs';
 import { ElfFile } from '../../sampler/elf/elf.js';
 import {
-  EhFrame,
   R_EXPR,
   R_OFFSET,
   R_REG,
@@ -12,7 +11,8 @@ import {
   R_VAL_EXPR,
   R_VAL_OFFSET,
   type Row,
-} from '../../sampler/native/ehframe.js';
+} from '../../sampler/native/cfi.js';
+import { EhFrame } from '../../sampler/native/ehframe.js';
 import { ehFrameOf } from '../../sampler/native/modules.js';
 
 /** DWARF register numbers 0-16 by readelf's names. */

@@ -1,6 +1,8 @@
 /**
  * LuaJIT 2.1 layouts, per known build: the output of scripts/layouts/luajit/offsets.c compiled against
- * each build's own headers (scripts/layouts/luajit/gen.sh <tree>/src). Data, not code: a new build is a new entry.
+ * each build's own headers (scripts/layouts/luajit/gen.sh <tree>/src), recorded here as entries (the probe's
+ * JSON pasted in, then laid out by Prettier). Data, not code: a new build is a new entry; as recorded data
+ * this file is exempt from the sampler/ file-size rule.
  *   debian-2.1.0-beta3-20220320: Debian bookworm `luajit` 2.1.0~beta3+git20220320+dfsg (apt-get source luajit)
  *   openresty-20250117: Debian trixie `luajit` 2.1.0+openresty20250117 (scripts/runtimes/openresty-luajit.sh)
  * Builds that are not listed are tried with every layout; the one whose GG_State signature
