@@ -6,14 +6,16 @@
  * previous walks read, at the instant the sample is due), and the copy is checked for tears. A ptrace
  * stop lands tens of µs late on a VM, and at the next system call when one comes first, so it shifts
  * time toward code that precedes system calls. The stop (`copyPaused`: registers, batched reads,
- * detach) serves what needs registers: --native, --blocking, LuaJIT's interpreter (its frame base
- * lives in a register), and the search for states a host keeps on its native stack.
+ * detach) serves what needs registers: --native, --blocking, LuaJIT (its interpreter keeps the frame
+ * base in a register; LuaJitCapture.captureRunning reads traces and C calls without one, but a mix
+ * of copies and stops measured worse than stops alone), and the search for states a host keeps on
+ * its native stack.
  */
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
 import type { PucDiscovery } from './lua/puc/discovery.js';
-import { CaptureError, NeedsRegistersError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
+import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
@@ -127,8 +129,7 @@ export class ThreadSampler {
     const now = performance.now();
     const wantDiscovery = discovery !== null && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
-    const instant = rt && this.copiesRunning(rt) ? this.sampleInstant(rt, wantDiscovery) : null;
-    if (instant) return instant;
+    if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery);
     // Built (maps read, objects opened) before the pause, never during it.
     if (native || wantDiscovery) natives.tools();
     if (!opts.idle) {
@@ -177,23 +178,18 @@ export class ThreadSampler {
   /** The thread is sampled without stopping it (see the header). */
   private copiesRunning(rt: LuaRuntime): boolean {
     const opts = this.shared.opts;
-    return (
-      opts.blocking !== true &&
-      opts.native !== true &&
-      (rt.wantsRegs !== true || rt.captureRunning !== undefined)
-    );
+    return opts.blocking !== true && opts.native !== true && rt.wantsRegs !== true;
   }
 
   /**
-   * A sample of the running thread: copy at the due instant (the plan twice over, in one system call),
-   * walk the first pass, and when its innermost frames prove torn walk the second, taken µs later:
+   * A sample of the running thread: copy at the due instant (the plan three times over, in one system
+   * call), walk the first pass, and when its innermost frames prove torn walk the next, taken µs later:
    * taking a copy again later would move the sample away from short calls. Frames still torn are cut
    * and the frames under the tear are the sample (marked [torn]). A copy taken while the thread was
    * off its CPU shows where the scheduler left it (with lazy preemption: mostly at system call exits),
-   * so it is left out as off-CPU, like a slow stop. Null when the runtime needs the thread's registers
-   * now (LuaJIT's interpreter): the caller stops it.
+   * so it is left out as off-CPU, like a slow stop.
    */
-  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean): SampleResult | null {
+  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean): SampleResult {
     const { pid, opts, discovery } = this.shared;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
@@ -207,27 +203,26 @@ export class ThreadSampler {
         return { ...empty, offCpu: !sleeping, idle: sleeping };
       }
       this.pm.detached();
-      // Each pass in turn until one is whole; LuaJIT checks each pass against the next itself
-      // (captureRunning), so it walks the first only. Else the pass that kept the most frames.
-      let walk = this.walkRunning(rt);
-      let best: { walk: typeof walk; resolved: ResolvedLua; pass: number } | null = null;
-      let missed = false;
+      // A pass counts when the next one, µs later, shows the same chain (no call or return landed
+      // while either was read) and its frames pass the tear checks; else the one that kept most.
+      const walks: { raw: unknown }[] = [this.walkRunning(rt)];
+      let missed = this.pm.missedWhileStrict;
+      while (!missed && this.pm.useNextCopy()) {
+        walks.push(this.walkRunning(rt));
+        missed = this.pm.missedWhileStrict;
+      }
+      let best: { raw: unknown; resolved: ResolvedLua; pass: number } | null = null;
       let resolves = 0;
-      for (let pass = 0; resolves < MAX_RESOLVES; pass++) {
-        if (this.pm.missedWhileStrict) {
-          missed = true;
-          break;
-        }
-        if (walk.raw !== null && rt.torn?.(walk.raw) !== true) {
-          const resolved = rt.resolve(walk.raw);
-          resolves++;
-          if (!best || resolved.frames.length > best.resolved.frames.length) best = { walk, resolved, pass };
-          if (!resolved.torn) break;
-        } else if (walk.raw !== null && !best) {
-          best = { walk, resolved: rt.resolve(walk.raw), pass };
-        }
-        if (rt.captureRunning || walk.needsRegisters || !this.pm.useNextCopy()) break;
-        walk = this.walkRunning(rt);
+      for (let pass = 0; !missed && pass < walks.length && resolves < MAX_RESOLVES; pass++) {
+        const raw = walks[pass].raw;
+        const next = walks[pass + 1]?.raw;
+        const stable =
+          next !== undefined && raw !== null && next !== null && rt.sameChain?.(raw, next) !== false;
+        if (raw === null || (!stable && pass + 1 < walks.length)) continue;
+        const resolved = rt.resolve(raw);
+        resolves++;
+        if (!best || resolved.frames.length > best.resolved.frames.length) best = { raw, resolved, pass };
+        if (!resolved.torn && rt.torn?.(raw) !== true) break;
       }
       this.pm.end();
       if (missed) {
@@ -235,14 +230,13 @@ export class ThreadSampler {
         this.plan(rt);
         continue;
       }
-      if (walk.needsRegisters || (!best && rt.captureRunning)) return null;
       if (!best || best.resolved.frames.length === 0)
         return { ...empty, offCpu: false, idle: false, torn: true };
       const { frames, truncated, gc, torn: cut } = best.resolved;
       const laterPass = best.pass > 0;
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
-      if (wantDiscovery && discovery?.looksHosted(best.walk.raw)) this.discover();
+      if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
       const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
       return {
         tid: this.tid,
@@ -261,18 +255,12 @@ export class ThreadSampler {
   }
 
   /** The Lua walk on the copy just taken (strict: a read outside it is a miss). */
-  private walkRunning(rt: LuaRuntime): { raw: unknown; needsRegisters: boolean } {
+  private walkRunning(rt: LuaRuntime): { raw: unknown } {
     try {
-      const live = rt.captureRunning ? (this.pm.nextCopy() ?? this.shared.mem) : null;
-      return {
-        raw: live
-          ? rt.captureRunning!(this.pm, live, this.extras)
-          : rt.capture(this.pm, undefined, this.extras),
-        needsRegisters: false,
-      };
+      return { raw: rt.capture(this.pm, undefined, this.extras) };
     } catch (e) {
       if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
-      return { raw: null, needsRegisters: e instanceof NeedsRegistersError };
+      return { raw: null };
     }
   }
 

@@ -43,14 +43,10 @@ export interface LuaRuntime {
    * (coroutines a host resumes from C) to add when they are running.
    */
   capture(mem: Memory, regs?: Registers, also?: readonly number[]): unknown;
-  /**
-   * A capture from `copy`, a copy of the thread taken while it ran, for runtimes that need registers
-   * in capture(): `live` re-reads what proves the copy whole. Throws NeedsRegistersError when the
-   * thread cannot be read without its registers now (the sampler then stops it).
-   */
-  captureRunning?(copy: Memory, live: Memory, also?: readonly number[]): unknown;
   /** Runs after the target is let go. */
   resolve(raw: unknown): ResolvedLua;
+  /** Two captures show the same chain: the same threads, and in each the same frames running the same functions. */
+  sameChain?(a: unknown, b: unknown): boolean;
   /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */
   torn?(raw: unknown): boolean;
 }

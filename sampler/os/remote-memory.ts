@@ -1,6 +1,6 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
-import type { BatchMemory, Memory } from './memory.js';
+import type { BatchMemory } from './memory.js';
 
 const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
@@ -289,16 +289,6 @@ export class PrefetchMemory implements BatchMemory {
     this.spanBufs = [];
     this.cut(c.bytes, c.extraLen, this.spanStarts, this.spanBufs, this.pass);
     return true;
-  }
-
-  /** The pass after the one in use, as a Memory of its own (reads outside it fail), or null. */
-  nextCopy(): Memory | null {
-    const c = this.lastCopy;
-    if (this.pass + 1 >= this.copies || !c) return null;
-    const starts: number[] = [];
-    const bufs: Buffer[] = [];
-    this.cut(c.bytes, c.extraLen, starts, bufs, this.pass + 1);
-    return { read: (addr, len) => spanRead(starts, bufs, addr, len) };
   }
 
   /** The thread runs again: until end(), reads are served from the copy or fail. */

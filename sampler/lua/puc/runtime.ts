@@ -77,6 +77,26 @@ export class PucRuntime implements LuaRuntime {
     return { frames, truncated, gc, torn, cfuncs: raws.map((f) => this.cfunc(f)) };
   }
 
+  sameChain(a: unknown, b: unknown): boolean {
+    const x = (a as PucSample).stack.threads;
+    const y = (b as PucSample).stack.threads;
+    if (x.length !== y.length) return false;
+    for (let t = 0; t < x.length; t++) {
+      const fx = x[t].frames;
+      const fy = y[t].frames;
+      if (x[t].L !== y[t].L || fx.length !== fy.length || x[t].cut !== y[t].cut) return false;
+      for (let i = 0; i < fx.length; i++) {
+        const p = fx[i];
+        const q = fy[i];
+        if (p.ci !== q.ci || p.func !== q.func || p.funcTag !== q.funcTag || p.funcValue !== q.funcValue)
+          return false;
+        // A caller's saved pc says which call it is in (the innermost frame's moves as it runs).
+        if (i > 0 && p.savedpc !== q.savedpc) return false;
+      }
+    }
+    return true;
+  }
+
   torn(raw: unknown): boolean {
     return (raw as PucSample).stack.threads.some((t) => t.cut > 0);
   }
