@@ -230,13 +230,13 @@ export class ThreadSampler {
         this.plan(rt);
         continue;
       }
-      if (!best || best.resolved.frames.length === 0)
-        return { ...empty, offCpu: false, idle: false, torn: true };
-      const { frames, truncated, gc, torn: cut } = best.resolved;
-      const laterPass = best.pass > 0;
+      if (!best) return { ...empty, offCpu: false, idle: false, torn: true };
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
       if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
+      const { frames, truncated, gc, torn: cut } = best.resolved;
+      if (frames.length === 0) return { ...empty, offCpu: false, idle: sleeping };
+      const laterPass = best.pass > 0;
       const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
       return {
         tid: this.tid,

@@ -250,7 +250,7 @@ for (const mode of MODES) {
       );
 
       it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph`, async () => {
-        const { profile, summary } = await record(v, mode, 'torn.lua', ['2']);
+        const { profile, summary } = await record(v, mode, 'torn.lua', ['3']);
         expect(profile.meta.samples).toBeGreaterThan(800);
         const { bad, total, examples } = foreignSamples(profile);
         console.log(
