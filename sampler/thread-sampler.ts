@@ -47,6 +47,8 @@ const INSTANT_PASSES = 3;
 const MAX_RESOLVES = 2;
 
 const monotonicNs = () => Number(process.hrtime.bigint());
+/** A thread switched out this recently before its copy gave its CPU to the sampler's wake-up. */
+const WOKEN_OUT_NS = 50_000;
 
 /** What the threads of one target share. */
 export interface SamplerShared {
@@ -280,6 +282,10 @@ export class ThreadSampler {
   private cpuState(from: number, to: number): CpuState {
     if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
     const st = this.oncpu?.stateDuring(from, to) ?? 'unknown';
+    // Switched out just now: the sampler's own wake-up took the thread's CPU (the sampler runs as a
+    // real-time thread, so that happens at once, not at the thread's next system call), and the copy
+    // shows where it was at the sampling instant.
+    if (st === 'preempted' && from - this.oncpu!.switchedAt <= WOKEN_OUT_NS) return 'on';
     if (st !== 'unknown') return st;
     const letter = this.stat.state();
     return letter === 'S' || letter === 'D' ? 'sleeping' : 'on';

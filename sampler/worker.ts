@@ -24,6 +24,7 @@ import type { RecordOptions, TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
 import { Subprocesses } from './subprocesses.js';
+import { becomeRealtime } from './os/realtime.js';
 import { Target } from './target.js';
 
 const FLUSH_MS = 200;
@@ -112,6 +113,7 @@ function run(): void {
     return;
   }
   target.warmUp();
+  becomeRealtime();
   post({ type: 'attached', luaVersion: target.luaVersion });
 
   const batcher = new Batcher();

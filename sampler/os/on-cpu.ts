@@ -55,6 +55,8 @@ export class OnCpuTracker {
   /** Switches read since the oldest moment still to be judged: [time, state after] pairs. */
   private readonly recent: { time: number; state: CpuState }[] = [];
   lost = 0;
+  /** Time of the last switch before the moment stateDuring() was asked about (ns, CLOCK_MONOTONIC). */
+  switchedAt = 0;
 
   private constructor(
     private fd: number,
@@ -122,8 +124,10 @@ export class OnCpuTracker {
     let st: CpuState = 'unknown';
     let changed = false;
     for (const r of this.recent) {
-      if (r.time <= from) st = r.state;
-      else if (r.time <= to) changed = true;
+      if (r.time <= from) {
+        st = r.state;
+        this.switchedAt = r.time;
+      } else if (r.time <= to) changed = true;
     }
     // Keep only the last record at or before `from`, and later ones.
     let keep = 0;
