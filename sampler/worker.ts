@@ -113,7 +113,8 @@ function run(): void {
     return;
   }
   target.warmUp();
-  becomeRealtime();
+  // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
+  if (!options.blocking && !options.native) becomeRealtime();
   post({ type: 'attached', luaVersion: target.luaVersion });
 
   const batcher = new Batcher();
