@@ -30,6 +30,7 @@ import {
   CLI,
   ROOT,
   commandLine,
+  option,
   detectModes,
   median,
   medianOf,
@@ -40,10 +41,7 @@ import {
 } from './harness.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = option;
 const REPEAT = Number(opt('repeat', '5'));
 const MODE = opt('mode', 'default') as LuaprofMode;
 const RATE = opt('rate', '');

@@ -101,6 +101,13 @@ export function threadsCpuUs(pid: number): number | undefined {
 }
 
 /** The command line this script was started with, for the top of its report. */
+/** The value after `--name` on this script's command line, or `dflt`. */
+export function option(name: string, dflt: string): string {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+}
+
 export function commandLine(): string {
   const rel = (p: string) => (p.startsWith(ROOT) ? p.slice(ROOT.length) : p);
   return ['node', rel(process.argv[1]), ...process.argv.slice(2)]

@@ -16,6 +16,7 @@ import {
   CLI,
   ROOT,
   commandLine,
+  option,
   detectModes,
   medianOf,
   modeFlags,
@@ -25,11 +26,7 @@ import {
   type LuaprofMode,
 } from './harness.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = option;
 const RATE = Number(opt('rate', '5000'));
 const SECONDS = Number(opt('seconds', '3'));
 const REPEAT = Number(opt('repeat', '3'));

@@ -45,6 +45,7 @@ import {
   ROOT,
   RUSAGE_EXEC,
   commandLine,
+  option,
   detectModes,
   median,
   medianOf,
@@ -59,10 +60,7 @@ import {
 
 const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = option;
 const ROUNDS = Number(opt('rounds', '7'));
 const INTERP = opt('interpreter', 'lua5.4');
 const DEPTH = opt('depth', '30');

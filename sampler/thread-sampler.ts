@@ -221,6 +221,13 @@ export class ThreadSampler {
         const stable =
           next !== undefined && raw !== null && next !== null && rt.sameChain?.(raw, next) !== false;
         if (raw === null || (!stable && pass + 1 < walks.length)) continue;
+        // The last pass, unlike the one before it. Calls and returns during a copy are common and
+        // cut where the tear checks find them; a coroutine switch during it mixes two threads' frames
+        // that each look whole: then only the frames both passes show are kept.
+        const prev = walks[pass - 1]?.raw;
+        if (!stable && prev !== undefined && prev !== null && rt.sameThreads?.(prev, raw) === false) {
+          rt.keepOutermost?.(raw, rt.agreedFrames?.(prev, raw) ?? 0);
+        }
         const resolved = rt.resolve(raw);
         resolves++;
         if (!best || resolved.frames.length > best.resolved.frames.length) best = { raw, resolved, pass };
@@ -237,7 +244,7 @@ export class ThreadSampler {
       // says which, and reading it takes a stop (a few times a second at most).
       if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
       const { frames, truncated, gc, torn: cut } = best.resolved;
-      if (frames.length === 0) return { ...empty, offCpu: false, idle: sleeping };
+      if (frames.length === 0) return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
       const laterPass = best.pass > 0;
       const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
       return {

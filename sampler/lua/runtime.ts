@@ -47,6 +47,12 @@ export interface LuaRuntime {
   resolve(raw: unknown): ResolvedLua;
   /** Two captures show the same chain: the same threads, and in each the same frames running the same functions. */
   sameChain?(a: unknown, b: unknown): boolean;
+  /** Two captures show the same threads (the same coroutines resumed, in the same order). */
+  sameThreads?(a: unknown, b: unknown): boolean;
+  /** How many frames two captures share, outermost first (see sameChain). */
+  agreedFrames?(a: unknown, b: unknown): number;
+  /** Keeps a capture's `keep` outermost frames; the others count as torn. */
+  keepOutermost?(raw: unknown, keep: number): void;
   /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */
   torn?(raw: unknown): boolean;
 }

@@ -13,28 +13,11 @@ import {
   type Row,
 } from '../../sampler/native/cfi.js';
 import { EhFrame } from '../../sampler/native/ehframe.js';
+import { DWARF_REG_NAMES } from '../../sampler/native/unwinder.js';
 import { ehFrameOf } from '../../sampler/native/modules.js';
 
-/** DWARF register numbers 0-16 by readelf's names. */
-export const NAMES = [
-  'rax',
-  'rdx',
-  'rcx',
-  'rbx',
-  'rsi',
-  'rdi',
-  'rbp',
-  'rsp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'ra',
-];
+/** DWARF register numbers 0-16 by readelf's names (it calls the return address column ra). */
+export const NAMES = [...DWARF_REG_NAMES.slice(0, 16), 'ra'];
 
 /** The parsed ELF file at path and its .eh_frame; throws when either is missing. */
 export function load(path: string): { elf: ElfFile; eh: EhFrame } {

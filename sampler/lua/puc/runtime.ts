@@ -78,23 +78,60 @@ export class PucRuntime implements LuaRuntime {
   }
 
   sameChain(a: unknown, b: unknown): boolean {
+    const total = (a as PucSample).stack.threads.reduce((n, t) => n + t.frames.length, 0);
+    const other = (b as PucSample).stack.threads.reduce((n, t) => n + t.frames.length, 0);
+    return total === other && this.agreedFrames(a, b) === total;
+  }
+
+  sameThreads(a: unknown, b: unknown): boolean {
     const x = (a as PucSample).stack.threads;
     const y = (b as PucSample).stack.threads;
-    if (x.length !== y.length) return false;
-    for (let t = 0; t < x.length; t++) {
+    return x.length === y.length && x.every((t, i) => t.L === y[i].L);
+  }
+
+  /**
+   * How many frames two captures share, outermost first across their threads: the same threads, the
+   * same frames running the same functions, callers at the same saved pc (the innermost frame's
+   * moves as it runs).
+   */
+  agreedFrames(a: unknown, b: unknown): number {
+    const x = (a as PucSample).stack.threads;
+    const y = (b as PucSample).stack.threads;
+    let agreed = 0;
+    for (let t = 0; t < Math.min(x.length, y.length); t++) {
+      if (x[t].L !== y[t].L) return agreed;
       const fx = x[t].frames;
       const fy = y[t].frames;
-      if (x[t].L !== y[t].L || fx.length !== fy.length || x[t].cut !== y[t].cut) return false;
-      for (let i = 0; i < fx.length; i++) {
-        const p = fx[i];
-        const q = fy[i];
-        if (p.ci !== q.ci || p.func !== q.func || p.funcTag !== q.funcTag || p.funcValue !== q.funcValue)
-          return false;
-        // A caller's saved pc says which call it is in (the innermost frame's moves as it runs).
-        if (i > 0 && p.savedpc !== q.savedpc) return false;
+      // Frames are innermost first: compare from the outermost.
+      for (let k = 1; k <= Math.min(fx.length, fy.length); k++) {
+        const p = fx[fx.length - k];
+        const q = fy[fy.length - k];
+        const innermost = k === fx.length || k === fy.length;
+        const same =
+          p.ci === q.ci && p.func === q.func && p.funcTag === q.funcTag && p.funcValue === q.funcValue;
+        if (!same || (!innermost && p.savedpc !== q.savedpc)) return agreed;
+        agreed++;
       }
+      if (fx.length !== fy.length || x[t].cut || y[t].cut) return agreed;
     }
-    return true;
+    return agreed;
+  }
+
+  /** Keeps the `keep` outermost frames of a capture (across its threads); the rest count as torn. */
+  keepOutermost(raw: unknown, keep: number): void {
+    const threads = (raw as PucSample).stack.threads;
+    let left = keep;
+    for (let t = 0; t < threads.length; t++) {
+      const th = threads[t];
+      if (left >= th.frames.length) {
+        left -= th.frames.length;
+        continue;
+      }
+      th.cut += th.frames.length - left;
+      th.frames.splice(0, th.frames.length - left);
+      threads.length = t + 1;
+      return;
+    }
   }
 
   torn(raw: unknown): boolean {
