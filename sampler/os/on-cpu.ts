@@ -49,12 +49,8 @@ export type CpuState = 'on' | 'preempted' | 'sleeping' | 'unknown';
 export class OnCpuTracker {
   private readonly meta: DataView;
   private readonly data: DataView;
-  /** State after the last record read, and the time of that record (ns, CLOCK_MONOTONIC). */
-  private state: CpuState = 'unknown';
-  private since = 0;
   /** Switches read since the oldest moment still to be judged: [time, state after] pairs. */
   private readonly recent: { time: number; state: CpuState }[] = [];
-  lost = 0;
   /** Time of the last switch before the moment stateDuring() was asked about (ns, CLOCK_MONOTONIC). */
   switchedAt = 0;
 
@@ -83,7 +79,7 @@ export class OnCpuTracker {
     if (fd < 0) return null;
     const len = (1 + DATA_PAGES) * PAGE;
     const map = s.mmap(len, PROT_RW, MAP_SHARED, fd);
-    if (!map || koffi.address(map) === -1n || Number(koffi.address(map)) === -1) {
+    if (!map || Number(koffi.address(map)) === -1) {
       s.close(fd);
       return null;
     }
@@ -110,9 +106,7 @@ export class OnCpuTracker {
         const st: CpuState =
           misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
         this.recent.push({ time, state: st });
-        this.state = st;
-        this.since = time;
-      } else if (type === 2) this.lost++;
+      }
       tail += recSize;
     }
     this.meta.setBigUint64(1032, BigInt(tail), true);

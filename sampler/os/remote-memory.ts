@@ -242,7 +242,6 @@ export class PrefetchMemory implements BatchMemory {
         const b = again[i];
         if (b) spans.push({ addr: p.addr, buf: b });
       });
-      spans.sort((a, b) => a.addr - b.addr);
     }
     spans.sort((a, b) => a.addr - b.addr);
     for (const sp of spans) {
