@@ -125,4 +125,29 @@ describe('PrefetchMemory', () => {
     expect(kept.equals(before)).toBe(true);
     pm.end();
   });
+
+  it('a copy takes the roots last, in the order the walk first read them', () => {
+    const live = new LiveTarget();
+    const order: number[] = [];
+    const copy = live.readPrepared.bind(live);
+    live.readPrepared = (dest, len, iov, count) => {
+      for (let i = 0; i < count; i++) order.push(Number(iov.readBigUInt64LE(i * 16)));
+      return copy(dest, len, iov, count);
+    };
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    const [a, b, c, d] = snap.regions
+      .map((r) => r.addr)
+      .sort((x, y) => x - y)
+      .slice(0, 4);
+    // The walk's first read is a root; readRoot marks more (a coroutine's header after its resumer's).
+    pm.begin();
+    pm.read(c, 8);
+    pm.read(b, 8);
+    pm.readRoot(a, 8);
+    pm.read(d, 8);
+    pm.end();
+    pm.begin();
+    expect(order).toEqual([b, d, c, a]);
+    pm.end();
+  });
 });

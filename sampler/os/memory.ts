@@ -6,6 +6,16 @@
 export interface Memory {
   /** Reads len bytes at addr, or null when any part is unreadable. */
   read(addr: number, len: number): Buffer | null;
+  /**
+   * Like read, for bytes that say how much else a walk reads (a thread's header: its current frame):
+   * a copy taken span after span while the target runs takes these last, in the order first read.
+   */
+  readRoot?(addr: number, len: number): Buffer | null;
+}
+
+/** A root read (see Memory.readRoot) where the memory tells them apart, a plain read elsewhere. */
+export function readRoot(mem: Memory, addr: number, len: number): Buffer | null {
+  return mem.readRoot ? mem.readRoot(addr, len) : mem.read(addr, len);
 }
 
 /** Largest user-space address on x86_64 (47-bit canonical lower half). */

@@ -113,12 +113,29 @@ function spanRead(
   return off + len <= bufs[hi].length ? bufs[hi].subarray(off, off + len) : null;
 }
 
+/** Index of the span (sorted by address, disjoint) that holds all of r, or -1. */
+function spanHolding(spans: readonly Range[], r: Range): number {
+  let lo = 0;
+  let hi = spans.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans[mid].addr <= r.addr) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return hi >= 0 && r.addr + r.len <= spans[hi].addr + spans[hi].len ? hi : -1;
+}
+
 /** How many different walks' reads the next pause copies. */
 const RECENT_WALKS = 8;
 
 export interface Range {
   addr: number;
   len: number;
+}
+
+interface WalkRead extends Range {
+  /** Read through readRoot: copied after the other spans. */
+  root?: boolean;
 }
 
 interface PlannedSpan extends Range {
@@ -147,7 +164,7 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
 export class PrefetchMemory implements BatchMemory {
   private spanStarts: number[] = [];
   private spanBufs: Buffer[] = [];
-  /** In copy order: by address, except the span holding a walk's first read (its root), which goes last. */
+  /** In copy order: by address, except the spans holding a walk's roots (its first read, readRoot's), which go last. */
   private plan: PlannedSpan[] = [];
   /** Offsets of the plan's spans in the copy, and their order by address. */
   private planOffsets: number[] = [];
@@ -166,8 +183,8 @@ export class PrefetchMemory implements BatchMemory {
   private lastCopy: { bytes: Buffer; extraLen: number } | null = null;
   /** The pass reads are served from. */
   private pass = 0;
-  private used: Range[] = [];
-  private readonly recent: Range[][] = [];
+  private used: WalkRead[] = [];
+  private readonly recent: WalkRead[][] = [];
   /** After the thread runs again: reads only from what begin() copied. */
   private strict = false;
   /** A read after detached() fell outside the copy (the walk needs a pause of its own). */
@@ -330,14 +347,24 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   private setPlan(byAddr: PlannedSpan[]): void {
-    // A copy of a running thread reads its spans one after another: the root (the lua_State, whose
-    // current-frame pointer says how deep the stack is) is read last, so frames that returned while
-    // the rest was copied are not reported, and the ones called meanwhile are checked as torn.
-    const root = this.used[0];
-    const r = root
-      ? byAddr.findIndex((p) => root.addr >= p.addr && root.addr + root.len <= p.addr + p.len)
-      : -1;
-    const plan = r >= 0 ? [...byAddr.slice(0, r), ...byAddr.slice(r + 1), byAddr[r]] : byAddr;
+    // A copy of a running thread reads its spans one after another: the roots (lua_States, whose
+    // current-frame pointers say how deep the stacks are) are read last, so frames that returned while
+    // the rest was copied are not reported, and the ones called meanwhile are checked as torn. They go
+    // in the order the walk read them: a coroutine's header after its resumer's, so a coroutine that
+    // shows as running was still running when its resumer was read (else a resumer read after the
+    // coroutine yielded could be shown with the coroutine's frames above its own).
+    const rank = byAddr.map(() => -1);
+    for (const walk of [this.used, ...this.recent]) {
+      const roots = walk.filter((r, i) => i === 0 || r.root === true);
+      roots.forEach((r, k) => {
+        const i = spanHolding(byAddr, r);
+        if (i >= 0 && (rank[i] < 0 || k < rank[i])) rank[i] = k;
+      });
+    }
+    const order = byAddr.map((_, i) => i).filter((i) => rank[i] < 0);
+    const late = byAddr.map((_, i) => i).filter((i) => rank[i] >= 0);
+    late.sort((a, b) => rank[a] - rank[b]);
+    const plan = [...order, ...late].map((i) => byAddr[i]);
     this.plan = plan;
     this.planOffsets = [];
     let off = 0;
@@ -375,9 +402,18 @@ export class PrefetchMemory implements BatchMemory {
     return plan.slice(0, 1024);
   }
 
+  readRoot(addr: number, len: number): Buffer | null {
+    return this.readRange({ addr, len, root: true });
+  }
+
   read(addr: number, len: number): Buffer | null {
+    return this.readRange({ addr, len });
+  }
+
+  private readRange(r: WalkRead): Buffer | null {
+    const { addr, len } = r;
     if (this.copied) this.cutSpans();
-    this.used.push({ addr, len });
+    this.used.push(r);
     const hit = spanRead(this.spanStarts, this.spanBufs, addr, len);
     if (hit) {
       this.hits++;

@@ -4,7 +4,7 @@
  * Reads are batched (one system call per level) and every pointer and count is checked.
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, readRoot, u64 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES } from '../runtime.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
@@ -78,7 +78,7 @@ export class PucCapture {
   readThread(mem: Memory, L: number, G?: number): Buffer | null {
     const s = this.layout.state;
     if (!isPlausiblePtr(L)) return null;
-    const hdr = mem.read(L, s.size);
+    const hdr = readRoot(mem, L, s.size);
     if (!hdr || (hdr[s.tt] & 0x3f) !== (this.layout.tags.thread & 0x0f)) return null;
     const g = u64(hdr, s.l_G);
     if (!isPlausiblePtr(g) || (G !== undefined && g !== G)) return null;

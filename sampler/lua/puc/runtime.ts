@@ -53,6 +53,10 @@ export class PucRuntime implements LuaRuntime {
 
   /** Coroutines the host resumes from C that are running now, appended innermost (in the given order). */
   private captureAlso(mem: Memory, raw: RawLuaStack, also: readonly number[]): void {
+    // C code resumes them: the innermost thread runs a C function, or no function at all.
+    const inner = raw.threads[raw.threads.length - 1];
+    const top = inner?.frames[0];
+    if (inner?.cut || (top && !this.cap.isCFunction(top))) return;
     const have = new Set(raw.threads.map((t) => t.L));
     for (const L of also) {
       if (have.has(L)) continue;
