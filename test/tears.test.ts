@@ -94,4 +94,50 @@ describe('tornCalls (with the functions’ code)', () => {
     const t = thread([frame(7, layout.tags.luaClosure, 0), frame(1, layout.tags.luaClosure, 0)]);
     expect(tornCalls(layout, t, [proto([0]), proto([0, call(3)])])).toBe(0);
   });
+
+  describe('a callee called through a local variable is that variable’s value', () => {
+    /** The caller's stack from its function's slot up: the local in register 0 (slot 2) holds `value`. */
+    function withLocal(value: number, tag = layout.tags.luaClosure): RawThread {
+      const t = thread([frame(5, layout.tags.luaClosure, 0), frame(1, layout.tags.luaClosure, 1)]);
+      const bytes = Buffer.alloc(8 * TV);
+      bytes.writeUInt32LE(value, 2 * TV - TV);
+      bytes[2 * TV - TV + layout.tvalue.tt] = tag;
+      return { ...t, stack: { addr: STACK + TV, bytes } };
+    }
+    const local0 = () => 0;
+
+    it('the variable holds the callee: whole', () => {
+      expect(tornCalls(layout, withLocal(0x1234), [proto([0]), proto([0, call(3)])], local0)).toBe(0);
+    });
+
+    it('the variable holds another function (the caller’s pc is from another call): torn', () => {
+      expect(tornCalls(layout, withLocal(0x9999), [proto([0]), proto([0, call(3)])], local0)).toBe(1);
+    });
+
+    it('a tail call replaced the called function: not checked', () => {
+      const t = withLocal(0x9999);
+      t.frames[0].callstatus = layout.callinfo.bits.tail!;
+      expect(tornCalls(layout, t, [proto([0]), proto([0, call(3)])], local0)).toBe(0);
+    });
+
+    it('the variable holds a callable table (its __call runs): not checked', () => {
+      const t = withLocal(0x9999, layout.tags.table);
+      expect(tornCalls(layout, t, [proto([0]), proto([0, call(3)])], local0)).toBe(0);
+    });
+  });
+
+  it('5.1-5.3: the caller’s base comes from its CallInfo (a vararg function’s is above func + 1)', () => {
+    const l51 = layoutFor('5.1.5')!;
+    expect(l51.callinfo.base).toBeDefined();
+    const code = opcodeIndex(l51).num.CALL | (3 << 6);
+    expect(instructionFormat(l51).a(code)).toBe(3);
+    const callee = frame(8, l51.tags.luaClosure, 0);
+    const caller = { ...frame(1, l51.tags.luaClosure, 1), base: STACK + 5 * TV };
+    callee.func = STACK + 8 * l51.tvalue.size;
+    caller.func = STACK + l51.tvalue.size;
+    caller.base = STACK + 5 * l51.tvalue.size;
+    expect(tornCalls(l51, thread([callee, caller]), [proto([0]), proto([0, code])])).toBe(0);
+    caller.base = STACK + 2 * l51.tvalue.size;
+    expect(tornCalls(l51, thread([callee, caller]), [proto([0]), proto([0, code])])).toBe(1);
+  });
 });

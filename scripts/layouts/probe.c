@@ -64,6 +64,7 @@ int main(void) {
   num("func", OFF(CallInfo, func));
   num("top", OFF(CallInfo, top));
 #if LUA_VERSION_NUM == 501
+  num("base", OFF(CallInfo, base));
   num("savedpc", OFF(CallInfo, savedpc));
   num("tailcalls", OFF(CallInfo, tailcalls));
   num("callstatus", -1);
@@ -71,6 +72,9 @@ int main(void) {
 #else
   num("previous", OFF(CallInfo, previous));
   num("next", OFF(CallInfo, next));
+#if LUA_VERSION_NUM < 504
+  num("base", OFF(CallInfo, u.l.base));
+#endif
   num("savedpc", OFF(CallInfo, u.l.savedpc));
   num("callstatus", OFF(CallInfo, callstatus));
   num("callstatusSize", SIZEOF_FIELD(CallInfo, callstatus));

@@ -30,6 +30,8 @@ export interface RawFrame {
   arg1Value: number;
   /** 5.1: tail calls lost under this entry (CallInfo.tailcalls). */
   tailcalls?: number;
+  /** 5.1-5.3: the frame's base (CallInfo.base); 5.4's is func + 1. */
+  base?: number;
 }
 
 export interface RawThread {
@@ -38,6 +40,8 @@ export interface RawThread {
   truncated: boolean;
   /** Innermost frames left out because the copy tore there (a copy of a running thread). */
   cut: number;
+  /** The stack slots from the outermost frame's function to the innermost's argument, when read in one piece. */
+  stack?: { addr: number; bytes: Buffer };
 }
 
 export interface RawLuaStack {
@@ -134,7 +138,7 @@ export class PucCapture {
         throw new CaptureError('stack is being reallocated (StkIdRel offsets)');
       }
     }
-    const slots = this.readSlots(mem, hdr, funcAddrs);
+    const { slots, span } = this.readSlots(mem, hdr, funcAddrs);
     const frames: RawFrame[] = [];
     for (let i = 0; i < cis.addrs.length; i++) {
       const b = cis.bufs[i];
@@ -159,6 +163,7 @@ export class PucCapture {
         arg1Value: fb ? u64(fb, tvSize) : -1,
       });
       if (ci.tailcalls !== undefined) frames[i].tailcalls = b.readInt32LE(ci.tailcalls);
+      if (ci.base !== undefined) frames[i].base = u64(b, ci.base);
     }
     // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
     const top = frames[0];
@@ -167,11 +172,17 @@ export class PucCapture {
     }
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
-    return { L, frames, truncated: cis.truncated, cut };
+    return span
+      ? { L, frames, truncated: cis.truncated, cut, stack: span }
+      : { L, frames, truncated: cis.truncated, cut };
   }
 
   /** Function value and first argument of each frame, from one read of the thread's stack when it is compact. */
-  private readSlots(mem: Memory, hdr: Buffer, funcAddrs: number[]): (Buffer | null)[] {
+  private readSlots(
+    mem: Memory,
+    hdr: Buffer,
+    funcAddrs: number[],
+  ): { slots: (Buffer | null)[]; span?: { addr: number; bytes: Buffer } } {
     const len = this.layout.tvalue.size * 2;
     const stack = u64(hdr, this.layout.state.stack);
     const valid = funcAddrs.filter((a) => isPlausiblePtr(a) && a >= stack);
@@ -179,14 +190,19 @@ export class PucCapture {
       const lo = Math.min(...valid);
       const hi = Math.max(...valid) + len;
       if (hi - lo <= MAX_STACK_SPAN) {
-        const span = mem.read(lo, hi - lo);
-        if (span) return funcAddrs.map((a) => span.subarray(a - lo, a - lo + len));
+        const bytes = mem.read(lo, hi - lo);
+        if (bytes)
+          return {
+            slots: funcAddrs.map((a) => bytes.subarray(a - lo, a - lo + len)),
+            span: { addr: lo, bytes },
+          };
       }
     }
-    return readMany(
+    const slots = readMany(
       mem,
       funcAddrs.map((addr) => ({ addr, len })),
     );
+    return { slots };
   }
 
   /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */

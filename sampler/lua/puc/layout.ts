@@ -43,6 +43,8 @@ export interface PucLayout {
     previous?: number;
     next?: number;
     savedpc: number;
+    /** 5.1-5.3: a Lua frame's base (its first register; vararg functions keep their arguments below it). */
+    base?: number;
     /** Offset of callstatus, -1 when the release has none (5.1). */
     callstatus: number;
     /** Width of the callstatus field in bytes (1 or 2; 0 when there is none). */

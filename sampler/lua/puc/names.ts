@@ -73,6 +73,7 @@ export class NameInference {
   private readonly fmt;
   private readonly ops;
   private readonly cache = new Map<ProtoInfo, Map<number, NameInfo | null>>();
+  private readonly locals = new Map<ProtoInfo, Map<number, number>>();
 
   constructor(private readonly layout: PucLayout) {
     this.fmt = instructionFormat(layout);
@@ -81,6 +82,46 @@ export class NameInference {
 
   private opName(i: number): string | undefined {
     return this.layout.opcodes.names[this.fmt.op(i)];
+  }
+
+  /**
+   * The register of the local variable whose function `caller` calls at instruction `pc` (the
+   * call's register moved from it, through MOVEs), or -1 when the function came from elsewhere.
+   */
+  calleeLocal(caller: ProtoInfo, pc: number): number {
+    let perProto = this.locals.get(caller);
+    if (!perProto) {
+      if (this.locals.size > 20_000) this.locals.clear();
+      perProto = new Map();
+      this.locals.set(caller, perProto);
+    }
+    let reg = perProto.get(pc);
+    if (reg === undefined) {
+      reg = -1;
+      try {
+        reg = this.findCalleeLocal(caller, pc);
+      } catch {
+        /* hostile bytecode: no check */
+      }
+      perProto.set(pc, reg);
+    }
+    return reg;
+  }
+
+  private findCalleeLocal(p: ProtoInfo, pc: number): number {
+    const code = p.code();
+    if (!code || pc < 0 || pc >= code.length) return -1;
+    if (this.opName(code[pc]) !== 'CALL') return -1;
+    let reg = this.fmt.a(code[pc]);
+    let at = pc;
+    for (let depth = 0; depth <= MAX_MOVE_CHAIN; depth++) {
+      if (p.localName(reg + 1, at) !== null) return reg;
+      const set = this.findSetReg(code, at, reg);
+      if (set < 0 || this.opName(code[set]) !== 'MOVE' || this.fmt.a(code[set]) !== reg) return -1;
+      reg = this.fmt.b(code[set]);
+      at = set;
+    }
+    return -1;
   }
 
   /** A metamethod name as the release prints it ("index" in 5.4, "__index" before). */

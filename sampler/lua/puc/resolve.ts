@@ -60,7 +60,7 @@ export class PucResolver {
     const protos: (ProtoInfo | null)[] = t.frames.map((f) =>
       f.proto && this.kinds.isLuaFunction(f) ? this.protos.get(f.protoAddr, f.proto) : null,
     );
-    const cut = tornCalls(this.layout, t, protos);
+    const cut = tornCalls(this.layout, t, protos, (p, pc) => this.names.calleeLocal(p, pc));
     const out: LuaFrame[] = [];
     for (let i = cut; i < t.frames.length; i++) {
       const f = t.frames[i];

@@ -4,9 +4,10 @@
  * cannot have existed, from what the walk already read. On the raw copy (right after the walk, so a
  * torn copy is taken again within µs): each frame's slot holds a function, and frames sit in stack
  * order. With the functions' code (at resolve): a Lua frame's saved pc lies inside its own function,
- * and (5.4, where a frame's base is always func + 1) a callee sits in the slot its caller's OP_CALL
- * put it in.
+ * a callee sits in the slot its caller's OP_CALL put it in, and a callee called through a local
+ * variable is that variable's value.
  */
+import { u64 } from '../../os/memory.js';
 import type { RawFrame, RawThread } from './capture.js';
 import { instructionFormat, opcodeIndex } from './instructions.js';
 import type { PucLayout } from './layout.js';
@@ -29,8 +30,17 @@ export function tornFrames(layout: PucLayout, frames: readonly RawFrame[]): numb
   return 0;
 }
 
-/** Like tornFrames, with the functions' code: saved pcs and the slots OP_CALL put callees in. */
-export function tornCalls(layout: PucLayout, t: RawThread, protos: readonly (ProtoInfo | null)[]): number {
+/**
+ * Like tornFrames, with the functions' code: saved pcs, the slots OP_CALL put callees in, and (when
+ * the caller called a local variable) the callee is that variable's value: a caller's saved pc copied
+ * at another moment than its callee's frame would name the callee after another call.
+ */
+export function tornCalls(
+  layout: PucLayout,
+  t: RawThread,
+  protos: readonly (ProtoInfo | null)[],
+  calleeLocal: (caller: ProtoInfo, pc: number) => number = () => -1,
+): number {
   const fmt = instructionFormat(layout);
   const callOp = opcodeIndex(layout).num.CALL;
   const tv = layout.tvalue.size;
@@ -41,12 +51,43 @@ export function tornCalls(layout: PucLayout, t: RawThread, protos: readonly (Pro
     if (p && p.pcOf(f.savedpc) === -2) return i + 1;
     const caller = frames[i + 1];
     const cp = protos[i + 1];
-    if (layout.family !== '5.4' || !caller || !cp) continue;
+    if (!caller || !cp) continue;
     const pc = cp.pcOf(caller.savedpc);
     const code = pc >= 0 ? cp.code() : null;
     if (!code || pc >= code.length) continue;
     const ins = code[pc];
-    if (fmt.op(ins) === callOp && f.func !== caller.func + tv * (1 + fmt.a(ins))) return i + 1;
+    if (fmt.op(ins) !== callOp) continue;
+    // 5.4: a frame's base is its function's slot + 1; earlier releases keep it (varargs move it up).
+    const base = caller.base ?? caller.func + tv;
+    const a = fmt.a(ins);
+    if (f.func !== base + tv * a) return i + 1;
+    // A tail call replaced the function the caller called.
+    const local = isTailCall(layout, f) ? -1 : calleeLocal(cp, pc);
+    if (local >= 0 && t.stack && holdsOtherFunction(layout, t.stack, base + tv * local, f)) return i + 1;
   }
   return 0;
+}
+
+function isTailCall(layout: PucLayout, f: RawFrame): boolean {
+  const tail = layout.callinfo.bits.tail;
+  return tail !== undefined ? (f.callstatus & tail) !== 0 : (f.tailcalls ?? 0) > 0;
+}
+
+/**
+ * The stack slot at addr (when in the copied span) holds a function other than the frame's. (A
+ * callable table or userdata is replaced by its __call handler in the frame.)
+ */
+function holdsOtherFunction(
+  layout: PucLayout,
+  stack: { addr: number; bytes: Buffer },
+  addr: number,
+  f: RawFrame,
+): boolean {
+  const tv = layout.tvalue;
+  const tags = layout.tags;
+  const off = addr - stack.addr;
+  if (off < 0 || off + tv.size > stack.bytes.length) return false;
+  const tag = tv.ttSize === 1 ? stack.bytes[off + tv.tt] : stack.bytes.readInt32LE(off + tv.tt);
+  if (tag !== tags.luaClosure && tag !== tags.cClosure && tag !== tags.lightC) return false;
+  return tag !== f.funcTag || u64(stack.bytes, off) !== f.funcValue;
 }
