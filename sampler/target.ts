@@ -171,6 +171,12 @@ export class Target {
     for (const t of this.threads.values()) if (t.runtime && t.planned) t.rehearse();
   }
 
+  /** The CPU of the first thread copied while it runs, for the sampler to wake on (-1: none). */
+  cpuToWakeOn(): number {
+    for (const t of this.threads.values()) if (t.copiesWhileRunning) return t.cpu();
+    return -1;
+  }
+
   /** Refreshes the thread list (new threads are searched for states as they come). */
   private refreshThreads(now: number): void {
     if (now < this.nextThreadList) return;
@@ -183,7 +189,7 @@ export class Target {
   }
 
   /** One tick: a sample of every sampled thread. Threads without Lua are skipped unless --native. */
-  sampleAll(): SampleResult[] {
+  sampleAll(dueNs?: number): SampleResult[] {
     const now = performance.now();
     this.refreshThreads(now);
     // Once the process is gone (or only its zombie is left) no thread remains to report it.
@@ -206,7 +212,7 @@ export class Target {
         if (!t.runtime) continue;
       }
       try {
-        out.push(t.sample());
+        out.push(t.sample(dueNs));
       } catch (e) {
         if (e instanceof TargetGoneError && t.tid !== this.pid && processExists(this.pid)) {
           this.dropThread(t.tid);

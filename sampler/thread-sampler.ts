@@ -17,6 +17,7 @@ import type { LuaFrame } from './lua/frames.js';
 import type { PucDiscovery } from './lua/puc/discovery.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
+import { samplerAffinity } from './os/affinity.js';
 import { OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
 import { getRegs } from './os/ptrace.js';
@@ -99,6 +100,8 @@ export class ThreadSampler {
   private readonly stat: ThreadStat;
   /** Whether the thread is on a CPU, from the kernel's switch records (instant copies only). */
   private oncpu: OnCpuTracker | null | undefined;
+  /** The last copy was taken while the thread stood switched out (the sampler had taken its CPU). */
+  private copiedStill = false;
 
   constructor(
     readonly tid: number,
@@ -117,13 +120,25 @@ export class ThreadSampler {
     this.oncpu?.close();
   }
 
+  /** The CPU the thread last ran on (-1 when unknown). */
+  cpu(): number {
+    if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
+    const c = this.oncpu?.cpu() ?? -1;
+    return c >= 0 ? c : this.stat.processor();
+  }
+
+  /** Sampled by copying it while it runs (the sampler can take its CPU for the copy). */
+  get copiesWhileRunning(): boolean {
+    return this.runtime !== null && this.copiesRunning(this.runtime);
+  }
+
   /** A walk planned from earlier ones exists (what prime() rehearses). */
   get planned(): boolean {
     return this.pm.planned;
   }
 
   /** One sample: copy, then resolve with the thread running again. */
-  sample(): SampleResult {
+  sample(dueNs?: number): SampleResult {
     const { pid, opts, natives, discovery } = this.shared;
     const tid = this.tid;
     const rt = this.runtime;
@@ -131,7 +146,7 @@ export class ThreadSampler {
     const now = performance.now();
     const wantDiscovery = discovery !== null && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
-    if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery);
+    if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery, dueNs);
     // Built (maps read, objects opened) before the pause, never during it.
     if (native || wantDiscovery) natives.tools();
     if (!opts.idle) {
@@ -191,14 +206,17 @@ export class ThreadSampler {
    * off its CPU shows where the scheduler left it (with lazy preemption: mostly at system call exits),
    * so it is left out as off-CPU, like a slow stop.
    */
-  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean): SampleResult {
+  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean, dueNs = 0): SampleResult {
     const { pid, opts, discovery } = this.shared;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       const from = monotonicNs();
       this.pm.begin();
-      const cpu = this.cpuState(from, monotonicNs());
+      const to = monotonicNs();
+      // Off the thread's CPU (if the sampler was moved there to take it): the thread runs again.
+      samplerAffinity.release();
+      const cpu = this.cpuState(from, to, attempt === 1 ? dueNs : 0);
       const sleeping = cpu === 'sleeping';
       if (cpu === 'preempted' || (sleeping && !opts.idle)) {
         this.pm.discard();
@@ -218,8 +236,10 @@ export class ThreadSampler {
       for (let pass = 0; !missed && pass < walks.length && resolves < MAX_RESOLVES; pass++) {
         const raw = walks[pass].raw;
         const next = walks[pass + 1]?.raw;
+        // A copy taken while the thread stood switched out is of one moment.
         const stable =
-          next !== undefined && raw !== null && next !== null && rt.sameChain?.(raw, next) !== false;
+          (pass === 0 && this.copiedStill) ||
+          (next !== undefined && raw !== null && next !== null && rt.sameChain?.(raw, next) !== false);
         if (raw === null || (!stable && pass + 1 < walks.length)) continue;
         // The last pass, unlike the one before it. Calls and returns during a copy are common and
         // cut where the tear checks find them; a coroutine switch during it mixes two threads' frames
@@ -286,13 +306,22 @@ export class ThreadSampler {
   }
 
   /** Where the thread was while [from, to] (CLOCK_MONOTONIC ns) passed: the kernel's switch records, else /proc. */
-  private cpuState(from: number, to: number): CpuState {
+  private cpuState(from: number, to: number, dueNs: number): CpuState {
     if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
     const st = this.oncpu?.stateDuring(from, to) ?? 'unknown';
     // Switched out just now: the sampler's own wake-up took the thread's CPU (the sampler runs as a
     // real-time thread, so that happens at once, not at the thread's next system call), and the copy
     // shows where it was at the sampling instant.
-    if (st === 'preempted' && from - this.oncpu!.switchedAt <= WOKEN_OUT_NS) return 'on';
+    this.copiedStill = false;
+    // Switched out before the sample was due (the sampler's move onto its CPU): off its CPU then.
+    if (
+      st === 'preempted' &&
+      from - this.oncpu!.switchedAt <= WOKEN_OUT_NS &&
+      this.oncpu!.switchedAt >= dueNs
+    ) {
+      this.copiedStill = !this.oncpu!.switchedDuring;
+      return 'on';
+    }
     if (st !== 'unknown') return st;
     const letter = this.stat.state();
     return letter === 'S' || letter === 'D' ? 'sleeping' : 'on';

@@ -24,6 +24,7 @@ import type { RecordOptions, TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
 import { Subprocesses } from './subprocesses.js';
+import { samplerAffinity } from './os/affinity.js';
 import { becomeRealtime } from './os/realtime.js';
 import { Target } from './target.js';
 
@@ -32,6 +33,8 @@ const FLUSH_MS = 200;
 const PRIME_AFTER_MS = 2;
 const PRIME_LEAD_MS = 0.3;
 const ATTACH_TIMEOUT_MS = 15_000;
+/** Shortest sleep on a thread's CPU after moving there (mean of the extra, random, part too). */
+const PIN_MIN_WAIT_MS = 0.05;
 
 const {
   options,
@@ -114,7 +117,8 @@ function run(): void {
   }
   target.warmUp();
   // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
-  if (!options.blocking && !options.native) becomeRealtime();
+  const copiesRunning = !options.blocking && !options.native;
+  if (copiesRunning) becomeRealtime();
   post({ type: 'attached', luaVersion: target.luaVersion });
 
   const batcher = new Batcher();
@@ -143,6 +147,16 @@ function run(): void {
       children?.prime();
       wait = waitFrom(performance.now());
     }
+    if (copiesRunning && samplerAffinity.useful) {
+      const cpu = target.cpuToWakeOn();
+      // The sampler wakes on the CPU of the thread it copies, and its wake-up takes that CPU from the
+      // thread (os/affinity.ts). Moving there took it too, at a moment the sample is not due: sleep at
+      // least a little (a random extra keeps late samples at random phases), so that the thread runs
+      // again and the copy shows it where it was when the sample was due.
+      if (cpu >= 0 && samplerAffinity.pin(cpu) && wait < PIN_MIN_WAIT_MS)
+        wait = PIN_MIN_WAIT_MS - PIN_MIN_WAIT_MS * Math.log(1 - Math.random());
+    }
+    const dueNs = Number(process.hrtime.bigint()) + wait * 1e6;
     if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
     if (stopRequested()) break;
     now = performance.now();
@@ -152,7 +166,7 @@ function run(): void {
     }
     schedule.taken(now);
     const take = (tg: Target) => {
-      for (const s of tg.sampleAll()) {
+      for (const s of tg.sampleAll(tg === target ? dueNs : undefined)) {
         if (s.error) {
           stats.count('errors');
           continue;

@@ -5,7 +5,7 @@
  */
 import { readSnapshot } from './helpers/snapshots.js';
 import { describe, expect, it } from 'vitest';
-import { SnapshotMemory } from '../sampler/os/memory.js';
+import { LATE, SnapshotMemory } from '../sampler/os/memory.js';
 import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
 import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
@@ -126,7 +126,7 @@ describe('PrefetchMemory', () => {
     pm.end();
   });
 
-  it('a copy takes the roots last, in the order the walk first read them', () => {
+  it('a copy takes late reads last: stack slots, call records, then thread headers in the order first read', () => {
     const live = new LiveTarget();
     const order: number[] = [];
     const copy = live.readPrepared.bind(live);
@@ -135,19 +135,20 @@ describe('PrefetchMemory', () => {
       return copy(dest, len, iov, count);
     };
     const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
-    const [a, b, c, d] = snap.regions
+    const [a, b, c, d, e] = snap.regions
       .map((r) => r.addr)
       .sort((x, y) => x - y)
-      .slice(0, 4);
-    // The walk's first read is a root; readRoot marks more (a coroutine's header after its resumer's).
+      .slice(0, 5);
+    // The walk's first read is a header; readLate marks the others (a coroutine's header after its resumer's).
     pm.begin();
     pm.read(c, 8);
+    pm.readLate(e, 8, LATE.stack);
     pm.read(b, 8);
-    pm.readRoot(a, 8);
-    pm.read(d, 8);
+    pm.readLate(a, 8, LATE.root);
+    pm.readLate(d, 8, LATE.callInfo);
     pm.end();
     pm.begin();
-    expect(order).toEqual([b, d, c, a]);
+    expect(order).toEqual([b, e, d, c, a]);
     pm.end();
   });
 });

@@ -19,7 +19,7 @@ function frame(slot: number, tag = layout.tags.luaClosure, pc = 0): RawFrame {
   return {
     ci: 0x7000_0000 + slot * 64,
     func: STACK + slot * TV,
-    callstatus: 0,
+    callstatus: tag === layout.tags.luaClosure ? 0 : layout.callinfo.bits.c!,
     savedpc: CODE + (pc + 1) * 4,
     funcTag: tag,
     funcValue: 0x1234,
@@ -60,6 +60,12 @@ describe('tornFrames (the raw copy)', () => {
   it('a slot that holds no function cuts it and everything it called', () => {
     const frames = [frame(12), frame(9), frame(5, layout.tags.nil), frame(1)];
     expect(tornFrames(layout, frames)).toBe(3);
+  });
+
+  it('a slot whose function is not of the kind its call record says (Lua or C) is torn', () => {
+    const frames = [frame(12), frame(9), frame(5), frame(1)];
+    frames[1].callstatus = layout.callinfo.bits.c!;
+    expect(tornFrames(layout, frames)).toBe(2);
   });
 
   it('frames out of stack order cut the inner one of the pair', () => {

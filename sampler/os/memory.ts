@@ -7,15 +7,28 @@ export interface Memory {
   /** Reads len bytes at addr, or null when any part is unreadable. */
   read(addr: number, len: number): Buffer | null;
   /**
-   * Like read, for bytes that say how much else a walk reads (a thread's header: its current frame):
-   * a copy taken span after span while the target runs takes these last, in the order first read.
+   * Like read, for bytes a copy taken span after span while the target runs should take late (see
+   * LATE): what changes most often goes last, next to the bytes that say how much of it is in use.
    */
-  readRoot?(addr: number, len: number): Buffer | null;
+  readLate?(addr: number, len: number, late: number): Buffer | null;
 }
 
-/** A root read (see Memory.readRoot) where the memory tells them apart, a plain read elsewhere. */
-export function readRoot(mem: Memory, addr: number, len: number): Buffer | null {
-  return mem.readRoot ? mem.readRoot(addr, len) : mem.read(addr, len);
+/**
+ * Copy order of a walk's reads in a copy of a running thread, after everything else: the stack's
+ * slots, then its call records, then the thread headers (whose current-frame pointer says how deep
+ * the stack is; in the order the walk read them: a coroutine's after its resumer's). Each group
+ * read nearer the header is less stale when it is read.
+ */
+export const LATE = { stack: 1, callInfo: 2, root: 3 } as const;
+
+/** A read a copy of a running thread takes late (see LATE), a plain read elsewhere. */
+export function readLate(mem: Memory, addr: number, len: number, late: number): Buffer | null {
+  return mem.readLate ? mem.readLate(addr, len, late) : mem.read(addr, len);
+}
+
+/** readLate of several ranges (one batched read where the memory has no order to keep). */
+export function readManyLate(mem: Memory, ranges: readonly Range[], late: number): (Buffer | null)[] {
+  return mem.readLate ? ranges.map((r) => mem.readLate!(r.addr, r.len, late)) : readMany(mem, ranges);
 }
 
 /** Largest user-space address on x86_64 (47-bit canonical lower half). */
@@ -79,6 +92,11 @@ export class RecordingMemory implements Memory {
   snapshot(): SnapshotMemory {
     return new SnapshotMemory([...this.seen].map(([addr, bytes]) => ({ addr, bytes })));
   }
+}
+
+export interface Range {
+  addr: number;
+  len: number;
 }
 
 /** Memory that can read several ranges in one go (one system call for a live process). */

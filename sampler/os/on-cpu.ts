@@ -12,6 +12,7 @@ const ATTR_SIZE = 128;
 const PERF_FLAG_FD_CLOEXEC = 8;
 const PERF_SAMPLE_TID = 1 << 1;
 const PERF_SAMPLE_TIME = 1 << 2;
+const PERF_SAMPLE_CPU = 1 << 7;
 const PERF_RECORD_SWITCH = 14;
 const MISC_SWITCH_OUT = 0x2000;
 const MISC_SWITCH_OUT_PREEMPT = 0x4000;
@@ -53,6 +54,8 @@ export class OnCpuTracker {
   private readonly recent: { time: number; state: CpuState }[] = [];
   /** Time of the last switch before the moment stateDuring() was asked about (ns, CLOCK_MONOTONIC). */
   switchedAt = 0;
+  /** The CPU of the thread's last switch (-1 before the first). */
+  private lastCpu = -1;
 
   private constructor(
     private fd: number,
@@ -69,7 +72,7 @@ export class OnCpuTracker {
     attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
     attr.writeUInt32LE(ATTR_SIZE, 4);
     attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_DUMMY), 8);
-    attr.writeBigUInt64LE(BigInt(PERF_SAMPLE_TID | PERF_SAMPLE_TIME), 24);
+    attr.writeBigUInt64LE(BigInt(PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU), 24);
     // flags (u64 at 40): exclude_kernel (bit 5), exclude_hv (6), sample_id_all (18), use_clockid (25), context_switch (26)
     const flags = (1n << 5n) | (1n << 6n) | (1n << 18n) | (1n << 25n) | (1n << 26n);
     attr.writeBigUInt64LE(flags, 40);
@@ -98,11 +101,12 @@ export class OnCpuTracker {
       const recSize = this.data.getUint16((at + 6) % size, true);
       if (recSize === 0) break;
       if (type === PERF_RECORD_SWITCH) {
-        // sample_id: pid u32, tid u32, time u64
+        // sample_id: pid u32, tid u32, time u64, cpu u32, res u32
         const tAt = (at + 16) % size;
         const lo = this.data.getUint32(tAt, true);
         const hi = this.data.getUint32((tAt + 4) % size, true);
         const time = hi * 0x1_0000_0000 + lo;
+        this.lastCpu = this.data.getUint32((at + 24) % size, true);
         const st: CpuState =
           misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
         this.recent.push({ time, state: st });
@@ -111,6 +115,15 @@ export class OnCpuTracker {
     }
     this.meta.setBigUint64(1032, BigInt(tail), true);
   }
+
+  /** The CPU the thread last ran on, from its switches (-1 when none was seen yet). */
+  cpu(): number {
+    this.drain();
+    return this.lastCpu;
+  }
+
+  /** Whether the thread switched in or out during the span last asked about (stateDuring). */
+  switchedDuring = false;
 
   /** The thread's state throughout [from, to] (ns, CLOCK_MONOTONIC): 'on' only if on a CPU all along. */
   stateDuring(from: number, to: number): CpuState {
@@ -127,6 +140,7 @@ export class OnCpuTracker {
     let keep = 0;
     for (let i = 0; i < this.recent.length; i++) if (this.recent[i].time <= from) keep = i;
     if (keep > 0) this.recent.splice(0, keep);
+    this.switchedDuring = changed;
     if (changed) return st === 'on' ? 'preempted' : st;
     return st;
   }

@@ -67,9 +67,23 @@ export class ThreadStat {
 
   /** State letter, or null when the thread is gone. */
   state(): string | null {
+    const stat = this.read();
+    return stat === null ? null : stateLetter(stat);
+  }
+
+  /** The CPU the thread last ran on (field 39), or -1. */
+  processor(): number {
+    const stat = this.read();
+    if (stat === null) return -1;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = Number(fields[39 - 3]);
+    return Number.isInteger(cpu) ? cpu : -1;
+  }
+
+  private read(): string | null {
     if (this.fd === null) return null;
     try {
-      return stateLetter(this.buf.toString('latin1', 0, readSync(this.fd, this.buf, 0, this.buf.length, 0)));
+      return this.buf.toString('latin1', 0, readSync(this.fd, this.buf, 0, this.buf.length, 0));
     } catch {
       return null;
     }

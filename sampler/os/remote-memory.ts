@@ -1,6 +1,6 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
-import type { BatchMemory } from './memory.js';
+import { LATE, type BatchMemory, type Range } from './memory.js';
 
 const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
@@ -128,14 +128,11 @@ function spanHolding(spans: readonly Range[], r: Range): number {
 /** How many different walks' reads the next pause copies. */
 const RECENT_WALKS = 8;
 
-export interface Range {
-  addr: number;
-  len: number;
-}
+export type { Range };
 
 interface WalkRead extends Range {
-  /** Read through readRoot: copied after the other spans. */
-  root?: boolean;
+  /** Read through readLate: copied after the other spans (LATE). */
+  late?: number;
 }
 
 interface PlannedSpan extends Range {
@@ -164,7 +161,7 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
 export class PrefetchMemory implements BatchMemory {
   private spanStarts: number[] = [];
   private spanBufs: Buffer[] = [];
-  /** In copy order: by address, except the spans holding a walk's roots (its first read, readRoot's), which go last. */
+  /** In copy order: by address, except the spans walks read late (readLate), which go last. */
   private plan: PlannedSpan[] = [];
   /** Offsets of the plan's spans in the copy, and their order by address. */
   private planOffsets: number[] = [];
@@ -347,24 +344,27 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   private setPlan(byAddr: PlannedSpan[]): void {
-    // A copy of a running thread reads its spans one after another: the roots (lua_States, whose
-    // current-frame pointers say how deep the stacks are) are read last, so frames that returned while
-    // the rest was copied are not reported, and the ones called meanwhile are checked as torn. They go
-    // in the order the walk read them: a coroutine's header after its resumer's, so a coroutine that
-    // shows as running was still running when its resumer was read (else a resumer read after the
-    // coroutine yielded could be shown with the coroutine's frames above its own).
-    const rank = byAddr.map(() => -1);
+    // A copy of a running thread reads its spans one after another: those the walk read late (LATE)
+    // go last, the thread headers (a walk's first read is one) the very last, in the order the walk
+    // read them. Frames that returned while the rest was copied are then not reported, the ones
+    // called meanwhile are checked as torn, and a coroutine that shows as running was still running
+    // when its resumer was read.
+    const late = byAddr.map(() => 0);
+    const rootOrder = byAddr.map(() => Infinity);
     for (const walk of [this.used, ...this.recent]) {
-      const roots = walk.filter((r, i) => i === 0 || r.root === true);
-      roots.forEach((r, k) => {
+      let roots = 0;
+      walk.forEach((r, k) => {
+        const level = k === 0 ? LATE.root : (r.late ?? 0);
+        if (level === 0) return;
         const i = spanHolding(byAddr, r);
-        if (i >= 0 && (rank[i] < 0 || k < rank[i])) rank[i] = k;
+        if (i < 0) return;
+        late[i] = Math.max(late[i], level);
+        if (level === LATE.root) rootOrder[i] = Math.min(rootOrder[i], roots++);
       });
     }
-    const order = byAddr.map((_, i) => i).filter((i) => rank[i] < 0);
-    const late = byAddr.map((_, i) => i).filter((i) => rank[i] >= 0);
-    late.sort((a, b) => rank[a] - rank[b]);
-    const plan = [...order, ...late].map((i) => byAddr[i]);
+    const order = byAddr.map((_, i) => i);
+    order.sort((a, b) => late[a] - late[b] || rootOrder[a] - rootOrder[b] || a - b);
+    const plan = order.map((i) => byAddr[i]);
     this.plan = plan;
     this.planOffsets = [];
     let off = 0;
@@ -402,8 +402,8 @@ export class PrefetchMemory implements BatchMemory {
     return plan.slice(0, 1024);
   }
 
-  readRoot(addr: number, len: number): Buffer | null {
-    return this.readRange({ addr, len, root: true });
+  readLate(addr: number, len: number, late: number): Buffer | null {
+    return this.readRange({ addr, len, late });
   }
 
   read(addr: number, len: number): Buffer | null {

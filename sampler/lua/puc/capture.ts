@@ -4,7 +4,7 @@
  * Reads are batched (one system call per level) and every pointer and count is checked.
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, readMany, readRoot, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, LATE, readLate, readMany, readManyLate, u64 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES } from '../runtime.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
@@ -82,7 +82,7 @@ export class PucCapture {
   readThread(mem: Memory, L: number, G?: number): Buffer | null {
     const s = this.layout.state;
     if (!isPlausiblePtr(L)) return null;
-    const hdr = readRoot(mem, L, s.size);
+    const hdr = readLate(mem, L, s.size, LATE.root);
     if (!hdr || (hdr[s.tt] & 0x3f) !== (this.layout.tags.thread & 0x0f)) return null;
     const g = u64(hdr, s.l_G);
     if (!isPlausiblePtr(g) || (G !== undefined && g !== G)) return null;
@@ -190,7 +190,7 @@ export class PucCapture {
       const lo = Math.min(...valid);
       const hi = Math.max(...valid) + len;
       if (hi - lo <= MAX_STACK_SPAN) {
-        const bytes = mem.read(lo, hi - lo);
+        const bytes = readLate(mem, lo, hi - lo, LATE.stack);
         if (bytes)
           return {
             slots: funcAddrs.map((a) => bytes.subarray(a - lo, a - lo + len)),
@@ -198,11 +198,8 @@ export class PucCapture {
           };
       }
     }
-    const slots = readMany(
-      mem,
-      funcAddrs.map((addr) => ({ addr, len })),
-    );
-    return { slots };
+    const ranges = funcAddrs.map((addr) => ({ addr, len }));
+    return { slots: readManyLate(mem, ranges, LATE.stack) };
   }
 
   /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */
@@ -277,7 +274,7 @@ export class PucCapture {
     const n = Math.min(count, MAX_FRAMES);
     if (n === 0) return { addrs: [], bufs: [], truncated: false };
     const lo = current - (n - 1) * size;
-    const block = mem.read(lo, n * size);
+    const block = readLate(mem, lo, n * size, LATE.callInfo);
     if (!block) throw new CaptureError('unreadable CallInfo array');
     const addrs: number[] = [];
     const bufs: Buffer[] = [];
@@ -299,9 +296,10 @@ export class PucCapture {
     if (ci.previous === undefined) throw new CaptureError('CallInfo list without previous links');
     const cached = this.chains.get(L);
     if (cached && cached[0] === current) {
-      const bufs = readMany(
+      const bufs = readManyLate(
         mem,
         cached.map((a) => ({ addr: a, len: ci.size })),
+        LATE.callInfo,
       );
       let ok = bufs.every((b) => b !== null);
       for (let i = 0; ok && i < cached.length; i++) {
@@ -323,7 +321,7 @@ export class PucCapture {
       }
       if (!isPlausiblePtr(at) || seen.has(at)) throw new CaptureError('broken CallInfo chain');
       seen.add(at);
-      const b = mem.read(at, ci.size);
+      const b = readLate(mem, at, ci.size, LATE.callInfo);
       if (!b) throw new CaptureError('unreadable CallInfo');
       addrs.push(at);
       bufs.push(b);

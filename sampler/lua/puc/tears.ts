@@ -2,10 +2,10 @@
  * A copy of a running thread can tear: Lua reuses CallInfo records and stack slots while the copy is
  * taken, so the chain read may mix frames from different moments. These checks find a chain that
  * cannot have existed, from what the walk already read. On the raw copy (right after the walk, so a
- * torn copy is taken again within µs): each frame's slot holds a function, and frames sit in stack
- * order. With the functions' code (at resolve): a Lua frame's saved pc lies inside its own function,
- * a callee sits in the slot its caller's OP_CALL put it in, and a callee called through a local
- * variable is that variable's value.
+ * torn copy is taken again within µs): each frame's slot holds a function of the kind (Lua or C) its
+ * call record says, and frames sit in stack order. With the functions' code (at resolve): a Lua
+ * frame's saved pc lies inside its own function, a callee sits in the slot its caller's OP_CALL put
+ * it in, and a callee called through a local variable is that variable's value.
  */
 import { u64 } from '../../os/memory.js';
 import type { RawFrame, RawThread } from './capture.js';
@@ -20,12 +20,17 @@ import type { ProtoInfo } from './proto.js';
  */
 export function tornFrames(layout: PucLayout, frames: readonly RawFrame[]): number {
   const tags = layout.tags;
+  const { lua, c } = layout.callinfo.bits;
   for (let i = frames.length - 1; i >= 0; i--) {
     const f = frames[i];
     const caller = frames[i + 1];
     const isFunction =
       f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure || f.funcTag === tags.lightC;
     if (!isFunction || (caller && caller.func >= f.func)) return i + 1;
+    // The call record says Lua or C (5.2+): its function slot, read at another moment, must agree.
+    const recordSaysLua =
+      lua !== undefined ? (f.callstatus & lua) !== 0 : c !== undefined ? (f.callstatus & c) === 0 : null;
+    if (recordSaysLua !== null && recordSaysLua !== (f.funcTag === tags.luaClosure)) return i + 1;
   }
   return 0;
 }

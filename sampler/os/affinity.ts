@@ -1,0 +1,64 @@
+/**
+ * The CPUs the calling thread may run on (sched_setaffinity on thread 0, i.e. itself). The sampler
+ * moves itself onto the CPU a target thread runs on before it sleeps, so that its timer wakes it
+ * there and its wake-up takes that CPU from the thread at the sampling instant: while the sampler
+ * copies, the thread is switched out, and the copy is of one moment. Then it moves off again.
+ */
+import koffi from 'koffi';
+import { availableParallelism } from 'node:os';
+
+const MASK_BYTES = 128; // cpu_set_t
+
+let setaffinity: ((pid: number, size: number, mask: Buffer) => number) | null = null;
+function bind(): (pid: number, size: number, mask: Buffer) => number {
+  if (!setaffinity) {
+    const lib = koffi.load('libc.so.6');
+    const f = lib.func('int sched_setaffinity(int, size_t, void*)');
+    setaffinity = (pid, size, mask) => f(pid, size, mask) as number;
+  }
+  return setaffinity;
+}
+
+export class ThreadAffinity {
+  private readonly cpus = availableParallelism();
+  private readonly mask = Buffer.alloc(MASK_BYTES);
+  /** The CPU the thread is pinned to, -1 when it may run anywhere but `avoid`, -2 when anywhere. */
+  private pinned = -2;
+  private avoided = -1;
+
+  /** Whether moving between CPUs can help: more than one CPU. */
+  get useful(): boolean {
+    return this.cpus > 1;
+  }
+
+  /** Runs the calling thread on `cpu` only (no-op when already there). */
+  pin(cpu: number): boolean {
+    if (this.pinned === cpu) return true;
+    if (cpu < 0 || cpu >= MASK_BYTES * 8) return false;
+    this.mask.fill(0);
+    this.mask[cpu >> 3] = 1 << (cpu & 7);
+    if (bind()(0, MASK_BYTES, this.mask) !== 0) return false;
+    this.pinned = cpu;
+    return true;
+  }
+
+  /** Leaves the CPU the thread was pinned to (nothing when it is not pinned). */
+  release(): void {
+    if (this.pinned >= 0) this.avoid(this.pinned);
+  }
+
+  /** Runs the calling thread on any CPU but `cpu` (all when it is the only one). */
+  avoid(cpu: number): void {
+    if (this.pinned === -1 && this.avoided === cpu) return;
+    this.mask.fill(0);
+    for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
+      if (c !== cpu) this.mask[c >> 3] |= 1 << (c & 7);
+    if (bind()(0, MASK_BYTES, this.mask) === 0) {
+      this.pinned = -1;
+      this.avoided = cpu;
+    }
+  }
+}
+
+/** The calling thread's (the sampler's; a worker has one) affinity. */
+export const samplerAffinity = new ThreadAffinity();
