@@ -173,8 +173,12 @@ export class Target {
 
   /** The CPU of the first thread copied while it runs, for the sampler to wake on (-1: none). */
   cpuToWakeOn(): number {
-    for (const t of this.threads.values()) if (t.copiesWhileRunning) return t.cpu();
-    return -1;
+    let cpu = -1;
+    for (const t of this.threads.values()) {
+      t.wakesOnItsCpu = cpu < 0 && t.copiesWhileRunning;
+      if (t.wakesOnItsCpu) cpu = t.cpu();
+    }
+    return cpu;
   }
 
   /** Refreshes the thread list (new threads are searched for states as they come). */

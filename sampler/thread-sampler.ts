@@ -100,6 +100,8 @@ export class ThreadSampler {
   private readonly stat: ThreadStat;
   /** Whether the thread is on a CPU, from the kernel's switch records (instant copies only). */
   private oncpu: OnCpuTracker | null | undefined;
+  /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
+  wakesOnItsCpu = false;
   /** The last copy was taken while the thread stood switched out (the sampler had taken its CPU). */
   private copiedStill = false;
 
@@ -212,7 +214,11 @@ export class ThreadSampler {
     if (!this.pm.planned) this.plan(rt);
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       const from = monotonicNs();
-      this.pm.begin();
+      // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
+      this.pm.begin(
+        null,
+        this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1 ? 1 : INSTANT_PASSES,
+      );
       const to = monotonicNs();
       // Off the thread's CPU (if the sampler was moved there to take it): the thread runs again.
       samplerAffinity.release();

@@ -26,6 +26,11 @@ export class ThreadAffinity {
   private pinned = -2;
   private avoided = -1;
 
+  /** Pinned to one CPU now. */
+  get isPinned(): boolean {
+    return this.pinned >= 0;
+  }
+
   /** Whether moving between CPUs can help: more than one CPU. */
   get useful(): boolean {
     return this.cpus > 1;

@@ -178,8 +178,9 @@ export class PrefetchMemory implements BatchMemory {
   private copied: { bytes: Buffer; extraLen: number } | null = null;
   /** The last whole copy (every pass), kept until the walk ends. */
   private lastCopy: { bytes: Buffer; extraLen: number } | null = null;
-  /** The pass reads are served from. */
+  /** The pass reads are served from, and how many the last copy took. */
   private pass = 0;
+  private passes = 1;
   private used: WalkRead[] = [];
   private readonly recent: WalkRead[][] = [];
   /** After the thread runs again: reads only from what begin() copied. */
@@ -211,7 +212,7 @@ export class PrefetchMemory implements BatchMemory {
    * Inside a pause: copies the planned spans, and `extra` (e.g. a thread's stack) in the same batched
    * read; returns extra's bytes (null when none or unreadable). Only planned spans serve read().
    */
-  begin(extra: Range | null = null): Buffer | null {
+  begin(extra: Range | null = null, passes = this.copies): Buffer | null {
     this.strict = false;
     this.missedWhileStrict = false;
     this.used = [];
@@ -222,15 +223,16 @@ export class PrefetchMemory implements BatchMemory {
     this.pass = 0;
     if (this.plan.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
     const extraLen = extra ? extra.len : 0;
-    const want = this.planBytes * this.copies + extraLen;
+    this.passes = Math.max(1, Math.min(passes, this.copies));
+    const want = this.planBytes * this.passes + extraLen;
     if (extraLen > this.extraCapacity) this.extraCapacity = extraLen;
     if (this.destLent || this.dest.bytes.length < want) this.freshDest();
     let got: number;
     if (extra) {
       putU64(this.iov, 0, extra.addr);
       putU64(this.iov, 8, extra.len);
-      got = this.inner.readPrepared(this.dest, want, this.iov, this.plan.length * this.copies + 1);
-    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, this.plan.length * this.copies);
+      got = this.inner.readPrepared(this.dest, want, this.iov, this.plan.length * this.passes + 1);
+    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, this.plan.length * this.passes);
     if (got !== want) return this.beginPiecewise(extra);
     // One pass: the copy may be handed out (a native stack) and outlive the walk. Several passes
     // (copies of a running thread): nothing outlives the sample, and a destination written again
@@ -293,7 +295,7 @@ export class PrefetchMemory implements BatchMemory {
    */
   useNextCopy(): boolean {
     const c = this.lastCopy;
-    if (this.pass + 1 >= this.copies || !c) return false;
+    if (this.pass + 1 >= this.passes || !c) return false;
     this.pass++;
     this.copied = null;
     this.used = [];
