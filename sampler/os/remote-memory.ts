@@ -189,6 +189,8 @@ export class PrefetchMemory implements BatchMemory {
   missedWhileStrict = false;
   hits = 0;
   misses = 0;
+  /** The walk since begin() read something the copy did not hold. */
+  private walkMissed = false;
 
   constructor(
     private readonly inner: RemoteMemory,
@@ -215,6 +217,7 @@ export class PrefetchMemory implements BatchMemory {
   begin(extra: Range | null = null, passes = this.copies): Buffer | null {
     this.strict = false;
     this.missedWhileStrict = false;
+    this.walkMissed = false;
     this.used = [];
     this.spanStarts = [];
     this.spanBufs = [];
@@ -320,6 +323,12 @@ export class PrefetchMemory implements BatchMemory {
   /** Plans the next pause's copy: what this walk and the last few different walks read. */
   end(): void {
     this.strict = false;
+    // The copy held all the walk read: the plan stands (re-planning is the costly part of a sample
+    // of a deep stack whose depth changes every time).
+    if (!this.walkMissed && this.plan.length > 0) {
+      this.release();
+      return;
+    }
     const used = this.used;
     // A program alternating between coroutines reads each one's state and stack every other sample;
     // a walk that reads what one of the recent ones read changes nothing.
@@ -422,6 +431,7 @@ export class PrefetchMemory implements BatchMemory {
       return hit;
     }
     this.misses++;
+    this.walkMissed = true;
     if (this.strict) {
       this.missedWhileStrict = true;
       return null;

@@ -51,13 +51,13 @@ export interface RawLuaStack {
 
 /** Remembers each thread's CallInfo list so the whole chain can be fetched in one batched read. */
 export class CiChainCache {
-  private readonly chains = new Map<number, number[]>();
-  get(L: number): number[] | undefined {
+  private readonly chains = new Map<number, { list: number[]; at: Map<number, number> }>();
+  get(L: number): { list: readonly number[]; at: ReadonlyMap<number, number> } | undefined {
     return this.chains.get(L);
   }
   set(L: number, chain: number[]): void {
     if (this.chains.size > 4096) this.chains.clear();
-    this.chains.set(L, chain);
+    this.chains.set(L, { list: chain, at: new Map(chain.map((a, i) => [a, i])) });
   }
 }
 
@@ -294,32 +294,26 @@ export class PucCapture {
   ): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
     const ci = this.layout.callinfo;
     if (ci.previous === undefined) throw new CaptureError('CallInfo list without previous links');
+    // Frames outside the last few calls rarely change: the chain read last time serves from where
+    // the walk meets it (one batched read), checked link by link.
     const cached = this.chains.get(L);
-    if (cached && cached[0] === current) {
-      const bufs = readManyLate(
-        mem,
-        cached.map((a) => ({ addr: a, len: ci.size })),
-        LATE.callInfo,
-      );
-      let ok = bufs.every((b) => b !== null);
-      for (let i = 0; ok && i < cached.length; i++) {
-        const prev = u64(bufs[i]!, ci.previous);
-        const expected = i + 1 < cached.length ? cached[i + 1] : baseCi;
-        if (prev !== expected) ok = false;
-      }
-      if (ok) return { addrs: cached, bufs: bufs as Buffer[], truncated: false };
-    }
     const addrs: number[] = [];
     const bufs: Buffer[] = [];
     const seen = new Set<number>();
     let at = current;
     let truncated = false;
+    let tryCache = cached !== undefined;
     while (at !== baseCi) {
       if (addrs.length >= MAX_FRAMES) {
         truncated = true;
         break;
       }
       if (!isPlausiblePtr(at) || seen.has(at)) throw new CaptureError('broken CallInfo chain');
+      const k = tryCache ? cached?.at.get(at) : undefined;
+      if (k !== undefined) {
+        if (this.followCached(mem, cached!.list, k, baseCi, addrs, bufs, seen)) break;
+        tryCache = false; // the chain changed below here: walk it link by link
+      }
       seen.add(at);
       const b = readLate(mem, at, ci.size, LATE.callInfo);
       if (!b) throw new CaptureError('unreadable CallInfo');
@@ -327,8 +321,44 @@ export class PucCapture {
       bufs.push(b);
       at = u64(b, ci.previous);
     }
+    if (addrs.length > MAX_FRAMES) {
+      addrs.length = bufs.length = MAX_FRAMES;
+      truncated = true;
+    }
     if (!truncated) this.chains.set(L, addrs);
     return { addrs, bufs, truncated };
+  }
+
+  /**
+   * Appends the cached chain from index k on (read in one batch) when every link still holds, down
+   * to base_ci; false (nothing appended) when one does not.
+   */
+  private followCached(
+    mem: Memory,
+    cached: readonly number[],
+    k: number,
+    baseCi: number,
+    addrs: number[],
+    bufs: Buffer[],
+    seen: Set<number>,
+  ): boolean {
+    const ci = this.layout.callinfo;
+    const tail = cached.slice(k);
+    if (tail.some((a) => seen.has(a))) return false;
+    const read = readManyLate(
+      mem,
+      tail.map((a) => ({ addr: a, len: ci.size })),
+      LATE.callInfo,
+    );
+    for (let i = 0; i < tail.length; i++) {
+      const b = read[i];
+      const expected = i + 1 < tail.length ? tail[i + 1] : baseCi;
+      if (!b || u64(b, ci.previous!) !== expected) return false;
+    }
+    addrs.push(...tail);
+    bufs.push(...(read as Buffer[]));
+    for (const a of tail) seen.add(a);
+    return true;
   }
 
   /**
