@@ -5,6 +5,7 @@ import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { targetGone } from '../sampler/gone.js';
 import { startRecording } from '../sampler/recorder.js';
 import type { RecordOptions } from '../sampler/sample.js';
+import type { RecordStats } from '../sampler/stats.js';
 import { launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
 
@@ -84,7 +85,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   await writeProfile(profile, output, format);
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
-      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU${stats.idle ? `, ${stats.idle} idle` : ''}; ` +
+      `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU, ${stats.idle} idle, ${stats.empty} without Lua; ` +
       `torn: ${stats.tornLater} read from a later pass, ${stats.tornCut} cut, ${stats.tornDropped} dropped; ` +
       `luaprof CPU ${stats.cpuPerSampleUs.toFixed(1)} µs per sample` +
       (stats.stops > 0
@@ -92,14 +93,16 @@ export async function record(opts: RecordCliOptions): Promise<number> {
         : ''),
     `luaprof: wrote ${format} profile to ${output}`,
   ];
+  // Nothing to show is not a success: say why (idle samples count as samples with --idle).
+  const nothing = stats.withLua === 0 && !(opts.idle && stats.samples > 0);
+  if (nothing) summary.push(`luaprof: no sample had Lua frames: ${whyNoLua(stats)}`);
   process.stderr.write(summary.join('\n') + '\n');
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGHUP', onSignal);
-  if (launched) {
-    await launched.exited;
-    return ExitCode.ok;
-  }
+  if (launched) await launched.exited;
+  if (nothing) return ExitCode.noLuaFrames;
+  if (launched) return ExitCode.ok;
   if (reason === 'target-exited' && opts.durationMs !== null && interrupted === 0) {
     process.stderr.write(
       `luaprof: process ${pid} exited after ${fmtSeconds(stats.durationMs)}, before the ${fmtSeconds(opts.durationMs)} recording ended\n`,
@@ -107,4 +110,17 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     return ExitCode.targetExited;
   }
   return ExitCode.ok;
+}
+
+/** The reason a recording kept no Lua frame, from what its ticks found. */
+function whyNoLua(stats: RecordStats): string {
+  const parts: [number, string][] = [
+    [stats.idle, 'blocked in the kernel (idle; --idle keeps them)'],
+    [stats.empty, 'running no Lua code'],
+    [stats.offCpu, 'waiting for a CPU'],
+    [stats.tornDropped, 'torn'],
+    [stats.errors, 'unreadable'],
+  ];
+  const seen = parts.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
+  return seen.length ? seen.join(', ') : 'no sample was taken';
 }

@@ -14,7 +14,7 @@ export const ExitCode = {
   regression: 7,
   unsupportedVersion: 8,
   targetExited: 9,
-  /** Assigned, not yet used: every sample came back without a Lua frame. */
+  /** No sample of the recording had a Lua frame (the profile is still written). */
   noLuaFrames: 10,
   /** Assigned, not yet used: the target is already traced by another tracer (a debugger, strace, …). */
   alreadyTraced: 11,

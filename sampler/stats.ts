@@ -32,6 +32,7 @@ export class Reservoir {
 /** What a recording counts; one slot each in the shared buffer. */
 const FIELDS = [
   'samples',
+  'withLua',
   'errors',
   'late',
   'empty',
@@ -53,6 +54,7 @@ type Field = (typeof FIELDS)[number];
 const SLOT = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<Field, number>;
 export type Counter =
   | 'samples'
+  | 'withLua'
   | 'errors'
   | 'empty'
   | 'offCpu'
@@ -104,9 +106,9 @@ export class RecordStats {
     this.slots[SLOT.durationMs] = durationMs;
   }
 
-  /** Samples that read the target (whatever they found), the unit luaprof's CPU is counted in. */
+  /** Ticks that looked at the target (whatever they found), the unit luaprof's CPU is counted in. */
   private get copies(): number {
-    return this.samples + this.errors + this.empty + this.offCpu + this.tornDropped;
+    return this.samples + this.errors + this.empty + this.offCpu + this.tornDropped + this.idle;
   }
 
   // --- read anywhere
@@ -114,6 +116,10 @@ export class RecordStats {
   /** Samples kept in the profile. */
   get samples(): number {
     return this.slots[SLOT.samples];
+  }
+  /** Samples kept that had at least one Lua frame. */
+  get withLua(): number {
+    return this.slots[SLOT.withLua];
   }
   /** Torn or hostile structures: dropped samples. */
   get errors(): number {

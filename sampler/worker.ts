@@ -185,6 +185,7 @@ function run(): void {
           if (s.tornCut) stats.count('tornCut');
           batcher.add(s.pid, s.tid, s.frames, now - t0);
           stats.count('samples');
+          if (s.luaFrames.length > 0) stats.count('withLua');
           stats.firstSample(process.uptime() * 1000);
         }
       }

@@ -67,7 +67,7 @@ describe('record -d accepts every duration form', () => {
       // A loaded machine drops off-CPU ticks; the point here is the duration, not the rate.
       expect(p.meta.samples).toBeGreaterThan((ms / 1000) * 100 * 0.1);
       expect(r.stderr).toMatch(
-        /samples in .* errors, \d+ late, \d+ off-CPU; torn: \d+ read from a later pass, \d+ cut, \d+ dropped; luaprof CPU \d+\.\d µs per sample/,
+        /samples in .* errors, \d+ late, \d+ off-CPU, \d+ idle, \d+ without Lua; torn: \d+ read from a later pass, \d+ cut, \d+ dropped; luaprof CPU \d+\.\d µs per sample/,
       );
       expect(r.stderr).toContain(`wrote speedscope profile to ${out}`);
       await untracedAndRunning(target.pid!);
@@ -86,6 +86,17 @@ describe('record -- command', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('target says');
     expect(existsSync(out)).toBe(true);
+  });
+
+  it('a recording in which no sample had Lua frames: the profile is written, one line says why, exit 10', () => {
+    const dir = tempDir();
+    const out = join(dir, 'idle.json');
+    // The Lua thread waits in the kernel the whole time (the child `sleep`): every sample is idle.
+    const r = luaprofSync(['record', '-d', '1s', '-o', out, '--', 'lua5.4', '-e', 'os.execute("sleep 2")']);
+    expect(r.status, r.stderr).toBe(ExitCode.noLuaFrames);
+    expect(existsSync(out)).toBe(true);
+    expect(r.stderr).toMatch(/^luaprof: no sample had Lua frames: \d+ blocked in the kernel \(idle/m);
+    expect(r.stderr).toMatch(/\d+ idle, \d+ without Lua/);
   });
 
   it('a command that cannot start: one line, exit code for a target that exited', () => {
