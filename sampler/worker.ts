@@ -33,7 +33,7 @@ const FLUSH_MS = 200;
 const PRIME_AFTER_MS = 2;
 const PRIME_LEAD_MS = 0.3;
 const ATTACH_TIMEOUT_MS = 15_000;
-/** Shortest sleep on a thread's CPU after moving there (mean of the extra, random, part too). */
+/** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
 
 const {
@@ -147,14 +147,14 @@ function run(): void {
       children?.prime();
       wait = waitFrom(performance.now());
     }
-    if (copiesRunning && samplerAffinity.useful) {
+    // The sampler wakes on the CPU of the thread it copies, and its wake-up takes that CPU from the
+    // thread (os/affinity.ts). Moving there takes it too, at a moment the sample is not due, so the
+    // move needs a sleep after it (the thread runs again, and the copy shows it where it was when the
+    // sample was due). A sample already due (the sampler is behind: high rates) is copied from where
+    // the sampler is, racing with the thread.
+    if (copiesRunning && samplerAffinity.useful && wait >= PIN_MIN_WAIT_MS) {
       const cpu = target.cpuToWakeOn();
-      // The sampler wakes on the CPU of the thread it copies, and its wake-up takes that CPU from the
-      // thread (os/affinity.ts). Moving there took it too, at a moment the sample is not due: sleep at
-      // least a little (a random extra keeps late samples at random phases), so that the thread runs
-      // again and the copy shows it where it was when the sample was due.
-      if (cpu >= 0 && samplerAffinity.pin(cpu) && wait < PIN_MIN_WAIT_MS)
-        wait = PIN_MIN_WAIT_MS - PIN_MIN_WAIT_MS * Math.log(1 - Math.random());
+      if (cpu >= 0) samplerAffinity.pin(cpu);
     }
     const dueNs = Number(process.hrtime.bigint()) + wait * 1e6;
     if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
