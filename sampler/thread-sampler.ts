@@ -315,11 +315,12 @@ export class ThreadSampler {
   private cpuState(from: number, to: number, dueNs: number): CpuState {
     if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
     const st = this.oncpu?.stateDuring(from, to) ?? 'unknown';
-    // Switched out just now: the sampler's own wake-up took the thread's CPU (the sampler runs as a
-    // real-time thread, so that happens at once, not at the thread's next system call), and the copy
-    // shows where it was at the sampling instant.
+    // Switched out just now, after the sample was due: the sampler's own wake-up took the thread's
+    // CPU (as a real-time thread it takes it at once, not at the thread's next system call), and the
+    // copy shows where it was at the sampling instant; when it stayed out while copied, the copy is of
+    // one moment. Switched out before the sample was due (the sampler's move onto its CPU took it):
+    // off its CPU at that instant.
     this.copiedStill = false;
-    // Switched out before the sample was due (the sampler's move onto its CPU): off its CPU then.
     if (
       st === 'preempted' &&
       from - this.oncpu!.switchedAt <= WOKEN_OUT_NS &&

@@ -191,11 +191,12 @@ function run(): void {
       }
     };
     try {
+      // The target first: the sampler may sit on its thread's CPU for this sample.
+      take(target);
       if (children) {
         children.poll(now);
         children.sample(take, () => stats.count('errors'));
       }
-      take(target);
     } catch (e) {
       if (targetGone(options.pid, e)) {
         reason = 'target-exited';
@@ -206,6 +207,8 @@ function run(): void {
         return;
       }
       stats.count('errors'); // a torn or hostile structure: one dropped sample
+    } finally {
+      samplerAffinity.release(); // however the sample went, never stay on the thread's CPU
     }
     stats.setLate(schedule.late);
     if (now - lastFlush >= FLUSH_MS) {
