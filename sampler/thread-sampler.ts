@@ -39,7 +39,7 @@ const DISCOVERY_STACK_BYTES = 64 << 10;
 const REDISCOVER_MS = 200;
 const NO_LUA_REDISCOVER_MS = 1000;
 /** Copies of a running thread one sample may take: a copy that lacked part of a new stack shape is planned and taken again. */
-const INSTANT_ATTEMPTS = 3;
+const INSTANT_ATTEMPTS = 2;
 /** A copy of a running thread that lacks part of the stack is taken again later: plan for many shapes. */
 const INSTANT_PLANNED_WALKS = 64;
 /** Passes over the plan in one copy (see PrefetchMemory): each later pass is µs after the one before. */
@@ -301,7 +301,7 @@ export class ThreadSampler {
 
   /** One walk straight from the running target, to learn what the next copies take (nothing is kept). */
   private plan(rt: LuaRuntime): void {
-    this.pm.begin();
+    this.pm.begin(null, 1);
     try {
       rt.capture(this.pm, undefined, this.extras);
     } catch {
