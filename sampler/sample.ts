@@ -19,8 +19,6 @@ export interface SampleResult {
   offCpu: boolean;
   /** The thread was blocked in the kernel (left out unless --idle, which marks it with an idle frame). */
   idle: boolean;
-  /** The thread has no Lua state and --native is off: nothing was captured. */
-  noLua?: boolean;
   /** A torn or hostile structure: the sample is dropped (counted as an error). */
   error?: boolean;
   /** The first pass of the copy was torn and a later one (µs later) was used. */

@@ -1,6 +1,6 @@
 /**
  * The LuaJIT walker replayed on recorded memory (fixtures/snapshots/luajit-*.json, recorded by
- * sampler/lua/luajit/probe/record-snapshot.mjs from Debian's and OpenResty's luajit): the same frames as
+ * scripts/layouts/luajit/record-snapshot.mjs from Debian's and OpenResty's luajit): the same frames as
  * the live run, and hostile input (flipped bytes, random bytes, missing regions) never throws anything
  * but CaptureError, never hangs, and reads a bounded amount.
  */

@@ -2,7 +2,7 @@
  * offsetof() probe for a LuaJIT 2.1 source tree: prints the layout luaprof's LuaJIT walker reads, as
  * JSON. Compile against the tree's own src/ (same defines as the build):
  *   cc -I<tree>/src -o probe offsets.c && ./probe
- * Used by gen-layout.sh to produce sampler/lua/luajit/layouts.ts entries.
+ * Used by gen.sh to produce sampler/lua/luajit/layouts.ts entries.
  */
 #include <stdio.h>
 #include <string.h>
