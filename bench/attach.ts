@@ -31,33 +31,22 @@ import {
   ROOT,
   commandLine,
   option,
-  detectModes,
   median,
   medianOf,
-  modeFlags,
   num,
   readMeta,
-  type LuaprofMode,
+  modeOptionFlags,
 } from './harness.js';
 
 const args = process.argv.slice(2);
 const opt = option;
 const REPEAT = Number(opt('repeat', '5'));
-const MODE = opt('mode', 'default') as LuaprofMode;
 const RATE = opt('rate', '');
 const DEPTH = opt('depth', '30');
 const INTERP = opt('interpreter', 'lua5.4');
 const STOPS = !args.includes('--no-stops');
 
-if (!['default', 'blocking', 'native'].includes(MODE)) {
-  process.stderr.write(`attach: unknown mode "${MODE}" (default, blocking, native)\n`);
-  process.exit(2);
-}
-const flags = modeFlags(detectModes(CLI), MODE);
-if (typeof flags === 'string') {
-  process.stderr.write(`attach: cannot run mode "${MODE}": ${flags}\n`);
-  process.exit(2);
-}
+const { mode: MODE, flags } = modeOptionFlags('attach', CLI);
 
 function startTarget(): ChildProcess {
   const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {

@@ -42,6 +42,24 @@ export function modeFlags(m: CliModes, mode: LuaprofMode): string[] | string {
   return [];
 }
 
+/**
+ * The `--mode` option of a single-mode bench script checked, and the flags that select it on the CLI
+ * under test; a mode it does not know or the CLI cannot run ends the script (exit 2, one line).
+ */
+export function modeOptionFlags(script: string, cli: string): { mode: LuaprofMode; flags: string[] } {
+  const mode = option('mode', 'default') as LuaprofMode;
+  if (!['default', 'blocking', 'native'].includes(mode)) {
+    process.stderr.write(`${script}: unknown mode "${mode}" (default, blocking, native)\n`);
+    process.exit(2);
+  }
+  const flags = modeFlags(detectModes(cli), mode);
+  if (typeof flags === 'string') {
+    process.stderr.write(`${script}: cannot run mode "${mode}": ${flags}\n`);
+    process.exit(2);
+  }
+  return { mode, flags };
+}
+
 export interface Summary {
   samples?: number;
   rateHz?: number;

@@ -17,32 +17,21 @@ import {
   ROOT,
   commandLine,
   option,
-  detectModes,
   medianOf,
-  modeFlags,
   num,
   parseSummary,
   readMeta,
-  type LuaprofMode,
+  modeOptionFlags,
 } from './harness.js';
 
 const opt = option;
 const RATE = Number(opt('rate', '5000'));
 const SECONDS = Number(opt('seconds', '3'));
 const REPEAT = Number(opt('repeat', '3'));
-const MODE = opt('mode', 'default') as LuaprofMode;
 const DEPTH = opt('depth', '30');
 const INTERP = opt('interpreter', 'lua5.4');
 
-if (!['default', 'blocking', 'native'].includes(MODE)) {
-  process.stderr.write(`rate: unknown mode "${MODE}" (default, blocking, native)\n`);
-  process.exit(2);
-}
-const flags = modeFlags(detectModes(CLI), MODE);
-if (typeof flags === 'string') {
-  process.stderr.write(`rate: cannot run mode "${MODE}": ${flags}\n`);
-  process.exit(2);
-}
+const { mode: MODE, flags } = modeOptionFlags('rate', CLI);
 
 const out = [
   `    ${commandLine()}`,
