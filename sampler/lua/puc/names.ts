@@ -69,6 +69,34 @@ const TM_BY_OP_54: Record<string, string> = {
   RETURN: 'close',
 };
 
+/**
+ * What `compute` says of instruction `pc` of a function, computed once (Protos do not change).
+ * Hostile bytecode that makes it throw gets `fallback` (no name, no check) rather than a crash.
+ */
+function perPc<T>(
+  cache: Map<ProtoInfo, Map<number, T>>,
+  p: ProtoInfo,
+  pc: number,
+  fallback: T,
+  compute: () => T,
+): T {
+  let perProto = cache.get(p);
+  if (!perProto) {
+    if (cache.size > 20_000) cache.clear();
+    perProto = new Map();
+    cache.set(p, perProto);
+  }
+  if (perProto.has(pc)) return perProto.get(pc)!;
+  let result = fallback;
+  try {
+    result = compute();
+  } catch {
+    /* hostile bytecode */
+  }
+  perProto.set(pc, result);
+  return result;
+}
+
 export class NameInference {
   private readonly fmt;
   private readonly ops;
@@ -89,23 +117,7 @@ export class NameInference {
    * call's register moved from it, through MOVEs), or -1 when the function came from elsewhere.
    */
   calleeLocal(caller: ProtoInfo, pc: number): number {
-    let perProto = this.locals.get(caller);
-    if (!perProto) {
-      if (this.locals.size > 20_000) this.locals.clear();
-      perProto = new Map();
-      this.locals.set(caller, perProto);
-    }
-    let reg = perProto.get(pc);
-    if (reg === undefined) {
-      reg = -1;
-      try {
-        reg = this.findCalleeLocal(caller, pc);
-      } catch {
-        /* hostile bytecode: no check */
-      }
-      perProto.set(pc, reg);
-    }
-    return reg;
+    return perPc(this.locals, caller, pc, -1, () => this.findCalleeLocal(caller, pc));
   }
 
   private findCalleeLocal(p: ProtoInfo, pc: number): number {
@@ -131,21 +143,7 @@ export class NameInference {
 
   /** Name of the function called by `caller` at instruction `pc`. */
   calledFrom(caller: ProtoInfo, pc: number): NameInfo | null {
-    let perProto = this.cache.get(caller);
-    if (!perProto) {
-      if (this.cache.size > 20_000) this.cache.clear();
-      perProto = new Map();
-      this.cache.set(caller, perProto);
-    }
-    if (perProto.has(pc)) return perProto.get(pc)!;
-    let result: NameInfo | null;
-    try {
-      result = this.funcNameFromCode(caller, pc);
-    } catch {
-      result = null; // hostile bytecode: no name rather than a crash
-    }
-    perProto.set(pc, result);
-    return result;
+    return perPc(this.cache, caller, pc, null, () => this.funcNameFromCode(caller, pc));
   }
 
   private funcNameFromCode(p: ProtoInfo, pc: number): NameInfo | null {
