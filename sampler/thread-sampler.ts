@@ -18,7 +18,7 @@ import type { PucDiscovery } from './lua/puc/discovery.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { samplerAffinity } from './os/affinity.js';
-import { OnCpuTracker, type CpuState } from './os/on-cpu.js';
+import { monotonicNs, OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
 import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
@@ -47,7 +47,6 @@ const INSTANT_PASSES = 3;
 /** Passes resolved at most (the check that needs the functions' code runs there): the rest of the cost of a tear. */
 const MAX_RESOLVES = 2;
 
-const monotonicNs = () => Number(process.hrtime.bigint());
 /** A thread switched out this recently before its copy gave its CPU to the sampler's wake-up. */
 const WOKEN_OUT_NS = 50_000;
 
@@ -102,8 +101,6 @@ export class ThreadSampler {
   private oncpu: OnCpuTracker | null | undefined;
   /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
   wakesOnItsCpu = false;
-  /** The last copy was taken while the thread stood switched out (the sampler had taken its CPU). */
-  private copiedStill = false;
 
   constructor(
     readonly tid: number,
@@ -244,7 +241,7 @@ export class ThreadSampler {
         const next = walks[pass + 1]?.raw;
         // A copy taken while the thread stood switched out is of one moment.
         const stable =
-          (pass === 0 && this.copiedStill) ||
+          (pass === 0 && cpu === 'still') ||
           (next !== undefined && raw !== null && next !== null && rt.sameChain?.(raw, next) !== false);
         if (raw === null || (!stable && pass + 1 < walks.length)) continue;
         // The last pass, unlike the one before it. Calls and returns during a copy are common and
@@ -311,8 +308,11 @@ export class ThreadSampler {
     }
   }
 
-  /** Where the thread was while [from, to] (CLOCK_MONOTONIC ns) passed: the kernel's switch records, else /proc. */
-  private cpuState(from: number, to: number, dueNs: number): CpuState {
+  /**
+   * Where the thread was while [from, to] (CLOCK_MONOTONIC ns) passed: the kernel's switch records,
+   * else /proc. 'still': switched out by the sampler's wake-up and out all along (a copy of one moment).
+   */
+  private cpuState(from: number, to: number, dueNs: number): CpuState | 'still' {
     if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
     const st = this.oncpu?.stateDuring(from, to) ?? 'unknown';
     // Switched out just now, after the sample was due: the sampler's own wake-up took the thread's
@@ -320,15 +320,12 @@ export class ThreadSampler {
     // copy shows where it was at the sampling instant; when it stayed out while copied, the copy is of
     // one moment. Switched out before the sample was due (the sampler's move onto its CPU took it):
     // off its CPU at that instant.
-    this.copiedStill = false;
     if (
       st === 'preempted' &&
       from - this.oncpu!.switchedAt <= WOKEN_OUT_NS &&
       this.oncpu!.switchedAt >= dueNs
-    ) {
-      this.copiedStill = !this.oncpu!.switchedDuring;
-      return 'on';
-    }
+    )
+      return this.oncpu!.switchedDuring ? 'on' : 'still';
     if (st !== 'unknown') return st;
     const letter = this.stat.state();
     return letter === 'S' || letter === 'D' ? 'sleeping' : 'on';

@@ -25,6 +25,7 @@ import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
 import { Subprocesses } from './subprocesses.js';
 import { samplerAffinity } from './os/affinity.js';
+import { monotonicNs } from './os/on-cpu.js';
 import { becomeRealtime } from './os/realtime.js';
 import { Target } from './target.js';
 
@@ -156,7 +157,7 @@ function run(): void {
       const cpu = target.cpuToWakeOn();
       if (cpu >= 0) samplerAffinity.pin(cpu);
     }
-    const dueNs = Number(process.hrtime.bigint()) + wait * 1e6;
+    const dueNs = monotonicNs() + wait * 1e6;
     if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
     if (stopRequested()) break;
     now = performance.now();

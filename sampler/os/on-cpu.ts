@@ -45,6 +45,9 @@ function bind(): Sys {
   return sys;
 }
 
+/** Now, on the clock the switch records carry (CLOCK_MONOTONIC, ns; process.hrtime reads the same clock). */
+export const monotonicNs = (): number => Number(process.hrtime.bigint());
+
 export type CpuState = 'on' | 'preempted' | 'sleeping' | 'unknown';
 
 export class OnCpuTracker {

@@ -362,7 +362,8 @@ export class PrefetchMemory implements BatchMemory {
     // when its resumer was read.
     const late = byAddr.map(() => 0);
     const rootOrder = byAddr.map(() => Infinity);
-    for (const walk of [this.used, ...this.recent]) {
+    // end() has put this walk among the recent ones.
+    for (const walk of this.recent) {
       let roots = 0;
       walk.forEach((r, k) => {
         const level = k === 0 ? LATE.root : (r.late ?? 0);
