@@ -22,9 +22,8 @@ function bind(): (pid: number, size: number, mask: Buffer) => number {
 export class ThreadAffinity {
   private readonly cpus = availableParallelism();
   private readonly mask = Buffer.alloc(MASK_BYTES);
-  /** The CPU the thread is pinned to, -1 when it may run anywhere but `avoid`, -2 when anywhere. */
-  private pinned = -2;
-  private avoided = -1;
+  /** The CPU the thread is pinned to, -1 when it is not pinned. */
+  private pinned = -1;
 
   /** Pinned to one CPU now. */
   get isPinned(): boolean {
@@ -47,21 +46,13 @@ export class ThreadAffinity {
     return true;
   }
 
-  /** Leaves the CPU the thread was pinned to (nothing when it is not pinned). */
+  /** Leaves the CPU the thread is pinned to, for any other (nothing when it is not pinned). */
   release(): void {
-    if (this.pinned >= 0) this.avoid(this.pinned);
-  }
-
-  /** Runs the calling thread on any CPU but `cpu` (all when it is the only one). */
-  avoid(cpu: number): void {
-    if (this.pinned === -1 && this.avoided === cpu) return;
+    if (this.pinned < 0) return;
     this.mask.fill(0);
     for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
-      if (c !== cpu) this.mask[c >> 3] |= 1 << (c & 7);
-    if (bind()(0, MASK_BYTES, this.mask) === 0) {
-      this.pinned = -1;
-      this.avoided = cpu;
-    }
+      if (c !== this.pinned) this.mask[c >> 3] |= 1 << (c & 7);
+    if (bind()(0, MASK_BYTES, this.mask) === 0) this.pinned = -1;
   }
 }
 
