@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
-import type { PucDiscovery } from './lua/puc/discovery.js';
+import { rememberCoroutine, type PucDiscovery } from './lua/puc/discovery.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { samplerAffinity } from './os/affinity.js';
@@ -35,6 +35,8 @@ export const NATIVE_STACK_BYTES = 48 << 10;
 const NATIVE_STACK_MARGIN = 2 << 10;
 const NATIVE_STACK_MIN = 4 << 10;
 const DISCOVERY_STACK_BYTES = 64 << 10;
+/** Stack copied to find the coroutine a host runs now (the words runningThreads searches). */
+const HOSTED_STACK_BYTES = 8 << 10;
 /** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
 const REDISCOVER_MS = 200;
 const NO_LUA_REDISCOVER_MS = 1000;
@@ -170,7 +172,10 @@ export class ThreadSampler {
     let truncated = false;
     let gc = false;
     let cfuncs: (number | undefined)[] = [];
-    if (rt && copy.raw) ({ frames: luaFrames, truncated, gc, cfuncs } = rt.resolve(copy.raw));
+    if (rt && copy.raw) {
+      const hosted = !native && discovery?.runsNothing(copy.raw) ? this.runningCoroutine(rt) : null;
+      ({ frames: luaFrames, truncated, gc, cfuncs } = hosted ?? rt.resolve(copy.raw));
+    }
     let stack: NativeStack | null = null;
     if (!this.stack && copy.stack) natives.forgetStack(this); // a new thread's stack: re-read the maps
     if (copy.stack && copy.regs) {
@@ -263,9 +268,11 @@ export class ThreadSampler {
         continue;
       }
       if (!best) return { ...empty, offCpu: false, idle: false, torn: true };
+      const hosted = discovery?.runsNothing(best.raw) ? this.runningCoroutine(rt) : null;
+      if (hosted) best.resolved = hosted;
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
-      if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
+      else if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
       const { frames, truncated, gc, torn: cut } = best.resolved;
       if (frames.length === 0) return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
       const laterPass = best.pass > 0;
@@ -418,6 +425,33 @@ export class ThreadSampler {
       return { regs, stack: natives.copy(this, regs, DISCOVERY_STACK_BYTES) };
     });
     if (value.stack) this.learn(natives.unwind(value.regs, value.stack), value.stack);
+  }
+
+  /**
+   * The coroutine a host resumed from C and runs now, when the state itself runs nothing: servers
+   * resume a new coroutine per request, gone before any cache could know it. It is found in a stop,
+   * among the words the thread's registers and the top of its stack point at, and walked there; the
+   * coroutines found are remembered (extras), so one the host resumes again is read without a stop.
+   */
+  private runningCoroutine(rt: LuaRuntime): ResolvedLua | null {
+    const { natives, discovery, mem } = this.shared;
+    if (!discovery) return null;
+    natives.tools();
+    const { value } = pauseThread(this.tid, () => {
+      const regs = getRegs(this.tid);
+      const stack = natives.copy(this, regs, HOSTED_STACK_BYTES);
+      const found = stack ? discovery.runningThreads(rt.G, regs, stack, natives.maps) : [];
+      try {
+        return { found, raw: found.length ? rt.capture(mem, undefined, found) : null };
+      } catch (e) {
+        if (e instanceof CaptureError) return { found, raw: null };
+        throw e;
+      }
+    });
+    for (const L of value.found) rememberCoroutine(this.extras, L);
+    if (!value.raw) return null;
+    const resolved = rt.resolve(value.raw);
+    return resolved.frames.length ? resolved : null;
   }
 
   private learn(stack: NativeStack, copy: StackCopy): void {

@@ -12,6 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { NativeFrame } from '../../native/index.js';
+import type { Registers } from '../../os/registers.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
@@ -152,8 +153,62 @@ export function heapScan(
   return { states, ms: performance.now() - t0, bytes };
 }
 
+/** Registers that may hold a lua_State at any instruction (all of them: the thread was interrupted). */
+const STATE_REGISTERS = [
+  'rbx',
+  'rbp',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rdi',
+  'rsi',
+  'rdx',
+  'rcx',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'rax',
+] as const;
+/** Stack words searched for the running coroutine (the frames of the C function, the interpreter and lua_resume). */
+const RUNNING_STACK_WORDS = 1024;
+
+/**
+ * Words that may point at the lua_State a stopped thread runs now: its registers, then the words of the
+ * top of its stack (innermost first), kept when they point into a writable mapping other than the stack
+ * itself (a lua_State lives in the heap). Pure: unit-tested on recorded values.
+ */
+export function runningCandidates(
+  regs: Registers,
+  stack: { addr: number; bytes: Buffer },
+  maps: readonly MapEntry[],
+  maxWords = RUNNING_STACK_WORDS,
+): number[] {
+  const out: number[] = [];
+  const seen = new Set<number>();
+  const stackEnd = stack.addr + stack.bytes.length;
+  const add = (v: number) => {
+    if (seen.has(v) || !isPlausiblePtr(v) || (v >= stack.addr && v < stackEnd) || !inWritable(maps, v))
+      return;
+    seen.add(v);
+    out.push(v);
+  };
+  for (const r of STATE_REGISTERS) add(regs[r]);
+  const words = Math.min(maxWords, stack.bytes.length >> 3);
+  for (let i = 0; i < words; i++) add(u64(stack.bytes, i * 8));
+  return out;
+}
+
 /** Coroutines a host resumes from C that a thread remembers (the most recent first). */
 const MAX_EXTRAS = 8;
+
+/** Keeps a coroutine the host resumed from C among a thread's extras (newest first, bounded). */
+export function rememberCoroutine(extras: number[], L: number): void {
+  if (extras.includes(L)) return;
+  extras.unshift(L);
+  if (extras.length > MAX_EXTRAS) extras.pop();
+}
 
 /** What discovery keeps per thread: the state it runs, and coroutines its host resumes from C. */
 export interface ThreadStates {
@@ -164,12 +219,15 @@ export interface ThreadStates {
 /** The PUC states of one process, found at attach or later on threads' native stacks: one runtime per global state. */
 export class PucDiscovery {
   private readonly runtimes = new Map<number, LuaRuntime>();
+  private readonly cap: PucCapture;
 
   constructor(
     private readonly mem: Memory,
     private readonly layout: PucLayout,
     private readonly version: string,
-  ) {}
+  ) {
+    this.cap = new PucCapture(layout);
+  }
 
   /** A runtime found otherwise (a global of the binary) is the one of its global state. */
   adopt(rt: LuaRuntime): void {
@@ -196,11 +254,36 @@ export class PucDiscovery {
     for (const s of statesOnStack(this.mem, this.layout, frames, stack, maps, names)) {
       if (!thread.runtime) thread.runtime = this.runtimeFor(s.main, s.G);
       if (thread.runtime.G !== s.G) continue;
-      if (s.L !== s.main && !thread.extras.includes(s.L)) {
-        thread.extras.unshift(s.L);
-        if (thread.extras.length > MAX_EXTRAS) thread.extras.pop();
-      }
+      if (s.L !== s.main) rememberCoroutine(thread.extras, s.L);
     }
+  }
+
+  /**
+   * The coroutines of global state G that a stopped thread runs now, resumed from C (a new one per
+   * request in many servers, so no cache can know it): active threads of G among the words its
+   * registers and the top of its stack point at, outermost first (the capture follows inner ones from
+   * there, and skips those it already holds). Reads the live target: call it while the thread is stopped.
+   */
+  runningThreads(
+    G: number,
+    regs: Registers,
+    stack: { addr: number; bytes: Buffer },
+    maps: readonly MapEntry[],
+  ): number[] {
+    const cands = runningCandidates(regs, stack, maps);
+    const tt = this.layout.state.tt;
+    const threadTag = this.layout.tags.thread & 0x0f;
+    const heads = readMany(
+      this.mem,
+      cands.map((c) => ({ addr: c + tt, len: 1 })),
+    );
+    const found: number[] = [];
+    for (let i = 0; i < cands.length; i++) {
+      const h = heads[i];
+      if (!h || (h[0] & 0x3f) !== threadTag) continue;
+      if (this.cap.isActive(this.mem, cands[i], G)) found.push(cands[i]);
+    }
+    return found.reverse();
   }
 
   /** The last resort: the first main thread a heap scan finds, and a line saying what the scan cost. */
@@ -208,6 +291,13 @@ export class PucDiscovery {
     const r = heapScan(this.mem, this.layout, maps);
     const cost = `heap scan for lua_State: ${r.states.length} found in ${r.ms.toFixed(0)} ms, ${(r.bytes / 1048576).toFixed(1)} MB scanned`;
     return { runtime: r.states.length ? this.runtimeFor(r.states[0].L, r.states[0].G) : null, cost };
+  }
+
+  /** The state runs no function at all: a host is in charge, in C, and may run a coroutine it resumed. */
+  runsNothing(raw: unknown): boolean {
+    const { stack } = raw as PucSample;
+    const inner = stack.threads[stack.threads.length - 1];
+    return inner !== undefined && inner.frames.length === 0 && inner.cut === 0;
   }
 
   /** The Lua stack looks driven by a host: no Lua frames, or a C function on top (it may call lua_resume). */
