@@ -201,6 +201,20 @@ export class Target {
       throw new TargetGoneError(`process ${this.pid} exited`);
     const out: SampleResult[] = [];
     for (const t of [...this.threads.values()]) {
+      if (!t.runtime && !this.opts.native && this.shared.discovery) {
+        // A coroutine its host resumed from C may run now: found in a stop (fewer for threads that never show one).
+        try {
+          const s = t.sampleSearching();
+          if (s) {
+            out.push(s);
+            continue;
+          }
+        } catch (e) {
+          if (!(e instanceof TargetGoneError && t.tid !== this.pid)) throw e;
+          this.dropThread(t.tid);
+          continue;
+        }
+      }
       if (!t.runtime && !this.opts.native) {
         if (this.shared.discovery && now >= t.nextDiscovery) {
           try {

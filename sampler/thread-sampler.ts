@@ -37,6 +37,8 @@ const NATIVE_STACK_MIN = 4 << 10;
 const DISCOVERY_STACK_BYTES = 64 << 10;
 /** Stack copied to find the coroutine a host runs now (the words runningThreads searches). */
 const HOSTED_STACK_BYTES = 8 << 10;
+/** A thread with no known state that showed none so often is looked at once in this many samples. */
+const SEARCH_BACKOFF_MAX = 64;
 /** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
 const REDISCOVER_MS = 200;
 const NO_LUA_REDISCOVER_MS = 1000;
@@ -103,6 +105,9 @@ export class ThreadSampler {
   private oncpu: OnCpuTracker | null | undefined;
   /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
   wakesOnItsCpu = false;
+  /** sampleSearching: samples to skip, and searches in a row that found no state. */
+  private searchSkip = 0;
+  private fruitlessSearches = 0;
 
   constructor(
     readonly tid: number,
@@ -428,30 +433,68 @@ export class ThreadSampler {
   }
 
   /**
-   * The coroutine a host resumed from C and runs now, when the state itself runs nothing: servers
-   * resume a new coroutine per request, gone before any cache could know it. It is found in a stop,
-   * among the words the thread's registers and the top of its stack point at, and walked there; the
-   * coroutines found are remembered (extras), so one the host resumes again is read without a stop.
+   * The coroutine a host resumed from C and runs now, when the state itself runs nothing (or when no
+   * state of the thread is known yet): servers resume a new coroutine per request, gone before any
+   * cache could know it. It is found in a stop, among the words the thread's registers and the top of
+   * its stack point at, and walked there; the coroutines found are remembered (extras), so one the
+   * host resumes again is read without a stop, and a thread seen running a state's coroutine runs
+   * that state from then on.
    */
-  private runningCoroutine(rt: LuaRuntime): ResolvedLua | null {
+  private runningCoroutine(rt: LuaRuntime | null): ResolvedLua | null {
     const { natives, discovery, mem } = this.shared;
     if (!discovery) return null;
     natives.tools();
     const { value } = pauseThread(this.tid, () => {
       const regs = getRegs(this.tid);
       const stack = natives.copy(this, regs, HOSTED_STACK_BYTES);
-      const found = stack ? discovery.runningThreads(rt.G, regs, stack, natives.maps) : [];
+      const found = stack ? discovery.runningThreads(regs, stack, natives.maps, rt?.G) : null;
+      if (!found) return null;
+      const runtime = rt ?? discovery.runtimeFor(found.main, found.G);
       try {
-        return { found, raw: found.length ? rt.capture(mem, undefined, found) : null };
+        return { found, runtime, raw: runtime.capture(mem, undefined, found.threads) };
       } catch (e) {
-        if (e instanceof CaptureError) return { found, raw: null };
+        if (e instanceof CaptureError) return { found, runtime, raw: null };
         throw e;
       }
     });
-    for (const L of value.found) rememberCoroutine(this.extras, L);
+    if (!value) return null;
+    this.runtime ??= value.runtime;
+    for (const L of value.found.threads) rememberCoroutine(this.extras, L);
     if (!value.raw) return null;
-    const resolved = rt.resolve(value.raw);
+    const resolved = value.runtime.resolve(value.raw);
     return resolved.frames.length ? resolved : null;
+  }
+
+  /**
+   * A sample of a thread none of whose states is known yet, on a CPU now: it may be running a
+   * coroutine its host resumed from C. Threads that never do (a server's other threads) are looked at
+   * less and less often, down to one sample in SEARCH_BACKOFF_MAX.
+   */
+  sampleSearching(): SampleResult | null {
+    if (this.searchSkip > 0) {
+      this.searchSkip--;
+      return null;
+    }
+    const state = this.stat.state();
+    if (state !== 'R') return null;
+    const resolved = this.runningCoroutine(null);
+    if (!resolved) {
+      this.fruitlessSearches++;
+      this.searchSkip = Math.min(SEARCH_BACKOFF_MAX, 2 ** this.fruitlessSearches) - 1;
+      return null;
+    }
+    this.fruitlessSearches = 0;
+    const { frames, truncated, gc, torn } = resolved;
+    return {
+      tid: this.tid,
+      pid: this.shared.pid,
+      pauseUs: 0,
+      offCpu: false,
+      idle: false,
+      frames: withSyntheticFrames(frames.slice(), { gc, idle: false, truncated, torn }),
+      luaFrames: frames,
+      truncated,
+    };
   }
 
   private learn(stack: NativeStack, copy: StackCopy): void {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything luaprof and its tests need on Debian bookworm (run as root; idempotent):
-# Lua interpreters and headers, build tools, gdb, Go (pprof reader), Chromium (browser tests),
+# Lua interpreters and headers, build tools, gdb, Go (pprof reader), Chromium (browser tests), real
+# servers that embed Lua (HAProxy, sysbench),
 # the npm dependencies, extra Lua runtimes built from Debian source packages, and the build itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ PACKAGES=(
   liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit-5.1-dev
   build-essential pkg-config gdb binutils dpkg-dev util-linux libc6-dbg
   golang-go chromium
+  haproxy sysbench
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

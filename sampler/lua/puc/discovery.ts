@@ -259,17 +259,18 @@ export class PucDiscovery {
   }
 
   /**
-   * The coroutines of global state G that a stopped thread runs now, resumed from C (a new one per
-   * request in many servers, so no cache can know it): active threads of G among the words its
-   * registers and the top of its stack point at, outermost first (the capture follows inner ones from
-   * there, and skips those it already holds). Reads the live target: call it while the thread is stopped.
+   * The coroutines a stopped thread runs now, resumed from C (a new one per request in many servers,
+   * so no cache can know it): active threads among the words its registers and the top of its stack
+   * point at, of global state G when given (else of the first valid state met, innermost first),
+   * outermost first (the capture follows inner ones from there, and skips those it already holds).
+   * Reads the live target: call it while the thread is stopped.
    */
   runningThreads(
-    G: number,
     regs: Registers,
     stack: { addr: number; bytes: Buffer },
     maps: readonly MapEntry[],
-  ): number[] {
+    G?: number,
+  ): { G: number; main: number; threads: number[] } | null {
     const cands = runningCandidates(regs, stack, maps);
     const tt = this.layout.state.tt;
     const threadTag = this.layout.tags.thread & 0x0f;
@@ -277,13 +278,21 @@ export class PucDiscovery {
       this.mem,
       cands.map((c) => ({ addr: c + tt, len: 1 })),
     );
-    const found: number[] = [];
+    let state = G === undefined ? null : { G, main: 0 };
+    const threads: number[] = [];
     for (let i = 0; i < cands.length; i++) {
       const h = heads[i];
       if (!h || (h[0] & 0x3f) !== threadTag) continue;
-      if (this.cap.isActive(this.mem, cands[i], G)) found.push(cands[i]);
+      const L = cands[i];
+      if (!state) {
+        const v = validateState(this.mem, this.layout, L);
+        if (!v) continue;
+        state = { G: v.G, main: v.L };
+      }
+      if (this.cap.isActive(this.mem, L, state.G)) threads.push(L);
     }
-    return found.reverse();
+    if (!state || threads.length === 0) return null;
+    return { G: state.G, main: state.main, threads: threads.reverse() };
   }
 
   /** The last resort: the first main thread a heap scan finds, and a line saying what the scan cost. */
