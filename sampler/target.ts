@@ -15,6 +15,9 @@ import { performance } from 'node:perf_hooks';
 import { LuaprofError, permissionHint } from './errors.js';
 import { attachRuntime } from './lua/attach.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
+import type { StateDiscovery } from './lua/discovery.js';
+import { LuaJitDiscovery } from './lua/luajit/discovery.js';
+import { candidateLayouts } from './lua/luajit/layout.js';
 import { PucDiscovery } from './lua/puc/discovery.js';
 import { layoutFor } from './lua/puc/layouts.js';
 import type { LuaRuntime } from './lua/runtime.js';
@@ -40,7 +43,7 @@ export class Target {
     mem: RemoteMemory,
     private readonly opts: TargetOptions,
     private primary: LuaRuntime | null,
-    discovery: PucDiscovery | null,
+    discovery: StateDiscovery | null,
   ) {
     const natives = new NativeStacks(pid, mem, detection.file, detection.flavour === 'luajit');
     this.shared = { pid, mem, opts, natives, discovery };
@@ -72,7 +75,11 @@ export class Target {
     let primary: LuaRuntime | null = null;
     let noLua: LuaprofError | null = null;
     const layout = detection.flavour === 'puc' ? layoutFor(detection.version) : null;
-    const discovery = layout ? new PucDiscovery(mem, layout, `Lua ${detection.version}`) : null;
+    const discovery: StateDiscovery | null = layout
+      ? new PucDiscovery(mem, layout, `Lua ${detection.version}`)
+      : detection.flavour === 'luajit'
+        ? new LuaJitDiscovery(mem, candidateLayouts(detection.version), `LuaJIT ${detection.version}`)
+        : null;
     try {
       primary = attachRuntime({
         pid,
@@ -121,11 +128,7 @@ export class Target {
     const claimed = new Set([...this.threads.values()].map((t) => (t.runtime ? t.runtime.G : 0)));
     const main = this.threads.get(this.pid);
     if (this.primary && main && !main.runtime && !claimed.has(this.primary.G)) main.runtime = this.primary;
-    if (this.primary && !discovery) {
-      // LuaJIT: its walker follows the running thread (cur_L) of the one global state.
-      for (const t of this.threads.values()) if (t.tid === this.pid) t.runtime = this.primary;
-    }
-    if (![...this.threads.values()].some((t) => t.runtime) && discovery) {
+    if (![...this.threads.values()].some((t) => t.runtime) && discovery?.scanHeap) {
       const r = discovery.scanHeap(readMaps(this.pid));
       (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(`luaprof: ${r.cost}`);
       const t = main ?? [...this.threads.values()][0];

@@ -14,7 +14,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
-import { rememberCoroutine, type PucDiscovery } from './lua/puc/discovery.js';
+import type { StateDiscovery } from './lua/discovery.js';
+import { rememberCoroutine } from './lua/puc/discovery.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { samplerAffinity } from './os/affinity.js';
@@ -60,8 +61,8 @@ export interface SamplerShared {
   mem: RemoteMemory;
   opts: TargetOptions;
   natives: NativeStacks;
-  /** PUC: states found on native stacks (null for LuaJIT, whose one state follows cur_L). */
-  discovery: PucDiscovery | null;
+  /** States found on native stacks (a thread's own state; PUC: coroutines its host resumes from C). */
+  discovery: StateDiscovery | null;
 }
 
 /** The Lua part of a sample: the runtime's capture, and whether the thread should be searched for states. */
@@ -150,7 +151,7 @@ export class ThreadSampler {
     const rt = this.runtime;
     const native = opts.native === true;
     const now = performance.now();
-    const wantDiscovery = discovery !== null && now >= this.nextDiscovery;
+    const wantDiscovery = discovery !== null && !discovery.followsRunning && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
     if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery, dueNs);
     // Built (maps read, objects opened) before the pause, never during it.
@@ -451,7 +452,11 @@ export class ThreadSampler {
       if (!found) return null;
       const runtime = rt ?? discovery.runtimeFor(found.main, found.G);
       try {
-        return { found, runtime, raw: runtime.capture(mem, undefined, found.threads) };
+        return {
+          found,
+          runtime,
+          raw: runtime.capture(mem, runtime.wantsRegs ? regs : undefined, found.threads),
+        };
       } catch (e) {
         if (e instanceof CaptureError) return { found, runtime, raw: null };
         throw e;

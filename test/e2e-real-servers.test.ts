@@ -3,10 +3,12 @@
  * a way luaprof's own fixtures model:
  * - HAProxy (Lua 5.3 through liblua5.3, two threads): each HTTP request runs a `core.register_service`
  *   applet in a new coroutine that HAProxy creates and resumes from C.
- * Loaded on loopback by fixtures/hosts/load.mjs while luaprof records.
+ * - sysbench (LuaJIT 2.1, JIT on): each worker thread creates its own LuaJIT state and runs the
+ *   script's event() in a loop; the main thread runs no Lua while they work.
+ * HAProxy is loaded on loopback by fixtures/hosts/load.mjs while luaprof records.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -103,6 +105,68 @@ describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy: a new coroutine per 
       expect(shown).toMatch(/(light|heavy)_work/);
       expect(alive(server.pid!)).toBe(true);
       expect(ptraceState(server.pid!).tracer).toBe(0);
+    },
+  );
+});
+
+describe.skipIf(!existsSync('/usr/bin/sysbench'))('sysbench: a LuaJIT state per worker thread', () => {
+  it(
+    'record -p samples every worker; --threads takes them; dump shows them',
+    { timeout: 90_000 },
+    async () => {
+      const bench = spawn(
+        '/usr/bin/sysbench',
+        [join(HOSTS, 'sysbench/work.lua'), '--threads=2', '--time=60', 'run'],
+        { stdio: 'ignore', cwd: join(HOSTS, 'sysbench') },
+      );
+      started.push(bench);
+      const pid = bench.pid!;
+      const tasks = () => readdirSync(`/proc/${pid}/task`).map(Number);
+      const end = Date.now() + 10_000;
+      while (tasks().length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      const workers = tasks().filter((t) => t !== pid);
+      expect(workers).toHaveLength(2);
+
+      const dir = tempDir();
+      const out = join(dir, 'p.json');
+      const r = await luaprof(['record', '-p', String(pid), '-d', '2s', '-r', '300', '-o', out]);
+      expect(r.status, r.stderr).toBe(0);
+      const p = readProfile(out);
+      for (const tid of workers) {
+        const t = p.threads.find((x) => x.tid === tid);
+        expect(t?.samples.length ?? 0, `worker ${tid}: ${r.stderr}`).toBeGreaterThan(20);
+      }
+      // event() calls light_work (1 unit) and heavy_work (3 units).
+      const counts = samplesWith(p);
+      const light = counts.get('light_work') ?? 0;
+      const heavy = counts.get('heavy_work') ?? 0;
+      expect(light).toBeGreaterThan(5);
+      expect(heavy).toBeGreaterThan(light);
+
+      const only = join(dir, 'only.json');
+      const chosen = await luaprof([
+        'record',
+        '-p',
+        String(pid),
+        '--threads',
+        workers.join(','),
+        '-d',
+        '1s',
+        '-o',
+        only,
+      ]);
+      expect(chosen.status, chosen.stderr).toBe(0);
+      expect(
+        readProfile(only)
+          .threads.map((t) => t.tid)
+          .sort(),
+      ).toEqual([...workers].sort());
+
+      const shown = await luaprof(['dump', '-p', String(pid)]);
+      expect(shown.status, shown.stderr).toBe(0);
+      for (const tid of workers) expect(shown.stdout).toContain(`Thread ${tid} `);
+      expect(shown.stdout).toMatch(/(light|heavy)_work/);
+      expect(ptraceState(pid).tracer).toBe(0);
     },
   );
 });

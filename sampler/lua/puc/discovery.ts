@@ -16,6 +16,7 @@ import type { Registers } from '../../os/registers.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
+import type { RunningThreads, StateDiscovery, ThreadStates } from '../discovery.js';
 import type { LuaRuntime } from '../runtime.js';
 import { inWritable } from '../state-finder.js';
 import { PucCapture } from './capture.js';
@@ -210,14 +211,9 @@ export function rememberCoroutine(extras: number[], L: number): void {
   if (extras.length > MAX_EXTRAS) extras.pop();
 }
 
-/** What discovery keeps per thread: the state it runs, and coroutines its host resumes from C. */
-export interface ThreadStates {
-  runtime: LuaRuntime | null;
-  extras: number[];
-}
-
 /** The PUC states of one process, found at attach or later on threads' native stacks: one runtime per global state. */
-export class PucDiscovery {
+export class PucDiscovery implements StateDiscovery {
+  readonly followsRunning = false;
   private readonly runtimes = new Map<number, LuaRuntime>();
   private readonly cap: PucCapture;
 
@@ -270,7 +266,7 @@ export class PucDiscovery {
     stack: { addr: number; bytes: Buffer },
     maps: readonly MapEntry[],
     G?: number,
-  ): { G: number; main: number; threads: number[] } | null {
+  ): RunningThreads | null {
     const cands = runningCandidates(regs, stack, maps);
     const tt = this.layout.state.tt;
     const threadTag = this.layout.tags.thread & 0x0f;
