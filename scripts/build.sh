@@ -8,7 +8,7 @@ log() { printf '\033[1mbuild:\033[0m %s\n' "$*" >&2; }
 
 if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
   log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
   touch node_modules
 fi
 

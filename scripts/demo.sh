@@ -33,6 +33,7 @@ if [ -z "$lua" ]; then
   lua=lua5.4
 fi
 
+log "npm dependencies and the build"
 bash scripts/build.sh
 
 log "profiling $lua fixtures/lua/demo.lua (about 3 s)"
