@@ -6,13 +6,17 @@
  * registry's version lists), so after the first run the install makes no request at all.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startLua, tempDir, tracebackLines, waitForFile } from './helpers/lua-process.js';
 
 const children: { kill(): void }[] = [];
-afterAll(() => children.forEach((c) => c.kill()));
+const dirs: string[] = [];
+afterAll(() => {
+  children.forEach((c) => c.kill());
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
 
 function run(cmd: string, args: string[], cwd: string): string {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 120_000 });
@@ -22,6 +26,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 
 describe('npm pack, npm install -g, luaprof away from the checkout', () => {
   const dir = tempDir('luaprof-pack-');
+  dirs.push(dir);
   const prefix = join(dir, 'prefix');
   const away = join(dir, 'elsewhere');
   let packed: string[] = [];
