@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything luaprof and its tests need on Debian bookworm (run as root; idempotent):
 # Lua interpreters and headers, build tools, gdb, Go (pprof reader), Chromium (browser tests), real
-# servers that embed Lua (HAProxy, sysbench),
-# the npm dependencies, extra Lua runtimes built from Debian source packages, and the build itself.
+# servers that embed Lua (HAProxy, sysbench), the npm dependencies and the build (scripts/build.sh),
+# extra Lua runtimes built from Debian source packages. The README's first command (scripts/demo.sh)
+# installs only what the demo needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
-  log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
-  touch node_modules
-fi
+# npm dependencies and the build (shared with scripts/demo.sh).
+bash scripts/build.sh
 
 # Extra runtimes (e.g. Lua 5.4.7, OpenResty's LuaJIT) built from Debian source packages, cached in .cache/.
 for script in scripts/runtimes/*.sh; do
@@ -44,7 +42,4 @@ for script in scripts/runtimes/*.sh; do
   bash "$script"
 done
 
-log "building"
-npm run --silent build
-chmod +x dist/cli/main.js
 log "done"
