@@ -51,7 +51,7 @@ const fixtureLines = (name: string) => readFileSync(join(MATRIX, name), 'utf8').
 function spinLine(mode: string): number {
   const src = fixtureLines('oracle.lua');
   const marks = src.flatMap((l, i) => (l.includes('-- SPIN') ? [i + 1] : []));
-  if (mode === 'plain' || mode === 'pcall') return marks[0];
+  if (mode === 'plain' || mode === 'pcall' || mode === 'varargs') return marks[0];
   // The string chunk starts on the line after `local chunk = [[`.
   return marks[1] - (src.findIndex((l) => l.startsWith('local chunk = [[')) + 1);
 }
@@ -62,7 +62,7 @@ it('every PUC runtime of the matrix is present (run scripts/setup.sh)', () => {
 
 for (const rt of PUC) {
   describe.concurrent(`${rt.name}`, () => {
-    for (const mode of ['plain', 'pcall', 'load', 'stripped']) {
+    for (const mode of ['plain', 'pcall', 'load', 'stripped', 'varargs']) {
       it(`oracle (${mode}): dump prints the program's own traceback`, async () => {
         const tbFile = join(tempDir(), 'traceback.txt');
         const child = spawn(rt.argv0, [...(rt.args ?? []), 'oracle.lua', mode, tbFile], {

@@ -64,13 +64,35 @@ export function tornCalls(
     if (fmt.op(ins) !== callOp) continue;
     // 5.4: a frame's base is its function's slot + 1; earlier releases keep it (varargs move it up).
     const base = caller.base ?? caller.func + tv;
-    const a = fmt.a(ins);
-    if (f.func !== base + tv * a) return i + 1;
+    const slot = base + tv * fmt.a(ins);
+    if (f.func !== slot && !movedByVarargs(layout, t, p, f, slot)) return i + 1;
     // A tail call replaced the function the caller called.
     const local = isTailCall(layout, f) ? -1 : calleeLocal(cp, pc);
     if (local >= 0 && t.stack && holdsOtherFunction(layout, t.stack, base + tv * local, f)) return i + 1;
   }
   return 0;
+}
+
+/** Arguments a vararg call may pass, at most (a bound for the distance its frame moves). */
+const MAX_VARARG_MOVE = 1 << 16;
+
+/**
+ * 5.4 moves a vararg function's frame above its arguments (luaT_adjustvarargs copies the function up;
+ * its first instruction, VARARGPREP, prepares that). The slot OP_CALL put it in still holds it.
+ */
+function movedByVarargs(
+  layout: PucLayout,
+  t: RawThread,
+  p: ProtoInfo | null,
+  f: RawFrame,
+  slot: number,
+): boolean {
+  const prep = opcodeIndex(layout).num.VARARGPREP;
+  const code = p && prep !== undefined ? p.code() : null;
+  if (!code || code.length === 0 || instructionFormat(layout).op(code[0]) !== prep) return false;
+  const tv = layout.tvalue.size;
+  if (f.func <= slot || f.func - slot > tv * MAX_VARARG_MOVE || (f.func - slot) % tv !== 0) return false;
+  return !(t.stack && holdsOtherFunction(layout, t.stack, slot, f));
 }
 
 function isTailCall(layout: PucLayout, f: RawFrame): boolean {
