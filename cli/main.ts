@@ -73,7 +73,12 @@ program
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it (e.g. 5.4.4)')
   .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
   .option('--threads <tids>', 'sample only these threads (comma-separated thread ids)', threadsOption)
-  .option('--subprocesses', 'also profile child processes (one profile per process)', false)
+  .option(
+    '--subprocesses',
+    'follow every descendant process (a wrapper script, a test runner, a server that forks): one profile per process that runs Lua',
+    false,
+  )
+  .option('--keep-running', 'with -- cmd and -d: leave the command running when the recording ends', false)
   .option('--idle', 'keep samples of threads blocked in the kernel, marked [idle]', false)
   .option('--blocking', 'stop each thread for its sample (ptrace) instead of copying it while it runs', false)
   .option('--no-progress', 'no live progress line')
@@ -102,6 +107,7 @@ program
         native: o.native,
         threads: o.threads,
         subprocesses: o.subprocesses,
+        keepRunning: o.keepRunning,
         idle: o.idle,
         blocking: o.blocking,
         progress: o.progress && process.stderr.isTTY === true,

@@ -1,17 +1,20 @@
 /** `luaprof record`: sample a process (or a command it starts) and write the profile. */
 import { basename } from 'node:path';
+import type { Profile } from '../aggregator/profile.js';
 import { writeProfile, type OutputFormat } from '../report/write.js';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { targetGone } from '../sampler/gone.js';
 import { startRecording } from '../sampler/recorder.js';
 import type { RecordOptions } from '../sampler/sample.js';
 import type { RecordStats } from '../sampler/stats.js';
-import { launch, type Launched } from './launch.js';
+import { endCommand, launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
 
 /** The recording's options (sampler/sample.ts), with pid optional when a command is given, plus what only the CLI needs. */
 export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLua'> {
   pid?: number;
+  /** With -- cmd and -d: leave the command running when the recording ends. */
+  keepRunning?: boolean;
   command: string[];
   output: string;
   format: OutputFormat;
@@ -24,12 +27,13 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   let launched: Launched | null = null;
   let pid = opts.pid;
   if (opts.command.length > 0) {
-    launched = await launch(opts.command);
+    // Followed as a tree, the command waits to start until the sampler is ready for its first child.
+    launched = await launch(opts.command, opts.subprocesses === true);
     pid = launched.pid;
   } else if (pid === undefined || targetGone(pid)) {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
-  const { command, output, format, progress: _progress, ...sampling } = opts;
+  const { command, output, format, progress: _progress, keepRunning, ...sampling } = opts;
   const rec = startRecording(
     { ...sampling, pid: pid!, waitForLua: launched !== null },
     { version: VERSION, ...(launched ? { command } : {}) },
@@ -43,11 +47,16 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   // A launched target that exits ends the recording even if no sample notices it first.
-  launched?.exited.then(() => rec.stop());
+  let commandEnded = false;
+  launched?.exited.then(() => {
+    commandEnded = true;
+    rec.stop();
+  });
 
   let ticker: NodeJS.Timeout | null = null;
   rec.attached.then(
     (v) => {
+      launched?.go();
       const until =
         opts.durationMs !== null
           ? `for ${fmtSeconds(opts.durationMs)}`
@@ -63,7 +72,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
         );
       }, 250);
     },
-    () => undefined,
+    () => launched?.go(),
   );
   let result;
   try {
@@ -71,8 +80,9 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   } catch (e) {
     if (launched && e instanceof LuaprofError && e.kind === 'targetExited') {
       const status = await launched.exited;
+      // A command that ran without Lua is "no Lua"; one that could not start (sh's 127) is gone.
       throw new LuaprofError(
-        'targetExited',
+        status === 127 ? 'targetExited' : 'noLua',
         `${basename(opts.command[0])} exited (status ${status}) before any Lua state was found`,
       );
     }
@@ -93,6 +103,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
         : ''),
     `luaprof: wrote ${format} profile to ${output}`,
   ];
+  if (opts.subprocesses) summary.push(...processLines(profile));
   // Nothing to show is not a success: say why (idle samples count as samples with --idle).
   const nothing = stats.withLua === 0 && !(opts.idle && stats.samples > 0);
   if (nothing) summary.push(`luaprof: no sample had Lua frames: ${whyNoLua(stats)}`);
@@ -100,7 +111,17 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGHUP', onSignal);
-  if (launched) await launched.exited;
+  if (launched) {
+    // A recording that ended first (-d) ends the command it started, unless asked not to.
+    if (!commandEnded && reason === 'duration' && !keepRunning) {
+      process.stderr.write(
+        `luaprof: ending ${basename(command[0])} (pid ${pid}); --keep-running leaves it running\n`,
+      );
+      for (const d of await endCommand(launched))
+        process.stderr.write(`luaprof: left running: pid ${d}, detached from the command (a daemon)\n`);
+    }
+    await launched.exited;
+  }
   if (nothing) return ExitCode.noLuaFrames;
   if (launched) return ExitCode.ok;
   if (reason === 'target-exited' && opts.durationMs !== null && interrupted === 0) {
@@ -110,6 +131,27 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     return ExitCode.targetExited;
   }
   return ExitCode.ok;
+}
+
+/** --subprocesses: one line per process profiled (pid, samples, its command line), largest first. */
+function processLines(profile: Profile): string[] {
+  const byPid = new Map<number, { samples: number; name: string }>();
+  for (const t of profile.threads) {
+    const pid = t.pid ?? profile.meta.pid ?? 0;
+    const p = byPid.get(pid) ?? { samples: 0, name: t.name };
+    p.samples += t.samples.length;
+    if (t.tid === pid) p.name = t.name;
+    byPid.set(pid, p);
+  }
+  return [...byPid]
+    .sort((a, b) => b[1].samples - a[1].samples)
+    .map(([pid, p]) => `luaprof:   pid ${pid}: ${p.samples} samples  ${inert(p.name)}`);
+}
+
+/** Text from the target made harmless on a terminal (control characters shown as "?"). */
+function inert(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
 }
 
 /** The reason a recording kept no Lua frame, from what its ticks found. */

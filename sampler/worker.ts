@@ -23,10 +23,12 @@ import {
 import type { RecordOptions, TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
-import { Subprocesses } from './subprocesses.js';
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs } from './os/on-cpu.js';
 import { becomeRealtime } from './os/realtime.js';
+import { ProcessTree } from './process-tree.js';
+import { detectLua } from './lua/detect.js';
+import { descendants } from './threads.js';
 import { Target } from './target.js';
 
 const FLUSH_MS = 200;
@@ -34,6 +36,8 @@ const FLUSH_MS = 200;
 const PRIME_AFTER_MS = 2;
 const PRIME_LEAD_MS = 0.3;
 const ATTACH_TIMEOUT_MS = 15_000;
+/** How often a command that runs no Lua has its descendants looked at (for the --subprocesses hint). */
+const HINT_EVERY_MS = 100;
 /** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
 
@@ -49,7 +53,10 @@ const stopRequested = () => Atomics.load(ctrl, CTRL.stop) !== 0;
 const targetOptions: TargetOptions = { ...options, log: (line: string) => post({ type: 'log', line }) };
 
 function attach(): Target {
-  const deadline = performance.now() + ATTACH_TIMEOUT_MS;
+  // A command luaprof started is waited for until it runs Lua or exits; a running process is not.
+  const deadline = options.waitForLua ? Infinity : performance.now() + ATTACH_TIMEOUT_MS;
+  let hinted = false;
+  let nextHint = 0;
   for (;;) {
     try {
       return Target.attach(options.pid, targetOptions);
@@ -57,9 +64,28 @@ function attach(): Target {
       const retry =
         options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
       if (!retry || stopRequested() || targetGone(options.pid)) throw e;
+      if (!hinted && performance.now() >= nextHint) {
+        nextHint = performance.now() + HINT_EVERY_MS;
+        const hint = descendantHint(options.pid);
+        if (hint) {
+          post({ type: 'log', line: hint });
+          hinted = true;
+        }
+      }
       Atomics.wait(ctrl, CTRL.stop, 0, 20);
     }
   }
+}
+
+/** The command runs no Lua but a descendant does: say so, and name the flag that follows it. */
+function descendantHint(root: number): string | null {
+  if (detectLua(root)) return null;
+  for (const pid of descendants(root, 64)) {
+    const lua = detectLua(pid);
+    if (lua)
+      return `luaprof: no Lua in ${threadName(root, root)} (pid ${root}); its child ${pid} runs ${lua.flavour === 'luajit' ? 'LuaJIT' : 'Lua'} ${lua.version} — add --subprocesses`;
+  }
+  return null;
 }
 
 /** Why attaching failed, as the error message the recorder turns into a LuaprofError. */
@@ -79,6 +105,9 @@ function attachFailure(e: unknown): WorkerMessage {
 
 /** Interns frames and collects samples until the next flush. */
 class Batcher {
+  /** In a process tree, threads are named by their process's command line. */
+  constructor(private readonly tree: ProcessTree | null) {}
+
   private readonly frameTable = new FrameTable(options.byLine);
   private readonly threadsSeen = new Set<string>();
   private sentFrames = 0;
@@ -89,7 +118,13 @@ class Batcher {
     const key = `${pid}:${tid}`;
     if (!this.threadsSeen.has(key)) {
       this.threadsSeen.add(key);
-      this.threads.push({ pid, tid, name: threadName(pid, tid) });
+      const command = this.tree?.commandOf(pid) ?? this.tree?.followed.get(pid);
+      const name = threadName(pid, tid);
+      this.threads.push({
+        pid,
+        tid,
+        name: command ? (tid === pid ? command : `${command} [${name}]`) : name,
+      });
     }
     this.samples.push({ pid, tid, time, frames: frames.map((f) => this.frameTable.intern(f)) });
   }
@@ -109,28 +144,36 @@ class Batcher {
 }
 
 function run(): void {
-  let target: Target;
-  try {
-    target = attach();
-  } catch (e) {
-    post(attachFailure(e));
-    return;
+  // --subprocesses: the target and its descendants are one tree, followed whether or not the root runs Lua.
+  const tree = options.subprocesses
+    ? new ProcessTree(options.pid, targetOptions, (line) => post({ type: 'log', line }))
+    : null;
+  let target: Target | null = null;
+  if (tree) {
+    tree.poll(performance.now());
+    for (const t of tree.targets) t.warmUp();
+  } else {
+    try {
+      target = attach();
+    } catch (e) {
+      post(attachFailure(e));
+      return;
+    }
+    target.warmUp();
   }
-  target.warmUp();
   // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
   const copiesRunning = !options.blocking && !options.native;
   if (copiesRunning) becomeRealtime();
-  post({ type: 'attached', luaVersion: target.luaVersion });
+  const rootTarget = target ?? tree!.targets.find((t) => t.pid === options.pid);
+  post({ type: 'attached', luaVersion: rootTarget?.luaVersion ?? 'following its process tree' });
 
-  const batcher = new Batcher();
+  const batcher = new Batcher(tree);
   stats.start(Date.now());
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const schedule = new SampleSchedule(1000 / options.rate, t0);
-  const children = options.subprocesses ? new Subprocesses(options.pid, targetOptions) : null;
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
-
   const waitFrom = (at: number) =>
     Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
   for (;;) {
@@ -144,8 +187,8 @@ function run(): void {
       // After a long sleep, rehearse the sample on the running target just before it is due.
       Atomics.wait(ctrl, CTRL.stop, 0, wait - PRIME_LEAD_MS);
       if (stopRequested()) break;
-      target.prime();
-      children?.prime();
+      target?.prime();
+      tree?.prime();
       wait = waitFrom(performance.now());
     }
     // The sampler wakes on the CPU of the thread it copies, and its wake-up takes that CPU from the
@@ -153,8 +196,10 @@ function run(): void {
     // move needs a sleep after it (the thread runs again, and the copy shows it where it was when the
     // sample was due). A sample already due (the sampler is behind: high rates) is copied from where
     // the sampler is, racing with the thread.
-    if (copiesRunning && samplerAffinity.useful && wait >= PIN_MIN_WAIT_MS) {
-      const cpu = target.cpuToWakeOn();
+    // The one process whose thread the sampler may wake beside (in a tree: the first attached).
+    const first = target ?? tree!.targets[0] ?? null;
+    if (first && copiesRunning && samplerAffinity.useful && wait >= PIN_MIN_WAIT_MS) {
+      const cpu = first.cpuToWakeOn();
       if (cpu >= 0) samplerAffinity.pin(cpu);
     }
     const dueNs = monotonicNs() + wait * 1e6;
@@ -167,7 +212,7 @@ function run(): void {
     }
     schedule.taken(now);
     const take = (tg: Target) => {
-      for (const s of tg.sampleAll(tg === target ? dueNs : undefined)) {
+      for (const s of tg.sampleAll(tg === first ? dueNs : undefined)) {
         if (s.error) {
           stats.count('errors');
           continue;
@@ -193,10 +238,14 @@ function run(): void {
     };
     try {
       // The target first: the sampler may sit on its thread's CPU for this sample.
-      take(target);
-      if (children) {
-        children.poll(now);
-        children.sample(take, () => stats.count('errors'));
+      if (target) take(target);
+      if (tree) {
+        tree.sample(take, () => stats.count('errors'));
+        tree.poll(now);
+        if (tree.empty) {
+          reason = 'target-exited';
+          break;
+        }
       }
     } catch (e) {
       if (targetGone(options.pid, e)) {
@@ -219,6 +268,14 @@ function run(): void {
   }
   batcher.flush();
   stats.setLate(schedule.late);
+  if (tree && tree.followed.size === 0) {
+    post({
+      type: 'error',
+      kind: 'noLua',
+      message: `no Lua found in process ${options.pid} or any of its descendants`,
+    });
+    return;
+  }
   const cpu = process.cpuUsage(cpu0);
   stats.finish(performance.now() - t0, cpu.user + cpu.system);
   post({ type: 'done', reason });

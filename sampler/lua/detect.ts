@@ -1,5 +1,5 @@
 /** Which Lua a process runs, read from the target's own binaries (version strings in .rodata). */
-import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync, statSync } from 'node:fs';
 import { exePath, readMaps } from '../os/procfs.js';
 
 export interface LuaDetection {
@@ -58,10 +58,29 @@ export function luaBinaries(pid: number): string[] {
 
 export function detectLua(pid: number): LuaDetection | null {
   for (const file of luaBinaries(pid)) {
-    const bytes = readFileBounded(`/proc/${pid}/root${file}`) ?? readFileBounded(file);
-    if (!bytes) continue;
-    const found = detectInBytes(bytes);
+    const found = detectInFile(`/proc/${pid}/root${file}`) ?? detectInFile(file);
     if (found) return { ...found, file };
   }
   return null;
+}
+
+/** What each binary file holds, by path, size and modification time: --subprocesses asks about every process of a tree, often. */
+const verdicts = new Map<string, Omit<LuaDetection, 'file'> | null>();
+const MAX_VERDICTS = 4096;
+
+function detectInFile(path: string): Omit<LuaDetection, 'file'> | null {
+  let key: string;
+  try {
+    const st = statSync(path);
+    key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return null;
+  }
+  if (verdicts.has(key)) return verdicts.get(key)!;
+  const bytes = readFileBounded(path);
+  if (!bytes) return null;
+  const found = detectInBytes(bytes);
+  if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+  verdicts.set(key, found);
+  return found;
 }
