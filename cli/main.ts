@@ -38,6 +38,11 @@ function threadsOption(v: string): number[] {
   return tids;
 }
 
+function localsOption(v: string): 'all' {
+  if (v !== 'all') throw new InvalidArgumentError('expected --locals or --locals=all');
+  return 'all';
+}
+
 function defaultOutput(pid: number | undefined, format: OutputFormat): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const ext = { html: 'html', speedscope: 'json', folded: 'folded', pprof: 'pb.gz' }[format];
@@ -117,10 +122,18 @@ program
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it')
   .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
   .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
+  .option('--locals [which]', "each Lua frame's local variables (--locals=all: upvalues too)", localsOption)
   .action(
     exitCodeAction((o) => {
       process.stdout.write(
-        dump({ pid: o.pid, json: o.json, version: o.luaVersion, native: o.native, threads: o.threads }),
+        dump({
+          pid: o.pid,
+          json: o.json,
+          version: o.luaVersion,
+          native: o.native,
+          threads: o.threads,
+          locals: o.locals === true ? 'locals' : (o.locals ?? false),
+        }),
       );
       return ExitCode.ok;
     }),
