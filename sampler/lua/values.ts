@@ -16,18 +16,37 @@ export interface LuaValue {
 /** Bytes of a string value shown; the rest is summarised by its length. */
 export const STRING_SHOWN = 80;
 
-/** C's "%.14g" (LUAI_NUMFFORMAT): what Lua prints for a float. */
+/**
+ * C's "%.14g" (LUAI_NUMFFORMAT): what Lua prints for a float. Rounded from the exact decimal value,
+ * ties to even as glibc does (JS's toExponential would round them up).
+ */
 export function formatG14(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
   const P = 14;
-  const [mant, expText] = x.toExponential(P - 1).split('e');
-  const exp = Number(expText);
+  const [m, e] = Math.abs(x).toExponential(60).split('e');
+  const all = m.replace('.', '');
+  let digits = all.slice(0, P);
+  let exp = Number(e);
+  const rest = all.slice(P);
+  const up =
+    rest[0] > '5' || (rest[0] === '5' && (/[1-9]/.test(rest.slice(1)) || Number(digits[P - 1]) % 2 === 1));
+  if (up) {
+    digits = (BigInt(digits) + 1n).toString();
+    if (digits.length > P) {
+      digits = digits.slice(0, P);
+      exp++;
+    }
+  }
+  const sign = x < 0 ? '-' : '';
   const strip = (s: string) => (s.includes('.') ? s.replace(/\.?0+$/, '') : s);
-  if (exp >= -4 && exp < P) return strip(x.toFixed(P - 1 - exp));
-  const e = Math.abs(exp);
-  return `${strip(mant)}e${exp < 0 ? '-' : '+'}${e < 10 ? '0' : ''}${e}`;
+  if (exp < -4 || exp >= P) {
+    const a = Math.abs(exp);
+    return `${sign}${strip(`${digits[0]}.${digits.slice(1)}`)}e${exp < 0 ? '-' : '+'}${a < 10 ? '0' : ''}${a}`;
+  }
+  if (exp < 0) return sign + strip(`0.${'0'.repeat(-exp - 1)}${digits}`);
+  return sign + strip(`${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`);
 }
 
 /** A float as lua_Number2str prints it: 5.3+ add ".0" to a float that reads like an integer. */
