@@ -1,5 +1,6 @@
 /** Target text made inert for terminals, and Lua values rendered as dump --locals prints them. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { errorLine } from '../cli/output.js';
 import { inert, inertBytes, inertJson, inertLatin1 } from '../report/terminal-text.js';
 import { formatFloat, formatG14, formatString } from '../sampler/lua/values.js';
 import { PucLocals } from '../sampler/lua/puc/locals.js';
@@ -162,5 +163,21 @@ describe('%.14g against Lua itself', () => {
       [0.5, '0.5'],
     ];
     for (const [x, s] of printed) expect(formatG14(x), String(x)).toBe(s);
+  });
+});
+
+describe('error lines', () => {
+  it('print a message quoting the target inert', () => {
+    let stderr = '';
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      stderr += String(s);
+      return true;
+    });
+    try {
+      errorLine('process 42 runs \x1b]0;pwned\x07\x9b2J chunk\nsecond line');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(stderr).toBe('luaprof: process 42 runs \\x1b]0;pwned\\x07\\x9b2J chunk\n');
   });
 });
