@@ -19,6 +19,12 @@ export interface DumpOptions extends Pick<RecordOptions, 'pid' | 'version' | 'na
 /** Each shown frame's locals, when --locals read them (null: none, or they could not be read). */
 type LocalsOf = (f: Frame) => FrameLocals | null;
 
+/** A frame of a Lua function, interpreted or inside a JIT trace (its locals then cannot be read). */
+const hasLocals = (f: Frame) => (f.kind === 'lua' || f.kind === 'jit') && (f as LuaFrame).what !== 'C';
+
+/** Why a frame has no locals when the read gave none for it. */
+const NOT_READ = 'not read: no reading of this stack lined up with its frames';
+
 const inertValue = (v: LuaValue): LuaValue => ({ ...v, name: inertLatin1(v.name) });
 
 function frameJson(f: Frame, localsOf: LocalsOf | null, upvalues: boolean) {
@@ -31,10 +37,9 @@ function frameJson(f: Frame, localsOf: LocalsOf | null, upvalues: boolean) {
     lineDefined: f.lineDefined ?? null,
     kind: f.kind,
   };
-  if (!localsOf || f.kind !== 'lua') return base;
+  if (!localsOf || !hasLocals(f)) return base;
   const got = localsOf(f);
-  if (!got?.locals)
-    return { ...base, locals: null, localsUnavailable: got?.unavailable ?? 'not read for this runtime' };
+  if (!got?.locals) return { ...base, locals: null, localsUnavailable: got?.unavailable ?? NOT_READ };
   return {
     ...base,
     locals: got.locals.map(inertValue),
@@ -51,7 +56,7 @@ function frameLine(f: Frame): string {
 
 /** The lines under a Lua frame that list its locals (and upvalues). */
 function localsLines(got: FrameLocals | null, upvalues: boolean): string[] {
-  if (!got?.locals) return [`\t    (locals unavailable: ${got?.unavailable ?? 'not read for this runtime'})`];
+  if (!got?.locals) return [`\t    (locals unavailable: ${got?.unavailable ?? NOT_READ})`];
   const row = (v: LuaValue, prefix = '') => `\t    ${prefix}${inertLatin1(v.name)} = ${v.value}`;
   const lines = got.locals.map((v) => row(v));
   if (upvalues) lines.push(...(got.upvalues ?? []).map((v) => row(v, 'upvalue ')));
@@ -125,7 +130,7 @@ export function dump(opts: DumpOptions): string {
       lines.push(`\t${inertLatin1(frameLine(f))}`);
       const tail = (f as LuaFrame).what !== undefined ? tailCallLine(f as LuaFrame) : null;
       if (tail) lines.push(`\t${tail}`);
-      if (localsOf && f.kind === 'lua') lines.push(...localsLines(localsOf(f), upvalues));
+      if (localsOf && hasLocals(f)) lines.push(...localsLines(localsOf(f), upvalues));
     }
     if (s.truncated) lines.push('\t...\t(deeper frames not shown)');
     if (shown(s).length === 0) lines.push('\t(no Lua frames: the state is not running Lua code)');

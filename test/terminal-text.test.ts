@@ -6,6 +6,8 @@ import { formatFloat, formatG14, formatString } from '../sampler/lua/values.js';
 import { PucLocals } from '../sampler/lua/puc/locals.js';
 import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import { SnapshotMemory } from '../sampler/os/memory.js';
+import { candidateLayouts } from '../sampler/lua/luajit/layout.js';
+import { LjLocals } from '../sampler/lua/luajit/locals.js';
 
 describe('inert text', () => {
   it('escapes C0, DEL and C1 controls', () => {
@@ -179,5 +181,42 @@ describe('error lines', () => {
       spy.mockRestore();
     }
     expect(stderr).toBe('luaprof: process 42 runs \\x1b]0;pwned\\x07\\x9b2J chunk\n');
+  });
+});
+
+describe('LuaJIT (GC64) values read from memory', () => {
+  const l = candidateLayouts('2.1.0-beta3')[0];
+  const r = new LjLocals(new SnapshotMemory([]), l, {
+    lookup: () => undefined,
+    ffidName: () => undefined,
+  } as never);
+  /** A GC64 TValue: type n as ~n in the top 17 bits, a 47-bit pointer below. */
+  const tagged = (n: number, ptr = 0) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(ptr % 0x1_0000_0000, 0);
+    b.writeUInt32LE(((((~n >>> 0) & 0x1ffff) << 15) | Math.floor(ptr / 0x1_0000_0000)) >>> 0, 4);
+    return b;
+  };
+  const num = (x: number) => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(x);
+    return b;
+  };
+
+  it('decodes numbers (negative and NaN too), booleans, nil and objects by type', () => {
+    expect(r.value('a', num(3), 0)).toEqual({ name: 'a', type: 'number', value: '3' });
+    expect(r.value('b', num(-0.5), 0).value).toBe('-0.5');
+    expect(r.value('c', num(NaN), 0).type).toBe('number');
+    const nil = Buffer.alloc(8, 0xff);
+    expect(r.value('n', nil, 0)).toEqual({ name: 'n', type: 'nil', value: 'nil' });
+    expect(r.value('f', tagged(1), 0).value).toBe('false');
+    expect(r.value('t', tagged(2), 0).value).toBe('true');
+    expect(r.value('u', tagged(12, 0x7f00_1234_5678), 0)).toEqual({
+      name: 'u',
+      type: 'userdata',
+      value: 'userdata: 0x7f0012345678',
+    });
+    expect(r.value('s', tagged(4, 0x7f00_0000_1000), 0).value).toMatch(/^<unreadable string/);
+    expect(r.value('x', tagged(11, 0x7f00_0000_1000), 0).value).toBe('table: 0x7f0000001000');
   });
 });

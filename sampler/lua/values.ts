@@ -5,7 +5,9 @@
  */
 import { inertBytes } from '../../report/terminal-text.js';
 
-export type LuaType = 'nil' | 'boolean' | 'number' | 'string' | 'table' | 'function' | 'userdata' | 'thread';
+/** What Lua's type() returns (LuaJIT adds cdata). */
+export type LuaType =
+  'nil' | 'boolean' | 'number' | 'string' | 'table' | 'function' | 'userdata' | 'thread' | 'cdata';
 
 export interface LuaValue {
   name: string;
