@@ -1,7 +1,7 @@
 /**
  * PUC Lua (5.1-5.4) local variables of captured frames, as debug.getlocal lists them: the named
  * locals active at the frame's pc (luaF_getlocalname: locvars whose startpc <= pc < endpc, the k-th
- * of them in register k-1), parameters first; and with upvalues, the closure's upvalues by their
+ * of them in register k-1), parameters first, then the varargs (5.2+); and with upvalues, the closure's upvalues by their
  * Proto names. Runs while the thread is stopped (values change as it runs); every read is bounded
  * and never follows a table, only its header.
  */
@@ -22,6 +22,21 @@ const MAX_UPVALUES = 255;
 const TABLE_FLAGS = 10;
 /** 5.4: Table.flags bit 7 set means alimit is not the real array size (BITRAS). */
 const BITRAS = 0x80;
+
+/** Varargs shown per frame at most. */
+const MAX_VARARGS = 256;
+
+/**
+ * Where each family keeps what findvararg needs (ldebug.c): Proto.numparams (after the CommonHeader,
+ * or at the end of 5.2's Proto), 5.4's Proto.is_vararg and CallInfo.u.l.nextraargs (after savedpc and
+ * trap), and the name debug.getlocal gives varargs. 5.1 lists none.
+ */
+const VARARGS: Partial<Record<PucLayout['family'], { numparams: number; isVararg?: number; name: string }>> =
+  {
+    '5.2': { numparams: 120, name: '(*vararg)' },
+    '5.3': { numparams: 10, name: '(*vararg)' },
+    '5.4': { numparams: 10, isVararg: 11, name: '(vararg)' },
+  };
 
 /** Basic type (the tag's low four bits) to Lua's type() name. */
 const TYPE_NAMES: (LuaType | undefined)[] = [
@@ -84,6 +99,7 @@ export class PucLocals {
       .map((v) => v.name);
     const out: FrameLocals = { locals: this.registers(f, names) };
     if (!out.locals) return { locals: null, unavailable: 'unreadable stack slots' };
+    out.locals.push(...this.varargs(f));
     if (upvalues) out.upvalues = this.upvalues(f, proto);
     return out;
   }
@@ -99,6 +115,33 @@ export class PucLocals {
     const slots = this.mem.read(base, names.length * size);
     if (!slots) return null;
     return names.map((name, i) => this.value(name, slots.subarray(i * size, (i + 1) * size)));
+  }
+
+  /** The frame's extra arguments, as debug.getlocal(level, -k) names them (5.2+). */
+  private varargs(f: RawFrame): LuaValue[] {
+    const v = VARARGS[this.layout.family];
+    if (!v || !f.proto) return [];
+    const size = this.layout.tvalue.size;
+    const nparams = f.proto[v.numparams];
+    let first: number;
+    let count: number;
+    if (v.isVararg !== undefined) {
+      // 5.4 moves a vararg function above its extra arguments: they sit just below its slot.
+      if (!f.proto[v.isVararg]) return [];
+      const b = this.mem.read(f.ci + this.layout.callinfo.savedpc + 12, 4);
+      count = b ? b.readInt32LE(0) : 0;
+      first = f.func - count * size;
+    } else {
+      // 5.2/5.3 leave the function where it was and start the frame above the extra arguments.
+      if (f.base === undefined) return [];
+      count = (f.base - f.func) / size - 1 - nparams;
+      first = f.func + (1 + nparams) * size;
+    }
+    if (!Number.isInteger(count) || count <= 0) return [];
+    const n = Math.min(count, MAX_VARARGS);
+    const slots = this.mem.read(first, n * size);
+    if (!slots) return [];
+    return Array.from({ length: n }, (_, i) => this.value(v.name, slots.subarray(i * size, (i + 1) * size)));
   }
 
   private upvalues(f: RawFrame, proto: ProtoInfo): LuaValue[] {
