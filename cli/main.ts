@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** luaprof command line: record, dump, report, view, diff. */
+/** luaprof command line: record, dump, top, report, view, diff. */
 import { Command, InvalidArgumentError } from 'commander';
 import { inferFormat, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
@@ -7,6 +7,7 @@ import { dump } from './dump.js';
 import { parseDuration } from './duration.js';
 import { exitCodeAction, runCommand } from './output.js';
 import { record } from './record.js';
+import { top } from './top.js';
 import { formatOption, registerReportCommands } from './report-commands.js';
 import { parseTidList } from '../sampler/threads.js';
 import { VERSION } from './version.js';
@@ -36,6 +37,11 @@ function threadsOption(v: string): number[] {
   const tids = parseTidList(v);
   if (!tids) throw new InvalidArgumentError('expected thread ids separated by commas (e.g. 4242,4250)');
   return tids;
+}
+
+function localsOption(v: string): 'all' {
+  if (v !== 'all') throw new InvalidArgumentError('expected --locals or --locals=all');
+  return 'all';
 }
 
 function defaultOutput(pid: number | undefined, format: OutputFormat): string {
@@ -123,12 +129,55 @@ program
   .option('--lua-version <version>', 'assume this Lua version instead of detecting it')
   .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
   .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
+  .option('--locals [which]', "each Lua frame's local variables (--locals=all: upvalues too)", localsOption)
   .action(
     exitCodeAction((o) => {
       process.stdout.write(
-        dump({ pid: o.pid, json: o.json, version: o.luaVersion, native: o.native, threads: o.threads }),
+        dump({
+          pid: o.pid,
+          json: o.json,
+          version: o.luaVersion,
+          native: o.native,
+          threads: o.threads,
+          locals: o.locals === true ? 'locals' : (o.locals ?? false),
+        }),
       );
       return ExitCode.ok;
+    }),
+  );
+
+program
+  .command('top')
+  .description('live view of the functions a process (-p PID) or a command (-- cmd args...) runs now')
+  .option('-p, --pid <pid>', 'process id to attach to', pidOption)
+  .option('-r, --rate <hz>', 'samples per second', rateOption, 100)
+  .option('--once', 'print the table once, after -d (default 5s), and exit', false)
+  .option('-d, --duration <time>', 'stop after this long (with --once: sample this long)', durationOption)
+  .option('--lua-version <version>', 'assume this Lua version instead of detecting it (e.g. 5.4.4)')
+  .option('--native', 'mixed stacks: native frames with the Lua frames spliced in', false)
+  .option('--threads <tids>', 'sample only these threads (comma-separated thread ids)', threadsOption)
+  .option('--subprocesses', 'also sample child processes', false)
+  .option('--idle', 'keep samples of threads blocked in the kernel, marked [idle]', false)
+  .option('--blocking', 'stop each thread for its sample (ptrace) instead of copying it while it runs', false)
+  .argument('[command...]', 'command to start and watch until it exits (after --)')
+  .passThroughOptions()
+  .action(
+    exitCodeAction(async (command: string[], o) => {
+      if ((o.pid === undefined) === (command.length === 0))
+        throw new LuaprofError('badArguments', 'top needs either -p PID or -- command args...');
+      return top({
+        pid: o.pid,
+        command,
+        rate: o.rate,
+        once: o.once,
+        durationMs: o.duration ?? null,
+        version: o.luaVersion,
+        native: o.native,
+        threads: o.threads,
+        subprocesses: o.subprocesses,
+        idle: o.idle,
+        blocking: o.blocking,
+      });
     }),
   );
 

@@ -5,10 +5,12 @@
  */
 import { CommanderError, type Command } from 'commander';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
+import { inert } from '../report/terminal-text.js';
 
 /** Writes the first line of a message to stderr as a luaprof error line. */
 export function errorLine(message: string): void {
-  process.stderr.write(`luaprof: ${message.split('\n')[0]}\n`);
+  // Messages can quote the target (names, versions, paths): inert, like every terminal line.
+  process.stderr.write(`luaprof: ${inert(message.split('\n')[0])}\n`);
 }
 
 /** Reports an error an action threw and returns the exit code it stands for. */

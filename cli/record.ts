@@ -9,6 +9,7 @@ import type { RecordOptions } from '../sampler/sample.js';
 import type { RecordStats } from '../sampler/stats.js';
 import { endCommand, launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
+import { inert } from '../report/terminal-text.js';
 
 /** The recording's options (sampler/sample.ts), with pid optional when a command is given, plus what only the CLI needs. */
 export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLua'> {
@@ -63,7 +64,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
           : launched
             ? 'until it exits'
             : 'until Ctrl-C';
-      process.stderr.write(`luaprof: sampling pid ${pid} (${v}) at ${opts.rate} Hz ${until}\n`);
+      process.stderr.write(`luaprof: sampling pid ${pid} (${inert(v)}) at ${opts.rate} Hz ${until}\n`);
       if (!opts.progress) return;
       ticker = setInterval(() => {
         const p = rec.progress();

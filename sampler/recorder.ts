@@ -8,6 +8,7 @@ import { LuaprofError, type ExitCodeName } from './errors.js';
 import { CTRL, type EndReason, type SampleBatch, type StackSample, type WorkerMessage } from './protocol.js';
 import type { RecordOptions } from './sample.js';
 import { RecordStats } from './stats.js';
+import { inert } from '../report/terminal-text.js';
 
 export type { StackSample };
 
@@ -109,7 +110,7 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
           resolveAttached(m.luaVersion);
           break;
         case 'log':
-          process.stderr.write(m.line + '\n');
+          process.stderr.write(inert(m.line) + '\n');
           break;
         case 'samples':
           receive(m.batch);

@@ -145,6 +145,16 @@ export class Target {
     this.threads.delete(tid);
   }
 
+  /** The threads that run a Lua state, with the runtime reading each (dump --locals pauses them itself). */
+  luaThreads(): { tid: number; runtime: LuaRuntime }[] {
+    return [...this.threads.values()].flatMap((t) => (t.runtime ? [{ tid: t.tid, runtime: t.runtime }] : []));
+  }
+
+  /** The target's memory, read directly (no prefetching). */
+  get memory(): RemoteMemory {
+    return this.shared.mem;
+  }
+
   /** Closes the /proc files kept open per thread. */
   close(): void {
     for (const tid of [...this.threads.keys()]) this.dropThread(tid);

@@ -20,6 +20,7 @@ PACKAGES=(
   build-essential pkg-config gdb binutils dpkg-dev util-linux libc6-dbg
   golang-go chromium
   haproxy sysbench
+  tmux # test/e2e-top.test.ts drives luaprof top in a real terminal
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -24,6 +24,8 @@ export interface RawLevel {
   callerPc: number;
   /** Link type: 0 Lua, 1 C, 2 continuation, 3 vararg (collapsed), 4+ with the P bit (pcall). */
   linkType: number;
+  /** Address of the frame's first slot (its base: local slot 0), for dump --locals. */
+  base?: number;
 }
 
 export interface RawThread {
@@ -305,7 +307,7 @@ export class LuaJitCapture {
         collapse = false;
       } else if (fn !== L) {
         if (itype(view.buf, fo) !== this.itypeFunc) throw new CaptureError('frame slot is not a function');
-        levels.push({ func: fn, fhdr: null, callerPc, linkType: type });
+        levels.push({ func: fn, fhdr: null, callerPc, linkType: type, base: frame + 8 });
       }
       if (type === 3) collapse = true;
       let prev: number;

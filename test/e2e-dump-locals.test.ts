@@ -1,0 +1,164 @@
+/**
+ * `dump --locals` against Lua's own debug.getlocal/getupvalue (fixtures/lua/locals.lua writes what they
+ * see at every level, then spins) on every PUC runtime present and on LuaJIT's interpreter (-joff); and every byte from the target that
+ * reaches the terminal is inert (fixtures/lua/hostile-names.lua).
+ */
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { luaprof, startLua, tempDir, waitForFile, alive, ptraceState } from './helpers/lua-process.js';
+import { availableRuntimes } from './helpers/runtimes.js';
+
+/** Each check takes seconds; the bound is for a machine shared by many runs (load average 40 seen). */
+const SLOW_MACHINE_MS = 180_000;
+const children: { kill(): void }[] = [];
+afterAll(() => children.forEach((c) => c.kill()));
+
+interface Var {
+  name: string;
+  type: string;
+  value: string;
+}
+interface JsonFrame {
+  kind: string;
+  name: string;
+  locals?: Var[] | null;
+  upvalues?: Var[];
+  localsUnavailable?: string;
+}
+
+/** The oracle's lines, per Lua level (1 = innermost): locals and upvalues as Lua saw them. */
+function parseOracle(text: string): { locals: Var[][]; upvalues: Var[][] } {
+  const locals: Var[][] = [];
+  const upvalues: Var[][] = [];
+  for (const line of text.split('\n')) {
+    const [kind, level, name, type, value] = line.split('\t');
+    if (kind !== 'L' && kind !== 'U') continue;
+    const into = kind === 'L' ? locals : upvalues;
+    (into[Number(level) - 1] ??= []).push({ name, type, value });
+  }
+  return { locals, upvalues };
+}
+
+/** The oracle's value compared where it has a printable form ("?": only the type); tables by address. */
+function expectSame(got: Var[], want: Var[], where: string): void {
+  expect(
+    got.map((v) => v.name),
+    where,
+  ).toEqual(want.map((v) => v.name));
+  want.forEach((w, i) => {
+    const g = got[i];
+    expect(g.type, `${where} ${w.name}`).toBe(w.type);
+    if (w.value === '?') return;
+    if (w.type === 'table') expect(g.value.split(' (')[0], `${where} ${w.name}`).toBe(w.value);
+    else expect(g.value, `${where} ${w.name}`).toBe(w.value);
+  });
+}
+
+const RUNTIMES = availableRuntimes('puc');
+/** LuaJIT interpreted frames (-joff: no trace keeps locals in registers). */
+const JIT_OFF = availableRuntimes('luajit');
+/** A control character a terminal would act on (tab and newline are the output's own). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const LIVE_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+
+describe.each([...RUNTIMES, ...JIT_OFF])('dump --locals on $name', (rt) => {
+  it(
+    'lists what debug.getlocal and debug.getupvalue see at every level, values rendered safely',
+    async () => {
+      const oracleFile = join(tempDir(), 'oracle.txt');
+      const child =
+        rt.flavour === 'luajit'
+          ? startLua(rt.argv0, '-joff', ['locals.lua', oracleFile])
+          : startLua(rt.argv0, 'locals.lua', [oracleFile]);
+      children.push(child);
+      await waitForFile(oracleFile);
+      const oracle = parseOracle(await waitForFile(oracleFile));
+      const r = await luaprof(['dump', '-p', String(child.pid), '--locals=all', '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const frames: JsonFrame[] = JSON.parse(r.stdout).threads[0].frames.filter(
+        (f: JsonFrame) => f.kind === 'lua',
+      );
+      expect(frames.length).toBe(oracle.locals.length);
+      // luaprof lists LuaJIT's varargs not yet (see README): compare its named locals only.
+      const listed = (vars: Var[]) =>
+        rt.flavour === 'luajit' ? vars.filter((v) => !v.name.includes('vararg')) : vars;
+      frames.forEach((f, i) => {
+        expect(f.localsUnavailable, f.name).toBeUndefined();
+        expectSame(f.locals!, listed(oracle.locals[i] ?? []), `level ${i + 1} locals`);
+        expectSame(f.upvalues!, oracle.upvalues[i] ?? [], `level ${i + 1} upvalues`);
+      });
+      const spin = new Map(frames[0].locals!.map((v) => [v.name, v.value]));
+      // LuaJIT's array part has room for one more than its constructor's items.
+      const arraySize = rt.flavour === 'luajit' ? 4 : 3;
+      expect(spin.get('array')).toMatch(new RegExp(`^table: 0x[0-9a-f]+ \\(${arraySize} array, 0 hash\\)$`));
+      expect(spin.get('hash')).toMatch(/\(0 array, 2 hash\)$/);
+      expect(spin.get('empty')).toMatch(/\(0 array, 0 hash\)$/);
+      // Hostile bytes: escaped, and a 1 MB string cut at 80 bytes with its length.
+      expect(spin.get('bad')).toBe('"\\x1b[2J\\x1b]0;pwned\\x07 \\xff\\xfe end"');
+      expect(spin.get('large')).toBe(`"${'x'.repeat(80)}"... (1048576 bytes)`);
+      expect(spin.get('cfn')).toMatch(/^function: builtin /);
+      // The main chunk's extra arguments (the oracle file's name), 5.2+.
+      const main = frames[frames.length - 1].locals!;
+      if (rt.flavour === 'puc' && !rt.name.startsWith('lua5.1'))
+        expect(main.filter((v) => v.name.includes('vararg')).map((v) => v.value)).toEqual([
+          `"${oracleFile}"`,
+        ]);
+
+      const text = await luaprof(['dump', '-p', String(child.pid), '--locals']);
+      expect(text.status).toBe(0);
+      expect(text.stdout).toMatch(/\n\t {4}int = 42\n/);
+      expect(text.stdout).not.toMatch(/\n\t {4}upvalue /);
+      expect(text.stdout).not.toMatch(LIVE_CONTROL);
+      expect(ptraceState(child.pid!)).toMatchObject({ tracer: 0 });
+      expect(alive(child.pid!)).toBe(true);
+    },
+    SLOW_MACHINE_MS,
+  );
+});
+
+describe.each(JIT_OFF.slice(0, 1))('dump --locals on $name with the JIT on', (rt) => {
+  it(
+    'says a frame running in a trace has no readable locals, and reads the interpreted ones',
+    async () => {
+      const oracleFile = join(tempDir(), 'oracle.txt');
+      const child = startLua(rt.argv0, 'locals.lua', [oracleFile]);
+      children.push(child);
+      await waitForFile(oracleFile);
+      // The spin loop becomes a trace once it is hot: take dumps until one is in it.
+      let frames: JsonFrame[] = [];
+      for (let i = 0; i < 20 && frames[0]?.kind !== 'jit'; i++) {
+        const r = await luaprof(['dump', '-p', String(child.pid), '--locals', '--json']);
+        expect(r.status).toBe(0);
+        frames = JSON.parse(r.stdout).threads[0].frames;
+      }
+      expect(frames[0]).toMatchObject({
+        kind: 'jit',
+        locals: null,
+        localsUnavailable: 'running inside a JIT trace',
+      });
+      expect(frames[1].locals!.map((v) => v.name)).toEqual(['x', 'here']);
+    },
+    SLOW_MACHINE_MS,
+  );
+});
+
+describe('terminal output is inert', () => {
+  it(
+    'dump escapes control bytes in chunk and function names, text and JSON',
+    async () => {
+      const rt = RUNTIMES.find((r) => r.name === 'lua5.4') ?? RUNTIMES[0];
+      const child = startLua(rt.argv0, 'hostile-names.lua');
+      children.push(child);
+      await new Promise((r) => setTimeout(r, 300));
+      const text = await luaprof(['dump', '-p', String(child.pid), '--locals']);
+      expect(text.status).toBe(0);
+      expect(text.stdout).toContain('\\x1b[2J\\x1b[31mRED\\x1b]0;pwned\\x07\\x9b\\xff');
+      expect(text.stdout).not.toMatch(LIVE_CONTROL);
+      const json = await luaprof(['dump', '-p', String(child.pid), '--json']);
+      expect(json.status).toBe(0);
+      expect(json.stdout).not.toMatch(LIVE_CONTROL);
+    },
+    SLOW_MACHINE_MS,
+  );
+});
