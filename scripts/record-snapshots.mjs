@@ -60,6 +60,17 @@ const FIXTURES = {
   'lua544-oracle': { lua: MATRIX['lua5.4'], program: 'oracle', locate: true },
 };
 
+/** Bytes recorded after each read of the layout check, and from the main lua_State on. */
+const CHECK_CONTEXT = 64;
+const LG_BLOCK = 2048;
+
+/** Reads through `mem`, each read also recording the `extra` bytes after it (where readable). */
+function widened(mem, extra) {
+  return {
+    read: (addr, len) => (mem.read(addr, len + extra) ?? mem.read(addr, len))?.subarray(0, len) ?? null,
+  };
+}
+
 class UsageError extends Error {}
 
 /** Thrown, not exit(): record() kills its interpreter on the way out. */
@@ -150,9 +161,12 @@ async function record(spec) {
         if (spec.locate)
           main = locateMainState(rec, layout, maps, binaries) ?? fail(`${spec.lua}: main state lost`);
         // What the layout check at attach reads (global_State, the registry, a sample of the
-        // string table), for test/layout-check.test.ts.
-        const check = checkLayout(rec, layout, main.L, main.G);
+        // string table), for test/layout-check.test.ts: each read with the bytes that follow it, and
+        // the whole lua_State + global_State block, so that the layout of another release reads what
+        // the process held there rather than a hole in the snapshot.
+        const check = checkLayout(widened(rec, CHECK_CONTEXT), layout, main.L, main.G);
         if (check.failed) fail(`${spec.lua}: the layout check fails: ${check.failed}`);
+        rec.read(main.L, LG_BLOCK);
         return cap.capture(rec, main.L, main.G);
       }).value;
       cap.fill(rec, raw);

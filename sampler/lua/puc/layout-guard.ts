@@ -42,11 +42,9 @@ export function guardLayout(input: GuardInput): string | null {
       'unsupportedVersion',
       `process ${input.pid} runs Lua ${version}${input.file ? ` (${input.file})` : ''}: ${name} does not fit it: ${what}`,
     );
-  // The version string in the binary must name the release read, or a newer one read with the nearest
-  // layout; --lua-version overrides it, and then the structure alone decides.
+  // The layout is chosen by the version string in the binary; --lua-version overrides it, and then the
+  // structures alone decide (the line says so).
   const forced = binaryVersion !== null && binaryVersion !== version;
-  if (!forced && binaryVersion !== null && binaryVersion !== choice.release && !choice.nearest)
-    throw refuse(`the binary says Lua ${binaryVersion}`);
   let check: LayoutCheck | null = null;
   for (const ms of TRIES_AFTER_MS) {
     if (ms) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
