@@ -79,3 +79,14 @@ RUNTIMES.push(
     builtBy: 'scripts/runtimes/openresty-luajit.sh',
   },
 );
+
+/**
+ * Altered 5.4.9 builds for the layout check at attach (scripts/runtimes/lua54-variants.sh), not part of
+ * the matrix: one whose version strings say 5.4.10 (a release newer than luaprof knows, read with the
+ * nearest layout) and one whose TString has an extra field (a layout the check must refuse).
+ */
+export const LAYOUT_VARIANTS = {
+  newer: { argv0: cached('lua5.4.10-patched/bin/lua5.4.10-patched'), version: 'Lua 5.4.10' },
+  shifted: { argv0: cached('lua5.4.9-shifted/bin/lua5.4.9-shifted'), version: 'Lua 5.4.9' },
+  builtBy: 'scripts/runtimes/lua54-variants.sh',
+};
