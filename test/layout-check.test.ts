@@ -45,6 +45,7 @@ it('a snapshot of every verified PUC runtime is present', () => {
     '5.2.4',
     '5.3.6',
     '5.4.2',
+    '5.4.3',
     '5.4.4',
     '5.4.7',
     '5.4.8',

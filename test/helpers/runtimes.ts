@@ -37,6 +37,14 @@ export const RUNTIMES: LuaRuntimeSpec[] = [
     version: 'Lua 5.4.2',
     builtBy: 'scripts/runtimes/lua54.sh',
   },
+  // 5.4.3 from the copy Debian bookworm's darktable source package vendors (identical to lua/lua's tag).
+  {
+    name: 'lua5.4.3',
+    flavour: 'puc',
+    argv0: cached('lua5.4.3/bin/lua5.4.3'),
+    version: 'Lua 5.4.3',
+    builtBy: 'scripts/runtimes/lua543-darktable.sh',
+  },
   {
     name: 'lua5.4.7',
     flavour: 'puc',
