@@ -42,6 +42,7 @@ const MATRIX = {
   'lua5.4': '/usr/bin/lua5.4',
   'lua5.4.2': cached('lua5.4.2'),
   'lua5.4.3': cached('lua5.4.3'),
+  'lua5.4.6': cached('lua5.4.6'),
   'lua5.4.7': cached('lua5.4.7'),
   'lua5.4.8': cached('lua5.4.8'),
   'lua5.4.9': cached('lua5.4.9'),

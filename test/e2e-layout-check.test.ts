@@ -1,7 +1,7 @@
 /**
  * The layout check at attach on real processes (sampler/lua/puc/layout-guard.ts): a release newer than
  * luaprof knows (5.4.9 whose version strings say 5.4.10) is read with the nearest layout after the
- * check and dumps the program's own traceback; a layout luaprof derived but never ran (5.4.6's, on
+ * check and dumps the program's own traceback; a layout luaprof derived but never ran (5.4.5's, on
  * Debian's 5.4.4 whose structures it shares) says so in one line; a build whose TString differs from
  * its release's headers is refused (exit 8) with the failing invariant named. The check runs on every
  * PUC attach, so every oracle of test/e2e-versions.test.ts passes with it too.
@@ -59,12 +59,12 @@ describe.concurrent('layout check at attach', () => {
     expect(ptraceState(pid).tracer).toBe(0);
   });
 
-  it("a layout derived from its headers (5.4.6 on Debian's 5.4.4, same structures): one line, then the traceback", async () => {
+  it("a layout derived from its headers (5.4.5 on Debian's 5.4.4, same structures): one line, then the traceback", async () => {
     const { pid, expected } = await oracle('/usr/bin/lua5.4');
-    const r = await dumpBelowLeaf(pid, ['--lua-version', '5.4.6']);
+    const r = await dumpBelowLeaf(pid, ['--lua-version', '5.4.5']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain(
-      'luaprof: layout of Lua 5.4.6 derived from its headers, checked on this process (the binary says Lua 5.4.4; read as Lua 5.4.6)',
+      'luaprof: layout of Lua 5.4.5 derived from its headers, checked on this process (the binary says Lua 5.4.4; read as Lua 5.4.5)',
     );
     expect(r.frames).toEqual(expected.slice(1));
   });

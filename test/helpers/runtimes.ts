@@ -37,13 +37,21 @@ export const RUNTIMES: LuaRuntimeSpec[] = [
     version: 'Lua 5.4.2',
     builtBy: 'scripts/runtimes/lua54.sh',
   },
-  // 5.4.3 from the copy Debian bookworm's darktable source package vendors (identical to lua/lua's tag).
+  // 5.4.3 and 5.4.6 from the copies Debian's darktable source packages vendor (bookworm's 4.2.1, sid's
+  // 5.4.1; identical to lua/lua's tags), by scripts/runtimes/lua54-darktable.sh.
   {
     name: 'lua5.4.3',
     flavour: 'puc',
     argv0: cached('lua5.4.3/bin/lua5.4.3'),
     version: 'Lua 5.4.3',
-    builtBy: 'scripts/runtimes/lua543-darktable.sh',
+    builtBy: 'scripts/runtimes/lua54-darktable.sh',
+  },
+  {
+    name: 'lua5.4.6',
+    flavour: 'puc',
+    argv0: cached('lua5.4.6/bin/lua5.4.6'),
+    version: 'Lua 5.4.6',
+    builtBy: 'scripts/runtimes/lua54-darktable.sh',
   },
   {
     name: 'lua5.4.7',
