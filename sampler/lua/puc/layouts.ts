@@ -8,8 +8,9 @@ export const PUC_LAYOUTS: PucLayout[] = GENERATED_LAYOUTS;
  * Releases run against a real interpreter (test/e2e-versions.test.ts: Debian's lua5.1, lua5.2,
  * lua5.3, lua5.4, and 5.4.2, 5.4.7, 5.4.9 built from Debian bullseye's, trixie's and sid's source and
  * 5.4.8 from the upstream tarball in Debian's pool, by scripts/runtimes/lua54.sh; 5.4.3 and 5.4.6 from
- * the copies bookworm's and sid's darktable sources vendor, by scripts/runtimes/lua54-darktable.sh). The
- * others (5.4.0, 5.4.1, 5.4.5) were derived from a neighbour and compared with offsetof probes of their
+ * the copies bookworm's and sid's darktable sources vendor, by scripts/runtimes/lua54-darktable.sh; their
+ * tables are still the derived ones, now run on real interpreters). The others (5.4.0, 5.4.1, 5.4.5)
+ * were derived from a neighbour and compared with offsetof probes of their
  * own headers (generate.sh with LUA_GIT); every layout is checked on the process at attach
  * (layout-check.ts), and for these that check is all that vouches for them on a live interpreter.
  */
