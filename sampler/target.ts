@@ -19,7 +19,9 @@ import type { StateDiscovery } from './lua/discovery.js';
 import { LuaJitDiscovery } from './lua/luajit/discovery.js';
 import { candidateLayouts } from './lua/luajit/layout.js';
 import { PucDiscovery } from './lua/puc/discovery.js';
-import { layoutFor } from './lua/puc/layouts.js';
+import { guardLayout } from './lua/puc/layout-guard.js';
+import { chooseLayout, type LayoutChoice } from './lua/puc/layouts.js';
+import { PucRuntime } from './lua/puc/runtime.js';
 import type { LuaRuntime } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
@@ -74,9 +76,9 @@ export class Target {
     checkReadable(mem, pid, maps);
     let primary: LuaRuntime | null = null;
     let noLua: LuaprofError | null = null;
-    const layout = detection.flavour === 'puc' ? layoutFor(detection.version) : null;
-    const discovery: StateDiscovery | null = layout
-      ? new PucDiscovery(mem, layout, `Lua ${detection.version}`)
+    const choice = detection.flavour === 'puc' ? chooseLayout(detection.version) : null;
+    const discovery: StateDiscovery | null = choice
+      ? new PucDiscovery(mem, choice.layout, `Lua ${detection.version}`)
       : detection.flavour === 'luajit'
         ? new LuaJitDiscovery(mem, candidateLayouts(detection.version), `LuaJIT ${detection.version}`)
         : null;
@@ -96,6 +98,7 @@ export class Target {
     }
     const t = new Target(pid, detection, mem, opts, primary, discovery);
     t.initThreads(noLua);
+    if (choice) t.guardLayout(choice, detected?.version ?? null);
     return t;
   }
 
@@ -138,6 +141,29 @@ export class Target {
       throw noLua ?? new LuaprofError('noLua', `no lua_State found in process ${this.pid}`);
     }
     if (!this.primary) this.primary = [...this.threads.values()].find((t) => t.runtime)!.runtime;
+  }
+
+  /** The layout must fit the state found (lua/puc/layout-guard.ts), else the process is refused. */
+  private guardLayout(choice: LayoutChoice, binaryVersion: string | null): void {
+    const rt = this.primary;
+    if (!(rt instanceof PucRuntime)) return;
+    try {
+      const line = guardLayout({
+        pid: this.pid,
+        mem: this.shared.mem,
+        choice,
+        version: this.detection.version,
+        binaryVersion,
+        file: this.detection.file,
+        L: rt.mainL,
+        G: rt.G,
+        stopped: (fn) => pauseThread(this.pid, fn).value,
+      });
+      if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   private dropThread(tid: number): void {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Records walker snapshots: the memory one PUC Lua capture + resolve reads from a live interpreter
 // running an oracle program, with the program's own debug.traceback() and what luaprof's walker printed,
-// as a replayable SnapshotMemory fixture (read by test/helpers/snapshots.ts). The fixtures:
+// as a replayable SnapshotMemory fixture (read by test/helpers/snapshots.ts), with what the layout
+// check at attach reads (sampler/lua/puc/layout-check.ts). The fixtures:
 //   puc-<runtime>.json  every PUC runtime of the matrix on fixtures/lua/matrix/oracle.lua in pcall mode
 //                       (test/walker-versions-snapshots.test.ts)
 //   lua544-oracle.json  lua5.4 on fixtures/lua/oracle.lua, with the reads of state discovery (the
@@ -25,6 +26,7 @@ import { luaBinaries, detectLua } from '../dist/sampler/lua/detect.js';
 import { layoutFor } from '../dist/sampler/lua/puc/layouts.js';
 import { locateMainState } from '../dist/sampler/lua/puc/locate.js';
 import { PucCapture } from '../dist/sampler/lua/puc/capture.js';
+import { checkLayout } from '../dist/sampler/lua/puc/layout-check.js';
 import { PucResolver } from '../dist/sampler/lua/puc/resolve.js';
 import { tracebackLine } from '../dist/sampler/lua/frames.js';
 import { pauseThread } from '../dist/sampler/pause.js';
@@ -39,6 +41,8 @@ const MATRIX = {
   'lua5.3': '/usr/bin/lua5.3',
   'lua5.4': '/usr/bin/lua5.4',
   'lua5.4.2': cached('lua5.4.2'),
+  'lua5.4.3': cached('lua5.4.3'),
+  'lua5.4.6': cached('lua5.4.6'),
   'lua5.4.7': cached('lua5.4.7'),
   'lua5.4.8': cached('lua5.4.8'),
   'lua5.4.9': cached('lua5.4.9'),
@@ -57,6 +61,17 @@ const FIXTURES = {
   ),
   'lua544-oracle': { lua: MATRIX['lua5.4'], program: 'oracle', locate: true },
 };
+
+/** Bytes recorded after each read of the layout check, and from the main lua_State on. */
+const CHECK_CONTEXT = 64;
+const LG_BLOCK = 2048;
+
+/** Reads through `mem`, each read also recording the `extra` bytes after it (where readable). */
+function widened(mem, extra) {
+  return {
+    read: (addr, len) => (mem.read(addr, len + extra) ?? mem.read(addr, len))?.subarray(0, len) ?? null,
+  };
+}
 
 class UsageError extends Error {}
 
@@ -131,7 +146,7 @@ async function record(spec) {
     await new Promise((r) => setTimeout(r, 100));
     const version = spec.version ?? detectLua(child.pid)?.version;
     const layout = version && layoutFor(version);
-    if (!layout) fail(`${spec.lua}: no verified layout for Lua ${version ?? '(not detected)'}`);
+    if (!layout) fail(`${spec.lua}: no layout for Lua ${version ?? '(not detected)'}`);
     const remote = new RemoteMemory(child.pid);
     const maps = readMaps(child.pid);
     const binaries = luaBinaries(child.pid);
@@ -147,6 +162,13 @@ async function record(spec) {
       const raw = pauseThread(child.pid, () => {
         if (spec.locate)
           main = locateMainState(rec, layout, maps, binaries) ?? fail(`${spec.lua}: main state lost`);
+        // What the layout check at attach reads (global_State, the registry, a sample of the
+        // string table), for test/layout-check.test.ts: each read with the bytes that follow it, and
+        // the whole lua_State + global_State block, so that the layout of another release reads what
+        // the process held there rather than a hole in the snapshot.
+        const check = checkLayout(widened(rec, CHECK_CONTEXT), layout, main.L, main.G);
+        if (check.failed) fail(`${spec.lua}: the layout check fails: ${check.failed}`);
+        rec.read(main.L, LG_BLOCK);
         return cap.capture(rec, main.L, main.G);
       }).value;
       cap.fill(rec, raw);

@@ -1,6 +1,6 @@
 /**
  * The one PUC walker replayed on memory recorded from each runtime of the matrix (Lua 5.1.5, 5.2.4,
- * 5.3.6, 5.4.2, 5.4.4, 5.4.7, 5.4.8, 5.4.9; scripts/record-snapshots.mjs), then fed corrupted
+ * 5.3.6, 5.4.2, 5.4.3, 5.4.4, 5.4.6, 5.4.7, 5.4.8, 5.4.9; scripts/record-snapshots.mjs), then fed corrupted
  * bytes, truncated regions, random memory and pointer cycles: only CaptureError may escape, quickly,
  * with bounded reads. Also: 5.4 call naming through "_ENV" on hand-assembled code, every 5.4 layout.
  */
@@ -24,7 +24,9 @@ it('a snapshot of every PUC runtime of the matrix is present', () => {
     '5.2.4',
     '5.3.6',
     '5.4.2',
+    '5.4.3',
     '5.4.4',
+    '5.4.6',
     '5.4.7',
     '5.4.8',
     '5.4.9',

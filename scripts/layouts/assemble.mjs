@@ -1,8 +1,9 @@
 // Assembles sampler/lua/versions/generated.ts from the probe output of each release (see generate.sh).
 //   node assemble.mjs GEN_DIR [CHECK_DIR]   → TypeScript on stdout
 // GEN_DIR holds, per probed source tree, NAME.json (probe.c output), NAME.ltm.c, NAME.ldebug.c,
-// NAME.lauxlib.c and NAME.origin. Facts that are behaviour rather than layout (metamethod names, how
-// ldebug.c names functions, how luaL_traceback prints them) are read from those sources too.
+// NAME.lauxlib.c, NAME.lstring.c and NAME.origin. Facts that are behaviour rather than layout
+// (metamethod names, how ldebug.c names functions, how luaL_traceback prints them, how lstring.c
+// hashes strings) are read from those sources too.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -88,6 +89,34 @@ function tracebackRules(lauxlib) {
   };
 }
 
+/**
+ * How lstring.c hashes a short string into the string table: h = seed ^ length (5.1: the length
+ * alone), then h ^= (h<<5) + (h>>2) + byte for bytes from the last, every byte or, with `limit`,
+ * every ((length >> limit) + 1)th.
+ */
+function stringHash(lstring) {
+  if (!/h\s*(?:=\s*h\s*)?\^=?\s*\(\(h\s*<<\s*5\)\s*\+\s*\(h\s*>>\s*2\)\s*\+\s*cast/.test(lstring))
+    fail('lstring.c: no h ^ ((h<<5) + (h>>2) + c) step in the string hash');
+  // 5.2+: the short-string call passes g->seed (5.4.0/5.4.1 also an explicit step).
+  const call = /=\s*luaS_hash\s*\(\s*str\s*,\s*l\s*,\s*g->seed\s*(?:,\s*(\w+)\s*)?\)/.exec(lstring);
+  if (call) {
+    const body =
+      /unsigned int luaS_hash\s*\([\s\S]*?^\}/m.exec(lstring)?.[0] ?? fail('lstring.c: no luaS_hash');
+    if (call[1] === '1' || !/step/.test(body)) return { seeded: true };
+    const limit = /#define LUAI_HASHLIMIT\s+(\d+)/.exec(lstring);
+    if (limit && /step\s*=\s*\(l\s*>>\s*LUAI_HASHLIMIT\)\s*\+\s*1/.test(body))
+      return { seeded: true, limit: Number(limit[1]) };
+    fail(`lstring.c: a luaS_hash step assemble.mjs does not recognise:\n${body}`);
+  }
+  // 5.1: luaS_newlstr hashes inline, seeded with the length only.
+  const inline =
+    /h\s*=\s*cast\(unsigned int,\s*l\);\s*\/\*\s*seed\s*\*\/\s*size_t step\s*=\s*\(l\s*>>\s*(\d+)\)\s*\+\s*1/.exec(
+      lstring,
+    );
+  if (inline) return { seeded: false, limit: Number(inline[1]) };
+  return fail('lstring.c: no string hash assemble.mjs recognises');
+}
+
 function fromProbe(dir, base) {
   const p = JSON.parse(readFileSync(join(dir, `${base}.json`), 'utf8'));
   const ldebug = readFileSync(join(dir, `${base}.ldebug.c`), 'utf8');
@@ -106,6 +135,7 @@ function fromProbe(dir, base) {
   layout.opcodes.tmNames = tmNames(readFileSync(join(dir, `${base}.ltm.c`), 'utf8'));
   layout.names = nameRules(p.family, ldebug);
   layout.traceback = tracebackRules(lauxlib);
+  layout.stringHash = stringHash(readFileSync(join(dir, `${base}.lstring.c`), 'utf8'));
   return layout;
 }
 

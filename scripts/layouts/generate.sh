@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generates sampler/lua/versions/generated.ts: the PucLayout table of every PUC Lua release luaprof
 # reads, from offsetof()/sizeof() probes (probe.c) compiled against each release's own headers and
-# lopcodes.c, plus facts read from its ltm.c, ldebug.c and lauxlib.c (assemble.mjs).
+# lopcodes.c, plus facts read from its ltm.c, ldebug.c, lauxlib.c and lstring.c (assemble.mjs).
 #
 # Sources: Debian source packages (bookworm: lua5.1 5.1.5, lua5.2 5.2.4, lua5.3 5.3.6, lua5.4 5.4.4;
 # bullseye: lua5.4 5.4.2; trixie: lua5.4 5.4.7; sid: lua5.4 5.4.9) and, for 5.4.8, which no suite lists,
@@ -34,6 +34,7 @@ probe() { # probe SRC_DIR OUT_PREFIX ORIGIN
   cp "$src/ltm.c" "$out.ltm.c"
   cp "$src/ldebug.c" "$out.ldebug.c"
   cp "$src/lauxlib.c" "$out.lauxlib.c"
+  cp "$src/lstring.c" "$out.lstring.c"
   [ -f "$src/ldblib.c" ] && cp "$src/ldblib.c" "$out.ldblib.c"
   echo "$origin" > "$out.origin"
 }

@@ -57,7 +57,24 @@ int main(void) {
   num("mainthread", OFF(global_State, mainthread));
   num("gcstate", OFF(global_State, gcstate));
   num("tmname", OFF(global_State, tmname));
+  num("strt", OFF(global_State, strt));
+#if LUA_VERSION_NUM >= 502
+  num("seed", OFF(global_State, seed));
+#endif
   close_obj();
+
+  open_obj("stringtable");
+  num("hash", OFF(stringtable, hash));
+  num("nuse", OFF(stringtable, nuse));
+  num("size", OFF(stringtable, size));
+  close_obj();
+
+#if LUA_VERSION_NUM >= 502
+  open_obj("registry");
+  num("mainthread", LUA_RIDX_MAINTHREAD);
+  num("globals", LUA_RIDX_GLOBALS);
+  close_obj();
+#endif
 
   open_obj("callinfo");
   num("size", SZ(CallInfo));
@@ -229,14 +246,20 @@ int main(void) {
 #if LUA_VERSION_NUM <= 502
   num("contents", SZ(TString));
   num("len", OFF(TString, tsv.len));
+  num("hash", OFF(TString, tsv.hash));
+  num("hnext", OFF(TString, tsv.next));
 #elif LUA_VERSION_NUM == 503
   num("contents", SZ(UTString));
   num("shrlen", OFF(TString, shrlen));
   num("len", OFF(TString, u.lnglen));
+  num("hash", OFF(TString, hash));
+  num("hnext", OFF(TString, u.hnext));
 #else
   num("contents", OFF(TString, contents));
   num("shrlen", OFF(TString, shrlen));
   num("len", OFF(TString, u.lnglen));
+  num("hash", OFF(TString, hash));
+  num("hnext", OFF(TString, u.hnext));
 #endif
 #ifdef getlngstr
   num("longMarker", 0xFF); /* lobject.h: "shrlen ... 0xFF for long strings" */

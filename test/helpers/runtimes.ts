@@ -37,6 +37,22 @@ export const RUNTIMES: LuaRuntimeSpec[] = [
     version: 'Lua 5.4.2',
     builtBy: 'scripts/runtimes/lua54.sh',
   },
+  // 5.4.3 and 5.4.6 from the copies Debian's darktable source packages vendor (bookworm's 4.2.1, sid's
+  // 5.4.1; identical to lua/lua's tags), by scripts/runtimes/lua54-darktable.sh.
+  {
+    name: 'lua5.4.3',
+    flavour: 'puc',
+    argv0: cached('lua5.4.3/bin/lua5.4.3'),
+    version: 'Lua 5.4.3',
+    builtBy: 'scripts/runtimes/lua54-darktable.sh',
+  },
+  {
+    name: 'lua5.4.6',
+    flavour: 'puc',
+    argv0: cached('lua5.4.6/bin/lua5.4.6'),
+    version: 'Lua 5.4.6',
+    builtBy: 'scripts/runtimes/lua54-darktable.sh',
+  },
   {
     name: 'lua5.4.7',
     flavour: 'puc',
@@ -79,3 +95,14 @@ RUNTIMES.push(
     builtBy: 'scripts/runtimes/openresty-luajit.sh',
   },
 );
+
+/**
+ * Altered 5.4.9 builds for the layout check at attach (scripts/runtimes/lua54-variants.sh), not part of
+ * the matrix: one whose version strings say 5.4.10 (a release newer than luaprof knows, read with the
+ * nearest layout) and one whose TString has an extra field (a layout the check must refuse).
+ */
+export const LAYOUT_VARIANTS = {
+  newer: { argv0: cached('lua5.4.10-patched/bin/lua5.4.10-patched'), version: 'Lua 5.4.10' },
+  shifted: { argv0: cached('lua5.4.9-shifted/bin/lua5.4.9-shifted'), version: 'Lua 5.4.9' },
+  builtBy: 'scripts/runtimes/lua54-variants.sh',
+};

@@ -1,13 +1,14 @@
 /** Attaching to PUC Lua: the layout for the detected release, then the main lua_State. */
 import { LuaprofError } from '../../errors.js';
 import type { AttachContext } from '../runtime.js';
-import { layoutFor, supportedVersions } from './layouts.js';
+import { chooseLayout, supportedVersions } from './layouts.js';
 import { locateMainState } from './locate.js';
 import { PucRuntime } from './runtime.js';
 
 export function attachPuc(ctx: AttachContext): PucRuntime {
   const { pid, mem, maps, binaries, detection } = ctx;
-  const layout = layoutFor(detection.version);
+  const choice = chooseLayout(detection.version);
+  const layout = choice?.layout;
   if (!layout) {
     throw new LuaprofError(
       'unsupportedVersion',
@@ -25,7 +26,9 @@ export function attachPuc(ctx: AttachContext): PucRuntime {
   if (!main)
     throw new LuaprofError(
       'noLua',
-      `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`,
+      choice?.nearest
+        ? `no lua_State found in process ${pid} with the layout of Lua ${choice.release}, the newest release luaprof knows (Lua ${detection.version} is loaded: its structures may differ)`
+        : `no lua_State found in process ${pid} (Lua ${detection.version} is loaded but no running state was found)`,
     );
   return new PucRuntime(`Lua ${detection.version}`, layout, main.L, main.G, mem);
 }

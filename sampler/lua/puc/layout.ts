@@ -35,7 +35,20 @@ export interface PucLayout {
     /** 5.1: `base_ci` is a pointer to the CallInfo array, not an embedded CallInfo. */
     baseCiIsPointer?: boolean;
   };
-  global: { l_registry: number; mainthread: number; gcstate: number; tmname: number };
+  global: {
+    l_registry: number;
+    mainthread: number;
+    gcstate: number;
+    tmname: number;
+    /** The short-string table (a stringtable). */
+    strt: number;
+    /** 5.2+: the seed of the string hash. */
+    seed?: number;
+  };
+  /** Fields of the stringtable: its bucket array, count of strings and number of buckets. */
+  stringtable: { hash: number; nuse: number; size: number };
+  /** 5.2+: 1-based indices of the main thread and the globals table in the registry's array part. */
+  registry?: { mainthread: number; globals: number };
   callinfo: {
     size: number;
     func: number;
@@ -105,7 +118,17 @@ export interface PucLayout {
     len: number;
     /** 5.4.7+: shrlen == this value marks a long string. */
     longMarker?: number;
+    /** The string's hash (unsigned int). */
+    hash: number;
+    /** The next string in its string-table bucket. */
+    hnext: number;
   };
+  /**
+   * lstring.c's short-string hash: h = seed ^ length (5.1: the length alone, `seeded` false), then
+   * h ^= (h<<5) + (h>>2) + byte over the bytes from the last, every byte or, with `limit`, every
+   * ((length >> limit) + 1)th.
+   */
+  stringHash: { seeded: boolean; limit?: number };
   /** Stack pointers are StkIdRel (5.4.5+): plain pointers except while the stack is being moved. */
   stkIdRel?: boolean;
   threadStatus: { ok: number; yield: number };

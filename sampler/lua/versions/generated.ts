@@ -33,7 +33,13 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 160,
       "mainthread": 176,
       "gcstate": 33,
-      "tmname": 296
+      "tmname": 296,
+      "strt": 0
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
     },
     "callinfo": {
       "size": 40,
@@ -113,7 +119,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     },
     "tstring": {
       "contents": 24,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 0
     },
     "threadStatus": {
       "ok": 0,
@@ -223,6 +231,10 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": false,
       "stripG": false,
       "namewhat": false
+    },
+    "stringHash": {
+      "seeded": false,
+      "limit": 5
     }
   },
   {
@@ -249,7 +261,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 85,
-      "tmname": 288
+      "tmname": 288,
+      "strt": 48,
+      "seed": 80
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 80,
@@ -332,7 +355,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     },
     "tstring": {
       "contents": 24,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 0
     },
     "threadStatus": {
       "ok": 0,
@@ -445,6 +470,10 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": false,
       "stripG": false,
       "namewhat": false
+    },
+    "stringHash": {
+      "seeded": true,
+      "limit": 5
     }
   },
   {
@@ -471,7 +500,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 200,
       "gcstate": 85,
-      "tmname": 224
+      "tmname": 224,
+      "strt": 48,
+      "seed": 80
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 72,
@@ -557,7 +597,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "threadStatus": {
       "ok": 0,
@@ -691,6 +733,10 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true,
+      "limit": 5
     }
   },
   {
@@ -728,7 +774,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 256,
       "gcstate": 101,
-      "tmname": 272
+      "tmname": 272,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -815,7 +872,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": false,
     "threadStatus": {
@@ -1012,6 +1071,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -1045,7 +1107,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -1132,7 +1205,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": false,
     "threadStatus": {
@@ -1329,6 +1404,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -1355,7 +1433,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -1443,7 +1532,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": false,
     "threadStatus": {
@@ -1640,6 +1731,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -1670,7 +1764,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -1758,7 +1863,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": false,
     "threadStatus": {
@@ -1955,6 +2062,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -1981,7 +2091,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -2069,7 +2190,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": false,
     "threadStatus": {
@@ -2266,6 +2389,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -2296,7 +2422,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -2384,7 +2521,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": true,
     "threadStatus": {
@@ -2581,6 +2720,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -2611,7 +2753,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -2699,7 +2852,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
     "tstring": {
       "contents": 24,
       "shrlen": 11,
-      "len": 16
+      "len": 16,
+      "hash": 12,
+      "hnext": 16
     },
     "stkIdRel": true,
     "threadStatus": {
@@ -2896,6 +3051,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -2922,7 +3080,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -3011,6 +3180,8 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "contents": 24,
       "shrlen": 11,
       "len": 16,
+      "hash": 12,
+      "hnext": 16,
       "longMarker": 255
     },
     "stkIdRel": true,
@@ -3208,6 +3379,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -3234,7 +3408,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -3323,6 +3508,8 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "contents": 24,
       "shrlen": 11,
       "len": 16,
+      "hash": 12,
+      "hnext": 16,
       "longMarker": 255
     },
     "stkIdRel": true,
@@ -3520,6 +3707,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   },
   {
@@ -3546,7 +3736,18 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "l_registry": 64,
       "mainthread": 264,
       "gcstate": 101,
-      "tmname": 280
+      "tmname": 280,
+      "strt": 48,
+      "seed": 96
+    },
+    "stringtable": {
+      "hash": 0,
+      "nuse": 8,
+      "size": 12
+    },
+    "registry": {
+      "mainthread": 1,
+      "globals": 2
     },
     "callinfo": {
       "size": 64,
@@ -3635,6 +3836,8 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "contents": 24,
       "shrlen": 11,
       "len": 16,
+      "hash": 12,
+      "hnext": 16,
       "longMarker": 255
     },
     "stkIdRel": true,
@@ -3832,6 +4035,9 @@ export const GENERATED_LAYOUTS: PucLayout[] = [
       "globalFirst": true,
       "stripG": true,
       "namewhat": true
+    },
+    "stringHash": {
+      "seeded": true
     }
   }
 ];

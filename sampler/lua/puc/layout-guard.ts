@@ -1,0 +1,61 @@
+/**
+ * The layout check at attach: every PUC layout is checked on the process before it is trusted
+ * (layout-check.ts); a layout no real interpreter in luaprof's tests has run (or the nearest one, for
+ * a release newer than luaprof knows) is used only when the check holds, and says so in one line.
+ */
+import { LuaprofError } from '../../errors.js';
+import type { Memory } from '../../os/memory.js';
+import { checkLayout, type LayoutCheck } from './layout-check.js';
+import { layoutOrigin, type LayoutChoice } from './layouts.js';
+
+/**
+ * A copy taken while the state runs can tear, and a process just started may be inside lua_newstate:
+ * a layout that fits holds on one of these tries (ms to wait before each).
+ */
+const TRIES_AFTER_MS = [0, 10, 50];
+
+export interface GuardInput {
+  pid: number;
+  mem: Memory;
+  choice: LayoutChoice;
+  /** The release luaprof reads the process as (detected, or --lua-version). */
+  version: string;
+  /** The release named by the version string in the binary (null: none found). */
+  binaryVersion: string | null;
+  file: string;
+  L: number;
+  G: number;
+  /** Runs the reads with the state's thread stopped when it can (the main thread). */
+  stopped: (fn: () => LayoutCheck) => LayoutCheck;
+}
+
+/**
+ * Checks the layout on the process: throws LuaprofError (unsupportedVersion) naming the invariant
+ * that failed; returns the line to print when the layout was not verified on a real interpreter
+ * (null otherwise).
+ */
+export function guardLayout(input: GuardInput): string | null {
+  const { choice, version, binaryVersion } = input;
+  const name = `the layout of Lua ${choice.release} (${layoutOrigin(choice)})`;
+  const refuse = (what: string) =>
+    new LuaprofError(
+      'unsupportedVersion',
+      `process ${input.pid} runs Lua ${version}${input.file ? ` (${input.file})` : ''}: ${name} does not fit it: ${what}`,
+    );
+  // The layout is chosen by the version string in the binary; --lua-version overrides it, and then the
+  // structures alone decide (the line says so).
+  const forced = binaryVersion !== null && binaryVersion !== version;
+  let check: LayoutCheck | null = null;
+  for (const ms of TRIES_AFTER_MS) {
+    if (ms) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    check = input.stopped(() => checkLayout(input.mem, choice.layout, input.L, input.G));
+    if (!check.failed) break;
+  }
+  if (check?.failed) throw refuse(check.failed);
+  const as = forced ? ` (the binary says Lua ${binaryVersion}; read as Lua ${version})` : '';
+  if (choice.nearest)
+    return `luaprof: Lua ${version} is newer than luaprof knows: layout of Lua ${choice.release} (the nearest it knows), checked on this process${as}`;
+  if (!choice.verified || forced)
+    return `luaprof: layout of Lua ${choice.release} ${layoutOrigin(choice)}, checked on this process${as}`;
+  return null;
+}
