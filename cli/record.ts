@@ -149,12 +149,6 @@ function processLines(profile: Profile): string[] {
     .map(([pid, p]) => `luaprof:   pid ${pid}: ${p.samples} samples  ${inert(p.name)}`);
 }
 
-/** Text from the target made harmless on a terminal (control characters shown as "?"). */
-function inert(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
-}
-
 /** The reason a recording kept no Lua frame, from what its ticks found. */
 function whyNoLua(stats: RecordStats): string {
   const parts: [number, string][] = [
