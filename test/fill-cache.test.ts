@@ -2,9 +2,10 @@
  * PucCapture.fill: closures and Proto headers of a capture in one batched read (each closure once, the
  * Proto its last read pointed at beside it), and the guess proved wrong when a closure's address is
  * reused for another function: the Proto the closure points at now is read, never the remembered one.
+ * CiChainCache: a chain read again unchanged keeps its entry; a changed one replaces it.
  */
 import { describe, expect, it } from 'vitest';
-import { PucCapture, type RawFrame, type RawLuaStack } from '../sampler/lua/puc/capture.js';
+import { CiChainCache, PucCapture, type RawFrame, type RawLuaStack } from '../sampler/lua/puc/capture.js';
 import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import type { Memory, Range } from '../sampler/os/memory.js';
 
@@ -118,5 +119,21 @@ describe('PucCapture.fill', () => {
     cap.fill(mem, raw);
     expect(raw.threads[0].frames[0].protoAddr).toBe(PROTO_A);
     expect(raw.threads[0].frames[0].proto).toBeNull();
+  });
+});
+
+describe('CiChainCache', () => {
+  it('keeps the chain it has when the same one is read again, and takes a changed one whole', () => {
+    const cache = new CiChainCache();
+    cache.set(1, [0x10, 0x20, 0x30]);
+    const first = cache.get(1);
+    cache.set(1, [0x10, 0x20, 0x30]);
+    expect(cache.get(1)).toBe(first);
+    cache.set(1, [0x10, 0x28, 0x30]);
+    expect(cache.get(1)!.list).toEqual([0x10, 0x28, 0x30]);
+    expect(cache.get(1)!.at.get(0x28)).toBe(1);
+    expect(cache.get(1)!.at.has(0x20)).toBe(false);
+    cache.set(1, [0x10, 0x28]);
+    expect(cache.get(1)!.list).toEqual([0x10, 0x28]);
   });
 });

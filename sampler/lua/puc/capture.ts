@@ -58,6 +58,9 @@ export class CiChainCache {
     return this.chains.get(L);
   }
   set(L: number, chain: number[]): void {
+    // The chain read is usually the one cached (the same frames, called from the same records).
+    const had = this.chains.get(L)?.list;
+    if (had && had.length === chain.length && had.every((a, i) => a === chain[i])) return;
     if (this.chains.size > 4096) this.chains.clear();
     this.chains.set(L, { list: chain, at: new Map(chain.map((a, i) => [a, i])) });
   }
