@@ -71,21 +71,36 @@ export interface Profile {
   threads: ThreadProfile[];
 }
 
-export function frameKey(f: Frame, byLine = false): string {
-  const base = `${f.kind}\u0000${f.name}\u0000${f.file ?? ''}\u0000${f.lineDefined ?? ''}`;
-  return byLine ? `${base}\u0000${f.line ?? ''}` : base;
+/** Frame ids by kind, name, file, line defined and (with byLine) current line: no key string built per frame. */
+type FrameIds = Map<
+  string,
+  Map<string, Map<string, Map<number | undefined, Map<number | undefined, number>>>>
+>;
+
+function level<K, V>(m: Map<K, V>, k: K, make: () => V): V {
+  let v = m.get(k);
+  if (v === undefined) {
+    v = make();
+    m.set(k, v);
+  }
+  return v;
 }
 
 /** Gives each distinct frame an id (first seen, first numbered); with byLine the current line is part of a frame's identity. */
 export class FrameTable {
   readonly frames: Frame[] = [];
-  private readonly ids = new Map<string, number>();
+  private readonly ids: FrameIds = new Map();
 
   constructor(readonly byLine = false) {}
 
   intern(f: Frame): number {
-    const key = frameKey(f, this.byLine);
-    let id = this.ids.get(key);
+    const byName = this.ids.get(f.kind) ?? level(this.ids, f.kind, () => new Map());
+    const byFile = byName.get(f.name) ?? level(byName, f.name, () => new Map());
+    const file = f.file ?? '';
+    const byDefined = byFile.get(file) ?? level(byFile, file, () => new Map());
+    const byLine = byDefined.get(f.lineDefined) ?? level(byDefined, f.lineDefined, () => new Map());
+    const line = this.byLine ? f.line : undefined;
+    let id = byLine.get(line);
     if (id === undefined) {
       id = this.frames.length;
       const stored: Frame = { kind: f.kind, name: f.name };
@@ -93,18 +108,28 @@ export class FrameTable {
       if (this.byLine && f.line !== undefined) stored.line = f.line;
       if (f.lineDefined !== undefined) stored.lineDefined = f.lineDefined;
       this.frames.push(stored);
-      this.ids.set(key, id);
+      byLine.set(line, id);
     }
     return id;
   }
+}
+
+/** One node of the stack trie: the stack of the frames on the path to it, and its longer stacks by next frame. */
+interface StackNode {
+  /** The stack's id, -1 while no sample has had exactly this stack. */
+  id: number;
+  next: Map<number, StackNode> | null;
 }
 
 /** Interns frames and stacks while samples arrive, and keeps one timeline per thread (keyed pid:tid). */
 export class ProfileBuilder {
   readonly stacks: number[][] = [];
   private readonly frameTable: FrameTable;
-  private readonly stackIds = new Map<string, number>();
-  private readonly threads = new Map<string, ThreadProfile>();
+  /** Stacks by their frame ids, root first: a sample's stack is found without building a key. */
+  private readonly stackTrie: StackNode = { id: -1, next: null };
+  private readonly threads = new Map<number, Map<number, ThreadProfile>>();
+  /** Threads in the order their first sample came. */
+  private readonly order: ThreadProfile[] = [];
 
   constructor(byLine = false) {
     this.frameTable = new FrameTable(byLine);
@@ -118,24 +143,49 @@ export class ProfileBuilder {
     return this.frameTable.intern(f);
   }
 
-  internStack(frameIdsRootFirst: number[]): number {
-    const key = frameIdsRootFirst.join(',');
-    let id = this.stackIds.get(key);
-    if (id === undefined) {
-      id = this.stacks.length;
-      this.stacks.push(frameIdsRootFirst.slice());
-      this.stackIds.set(key, id);
+  internStack(frameIdsRootFirst: readonly number[]): number {
+    let node = this.stackTrie;
+    for (let i = 0; i < frameIdsRootFirst.length; i++) node = this.child(node, frameIdsRootFirst[i]);
+    if (node.id < 0) node.id = this.stacks.push(frameIdsRootFirst.slice()) - 1;
+    return node.id;
+  }
+
+  /** internStack of ids given innermost first, each mapped through `map` (nothing copied unless the stack is new). */
+  private internInnermostFirst(ids: readonly number[], map: ((id: number) => number) | null): number {
+    let node = this.stackTrie;
+    for (let i = ids.length - 1; i >= 0; i--) node = this.child(node, map ? map(ids[i]) : ids[i]);
+    if (node.id < 0) {
+      const rootFirst = new Array<number>(ids.length);
+      for (let i = 0; i < ids.length; i++) rootFirst[ids.length - 1 - i] = map ? map(ids[i]) : ids[i];
+      node.id = this.stacks.push(rootFirst) - 1;
     }
-    return id;
+    return node.id;
+  }
+
+  private child(node: StackNode, frame: number): StackNode {
+    if (node.next === null) node.next = new Map();
+    let c = node.next.get(frame);
+    if (c === undefined) {
+      c = { id: -1, next: null };
+      node.next.set(frame, c);
+    }
+    return c;
   }
 
   thread(tid: number, name: string, pid?: number): ThreadProfile {
-    const key = `${pid ?? ''}:${tid}`;
-    let t = this.threads.get(key);
+    // Keyed pid:tid (an absent pid is its own key), without building a string per sample.
+    const pidKey = pid ?? -1;
+    let byTid = this.threads.get(pidKey);
+    if (!byTid) {
+      byTid = new Map();
+      this.threads.set(pidKey, byTid);
+    }
+    let t = byTid.get(tid);
     if (!t) {
       t = { tid, name, samples: [], times: [], weights: [] };
       if (pid !== undefined) t.pid = pid;
-      this.threads.set(key, t);
+      byTid.set(tid, t);
+      this.order.push(t);
     }
     return t;
   }
@@ -154,7 +204,10 @@ export class ProfileBuilder {
     return this.addStack(tid, threadName, ids, timeMs, weight, pid);
   }
 
-  /** Adds one sample whose frames are already interned here (ids innermost first); returns its stack id. */
+  /**
+   * Adds one sample whose frames are already interned here (ids innermost first), or interned in
+   * another table that `map` turns into this one's ids; returns its stack id.
+   */
   addStack(
     tid: number,
     threadName: string,
@@ -162,9 +215,10 @@ export class ProfileBuilder {
     timeMs: number,
     weight = 1,
     pid?: number,
+    map: ((id: number) => number) | null = null,
   ): number {
     const t = this.thread(tid, threadName, pid);
-    const stack = this.internStack(frameIdsInnermostFirst.slice().reverse());
+    const stack = this.internInnermostFirst(frameIdsInnermostFirst, map);
     t.samples.push(stack);
     t.times.push(timeMs);
     t.weights.push(weight);
@@ -172,6 +226,6 @@ export class ProfileBuilder {
   }
 
   build(meta: ProfileMeta): Profile {
-    return { meta, frames: this.frames, stacks: this.stacks, threads: [...this.threads.values()] };
+    return { meta, frames: this.frames, stacks: this.stacks, threads: this.order.slice() };
   }
 }

@@ -60,6 +60,7 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
   /** The stream's frame table, and each of its frames' id in the builder. */
   const frames: Frame[] = [];
   const builderIds: number[] = [];
+  const toBuilderId = (id: number) => builderIds[id];
   const threadNames = new Map<string, string>();
   const stream: SampleStream = {
     frames,
@@ -84,14 +85,9 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
     }
     for (const t of batch.threads) threadNames.set(`${t.pid}:${t.tid}`, t.name);
     for (const s of batch.samples) {
-      builder.addStack(
-        s.tid,
-        stream.threadName(s.pid, s.tid),
-        s.frames.map((id) => builderIds[id]),
-        s.time,
-        1,
-        s.pid,
-      );
+      const t = builder.thread(s.tid, '', s.pid);
+      if (t.name === '') t.name = stream.threadName(s.pid, s.tid);
+      builder.addStack(s.tid, t.name, s.frames, s.time, 1, s.pid, toBuilderId);
     }
     for (const listener of listeners) listener(batch.samples, stream);
   };

@@ -109,15 +109,17 @@ class Batcher {
   constructor(private readonly tree: ProcessTree | null) {}
 
   private readonly frameTable = new FrameTable(options.byLine);
-  private readonly threadsSeen = new Set<string>();
+  /** Threads already announced, by pid then tid. */
+  private readonly threadsSeen = new Map<number, Set<number>>();
   private sentFrames = 0;
   private threads: ThreadInfo[] = [];
   private samples: StackSample[] = [];
 
   add(pid: number, tid: number, frames: readonly Frame[], time: number): void {
-    const key = `${pid}:${tid}`;
-    if (!this.threadsSeen.has(key)) {
-      this.threadsSeen.add(key);
+    let tids = this.threadsSeen.get(pid);
+    if (!tids) this.threadsSeen.set(pid, (tids = new Set()));
+    if (!tids.has(tid)) {
+      tids.add(tid);
       const command = this.tree?.commandOf(pid) ?? this.tree?.followed.get(pid);
       const name = threadName(pid, tid);
       this.threads.push({
@@ -126,7 +128,9 @@ class Batcher {
         name: command ? (tid === pid ? command : `${command} [${name}]`) : name,
       });
     }
-    this.samples.push({ pid, tid, time, frames: frames.map((f) => this.frameTable.intern(f)) });
+    const ids = new Array<number>(frames.length);
+    for (let i = 0; i < frames.length; i++) ids[i] = this.frameTable.intern(frames[i]);
+    this.samples.push({ pid, tid, time, frames: ids });
   }
 
   flush(): void {

@@ -181,7 +181,11 @@ export class PrefetchMemory implements BatchMemory {
   /** The pass reads are served from, and how many the last copy took. */
   private pass = 0;
   private passes = 1;
-  private used: WalkRead[] = [];
+  /** The reads of the walk since begin(), as numbers (objects are made only when they shape a plan). */
+  private readonly usedAddr: number[] = [];
+  private readonly usedLen: number[] = [];
+  private readonly usedLate: number[] = [];
+  private usedCount = 0;
   private readonly recent: WalkRead[][] = [];
   /** After the thread runs again: reads only from what begin() copied. */
   private strict = false;
@@ -218,7 +222,7 @@ export class PrefetchMemory implements BatchMemory {
     this.strict = false;
     this.missedWhileStrict = false;
     this.walkMissed = false;
-    this.used = [];
+    this.usedCount = 0;
     this.spanStarts = [];
     this.spanBufs = [];
     this.copied = null;
@@ -301,7 +305,7 @@ export class PrefetchMemory implements BatchMemory {
     if (this.pass + 1 >= this.passes || !c) return false;
     this.pass++;
     this.copied = null;
-    this.used = [];
+    this.usedCount = 0;
     this.missedWhileStrict = false;
     this.spanStarts = [];
     this.spanBufs = [];
@@ -329,7 +333,15 @@ export class PrefetchMemory implements BatchMemory {
       this.release();
       return;
     }
-    const used = this.used;
+    const used: WalkRead[] = [];
+    for (let i = 0; i < this.usedCount; i++) {
+      const late = this.usedLate[i];
+      used.push(
+        late
+          ? { addr: this.usedAddr[i], len: this.usedLen[i], late }
+          : { addr: this.usedAddr[i], len: this.usedLen[i] },
+      );
+    }
     // A program alternating between coroutines reads each one's state and stack every other sample;
     // a walk that reads what one of the recent ones read changes nothing.
     const seen = this.recent.findIndex((w) => sameRanges(w, used));
@@ -415,17 +427,19 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   readLate(addr: number, len: number, late: number): Buffer | null {
-    return this.readRange({ addr, len, late });
+    return this.readRange(addr, len, late);
   }
 
   read(addr: number, len: number): Buffer | null {
-    return this.readRange({ addr, len });
+    return this.readRange(addr, len, 0);
   }
 
-  private readRange(r: WalkRead): Buffer | null {
-    const { addr, len } = r;
+  private readRange(addr: number, len: number, late: number): Buffer | null {
     if (this.copied) this.cutSpans();
-    this.used.push(r);
+    const k = this.usedCount++;
+    this.usedAddr[k] = addr;
+    this.usedLen[k] = len;
+    this.usedLate[k] = late;
     const hit = spanRead(this.spanStarts, this.spanBufs, addr, len);
     if (hit) {
       this.hits++;

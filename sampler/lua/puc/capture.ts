@@ -4,13 +4,15 @@
  * Reads are batched (one system call per level) and every pointer and count is checked.
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, LATE, readLate, readMany, readManyLate, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, LATE, readLate, readMany, readManyLate, u64, type Range } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES } from '../runtime.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 
 const MAX_COROUTINE_NESTING = 32;
 const MAX_STACK_SPAN = 256 << 10;
+/** Closures whose Proto fill() remembers (a guess it checks on every read). */
+const MAX_PROTO_GUESSES = 50_000;
 
 export interface RawFrame {
   ci: number;
@@ -56,12 +58,18 @@ export class CiChainCache {
     return this.chains.get(L);
   }
   set(L: number, chain: number[]): void {
+    // The chain read is usually the one cached (the same frames, called from the same records).
+    const had = this.chains.get(L)?.list;
+    if (had && had.length === chain.length && had.every((a, i) => a === chain[i])) return;
     if (this.chains.size > 4096) this.chains.clear();
     this.chains.set(L, { list: chain, at: new Map(chain.map((a, i) => [a, i])) });
   }
 }
 
 export class PucCapture {
+  /** Closure address → the Proto its last read pointed at (fill() reads the guess beside the closure). */
+  private readonly protoOf = new Map<number, number>();
+
   constructor(
     private readonly layout: PucLayout,
     private readonly chains = new CiChainCache(),
@@ -220,33 +228,63 @@ export class PucCapture {
     return f.closure !== null && f.closure[isC] !== 0;
   }
 
-  /** After the target runs again: closures and Proto headers (immutable once created) of a capture. */
+  /**
+   * After the target runs again: closures and Proto headers (immutable once created) of a capture, in
+   * one batched read. Each distinct closure is read once however many frames run it, with the Proto
+   * header its previous read pointed at beside it: the closure read in the same batch says whether
+   * that guess still holds (a closure freed and another allocated at its address points elsewhere),
+   * and the Protos guessed wrong or never seen take a second read.
+   */
   fill(mem: Memory, raw: RawLuaStack): void {
     const tags = this.layout.tags;
     const c = this.layout.closure;
-    const frames = raw.threads.flatMap((t) => t.frames);
-    const need = frames.filter(
-      (f) =>
-        f.closure === null &&
-        (f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure) &&
-        isPlausiblePtr(f.funcValue),
-    );
-    const bufs = readMany(
-      mem,
-      need.map((f) => ({ addr: f.funcValue, len: c.cupvalue + this.layout.tvalue.size })),
-    );
-    need.forEach((f, i) => (f.closure = bufs[i]));
-    const lua = frames.filter((f) => f.closure !== null && this.isLuaFunction(f));
-    for (const f of lua) {
-      const p = u64(f.closure!, c.lp);
-      if (isPlausiblePtr(p)) f.protoAddr = p;
+    const protoLen = this.layout.proto.size;
+    const closureLen = c.cupvalue + this.layout.tvalue.size;
+    const frames: RawFrame[] = [];
+    for (const t of raw.threads) for (const f of t.frames) frames.push(f);
+    const slot = new Map<number, number>();
+    const ranges: Range[] = [];
+    for (const f of frames) {
+      if (f.closure !== null || slot.has(f.funcValue)) continue;
+      if ((f.funcTag !== tags.luaClosure && f.funcTag !== tags.cClosure) || !isPlausiblePtr(f.funcValue))
+        continue;
+      slot.set(f.funcValue, ranges.length);
+      ranges.push({ addr: f.funcValue, len: closureLen });
     }
-    const withProto = lua.filter((f) => f.protoAddr !== 0);
-    const pbufs = readMany(
-      mem,
-      withProto.map((f) => ({ addr: f.protoAddr, len: this.layout.proto.size })),
-    );
-    withProto.forEach((f, i) => (f.proto = pbufs[i]));
+    const closures = ranges.length;
+    const guessAt = new Map<number, number>();
+    for (let i = 0; i < closures; i++) {
+      const p = this.protoOf.get(ranges[i].addr);
+      if (p !== undefined && !guessAt.has(p)) {
+        guessAt.set(p, ranges.length);
+        ranges.push({ addr: p, len: protoLen });
+      }
+    }
+    const bufs = ranges.length ? readMany(mem, ranges) : [];
+    const protoAt = new Map<number, Buffer | null>();
+    const missing: Range[] = [];
+    for (const f of frames) {
+      const k = slot.get(f.funcValue);
+      if (f.closure === null && k !== undefined) f.closure = bufs[k];
+      if (f.closure === null || !this.isLuaFunction(f)) continue;
+      const p = u64(f.closure, c.lp);
+      if (!isPlausiblePtr(p)) continue;
+      f.protoAddr = p;
+      if (this.protoOf.size >= MAX_PROTO_GUESSES) this.protoOf.clear();
+      this.protoOf.set(f.funcValue, p);
+      if (protoAt.has(p)) continue;
+      const g = guessAt.get(p);
+      if (g !== undefined && bufs[g]) protoAt.set(p, bufs[g]);
+      else {
+        protoAt.set(p, null);
+        missing.push({ addr: p, len: protoLen });
+      }
+    }
+    if (missing.length) {
+      const more = readMany(mem, missing);
+      missing.forEach((r, i) => protoAt.set(r.addr, more[i]));
+    }
+    for (const f of frames) if (f.protoAddr !== 0) f.proto = protoAt.get(f.protoAddr) ?? null;
   }
 
   /**
