@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything luaprof and its tests need on Debian bookworm (run as root; idempotent):
 # Lua interpreters and headers, build tools, gdb, Go (pprof reader), Chromium (browser tests), real
-# servers that embed Lua (HAProxy, sysbench), the npm dependencies and the build (scripts/build.sh),
-# extra Lua runtimes built from Debian source packages. The README's first command (scripts/demo.sh)
-# installs only what the demo needs.
+# servers that embed Lua (HAProxy, sysbench; nginx with lua-nginx-module unpacked by scripts/hosts/),
+# the npm dependencies and the build (scripts/build.sh), extra Lua runtimes built from Debian source
+# packages. The README's first command (scripts/demo.sh) installs only what the demo needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,7 @@ PACKAGES=(
   liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit-5.1-dev
   build-essential pkg-config gdb binutils dpkg-dev util-linux libc6-dbg
   golang-go chromium
-  haproxy sysbench
+  haproxy sysbench libpcre3
   tmux # test/e2e-top.test.ts drives luaprof top in a real terminal
 )
 missing=()
@@ -40,6 +40,12 @@ bash scripts/build.sh
 for script in scripts/runtimes/*.sh; do
   [ -e "$script" ] || continue
   log "runtime: $script"
+  bash "$script"
+done
+
+# Real servers that cannot be installed beside the test matrix (package conflicts), unpacked into .cache/.
+for script in scripts/hosts/*.sh; do
+  log "host: $script"
   bash "$script"
 done
 

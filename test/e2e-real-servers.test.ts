@@ -170,3 +170,111 @@ describe.skipIf(!existsSync('/usr/bin/sysbench'))('sysbench: a LuaJIT state per 
     },
   );
 });
+
+const NGINX_ROOT = join(ROOT, '.cache/hosts/nginx-lua/root');
+const NGINX = join(NGINX_ROOT, 'usr/sbin/nginx');
+
+/** An nginx prefix in a temp dir: master + 2 workers serving fixtures/hosts/nginx/work.lua on `port`. */
+function nginxPrefix(port: number): string {
+  const dir = tempDir();
+  const modules = join(NGINX_ROOT, 'usr/lib/nginx/modules');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;
+worker_processes 2;
+error_log ${dir}/error.log;
+pid ${dir}/nginx.pid;
+load_module ${modules}/ndk_http_module.so;
+load_module ${modules}/ngx_http_lua_module.so;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  lua_package_path "${join(HOSTS, 'nginx')}/?.lua;${join(NGINX_ROOT, 'usr/share/lua/5.1')}/?.lua;;";
+  server {
+    listen 127.0.0.1:${port};
+    location /a { content_by_lua_block { ngx.say(require("work").light_work()) } }
+    location /b { content_by_lua_block { ngx.say(require("work").heavy_work()) } }
+  }
+}
+`,
+  );
+  return dir;
+}
+
+describe.skipIf(!existsSync(NGINX))('nginx + lua-nginx-module: a master that forks workers', () => {
+  // The module needs OpenResty's LuaJIT (unpacked beside it by scripts/hosts/nginx-lua.sh).
+  const env = { ...process.env, LD_LIBRARY_PATH: join(NGINX_ROOT, 'usr/lib/x86_64-linux-gnu') };
+  const nginxArgs = (dir: string) => ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')];
+
+  it('record -p MASTER --subprocesses follows both workers', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    const dir = nginxPrefix(port);
+    const master = spawn(NGINX, nginxArgs(dir), { stdio: 'ignore', env });
+    started.push(master);
+    await waitAnswering(port);
+    load(port, '/a,/b', 60);
+    const workers = () =>
+      readFileSync(`/proc/${master.pid}/task/${master.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const out = join(dir, 'p.json');
+    const r = await luaprof([
+      'record',
+      '-p',
+      String(master.pid),
+      '--subprocesses',
+      '-d',
+      '3s',
+      '-r',
+      '300',
+      '-o',
+      out,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const p = readProfile(out);
+    const sampled = new Set(p.threads.filter((t) => t.samples.length > 0).map((t) => t.pid));
+    for (const w of workers()) expect(sampled.has(w), `worker ${w}: ${r.stderr}`).toBe(true);
+    expect(r.stderr).toMatch(/following pid \d+ \(LuaJIT [^)]+\): nginx: worker process/);
+    const counts = samplesWith(p);
+    expect(counts.get('light_work') ?? 0, r.stderr).toBeGreaterThan(10);
+    expect(counts.get('heavy_work') ?? 0).toBeGreaterThan(counts.get('light_work') ?? 0);
+  });
+
+  it(
+    'record --subprocesses -d -- nginx … samples the workers, then ends the server it started',
+    { timeout: 90_000 },
+    async () => {
+      const port = await freePort();
+      const dir = nginxPrefix(port);
+      const out = join(dir, 'p.json');
+      const rec = luaprof([
+        'record',
+        '--subprocesses',
+        '-d',
+        '4s',
+        '-r',
+        '300',
+        '-o',
+        out,
+        '--',
+        'env',
+        `LD_LIBRARY_PATH=${env.LD_LIBRARY_PATH}`,
+        NGINX,
+        ...nginxArgs(dir),
+      ]);
+      await waitAnswering(port, 20_000);
+      load(port, '/a,/b', 30);
+      const r = await rec;
+      expect(r.status, r.stderr).toBe(0);
+      const counts = samplesWith(readProfile(out));
+      expect(counts.get('heavy_work') ?? 0, r.stderr).toBeGreaterThan(10);
+      expect(r.stderr).toMatch(/ending env \(pid \d+\)/);
+      // The master and its workers are gone.
+      expect(
+        existsSync(join(dir, 'nginx.pid'))
+          ? alive(Number(readFileSync(join(dir, 'nginx.pid'), 'utf8')))
+          : false,
+      ).toBe(false);
+    },
+  );
+});
