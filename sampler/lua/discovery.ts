@@ -55,3 +55,24 @@ export interface StateDiscovery {
   /** The last resort where the flavour has one: a scan of the heap, and a line saying what it cost. */
   scanHeap?(maps: readonly MapEntry[]): { runtime: LuaRuntime | null; cost: string };
 }
+
+/** One runtime per global state, made on first use (each flavour says how). */
+export class RuntimesByState {
+  private readonly runtimes = new Map<number, LuaRuntime>();
+
+  constructor(private readonly make: (main: number, G: number) => LuaRuntime) {}
+
+  /** A runtime found otherwise (a global of the binary) is the one of its global state. */
+  adopt(rt: LuaRuntime): void {
+    this.runtimes.set(rt.G, rt);
+  }
+
+  runtimeFor(main: number, G: number): LuaRuntime {
+    let rt = this.runtimes.get(G);
+    if (!rt) {
+      rt = this.make(main, G);
+      this.runtimes.set(G, rt);
+    }
+    return rt;
+  }
+}

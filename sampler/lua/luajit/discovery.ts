@@ -10,7 +10,12 @@ import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
 import type { Registers } from '../../os/registers.js';
-import type { RunningThreads, StateDiscovery, ThreadStates } from '../discovery.js';
+import {
+  RuntimesByState,
+  type RunningThreads,
+  type StateDiscovery,
+  type ThreadStates,
+} from '../discovery.js';
 import { runningCandidates, stateCandidates } from '../puc/discovery.js';
 import type { LuaRuntime } from '../runtime.js';
 import { validateThread } from './attach.js';
@@ -19,27 +24,26 @@ import { LuaJitRuntime } from './runtime.js';
 
 export class LuaJitDiscovery implements StateDiscovery {
   readonly followsRunning = true;
-  private readonly runtimes = new Map<number, LuaRuntime>();
   /** The layout each global state validated with. */
   private readonly layoutOf = new Map<number, LjLayout>();
+  private readonly runtimes: RuntimesByState;
 
   constructor(
     private readonly mem: Memory,
     private readonly layouts: readonly LjLayout[],
-    private readonly version: string,
-  ) {}
+    version: string,
+  ) {
+    this.runtimes = new RuntimesByState(
+      (main, G) => new LuaJitRuntime(version, this.layoutOf.get(G) ?? layouts[0], main, G, mem),
+    );
+  }
 
   adopt(rt: LuaRuntime): void {
-    this.runtimes.set(rt.G, rt);
+    this.runtimes.adopt(rt);
   }
 
   runtimeFor(main: number, G: number): LuaRuntime {
-    let rt = this.runtimes.get(G);
-    if (!rt) {
-      rt = new LuaJitRuntime(this.version, this.layoutOf.get(G) ?? this.layouts[0], main, G, this.mem);
-      this.runtimes.set(G, rt);
-    }
-    return rt;
+    return this.runtimes.runtimeFor(main, G);
   }
 
   learn(

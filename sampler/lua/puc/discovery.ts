@@ -16,7 +16,12 @@ import type { Registers } from '../../os/registers.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { MapEntry } from '../../os/procfs.js';
-import type { RunningThreads, StateDiscovery, ThreadStates } from '../discovery.js';
+import {
+  RuntimesByState,
+  type RunningThreads,
+  type StateDiscovery,
+  type ThreadStates,
+} from '../discovery.js';
 import type { LuaRuntime } from '../runtime.js';
 import { inWritable } from '../state-finder.js';
 import { PucCapture } from './capture.js';
@@ -214,29 +219,24 @@ export function rememberCoroutine(extras: number[], L: number): void {
 /** The PUC states of one process, found at attach or later on threads' native stacks: one runtime per global state. */
 export class PucDiscovery implements StateDiscovery {
   readonly followsRunning = false;
-  private readonly runtimes = new Map<number, LuaRuntime>();
+  private readonly runtimes: RuntimesByState;
   private readonly cap: PucCapture;
 
   constructor(
     private readonly mem: Memory,
     private readonly layout: PucLayout,
-    private readonly version: string,
+    version: string,
   ) {
     this.cap = new PucCapture(layout);
+    this.runtimes = new RuntimesByState((main, G) => new PucRuntime(version, layout, main, G, mem));
   }
 
-  /** A runtime found otherwise (a global of the binary) is the one of its global state. */
   adopt(rt: LuaRuntime): void {
-    this.runtimes.set(rt.G, rt);
+    this.runtimes.adopt(rt);
   }
 
   runtimeFor(main: number, G: number): LuaRuntime {
-    let rt = this.runtimes.get(G);
-    if (!rt) {
-      rt = new PucRuntime(this.version, this.layout, main, G, this.mem);
-      this.runtimes.set(G, rt);
-    }
-    return rt;
+    return this.runtimes.runtimeFor(main, G);
   }
 
   /** Records the states found on a thread's native stack: its runtime, and coroutines it resumes from C. */
