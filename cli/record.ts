@@ -1,6 +1,12 @@
 /** `luaprof record`: sample a process (or a command it starts) and write the profile. */
 import { basename } from 'node:path';
-import { writeProfile, type OutputFormat } from '../report/write.js';
+import {
+  OutputWriteError,
+  checkOutputPath,
+  writeProfileOrFallback,
+  type OutputFormat,
+  type WrittenProfile,
+} from '../report/write.js';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { targetGone } from '../sampler/gone.js';
 import { startRecording } from '../sampler/recorder.js';
@@ -20,7 +26,31 @@ export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLu
 
 const fmtSeconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
+/** A path that cannot be written fails before the first sample, not after the recording. */
+function checkOutput(file: string): void {
+  try {
+    checkOutputPath(file);
+  } catch (e) {
+    if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
+    throw e;
+  }
+}
+
+async function writeOutput(
+  profile: Parameters<typeof writeProfileOrFallback>[0],
+  file: string,
+  format: OutputFormat,
+): Promise<WrittenProfile> {
+  try {
+    return await writeProfileOrFallback(profile, file, format);
+  } catch (e) {
+    if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
+    throw e;
+  }
+}
+
 export async function record(opts: RecordCliOptions): Promise<number> {
+  checkOutput(opts.output);
   let launched: Launched | null = null;
   let pid = opts.pid;
   if (opts.command.length > 0) {
@@ -82,7 +112,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     if (opts.progress) process.stderr.write('\r\x1b[K');
   }
   const { profile, reason, stats } = result;
-  await writeProfile(profile, output, format);
+  const written = await writeOutput(profile, output, format);
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
       `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU, ${stats.idle} idle, ${stats.empty} without Lua; ` +
@@ -91,7 +121,9 @@ export async function record(opts: RecordCliOptions): Promise<number> {
       (stats.stops > 0
         ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`
         : ''),
-    `luaprof: wrote ${format} profile to ${output}`,
+    written.failed
+      ? `luaprof: ${written.failed}; wrote the ${format} profile to ${written.path} instead`
+      : `luaprof: wrote ${format} profile to ${output}`,
   ];
   // Nothing to show is not a success: say why (idle samples count as samples with --idle).
   const nothing = stats.withLua === 0 && !(opts.idle && stats.samples > 0);
@@ -101,6 +133,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   process.off('SIGTERM', onSignal);
   process.off('SIGHUP', onSignal);
   if (launched) await launched.exited;
+  if (written.failed) return ExitCode.outputNotWritable;
   if (nothing) return ExitCode.noLuaFrames;
   if (launched) return ExitCode.ok;
   if (reason === 'target-exited' && opts.durationMs !== null && interrupted === 0) {

@@ -15,6 +15,9 @@ import { ProfileFormatError, readProfile } from '../report/read.js';
 import { renderSpeedscopeHtml } from '../report/speedscope-view.js';
 import {
   OUTPUT_FORMATS,
+  OutputWriteError,
+  checkOutputPath,
+  fsReason,
   inferFormat,
   parseFormat,
   writeFileAtomic,
@@ -31,16 +34,14 @@ function profileAction(fn: (...args: ActionArgs) => Promise<number>) {
       return await fn(...args);
     } catch (e) {
       if (e instanceof ProfileFormatError) throw new LuaprofError('malformedProfile', e.message);
+      if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
       const err = e as NodeJS.ErrnoException;
       if (err && typeof err.code === 'string' && err.syscall) {
         // File-system failure writing the output: the user's path, not our bug.
-        const what =
-          err.code === 'EACCES'
-            ? 'permission denied'
-            : err.code === 'ENOENT'
-              ? 'no such directory'
-              : err.message;
-        throw new LuaprofError('badArguments', `${err.path ?? ''}: ${what}`);
+        throw new LuaprofError(
+          'outputNotWritable',
+          `cannot write ${err.path ?? 'the output'}: ${fsReason(err)}`,
+        );
       }
       throw e;
     }
@@ -86,6 +87,7 @@ export async function runReport(opts: ReportOptions): Promise<OutputFormat> {
       'badArguments',
       `cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`,
     );
+  checkOutputPath(opts.output);
   const profile = load(opts.input);
   await writeProfile(profile, opts.output, format);
   return format;
@@ -101,11 +103,12 @@ export async function runView(
   input: string,
   opts: ViewOptions = {},
 ): Promise<{ path: string; opened: boolean }> {
-  const profile = load(input);
   const out = resolve(
     opts.output ??
       join(tmpdir(), `luaprof-view-${basename(input).replace(/[^\w.-]+/g, '_')}-${process.pid}.html`),
   );
+  checkOutputPath(out);
+  const profile = load(input);
   await writeFileAtomic(out, renderSpeedscopeHtml(profile, basename(input)));
   const opened = opts.open === false ? false : openInBrowser(out);
   return { path: out, opened };
@@ -160,9 +163,6 @@ export async function runDiff(
   newFile: string,
   opts: DiffCommandOptions = {},
 ): Promise<DiffRun> {
-  const base = load(baseFile);
-  const next = load(newFile);
-  const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
   if (opts.output) {
     const fmt = inferFormat(opts.output);
     if (fmt && fmt !== 'html')
@@ -170,6 +170,12 @@ export async function runDiff(
         'badArguments',
         `diff writes an HTML page; ${opts.output} does not end in .html`,
       );
+    checkOutputPath(opts.output);
+  }
+  const base = load(baseFile);
+  const next = load(newFile);
+  const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
+  if (opts.output) {
     await writeFileAtomic(
       opts.output,
       renderDiffHtml(diff, {

@@ -18,7 +18,7 @@ export const ExitCode = {
   noLuaFrames: 10,
   /** Assigned, not yet used: the target is already traced by another tracer (a debugger, strace, …). */
   alreadyTraced: 11,
-  /** Assigned, not yet used: the output file or its directory cannot be written. */
+  /** The output file or its directory cannot be written (checked before the first sample; at the end, the profile went to a fallback file). */
   outputNotWritable: 12,
 } as const;
 

@@ -1,0 +1,73 @@
+/**
+ * Faults (issue 13): nothing recorded is lost (the output path is checked before the first sample; a
+ * write that fails at the end goes to a fallback file), a target already traced is refused with the
+ * tracer named, a target stopped by its user stays stopped and its stopped time is idle.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readProfile } from '../report/read.js';
+import { ExitCode } from '../sampler/errors.js';
+import { luaprof, luaprofAsync, startLua, tempDir, waitFor } from './helpers/lua-process.js';
+
+const started: ChildProcess[] = [];
+afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
+
+function busyLua(): ChildProcess {
+  const c = startLua('lua5.4', 'idle.lua');
+  started.push(c);
+  return c;
+}
+
+const lines = (s: string) =>
+  s
+    .trimEnd()
+    .split('\n')
+    .filter((l) => l.length > 0);
+
+describe('nothing recorded is lost', () => {
+  const target = busyLua();
+
+  it('a path that cannot be written fails before the first sample: one line, exit 12', async () => {
+    const t0 = Date.now();
+    const r = await luaprof(['record', '-p', String(target.pid), '-d', '30s', '-o', '/proc/p.json']);
+    expect(r.status).toBe(ExitCode.outputNotWritable);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^luaprof: cannot write \/proc\/p\.json: /)]);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
+  it('the output directory removed mid-recording: the profile goes to the temp directory, exit 12', async () => {
+    const dir = join(tempDir(), 'out');
+    mkdirSync(dir);
+    const run = luaprofAsync(['record', '-p', String(target.pid), '-d', '1500ms', '-o', join(dir, 'p.json')]);
+    await waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'sampling');
+    rmSync(dir, { recursive: true });
+    const { code } = await run.exit;
+    expect(code).toBe(ExitCode.outputNotWritable);
+    const m =
+      /cannot write .*out\/p\.json: no such file or directory; wrote the speedscope profile to (\S+) instead/.exec(
+        run.stderr(),
+      );
+    expect(m, run.stderr()).not.toBeNull();
+    expect(existsSync(m![1])).toBe(true);
+    expect(readProfile(m![1]).threads.length).toBeGreaterThan(0);
+    expect(run.stderr()).not.toContain('internal error');
+    rmSync(m![1]);
+  });
+
+  it('report to a path that cannot be written: one line, exit 12, never an internal error', async () => {
+    const src = join(tempDir(), 'p.json');
+    const rec = await luaprof(['record', '-p', String(target.pid), '-d', '300ms', '-o', src]);
+    expect(rec.status).toBe(0);
+    for (const args of [
+      ['report', '-i', src, '-o', '/proc/x.html'],
+      ['view', src, '--no-open', '-o', '/proc/x.html'],
+      ['diff', src, src, '-o', '/proc/x.html'],
+    ]) {
+      const r = await luaprof(args);
+      expect(r.status, args.join(' ')).toBe(ExitCode.outputNotWritable);
+      expect(lines(r.stderr)).toEqual([expect.stringMatching(/^luaprof: cannot write \/proc\/x\.html: /)]);
+    }
+  });
+});
