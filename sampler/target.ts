@@ -12,7 +12,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, permissionHint } from './errors.js';
+import { LuaprofError, alreadyTracedMessage, permissionHint } from './errors.js';
 import { attachRuntime } from './lua/attach.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
 import { PucDiscovery } from './lua/puc/discovery.js';
@@ -21,7 +21,7 @@ import type { LuaRuntime } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
 import { listThreads, processExists, readMaps } from './os/procfs.js';
-import { getRegs } from './os/ptrace.js';
+import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import type { SampleResult, TargetOptions } from './sample.js';
@@ -60,6 +60,7 @@ export class Target {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
     const mem = new RemoteMemory(pid);
     checkAccess(pid);
+    checkNotTraced(pid);
     const detected = detectLua(pid);
     if (!detected && !opts.version)
       throw new LuaprofError(
@@ -258,6 +259,14 @@ function checkAccess(pid: number): void {
       throw new LuaprofError('permissionDenied', permissionHint(pid));
     if (code === 'ENOENT' && !processExists(pid))
       throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+  }
+}
+
+/** A debugger or strace holding any thread: refused by name, whatever the mode (a pause would fail with EPERM). */
+function checkNotTraced(pid: number): void {
+  for (const tid of listThreads(pid)) {
+    const tracer = tracerOf(pid, tid);
+    if (tracer) throw new LuaprofError('alreadyTraced', alreadyTracedMessage(pid, tid, tracer));
   }
 }
 

@@ -17,6 +17,7 @@ PACKAGES=(
   liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit-5.1-dev
   build-essential pkg-config gdb binutils dpkg-dev util-linux libc6-dbg
   golang-go chromium
+  strace
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,13 +3,21 @@
  * write that fails at the end goes to a fallback file), a target already traced is refused with the
  * tracer named, a target stopped by its user stays stopped and its stopped time is idle.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { ExitCode } from '../sampler/errors.js';
-import { luaprof, luaprofAsync, startLua, tempDir, waitFor } from './helpers/lua-process.js';
+import {
+  alive,
+  luaprof,
+  luaprofAsync,
+  ptraceState,
+  startLua,
+  tempDir,
+  waitFor,
+} from './helpers/lua-process.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
@@ -69,5 +77,85 @@ describe('nothing recorded is lost', () => {
       expect(r.status, args.join(' ')).toBe(ExitCode.outputNotWritable);
       expect(lines(r.stderr)).toEqual([expect.stringMatching(/^luaprof: cannot write \/proc\/x\.html: /)]);
     }
+  });
+});
+
+/** Starts a tracer on `pid` and waits until the kernel says it traces it. */
+async function traced(cmd: string, args: string[], pid: number): Promise<ChildProcess> {
+  const tracer = spawn(cmd, args, { stdio: 'ignore' });
+  started.push(tracer);
+  await waitFor(() => ptraceState(pid).tracer === tracer.pid, 20_000, `${cmd} to attach to ${pid}`);
+  return tracer;
+}
+
+async function untraced(pid: number): Promise<void> {
+  await waitFor(() => ptraceState(pid).tracer === 0, 10_000, `process ${pid} to be untraced`);
+  expect(alive(pid)).toBe(true);
+  expect(['R', 'S']).toContain(ptraceState(pid).state);
+}
+
+/** strace and gdb can attach (and leave) after luaprof is done with the target. */
+async function othersCanAttach(pid: number): Promise<void> {
+  const strace = await traced('strace', ['-p', String(pid), '-o', '/dev/null'], pid);
+  strace.kill('SIGINT'); // strace detaches on SIGINT
+  await untraced(pid);
+  const gdb = spawnSync('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'info threads'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(gdb.status, gdb.stderr).toBe(0);
+  expect(gdb.stdout).toMatch(/Thread|process/);
+  await untraced(pid);
+}
+
+describe('a target already traced (strace, gdb): one line naming the tracer, exit 11', () => {
+  const target = busyLua();
+
+  it('strace -p: dump and record refuse, naming strace; strace and gdb attach afterwards', async () => {
+    const pid = target.pid!;
+    const strace = await traced('strace', ['-p', String(pid), '-o', '/dev/null'], pid);
+    for (const args of [
+      ['dump', '-p', String(pid)],
+      ['record', '-p', String(pid), '-d', '1s', '-o', join(tempDir(), 'p.json')],
+      ['record', '-p', String(pid), '-d', '1s', '--blocking', '-o', join(tempDir(), 'p.json')],
+    ]) {
+      const r = await luaprof(args);
+      expect(r.status, args.join(' ')).toBe(ExitCode.alreadyTraced);
+      expect(lines(r.stderr)).toEqual([
+        `luaprof: process ${pid} is already traced by pid ${strace.pid} (strace): detach it first (a process has one tracer at most)`,
+      ]);
+    }
+    strace.kill('SIGINT');
+    await untraced(pid);
+    await othersCanAttach(pid);
+  });
+
+  it('gdb -p: record refuses, naming gdb; gdb and strace attach after luaprof ends', async () => {
+    const pid = target.pid!;
+    const gdb = await traced('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'shell sleep 600'], pid);
+    const r = await luaprof(['record', '-p', String(pid), '-d', '1s', '-o', join(tempDir(), 'p.json')]);
+    expect(r.status).toBe(ExitCode.alreadyTraced);
+    expect(lines(r.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^luaprof: (process|thread \\d+ of process) ${pid} is already traced by pid ${gdb.pid} \\(gdb\\)`,
+        ),
+      ),
+    ]);
+    // gdb stopped the target when it attached; killing gdb lets the kernel detach and resume it.
+    gdb.kill('SIGKILL');
+    await untraced(pid);
+    const ok = await luaprof([
+      'record',
+      '-p',
+      String(pid),
+      '-d',
+      '500ms',
+      '--blocking',
+      '-o',
+      join(tempDir(), 'p.json'),
+    ]);
+    expect(ok.status, ok.stderr).toBe(0);
+    await othersCanAttach(pid);
   });
 });
