@@ -125,6 +125,11 @@ export async function record(opts: RecordCliOptions): Promise<number> {
       ? `luaprof: ${written.failed}; wrote the ${format} profile to ${written.path} instead`
       : `luaprof: wrote ${format} profile to ${output}`,
   ];
+  if (stats.stopped > 0)
+    summary.push(
+      `luaprof: process ${pid} was stopped (SIGSTOP) during ${stats.stopped} samples (~${fmtSeconds((stats.stopped / opts.rate) * 1000)}): ` +
+        (opts.idle ? 'kept as idle, marked [idle]' : 'idle time, left out (--idle keeps it)'),
+    );
   // Nothing to show is not a success: say why (idle samples count as samples with --idle).
   const nothing = stats.withLua === 0 && !(opts.idle && stats.samples > 0);
   if (nothing) summary.push(`luaprof: no sample had Lua frames: ${whyNoLua(stats)}`);
@@ -148,7 +153,8 @@ export async function record(opts: RecordCliOptions): Promise<number> {
 /** The reason a recording kept no Lua frame, from what its ticks found. */
 function whyNoLua(stats: RecordStats): string {
   const parts: [number, string][] = [
-    [stats.idle, 'blocked in the kernel (idle; --idle keeps them)'],
+    [Math.max(0, stats.idle - stats.stopped), 'blocked in the kernel (idle; --idle keeps them)'],
+    [stats.stopped, 'of a stopped process (SIGSTOP; idle, --idle keeps them)'],
     [stats.empty, 'running no Lua code'],
     [stats.offCpu, 'waiting for a CPU'],
     [stats.tornDropped, 'torn'],

@@ -20,11 +20,12 @@ import { layoutFor } from './lua/puc/layouts.js';
 import type { LuaRuntime } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
-import { listThreads, processExists, readMaps } from './os/procfs.js';
+import { listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
 import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import type { SampleResult, TargetOptions } from './sample.js';
+import { IDLE_FRAME } from './synthetic-frames.js';
 import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
 
 const THREAD_LIST_MS = 500;
@@ -33,6 +34,8 @@ export class Target {
   private readonly threads = new Map<number, ThreadSampler>();
   private readonly shared: SamplerShared;
   private nextThreadList = 0;
+  /** The main thread's state, read each tick: a process stopped by its user (SIGSTOP) is idle. */
+  private readonly mainStat: ThreadStat;
 
   private constructor(
     readonly pid: number,
@@ -44,6 +47,7 @@ export class Target {
   ) {
     const natives = new NativeStacks(pid, mem, detection.file, detection.flavour === 'luajit');
     this.shared = { pid, mem, opts, natives, discovery };
+    this.mainStat = new ThreadStat(pid, pid);
   }
 
   get luaVersion(): string {
@@ -146,6 +150,7 @@ export class Target {
   /** Closes the /proc files kept open per thread. */
   close(): void {
     for (const tid of [...this.threads.keys()]) this.dropThread(tid);
+    this.mainStat.close();
   }
 
   /**
@@ -193,6 +198,23 @@ export class Target {
         if (!this.threads.has(tid)) this.threads.set(tid, new ThreadSampler(tid, this.shared));
   }
 
+  /** A tick of a stopped process without --idle: each thread that would be sampled is idle, untouched. */
+  private stoppedTick(): SampleResult[] {
+    return [...this.threads.values()]
+      .filter((t) => t.runtime || this.opts.native)
+      .map((t) => ({
+        tid: t.tid,
+        pid: this.pid,
+        frames: [],
+        luaFrames: [],
+        truncated: false,
+        pauseUs: 0,
+        offCpu: false,
+        idle: true,
+        stopped: true,
+      }));
+  }
+
   /** One tick: a sample of every sampled thread. Threads without Lua are skipped unless --native. */
   sampleAll(dueNs?: number): SampleResult[] {
     const now = performance.now();
@@ -201,6 +223,10 @@ export class Target {
     if (this.threads.size === 0 && isExiting(this.pid))
       throw new TargetGoneError(`process ${this.pid} exited`);
     const out: SampleResult[] = [];
+    // Stopped by its user (SIGSTOP, a job-control stop: every thread stops with the group): its frozen
+    // stack is not where time goes. Left as it is (never resumed), counted as idle; --idle keeps it.
+    const stopped = this.mainStat.state() === 'T';
+    if (stopped && !this.opts.idle) return this.stoppedTick();
     for (const t of [...this.threads.values()]) {
       if (!t.runtime && !this.opts.native) {
         if (this.shared.discovery && now >= t.nextDiscovery) {
@@ -217,7 +243,8 @@ export class Target {
         if (!t.runtime) continue;
       }
       try {
-        out.push(t.sample(dueNs));
+        const s = t.sample(dueNs);
+        out.push(stopped ? markStopped(s) : s);
       } catch (e) {
         if (e instanceof TargetGoneError && t.tid !== this.pid && processExists(this.pid)) {
           this.dropThread(t.tid);
@@ -239,6 +266,13 @@ export class Target {
     }
     return out;
   }
+}
+
+/** A sample of a stopped thread, kept with --idle: idle, [idle] innermost. */
+function markStopped(s: SampleResult): SampleResult {
+  if (s.error || s.torn || s.offCpu) return { ...s, stopped: true };
+  const frames = s.idle || s.frames.length === 0 ? s.frames : [IDLE_FRAME, ...s.frames];
+  return { ...s, frames, idle: true, stopped: true };
 }
 
 /** --lua-version: "5.4.4" or "luajit" / "luajit-2.1…". */

@@ -159,3 +159,45 @@ describe('a target already traced (strace, gdb): one line naming the tracer, exi
     await othersCanAttach(pid);
   });
 });
+
+describe('a target stopped by its user (SIGSTOP) stays stopped; its stopped time is idle', () => {
+  const target = busyLua();
+  const stateOf = (pid: number) => ptraceState(pid);
+
+  it('default and --blocking: nothing sampled from the frozen stack, the summary says it was stopped, it stays T', async () => {
+    const pid = target.pid!;
+    process.kill(pid, 'SIGSTOP');
+    await waitFor(() => stateOf(pid).state === 'T', 5000, 'the target to stop');
+    for (const mode of [[], ['--blocking']]) {
+      const out = join(tempDir(), 'p.json');
+      const r = await luaprof(['record', '-p', String(pid), '-d', '700ms', ...mode, '-o', out]);
+      expect(r.status, r.stderr).toBe(ExitCode.noLuaFrames);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `process ${pid} was stopped \\(SIGSTOP\\) during \\d+ samples .*left out \\(--idle keeps it\\)`,
+        ),
+      );
+      expect(r.stderr).toMatch(/no sample had Lua frames: \d+ of a stopped process/);
+      expect(readProfile(out).threads.every((t) => t.samples.length === 0)).toBe(true);
+      expect(stateOf(pid)).toEqual({ tracer: 0, state: 'T' });
+    }
+    process.kill(pid, 'SIGCONT');
+  });
+
+  it('--idle keeps the stopped time, each sample marked [idle]', async () => {
+    const pid = target.pid!;
+    process.kill(pid, 'SIGSTOP');
+    await waitFor(() => stateOf(pid).state === 'T', 5000, 'the target to stop');
+    const out = join(tempDir(), 'p.json');
+    const r = await luaprof(['record', '-p', String(pid), '-d', '700ms', '--idle', '-o', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/was stopped \(SIGSTOP\) during \d+ samples .*kept as idle, marked \[idle\]/);
+    const p = readProfile(out);
+    const samples = p.threads.flatMap((t) => t.samples);
+    expect(samples.length).toBeGreaterThan(10);
+    for (const s of samples) expect(p.frames[p.stacks[s][p.stacks[s].length - 1]].name).toBe('[idle]');
+    expect(stateOf(pid)).toEqual({ tracer: 0, state: 'T' });
+    process.kill(pid, 'SIGCONT');
+    await waitFor(() => ['R', 'S'].includes(stateOf(pid).state), 5000, 'the target to run again');
+  });
+});
