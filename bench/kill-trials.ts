@@ -18,9 +18,8 @@ const summary = await runKillTrials({
   targetKills: arg('target-kills', 200),
   parallel: arg('parallel', 3),
   seed: arg('seed', 13),
-  onProgress: (l) => process.stderr.write(`\r${l}   `),
+  onProgress: (l) => process.stderr.write(`${l}\n`),
 });
-process.stderr.write('\n');
 console.log(
   `${summary.luaprofKills} luaprof kills (${summary.luaprofKillsWhileSampling} while sampling, the rest while attaching), ` +
     `${summary.targetKills} target kills in ${summary.seconds.toFixed(0)} s: ` +

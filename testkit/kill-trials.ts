@@ -237,7 +237,10 @@ export async function runKillTrials(opts: {
       );
       results.push(...(await Promise.all(runs)));
       done += batch;
-      opts.onProgress?.(`luaprof kills: ${done}/${opts.luaprofKills}`);
+      opts.onProgress?.(
+        `luaprof kills: ${done}/${opts.luaprofKills} (${results.filter((r) => r.whileSampling).length} while sampling), ` +
+          `left stopped ${results.filter((r) => r.leftStopped).length}, traced ${results.filter((r) => r.leftTraced).length}`,
+      );
     }
   } finally {
     for (const t of targets) t.kill('SIGKILL');
@@ -250,7 +253,10 @@ export async function runKillTrials(opts: {
     );
     targetResults.push(...(await Promise.all(runs)));
     done += batch;
-    opts.onProgress?.(`target kills: ${done}/${opts.targetKills}`);
+    opts.onProgress?.(
+      `target kills: ${done}/${opts.targetKills}, without a written profile and exit 9/10 ` +
+        `${targetResults.filter((r) => !((r.exitCode === 9 || r.noLuaSample) && r.profileWritten)).length}`,
+    );
   }
   const all = [...results, ...targetResults];
   const bad = targetResults.filter((r) => !((r.exitCode === 9 || r.noLuaSample) && r.profileWritten));
