@@ -50,14 +50,14 @@ async function writeOutput(
 }
 
 export async function record(opts: RecordCliOptions): Promise<number> {
-  checkOutput(opts.output);
   let launched: Launched | null = null;
   let pid = opts.pid;
+  if (opts.command.length === 0 && (pid === undefined || targetGone(pid)))
+    throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+  checkOutput(opts.output);
   if (opts.command.length > 0) {
     launched = await launch(opts.command);
     pid = launched.pid;
-  } else if (pid === undefined || targetGone(pid)) {
-    throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
   const { command, output, format, progress: _progress, ...sampling } = opts;
   const rec = startRecording(
