@@ -1,7 +1,13 @@
 /** `luaprof record`: sample a process (or a command it starts) and write the profile. */
 import { basename } from 'node:path';
 import type { Profile } from '../aggregator/profile.js';
-import { writeProfile, type OutputFormat } from '../report/write.js';
+import {
+  OutputWriteError,
+  checkOutputPath,
+  writeProfileOrFallback,
+  type OutputFormat,
+  type WrittenProfile,
+} from '../report/write.js';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { targetGone } from '../sampler/gone.js';
 import { startRecording } from '../sampler/recorder.js';
@@ -24,15 +30,39 @@ export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLu
 
 const fmtSeconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
+/** A path that cannot be written fails before the first sample, not after the recording. */
+function checkOutput(file: string): void {
+  try {
+    checkOutputPath(file);
+  } catch (e) {
+    if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
+    throw e;
+  }
+}
+
+async function writeOutput(
+  profile: Parameters<typeof writeProfileOrFallback>[0],
+  file: string,
+  format: OutputFormat,
+): Promise<WrittenProfile> {
+  try {
+    return await writeProfileOrFallback(profile, file, format);
+  } catch (e) {
+    if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
+    throw e;
+  }
+}
+
 export async function record(opts: RecordCliOptions): Promise<number> {
   let launched: Launched | null = null;
   let pid = opts.pid;
+  if (opts.command.length === 0 && (pid === undefined || targetGone(pid)))
+    throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+  checkOutput(opts.output);
   if (opts.command.length > 0) {
     // Followed as a tree, the command waits to start until the sampler is ready for its first child.
     launched = await launch(opts.command, opts.subprocesses === true);
     pid = launched.pid;
-  } else if (pid === undefined || targetGone(pid)) {
-    throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
   const { command, output, format, progress: _progress, keepRunning, ...sampling } = opts;
   const rec = startRecording(
@@ -93,7 +123,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     if (opts.progress) process.stderr.write('\r\x1b[K');
   }
   const { profile, reason, stats } = result;
-  await writeProfile(profile, output, format);
+  const written = await writeOutput(profile, output, format);
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
       `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU, ${stats.idle} idle, ${stats.empty} without Lua; ` +
@@ -102,9 +132,16 @@ export async function record(opts: RecordCliOptions): Promise<number> {
       (stats.stops > 0
         ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`
         : ''),
-    `luaprof: wrote ${format} profile to ${output}`,
+    written.failed
+      ? `luaprof: ${written.failed}; wrote the ${format} profile to ${written.path} instead`
+      : `luaprof: wrote ${format} profile to ${output}`,
   ];
   if (opts.subprocesses) summary.push(...processLines(profile));
+  if (stats.stopped > 0)
+    summary.push(
+      `luaprof: process ${pid} was stopped (SIGSTOP) during ${stats.stopped} samples (~${fmtSeconds((stats.stopped / opts.rate) * 1000)}): ` +
+        (opts.idle ? 'kept as idle, marked [idle]' : 'idle time, left out (--idle keeps it)'),
+    );
   // Nothing to show is not a success: say why (idle samples count as samples with --idle).
   const nothing = stats.withLua === 0 && !(opts.idle && stats.samples > 0);
   if (nothing) summary.push(`luaprof: no sample had Lua frames: ${whyNoLua(stats)}`);
@@ -123,6 +160,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     }
     await launched.exited;
   }
+  if (written.failed) return ExitCode.outputNotWritable;
   if (nothing) return ExitCode.noLuaFrames;
   if (launched) return ExitCode.ok;
   if (reason === 'target-exited' && opts.durationMs !== null && interrupted === 0) {
@@ -152,7 +190,8 @@ function processLines(profile: Profile): string[] {
 /** The reason a recording kept no Lua frame, from what its ticks found. */
 function whyNoLua(stats: RecordStats): string {
   const parts: [number, string][] = [
-    [stats.idle, 'blocked in the kernel (idle; --idle keeps them)'],
+    [Math.max(0, stats.idle - stats.stopped), 'blocked in the kernel (idle; --idle keeps them)'],
+    [stats.stopped, 'of a stopped process (SIGSTOP; idle, --idle keeps them)'],
     [stats.empty, 'running no Lua code'],
     [stats.offCpu, 'waiting for a CPU'],
     [stats.tornDropped, 'torn'],

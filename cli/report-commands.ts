@@ -11,10 +11,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { diffProfiles, formatDiffSummary, regressionsOver } from '../aggregator/diff.js';
 import type { Profile } from '../aggregator/profile.js';
 import { renderDiffHtml } from '../report/diff-html.js';
-import { ProfileFormatError, readProfile } from '../report/read.js';
+import { DEFAULT_MAX_INPUT_BYTES, ProfileFormatError, readProfile } from '../report/read.js';
 import { renderSpeedscopeHtml } from '../report/speedscope-view.js';
 import {
   OUTPUT_FORMATS,
+  OutputWriteError,
+  checkOutputPath,
+  fsReason,
   inferFormat,
   parseFormat,
   writeFileAtomic,
@@ -31,25 +34,35 @@ function profileAction(fn: (...args: ActionArgs) => Promise<number>) {
       return await fn(...args);
     } catch (e) {
       if (e instanceof ProfileFormatError) throw new LuaprofError('malformedProfile', e.message);
+      if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
       const err = e as NodeJS.ErrnoException;
       if (err && typeof err.code === 'string' && err.syscall) {
         // File-system failure writing the output: the user's path, not our bug.
-        const what =
-          err.code === 'EACCES'
-            ? 'permission denied'
-            : err.code === 'ENOENT'
-              ? 'no such directory'
-              : err.message;
-        throw new LuaprofError('badArguments', `${err.path ?? ''}: ${what}`);
+        throw new LuaprofError(
+          'outputNotWritable',
+          `cannot write ${err.path ?? 'the output'}: ${fsReason(err)}`,
+        );
       }
       throw e;
     }
   });
 }
 
-function load(file: string): Profile {
-  return readProfile(file);
+function load(file: string, maxInputSize?: number): Profile {
+  return readProfile(file, maxInputSize ?? DEFAULT_MAX_INPUT_BYTES);
 }
+
+/** `--max-input-size`: bytes, or with a unit (K, M, G; KB/MB/GB and KiB/MiB/GiB alike, powers of 1024). */
+export function sizeOption(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(v);
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  const n = m ? Math.floor(Number(m[1]) * scale[m[2].toLowerCase() as keyof typeof scale]) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError('expected a size such as 512M, 1G or a number of bytes');
+  return n;
+}
+
+const MAX_INPUT_HELP = 'read profiles up to this size (default 256M; e.g. 1G)';
 
 /** `-f, --format` of record and report. */
 export function formatOption(v: string): OutputFormat {
@@ -76,6 +89,8 @@ export interface ReportOptions {
   input: string;
   output: string;
   format?: OutputFormat;
+  /** Profiles larger than this are refused before they are read (default 256 MB). */
+  maxInputSize?: number;
 }
 
 /** `luaprof report`: converts any readable profile to any output format. */
@@ -86,7 +101,8 @@ export async function runReport(opts: ReportOptions): Promise<OutputFormat> {
       'badArguments',
       `cannot tell the format of ${opts.output} from its extension; use -f ${OUTPUT_FORMATS.join('|')}`,
     );
-  const profile = load(opts.input);
+  checkOutputPath(opts.output);
+  const profile = load(opts.input, opts.maxInputSize);
   await writeProfile(profile, opts.output, format);
   return format;
 }
@@ -94,6 +110,7 @@ export async function runReport(opts: ReportOptions): Promise<OutputFormat> {
 export interface ViewOptions {
   output?: string;
   open?: boolean;
+  maxInputSize?: number;
 }
 
 /** `luaprof view`: writes the speedscope page; returns its path and whether a browser was started. */
@@ -101,11 +118,12 @@ export async function runView(
   input: string,
   opts: ViewOptions = {},
 ): Promise<{ path: string; opened: boolean }> {
-  const profile = load(input);
   const out = resolve(
     opts.output ??
       join(tmpdir(), `luaprof-view-${basename(input).replace(/[^\w.-]+/g, '_')}-${process.pid}.html`),
   );
+  checkOutputPath(out);
+  const profile = load(input, opts.maxInputSize);
   await writeFileAtomic(out, renderSpeedscopeHtml(profile, basename(input)));
   const opened = opts.open === false ? false : openInBrowser(out);
   return { path: out, opened };
@@ -142,6 +160,7 @@ export function openInBrowser(file: string): boolean {
 
 export interface DiffCommandOptions {
   output?: string;
+  maxInputSize?: number;
   byLine?: boolean;
   failOnRegression?: number;
   alpha?: number;
@@ -160,9 +179,6 @@ export async function runDiff(
   newFile: string,
   opts: DiffCommandOptions = {},
 ): Promise<DiffRun> {
-  const base = load(baseFile);
-  const next = load(newFile);
-  const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
   if (opts.output) {
     const fmt = inferFormat(opts.output);
     if (fmt && fmt !== 'html')
@@ -170,6 +186,12 @@ export async function runDiff(
         'badArguments',
         `diff writes an HTML page; ${opts.output} does not end in .html`,
       );
+    checkOutputPath(opts.output);
+  }
+  const base = load(baseFile, opts.maxInputSize);
+  const next = load(newFile, opts.maxInputSize);
+  const diff = diffProfiles(base, next, { byLine: opts.byLine, alpha: opts.alpha });
+  if (opts.output) {
     await writeFileAtomic(
       opts.output,
       renderDiffHtml(diff, {
@@ -220,8 +242,9 @@ export function registerReportCommands(program: Command): void {
       `output format: ${OUTPUT_FORMATS.join(', ')} (default: from the extension of -o)`,
       formatOption,
     )
+    .option('--max-input-size <size>', MAX_INPUT_HELP, sizeOption)
     .action(
-      profileAction(async (o: { input: string; output: string; format?: OutputFormat }) => {
+      profileAction(async (o: ReportOptions) => {
         const fmt = await runReport(o);
         process.stderr.write(`luaprof: wrote ${o.output} (${fmt})\n`);
         return ExitCode.ok;
@@ -236,9 +259,10 @@ export function registerReportCommands(program: Command): void {
     .argument('<profile>', 'profile to view')
     .option('-o, --output <file>', 'where to write the page (default: a file in the temp directory)')
     .option('--no-open', 'do not start a browser, only print the path')
+    .option('--max-input-size <size>', MAX_INPUT_HELP, sizeOption)
     .action(
-      profileAction(async (input: string, o: { output?: string; open: boolean }) => {
-        const r = await runView(input, { output: o.output, open: o.open });
+      profileAction(async (input: string, o: ViewOptions) => {
+        const r = await runView(input, o);
         process.stdout.write(r.opened ? `opened ${r.path}\n` : `${r.path}\n`);
         return ExitCode.ok;
       }),
@@ -259,6 +283,7 @@ export function registerReportCommands(program: Command): void {
       pctOption,
     )
     .option('--alpha <p>', 'family-wise significance level (Bonferroni-corrected)', alphaOption, 0.01)
+    .option('--max-input-size <size>', MAX_INPUT_HELP, sizeOption)
     .option(
       '--top <n>',
       'rows per section in the summary',

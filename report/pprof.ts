@@ -83,9 +83,16 @@ export function toPprof(profile: Profile): Buffer {
   return gzipSync(p.encode());
 }
 
+/** The largest uncompressed pprof profile read. */
+export const MAX_PPROF_BYTES = 512 << 20;
+
 /** Reads a (gzipped or plain) pprof profile; the first sample type is taken as the weight. */
 export function fromPprof(buf: Uint8Array): Profile {
-  const raw = buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b ? gunzipSync(buf) : buf;
+  // Bounded: a small gzip can claim gigabytes (a "zip bomb").
+  const raw =
+    buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b
+      ? gunzipSync(buf, { maxOutputLength: MAX_PPROF_BYTES })
+      : buf;
   const p = PProfile.decode(raw);
   const strs = p.stringTable.strings;
   const str = (i: unknown): string => strs[Number(i)] ?? '';

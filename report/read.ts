@@ -3,12 +3,16 @@
  * written by another tool), folded stacks, and pprof. The format is recognised from the content,
  * not the extension.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Profile } from '../aggregator/profile.js';
 import { FoldedParseError, fromFolded } from './folded.js';
 import { fromPprof } from './pprof.js';
+import { ProfileShapeError, checkedProfile } from './profile-check.js';
 import { SpeedscopeShapeError, fromSpeedscope, looksLikeSpeedscope } from './speedscope.js';
+
+/** Files larger than this are refused by their size, before they are read (`--max-input-size`). */
+export const DEFAULT_MAX_INPUT_BYTES = 256 * 1024 * 1024;
 
 /** A profile file that cannot be read; the message is one line naming the file. */
 export class ProfileFormatError extends Error {
@@ -20,12 +24,39 @@ export class ProfileFormatError extends Error {
 
 export type InputFormat = 'speedscope' | 'folded' | 'pprof';
 
-/** Reads and parses a profile file. Throws ProfileFormatError on unreadable or malformed input. */
-export function readProfile(file: string): Profile {
+/** "256 MB", "1.5 GB". */
+export function formatBytes(n: number): string {
+  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * Reads and parses a profile file. Throws ProfileFormatError on unreadable or malformed input, and on
+ * a file over `maxBytes` (checked on the open file, before a byte is read).
+ */
+export function readProfile(file: string, maxBytes = DEFAULT_MAX_INPUT_BYTES): Profile {
   let buf: Buffer;
   try {
-    buf = readFileSync(file);
+    const fd = openSync(file, 'r');
+    try {
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      if (st.size > maxBytes)
+        throw new ProfileFormatError(
+          `${file}: ${formatBytes(st.size)}, over the ${formatBytes(maxBytes)} limit for profiles (--max-input-size raises it)`,
+        );
+      buf = readBounded(fd, file, st.size, maxBytes);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
+    if (e instanceof ProfileFormatError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'
@@ -40,8 +71,45 @@ export function readProfile(file: string): Profile {
   return parseProfile(buf, basename(file));
 }
 
-/** Parses profile bytes; `name` is used in error messages. */
+/** Reads the whole file, never more than `maxBytes` (a file that grows while read, a pipe). */
+function readBounded(fd: number, file: string, size: number, maxBytes: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.max(64 * 1024, Math.min(size - total, 64 << 20)));
+    const n = readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) break;
+    total += n;
+    if (total > maxBytes)
+      throw new ProfileFormatError(
+        `${file}: over the ${formatBytes(maxBytes)} limit for profiles (--max-input-size raises it)`,
+      );
+    chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+}
+
+/**
+ * Parses profile bytes; `name` is used in error messages. Whatever the format, the profile passes
+ * one check of its types and references (profile-check.ts); a file too large or too deeply nested
+ * for the parsers (RangeError: string length, call stack, buffer size) is a malformed profile too.
+ */
 export function parseProfile(buf: Buffer, name: string): Profile {
+  let profile: Profile;
+  try {
+    profile = parseAnyFormat(buf, name);
+    return checkedProfile(profile);
+  } catch (e) {
+    if (e instanceof ProfileFormatError) throw e;
+    if (e instanceof ProfileShapeError)
+      throw new ProfileFormatError(`${name}: malformed profile (${e.message})`);
+    if (e instanceof RangeError)
+      throw new ProfileFormatError(`${name}: too large or too deeply nested to read (${oneLine(e)})`);
+    throw e;
+  }
+}
+
+function parseAnyFormat(buf: Buffer, name: string): Profile {
   if (buf.length === 0) throw new ProfileFormatError(`${name}: empty file`);
   // gzip (pprof is gzipped protobuf)
   if (buf[0] === 0x1f && buf[1] === 0x8b) {

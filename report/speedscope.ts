@@ -207,7 +207,9 @@ export function fromSpeedscope(doc: unknown): Profile {
           if (!Array.isArray(s)) fail(`profile ${pi}: sample ${i} is not an array`);
           for (const fi of s) {
             if (!Number.isInteger(fi) || fi < 0 || fi >= nFrames)
-              fail(`profile ${pi}: sample ${i} refers to frame ${String(fi)}`);
+              fail(
+                `profile ${pi}: sample ${i} refers to frame ${typeof fi === 'number' ? fi : `a value of type ${typeof fi}`}`,
+              );
           }
           sid = intern(s as number[]);
           cache.set(s, sid);

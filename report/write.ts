@@ -1,7 +1,12 @@
-/** Writing a profile in any output format, atomically (temp file + rename). */
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+/**
+ * Writing a profile in any output format, atomically (temp file + rename). The output path is
+ * checked before a recording starts (checkOutputPath); a write that still fails at the end puts the
+ * profile in the temp directory instead (writeProfileOrFallback): what was recorded is never lost.
+ */
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Profile } from '../aggregator/profile.js';
 import { toFolded } from './folded.js';
 import { renderFlamegraphHtml } from './html.js';
@@ -31,6 +36,98 @@ export function parseFormat(name: string): OutputFormat | null {
   return null;
 }
 
+/** The output file (or its directory) cannot be written; the message is one line naming it. */
+export class OutputWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputWriteError';
+  }
+}
+
+/** "permission denied", "no space left on device", … from a file-system error. */
+export function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
+    default:
+      return String(err?.message ?? e).split('\n')[0];
+  }
+}
+
+/**
+ * Checks, before anything is recorded, that `file` can be written: its directory exists (or can be
+ * made) and takes a new file (a probe file is created and removed: access() says yes to root on
+ * /proc), and `file` itself is not a directory. Throws OutputWriteError.
+ */
+export function checkOutputPath(file: string): void {
+  const dir = dirname(resolve(file));
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory())
+      throw new OutputWriteError(`cannot write ${file}: is a directory`);
+    mkdirSync(dir, { recursive: true });
+    const probe = join(dir, `.${basename(file)}.${process.pid}.probe`);
+    closeSync(openSync(probe, 'wx', 0o600));
+    rmSync(probe, { force: true });
+  } catch (e) {
+    if (e instanceof OutputWriteError) throw e;
+    throw new OutputWriteError(`cannot write ${file}: ${fsReason(e)} (${dir})`);
+  }
+}
+
+/** Where a profile goes when its own path fails at the end: the temp directory, a name of its own. */
+export function fallbackPath(file: string, dir = tmpdir()): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const name = basename(file).replace(/[^\w.-]+/g, '_') || 'profile';
+  return join(dir, `luaprof-${process.pid}-${stamp}-${name}`);
+}
+
+export interface WrittenProfile {
+  /** Where the profile is. */
+  path: string;
+  /** Set when `file` failed and the profile went to `path` in the temp directory instead. */
+  failed?: string;
+}
+
+/**
+ * Writes the profile to `file`; when that fails (disk full, directory removed), to a fallback file
+ * in the temp directory. Throws OutputWriteError only when both fail.
+ */
+export async function writeProfileOrFallback(
+  profile: Profile,
+  file: string,
+  format: OutputFormat,
+  fallbackDir = tmpdir(),
+): Promise<WrittenProfile> {
+  const data = encodeProfile(profile, format);
+  try {
+    await writeFileAtomic(file, data);
+    return { path: file };
+  } catch (first) {
+    const failed = `cannot write ${file}: ${fsReason(first)}`;
+    const other = fallbackPath(file, fallbackDir);
+    try {
+      await writeFileAtomic(other, data);
+    } catch (second) {
+      throw new OutputWriteError(`${failed}; the fallback ${other} failed too: ${fsReason(second)}`);
+    }
+    return { path: other, failed };
+  }
+}
+
 /** Encodes a profile in memory. */
 export function encodeProfile(profile: Profile, format: OutputFormat): string | Buffer {
   switch (format) {
@@ -48,7 +145,6 @@ export function encodeProfile(profile: Profile, format: OutputFormat): string | 
 /** Writes `data` to `file` through a temp file in the same directory, fsynced, then renamed. */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const dir = dirname(file);
-  mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   try {
     const fh = await open(tmp, 'w', 0o644);

@@ -16,9 +16,9 @@ export const ExitCode = {
   targetExited: 9,
   /** No sample of the recording had a Lua frame (the profile is still written). */
   noLuaFrames: 10,
-  /** Assigned, not yet used: the target is already traced by another tracer (a debugger, strace, …). */
+  /** The target is already traced by another tracer (a debugger, strace, …): a thread has one tracer at most. */
   alreadyTraced: 11,
-  /** Assigned, not yet used: the output file or its directory cannot be written. */
+  /** The output file or its directory cannot be written (checked before the first sample; at the end, the profile went to a fallback file). */
   outputNotWritable: 12,
 } as const;
 
@@ -41,4 +41,15 @@ export function permissionHint(pid: number): string {
     `permission denied attaching to process ${pid}: run as root or the same user, grant CAP_SYS_PTRACE ` +
     `(sudo setcap cap_sys_ptrace+ep $(which node)), or allow it with 'sysctl kernel.yama.ptrace_scope=0'`
   );
+}
+
+/** The one line for a target another tracer holds; the command is from /proc, made printable. */
+export function alreadyTracedMessage(
+  pid: number,
+  tid: number,
+  tracer: { pid: number; command: string },
+): string {
+  const command = tracer.command.replace(/[^\x20-\x7e]/g, '?').slice(0, 32);
+  const which = tid === pid ? `process ${pid}` : `thread ${tid} of process ${pid}`;
+  return `${which} is already traced by pid ${tracer.pid} (${command}): detach it first (a process has one tracer at most)`;
 }

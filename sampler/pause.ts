@@ -4,8 +4,8 @@
  * All calls must come from the OS thread that runs the sampler (ptrace binds a tracee to its tracer).
  */
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, permissionHint } from './errors.js';
-import { EPERM, ESRCH, PtraceError, detach, interrupt, seize, waitStop } from './os/ptrace.js';
+import { LuaprofError, alreadyTracedMessage, permissionHint } from './errors.js';
+import { EPERM, ESRCH, PtraceError, detach, interrupt, seize, tracerOf, waitStop } from './os/ptrace.js';
 import { processExists, threadState } from './os/procfs.js';
 
 export class TargetGoneError extends Error {}
@@ -49,6 +49,9 @@ function withThreadStopped<T>(
       // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
       if (e.errno === ESRCH || seizedBefore.has(tid) || isExiting(tid))
         throw new TargetGoneError(`thread ${tid} exited`);
+      // A thread has one tracer: EPERM from a traced one is not a permission problem.
+      const tracer = tracerOf(tid);
+      if (tracer) throw new LuaprofError('alreadyTraced', alreadyTracedMessage(tid, tid, tracer));
       throw new LuaprofError('permissionDenied', permissionHint(tid));
     }
     throw e;

@@ -19,6 +19,8 @@ export interface SampleResult {
   offCpu: boolean;
   /** The thread was blocked in the kernel (left out unless --idle, which marks it with an idle frame). */
   idle: boolean;
+  /** The process was stopped by its user (SIGSTOP): idle, left out unless --idle. */
+  stopped?: boolean;
   /** A torn or hostile structure: the sample is dropped (counted as an error). */
   error?: boolean;
   /** The first pass of the copy was torn and a later one (µs later) was used. */

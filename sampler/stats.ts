@@ -38,6 +38,7 @@ const FIELDS = [
   'empty',
   'offCpu',
   'idle',
+  'stopped',
   'truncated',
   'stops',
   'tornLater',
@@ -59,6 +60,7 @@ export type Counter =
   | 'empty'
   | 'offCpu'
   | 'idle'
+  | 'stopped'
   | 'truncated'
   | 'stops'
   | 'tornLater'
@@ -140,6 +142,10 @@ export class RecordStats {
   /** Samples of threads blocked in the kernel (left out unless --idle). */
   get idle(): number {
     return this.slots[SLOT.idle];
+  }
+  /** Samples of a process stopped by its user (SIGSTOP): idle time (among `idle` unless --idle). */
+  get stopped(): number {
+    return this.slots[SLOT.stopped];
   }
   /** Samples whose stack was deeper than the walker follows. */
   get truncated(): number {

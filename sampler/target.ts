@@ -12,7 +12,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, permissionHint } from './errors.js';
+import { LuaprofError, alreadyTracedMessage, permissionHint } from './errors.js';
 import { attachRuntime } from './lua/attach.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
 import type { StateDiscovery } from './lua/discovery.js';
@@ -25,11 +25,12 @@ import { PucRuntime } from './lua/puc/runtime.js';
 import type { LuaRuntime } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
-import { listThreads, processExists, readMaps } from './os/procfs.js';
-import { getRegs } from './os/ptrace.js';
+import { listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
+import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
 import type { SampleResult, TargetOptions } from './sample.js';
+import { IDLE_FRAME } from './synthetic-frames.js';
 import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
 
 const THREAD_LIST_MS = 500;
@@ -38,6 +39,8 @@ export class Target {
   private readonly threads = new Map<number, ThreadSampler>();
   private readonly shared: SamplerShared;
   private nextThreadList = 0;
+  /** The main thread's state, read each tick: a process stopped by its user (SIGSTOP) is idle. */
+  private readonly mainStat: ThreadStat;
 
   private constructor(
     readonly pid: number,
@@ -49,6 +52,7 @@ export class Target {
   ) {
     const natives = new NativeStacks(pid, mem, detection.file, detection.flavour === 'luajit');
     this.shared = { pid, mem, opts, natives, discovery };
+    this.mainStat = new ThreadStat(pid, pid);
   }
 
   get luaVersion(): string {
@@ -65,6 +69,7 @@ export class Target {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
     const mem = new RemoteMemory(pid);
     checkAccess(pid);
+    checkNotTraced(pid);
     const detected = detectLua(pid);
     if (!detected && !opts.version)
       throw new LuaprofError(
@@ -184,6 +189,7 @@ export class Target {
   /** Closes the /proc files kept open per thread. */
   close(): void {
     for (const tid of [...this.threads.keys()]) this.dropThread(tid);
+    this.mainStat.close();
   }
 
   /**
@@ -231,6 +237,23 @@ export class Target {
         if (!this.threads.has(tid)) this.threads.set(tid, new ThreadSampler(tid, this.shared));
   }
 
+  /** A tick of a stopped process without --idle: each thread that would be sampled is idle, untouched. */
+  private stoppedTick(): SampleResult[] {
+    return [...this.threads.values()]
+      .filter((t) => t.runtime || this.opts.native)
+      .map((t) => ({
+        tid: t.tid,
+        pid: this.pid,
+        frames: [],
+        luaFrames: [],
+        truncated: false,
+        pauseUs: 0,
+        offCpu: false,
+        idle: true,
+        stopped: true,
+      }));
+  }
+
   /** One tick: a sample of every sampled thread. Threads without Lua are skipped unless --native. */
   sampleAll(dueNs?: number): SampleResult[] {
     const now = performance.now();
@@ -239,6 +262,10 @@ export class Target {
     if (this.threads.size === 0 && isExiting(this.pid))
       throw new TargetGoneError(`process ${this.pid} exited`);
     const out: SampleResult[] = [];
+    // Stopped by its user (SIGSTOP, a job-control stop: every thread stops with the group): its frozen
+    // stack is not where time goes. Left as it is (never resumed), counted as idle; --idle keeps it.
+    const stopped = this.mainStat.state() === 'T';
+    if (stopped && !this.opts.idle) return this.stoppedTick();
     for (const t of [...this.threads.values()]) {
       if (!t.runtime && !this.opts.native && this.shared.discovery) {
         // A coroutine its host resumed from C may run now: found in a stop (fewer for threads that never show one).
@@ -269,7 +296,8 @@ export class Target {
         if (!t.runtime) continue;
       }
       try {
-        out.push(t.sample(dueNs));
+        const s = t.sample(dueNs);
+        out.push(stopped ? markStopped(s) : s);
       } catch (e) {
         if (e instanceof TargetGoneError && t.tid !== this.pid && processExists(this.pid)) {
           this.dropThread(t.tid);
@@ -293,6 +321,13 @@ export class Target {
   }
 }
 
+/** A sample of a stopped thread, kept with --idle: idle, [idle] innermost. */
+function markStopped(s: SampleResult): SampleResult {
+  if (s.error || s.torn || s.offCpu) return { ...s, stopped: true };
+  const frames = s.idle || s.frames.length === 0 ? s.frames : [IDLE_FRAME, ...s.frames];
+  return { ...s, frames, idle: true, stopped: true };
+}
+
 /** --lua-version: "5.4.4" or "luajit" / "luajit-2.1…". */
 function forcedVersion(text: string, detected: LuaDetection | null): LuaDetection {
   const jit = /^luajit[- ]?(.*)$/i.exec(text);
@@ -311,6 +346,14 @@ function checkAccess(pid: number): void {
       throw new LuaprofError('permissionDenied', permissionHint(pid));
     if (code === 'ENOENT' && !processExists(pid))
       throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
+  }
+}
+
+/** A debugger or strace holding any thread: refused by name, whatever the mode (a pause would fail with EPERM). */
+function checkNotTraced(pid: number): void {
+  for (const tid of listThreads(pid)) {
+    const tracer = tracerOf(pid, tid);
+    if (tracer) throw new LuaprofError('alreadyTraced', alreadyTracedMessage(pid, tid, tracer));
   }
 }
 

@@ -225,6 +225,7 @@ function run(): void {
           stats.pause(s.pauseUs);
           stats.count('stops');
         }
+        if (s.stopped) stats.count('stopped');
         if (s.laterPass) stats.count('tornLater');
         if (s.torn) stats.count('tornDropped');
         else if (s.offCpu) stats.count('offCpu');

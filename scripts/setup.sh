@@ -21,6 +21,7 @@ PACKAGES=(
   golang-go chromium
   haproxy sysbench libpcre3
   tmux # test/e2e-top.test.ts drives luaprof top in a real terminal
+  strace
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,6 +2,7 @@
  * Pausing one thread of another process with ptrace: seize, interrupt, wait for the stop, read
  * registers, detach. All calls must come from the same OS thread (the tracer is a thread).
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { libc } from './libc.js';
 import { REG_NAMES, type Registers } from './registers.js';
@@ -102,4 +103,33 @@ export function detach(tid: number, signal = 0): boolean {
     throw new PtraceError('PTRACE_DETACH', e, tid);
   }
   return true;
+}
+
+/** A process that traces a thread: its pid and command (`comm`). */
+export interface Tracer {
+  pid: number;
+  command: string;
+}
+
+/**
+ * Who traces thread `tid` of `pid` (TracerPid of its /proc status), or null: not traced, or gone. A
+ * thread has one tracer at most, so PTRACE_SEIZE of a traced thread fails with EPERM, as for a
+ * permission problem: this tells the two apart.
+ */
+export function tracerOf(pid: number, tid = pid): Tracer | null {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1');
+  } catch {
+    return null;
+  }
+  const tracer = Number(/^TracerPid:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+  if (!Number.isInteger(tracer) || tracer <= 0) return null;
+  let command = '?';
+  try {
+    command = readFileSync(`/proc/${tracer}/comm`, 'latin1').trim();
+  } catch {
+    /* the tracer just went away: its pid is still worth naming */
+  }
+  return { pid: tracer, command };
 }

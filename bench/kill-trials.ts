@@ -1,0 +1,32 @@
+/**
+ * Kill trials (issue 13), the long run of test/e2e-kill-trials.test.ts: luaprof SIGKILLed at random
+ * moments N times (100 Hz and 5000 Hz, default, --blocking and --native), the target SIGKILLed
+ * mid-recording M times; after each, the target must be neither stopped nor traced, and luaprof must
+ * have written its profile and exited 9 when its target died. Prints the counts (RESULTS.md).
+ *
+ *     npm run build && node dist/bench/kill-trials.js [--luaprof-kills 1000] [--target-kills 200] [--parallel 3] [--seed 13]
+ */
+import { runKillTrials } from '../testkit/kill-trials.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const summary = await runKillTrials({
+  luaprofKills: arg('luaprof-kills', 1000),
+  targetKills: arg('target-kills', 200),
+  parallel: arg('parallel', 3),
+  seed: arg('seed', 13),
+  onProgress: (l) => process.stderr.write(`${l}\n`),
+});
+console.log(
+  `${summary.luaprofKills} luaprof kills (${summary.luaprofKillsWhileSampling} while sampling, the rest while attaching), ` +
+    `${summary.targetKills} target kills in ${summary.seconds.toFixed(0)} s: ` +
+    `targets left stopped ${summary.stopped}, left traced ${summary.traced}; ` +
+    `target kills without a written profile and exit 9 (or 10: no Lua sample yet, ${summary.noLuaSample}) ${summary.lostOrWrongCode}`,
+);
+for (const f of summary.failures.slice(0, 30)) console.log(`  FAIL ${f}`);
+const ok = summary.stopped === 0 && summary.traced === 0 && summary.lostOrWrongCode === 0;
+console.log(ok ? 'PASS' : 'FAIL');
+process.exit(ok ? 0 : 1);
