@@ -264,10 +264,10 @@ for (const mode of MODES) {
       );
 
       it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph`, async () => {
-        const { profile, summary } = await record(v, mode, 'torn.lua', ['3']);
-        // Enough samples to resolve the bound (0.5% of 400 is 2). Fewer than 1000 Hz allows: on 5.2 a
-        // collection frees every spare CallInfo, so after each one the deep stack's call records are
-        // new, the copy misses them and the sample walks the live chain (~1-2 ms of luaprof's CPU).
+        const { profile, summary } = await record(v, mode, 'torn.lua', ['5']);
+        // Enough samples to resolve the bound (0.5% of 400 is 2), hence 5 s. Fewer than 1000 Hz allows:
+        // on 5.2 a collection frees every spare CallInfo, so after each one the deep stack's call records
+        // are new, the copy misses them and the sample walks the live chain (~1-2 ms of luaprof's CPU).
         expect(profile.meta.samples).toBeGreaterThan(400);
         const { bad, total, examples } = foreignSamples(profile);
         console.log(
