@@ -299,8 +299,10 @@ describe.skipIf(!HAVE)('a new coroutine per request, resumed from C', () => {
   // Lua 5.2 comes out 1-4 points high on req_a (the shorter, more frequent requests) in CI runs, the
   // others within 2: cause not found yet (each such sample takes a ptrace stop, which lands late and at
   // system calls; 5.2's allocation pattern at request boundaries differs). Held to 5 points there.
+  // LuaJIT (JIT on) is stopped for every sample (issue 9): 4.5-5 points off in CI; held to 6.
+  const POINTS: Record<string, number> = { 'Lua 5.2': 5, LuaJIT: 6 };
   for (const b of EMBED_BUILDS) {
-    const points = b.lua === 'Lua 5.2' ? 5 : 3;
+    const points = POINTS[b.lua] ?? 3;
     it(`${b.lua}: every request's coroutine is sampled, shares within ${points} points`, { retry: 1 }, () => {
       const t = join(tempDir(), 'truth.txt');
       const { profile, stderr } = record(['-r', '1000'], [embedFor(b.lib), 'requests', t, '2']);
