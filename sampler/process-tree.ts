@@ -32,6 +32,8 @@ interface Member {
   target: Target | null;
   /** No attach before this time. */
   retryAt: number;
+  /** Attaches that failed since the last exec. */
+  failures: number;
   command: string;
 }
 
@@ -86,7 +88,7 @@ export class ProcessTree {
 
   private add(pid: number, now: number): void {
     if (this.members.has(pid) || this.members.size >= MAX_MEMBERS) return;
-    this.members.set(pid, { exe: null, target: null, retryAt: now, command: commandLine(pid) });
+    this.members.set(pid, { exe: null, target: null, retryAt: now, failures: 0, command: commandLine(pid) });
   }
 
   private drop(pid: number): void {
@@ -114,6 +116,7 @@ export class ProcessTree {
         m.target = null;
         m.exe = exe;
         m.retryAt = now;
+        m.failures = 0;
         m.command = commandLine(pid);
       }
       if (m.target || now < m.retryAt) continue;
@@ -137,9 +140,11 @@ export class ProcessTree {
       m.command = commandLine(pid);
       this.followed.set(pid, m.command);
       this.log(`luaprof: following pid ${pid} (${t.luaVersion}): ${m.command}`);
-    } catch (e) {
-      // Its state is not made yet (an interpreter starting), or it is gone.
-      m.retryAt = now + (e instanceof LuaprofError && e.kind === 'noLua' ? RETRY_MS : NO_LUA_RECHECK_MS);
+    } catch {
+      // Its state is not made yet or not whole (an interpreter starting: no state found, or the layout
+      // check caught it half built), or it is gone: soon again, then less and less often.
+      m.retryAt = now + Math.min(RETRY_MS * 2 ** m.failures, NO_LUA_RECHECK_MS);
+      m.failures++;
     }
   }
 

@@ -1,9 +1,9 @@
 // The README's pictures (docs/*.png), made from the bundled fixtures with the built CLI and headless
 // Chromium, so they can be made again whenever the pages change:
-//   npm run build && node scripts/pictures.mjs            # needs lua5.4 and /usr/bin/chromium
+//   npm run build && node scripts/pictures.mjs            # needs lua5.4, tmux and /usr/bin/chromium
 // Each picture records its fixture anew (a few seconds each), renders the page and screenshots it.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,12 +42,41 @@ function releaseDiff() {
   return page;
 }
 
-// `luaprof top` (a terminal view) gets its picture here once it exists: run it in a detached tmux
-// session against a fixture, and screenshot the pane (`tmux capture-pane -e -p`, its ANSI colours
-// turned into HTML) into docs/top.png.
+/**
+ * `luaprof top` on a fixture with a known split, in a detached tmux session: its screen after a few
+ * seconds, as text in a terminal-like page.
+ */
+function topScreen() {
+  const target = spawn('lua5.4', ['top-split.lua', join(work, 'split.txt')], {
+    cwd: fixtures,
+    stdio: 'ignore',
+  });
+  const session = `luaprof-pictures-${process.pid}`;
+  try {
+    const top = `${process.execPath} ${cli} top -p ${target.pid}`;
+    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '100', '-y', '24', top], {
+      cwd: fixtures,
+    });
+    execFileSync('sleep', ['4']);
+    const screen = execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
+    const text = screen.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
+    const page = join(work, 'top.html');
+    writeFileSync(
+      page,
+      `<!doctype html><meta charset="utf-8"><body data-ready="1" style="margin:0;background:#1e1e1e">` +
+        `<pre style="margin:0;padding:12px;color:#d4d4d4;font:14px/1.35 'DejaVu Sans Mono',monospace">${text}</pre>`,
+    );
+    return page;
+  } finally {
+    execFileSync('tmux', ['kill-session', '-t', session], { stdio: 'ignore' });
+    target.kill();
+  }
+}
+
 const pictures = [
   { file: 'flamegraph.png', page: demoFlamegraph, width: 1100, height: 720 },
   { file: 'diff.png', page: releaseDiff, width: 1100, height: 560 },
+  { file: 'top.png', page: topScreen, width: 860, height: 470 },
 ];
 
 mkdirSync(docs, { recursive: true });
