@@ -76,7 +76,7 @@ function topScreen() {
 const pictures = [
   { file: 'flamegraph.png', page: demoFlamegraph, width: 1100, height: 720 },
   { file: 'diff.png', page: releaseDiff, width: 1100, height: 560 },
-  { file: 'top.png', page: topScreen, width: 860, height: 470 },
+  { file: 'top.png', page: topScreen, width: 860, height: 270 },
 ];
 
 mkdirSync(docs, { recursive: true });
