@@ -1,6 +1,6 @@
 /**
  * `dump --locals` against Lua's own debug.getlocal/getupvalue (fixtures/lua/locals.lua writes what they
- * see at every level, then spins) on every PUC runtime present and on LuaJIT's interpreter (-joff); and every byte from the target that
+ * see at every level, varargs too, then spins) on every PUC runtime present and on LuaJIT's interpreter (-joff); and every byte from the target that
  * reaches the terminal is inert (fixtures/lua/hostile-names.lua).
  */
 import { join } from 'node:path';
@@ -80,12 +80,9 @@ describe.each([...RUNTIMES, ...JIT_OFF])('dump --locals on $name', (rt) => {
         (f: JsonFrame) => f.kind === 'lua',
       );
       expect(frames.length).toBe(oracle.locals.length);
-      // luaprof lists LuaJIT's varargs not yet (see README): compare its named locals only.
-      const listed = (vars: Var[]) =>
-        rt.flavour === 'luajit' ? vars.filter((v) => !v.name.includes('vararg')) : vars;
       frames.forEach((f, i) => {
         expect(f.localsUnavailable, f.name).toBeUndefined();
-        expectSame(f.locals!, listed(oracle.locals[i] ?? []), `level ${i + 1} locals`);
+        expectSame(f.locals!, oracle.locals[i] ?? [], `level ${i + 1} locals`);
         expectSame(f.upvalues!, oracle.upvalues[i] ?? [], `level ${i + 1} upvalues`);
       });
       const spin = new Map(frames[0].locals!.map((v) => [v.name, v.value]));
@@ -98,12 +95,16 @@ describe.each([...RUNTIMES, ...JIT_OFF])('dump --locals on $name', (rt) => {
       expect(spin.get('bad')).toBe('"\\x1b[2J\\x1b]0;pwned\\x07 \\xff\\xfe end"');
       expect(spin.get('large')).toBe(`"${'x'.repeat(80)}"... (1048576 bytes)`);
       expect(spin.get('cfn')).toMatch(/^function: builtin /);
-      // The main chunk's extra arguments (the oracle file's name), 5.2+.
-      const main = frames[frames.length - 1].locals!;
-      if (rt.flavour === 'puc' && !rt.name.startsWith('lua5.1'))
-        expect(main.filter((v) => v.name.includes('vararg')).map((v) => v.value)).toEqual([
-          `"${oracleFile}"`,
-        ]);
+      // Extra arguments (5.2+ and LuaJIT): entry(1, 2.5, "more", nil, 3)'s after its fixed parameters, and
+      // the main chunk's (the oracle file's name).
+      const varargs = (f: JsonFrame) =>
+        f.locals!.filter((v) => v.name.includes('vararg')).map((v) => v.value);
+      const entry = frames.find((f) => f.name.includes('entry'))!;
+      expect(entry.locals!.slice(0, 2).map((v) => `${v.name}=${v.value}`)).toEqual(['a=1', 'b=2.5']);
+      if (!rt.name.startsWith('lua5.1')) {
+        expect(varargs(entry)).toEqual(['"more"', 'nil', '3']);
+        expect(varargs(frames[frames.length - 1])).toEqual([`"${oracleFile}"`]);
+      }
 
       const text = await luaprof(['dump', '-p', String(child.pid), '--locals']);
       expect(text.status).toBe(0);

@@ -26,6 +26,8 @@ export interface RawLevel {
   linkType: number;
   /** Address of the frame's first slot (its base: local slot 0), for dump --locals. */
   base?: number;
+  /** A vararg function's original frame (below its FRAME_VARG frame): the base of the slots that hold its arguments. */
+  varargBase?: number;
 }
 
 export interface RawThread {
@@ -304,6 +306,8 @@ export class LuaJitCapture {
         const last = levels[levels.length - 1];
         last.callerPc = callerPc;
         last.linkType = type;
+        // BC_FUNCV copied the function and its fixed parameters up; the extra arguments stayed here.
+        if (fn === last.func) last.varargBase = frame + 8;
         collapse = false;
       } else if (fn !== L) {
         if (itype(view.buf, fo) !== this.itypeFunc) throw new CaptureError('frame slot is not a function');

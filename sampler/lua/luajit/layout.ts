@@ -28,6 +28,10 @@ export interface LjLayout {
     sizeuv: number;
     k: number;
     sizekgc: number;
+    numparams: number;
+    flags: number;
+    /** PROTO_VARARG in GCproto.flags. */
+    varargFlag: number;
   };
   func: { ffid: number; nupvalues: number; f: number; pc: number; upvalue: number; headerLen: number };
   str: { len: number; size: number };
@@ -88,6 +92,9 @@ export function layoutFromProbe(id: string, p: LuaJitProbe): LjLayout {
       sizeuv: p['GCproto.sizeuv'],
       k: p['GCproto.k'],
       sizekgc: p['GCproto.sizekgc'],
+      numparams: p['GCproto.numparams'],
+      flags: p['GCproto.flags'],
+      varargFlag: p['PROTO_VARARG'],
     },
     func: {
       ffid: p['GCfuncC.ffid'],

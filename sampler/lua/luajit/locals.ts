@@ -15,6 +15,10 @@ import type { LjLayout } from './layout.js';
 import { LjProtoCache, type LjProto } from './proto.js';
 
 const MAX_LOCALS = 250;
+/** Varargs shown per frame at most. */
+const MAX_VARARGS = 256;
+/** The name lj_debug's debug_localname gives varargs. */
+const VARARG_NAME = '(*vararg)';
 /** LJ_TISNUM (~13u): type words below it are numbers (doubles). */
 const TISNUM = 0xfffffff2;
 /** GCupval.v: after the GC header, the two flag bytes and the 16-byte TValue/links union. */
@@ -53,8 +57,26 @@ export class LjLocals {
     const slots = names.length ? this.mem.read(lv.base, names.length * 8) : Buffer.alloc(0);
     if (!slots) return { locals: null, unavailable: 'unreadable stack slots' };
     const out: FrameLocals = { locals: names.map((n, k) => this.value(n, slots, k * 8)) };
+    out.locals!.push(...this.varargs(lv, pt));
     if (upvalues) out.upvalues = this.upvalues(lv.func, lv.fhdr, pt);
     return out;
+  }
+
+  /**
+   * debug.getlocal(level, -k): a vararg function's extra arguments, in its original frame after the
+   * fixed parameters, up to the FRAME_VARG frame BC_FUNCV set up above them (LJ_FR2: function and link
+   * slots between them).
+   */
+  private varargs(lv: RawLevel, pt: LjProto): LuaValue[] {
+    if (lv.varargBase === undefined || lv.base === undefined) return [];
+    if (!pt.isVararg) return [];
+    const numparams = pt.numparams;
+    const count = (lv.base - lv.varargBase) / 8 - numparams - 2;
+    if (!Number.isInteger(count) || count <= 0) return [];
+    const n = Math.min(count, MAX_VARARGS);
+    const slots = this.mem.read(lv.varargBase + numparams * 8, n * 8);
+    if (!slots) return [];
+    return Array.from({ length: n }, (_, k) => this.value(VARARG_NAME, slots, k * 8));
   }
 
   private upvalues(func: number, fhdr: Buffer, pt: LjProto): LuaValue[] {

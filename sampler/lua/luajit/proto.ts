@@ -34,6 +34,12 @@ export class LjProto {
   get numline(): number {
     return this.header.readInt32LE(this.l.proto.numline);
   }
+  get numparams(): number {
+    return this.header[this.l.proto.numparams];
+  }
+  get isVararg(): boolean {
+    return (this.header[this.l.proto.flags] & this.l.proto.varargFlag) !== 0;
+  }
   get bcAddr(): number {
     return this.addr + this.l.proto.size;
   }
