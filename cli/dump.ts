@@ -6,6 +6,7 @@ import { tailCallLine, tracebackLine, type LuaFrame } from '../sampler/lua/frame
 import { LuaprofError } from '../sampler/errors.js';
 import { readThreadLocals, type FrameLocals } from '../sampler/locals.js';
 import type { LuaValue } from '../sampler/lua/values.js';
+import { Symbolizer } from '../sampler/native/symbolizer.js';
 import type { RecordOptions } from '../sampler/sample.js';
 import { Target, TargetGoneError, type SampleResult } from '../sampler/target.js';
 
@@ -86,9 +87,10 @@ export function dump(opts: DumpOptions): string {
     for (const s of target.sampleAll()) if (!s.error) samples.push(s);
     if (opts.locals) {
       const runtimes = new Map(target.luaThreads().map((t) => [t.tid, t.runtime]));
+      const symbols = new Symbolizer(opts.pid, target.memory);
       for (const s of samples) {
         const rt = runtimes.get(s.tid);
-        const read = rt ? readThreadLocals(s.tid, rt, target.memory, upvalues) : null;
+        const read = rt ? readThreadLocals(s.tid, rt, target.memory, upvalues, symbols) : null;
         if (!read) continue;
         // The stack whose locals were read is the one shown (the thread ran between the two looks).
         s.luaFrames = read.frames;

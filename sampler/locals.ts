@@ -3,6 +3,7 @@
  * (locals change as it runs); the capture the read saw is resolved afterwards like any sample's, and
  * those are the frames shown, so every frame's locals belong to it.
  */
+import { nameCFunctions, type CodeSymbols } from './c-function-names.js';
 import { getRegs } from './os/ptrace.js';
 import type { RemoteMemory } from './os/remote-memory.js';
 import { pauseThread } from './pause.js';
@@ -22,8 +23,23 @@ export interface ThreadLocals {
   locals: (FrameLocals | null)[];
 }
 
-/** Reads the locals of one thread's Lua frames while it is stopped; null when they cannot be lined up. */
+/**
+ * Reads the locals of one thread's Lua frames while it is stopped; null when they cannot be lined up.
+ * C functions Lua has no name for are named from `symbols` afterwards, the thread running again.
+ */
 export function readThreadLocals(
+  tid: number,
+  runtime: LuaRuntime,
+  mem: RemoteMemory,
+  upvalues: boolean,
+  symbols: CodeSymbols,
+): ThreadLocals | null {
+  const read = readLocals(tid, runtime, mem, upvalues);
+  if (read) nameCFunctions(read.locals, symbols);
+  return read;
+}
+
+function readLocals(
   tid: number,
   runtime: LuaRuntime,
   mem: RemoteMemory,

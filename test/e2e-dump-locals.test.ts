@@ -3,9 +3,11 @@
  * see at every level, varargs too, then spins) on every PUC runtime present and on LuaJIT's interpreter (-joff); and every byte from the target that
  * reaches the terminal is inert (fixtures/lua/hostile-names.lua).
  */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { luaprof, startLua, tempDir, waitForFile, alive, ptraceState } from './helpers/lua-process.js';
+import { ROOT, luaprof, startLua, tempDir, waitForFile, alive, ptraceState } from './helpers/lua-process.js';
 import { availableRuntimes } from './helpers/runtimes.js';
 
 /** Each check takes seconds; the bound is for a machine shared by many runs (load average 40 seen). */
@@ -95,6 +97,14 @@ describe.each([...RUNTIMES, ...JIT_OFF])('dump --locals on $name', (rt) => {
       expect(spin.get('bad')).toBe('"\\x1b[2J\\x1b]0;pwned\\x07 \\xff\\xfe end"');
       expect(spin.get('large')).toBe(`"${'x'.repeat(80)}"... (1048576 bytes)`);
       expect(spin.get('cfn')).toMatch(/^function: builtin /);
+      // A library C function package.loaded does not list (string.gmatch's iterator): by its symbol where
+      // the binary has symbols (the runtimes built here, OpenResty's LuaJIT), else by module and function
+      // start as --native profiles label it, never by the nearest exported name before it.
+      expect(spin.get('iter')).toMatch(
+        rt.builtBy
+          ? /^function: builtin (gmatch_aux|lj_cf_string_gmatch_aux)$/
+          : /^function: builtin \S+\+0x[0-9a-f]+$/,
+      );
       // Extra arguments (5.2+ and LuaJIT): entry(1, 2.5, "more", nil, 3)'s after its fixed parameters, and
       // the main chunk's (the oracle file's name).
       const varargs = (f: JsonFrame) =>
@@ -139,6 +149,51 @@ describe.each(JIT_OFF.slice(0, 1))('dump --locals on $name with the JIT on', (rt
         localsUnavailable: 'running inside a JIT trace',
       });
       expect(frames[1].locals!.map((v) => v.name)).toEqual(['x', 'here']);
+    },
+    SLOW_MACHINE_MS,
+  );
+});
+
+/** fixtures/hosts/cfuncs.c built against each Lua that ships headers and a shared library here. */
+const HOST_BUILDS = [
+  { lua: '5.1', include: '/usr/include/lua5.1', lib: 'lua5.1' },
+  { lua: '5.2', include: '/usr/include/lua5.2', lib: 'lua5.2' },
+  { lua: '5.3', include: '/usr/include/lua5.3', lib: 'lua5.3' },
+  { lua: '5.4', include: '/usr/include/lua5.4', lib: 'lua5.4' },
+  { lua: 'LuaJIT', include: '/usr/include/luajit-2.1', lib: 'luajit-5.1' },
+].filter((b) => existsSync('/usr/bin/gcc') && existsSync(join(b.include, 'lua.h')));
+
+describe.each(HOST_BUILDS)('dump --locals in a host on Lua $lua', (b) => {
+  it(
+    "names C functions package.loaded does not list by their symbol, the others by Lua's name",
+    async () => {
+      const dir = tempDir();
+      const bin = join(dir, 'cfuncs');
+      const src = join(ROOT, 'fixtures/hosts/cfuncs.c');
+      execFileSync('gcc', ['-O2', '-g', '-o', bin, src, `-I${b.include}`, `-l${b.lib}`]);
+      const ready = join(dir, 'ready');
+      const child = spawn(bin, [ready], { stdio: 'ignore' });
+      children.push(child);
+      await waitForFile(ready);
+      const r = await luaprof(['dump', '-p', String(child.pid), '--locals', '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const hold: JsonFrame = JSON.parse(r.stdout).threads[0].frames.find((f: JsonFrame) => f.kind === 'lua');
+      const v = new Map(hold.locals!.map((l) => [l.name, l.value]));
+      // Static functions of the host (its .symtab): one passed in, one a C closure with an upvalue.
+      expect(v.get('hidden')).toBe('function: builtin host_hidden');
+      expect(v.get('counter')).toBe('function: builtin host_counter');
+      // string.gmatch's iterator in Debian's stripped library: module and function start, no export's name.
+      expect(v.get('iter')).toMatch(/^function: builtin lib\S+\.so[.0-9]*\+0x[0-9a-f]+$/);
+      // Functions package.loaded lists keep Lua's name (5.1's tracebacks search no table: symbols).
+      if (b.lua === '5.1') {
+        expect(v.get('named')).toBe('function: builtin host_named');
+        expect(v.get('p')).toMatch(/^function: builtin liblua5\.1\S*\+0x[0-9a-f]+$/);
+      } else {
+        expect(v.get('named')).toBe("function: builtin 'host_named'");
+        expect(v.get('p')).toBe("function: builtin 'print'");
+      }
+      child.kill();
     },
     SLOW_MACHINE_MS,
   );

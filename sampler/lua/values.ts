@@ -13,6 +13,20 @@ export interface LuaValue {
   name: string;
   type: LuaType;
   value: string;
+  /**
+   * A C function no Lua name was found for: the address of its code, named from the target's symbols
+   * once the thread runs again (sampler/locals.ts), which then drops this field.
+   */
+  cfunc?: number;
+}
+
+/**
+ * A C function as a value: by the name Lua knows it by (quoted, as tracebacks quote it), else by the
+ * symbol of its code (as --native profiles name C frames), else by address.
+ */
+export function formatCFunction(luaName: string | undefined, addr: number, symbol?: string): string {
+  if (luaName !== undefined) return `function: builtin '${luaName}'`;
+  return `function: builtin ${symbol ?? hexAddr(addr)}`;
 }
 
 /** Bytes of a string value shown; the rest is summarised by its length. */

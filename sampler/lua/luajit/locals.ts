@@ -7,7 +7,14 @@
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
 import { inertLatin1 } from '../../../report/terminal-text.js';
-import { formatFloat, formatString, hexAddr, STRING_SHOWN, type LuaValue } from '../values.js';
+import {
+  formatCFunction,
+  formatFloat,
+  formatString,
+  hexAddr,
+  STRING_SHOWN,
+  type LuaValue,
+} from '../values.js';
 import type { FrameLocals } from '../puc/locals.js';
 import type { RawLevel, RawLuaJitStack, RawThread } from './capture.js';
 import type { LjGlobalNames } from './globals.js';
@@ -117,7 +124,7 @@ export class LjLocals {
       case 6:
         return { name, type: 'thread', value: `thread: ${hexAddr(gc)}` };
       case 8:
-        return { name, type: 'function', value: this.func(gc) };
+        return { name, type: 'function', ...this.func(gc) };
       case 10:
         return { name, type: 'cdata', value: `cdata: ${hexAddr(gc)}` };
       case 11:
@@ -148,19 +155,20 @@ export class LjLocals {
     return `table: ${hexAddr(addr)} (${Math.max(0, asize - 1)} array, ${hmask === 0 ? 0 : hmask + 1} hash)`;
   }
 
-  private func(addr: number): string {
+  /** function <file:line> for Lua functions; a C function by its library or fast-function name, else its code's address. */
+  private func(addr: number): Pick<LuaValue, 'value' | 'cfunc'> {
     const f = this.l.func;
     const h = isPlausiblePtr(addr) ? this.mem.read(addr, f.headerLen) : null;
-    if (!h || h[9] !== this.l.gct.func) return `function: ${hexAddr(addr)}`;
+    if (!h || h[9] !== this.l.gct.func) return { value: `function: ${hexAddr(addr)}` };
     const ffid = h[f.ffid];
     if (ffid === 0) {
       const pt = this.protos.get(u64(h, f.pc));
-      if (pt) return `function <${inertLatin1(pt.shortSrc)}:${pt.firstline}>`;
-      return `function: ${hexAddr(addr)}`;
+      if (pt) return { value: `function <${inertLatin1(pt.shortSrc)}:${pt.firstline}>` };
+      return { value: `function: ${hexAddr(addr)}` };
     }
     const name = this.globals.lookup(addr) ?? (ffid > 1 ? this.globals.ffidName(ffid) : undefined);
-    return name !== undefined
-      ? `function: builtin '${inertLatin1(name)}'`
-      : `function: builtin ${hexAddr(addr)}`;
+    if (name !== undefined) return { value: formatCFunction(inertLatin1(name), addr) };
+    // GCfuncC.f: the C function's code.
+    return { value: formatCFunction(undefined, addr), cfunc: u64(h, f.f) };
   }
 }

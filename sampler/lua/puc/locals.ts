@@ -8,7 +8,15 @@
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
 import { inertLatin1 } from '../../../report/terminal-text.js';
-import { formatFloat, formatString, hexAddr, STRING_SHOWN, type LuaType, type LuaValue } from '../values.js';
+import {
+  formatCFunction,
+  formatFloat,
+  formatString,
+  hexAddr,
+  STRING_SHOWN,
+  type LuaType,
+  type LuaValue,
+} from '../values.js';
 import type { RawFrame, RawLuaStack } from './capture.js';
 import { PucCapture } from './capture.js';
 import { GlobalNames } from './globals.js';
@@ -193,7 +201,7 @@ export class PucLocals {
       case 5:
         return { name, type, value: this.table(p) };
       case 6:
-        return { name, type, value: this.func(tag, p) };
+        return { name, type, ...this.func(tag, p) };
       default:
         return { name, type, value: `${type}: ${hexAddr(p)}` };
     }
@@ -246,11 +254,12 @@ export class PucLocals {
     return (tag & 0x0f) === 0;
   }
 
-  /** function <file:line> for Lua functions; a C function by its library name when it has one. */
-  private func(tag: number, addr: number): string {
+  /** function <file:line> for Lua functions; a C function by its library name, else the address of its code. */
+  private func(tag: number, addr: number): Pick<LuaValue, 'value' | 'cfunc'> {
     const tags = this.layout.tags;
     const c = this.layout.closure;
     let cfunc = tag === tags.lightC ? addr : -1;
+    let code = cfunc;
     if (cfunc < 0 && isPlausiblePtr(addr)) {
       const cl = this.mem.read(addr, Math.max(c.lp, c.cf) + 8);
       const isLua = cl && (c.isC !== undefined ? cl[c.isC] === 0 : tag === tags.luaClosure);
@@ -258,18 +267,20 @@ export class PucLocals {
         const pa = u64(cl, c.lp);
         const ph = isPlausiblePtr(pa) ? this.mem.read(pa, this.layout.proto.size) : null;
         const proto = ph ? this.protos.get(pa, ph) : null;
-        if (proto) return `function <${inertLatin1(proto.shortSrc)}:${proto.lineDefined}>`;
-      } else if (cl) cfunc = addr;
+        if (proto) return { value: `function <${inertLatin1(proto.shortSrc)}:${proto.lineDefined}>` };
+      } else if (cl) {
+        cfunc = addr;
+        code = u64(cl, c.cf);
+      }
     }
-    if (cfunc < 0) return `function: ${hexAddr(addr)}`;
+    if (cfunc < 0) return { value: `function: ${hexAddr(addr)}` };
     if (!this.globalsRead) {
       this.globalsRead = true;
       if (this.layout.traceback.globalNames !== 'none') this.globals.refresh(Date.now(), 0);
     }
     const name = this.globals.lookup(addr);
-    return name !== undefined
-      ? `function: builtin '${inertLatin1(name)}'`
-      : `function: builtin ${hexAddr(addr)}`;
+    if (name !== undefined) return { value: formatCFunction(inertLatin1(name), addr) };
+    return { value: formatCFunction(undefined, addr), cfunc: code };
   }
 }
 
