@@ -154,6 +154,35 @@ describe.each(JIT_OFF.slice(0, 1))('dump --locals on $name with the JIT on', (rt
   );
 });
 
+describe.each(RUNTIMES.filter((r) => r.name === 'lua5.2' || r.name === 'lua5.4'))(
+  'global names on $name',
+  (rt) => {
+    it(
+      'names a C function found through _G as the other releases do, the traceback text as the release prints it',
+      async () => {
+        const nameFile = join(tempDir(), 'name.txt');
+        const child = startLua(rt.argv0, 'global-names.lua', [nameFile]);
+        children.push(child);
+        // A global that lua_next visits after _G, whose C function runs called from C (pcall).
+        const name = (await waitForFile(nameFile)).trim();
+        expect(name).toMatch(/^held\d+$/);
+        const r = await luaprof(['dump', '-p', String(child.pid), '--locals', '--json']);
+        expect(r.status).toBe(0);
+        const frames: JsonFrame[] = JSON.parse(r.stdout).threads[0].frames;
+        expect(frames.filter((f) => f.kind === 'c').map((f) => f.name)).toContain(name);
+        const main = frames.find((f) => f.name === 'main chunk')!;
+        expect(main.locals!.find((v) => v.name === 'held')!.value).toBe(`function: builtin '${name}'`);
+        // debug.traceback's own words: 5.2 says "_G.held…" there.
+        const text = await luaprof(['dump', '-p', String(child.pid)]);
+        const said = rt.name === 'lua5.2' ? `_G.${name}` : name;
+        expect(text.stdout).toContain(`[C]: in function '${said}'\n`);
+        child.kill();
+      },
+      SLOW_MACHINE_MS,
+    );
+  },
+);
+
 /** fixtures/hosts/cfuncs.c built against each Lua that ships headers and a shared library here. */
 const HOST_BUILDS = [
   { lua: '5.1', include: '/usr/include/lua5.1', lib: 'lua5.1' },

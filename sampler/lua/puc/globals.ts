@@ -17,6 +17,14 @@ interface Entry {
   value: number;
 }
 
+/**
+ * A global name as luaprof shows it outside tracebacks: "print", not the "_G.print" Lua 5.2's
+ * traceback gives a global it reaches through the global table's own _G field first (5.3+ strip it).
+ */
+export function plainGlobalName(name: string): string {
+  return name.startsWith('_G.') ? name.slice(3) : name;
+}
+
 export class GlobalNames {
   private names = new Map<number, string>();
   private builtAt = -Infinity;
@@ -28,8 +36,15 @@ export class GlobalNames {
     private readonly G: number,
   ) {}
 
+  /** The name the target's own traceback gives value (5.2: "_G.print" when lua_next reaches _G first). */
   lookup(value: number): string | undefined {
     return this.names.get(value);
+  }
+
+  /** The name luaprof shows for value everywhere else (profiles, locals): plainGlobalName's. */
+  plainName(value: number): string | undefined {
+    const name = this.names.get(value);
+    return name === undefined ? undefined : plainGlobalName(name);
   }
 
   /** Rebuilds the map unless it was rebuilt less than minIntervalMs ago. */

@@ -278,7 +278,7 @@ export class PucLocals {
       this.globalsRead = true;
       if (this.layout.traceback.globalNames !== 'none') this.globals.refresh(Date.now(), 0);
     }
-    const name = this.globals.lookup(addr);
+    const name = this.globals.plainName(addr);
     if (name !== undefined) return { value: formatCFunction(inertLatin1(name), addr) };
     return { value: formatCFunction(undefined, addr), cfunc: code };
   }

@@ -3,7 +3,7 @@ import type { Memory } from '../../os/memory.js';
 import type { PucLayout } from './layout.js';
 import type { LuaFrame } from '../frames.js';
 import { PucCapture, type RawFrame, type RawLuaStack, type RawThread } from './capture.js';
-import { GlobalNames } from './globals.js';
+import { GlobalNames, plainGlobalName } from './globals.js';
 import { NameInference, type NameInfo } from './names.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
 import { tornCalls } from './tears.js';
@@ -101,8 +101,9 @@ export class PucResolver {
         }
         if (global !== undefined) frame.globalName = global;
       }
+      // Profiles name a global "print" on every release; the traceback text keeps 5.2's "_G.print".
       frame.name =
-        global ??
+        (global !== undefined ? plainGlobalName(global) : undefined) ??
         (fromCall
           ? fromCall.name
           : frame.what === 'main'
