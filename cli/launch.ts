@@ -24,11 +24,17 @@ const GATED_SCRIPT = '( read -r _ <&4; exec "$@" ) <&0 & echo $! >&3; wait $!';
 /**
  * Starts `argv`. `gated`: it waits to exec until go() is called, so that a sampler that follows its
  * process tree is ready before its first child (a short-lived one would be missed otherwise).
+ * `output`: a file descriptor for the command's stdout and stderr, its stdin then /dev/null (a
+ * full-screen view owns the terminal); by default it shares luaprof's terminal.
  */
-export function launch(argv: string[], gated = false): Promise<Launched> {
+export function launch(argv: string[], gated = false, output?: number): Promise<Launched> {
   return new Promise((resolve, reject) => {
+    const io =
+      output === undefined
+        ? (['inherit', 'inherit', 'inherit'] as const)
+        : (['ignore', output, output] as const);
     const shell = spawn('/bin/sh', ['-c', gated ? GATED_SCRIPT : SCRIPT, 'luaprof-launch', ...argv], {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'],
+      stdio: [...io, 'pipe', 'pipe'],
     });
     const exited = new Promise<number>((res) => {
       shell.on('exit', (code, signal) => res(code ?? (signal ? 128 : 1)));

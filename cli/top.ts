@@ -4,7 +4,9 @@
  * into rows and report/top-view.ts draws the screen. On a terminal the screen is full-screen (the
  * alternate screen, raw keys); on a pipe, or with --once, the same table is printed as text.
  */
-import { basename } from 'node:path';
+import { closeSync, mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { sortRows, TopWindow, type TopSort } from '../aggregator/top-window.js';
 import type { Frame } from '../aggregator/profile.js';
 import { renderTop, renderTopText, type TopViewState } from '../report/top-view.js';
@@ -12,7 +14,7 @@ import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { targetGone } from '../sampler/gone.js';
 import { startRecording, type SampleStream } from '../sampler/recorder.js';
 import type { RecordOptions } from '../sampler/sample.js';
-import { launch, type Launched } from './launch.js';
+import { endCommand, launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
 
 export interface TopCliOptions extends Pick<
@@ -53,15 +55,26 @@ interface ViewChoice {
 }
 
 export async function top(opts: TopCliOptions): Promise<number> {
+  const interactive = !opts.once && process.stdout.isTTY === true && process.stdin.isTTY === true;
   let launched: Launched | null = null;
+  let commandLog: string | undefined;
   let pid = opts.pid;
   if (opts.command.length > 0) {
-    launched = await launch(opts.command);
+    // On the full screen the command's output would draw over the view: it goes to a file instead.
+    let fd: number | undefined;
+    if (interactive) {
+      commandLog = join(mkdtempSync(join(tmpdir(), 'luaprof-top-')), 'command.log');
+      fd = openSync(commandLog, 'w');
+    }
+    try {
+      launched = await launch(opts.command, false, fd);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
     pid = launched.pid;
   } else if (pid === undefined || targetGone(pid)) {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
-  const interactive = !opts.once && process.stdout.isTTY === true && process.stdin.isTTY === true;
   const durationMs = opts.once ? (opts.durationMs ?? ONCE_DEFAULT_MS) : opts.durationMs;
   const { command: _c, once: _o, durationMs: _d, pid: _p, ...sampling } = opts;
   // Frames keyed by line: `l` folds them back to functions.
@@ -76,7 +89,11 @@ export async function top(opts: TopCliOptions): Promise<number> {
     stream = s;
     for (const x of samples) window.add(x.time, `${x.pid}:${x.tid}`, x.frames);
   });
-  launched?.exited.then(() => rec.stop());
+  let commandEnded = false;
+  launched?.exited.then(() => {
+    commandEnded = true;
+    rec.stop();
+  });
 
   // --once shows the whole run, however long -d made it.
   const choice: ViewChoice = {
@@ -128,6 +145,7 @@ export async function top(opts: TopCliOptions): Promise<number> {
       paused: choice.paused,
       secondsPerSample: 1 / opts.rate,
       note,
+      commandLog,
     };
   };
 
@@ -197,7 +215,17 @@ export async function top(opts: TopCliOptions): Promise<number> {
     process.stderr.write(`luaprof: process ${pid} exited\n`);
     exitCode = opts.once ? ExitCode.targetExited : ExitCode.ok;
   }
-  if (launched) await launched.exited;
+  if (commandLog)
+    process.stderr.write(`luaprof: the output of ${basename(opts.command[0])} is in ${commandLog}\n`);
+  if (launched) {
+    // Quitting (or -d) ends the command top started; one that ends by itself ends top's sampling.
+    if (!commandEnded) {
+      process.stderr.write(`luaprof: ending ${basename(opts.command[0])} (pid ${pid})\n`);
+      for (const d of await endCommand(launched))
+        process.stderr.write(`luaprof: left running: pid ${d}, detached from the command (a daemon)\n`);
+    }
+    await launched.exited;
+  }
   return exitCode;
 }
 

@@ -38,6 +38,8 @@ export interface TopViewState {
   secondsPerSample: number;
   /** A one-line note under the header (e.g. the target exited). */
   note?: string;
+  /** Where the output of the command top started goes (top -- cmd on a terminal). */
+  commandLog?: string;
 }
 
 /** How many lines come before the rows (header, keys, blank, column titles). */
@@ -108,7 +110,7 @@ function headerLines(s: TopViewState, width: number): string[] {
     fit(parts1.filter(Boolean).join('  '), width),
     fit(parts2.join('  '), width),
     fit(s.note ? inertLatin1(s.note) : keys, width),
-    fit('', width),
+    fit(s.commandLog ? `command output: ${inertLatin1(s.commandLog)}` : '', width),
   ];
 }
 

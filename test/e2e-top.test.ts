@@ -2,12 +2,13 @@
  * `luaprof top` in a real terminal (tmux): the rows against a fixture's own clock, each key, a
  * resize, and the terminal and the target restored after q and after Ctrl-C. `--once` as text.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   CLI,
+  FIXTURES,
   alive,
   luaprof,
   ptraceState,
@@ -167,6 +168,54 @@ describe('luaprof top in a terminal', () => {
       keys(session, 'C-c');
       await until(session, /top exited 0/, 'the exit');
       expectRestored(session, pid);
+    },
+    SLOW_MACHINE_MS,
+  );
+});
+
+describe('luaprof top -- command', () => {
+  it(
+    "keeps the command's output off the screen, in a file it names, and ends the command on q",
+    async () => {
+      const session = `luaprof-top-chatty-${process.pid}`;
+      sessions.push(session);
+      const cmd = `cd ${FIXTURES} && ${process.execPath} ${CLI} top -r 100 -- lua5.4 chatty.lua; echo "top exited $?"; sleep 120`;
+      spawnTmux(['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
+      await until(session, /chatty\.lua/, 'the rows');
+      // chatty.lua writes ten lines a second to stdout and stderr: two seconds of them.
+      await new Promise((r) => setTimeout(r, 2000));
+      let s = pane(session);
+      expect(s).not.toMatch(/CHATTY/);
+      const log = /command output: (\S+)/.exec(s)![1];
+      const pid = Number(/luaprof top {2}pid (\d+)/.exec(s)![1]);
+      expect(readFileSync(log, 'utf8')).toMatch(/CHATTY stdout \d+\nCHATTY stderr \d+\n/);
+      keys(session, 'q');
+      s = await until(session, /top exited 0/, 'the exit');
+      expect(s).toContain(`luaprof: the output of lua5.4 is in ${log}`);
+      expect(s).not.toMatch(/CHATTY/);
+      await waitFor(() => !alive(pid), 10_000, 'the command ended');
+      rmSync(dirname(log), { recursive: true, force: true });
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
+    'passes the output through with --once and ends the command after -d',
+    async () => {
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'top', '--once', '-d', '1s', '--', 'lua5.4', 'chatty.lua'],
+        {
+          cwd: FIXTURES,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/CHATTY stdout \d+\n/);
+      expect(r.stderr).toMatch(/CHATTY stderr \d+\n/);
+      expect(r.stdout).toMatch(/^luaprof top {2}pid \d+/m);
+      expect(r.stderr).toMatch(/luaprof: ending lua5\.4 \(pid \d+\)/);
     },
     SLOW_MACHINE_MS,
   );

@@ -140,6 +140,16 @@ describe('renderTop', () => {
     expect(lines[2]).toContain('sort (%Total)');
   });
 
+  it("says where a started command's output goes, on the line under the keys", () => {
+    const log = '/tmp/luaprof-top-Ab12Cd/command.log';
+    const lines = renderTop(state({ commandLog: log }), 120, 40);
+    expect(lines[3].trimEnd()).toBe(`command output: ${log}`);
+    expect(lines[4]).toMatch(/^ %Own\*/);
+    expect(renderTop(state(), 120, 40)[3].trim()).toBe('');
+    // Cut in the middle at 40 columns: the file name stays.
+    expect(renderTop(state({ commandLog: log }), 40, 10)[3]).toMatch(/^command output: .*….*command\.log$/);
+  });
+
   it('makes target text inert', () => {
     const evil: Frame = { kind: 'lua', name: '\x1b[2Jx\x07', file: '\x9b31m.lua', lineDefined: 1 };
     const lines = renderTop(state({ rows: [{ frame: evil, own: 1, total: 1 }], samples: 1 }), 80, 10);
