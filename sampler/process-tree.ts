@@ -17,7 +17,7 @@ import { Target } from './target.js';
 import { children } from './threads.js';
 
 /** How often the tree is read again: short-lived children (a test runner's interpreters) must not slip by. */
-const POLL_MS = 20;
+const POLL_MS = 10;
 /** A process with Lua whose state cannot be found yet (starting up) is tried again after this long. */
 const RETRY_MS = 20;
 /** A process without Lua is looked at again after this long (it may load a library), or at its next exec. */

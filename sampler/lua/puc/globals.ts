@@ -6,7 +6,7 @@
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
 import type { PucLayout } from './layout.js';
-import { readTString } from './strings.js';
+import { readTStrings } from './strings.js';
 
 const MAX_NODES = 1 << 16;
 const MAX_ARRAY = 1 << 16;
@@ -128,18 +128,22 @@ export class GlobalNames {
     const nb = this.mem.read(nodes, count * n.size);
     if (!nb) return out;
     const strTags = [this.layout.tags.shortString, this.layout.tags.longString];
+    const keyAddrs: number[] = [];
+    const keyed: Entry[] = [];
     for (let i = 0; i < count; i++) {
       const base = i * n.size;
       const valTag = this.tagAt(nb, base);
       if (valTag === this.layout.tags.nil || (valTag & 0x0f) === 0) continue;
       const keyTag = n.keyTtSize === 1 ? nb[base + n.keyTt] : nb.readInt32LE(base + n.keyTt);
-      let key: string | null = null;
-      if (strTags.includes(keyTag)) {
-        const s = u64(nb, base + n.keyVal);
-        key = isPlausiblePtr(s) ? readTString(this.mem, s, this.layout, 256) : null;
+      const e: Entry = { key: null, tag: valTag, value: u64(nb, base) };
+      const s = u64(nb, base + n.keyVal);
+      if (strTags.includes(keyTag) && isPlausiblePtr(s)) {
+        keyAddrs.push(s);
+        keyed.push(e);
       }
-      out.push({ key, tag: valTag, value: u64(nb, base) });
+      out.push(e);
     }
+    readTStrings(this.mem, keyAddrs, this.layout, 256).forEach((k, i) => (keyed[i].key = k));
     return out;
   }
 }
