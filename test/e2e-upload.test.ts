@@ -2,8 +2,8 @@
  * record --upload and --match against real Lua processes, pushing to in-process stand-ins of the
  * backends (testkit/backend-servers.ts: they check requests as Pyroscope's and Parca's handlers do).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -205,6 +205,67 @@ describe('record --upload, Pyroscope', () => {
       expect(r.stderr).toMatch(message);
     }
   });
+});
+
+const haveGo = (() => {
+  try {
+    execFileSync('go', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('the pushed pprof, read independently by go tool pprof -raw', () => {
+  it.skipIf(!haveGo)(
+    'sample types, values, functions, thread labels and window time as pprof-format reads them',
+    async () => {
+      const server = await pyroscopeServer();
+      servers.push(server);
+      const cwd = scratch();
+      const target = lua([join(cwd, 'truth'), '4']);
+      const r = await luaprof(
+        [
+          'record',
+          '-p',
+          String(target.pid),
+          '-d',
+          '2s',
+          '--upload',
+          server.url,
+          '--upload-interval',
+          '1s',
+          '--no-progress',
+        ],
+        cwd,
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const push = server.pushes.find((p) => p.profile.sample.length > 0)!;
+      const file = join(cwd, 'window.pb.gz');
+      writeFileSync(file, push.raw);
+      const raw = execFileSync('go', ['tool', 'pprof', '-raw', file], {
+        encoding: 'utf8',
+        env: { ...process.env, HOME: cwd, GOCACHE: join(cwd, 'gocache'), GOFLAGS: '-mod=mod' },
+        timeout: 60_000,
+      });
+      expect(raw).toContain('PeriodType: cpu nanoseconds');
+      expect(raw).toContain('Period: 10000000');
+      expect(raw).toMatch(/^samples\/count cpu\/nanoseconds$/m);
+      expect(raw).toContain(`thread_id:[${target.pid}]`);
+      expect(raw).toMatch(/ alpha \S*shares\.lua:16 s=16/);
+      const values = [...raw.matchAll(/^\s+(\d+)\s+(\d+): [\d ]+$/gm)].map((m) => [
+        Number(m[1]),
+        Number(m[2]),
+      ]);
+      for (const [count, ns] of values) expect(ns).toBe(count * 10_000_000);
+      const goTotal = values.reduce((a, [c]) => a + c, 0);
+      expect(goTotal).toBe(push.profile.sample.reduce((a, s) => a + Number(s.value[0]), 0));
+      const time = /^Time: (.*)$/m.exec(raw)![1];
+      expect(
+        Math.abs(Date.parse(time.replace(/ \+0000 UTC$/, 'Z').replace(' ', 'T')) / 1000 - push.from),
+      ).toBeLessThan(1);
+    },
+  );
 });
 
 describe('record --upload, Parca', () => {

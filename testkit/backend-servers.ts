@@ -28,6 +28,8 @@ export interface Push {
   at: number;
   /** Bytes of the profile as sent (gzipped pprof). */
   bytes: number;
+  /** The profile as sent. */
+  raw: Buffer;
 }
 
 export interface Behaviour {
@@ -205,6 +207,7 @@ export function pyroscopeServer(): Promise<FakeBackend> {
       headers: req.headers,
       at: Date.now(),
       bytes: raw.length,
+      raw,
     });
     res.writeHead(200);
     res.end();
@@ -304,6 +307,7 @@ export function parcaServer(): Promise<FakeBackend> {
           headers: req.headers,
           at: Date.now(),
           bytes: raw.length,
+          raw,
         });
       }
     }
