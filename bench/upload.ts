@@ -8,15 +8,21 @@
  * 2. Fleet figures: `record --match` of N lua5.4 processes (1 and 8; niced, bench/cpu.lua) at 100 Hz with
  *    --upload to an in-process Pyroscope stand-in, 10 s windows: luaprof's CPU (from /proc, after
  *    start-up) and RSS, pprof bytes per process per window, bytes sent per process per second.
+ * 3. Window size against the shape of the code: a full 10 s window at 100 Hz (1,000 samples) with S
+ *    distinct stacks of depth 20 drawn from 400 functions in 40 files, encoded as the upload encodes it
+ *    (report/pprof.ts, gzipped) and as Parca's JSON carries it (base64).
  *
- *   npm run build && node dist/bench/upload.js [--rate 500] [--seconds 6] [--rounds 3] [--fleet-seconds 32]
+ *   npm run build && node dist/bench/upload.js [--parts 1,2,3] [--rate 500] [--seconds 6] [--rounds 3] [--fleet-seconds 32]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ProfileBuilder, type Frame } from '../aggregator/profile.js';
+import { toPprof } from '../report/pprof.js';
 import { pyroscopeServer } from '../testkit/backend-servers.js';
+import { rng as seeded } from '../testkit/rng.js';
 import { CLI, ROOT, commandLine, medianOf, option, parseSummary } from './harness.js';
 
 const RATE = Number(option('rate', '500'));
@@ -24,6 +30,7 @@ const SECONDS = Number(option('seconds', '6'));
 const ROUNDS = Number(option('rounds', '3'));
 const FLEET_SECONDS = Number(option('fleet-seconds', '32'));
 const CLK_TCK = 100;
+const PARTS = new Set(option('parts', '1,2,3').split(',').map(Number));
 
 function startTarget(nice = false): ChildProcess {
   const args = [join(ROOT, 'bench/cpu.lua'), '30', '1000000'];
@@ -93,107 +100,165 @@ async function deadPort(): Promise<number> {
 }
 
 const out: string[] = [`    ${commandLine()}`, ''];
+const dir = mkdtempSync(join(tmpdir(), 'luaprof-upload-bench-'));
 const load = () =>
   loadavg()
     .map((x) => x.toFixed(2))
     .join(' ');
 
 // --- 1. does a dead or slow backend slow sampling? -------------------------------------------------
-out.push(
-  `${new Date().toISOString()}, load average ${load()}; lua5.4 bench/cpu.lua at depth 30, -r ${RATE} -d ${SECONDS}s, ${ROUNDS} interleaved rounds, 1 s windows`,
-  '',
-  '| configuration | achieved Hz per round | median | vs. no upload |',
-  '|---|---|---|---|',
-);
-const slow = await pyroscopeServer();
-slow.behaviour.delayMs = 5000;
-const dead = `http://127.0.0.1:${await deadPort()}`;
-const configs: [string, string[]][] = [
-  ['no --upload (-o pprof file)', []],
-  ['--upload to a dead server', ['--upload', dead, '--upload-interval', '1s']],
-  ['--upload to a slow server (5 s)', ['--upload', slow.url, '--upload-interval', '1s']],
-];
-const rates = new Map<string, (number | undefined)[]>(configs.map(([n]) => [n, []]));
-const dir = mkdtempSync(join(tmpdir(), 'luaprof-upload-bench-'));
-for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, extra] of configs) {
-    const target = startTarget();
-    await new Promise((r) => setTimeout(r, 200));
-    const file = join(dir, 'p.pb.gz');
-    const args = [
-      'record',
-      '-p',
-      String(target.pid),
-      '-r',
-      String(RATE),
-      '-d',
-      `${SECONDS}s`,
-      '--no-progress',
-    ];
-    const r = await luaprof([...args, ...(extra.length ? extra : ['-o', file])]);
-    target.kill('SIGKILL');
-    const s = parseSummary(r.stderr);
-    rates.get(name)!.push(s.rateHz);
-    process.stderr.write(`${name}: exit ${r.code}, ${s.rateHz} Hz\n`);
-  }
-}
-const base = medianOf(rates.get(configs[0][0])!);
-for (const [name] of configs) {
-  const m = medianOf(rates.get(name)!);
-  const dev = m !== undefined && base ? ((m - base) / base) * 100 : undefined;
+if (PARTS.has(1)) {
   out.push(
-    `| ${name} | ${rates
-      .get(name)!
-      .map((x) => x ?? '?')
-      .join(', ')} | ${m ?? '?'} | ${dev === undefined ? '—' : `${dev >= 0 ? '+' : ''}${dev.toFixed(2)}%`} |`,
+    `${new Date().toISOString()}, load average ${load()}; lua5.4 bench/cpu.lua at depth 30, -r ${RATE} -d ${SECONDS}s, ${ROUNDS} interleaved rounds, 1 s windows`,
+    '',
+    '| configuration | achieved Hz per round | median | vs. no upload |',
+    '|---|---|---|---|',
   );
+  const slow = await pyroscopeServer();
+  slow.behaviour.delayMs = 5000;
+  const dead = `http://127.0.0.1:${await deadPort()}`;
+  const configs: [string, string[]][] = [
+    ['no --upload (-o pprof file)', []],
+    ['--upload to a dead server', ['--upload', dead, '--upload-interval', '1s']],
+    ['--upload to a slow server (5 s)', ['--upload', slow.url, '--upload-interval', '1s']],
+  ];
+  const rates = new Map<string, (number | undefined)[]>(configs.map(([n]) => [n, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, extra] of configs) {
+      const target = startTarget();
+      await new Promise((r) => setTimeout(r, 200));
+      const file = join(dir, 'p.pb.gz');
+      const args = [
+        'record',
+        '-p',
+        String(target.pid),
+        '-r',
+        String(RATE),
+        '-d',
+        `${SECONDS}s`,
+        '--no-progress',
+      ];
+      const r = await luaprof([...args, ...(extra.length ? extra : ['-o', file])]);
+      target.kill('SIGKILL');
+      const s = parseSummary(r.stderr);
+      rates.get(name)!.push(s.rateHz);
+      process.stderr.write(`${name}: exit ${r.code}, ${s.rateHz} Hz\n`);
+    }
+  }
+  const base = medianOf(rates.get(configs[0][0])!);
+  for (const [name] of configs) {
+    const m = medianOf(rates.get(name)!);
+    const dev = m !== undefined && base ? ((m - base) / base) * 100 : undefined;
+    out.push(
+      `| ${name} | ${rates
+        .get(name)!
+        .map((x) => x ?? '?')
+        .join(
+          ', ',
+        )} | ${m ?? '?'} | ${dev === undefined ? '—' : `${dev >= 0 ? '+' : ''}${dev.toFixed(2)}%`} |`,
+    );
+  }
+  await slow.close();
 }
-await slow.close();
 
 // --- 2. fleet figures --------------------------------------------------------------------------------
-out.push(
-  '',
-  `${new Date().toISOString()}, load average ${load()}; record --match at 100 Hz, --upload to an in-process Pyroscope stand-in, 10 s windows, ${FLEET_SECONDS} s; targets niced lua5.4 bench/cpu.lua (busy)`,
-  '',
-  '| processes | luaprof CPU (% of one CPU, after start-up) | RSS | pprof per process per 10 s window (median, gzipped) | sent per process per second |',
-  '|---|---|---|---|---|',
-);
-for (const n of [1, 8]) {
-  const server = await pyroscopeServer();
-  const tag = `luaprof-fleet-${process.pid}-${n}`;
-  // The tag is in each target's command line (an extra argument cpu.lua ignores): --match finds exactly these.
-  const targets = Array.from({ length: n }, () =>
-    spawn('nice', ['-n', '19', 'lua5.4', join(ROOT, 'bench/cpu.lua'), '30', '1000000', tag], {
-      stdio: ['pipe', 'ignore', 'inherit'],
-    }),
-  );
-  for (const t of targets) t.stdin!.write('go\n');
-  await new Promise((r) => setTimeout(r, 300));
-  const r = await luaprof(
-    [
-      'record',
-      '--match',
-      tag,
-      '-r',
-      '100',
-      '-d',
-      `${FLEET_SECONDS}s`,
-      '--upload',
-      server.url,
-      '--no-progress',
-    ],
-    { from: 3, to: FLEET_SECONDS - 1 },
-  );
-  for (const t of targets) t.kill('SIGKILL');
-  // Full windows only (the last one is partial).
-  const full = server.pushes.filter((p) => p.until - p.from >= 9);
-  const bytes = medianOf(full.map((p) => p.bytes));
-  const sentPerSec = server.pushes.reduce((a, p) => a + p.bytes, 0) / n / FLEET_SECONDS;
-  process.stderr.write(`fleet ${n}: exit ${r.code}; ${server.pushes.length} pushes\n${r.stderr}\n`);
+if (PARTS.has(2)) {
   out.push(
-    `| ${n} | ${r.cpuPct?.toFixed(1) ?? '?'}% | ${r.rssKiB ? `${(r.rssKiB / 1024).toFixed(0)} MiB` : '?'} | ${bytes ? `${(bytes / 1024).toFixed(1)} KiB` : '?'} (${full.length} windows) | ${sentPerSec.toFixed(0)} B/s |`,
+    '',
+    `${new Date().toISOString()}, load average ${load()}; record --match at 100 Hz, --upload to an in-process Pyroscope stand-in, 10 s windows, ${FLEET_SECONDS} s; targets niced lua5.4 bench/cpu.lua (busy)`,
+    '',
+    '| processes | luaprof CPU (% of one CPU, after start-up) | RSS | pprof per process per 10 s window (median, gzipped) | sent per process per second |',
+    '|---|---|---|---|---|',
   );
-  await server.close();
+  for (const n of [1, 8]) {
+    const server = await pyroscopeServer();
+    const tag = `luaprof-fleet-${process.pid}-${n}`;
+    // The tag is in each target's command line (an extra argument cpu.lua ignores): --match finds exactly these.
+    const targets = Array.from({ length: n }, () =>
+      spawn('nice', ['-n', '19', 'lua5.4', join(ROOT, 'bench/cpu.lua'), '30', '1000000', tag], {
+        stdio: ['pipe', 'ignore', 'inherit'],
+      }),
+    );
+    for (const t of targets) t.stdin!.write('go\n');
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await luaprof(
+      [
+        'record',
+        '--match',
+        tag,
+        '-r',
+        '100',
+        '-d',
+        `${FLEET_SECONDS}s`,
+        '--upload',
+        server.url,
+        '--no-progress',
+      ],
+      { from: 3, to: FLEET_SECONDS - 1 },
+    );
+    for (const t of targets) t.kill('SIGKILL');
+    // Full windows only (the last one is partial).
+    const full = server.pushes.filter((p) => p.until - p.from >= 9);
+    const bytes = medianOf(full.map((p) => p.bytes));
+    const sentPerSec = server.pushes.reduce((a, p) => a + p.bytes, 0) / n / FLEET_SECONDS;
+    process.stderr.write(`fleet ${n}: exit ${r.code}; ${server.pushes.length} pushes\n${r.stderr}\n`);
+    out.push(
+      `| ${n} | ${r.cpuPct?.toFixed(1) ?? '?'}% | ${r.rssKiB ? `${(r.rssKiB / 1024).toFixed(0)} MiB` : '?'} | ${bytes ? `${(bytes / 1024).toFixed(1)} KiB` : '?'} (${full.length} windows) | ${sentPerSec.toFixed(0)} B/s |`,
+    );
+    await server.close();
+  }
+}
+
+// --- 3. window size against distinct stacks ---------------------------------------------------------
+if (PARTS.has(3)) {
+  out.push(
+    '',
+    'A full 10 s window at 100 Hz (1,000 samples, one thread), S distinct stacks of depth 20 from 400 functions in 40 files, samples spread over the stacks by a Zipf law:',
+    '',
+    '| distinct stacks S (of them sampled) | gzipped pprof (Pyroscope body) | Parca JSON (base64) |',
+    '|---|---|---|',
+  );
+  const rng = seeded(7);
+  const fns: Frame[] = Array.from({ length: 400 }, (_, i) => ({
+    kind: 'lua',
+    name: `handler_${i}`,
+    file: `app/module_${i % 40}.lua`,
+    lineDefined: 10 + ((i * 37) % 900),
+  }));
+  for (const S of [10, 50, 200, 1000]) {
+    const stacks = Array.from({ length: S }, () =>
+      Array.from({ length: 20 }, () => fns[Math.floor(rng() * fns.length)]),
+    );
+    const weights = stacks.map((_, i) => 1 / (i + 1));
+    const total = weights.reduce((a, w) => a + w, 0);
+    const cumulative: number[] = [];
+    weights.reduce((acc, w, k) => (cumulative[k] = acc + w / total), 0);
+    const b = new ProfileBuilder();
+    const n = 1000;
+    for (let k = 0; k < n; k++) {
+      const x = rng();
+      const at = cumulative.findIndex((c) => c >= x);
+      b.addSample(100, 'lua5.4', stacks[at < 0 ? S - 1 : at], k * 10, 1, 100);
+    }
+    const distinct = b.stacks.length;
+    const profile = b.build({
+      tool: 'luaprof',
+      version: '0.1.0',
+      pid: 100,
+      rate: 100,
+      startTime: Date.now(),
+      durationMs: 10_000,
+      samples: n,
+      errors: 0,
+    });
+    const gz = toPprof(profile, { threadLabels: { id: 'thread_id', name: 'thread_name' } });
+    const parca = JSON.stringify({
+      series: [{ labels: { labels: [] }, samples: [{ raw_profile: gz.toString('base64') }] }],
+    });
+    out.push(
+      `| ${S} (${distinct} sampled) | ${(gz.length / 1024).toFixed(1)} KiB | ${(Buffer.byteLength(parca) / 1024).toFixed(1)} KiB |`,
+    );
+  }
 }
 rmSync(dir, { recursive: true, force: true });
 console.log(out.join('\n'));
