@@ -304,6 +304,44 @@ describe('record --upload, Parca', () => {
   });
 });
 
+describe('record --subprocesses --upload', () => {
+  it('each interpreter a runner starts is its own series (its pid), picked up as it appears', async () => {
+    const server = await pyroscopeServer();
+    servers.push(server);
+    const cwd = scratch();
+    const runner = join(FIXTURES, 'tree', 'runner.sh');
+    const r = await luaprof(
+      [
+        'record',
+        '--subprocesses',
+        '--upload',
+        server.url,
+        '--upload-interval',
+        '1s',
+        '--no-progress',
+        '--',
+        'sh',
+        runner,
+        'lua5.4',
+        '3',
+        '0.4',
+      ],
+      cwd,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const byPid = new Map<string, Set<string>>();
+    for (const p of server.pushes) {
+      const names = byPid.get(p.labels.pid) ?? new Set<string>();
+      const strings = p.profile.stringTable.strings;
+      for (const f of p.profile.function) names.add(strings[Number(f.name)]);
+      byPid.set(p.labels.pid, names);
+    }
+    // One series per interpreter, each holding its own job (global 'test_N') and no other's.
+    const jobs = [...byPid.values()].map((names) => [...names].filter((n) => /test_\d/.test(n)));
+    expect(jobs.map((j) => j.map((n) => /test_(\d)/.exec(n)![1]))).toEqual([['1'], ['2'], ['3']]);
+  });
+});
+
 describe('record --match', () => {
   /** Two matching processes, one not, then a third matching one later. */
   async function scenario(cwd: string, args: string[], server?: FakeBackend) {
