@@ -100,6 +100,9 @@ describe('record --upload, Pyroscope', () => {
           String(target.pid),
           '-d',
           '3s',
+          // 1000 Hz: on a loaded machine most ticks find the target off its CPU; shares need samples.
+          '-r',
+          '1000',
           '--upload',
           server.url,
           '--upload-interval',
@@ -124,7 +127,7 @@ describe('record --upload, Pyroscope', () => {
           lua_version: 'Lua 5.4.4',
         });
         expect(p.labels.hostname).toBeTruthy();
-        expect(p.query).toMatchObject({ spyName: 'luaprof', sampleRate: '100', format: 'pprof' });
+        expect(p.query).toMatchObject({ spyName: 'luaprof', sampleRate: '1000', format: 'pprof' });
         expect(p.from).toBeGreaterThanOrEqual(Math.floor(t0 / 1000));
         expect(p.until - p.from).toBeLessThanOrEqual(1);
         if (i > 0) expect(p.from).toBeGreaterThanOrEqual(server.pushes[i - 1].until);
