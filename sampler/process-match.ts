@@ -86,14 +86,11 @@ export class Matcher {
       let s = this.seen.get(pid);
       if (!s) this.seen.set(pid, (s = { nextCheck: now, firstSeen: now }));
       if (now < s.nextCheck) continue;
-      if (this.source.descendsFromSelf(pid)) {
-        s.nextCheck = Infinity;
-        continue;
-      }
       // The regex sees the command line as ps shows it: NULs as spaces (bounded, process-tree.ts).
       if (this.regex.test(this.source.commandLine(pid))) {
         s.nextCheck = Infinity;
-        found.push(pid);
+        // luaprof's own command line names the pattern: it, and anything it starts, is never a target.
+        if (!this.source.descendsFromSelf(pid)) found.push(pid);
       } else s.nextCheck = now + (now - s.firstSeen < YOUNG_MS ? 0 : RECHECK_MS);
     }
     for (const pid of this.seen.keys()) if (!alive.has(pid)) this.seen.delete(pid);
@@ -115,6 +112,7 @@ export class ProcessMatch {
     private readonly log: (line: string) => void,
     private readonly followChildren: boolean,
     source: MatchSource = procSource(process.pid),
+    private readonly parent: (pid: number) => number | null = parentOf,
   ) {
     this.matcher = new Matcher(regex, source);
   }
@@ -138,12 +136,21 @@ export class ProcessMatch {
     return undefined;
   }
 
+  /** With --subprocesses: `pid` is, or will be at the tree's next read, a member of a tree followed already. */
+  private inATree(pid: number): boolean {
+    if (!this.followChildren) return false;
+    let p: number | null = pid;
+    for (let i = 0; i < MAX_ANCESTRY && p !== null && p > 1; i++, p = this.parent(p))
+      if (this.commandOf(p) !== undefined) return true;
+    return false;
+  }
+
   poll(now: number): void {
     if (now >= this.nextScan) {
       this.nextScan = now + SCAN_MS;
       for (const pid of this.matcher.scan(now)) {
-        // Already followed as a descendant of an earlier match (--subprocesses): one series, not two.
-        if (this.commandOf(pid) !== undefined || this.trees.size >= MAX_TREES) continue;
+        // A descendant of an earlier match (--subprocesses) is already its tree's: one series, not two.
+        if (this.inATree(pid) || this.trees.size >= MAX_TREES) continue;
         this.trees.set(pid, new ProcessTree(pid, this.opts, this.log, this.followChildren));
       }
     }
