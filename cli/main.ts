@@ -111,7 +111,9 @@ program
 
 program
   .command('record')
-  .description('sample a running process (-p PID) or a command (-- cmd args...) and write a profile')
+  .description(
+    'sample a running process (-p PID), the processes matching --match REGEX, or a command (-- cmd args...); write a profile or --upload it',
+  )
   .option('-p, --pid <pid>', 'process id to attach to', pidOption)
   .option(
     '-d, --duration <time>',
