@@ -12,6 +12,8 @@
  *    distinct stacks of depth 20 drawn from 400 functions in 40 files, encoded as the upload encodes it
  *    (report/pprof.ts, gzipped) and as Parca's JSON carries it (base64).
  *
+ * 4. Memory over a long upload-only run (--parts 4, --long-seconds 150): RSS at intervals, 1000 Hz, 1 s windows.
+ *
  *   npm run build && node dist/bench/upload.js [--parts 1,2,3] [--rate 500] [--seconds 6] [--rounds 3] [--fleet-seconds 32]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -207,6 +209,55 @@ if (PARTS.has(2)) {
     );
     await server.close();
   }
+}
+
+// --- 4. memory over a long upload-only run -----------------------------------------------------------
+if (PARTS.has(4)) {
+  const LONG = Number(option('long-seconds', '150'));
+  const server = await pyroscopeServer();
+  const target = startTarget(true);
+  await new Promise((r) => setTimeout(r, 200));
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'record',
+      '-p',
+      String(target.pid),
+      '-r',
+      '1000',
+      '-d',
+      `${LONG}s`,
+      '--upload',
+      server.url,
+      '--upload-interval',
+      '1s',
+      '--no-progress',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const rss: [number, number | undefined][] = [];
+  const readRss = () => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const at = [10, 30, 60, 90, 120, LONG - 5].filter((t) => t < LONG);
+  for (const t of at) setTimeout(() => rss.push([t, readRss()]), t * 1000);
+  await new Promise((r) => child.on('close', r));
+  target.kill('SIGKILL');
+  out.push(
+    '',
+    `${new Date().toISOString()}, load average ${load()}; record -p (niced busy lua5.4) -r 1000 -d ${LONG}s --upload (stand-in), 1 s windows, no -o: luaprof's RSS over time (${server.pushes.length} windows sent)`,
+    '',
+    `| ${at.map((t) => `${t} s`).join(' | ')} |`,
+    `|${at.map(() => '---|').join('')}`,
+    `| ${rss.map(([, k]) => (k ? `${(k / 1024).toFixed(0)} MiB` : '?')).join(' | ')} |`,
+  );
+  await server.close();
 }
 
 // --- 3. window size against distinct stacks ---------------------------------------------------------

@@ -51,8 +51,9 @@ interface Pending {
 
 type Outcome = { kind: 'ok' } | { kind: 'retry'; why: string } | { kind: 'refused'; why: string };
 
-/** Bounded: a backend's error page is not read in full. */
+/** Bounded: a backend's error page is not read in full, and one line of it is said. */
 const MAX_ERROR_BODY = 4096;
+const MAX_MESSAGE = 300;
 
 export class UploadQueue {
   readonly counts: QueueCounts = { windows: 0, sent: 0, dropped: 0, rejected: 0, retries: 0, bytes: 0 };
@@ -185,7 +186,8 @@ export class UploadQueue {
         return { kind: 'ok' };
       }
       const text = await boundedText(res);
-      const what = `HTTP ${res.status}${text ? `: ${serverMessage(text)}` : ''}`;
+      const message = serverMessage(text).replace(/\s+/g, ' ');
+      const what = `HTTP ${res.status}${message ? `: ${message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message}` : ''}`;
       if (res.status === 429 || res.status >= 500) return { kind: 'retry', why: what };
       return { kind: 'refused', why: `${what} (${new URL(r.url).pathname})` };
     } catch (e) {
