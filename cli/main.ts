@@ -11,6 +11,9 @@ import { top } from './top.js';
 import { formatOption, registerReportCommands } from './report-commands.js';
 import { parseTidList } from '../sampler/threads.js';
 import { VERSION } from './version.js';
+import { EndpointError, parseEndpoint } from '../upload/endpoint.js';
+import { LabelError, parseTags } from '../upload/labels.js';
+import type { UploadCliOptions } from './record.js';
 
 function pidOption(v: string): number {
   const n = Number(v);
@@ -44,6 +47,49 @@ function localsOption(v: string): 'all' {
   return 'all';
 }
 
+/** --match: a regular expression, checked here (one line, not a stack trace from the worker). */
+function matchOption(v: string): string {
+  try {
+    new RegExp(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`not a regular expression: ${(e as Error).message}`);
+  }
+  return v;
+}
+
+function uploadIntervalOption(v: string): number {
+  const ms = durationOption(v);
+  if (ms < 1000 || ms > 3_600_000) throw new InvalidArgumentError('expected an interval between 1s and 1h');
+  return ms;
+}
+
+/** The --upload options together, or null without --upload (its companions alone are a usage error). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+function uploadOptions(o: any): UploadCliOptions | undefined {
+  if (o.upload === undefined) {
+    const stray = ['uploadInterval', 'appName', 'tags', 'tenant'].find((k) => o[k] !== undefined);
+    if (stray)
+      throw new LuaprofError(
+        'badArguments',
+        `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --upload URL`,
+      );
+    return undefined;
+  }
+  try {
+    return {
+      endpoint: parseEndpoint(o.upload),
+      intervalMs: o.uploadInterval ?? 10_000,
+      appName: o.appName,
+      tags: o.tags === undefined ? {} : parseTags(o.tags),
+      tenant: o.tenant,
+    };
+  } catch (e) {
+    if (e instanceof EndpointError || e instanceof LabelError)
+      throw new LuaprofError('badArguments', e.message);
+    throw e;
+  }
+}
+
 function defaultOutput(pid: number | undefined, format: OutputFormat): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const ext = { html: 'html', speedscope: 'json', folded: 'folded', pprof: 'pb.gz' }[format];
@@ -65,7 +111,9 @@ program
 
 program
   .command('record')
-  .description('sample a running process (-p PID) or a command (-- cmd args...) and write a profile')
+  .description(
+    'sample a running process (-p PID), the processes matching --match REGEX, or a command (-- cmd args...); write a profile or --upload it',
+  )
   .option('-p, --pid <pid>', 'process id to attach to', pidOption)
   .option(
     '-d, --duration <time>',
@@ -87,22 +135,50 @@ program
   .option('--keep-running', 'with -- cmd and -d: leave the command running when the recording ends', false)
   .option('--idle', 'keep samples of threads blocked in the kernel, marked [idle]', false)
   .option('--blocking', 'stop each thread for its sample (ptrace) instead of copying it while it runs', false)
+  .option(
+    '--match <regex>',
+    'follow every process whose command line matches, and new ones as they start (instead of -p or -- cmd)',
+    matchOption,
+  )
+  .option(
+    '--upload <url>',
+    'send a profile every --upload-interval: http(s)://host:4040 (Pyroscope) or parca+http(s)://host:7070 (Parca); credentials from LUAPROF_UPLOAD_TOKEN or LUAPROF_UPLOAD_USER/PASSWORD',
+  )
+  .option(
+    '--upload-interval <time>',
+    'with --upload: length of each window sent (default 10s)',
+    uploadIntervalOption,
+  )
+  .option('--app-name <name>', "with --upload: the service's name (default: the executable's name)")
+  .option('--tags <k=v,...>', 'with --upload: labels added to every series')
+  .option('--tenant <id>', 'with --upload: tenant id (X-Scope-OrgID header)')
   .option('--no-progress', 'no live progress line')
   .argument('[command...]', 'command to start and profile until it exits (after --)')
   .passThroughOptions()
   .action(
     exitCodeAction(async (command: string[], o) => {
-      if ((o.pid === undefined) === (command.length === 0))
-        throw new LuaprofError('badArguments', 'record needs either -p PID or -- command args...');
-      const format: OutputFormat = o.format ?? (o.output ? inferFormat(o.output) : null) ?? 'html';
-      if (o.output && !o.format && !inferFormat(o.output))
+      const targets = [o.pid !== undefined, o.match !== undefined, command.length > 0].filter(Boolean).length;
+      if (targets !== 1)
+        throw new LuaprofError(
+          'badArguments',
+          'record needs one of -p PID, --match REGEX or -- command args...',
+        );
+      const upload = uploadOptions(o);
+      const perProcess = o.match !== undefined && !upload;
+      const format: OutputFormat =
+        o.format ?? (o.output && !perProcess ? inferFormat(o.output) : null) ?? (upload ? 'pprof' : 'html');
+      if (o.output && !o.format && !perProcess && !inferFormat(o.output))
         throw new LuaprofError(
           'badArguments',
           `cannot tell the format of ${o.output}: use -f ${OUTPUT_FORMATS.join('|')}`,
         );
-      const output: string = o.output ?? defaultOutput(o.pid, format);
+      // --upload alone writes nothing; --match alone writes one file per process into a directory.
+      const output: string | null =
+        o.output ?? (upload ? null : perProcess ? '.' : defaultOutput(o.pid, format));
       return record({
         pid: o.pid,
+        match: o.match,
+        upload,
         command,
         durationMs: o.duration ?? null,
         rate: o.rate,

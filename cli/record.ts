@@ -1,5 +1,7 @@
 /** `luaprof record`: sample a process (or a command it starts) and write the profile. */
-import { basename } from 'node:path';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { splitByProcess } from '../aggregator/by-process.js';
 import type { Profile } from '../aggregator/profile.js';
 import {
   OutputWriteError,
@@ -16,6 +18,24 @@ import type { RecordStats } from '../sampler/stats.js';
 import { endCommand, launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
 import { inert } from '../report/terminal-text.js';
+import { exePath } from '../sampler/os/procfs.js';
+import { AuthError } from '../upload/auth.js';
+import type { Endpoint } from '../upload/endpoint.js';
+import { LabelError, type Labels } from '../upload/labels.js';
+import type { QueueCounts } from '../upload/queue.js';
+import { Uploader } from '../upload/uploader.js';
+
+/** --upload and its options, parsed. */
+export interface UploadCliOptions {
+  endpoint: Endpoint;
+  intervalMs: number;
+  appName?: string;
+  tags: Labels;
+  tenant?: string;
+}
+
+/** How long the last window may take to reach the backend once the recording ends (Ctrl-C, SIGTERM, -d). */
+const FLUSH_TIMEOUT_MS = 5000;
 
 /** The recording's options (sampler/sample.ts), with pid optional when a command is given, plus what only the CLI needs. */
 export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLua'> {
@@ -23,9 +43,11 @@ export interface RecordCliOptions extends Omit<RecordOptions, 'pid' | 'waitForLu
   /** With -- cmd and -d: leave the command running when the recording ends. */
   keepRunning?: boolean;
   command: string[];
-  output: string;
+  /** The profile's file (with --match and no --upload: the directory of one file per process); null: none (--upload alone). */
+  output: string | null;
   format: OutputFormat;
   progress: boolean;
+  upload?: UploadCliOptions;
 }
 
 const fmtSeconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -53,22 +75,87 @@ async function writeOutput(
   }
 }
 
+/** Pyroscope's service name by default: the process's executable, in the characters it allows. */
+function executableName(pid: number): string {
+  const exe = exePath(pid)?.replace(/ \(deleted\)$/, '');
+  return (exe ? basename(exe) : 'lua').replace(/[^A-Za-z0-9_./-]/g, '_') || 'lua';
+}
+
+/** The uploader, its endpoint's rules checked before the first sample: a bad label or credential is a usage error. */
+function makeUploader(opts: RecordCliOptions, upload: UploadCliOptions): Uploader {
+  try {
+    return new Uploader({
+      endpoint: upload.endpoint,
+      appName: upload.appName ?? executableName,
+      tags: upload.tags,
+      tenant: upload.tenant,
+      intervalMs: upload.intervalMs,
+      rate: opts.rate,
+      byLine: opts.byLine,
+      hostname: hostname(),
+      luaprofVersion: VERSION,
+      env: process.env,
+      log: (line) => process.stderr.write(`luaprof: ${inert(line)}\n`),
+    });
+  } catch (e) {
+    if (e instanceof LabelError || e instanceof AuthError) throw new LuaprofError('badArguments', e.message);
+    throw e;
+  }
+}
+
+/** --match without --upload: one file per process in the output directory. */
+async function writeEach(
+  profile: Profile,
+  dir: string,
+  format: OutputFormat,
+): Promise<{ lines: string[]; failed: boolean }> {
+  const ext = { html: 'html', speedscope: 'json', folded: 'folded', pprof: 'pb.gz' }[format];
+  const lines: string[] = [];
+  let failed = false;
+  for (const [pid, p] of splitByProcess(profile)) {
+    const file = join(dir, `luaprof-${pid}.${ext}`);
+    const w = await writeOutput(p, file, format);
+    if (w.failed) failed = true;
+    lines.push(
+      w.failed
+        ? `luaprof: ${w.failed}; wrote the ${format} profile of pid ${pid} to ${w.path} instead`
+        : `luaprof: wrote ${format} profile of pid ${pid} to ${file}`,
+    );
+  }
+  if (lines.length === 0) lines.push('luaprof: no process had samples: no file written');
+  return { lines, failed };
+}
+
+function uploadLine(upload: UploadCliOptions, c: QueueCounts, pprofBytes: number): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  return (
+    `luaprof: upload to ${upload.endpoint.kind} ${upload.endpoint.base.host}: ${c.sent} of ${c.windows} windows sent ` +
+    `(${kib(c.bytes)} sent, pprof ${kib(pprofBytes)}), ${c.dropped} dropped, ${c.rejected} refused, ${c.retries} retries`
+  );
+}
+
 export async function record(opts: RecordCliOptions): Promise<number> {
   let launched: Launched | null = null;
   let pid = opts.pid;
-  if (opts.command.length === 0 && (pid === undefined || targetGone(pid)))
+  const matching = opts.match !== undefined;
+  if (!matching && opts.command.length === 0 && (pid === undefined || targetGone(pid)))
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
-  checkOutput(opts.output);
+  const perProcessFiles = matching && !opts.upload;
+  if (opts.output !== null) checkOutput(perProcessFiles ? join(opts.output, 'luaprof-probe') : opts.output);
+  const uploader = opts.upload ? makeUploader(opts, opts.upload) : null;
   if (opts.command.length > 0) {
     // Followed as a tree, the command waits to start until the sampler is ready for its first child.
     launched = await launch(opts.command, opts.subprocesses === true);
     pid = launched.pid;
   }
-  const { command, output, format, progress: _progress, keepRunning, ...sampling } = opts;
+  const { command, output, format, progress: _progress, keepRunning, upload, ...sampling } = opts;
   const rec = startRecording(
-    { ...sampling, pid: pid!, waitForLua: launched !== null },
+    { ...sampling, pid: pid ?? 0, waitForLua: launched !== null },
     { version: VERSION, ...(launched ? { command } : {}) },
+    // Streaming alone (--upload without -o): nothing accumulates, however long it runs.
+    { keepProfile: output !== null },
   );
+  uploader?.start(rec);
   let interrupted = 0;
   const onSignal = () => {
     interrupted++;
@@ -94,7 +181,11 @@ export async function record(opts: RecordCliOptions): Promise<number> {
           : launched
             ? 'until it exits'
             : 'until Ctrl-C';
-      process.stderr.write(`luaprof: sampling pid ${pid} (${inert(v)}) at ${opts.rate} Hz ${until}\n`);
+      const what = matching ? `processes matching /${inert(opts.match!)}/` : `pid ${pid} (${inert(v)})`;
+      const to = upload
+        ? `, sending every ${fmtSeconds(upload.intervalMs)} to ${upload.endpoint.kind} ${upload.endpoint.base.host}`
+        : '';
+      process.stderr.write(`luaprof: sampling ${what} at ${opts.rate} Hz ${until}${to}\n`);
       if (!opts.progress) return;
       ticker = setInterval(() => {
         const p = rec.progress();
@@ -123,7 +214,22 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     if (opts.progress) process.stderr.write('\r\x1b[K');
   }
   const { profile, reason, stats } = result;
-  const written = await writeOutput(profile, output, format);
+  const sent = uploader ? await uploader.finish(FLUSH_TIMEOUT_MS) : null;
+  const outputLines: string[] = [];
+  let written: { failed?: string | boolean } = {};
+  if (output !== null && perProcessFiles) {
+    const each = await writeEach(profile, output, format);
+    outputLines.push(...each.lines);
+    written = { failed: each.failed };
+  } else if (output !== null) {
+    const w = await writeOutput(profile, output, format);
+    written = w;
+    outputLines.push(
+      w.failed
+        ? `luaprof: ${w.failed}; wrote the ${format} profile to ${w.path} instead`
+        : `luaprof: wrote ${format} profile to ${output}`,
+    );
+  }
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
       `${stats.errors} errors, ${stats.late} late, ${stats.offCpu} off-CPU, ${stats.idle} idle, ${stats.empty} without Lua; ` +
@@ -132,11 +238,10 @@ export async function record(opts: RecordCliOptions): Promise<number> {
       (stats.stops > 0
         ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`
         : ''),
-    written.failed
-      ? `luaprof: ${written.failed}; wrote the ${format} profile to ${written.path} instead`
-      : `luaprof: wrote ${format} profile to ${output}`,
+    ...outputLines,
   ];
-  if (opts.subprocesses) summary.push(...processLines(profile));
+  if (upload && sent) summary.push(uploadLine(upload, sent, uploader!.pprofBytes));
+  if ((opts.subprocesses || matching) && output !== null) summary.push(...processLines(profile));
   if (stats.stopped > 0)
     summary.push(
       `luaprof: process ${pid} was stopped (SIGSTOP) during ${stats.stopped} samples (~${fmtSeconds((stats.stopped / opts.rate) * 1000)}): ` +
@@ -161,6 +266,8 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     await launched.exited;
   }
   if (written.failed) return ExitCode.outputNotWritable;
+  if (sent && sent.rejected > 0) return ExitCode.uploadRejected;
+  if (sent && sent.windows > 0 && sent.sent === 0) return ExitCode.uploadFailed;
   if (nothing) return ExitCode.noLuaFrames;
   if (launched) return ExitCode.ok;
   if (reason === 'target-exited' && opts.durationMs !== null && interrupted === 0) {

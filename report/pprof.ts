@@ -18,7 +18,12 @@ import type { Frame, Profile, ProfileMeta } from '../aggregator/profile.js';
 import { ProfileBuilder } from '../aggregator/profile.js';
 import { guessKind } from './speedscope.js';
 
-export function toPprof(profile: Profile): Buffer {
+/** Names of the per-sample thread labels: the file's own, or (for backends, whose label names cannot hold spaces) thread_id / thread_name. */
+export interface PprofOptions {
+  threadLabels?: { id: string; name: string };
+}
+
+export function toPprof(profile: Profile, options: PprofOptions = {}): Buffer {
   const st = new StringTable();
   const periodNs =
     profile.meta.rate && profile.meta.rate > 0 ? Math.round(1e9 / profile.meta.rate) : 10_000_000;
@@ -40,8 +45,8 @@ export function toPprof(profile: Profile): Buffer {
     );
   });
   const samples: Sample[] = [];
-  const tidKey = st.dedup('thread id');
-  const tnameKey = st.dedup('thread name');
+  const tidKey = st.dedup(options.threadLabels?.id ?? 'thread id');
+  const tnameKey = st.dedup(options.threadLabels?.name ?? 'thread name');
   for (const t of profile.threads) {
     const acc = new Map<number, number>();
     for (let i = 0; i < t.samples.length; i++)

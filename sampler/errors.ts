@@ -20,6 +20,10 @@ export const ExitCode = {
   alreadyTraced: 11,
   /** The output file or its directory cannot be written (checked before the first sample; at the end, the profile went to a fallback file). */
   outputNotWritable: 12,
+  /** --upload: the backend refused a profile (4xx other than 429: URL, labels, credentials); said once with its message. */
+  uploadRejected: 13,
+  /** --upload: windows were recorded but none reached the backend (unreachable, or failing throughout). */
+  uploadFailed: 14,
 } as const;
 
 export type ExitCodeName = keyof typeof ExitCode;

@@ -60,11 +60,16 @@ export class ProcessTree {
   /** Processes attached at some point (pid → command), for the summary and "nothing found". */
   readonly followed = new Map<number, string>();
 
-  /** `opts` as for the root target; the root is a member like its descendants. */
+  /**
+   * `opts` as for the root target; the root is a member like its descendants. Without
+   * `followChildren` (--match without --subprocesses) the tree is the root alone, still re-attached
+   * after an exec.
+   */
   constructor(
     private readonly root: number,
     private readonly opts: TargetOptions,
     private readonly log: (line: string) => void = () => undefined,
+    private readonly followChildren = true,
   ) {
     this.add(root, 0);
   }
@@ -106,7 +111,7 @@ export class ProcessTree {
         this.drop(pid);
         continue;
       }
-      for (const c of children(pid)) this.add(c, now);
+      if (this.followChildren) for (const c of children(pid)) this.add(c, now);
     }
     for (const [pid, m] of this.members) {
       const exe = exePath(pid);

@@ -18,6 +18,8 @@ export interface ThreadInfo {
   pid: number;
   tid: number;
   name: string;
+  /** The Lua version of the thread's process (per process with --subprocesses or --match). */
+  luaVersion?: string;
 }
 
 /** What the worker sends every flush: frames and threads new since the last batch, then the samples. */

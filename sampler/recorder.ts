@@ -24,6 +24,8 @@ export interface SampleStream {
   /** Frame table of the stream: StackSample.frames index it. */
   readonly frames: readonly Frame[];
   threadName(pid: number, tid: number): string;
+  /** The Lua version of a process seen in the stream ('' if not known). */
+  luaVersion(pid: number): string;
 }
 
 export type SampleListener = (samples: readonly StackSample[], stream: SampleStream) => void;
@@ -49,7 +51,20 @@ export interface Recording {
   onSamples(listener: SampleListener): () => void;
 }
 
-export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta> = {}): Recording {
+export interface RecorderOptions {
+  /**
+   * Aggregate every sample into the recording's profile (default). Off for a recording that only
+   * streams (--upload without -o): memory then stays bounded however long it runs.
+   */
+  keepProfile?: boolean;
+}
+
+export function startRecording(
+  options: RecordOptions,
+  meta: Partial<ProfileMeta> = {},
+  recorder: RecorderOptions = {},
+): Recording {
+  const keepProfile = recorder.keepProfile ?? true;
   const control = new SharedArrayBuffer(CTRL.size * 4);
   const ctrl = new Int32Array(control);
   const stats = new RecordStats();
@@ -62,9 +77,11 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
   const builderIds: number[] = [];
   const toBuilderId = (id: number) => builderIds[id];
   const threadNames = new Map<string, string>();
+  const luaVersions = new Map<number, string>();
   const stream: SampleStream = {
     frames,
     threadName: (pid, tid) => threadNames.get(`${pid}:${tid}`) ?? String(tid),
+    luaVersion: (pid) => luaVersions.get(pid) ?? '',
   };
   const listeners = new Set<SampleListener>();
   const started = Date.now();
@@ -83,12 +100,16 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
       frames.push(f);
       builderIds.push(builder.internFrame(f));
     }
-    for (const t of batch.threads) threadNames.set(`${t.pid}:${t.tid}`, t.name);
-    for (const s of batch.samples) {
-      const t = builder.thread(s.tid, '', s.pid);
-      if (t.name === '') t.name = stream.threadName(s.pid, s.tid);
-      builder.addStack(s.tid, t.name, s.frames, s.time, 1, s.pid, toBuilderId);
+    for (const t of batch.threads) {
+      threadNames.set(`${t.pid}:${t.tid}`, t.name);
+      if (t.luaVersion) luaVersions.set(t.pid, t.luaVersion);
     }
+    if (keepProfile)
+      for (const s of batch.samples) {
+        const t = builder.thread(s.tid, '', s.pid);
+        if (t.name === '') t.name = stream.threadName(s.pid, s.tid);
+        builder.addStack(s.tid, t.name, s.frames, s.time, 1, s.pid, toBuilderId);
+      }
     for (const listener of listeners) listener(batch.samples, stream);
   };
 
@@ -116,7 +137,7 @@ export function startRecording(options: RecordOptions, meta: Partial<ProfileMeta
           const profile = builder.build({
             tool: 'luaprof',
             version: meta.version ?? '0',
-            pid: options.pid,
+            ...(options.match ? {} : { pid: options.pid }),
             rate: options.rate,
             startTime: stats.startTime,
             durationMs: stats.durationMs,

@@ -54,6 +54,11 @@ export interface RecordOptions {
   threads?: number[];
   /** Follow child processes (one profile per process). */
   subprocesses?: boolean;
+  /**
+   * --match: instead of `pid`, every process whose command line matches this regular expression
+   * (source text; checked by the CLI), and each new one as it starts (sampler/process-match.ts).
+   */
+  match?: string;
   /** Keep samples of threads blocked in the kernel, marked idle. */
   idle?: boolean;
   /** Stop each thread for its sample (ptrace), instead of copying it while it runs. */

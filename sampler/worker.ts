@@ -27,6 +27,7 @@ import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs } from './os/on-cpu.js';
 import { becomeRealtime } from './os/realtime.js';
 import { ProcessTree } from './process-tree.js';
+import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
 import { Target } from './target.js';
@@ -103,10 +104,16 @@ function attachFailure(e: unknown): WorkerMessage {
   return { type: 'error', kind: 'internal', message: (e as Error).stack ?? String(e) };
 }
 
+/** The processes the loop follows when there is more than one: a tree (--subprocesses) or --match. */
+type ProcessSet = ProcessTree | ProcessMatch;
+
 /** Interns frames and collects samples until the next flush. */
 class Batcher {
   /** In a process tree, threads are named by their process's command line. */
-  constructor(private readonly tree: ProcessTree | null) {}
+  constructor(
+    private readonly tree: ProcessSet | null,
+    private readonly luaVersionOf: (pid: number) => string | undefined,
+  ) {}
 
   private readonly frameTable = new FrameTable(options.byLine);
   /** Threads already announced, by pid then tid. */
@@ -122,10 +129,12 @@ class Batcher {
       tids.add(tid);
       const command = this.tree?.commandOf(pid) ?? this.tree?.followed.get(pid);
       const name = threadName(pid, tid);
+      const luaVersion = this.luaVersionOf(pid);
       this.threads.push({
         pid,
         tid,
         name: command ? (tid === pid ? command : `${command} [${name}]`) : name,
+        ...(luaVersion ? { luaVersion } : {}),
       });
     }
     const ids = new Array<number>(frames.length);
@@ -149,9 +158,12 @@ class Batcher {
 
 function run(): void {
   // --subprocesses: the target and its descendants are one tree, followed whether or not the root runs Lua.
-  const tree = options.subprocesses
-    ? new ProcessTree(options.pid, targetOptions, (line) => post({ type: 'log', line }))
-    : null;
+  const log = (line: string) => post({ type: 'log', line });
+  const tree: ProcessSet | null = options.match
+    ? new ProcessMatch(new RegExp(options.match), targetOptions, log, options.subprocesses === true)
+    : options.subprocesses
+      ? new ProcessTree(options.pid, targetOptions, log)
+      : null;
   let target: Target | null = null;
   if (tree) {
     tree.poll(performance.now());
@@ -169,9 +181,16 @@ function run(): void {
   const copiesRunning = !options.blocking && !options.native;
   if (copiesRunning) becomeRealtime();
   const rootTarget = target ?? tree!.targets.find((t) => t.pid === options.pid);
-  post({ type: 'attached', luaVersion: rootTarget?.luaVersion ?? 'following its process tree' });
+  post({
+    type: 'attached',
+    luaVersion:
+      rootTarget?.luaVersion ??
+      (options.match ? 'following matching processes' : 'following its process tree'),
+  });
 
-  const batcher = new Batcher(tree);
+  const batcher = new Batcher(tree, (pid) =>
+    target ? target.luaVersion : tree?.targets.find((t) => t.pid === pid)?.luaVersion,
+  );
   stats.start(Date.now());
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -253,7 +272,7 @@ function run(): void {
         }
       }
     } catch (e) {
-      if (targetGone(options.pid, e)) {
+      if (!options.match && targetGone(options.pid, e)) {
         reason = 'target-exited';
         break;
       }
@@ -277,7 +296,9 @@ function run(): void {
     post({
       type: 'error',
       kind: 'noLua',
-      message: `no Lua found in process ${options.pid} or any of its descendants`,
+      message: options.match
+        ? `no process whose command line matches /${options.match}/ ran Lua`
+        : `no Lua found in process ${options.pid} or any of its descendants`,
     });
     return;
   }

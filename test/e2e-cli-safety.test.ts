@@ -196,7 +196,7 @@ describe('errors: one line, distinct exit codes', () => {
       'record without a target',
       () => ({ args: ['record', '-d', '1s'] }),
       ExitCode.badArguments,
-      /either -p PID or -- command/,
+      /one of -p PID, --match REGEX or -- command/,
     ],
     [
       'bad duration',
