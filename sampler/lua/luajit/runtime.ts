@@ -63,6 +63,6 @@ export class LuaJitRuntime implements LuaRuntime {
 
   /** The collector's time shows as a [GC] frame of LuaJIT's own vmstate (resolve.ts), not as the gc flag. */
   resolve(raw: unknown): ResolvedLua {
-    return { ...this.resolver.resolve(raw as RawLuaJitStack), gc: false, cfuncs: [] };
+    return { ...this.resolver.resolve(raw as RawLuaJitStack), gc: false };
   }
 }
