@@ -21,7 +21,7 @@ import { attachLuaJit } from '../sampler/lua/luajit/attach.js';
 import { readVmCode } from '../sampler/lua/luajit/vm-code.js';
 import { InterpreterNames } from '../sampler/native/interpreter-code.js';
 import { KNOWN_FUNCTIONS } from '../sampler/native/known-functions.js';
-import { ProcessModules, Symbolizer } from '../sampler/native/index.js';
+import { NativeUnwinder, ProcessModules, Symbolizer } from '../sampler/native/index.js';
 import { readMaps } from '../sampler/os/maps.js';
 import { getRegs } from '../sampler/os/ptrace.js';
 import { RemoteMemory } from '../sampler/os/remote-memory.js';
@@ -29,7 +29,8 @@ import { pauseThread } from '../sampler/pause.js';
 import { fdeAt, fdeRanges, functionSymbols, symbolCovers, type FuncSymbol } from './helpers/elf-facts.js';
 import { ROOT, luaprofSync } from './helpers/lua-process.js';
 import { fakeMaps } from './helpers/maps.js';
-import { FIXTURES, startTarget, stopTarget, tempDir } from './helpers/native.js';
+import { FIXTURES, gdbCapture, haveTool, startTarget, stopTarget, tempDir } from './helpers/native.js';
+import { ProcMemMemory } from '../sampler/os/procmem.js';
 
 const LIB = '/usr/lib/x86_64-linux-gnu';
 const OPENRESTY = path.join(ROOT, '.cache/runtimes/openresty-luajit');
@@ -170,6 +171,50 @@ describe('symbolizer: a name only where its symbol covers the address', () => {
       if (file === STATIC_STRIPPED) expect(named, file).toBe(0);
       else expect(named, `${file}: named probes`).toBeGreaterThan(100);
       if (syms.length > 0 && file !== STATIC) expect(unnamed, `${file}: unnamed probes`).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe.skipIf(!haveTool('gdb'))('live stacks: each frame named only by what covers its pc', () => {
+  it.each(BUILDS)('host.c on $id, stopped by gdb twice', async (b) => {
+    const child = await startTarget(hostOf(b.id), ['burn']);
+    try {
+      for (let k = 0; k < 2; k++) {
+        const cap = gdbCapture(child.pid!);
+        const mem = new ProcMemMemory(cap.pid);
+        const u = new NativeUnwinder(cap.pid, mem, { maps: cap.maps });
+        const sym = new Symbolizer(cap.pid, mem, { modules: u.modules });
+        const frames = u.unwind(cap.regs as never, cap.stack);
+        const infos = sym.symbolizeFrames(frames);
+        mem.close();
+        const files = new Set([...luaFiles(b), hostOf(b.id)].map(real));
+        let checked = 0;
+        frames.forEach((f, i) => {
+          const at = i > 0 && !frames[i - 1].signal ? f.pc - 1 : f.pc;
+          const l = u.modules.lookup(at);
+          if (!l || !files.has(real(l.mod.path))) return;
+          checked++;
+          const file = real(l.mod.path);
+          const v = at - l.bias;
+          const { syms, fdes } = { syms: factsOf(file).syms, fdes: fdeRanges(file) };
+          const r = infos[i];
+          const where = `${file} pc 0x${v.toString(16)} (frame ${i}): ${r.label}`;
+          if (r.name !== undefined) {
+            expect(symbolCovers(syms, fdes, r.name, v) || knownCovers(file, fdes, r.name, v), where).toBe(
+              true,
+            );
+          } else {
+            const fde = fdeAt(fdes, v);
+            expect(r.label, where).toBe(
+              `${path.basename(l.mod.path)}+0x${(fde ? fde.start : v).toString(16)}`,
+            );
+          }
+        });
+        expect(checked, `frames in ${[...files].join(', ')}`).toBeGreaterThan(4);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    } finally {
+      stopTarget(child);
     }
   });
 });
