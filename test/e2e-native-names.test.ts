@@ -37,9 +37,13 @@ const OPENRESTY = path.join(ROOT, '.cache/runtimes/openresty-luajit');
 const HOSTS = path.join(ROOT, 'fixtures/hosts');
 const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p);
 
+const buildIds = new Map<string, string | null>();
 function buildId(file: string): string | null {
-  const m = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', file], { encoding: 'utf8' }));
-  return m ? m[1] : null;
+  if (!buildIds.has(file)) {
+    const m = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', file], { encoding: 'utf8' }));
+    buildIds.set(file, m ? m[1] : null);
+  }
+  return buildIds.get(file)!;
 }
 
 /** A name known for this build (known-functions.ts) whose FDE, as readelf lists it, is exactly the entry. */
@@ -196,7 +200,7 @@ describe.skipIf(!haveTool('gdb'))('live stacks: each frame named only by what co
           checked++;
           const file = real(l.mod.path);
           const v = at - l.bias;
-          const { syms, fdes } = { syms: factsOf(file).syms, fdes: fdeRanges(file) };
+          const { syms, fdes } = factsOf(file);
           const r = infos[i];
           const where = `${file} pc 0x${v.toString(16)} (frame ${i}): ${r.label}`;
           if (r.name !== undefined) {
@@ -325,11 +329,15 @@ function expectRun(p: Profile, having: RegExp, run: (string | RegExp)[]): void {
 }
 
 /** Symbols and FDEs per file, read once. */
-const facts = new Map<string, { syms: FuncSymbol[]; fdeStarts: Set<number> }>();
+const facts = new Map<
+  string,
+  { syms: FuncSymbol[]; fdes: { start: number; end: number }[]; fdeStarts: Set<number> }
+>();
 function factsOf(file: string) {
   let f = facts.get(file);
   if (!f) {
-    f = { syms: functionSymbols(file), fdeStarts: new Set(fdeRanges(file).map((r) => r.start)) };
+    const fdes = fdeRanges(file);
+    f = { syms: functionSymbols(file), fdes, fdeStarts: new Set(fdes.map((r) => r.start)) };
     facts.set(file, f);
   }
   return f;
