@@ -6,7 +6,9 @@
 import * as path from 'node:path';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
+import type { NativeHints } from './lua/runtime.js';
 import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
+import { InterpreterNames, type InterpreterCode } from './native/interpreter-code.js';
 import { findMapping, type Mapping } from './os/maps.js';
 import type { RemoteMemory, Range } from './os/remote-memory.js';
 import type { Registers } from './os/registers.js';
@@ -34,6 +36,8 @@ export class NativeStacks {
   private unwinder: NativeUnwinder | null = null;
   private symbolizer: Symbolizer | null = null;
   private readonly sizes = new Map<number, number>();
+  /** The interpreter's named code, checked against the maps of one generation. */
+  private interp: { code: InterpreterCode; generation: number; names: InterpreterNames | null } | null = null;
 
   constructor(
     private readonly pid: number,
@@ -84,26 +88,73 @@ export class NativeStacks {
     return range && bytes ? { addr: range.addr, bytes } : null;
   }
 
-  unwind(regs: Registers, stack: StackCopy): NativeStack {
+  unwind(regs: Registers, stack: StackCopy, hints?: NativeHints): NativeStack {
     const { unwinder, symbolizer } = this.tools();
-    const frames = unwinder.unwind(regs, stack);
+    const interp = hints?.code ? this.interpreterNames(hints.code) : null;
+    let frames = unwinder.unwind(regs, stack);
+    if (this.luajit && hints) frames = this.pastTrace(frames, stack, interp, hints.vmFrameSp);
     const infos = symbolizer.symbolizeFrames(frames);
     const syms: NativeSym[] = infos.map((s, i) => {
+      const pc = frames[i].pc;
       // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.
-      if (s.module === '' && this.luajit && unwinder.modules.isExecutable(frames[i].pc)) {
-        return { pc: frames[i].pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
+      if (s.module === '' && this.luajit && unwinder.modules.isExecutable(pc)) {
+        return { pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
       }
+      const returns = i > 0 && !frames[i].signal && !frames[i - 1].signal;
+      const vm = interp && s.name === undefined ? interp.nameAt(returns ? pc - 1 : pc) : null;
+      if (vm)
+        return {
+          pc,
+          label: vm.name,
+          module: s.module,
+          start: vm.start,
+          internal: true,
+          vm: true,
+          size: this.sizeOf(vm.start),
+        };
       const core =
         s.module === this.coreModule ||
         (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
       const internal = core && (s.name === undefined || isInternalName(s.name));
-      const sym: NativeSym = { pc: frames[i].pc, label: s.label, module: s.module, start: s.start, internal };
+      const sym: NativeSym = { pc, label: s.label, module: s.module, start: s.start, internal };
       if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
       if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name))
         sym.hostName = s.name;
       return sym;
     });
     return { frames, syms };
+  }
+
+  /** The interpreter's names, checked once per set of mappings (null when they do not check out). */
+  private interpreterNames(code: InterpreterCode): InterpreterNames | null {
+    const modules = this.tools().unwinder.modules;
+    if (this.interp && this.interp.code === code && this.interp.generation === modules.generation)
+      return this.interp.names;
+    const l = modules.lookup(code.entries[0].start);
+    const names = l ? InterpreterNames.check(code, l.mod, l.bias) : null;
+    this.interp = { code, generation: modules.generation, names };
+    return names;
+  }
+
+  /**
+   * A LuaJIT trace has no unwind table: the unwind stops there (or goes astray by frame pointers). The
+   * trace runs on the VM's own C frame, whose stack pointer the state keeps (L->cframe), and the VM's
+   * FDE unwinds that frame from any pc inside it: the frames under the trace are the VM's callers.
+   */
+  private pastTrace(
+    frames: NativeFrame[],
+    stack: StackCopy,
+    interp: InterpreterNames | null,
+    vmFrameSp: number | undefined,
+  ): NativeFrame[] {
+    const modules = this.tools().unwinder.modules;
+    const jit = frames.findIndex((f) => !modules.lookup(f.pc) && modules.isExecutable(f.pc));
+    if (jit < 0) return frames;
+    // Without the VM's frame, what follows a trace came from guesses over code without unwind tables.
+    if (!interp || !vmFrameSp || vmFrameSp <= frames[jit].sp) return frames.slice(0, jit + 1);
+    const under = this.tools().unwinder.unwind({ rip: interp.regionStart, rsp: vmFrameSp }, stack);
+    if (under.length < 2) return frames.slice(0, jit + 1);
+    return frames.slice(0, jit + 1).concat(under.slice(1));
   }
 
   /** Symbol names of unwound frames (to find the Lua API frames among them). */

@@ -27,6 +27,8 @@ export interface NativeSym {
   hostName?: string;
   /** JIT-compiled Lua (a LuaJIT trace): the Lua frames of the segment run here. */
   jit?: boolean;
+  /** The interpreter's own code, named by the runtime (LuaJIT's VM): it runs the Lua frames. */
+  vm?: boolean;
 }
 
 export interface SpliceLua {
@@ -119,12 +121,13 @@ export function splice(
       return;
     }
     // Compiled code runs the Lua frames of its trace: they go right under it, and what it called
-    // (VM helpers included) stays on top. Nothing under a trace is trusted to be an interpreter frame.
+    // (VM helpers included) stays on top. Under it, the VM's frames (the one the trace runs on, one that
+    // resumed its coroutine) run those same Lua frames; other frames under a trace stay as they are.
     const jit = nat.findIndex((n) => n.jit);
     if (jit >= 0) {
       for (let k = 0; k <= jit; k++) out.push(nativeFrame(nat[k]));
       pushLuaGroup(group);
-      for (let k = jit + 1; k < nat.length; k++) out.push(nativeFrame(nat[k]));
+      for (let k = jit + 1; k < nat.length; k++) if (!nat[k].vm) out.push(nativeFrame(nat[k]));
       return;
     }
     const a = nat.findIndex((n) => n.internal);

@@ -185,7 +185,8 @@ export class ThreadSampler {
     let stack: NativeStack | null = null;
     if (!this.stack && copy.stack) natives.forgetStack(this); // a new thread's stack: re-read the maps
     if (copy.stack && copy.regs) {
-      stack = natives.unwind(copy.regs, copy.stack);
+      const hints = native && rt && copy.raw ? rt.nativeHints?.(copy.raw, this.shared.mem) : undefined;
+      stack = natives.unwind(copy.regs, copy.stack, hints);
       const outermost = stack.frames[stack.frames.length - 1];
       // Outer frames sit still while inner ones run: reading them after the pause is as good as a copy.
       if (outermost && native)

@@ -155,8 +155,8 @@ for (const rt of available) {
           ]);
           expect(r.status, r.stderr).toBe(0);
           const stacks = sampleStacks(readProfile(out));
-          // Root first. Machine code has no CFI: the unwind stops in the trace, and the Lua frames the
-          // walker found go under it, never above it.
+          // Root first. Machine code has no CFI: the unwind goes on from the VM's C frame (L->cframe),
+          // so the interpreter's lua_pcall lies under the Lua frames, which lie under the trace.
           const traced = stacks.filter((s) => s.includes('[LuaJIT trace]'));
           expect(traced.length, `${traced.length} of ${stacks.length} stacks in a trace`).toBeGreaterThan(
             stacks.length * 0.5,
@@ -164,6 +164,8 @@ for (const rt of available) {
           for (const s of traced) {
             const at = s.indexOf('[LuaJIT trace]');
             expect(s.slice(0, at), s.join(' > ')).toEqual(expect.arrayContaining(['main chunk']));
+            expect(s.indexOf('lua_pcall'), s.join(' > ')).toBeGreaterThanOrEqual(0);
+            expect(s.indexOf('lua_pcall'), s.join(' > ')).toBeLessThan(s.indexOf('main chunk'));
             expect(
               s.slice(at + 1).some((n) => ['alpha', 'beta', 'gamma', 'burn', 'main chunk'].includes(n)),
               s.join(' > '),

@@ -3,6 +3,7 @@
  * turn that capture into frames afterwards. Every flavour (PUC 5.1-5.4 in puc/, LuaJIT in luajit/)
  * implements it; nothing outside a flavour's folder reads its captures.
  */
+import type { InterpreterCode } from '../native/interpreter-code.js';
 import type { Memory } from '../os/memory.js';
 import type { MapEntry } from '../os/procfs.js';
 import type { Registers } from '../os/registers.js';
@@ -32,6 +33,17 @@ export interface ResolvedLua {
   torn?: boolean;
 }
 
+/** What --native learns from a capture about the interpreter's native code and frames. */
+export interface NativeHints {
+  /** Names for the interpreter's code where its object has no symbols for it. */
+  code?: InterpreterCode;
+  /**
+   * The stack pointer inside the interpreter's own C frame (LuaJIT: L->cframe): the native unwind goes
+   * on from there past code without unwind tables (a LuaJIT trace runs on that frame).
+   */
+  vmFrameSp?: number;
+}
+
 export interface LuaRuntime {
   readonly version: string;
   /** The global state this runtime reads (one runtime per global state). */
@@ -53,6 +65,8 @@ export interface LuaRuntime {
   agreedFrames?(a: unknown, b: unknown): number;
   /** Keeps a capture's `keep` outermost frames; the others count as torn. */
   keepOutermost?(raw: unknown, keep: number): void;
+  /** What --native needs from a capture (read through mem, after the pause). */
+  nativeHints?(raw: unknown, mem: Memory): NativeHints;
   /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */
   torn?(raw: unknown): boolean;
 }

@@ -2,13 +2,15 @@
  * pc → module, function name and offset. Symbols come from the separate debug file when one is
  * installed (by build-id or debuglink), else .symtab, else .dynsym. Function bounds come from
  * symbol sizes and from .eh_frame FDE ranges: a pc inside an FDE that no symbol covers is an unnamed
- * function and prints as `module+0x<function start>` instead of borrowing the nearest exported name.
+ * function and prints as `module+0x<function start>` instead of borrowing the nearest exported name,
+ * unless the build is one whose hidden functions are known by build-id (known-functions.ts).
  */
 import * as path from 'node:path';
 import type { Memory } from '../os/memory.js';
 import type { Mapping } from '../os/maps.js';
 import { STT_FUNC, STT_GNU_IFUNC, type ElfFile, type ElfSymbol } from '../elf/elf.js';
 import { demangle } from './demangle.js';
+import { knownFunction } from './known-functions.js';
 import { ProcessModules, type Module } from './modules.js';
 
 export interface SymbolInfo {
@@ -178,6 +180,14 @@ export class Symbolizer {
       if (fde && t.starts[best] >= fde.start) {
         name = t.names[best];
         symStart = t.starts[best];
+      }
+    }
+    if (name === undefined && fde) {
+      // A function the build hides but whose place is known for this build-id (known-functions.ts).
+      const known = knownFunction(mod.loaded.buildId, fde);
+      if (known) {
+        name = known.name;
+        symStart = known.start;
       }
     }
     if (name !== undefined) {

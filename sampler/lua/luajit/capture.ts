@@ -50,6 +50,8 @@ export interface RawLuaJitStack {
   baseFrom: string;
   /** The innermost frame base the walk started from. */
   base: number;
+  /** The running thread's C frame (L->cframe without its flag bits): the VM's stack pointer, or 0. */
+  cframe?: number;
 }
 
 /** Split access to a raw 8-byte slot: GC64 tags live in the top 17 bits. */
@@ -206,7 +208,7 @@ export class LuaJitCapture {
     const threads = [first];
     if (L !== this.mainL) this.addResumers(mem, L, threads);
     this.readFuncs(mem, threads);
-    return { G, vmstate, trace, threads, baseFrom, base };
+    return { G, vmstate, trace, threads, baseFrom, base, cframe: isPlausiblePtr(cfRaw) ? cfRaw : 0 };
   }
 
   /**

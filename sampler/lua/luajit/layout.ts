@@ -54,6 +54,8 @@ export interface LjLayout {
   varnames: string[];
   /** A Lua frame's link slot sits at base-8, its function at base-16 (FR2); only FR2/GC64 builds are supported. */
   fr2: boolean;
+  /** Built with the FFI: the VM ends in lj_vm_ffi_call, an FDE of its own. */
+  hasFfi: boolean;
 }
 
 export function layoutFromProbe(id: string, p: LuaJitProbe): LjLayout {
@@ -142,6 +144,7 @@ export function layoutFromProbe(id: string, p: LuaJitProbe): LjLayout {
     mmnames: p.mmnames,
     varnames: p.varnames,
     fr2: p['LJ_FR2'] === 1 && p['LJ_GC64'] === 1,
+    hasFfi: p['LJ_HASFFI'] === 1,
   };
 }
 

@@ -8,6 +8,9 @@ import type { LjLayout } from './layout.js';
 import { LjNames, type LjName } from './names.js';
 import { LjProtoCache, type LjProto } from './proto.js';
 
+/** lj_ff.h: FF_LUA_ 0, FF_C 1, then the fast functions. */
+const FF_C = 1;
+
 export class LuaJitResolver {
   readonly protos: LjProtoCache;
   readonly names: LjNames;
@@ -25,16 +28,35 @@ export class LuaJitResolver {
     this.globals.refresh(this.clock(), 0);
   }
 
-  resolve(raw: RawLuaJitStack): { frames: LuaFrame[]; truncated: boolean } {
+  /**
+   * Frames innermost first, and per frame the address of the lua_CFunction it runs (GCfuncC.f of a
+   * plain C function, FF_C): where --native splices.
+   */
+  resolve(raw: RawLuaJitStack): { frames: LuaFrame[]; truncated: boolean; cfuncs: (number | undefined)[] } {
     const frames: LuaFrame[] = [];
+    const cfuncs: (number | undefined)[] = [];
     let truncated = false;
     raw.threads.forEach((t, i) => {
       const fs = this.resolveThread(t);
-      if (i === 0) this.markState(raw, t, fs);
+      const cs = t.levels.map((lv, k) => (fs[k].kind === 'c' ? this.cfuncOf(lv) : undefined));
+      if (i === 0) {
+        const before = fs.length;
+        this.markState(raw, t, fs);
+        for (let k = before; k < fs.length; k++) cs.unshift(undefined);
+      }
       frames.push(...fs);
+      cfuncs.push(...cs);
       truncated ||= t.truncated;
     });
-    return { frames, truncated };
+    return { frames, truncated, cfuncs };
+  }
+
+  /** The C function a C frame runs (lua_CFunction of FF_C; fast functions have no frame of their own). */
+  private cfuncOf(lv: RawLevel): number | undefined {
+    const h = lv.fhdr;
+    if (!h || h.length < this.l.func.f + 8 || h[this.l.func.ffid] !== FF_C) return undefined;
+    const f = u64(h, this.l.func.f);
+    return f > 0 ? f : undefined;
   }
 
   /** vmstate on top of the running thread's frames: trace, GC, compiler. */
