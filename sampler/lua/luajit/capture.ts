@@ -10,6 +10,9 @@ import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, NeedsRegistersError } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
+/** lua_State.status of a coroutine suspended in coroutine.yield. */
+const LUA_YIELD = 1;
+
 const MAX_STACK_SPAN = 512 << 10;
 const MAX_THREAD_NESTING = 16;
 const GCMASK_HI = 0x7fff; // GC64: 47-bit pointers
@@ -126,7 +129,10 @@ export class LuaJitCapture {
       { addr: traceSlot, len: traceSlot ? 8 : 0 },
     ]);
     let lh = lh0;
-    if (!isPlausiblePtr(L) || !lh || !this.threadOk(lh)) {
+    // A coroutine that yielded back to a host's lua_resume stays G->cur_L until the next resume: the host
+    // runs its own code then, not the coroutine, whose frames would show it inside coroutine.yield.
+    const suspended = lh !== null && L !== this.mainL && lh[l.state.status] === LUA_YIELD;
+    if (!isPlausiblePtr(L) || !lh || !this.threadOk(lh) || suspended) {
       L = this.mainL;
       lh = this.readThread(mem, L);
       if (!lh) throw new CaptureError(`lua_State 0x${L.toString(16)} is no longer valid`);
