@@ -4,6 +4,7 @@ import type { Profile } from '../aggregator/profile.js';
 import {
   OutputWriteError,
   checkOutputPath,
+  isClosedPipe,
   writeProfileOrFallback,
   type OutputFormat,
   type WrittenProfile,
@@ -48,6 +49,8 @@ async function writeOutput(
   try {
     return await writeProfileOrFallback(profile, file, format);
   } catch (e) {
+    // `-o - | head -1`: the reader closed its end with what it wanted; the recording ends as usual.
+    if (isClosedPipe(e)) return { path: file };
     if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
     throw e;
   }

@@ -12,7 +12,8 @@
  */
 import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, alreadyTracedMessage, permissionHint } from './errors.js';
+import { LuaprofError, alreadyTracedMessage } from './errors.js';
+import { permissionHint } from './permission.js';
 import { attachRuntime } from './lua/attach.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
 import type { StateDiscovery } from './lua/discovery.js';

@@ -3,36 +3,23 @@
  * write that fails at the end goes to a fallback file), a target already traced is refused with the
  * tracer named, a target stopped by its user stays stopped and its stopped time is idle.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { ExitCode } from '../sampler/errors.js';
+import { luaprof, luaprofAsync, ptraceState, tempDir, waitFor } from './helpers/lua-process.js';
 import {
-  alive,
-  luaprof,
-  luaprofAsync,
-  ptraceState,
-  startLua,
-  tempDir,
-  waitFor,
-} from './helpers/lua-process.js';
+  busyLua as busyLua_,
+  lines,
+  processesOfThisFile,
+  traced as tracedBy,
+  untracedAndRunning,
+} from './helpers/faults.js';
 
-const started: ChildProcess[] = [];
-afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
-
-function busyLua(): ChildProcess {
-  const c = startLua('lua5.4', 'idle.lua');
-  started.push(c);
-  return c;
-}
-
-const lines = (s: string) =>
-  s
-    .trimEnd()
-    .split('\n')
-    .filter((l) => l.length > 0);
+const started = processesOfThisFile();
+const busyLua = () => busyLua_(started);
 
 describe('nothing recorded is lost', () => {
   const target = busyLua();
@@ -80,19 +67,8 @@ describe('nothing recorded is lost', () => {
   });
 });
 
-/** Starts a tracer on `pid` and waits until the kernel says it traces it. */
-async function traced(cmd: string, args: string[], pid: number): Promise<ChildProcess> {
-  const tracer = spawn(cmd, args, { stdio: 'ignore' });
-  started.push(tracer);
-  await waitFor(() => ptraceState(pid).tracer === tracer.pid, 20_000, `${cmd} to attach to ${pid}`);
-  return tracer;
-}
-
-async function untraced(pid: number): Promise<void> {
-  await waitFor(() => ptraceState(pid).tracer === 0, 10_000, `process ${pid} to be untraced`);
-  expect(alive(pid)).toBe(true);
-  expect(['R', 'S']).toContain(ptraceState(pid).state);
-}
+const traced = (cmd: string, args: string[], pid: number) => tracedBy(started, cmd, args, pid);
+const untraced = (pid: number) => untracedAndRunning(pid);
 
 /** strace and gdb can attach (and leave) after luaprof is done with the target. */
 async function othersCanAttach(pid: number): Promise<void> {
