@@ -34,7 +34,13 @@ import type { SampleResult, TargetOptions } from './sample.js';
 import { IDLE_FRAME } from './synthetic-frames.js';
 import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
 
+/**
+ * The thread list is read again after 500 ms, or 50 ms after a read that found threads come or go: a
+ * host that starts and ends threads all the time (50 a second, each living ~1 s) would otherwise lose
+ * half a second of every new thread; a steady process pays one directory read per 500 ms.
+ */
 const THREAD_LIST_MS = 500;
+const THREAD_LIST_CHURN_MS = 50;
 
 export class Target {
   private readonly threads = new Map<number, ThreadSampler>();
@@ -230,12 +236,20 @@ export class Target {
   /** Refreshes the thread list (new threads are searched for states as they come). */
   private refreshThreads(now: number): void {
     if (now < this.nextThreadList) return;
-    this.nextThreadList = now + THREAD_LIST_MS;
     const live = new Set(listThreads(this.pid));
-    for (const tid of [...this.threads.keys()]) if (!live.has(tid)) this.dropThread(tid);
+    let changed = false;
+    for (const tid of [...this.threads.keys()])
+      if (!live.has(tid)) {
+        this.dropThread(tid);
+        changed = true;
+      }
     if (!this.opts.threads)
       for (const tid of live)
-        if (!this.threads.has(tid)) this.threads.set(tid, new ThreadSampler(tid, this.shared));
+        if (!this.threads.has(tid)) {
+          this.threads.set(tid, new ThreadSampler(tid, this.shared));
+          changed = true;
+        }
+    this.nextThreadList = now + (changed ? THREAD_LIST_CHURN_MS : THREAD_LIST_MS);
   }
 
   /** A tick of a stopped process without --idle: each thread that would be sampled is idle, untouched. */
