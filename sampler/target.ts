@@ -41,6 +41,12 @@ import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
  */
 const THREAD_LIST_MS = 500;
 const THREAD_LIST_CHURN_MS = 50;
+/**
+ * States the layout check tries before refusing: in a host that churns threads, ~40% of the states
+ * found on fresh thread stacks were measured to be freed ones (a reused stack still holds its last
+ * thread's pointers); 16 in a row is not chance.
+ */
+const GUARD_STATES = 16;
 
 export class Target {
   private readonly threads = new Map<number, ThreadSampler>();
@@ -155,27 +161,51 @@ export class Target {
     if (!this.primary) this.primary = [...this.threads.values()].find((t) => t.runtime)!.runtime;
   }
 
-  /** The layout must fit the state found (lua/puc/layout-guard.ts), else the process is refused. */
+  /**
+   * The layout must fit the state found (lua/puc/layout-guard.ts), else the process is refused. A host
+   * whose threads open and close states all the time (fixtures/hosts/churn.c) may have closed the
+   * first one found by the time it is checked: each state found is tried (the main thread's stopped,
+   * the others read running, each read retried), and the layout is refused only when it fits none of
+   * the first GUARD_STATES; a state it does not fit is forgotten by its threads, which look again.
+   */
   private guardLayout(choice: LayoutChoice, binaryVersion: string | null): void {
-    const rt = this.primary;
-    if (!(rt instanceof PucRuntime)) return;
-    try {
-      const line = guardLayout({
-        pid: this.pid,
-        mem: this.shared.mem,
-        choice,
-        version: this.detection.version,
-        binaryVersion,
-        file: this.detection.file,
-        L: rt.mainL,
-        G: rt.G,
-        stopped: (fn) => pauseThread(this.pid, fn).value,
-      });
-      if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
-    } catch (e) {
-      this.close();
-      throw e;
+    const byG = new Map<number, { rt: PucRuntime; tid: number }>();
+    if (this.primary instanceof PucRuntime) byG.set(this.primary.G, { rt: this.primary, tid: this.pid });
+    for (const t of this.threads.values())
+      if (t.runtime instanceof PucRuntime && !byG.has(t.runtime.G))
+        byG.set(t.runtime.G, { rt: t.runtime, tid: t.tid });
+    let first: unknown = null;
+    for (const { rt, tid } of [...byG.values()].slice(0, GUARD_STATES)) {
+      try {
+        const line = guardLayout({
+          pid: this.pid,
+          mem: this.shared.mem,
+          choice,
+          version: this.detection.version,
+          binaryVersion,
+          file: this.detection.file,
+          L: rt.mainL,
+          G: rt.G,
+          // The main thread is stopped for the reads; the others' samplers hold them (reads may tear: retried).
+          stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
+        });
+        if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+        return;
+      } catch (e) {
+        if (e instanceof TargetGoneError && tid !== this.pid) continue;
+        first ??= e;
+        // Not a state (freed, or never one): its threads look again instead of reading it.
+        if (e instanceof LuaprofError) this.forgetState(rt.G);
+        if (!(e instanceof LuaprofError && e.kind === 'unsupportedVersion')) break;
+      }
     }
+    if (first === null) return;
+    this.close();
+    throw first;
+  }
+
+  private forgetState(G: number): void {
+    for (const t of this.threads.values()) if (t.runtime?.G === G) t.runtime = null;
   }
 
   private dropThread(tid: number): void {

@@ -52,17 +52,28 @@ const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 const stopRequested = () => Atomics.load(ctrl, CTRL.stop) !== 0;
 const targetOptions: TargetOptions = { ...options, log: (line: string) => post({ type: 'log', line }) };
 
+const LAYOUT_ATTACH_TRIES = 5;
+
 function attach(): Target {
   // A command luaprof started is waited for until it runs Lua or exits; a running process is not.
   const deadline = options.waitForLua ? Infinity : performance.now() + ATTACH_TIMEOUT_MS;
   let hinted = false;
   let nextHint = 0;
+  let layoutTries = 0;
   for (;;) {
     try {
       return Target.attach(options.pid, targetOptions);
     } catch (e) {
+      // A layout that does not fit fails every time; states found on the stacks of threads that
+      // come and go (fixtures/hosts/churn.c) can all be freed ones at one instant, not at the next.
+      const layoutAgain =
+        e instanceof LuaprofError && e.kind === 'unsupportedVersion' && ++layoutTries < LAYOUT_ATTACH_TRIES;
       const retry =
-        options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
+        layoutAgain ||
+        (options.waitForLua &&
+          e instanceof LuaprofError &&
+          e.kind === 'noLua' &&
+          performance.now() < deadline);
       if (!retry || stopRequested() || targetGone(options.pid)) throw e;
       if (!hinted && performance.now() >= nextHint) {
         nextHint = performance.now() + HINT_EVERY_MS;
