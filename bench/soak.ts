@@ -151,7 +151,7 @@ try {
         const achieved = Number(/\((\d+) Hz achieved\)/.exec(r.stderr)?.[1]);
         report.push(
           ...r.lines,
-          `single (lua5.4, 1000 Hz): bare ptrace floor beside it ${f.rateHz} Hz; luaprof ${((achieved / (f.rateHz ?? NaN) - 1) * 100).toFixed(1)}% of the floor`,
+          `single (lua5.4, 1000 Hz): bare ptrace floor beside it ${f.rateHz} Hz; luaprof achieved ${((achieved / (f.rateHz ?? NaN) - 1) * 100).toFixed(1)}% against it`,
         );
       })(),
     );
