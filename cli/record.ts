@@ -125,7 +125,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     if (ticker) clearInterval(ticker);
     if (opts.progress) process.stderr.write('\r\x1b[K');
   }
-  const { profile, reason, stats } = result;
+  const { profile, reason, detail, stats } = result;
   const written = await writeOutput(profile, output, format);
   const summary = [
     `luaprof: ${stats.samples} samples in ${fmtSeconds(stats.durationMs)} (${stats.achievedHz.toFixed(0)} Hz achieved), ` +
@@ -162,6 +162,12 @@ export async function record(opts: RecordCliOptions): Promise<number> {
         process.stderr.write(`luaprof: left running: pid ${d}, detached from the command (a daemon)\n`);
     }
     await launched.exited;
+  }
+  if (reason === 'traced') {
+    process.stderr.write(
+      `luaprof: ${detail ?? `process ${pid} is now traced by another tracer`}; the recording ended after ${fmtSeconds(stats.durationMs)}\n`,
+    );
+    return ExitCode.alreadyTraced;
   }
   if (written.failed) return ExitCode.outputNotWritable;
   if (nothing) return ExitCode.noLuaFrames;

@@ -189,6 +189,7 @@ function run(): void {
   const schedule = new SampleSchedule(1000 / options.rate, t0);
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
+  let detail: string | undefined;
   const waitFrom = (at: number) =>
     Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
   for (;;) {
@@ -268,6 +269,12 @@ function run(): void {
         reason = 'target-exited';
         break;
       }
+      // A tracer that attached between two samples: what was recorded is kept, the recording ends.
+      if (e instanceof LuaprofError && e.kind === 'alreadyTraced' && stats.samples > 0) {
+        reason = 'traced';
+        detail = e.message;
+        break;
+      }
       if (e instanceof LuaprofError) {
         post({ type: 'error', kind: e.kind, message: e.message });
         return;
@@ -294,7 +301,7 @@ function run(): void {
   }
   const cpu = process.cpuUsage(cpu0);
   stats.finish(performance.now() - t0, cpu.user + cpu.system);
-  post({ type: 'done', reason });
+  post({ type: 'done', reason, detail });
 }
 
 run();

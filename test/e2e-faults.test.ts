@@ -3,7 +3,7 @@
  * write that fails at the end goes to a fallback file), a target already traced is refused with the
  * tracer named, a target stopped by its user stays stopped and its stopped time is idle.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -176,4 +176,32 @@ describe('a target stopped by its user (SIGSTOP) stays stopped; its stopped time
     process.kill(pid, 'SIGCONT');
     await waitFor(() => ['R', 'S'].includes(stateOf(pid).state), 5000, 'the target to run again');
   });
+});
+
+describe('a tracer that attaches mid-recording (luaprof holds no attachment between samples)', () => {
+  const target = busyLua();
+
+  for (const mode of [[], ['--blocking']]) {
+    it(`strace -p during record ${mode.join(' ') || '(default)'}: the profile is kept; the target is fine after`, async () => {
+      const pid = target.pid!;
+      const out = join(tempDir(), 'p.json');
+      const run = luaprofAsync(['record', '-p', String(pid), '-d', '3s', ...mode, '-o', out]);
+      await waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'sampling');
+      await new Promise((r) => setTimeout(r, 700));
+      const strace = spawn('strace', ['-p', String(pid), '-o', '/dev/null'], { stdio: 'ignore' });
+      started.push(strace);
+      const { code } = await run.exit;
+      strace.kill('SIGINT');
+      // Copies of a running thread need no stop and go on (exit 0); a sample that needs a stop finds
+      // the tracer and ends the recording with what it has (exit 11), naming it.
+      if (code === ExitCode.alreadyTraced)
+        expect(run.stderr()).toMatch(
+          new RegExp(`already traced by pid ${strace.pid} \\(strace\\).*; the recording ended after \\d`),
+        );
+      else expect(code, run.stderr()).toBe(0);
+      expect(run.stderr()).not.toContain('internal error');
+      expect(readProfile(out).meta.samples).toBeGreaterThan(0);
+      await untraced(pid);
+    });
+  }
 });
