@@ -209,8 +209,15 @@ export class Target {
   }
 
   private dropThread(tid: number): void {
+    const G = this.threads.get(tid)?.runtime?.G;
     this.threads.get(tid)?.close();
     this.threads.delete(tid);
+    if (
+      G !== undefined &&
+      G !== this.primary?.G &&
+      ![...this.threads.values()].some((t) => t.runtime?.G === G)
+    )
+      this.shared.discovery?.forget(G);
   }
 
   /** The threads that run a Lua state, with the runtime reading each (dump --locals pauses them itself). */
