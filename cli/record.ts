@@ -163,6 +163,12 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     }
     await launched.exited;
   }
+  if (reason === 'exec') {
+    process.stderr.write(
+      `luaprof: process ${pid} exec'd ${inert(detail ?? '?')} after ${fmtSeconds(stats.durationMs)}: it no longer runs the Lua program, the recording ended (--subprocesses follows it)\n`,
+    );
+    return ExitCode.targetExited;
+  }
   if (reason === 'traced') {
     process.stderr.write(
       `luaprof: ${detail ?? `process ${pid} is now traced by another tracer`}; the recording ended after ${fmtSeconds(stats.durationMs)}\n`,

@@ -30,7 +30,8 @@ export interface SampleBatch {
 }
 
 /** 'traced': another tracer (strace, gdb) took the target between two samples (luaprof does not hold it). */
-export type EndReason = 'duration' | 'stopped' | 'target-exited' | 'traced';
+/** 'exec': the process exec'd another program (detail names it). */
+export type EndReason = 'duration' | 'stopped' | 'target-exited' | 'traced' | 'exec';
 
 export type WorkerMessage =
   | { type: 'attached'; luaVersion: string }

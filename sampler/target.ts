@@ -26,7 +26,7 @@ import { PucRuntime } from './lua/puc/runtime.js';
 import type { LuaRuntime } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
-import { listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
+import { exePath, listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
 import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
@@ -52,6 +52,8 @@ export class Target {
   private readonly threads = new Map<number, ThreadSampler>();
   private readonly shared: SamplerShared;
   private nextThreadList = 0;
+  /** The executable at attach: another one means the process exec'd (the Lua program is gone). */
+  private readonly exe: string | null;
   /** The main thread's state, read each tick: a process stopped by its user (SIGSTOP) is idle. */
   private readonly mainStat: ThreadStat;
 
@@ -66,6 +68,7 @@ export class Target {
     const natives = new NativeStacks(pid, mem, detection.file, detection.flavour === 'luajit');
     this.shared = { pid, mem, opts, natives, discovery };
     this.mainStat = new ThreadStat(pid, pid);
+    this.exe = programOf(pid);
   }
 
   get luaVersion(): string {
@@ -273,6 +276,8 @@ export class Target {
   /** Refreshes the thread list (new threads are searched for states as they come). */
   private refreshThreads(now: number): void {
     if (now < this.nextThreadList) return;
+    const exe = programOf(this.pid);
+    if (exe !== null && this.exe !== null && exe !== this.exe) throw new TargetExecError(this.pid, exe);
     const live = new Set(listThreads(this.pid));
     let changed = false;
     for (const tid of [...this.threads.keys()])
@@ -415,6 +420,21 @@ function checkReadable(mem: RemoteMemory, pid: number, maps: Mapping[]): void {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `process ${pid} exited`);
     throw new LuaprofError('permissionDenied', permissionHint(pid));
   }
+}
+
+/** The process exec'd another program mid-recording (without --subprocesses nothing follows it). */
+export class TargetExecError extends Error {
+  constructor(
+    readonly pid: number,
+    readonly exe: string,
+  ) {
+    super(`process ${pid} exec'd ${exe}`);
+  }
+}
+
+/** The executable, the same after an upgrade replaced its file (" (deleted)"). */
+function programOf(pid: number): string | null {
+  return exePath(pid)?.replace(/ \(deleted\)$/, '') ?? null;
 }
 
 export { TargetGoneError };

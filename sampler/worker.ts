@@ -29,7 +29,7 @@ import { becomeRealtime } from './os/realtime.js';
 import { ProcessTree } from './process-tree.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
-import { Target } from './target.js';
+import { Target, TargetExecError } from './target.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -267,6 +267,11 @@ function run(): void {
     } catch (e) {
       if (targetGone(options.pid, e)) {
         reason = 'target-exited';
+        break;
+      }
+      if (e instanceof TargetExecError) {
+        reason = 'exec';
+        detail = e.exe;
         break;
       }
       // A tracer that attached between two samples: what was recorded is kept, the recording ends.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { ExitCode } from '../sampler/errors.js';
-import { luaprof, luaprofAsync, ptraceState, tempDir, waitFor } from './helpers/lua-process.js';
+import { luaprof, luaprofAsync, ptraceState, startLua, tempDir, waitFor } from './helpers/lua-process.js';
 import {
   busyLua as busyLua_,
   lines,
@@ -205,3 +205,23 @@ describe('a tracer that attaches mid-recording (luaprof holds no attachment betw
     });
   }
 });
+
+describe.skipIf(!existsSync('/usr/bin/luajit'))(
+  'the target execs a program without Lua mid-recording',
+  () => {
+    it('without --subprocesses: luaprof notices, writes the profile, says so, exit 9', async () => {
+      const target = startLua('luajit', 'exec-sleep.lua', ['1.5']);
+      started.push(target);
+      const out = join(tempDir(), 'p.json');
+      const r = await luaprof(['record', '-p', String(target.pid), '-d', '10s', '-o', out]);
+      expect(r.status, r.stderr).toBe(ExitCode.targetExited);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `process ${target.pid} exec'd /usr/bin/sleep after [\\d.]+s: it no longer runs the Lua program`,
+        ),
+      );
+      expect(readProfile(out).meta.samples).toBeGreaterThan(0);
+      expect(readProfile(out).meta.durationMs).toBeLessThan(8000);
+    });
+  },
+);
