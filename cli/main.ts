@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** luaprof command line: record, dump, top, report, view, diff. */
 import { Command, InvalidArgumentError } from 'commander';
-import { inferFormat, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
+import { inferFormat, isClosedPipe, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
 import { dump } from './dump.js';
 import { parseDuration } from './duration.js';
@@ -258,6 +258,13 @@ program
   );
 
 registerReportCommands(program);
+
+// A reader that closed its end (`luaprof dump -p PID | head -1`) is not an error: the rest of the
+// output has nowhere to go, and the exit code stays the action's.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e) => {
+    if (!isClosedPipe(e)) throw e;
+  });
 
 // The CLI's only process.exit: the exit code is the contract, and nothing left behind (a worker,
 // a timer) may keep the process alive after the action ended.

@@ -6,6 +6,7 @@
 import { CommanderError, type Command } from 'commander';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { inert } from '../report/terminal-text.js';
+import { isClosedPipe } from '../report/write.js';
 
 /** Writes the first line of a message to stderr as a luaprof error line. */
 export function errorLine(message: string): void {
@@ -15,6 +16,8 @@ export function errorLine(message: string): void {
 
 /** Reports an error an action threw and returns the exit code it stands for. */
 export function reportError(e: unknown): number {
+  // `luaprof … | head -1`: the reader has what it wanted; nothing went wrong.
+  if (isClosedPipe(e)) return ExitCode.ok;
   if (e instanceof LuaprofError) {
     errorLine(e.message);
     return e.exitCode;

@@ -6,6 +6,7 @@ import type { Profile } from '../aggregator/profile.js';
 import {
   OutputWriteError,
   checkOutputPath,
+  isClosedPipe,
   writeProfileOrFallback,
   type OutputFormat,
   type WrittenProfile,
@@ -70,6 +71,8 @@ async function writeOutput(
   try {
     return await writeProfileOrFallback(profile, file, format);
   } catch (e) {
+    // `-o - | head -1`: the reader closed its end with what it wanted; the recording ends as usual.
+    if (isClosedPipe(e)) return { path: file };
     if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
     throw e;
   }
@@ -213,7 +216,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     if (ticker) clearInterval(ticker);
     if (opts.progress) process.stderr.write('\r\x1b[K');
   }
-  const { profile, reason, stats } = result;
+  const { profile, reason, detail, stats } = result;
   const sent = uploader ? await uploader.finish(FLUSH_TIMEOUT_MS) : null;
   const outputLines: string[] = [];
   let written: { failed?: string | boolean } = {};
@@ -264,6 +267,18 @@ export async function record(opts: RecordCliOptions): Promise<number> {
         process.stderr.write(`luaprof: left running: pid ${d}, detached from the command (a daemon)\n`);
     }
     await launched.exited;
+  }
+  if (reason === 'exec') {
+    process.stderr.write(
+      `luaprof: process ${pid} exec'd ${inert(detail ?? '?')} after ${fmtSeconds(stats.durationMs)}: it no longer runs the Lua program, the recording ended (--subprocesses follows it)\n`,
+    );
+    return ExitCode.targetExited;
+  }
+  if (reason === 'traced') {
+    process.stderr.write(
+      `luaprof: ${detail ?? `process ${pid} is now traced by another tracer`}; the recording ended after ${fmtSeconds(stats.durationMs)}\n`,
+    );
+    return ExitCode.alreadyTraced;
   }
   if (written.failed) return ExitCode.outputNotWritable;
   if (sent && sent.rejected > 0) return ExitCode.uploadRejected;

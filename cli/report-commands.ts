@@ -17,6 +17,7 @@ import {
   OUTPUT_FORMATS,
   OutputWriteError,
   checkOutputPath,
+  isClosedPipe,
   fsReason,
   inferFormat,
   parseFormat,
@@ -36,6 +37,7 @@ function profileAction(fn: (...args: ActionArgs) => Promise<number>) {
       if (e instanceof ProfileFormatError) throw new LuaprofError('malformedProfile', e.message);
       if (e instanceof OutputWriteError) throw new LuaprofError('outputNotWritable', e.message);
       const err = e as NodeJS.ErrnoException;
+      if (isClosedPipe(err)) throw err; // `| head -1`: quiet (cli/output.ts)
       if (err && typeof err.code === 'string' && err.syscall) {
         // File-system failure writing the output: the user's path, not our bug.
         throw new LuaprofError(

@@ -2,8 +2,21 @@
  * Writing a profile in any output format, atomically (temp file + rename). The output path is
  * checked before a recording starts (checkOutputPath); a write that still fails at the end puts the
  * profile in the temp directory instead (writeProfileOrFallback): what was recorded is never lost.
+ * A stream (`-`, a pipe, a terminal, /dev/stdout, /dev/null) is written in place: a temp file renamed
+ * over /dev/stdout would replace the device link itself. A reader that closed its end (`| head -1`)
+ * took what it wanted: that EPIPE is not a failure (isClosedPipe).
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -76,6 +89,11 @@ export function fsReason(e: unknown): string {
 export function checkOutputPath(file: string): void {
   const dir = dirname(resolve(file));
   try {
+    if (file === STDOUT) return;
+    if (isStream(file)) {
+      accessSync(file, constants.W_OK);
+      return;
+    }
     if (statSync(file, { throwIfNoEntry: false })?.isDirectory())
       throw new OutputWriteError(`cannot write ${file}: is a directory`);
     mkdirSync(dir, { recursive: true });
@@ -117,6 +135,7 @@ export async function writeProfileOrFallback(
     await writeFileAtomic(file, data);
     return { path: file };
   } catch (first) {
+    if (isClosedPipe(first)) throw first;
     const failed = `cannot write ${file}: ${fsReason(first)}`;
     const other = fallbackPath(file, fallbackDir);
     try {
@@ -142,8 +161,46 @@ export function encodeProfile(profile: Profile, format: OutputFormat): string | 
   }
 }
 
-/** Writes `data` to `file` through a temp file in the same directory, fsynced, then renamed. */
+/** `-o -`: standard output. */
+export const STDOUT = '-';
+
+/** An existing path that is neither a regular file nor a directory: a device, a pipe, a socket. */
+function isStream(file: string): boolean {
+  const s = statSync(file, { throwIfNoEntry: false });
+  return s !== undefined && !s.isFile() && !s.isDirectory();
+}
+
+/** The write failed because the reading end of a pipe was closed (`luaprof … | head -1`). */
+export function isClosedPipe(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'EPIPE';
+}
+
+function writeAll(fd: number, data: string | Buffer): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  for (let off = 0; off < bytes.length;) {
+    try {
+      off += writeSync(fd, bytes, off);
+    } catch (e) {
+      // A non-blocking stdout (a terminal or pipe Node set so) asks to come back: spin until it drains.
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+/**
+ * Writes `data` to `file` through a temp file in the same directory, fsynced, then renamed; `-` and
+ * streams (pipes, devices) directly.
+ */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  if (file === STDOUT) return writeAll(1, data);
+  if (isStream(file)) {
+    const fd = openSync(file, 'w');
+    try {
+      return writeAll(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+  }
   const dir = dirname(file);
   const tmp = join(dir, `.${basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   try {

@@ -40,13 +40,6 @@ export class LuaprofError extends Error {
   }
 }
 
-export function permissionHint(pid: number): string {
-  return (
-    `permission denied attaching to process ${pid}: run as root or the same user, grant CAP_SYS_PTRACE ` +
-    `(sudo setcap cap_sys_ptrace+ep $(which node)), or allow it with 'sysctl kernel.yama.ptrace_scope=0'`
-  );
-}
-
 /** The one line for a target another tracer holds; the command is from /proc, made printable. */
 export function alreadyTracedMessage(
   pid: number,

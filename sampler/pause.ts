@@ -4,7 +4,8 @@
  * All calls must come from the OS thread that runs the sampler (ptrace binds a tracee to its tracer).
  */
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, alreadyTracedMessage, permissionHint } from './errors.js';
+import { LuaprofError, alreadyTracedMessage } from './errors.js';
+import { permissionHint } from './permission.js';
 import { EPERM, ESRCH, PtraceError, detach, interrupt, seize, tracerOf, waitStop } from './os/ptrace.js';
 import { processExists, threadState } from './os/procfs.js';
 

@@ -13,7 +13,7 @@ import { detectLua } from './lua/detect.js';
 import { exePath } from './os/procfs.js';
 import { isExiting } from './pause.js';
 import type { TargetOptions } from './sample.js';
-import { Target } from './target.js';
+import { Target, TargetExecError } from './target.js';
 import { children } from './threads.js';
 
 /** How often the tree is read again: short-lived children (a test runner's interpreters) must not slip by. */
@@ -165,7 +165,8 @@ export class ProcessTree {
         take(m.target);
       } catch (e) {
         if (targetGone(pid, e)) this.drop(pid);
-        else if (e instanceof LuaprofError) {
+        else if (e instanceof LuaprofError || e instanceof TargetExecError) {
+          // An exec: the next poll sees the new program and attaches to it if it runs Lua.
           m.target.close();
           m.target = null;
           m.retryAt = this.now + NO_LUA_RECHECK_MS;

@@ -31,12 +31,14 @@ export interface SampleBatch {
   samples: StackSample[];
 }
 
-export type EndReason = 'duration' | 'stopped' | 'target-exited';
+/** 'traced': another tracer (strace, gdb) took the target between two samples (luaprof does not hold it). */
+/** 'exec': the process exec'd another program (detail names it). */
+export type EndReason = 'duration' | 'stopped' | 'target-exited' | 'traced' | 'exec';
 
 export type WorkerMessage =
   | { type: 'attached'; luaVersion: string }
   | { type: 'log'; line: string }
   | { type: 'samples'; batch: SampleBatch }
   /** Sent after the last batch, once RecordStats are final. */
-  | { type: 'done'; reason: EndReason }
+  | { type: 'done'; reason: EndReason; detail?: string }
   | { type: 'error'; kind: string; message: string };

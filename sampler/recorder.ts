@@ -33,6 +33,8 @@ export type SampleListener = (samples: readonly StackSample[], stream: SampleStr
 export interface RecordingResult {
   profile: Profile;
   reason: EndReason;
+  /** With 'traced': the line naming the tracer. */
+  detail?: string;
   stats: RecordStats;
   luaVersion: string;
 }
@@ -158,7 +160,7 @@ export function startRecording(
             ...(stats.firstSampleMs > 0 ? { firstSampleMs: stats.firstSampleMs } : {}),
             ...meta,
           });
-          resolve({ profile, reason: m.reason, stats, luaVersion });
+          resolve({ profile, reason: m.reason, detail: m.detail, stats, luaVersion });
           break;
         }
         case 'error':

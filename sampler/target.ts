@@ -12,7 +12,8 @@
  */
 import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, alreadyTracedMessage, permissionHint } from './errors.js';
+import { LuaprofError, alreadyTracedMessage } from './errors.js';
+import { permissionHint } from './permission.js';
 import { attachRuntime } from './lua/attach.js';
 import { detectLua, luaBinaries, type LuaDetection } from './lua/detect.js';
 import type { StateDiscovery } from './lua/discovery.js';
@@ -25,7 +26,7 @@ import { PucRuntime } from './lua/puc/runtime.js';
 import type { LuaRuntime } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
-import { listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
+import { exePath, listThreads, processExists, readMaps, ThreadStat } from './os/procfs.js';
 import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
@@ -33,12 +34,26 @@ import type { SampleResult, TargetOptions } from './sample.js';
 import { IDLE_FRAME } from './synthetic-frames.js';
 import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
 
+/**
+ * The thread list is read again after 500 ms, or 50 ms after a read that found threads come or go: a
+ * host that starts and ends threads all the time (50 a second, each living ~1 s) would otherwise lose
+ * half a second of every new thread; a steady process pays one directory read per 500 ms.
+ */
 const THREAD_LIST_MS = 500;
+const THREAD_LIST_CHURN_MS = 50;
+/**
+ * States the layout check tries before refusing: in a host that churns threads, ~40% of the states
+ * found on fresh thread stacks were measured to be freed ones (a reused stack still holds its last
+ * thread's pointers); 16 in a row is not chance.
+ */
+const GUARD_STATES = 16;
 
 export class Target {
   private readonly threads = new Map<number, ThreadSampler>();
   private readonly shared: SamplerShared;
   private nextThreadList = 0;
+  /** The executable at attach: another one means the process exec'd (the Lua program is gone). */
+  private readonly exe: string | null;
   /** The main thread's state, read each tick: a process stopped by its user (SIGSTOP) is idle. */
   private readonly mainStat: ThreadStat;
 
@@ -53,6 +68,7 @@ export class Target {
     const natives = new NativeStacks(pid, mem, detection.file, detection.flavour === 'luajit');
     this.shared = { pid, mem, opts, natives, discovery };
     this.mainStat = new ThreadStat(pid, pid);
+    this.exe = programOf(pid);
   }
 
   get luaVersion(): string {
@@ -148,32 +164,63 @@ export class Target {
     if (!this.primary) this.primary = [...this.threads.values()].find((t) => t.runtime)!.runtime;
   }
 
-  /** The layout must fit the state found (lua/puc/layout-guard.ts), else the process is refused. */
+  /**
+   * The layout must fit the state found (lua/puc/layout-guard.ts), else the process is refused. A host
+   * whose threads open and close states all the time (fixtures/hosts/churn.c) may have closed the
+   * first one found by the time it is checked: each state found is tried (the main thread's stopped,
+   * the others read running, each read retried), and the layout is refused only when it fits none of
+   * the first GUARD_STATES; a state it does not fit is forgotten by its threads, which look again.
+   */
   private guardLayout(choice: LayoutChoice, binaryVersion: string | null): void {
-    const rt = this.primary;
-    if (!(rt instanceof PucRuntime)) return;
-    try {
-      const line = guardLayout({
-        pid: this.pid,
-        mem: this.shared.mem,
-        choice,
-        version: this.detection.version,
-        binaryVersion,
-        file: this.detection.file,
-        L: rt.mainL,
-        G: rt.G,
-        stopped: (fn) => pauseThread(this.pid, fn).value,
-      });
-      if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
-    } catch (e) {
-      this.close();
-      throw e;
+    const byG = new Map<number, { rt: PucRuntime; tid: number }>();
+    if (this.primary instanceof PucRuntime) byG.set(this.primary.G, { rt: this.primary, tid: this.pid });
+    for (const t of this.threads.values())
+      if (t.runtime instanceof PucRuntime && !byG.has(t.runtime.G))
+        byG.set(t.runtime.G, { rt: t.runtime, tid: t.tid });
+    let first: unknown = null;
+    for (const { rt, tid } of [...byG.values()].slice(0, GUARD_STATES)) {
+      try {
+        const line = guardLayout({
+          pid: this.pid,
+          mem: this.shared.mem,
+          choice,
+          version: this.detection.version,
+          binaryVersion,
+          file: this.detection.file,
+          L: rt.mainL,
+          G: rt.G,
+          // The main thread is stopped for the reads; the others' samplers hold them (reads may tear: retried).
+          stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
+        });
+        if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+        return;
+      } catch (e) {
+        if (e instanceof TargetGoneError && tid !== this.pid) continue;
+        first ??= e;
+        // Not a state (freed, or never one): its threads look again instead of reading it.
+        if (e instanceof LuaprofError) this.forgetState(rt.G);
+        if (!(e instanceof LuaprofError && e.kind === 'unsupportedVersion')) break;
+      }
     }
+    if (first === null) return;
+    this.close();
+    throw first;
+  }
+
+  private forgetState(G: number): void {
+    for (const t of this.threads.values()) if (t.runtime?.G === G) t.runtime = null;
   }
 
   private dropThread(tid: number): void {
+    const G = this.threads.get(tid)?.runtime?.G;
     this.threads.get(tid)?.close();
     this.threads.delete(tid);
+    if (
+      G !== undefined &&
+      G !== this.primary?.G &&
+      ![...this.threads.values()].some((t) => t.runtime?.G === G)
+    )
+      this.shared.discovery?.forget(G);
   }
 
   /** The threads that run a Lua state, with the runtime reading each (dump --locals pauses them itself). */
@@ -229,12 +276,22 @@ export class Target {
   /** Refreshes the thread list (new threads are searched for states as they come). */
   private refreshThreads(now: number): void {
     if (now < this.nextThreadList) return;
-    this.nextThreadList = now + THREAD_LIST_MS;
+    const exe = programOf(this.pid);
+    if (exe !== null && this.exe !== null && exe !== this.exe) throw new TargetExecError(this.pid, exe);
     const live = new Set(listThreads(this.pid));
-    for (const tid of [...this.threads.keys()]) if (!live.has(tid)) this.dropThread(tid);
+    let changed = false;
+    for (const tid of [...this.threads.keys()])
+      if (!live.has(tid)) {
+        this.dropThread(tid);
+        changed = true;
+      }
     if (!this.opts.threads)
       for (const tid of live)
-        if (!this.threads.has(tid)) this.threads.set(tid, new ThreadSampler(tid, this.shared));
+        if (!this.threads.has(tid)) {
+          this.threads.set(tid, new ThreadSampler(tid, this.shared));
+          changed = true;
+        }
+    this.nextThreadList = now + (changed ? THREAD_LIST_CHURN_MS : THREAD_LIST_MS);
   }
 
   /** A tick of a stopped process without --idle: each thread that would be sampled is idle, untouched. */
@@ -363,6 +420,21 @@ function checkReadable(mem: RemoteMemory, pid: number, maps: Mapping[]): void {
     if (!processExists(pid)) throw new LuaprofError('noSuchProcess', `process ${pid} exited`);
     throw new LuaprofError('permissionDenied', permissionHint(pid));
   }
+}
+
+/** The process exec'd another program mid-recording (without --subprocesses nothing follows it). */
+export class TargetExecError extends Error {
+  constructor(
+    readonly pid: number,
+    readonly exe: string,
+  ) {
+    super(`process ${pid} exec'd ${exe}`);
+  }
+}
+
+/** The executable, the same after an upgrade replaced its file (" (deleted)"). */
+function programOf(pid: number): string | null {
+  return exePath(pid)?.replace(/ \(deleted\)$/, '') ?? null;
 }
 
 export { TargetGoneError };

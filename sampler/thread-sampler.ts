@@ -42,6 +42,13 @@ const HOSTED_STACK_BYTES = 8 << 10;
 const SEARCH_BACKOFF_MAX = 64;
 /** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
 const REDISCOVER_MS = 200;
+/**
+ * A thread with no state found yet is looked at again after 20 ms, then twice as long each time up
+ * to 1 s: a host that starts a thread per job (fixtures/hosts/churn.c: threads living ~1 s) opens its
+ * state just after the thread starts, and a thread first looked at before that is not left unsampled
+ * for a second; a thread that never runs Lua costs 6 stops in its first second, then one a second.
+ */
+const NO_LUA_REDISCOVER_FIRST_MS = 20;
 const NO_LUA_REDISCOVER_MS = 1000;
 /** Copies of a running thread one sample may take: a copy that lacked part of a new stack shape is planned and taken again. */
 const INSTANT_ATTEMPTS = 2;
@@ -96,6 +103,7 @@ export class ThreadSampler {
   /** Coroutines this thread's host resumes from C (lua_resume), learnt from its native stack. */
   readonly extras: number[] = [];
   nextDiscovery = 0;
+  private noLuaDiscoveries = 0;
   /** The mapping that holds the thread's stack. */
   stack: { start: number; end: number } | null = null;
   private readonly pm: PrefetchMemory;
@@ -425,7 +433,10 @@ export class ThreadSampler {
   /** Stops the thread, copies registers and stack, lets it go, and looks for states on its stack. */
   discover(): void {
     const natives = this.shared.natives;
-    this.nextDiscovery = performance.now() + (this.runtime ? REDISCOVER_MS : NO_LUA_REDISCOVER_MS);
+    const wait = this.runtime
+      ? REDISCOVER_MS
+      : Math.min(NO_LUA_REDISCOVER_MS, NO_LUA_REDISCOVER_FIRST_MS * 2 ** this.noLuaDiscoveries++);
+    this.nextDiscovery = performance.now() + wait;
     natives.forgetStack(this);
     const { value } = pauseThread(this.tid, () => {
       const regs = getRegs(this.tid);

@@ -30,7 +30,7 @@ import { ProcessTree } from './process-tree.js';
 import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
-import { Target } from './target.js';
+import { Target, TargetExecError } from './target.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -53,17 +53,28 @@ const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 const stopRequested = () => Atomics.load(ctrl, CTRL.stop) !== 0;
 const targetOptions: TargetOptions = { ...options, log: (line: string) => post({ type: 'log', line }) };
 
+const LAYOUT_ATTACH_TRIES = 5;
+
 function attach(): Target {
   // A command luaprof started is waited for until it runs Lua or exits; a running process is not.
   const deadline = options.waitForLua ? Infinity : performance.now() + ATTACH_TIMEOUT_MS;
   let hinted = false;
   let nextHint = 0;
+  let layoutTries = 0;
   for (;;) {
     try {
       return Target.attach(options.pid, targetOptions);
     } catch (e) {
+      // A layout that does not fit fails every time; states found on the stacks of threads that
+      // come and go (fixtures/hosts/churn.c) can all be freed ones at one instant, not at the next.
+      const layoutAgain =
+        e instanceof LuaprofError && e.kind === 'unsupportedVersion' && ++layoutTries < LAYOUT_ATTACH_TRIES;
       const retry =
-        options.waitForLua && e instanceof LuaprofError && e.kind === 'noLua' && performance.now() < deadline;
+        layoutAgain ||
+        (options.waitForLua &&
+          e instanceof LuaprofError &&
+          e.kind === 'noLua' &&
+          performance.now() < deadline);
       if (!retry || stopRequested() || targetGone(options.pid)) throw e;
       if (!hinted && performance.now() >= nextHint) {
         nextHint = performance.now() + HINT_EVERY_MS;
@@ -197,6 +208,7 @@ function run(): void {
   const schedule = new SampleSchedule(1000 / options.rate, t0);
   let lastFlush = t0;
   let reason: EndReason = 'stopped';
+  let detail: string | undefined;
   const waitFrom = (at: number) =>
     Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
   for (;;) {
@@ -276,6 +288,17 @@ function run(): void {
         reason = 'target-exited';
         break;
       }
+      if (e instanceof TargetExecError) {
+        reason = 'exec';
+        detail = e.exe;
+        break;
+      }
+      // A tracer that attached between two samples: what was recorded is kept, the recording ends.
+      if (e instanceof LuaprofError && e.kind === 'alreadyTraced' && stats.samples > 0) {
+        reason = 'traced';
+        detail = e.message;
+        break;
+      }
       if (e instanceof LuaprofError) {
         post({ type: 'error', kind: e.kind, message: e.message });
         return;
@@ -304,7 +327,7 @@ function run(): void {
   }
   const cpu = process.cpuUsage(cpu0);
   stats.finish(performance.now() - t0, cpu.user + cpu.system);
-  post({ type: 'done', reason });
+  post({ type: 'done', reason, detail });
 }
 
 run();

@@ -2,49 +2,23 @@
  * The command line and its promises: every -d form, -p and launch, Ctrl-C / SIGTERM / SIGKILL of
  * luaprof and death of the target mid-recording, and one-line errors with their exit codes.
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { ExitCode } from '../sampler/errors.js';
-import {
-  alive,
-  luaprofAsync,
-  type Running,
-  luaprofSync,
-  ptraceState,
-  startLua,
-  tempDir,
-  waitFor,
-} from './helpers/lua-process.js';
+import { CLI, luaprofAsync, type Running, luaprofSync, tempDir, waitFor } from './helpers/lua-process.js';
+import { busyLua as busyLua_, lines, processesOfThisFile, untracedAndRunning } from './helpers/faults.js';
 
-const started: ChildProcess[] = [];
-afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
-
-function busyLua(): ChildProcess {
-  const c = startLua('lua5.4', 'idle.lua');
-  started.push(c);
-  return c;
-}
-
-async function untracedAndRunning(pid: number): Promise<void> {
-  // The kernel releases a tracee asynchronously when its tracer dies: give it a moment.
-  await waitFor(() => ptraceState(pid).tracer === 0, 5000, `process ${pid} to be untraced`);
-  expect(alive(pid)).toBe(true);
-  const { state } = ptraceState(pid);
-  expect(['R', 'S']).toContain(state);
-}
+const started = processesOfThisFile();
+const busyLua = () => busyLua_(started);
 
 /** Waits for luaprof's "sampling pid …" line: attached, handlers installed. */
 const sampling = (run: Running) =>
   waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'luaprof to start sampling');
 
-const oneLine = (s: string) =>
-  s
-    .trimEnd()
-    .split('\n')
-    .filter((l) => l.length > 0);
+const oneLine = lines;
 
 describe('record -d accepts every duration form', () => {
   const target = busyLua();
@@ -190,7 +164,7 @@ describe('errors: one line, distinct exit codes', () => {
       'permission denied',
       () => ({ args: ['dump', '-p', String(busyLua().pid)], uid: 65534 }),
       ExitCode.permissionDenied,
-      /permission denied .*root.*CAP_SYS_PTRACE.*ptrace_scope/,
+      /permission denied .*: it runs as uid 0 \(root\) and luaprof as uid 65534\b.*CAP_SYS_PTRACE/,
     ],
     [
       'record without a target',
@@ -230,4 +204,53 @@ describe('errors: one line, distinct exit codes', () => {
       expect(lines[0]).toMatch(message);
     });
   }
+});
+
+describe('a reader that closes its end of the pipe (| head -1): quiet, exit 0', () => {
+  /** Runs `luaprof args | reader` in bash; luaprof's status and stderr, and what the reader printed. */
+  function piped(args: string[], reader: string): { status: number; stderr: string; stdout: string } {
+    const dir = tempDir();
+    const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const r = spawnSync(
+      'bash',
+      ['-c', `${quoted} 2>'${dir}/err' | ${reader}; echo "status=\${PIPESTATUS[0]}" >'${dir}/status'`],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    const status = Number(/status=(\d+)/.exec(readFileSync(join(dir, 'status'), 'utf8'))![1]);
+    return { status, stderr: readFileSync(join(dir, 'err'), 'utf8'), stdout: r.stdout };
+  }
+  // A reader gone before luaprof writes: the write fails with EPIPE every time.
+  const closedAtOnce = '(exec 0<&-; sleep 2)';
+
+  it('dump -p PID | head -1, and into a pipe already closed', () => {
+    const pid = String(busyLua().pid);
+    const head = piped(['dump', '-p', pid], 'head -1');
+    expect(head).toEqual({ status: 0, stderr: '', stdout: expect.stringMatching(/^Thread \d+ \(Lua 5\.4/) });
+    expect(piped(['dump', '-p', pid], closedAtOnce)).toEqual({ status: 0, stderr: '', stdout: '' });
+  });
+
+  it('report -o - | head -1, and -o a link to /proc/self/fd/1 (as /dev/stdout is), which stays a link', async () => {
+    const dir = tempDir();
+    const src = join(dir, 'p.json');
+    expect(luaprofSync(['record', '-p', String(busyLua().pid), '-d', '300ms', '-o', src]).status).toBe(0);
+    // The page is megabytes: head -1 closes the pipe long before luaprof has written it.
+    expect(piped(['report', '-i', src, '-o', '-', '-f', 'html'], 'head -1')).toEqual({
+      status: 0,
+      stderr: '',
+      stdout: '<!DOCTYPE html>\n',
+    });
+    const link = join(dir, 'stdout.html');
+    symlinkSync('/proc/self/fd/1', link);
+    expect(piped(['report', '-i', src, '-o', link], 'head -1')).toEqual({
+      status: 0,
+      stderr: '',
+      stdout: '<!DOCTYPE html>\n',
+    });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(piped(['report', '-i', src, '-o', '-', '-f', 'folded'], closedAtOnce)).toEqual({
+      status: 0,
+      stderr: '',
+      stdout: '',
+    });
+  });
 });

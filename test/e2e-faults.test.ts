@@ -3,36 +3,23 @@
  * write that fails at the end goes to a fallback file), a target already traced is refused with the
  * tracer named, a target stopped by its user stays stopped and its stopped time is idle.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { ExitCode } from '../sampler/errors.js';
+import { luaprof, luaprofAsync, ptraceState, startLua, tempDir, waitFor } from './helpers/lua-process.js';
 import {
-  alive,
-  luaprof,
-  luaprofAsync,
-  ptraceState,
-  startLua,
-  tempDir,
-  waitFor,
-} from './helpers/lua-process.js';
+  busyLua as busyLua_,
+  lines,
+  processesOfThisFile,
+  traced as tracedBy,
+  untracedAndRunning,
+} from './helpers/faults.js';
 
-const started: ChildProcess[] = [];
-afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
-
-function busyLua(): ChildProcess {
-  const c = startLua('lua5.4', 'idle.lua');
-  started.push(c);
-  return c;
-}
-
-const lines = (s: string) =>
-  s
-    .trimEnd()
-    .split('\n')
-    .filter((l) => l.length > 0);
+const started = processesOfThisFile();
+const busyLua = () => busyLua_(started);
 
 describe('nothing recorded is lost', () => {
   const target = busyLua();
@@ -80,19 +67,8 @@ describe('nothing recorded is lost', () => {
   });
 });
 
-/** Starts a tracer on `pid` and waits until the kernel says it traces it. */
-async function traced(cmd: string, args: string[], pid: number): Promise<ChildProcess> {
-  const tracer = spawn(cmd, args, { stdio: 'ignore' });
-  started.push(tracer);
-  await waitFor(() => ptraceState(pid).tracer === tracer.pid, 20_000, `${cmd} to attach to ${pid}`);
-  return tracer;
-}
-
-async function untraced(pid: number): Promise<void> {
-  await waitFor(() => ptraceState(pid).tracer === 0, 10_000, `process ${pid} to be untraced`);
-  expect(alive(pid)).toBe(true);
-  expect(['R', 'S']).toContain(ptraceState(pid).state);
-}
+const traced = (cmd: string, args: string[], pid: number) => tracedBy(started, cmd, args, pid);
+const untraced = (pid: number) => untracedAndRunning(pid);
 
 /** strace and gdb can attach (and leave) after luaprof is done with the target. */
 async function othersCanAttach(pid: number): Promise<void> {
@@ -201,3 +177,51 @@ describe('a target stopped by its user (SIGSTOP) stays stopped; its stopped time
     await waitFor(() => ['R', 'S'].includes(stateOf(pid).state), 5000, 'the target to run again');
   });
 });
+
+describe('a tracer that attaches mid-recording (luaprof holds no attachment between samples)', () => {
+  const target = busyLua();
+
+  for (const mode of [[], ['--blocking']]) {
+    it(`strace -p during record ${mode.join(' ') || '(default)'}: the profile is kept; the target is fine after`, async () => {
+      const pid = target.pid!;
+      const out = join(tempDir(), 'p.json');
+      const run = luaprofAsync(['record', '-p', String(pid), '-d', '3s', ...mode, '-o', out]);
+      await waitFor(() => run.stderr().includes('luaprof: sampling pid'), 20_000, 'sampling');
+      await new Promise((r) => setTimeout(r, 700));
+      const strace = spawn('strace', ['-p', String(pid), '-o', '/dev/null'], { stdio: 'ignore' });
+      started.push(strace);
+      const { code } = await run.exit;
+      strace.kill('SIGINT');
+      // Copies of a running thread need no stop and go on (exit 0); a sample that needs a stop finds
+      // the tracer and ends the recording with what it has (exit 11), naming it.
+      if (code === ExitCode.alreadyTraced)
+        expect(run.stderr()).toMatch(
+          new RegExp(`already traced by pid ${strace.pid} \\(strace\\).*; the recording ended after \\d`),
+        );
+      else expect(code, run.stderr()).toBe(0);
+      expect(run.stderr()).not.toContain('internal error');
+      expect(readProfile(out).meta.samples).toBeGreaterThan(0);
+      await untraced(pid);
+    });
+  }
+});
+
+describe.skipIf(!existsSync('/usr/bin/luajit'))(
+  'the target execs a program without Lua mid-recording',
+  () => {
+    it('without --subprocesses: luaprof notices, writes the profile, says so, exit 9', async () => {
+      const target = startLua('luajit', 'exec-sleep.lua', ['1.5']);
+      started.push(target);
+      const out = join(tempDir(), 'p.json');
+      const r = await luaprof(['record', '-p', String(target.pid), '-d', '10s', '-o', out]);
+      expect(r.status, r.stderr).toBe(ExitCode.targetExited);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `process ${target.pid} exec'd /usr/bin/sleep after [\\d.]+s: it no longer runs the Lua program`,
+        ),
+      );
+      expect(readProfile(out).meta.samples).toBeGreaterThan(0);
+      expect(readProfile(out).meta.durationMs).toBeLessThan(8000);
+    });
+  },
+);

@@ -28,8 +28,13 @@ export interface StateDiscovery {
   readonly followsRunning: boolean;
   /** A runtime found otherwise (a global of the binary) is the one of its global state. */
   adopt(rt: LuaRuntime): void;
-  /** The runtime of a global state (made once). */
+  /** The runtime of a global state (made once, until forgotten). */
   runtimeFor(main: number, G: number): LuaRuntime;
+  /**
+   * Drops the runtime of a global state no thread runs any more: a host that opens a state per
+   * thread, 50 threads a second, would otherwise keep every runtime and its caches for good.
+   */
+  forget(G: number): void;
   /** Records the states found on a thread's unwound native stack (a stop's copy). */
   learn(
     thread: ThreadStates,
@@ -65,6 +70,11 @@ export class RuntimesByState {
   /** A runtime found otherwise (a global of the binary) is the one of its global state. */
   adopt(rt: LuaRuntime): void {
     this.runtimes.set(rt.G, rt);
+  }
+
+  /** A global state no thread runs any more (its threads ended; lua_close may have freed it). */
+  forget(G: number): void {
+    this.runtimes.delete(G);
   }
 
   runtimeFor(main: number, G: number): LuaRuntime {

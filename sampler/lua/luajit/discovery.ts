@@ -42,6 +42,10 @@ export class LuaJitDiscovery implements StateDiscovery {
     this.runtimes.adopt(rt);
   }
 
+  forget(G: number): void {
+    this.runtimes.forget(G);
+  }
+
   runtimeFor(main: number, G: number): LuaRuntime {
     return this.runtimes.runtimeFor(main, G);
   }

@@ -235,6 +235,10 @@ export class PucDiscovery implements StateDiscovery {
     this.runtimes.adopt(rt);
   }
 
+  forget(G: number): void {
+    this.runtimes.forget(G);
+  }
+
   runtimeFor(main: number, G: number): LuaRuntime {
     return this.runtimes.runtimeFor(main, G);
   }

@@ -10,7 +10,13 @@ import type { PucLayout } from './layout.js';
 
 /** Slots a stack keeps past stack_last (EXTRA_STACK in lstate.h, 5 in 5.1-5.4). */
 const EXTRA_STACK = 5;
-const MAX_CALLINFO = 200_000;
+const MAX_CALLINFO = 1_000_000;
+/**
+ * CallInfo records checked one by one from the innermost: a recursion 200,000 deep (Lua 5.2-5.4 allow
+ * ~500,000) would cost seconds of single reads at attach; past these, base_ci is checked where it is
+ * (embedded in the lua_State) instead of being reached.
+ */
+const CALLINFO_CHECKED = 4096;
 /** Buckets of the string table read, and strings hashed from them. */
 const BUCKETS_READ = 256;
 const STRINGS_HASHED = 48;
@@ -133,22 +139,27 @@ function callInfoChain(mem: Memory, layout: PucLayout, L: number): void {
     if (!isPlausiblePtr(base) || !(base <= current && current < endCi) || (current - base) % ci.size)
       fail(`ci ${hex(current)} is not a record of the CallInfo array ${hex(base)}..${hex(endCi)}`);
     if ((current - base) / ci.size > MAX_CALLINFO) fail(`${(current - base) / ci.size} CallInfo records`);
-    for (let at = current; at >= base; at -= ci.size) visit(at, at === base);
+    const lo = Math.max(base, current - (CALLINFO_CHECKED - 1) * ci.size);
+    for (let at = current; at >= lo; at -= ci.size) visit(at, at === base);
+    if (lo !== base) visit(base, true);
     return;
   }
   const base = L + s.base_ci;
   let at = current;
-  for (let n = 0; n < MAX_CALLINFO; n++) {
-    if (at === base) {
-      const rec = visit(at, true);
-      const prev = u64(rec, ci.previous!);
-      if (prev !== 0) fail(`base_ci->previous is ${hex(prev)}, not NULL`);
-      return;
-    }
+  const checkBase = () => {
+    const prev = u64(visit(base, true), ci.previous!);
+    if (prev !== 0) fail(`base_ci->previous is ${hex(prev)}, not NULL`);
+  };
+  const seen = new Set<number>();
+  for (let n = 0; n < CALLINFO_CHECKED; n++) {
+    if (at === base) return checkBase();
     if (!isPlausiblePtr(at)) fail(`CallInfo ${hex(at)} reached before base_ci ${hex(base)}`);
+    if (seen.has(at)) fail(`the CallInfo chain loops at ${hex(at)}`);
+    seen.add(at);
     at = u64(visit(at, false), ci.previous!);
   }
-  fail(`no base_ci after ${MAX_CALLINFO} CallInfo records`);
+  // Deeper than checked one by one: the records seen were sound, and base_ci is where it must be.
+  checkBase();
 }
 
 /** A TValue's tag (tt_), read with the release's width. */

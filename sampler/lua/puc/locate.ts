@@ -34,6 +34,13 @@ export function validateState(mem: Memory, layout: PucLayout, L: number): { L: n
   return { L: main, G };
 }
 
+/**
+ * Links of a main thread's CallInfo chain followed one by one. A recursion 200,000 deep (5.2-5.4 allow
+ * ~500,000) is a state, not a broken chain (the old bound, 100,000 links, made it "no Lua", exit 5),
+ * and seconds of single reads: past these links, the embedded base_ci must end the chain (previous NULL).
+ */
+const MAX_CHAIN_LINKS = 4096;
+
 function chainReachesBase(mem: Memory, layout: PucLayout, L: number, hdr: Buffer): boolean {
   const ci = layout.callinfo;
   const s = layout.state;
@@ -52,14 +59,15 @@ function chainReachesBase(mem: Memory, layout: PucLayout, L: number, hdr: Buffer
   }
   const base = L + s.base_ci;
   if (ci.previous === undefined) return false;
-  for (let i = 0; i < 100_000; i++) {
+  for (let i = 0; i < MAX_CHAIN_LINKS; i++) {
     if (at === base) return true;
     if (!isPlausiblePtr(at)) return false;
     const b = mem.read(at + ci.previous, 8);
     if (!b) return false;
     at = u64(b, 0);
   }
-  return false;
+  const baseLink = mem.read(base + ci.previous, 8);
+  return baseLink !== null && u64(baseLink, 0) === 0;
 }
 
 export function locateMainState(

@@ -1,0 +1,182 @@
+/**
+ * Soak (issue 13): luaprof recording for a long time, its resources watched from outside. Two runs:
+ *   single  lua5.4 fixtures/lua/idle.lua (one busy thread) at 1000 Hz, beside the bare ptrace floor
+ *           (bench/ptrace-floor.ts) on a second copy of the same target at the same rate;
+ *   churn   fixtures/hosts/churn.c (64 threads, a lua_State each, ~50 started/ended a second) at
+ *           100 Hz per thread (--idle: its threads mostly sleep in a C function called from Lua).
+ * Every 5 s: the RSS of luaprof's processes (luaprof and any descendant of it) and its open fds.
+ * Reports RSS at minute 2 and at the end (growth must be <= 10%), fds (min/max), the achieved rate
+ * against the asked one (and against the floor), and the recording's errors. Not part of npm test.
+ *
+ *   npm run build && node dist/bench/soak.js [--minutes 10 | --long] [--only single|churn]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readProfile } from '../report/read.js';
+import { descendants } from '../sampler/threads.js';
+import { buildChurnHost, coverage, readThreadLog } from '../testkit/churn-host.js';
+import { ROOT, tempDir } from '../testkit/root.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const minutes = argv.includes('--long') ? 60 : Number(opt('minutes') ?? 10);
+const only = opt('only');
+const CLI = join(ROOT, 'dist/cli/main.js');
+const FIXTURES = join(ROOT, 'fixtures/lua');
+const SAMPLE_EVERY_MS = 5000;
+
+interface Reading {
+  atS: number;
+  rssKb: number;
+  fds: number;
+}
+
+function rssKb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** luaprof and its descendants, less the target (a command it started would be one of them). */
+function reading(luaprof: number, exclude: Set<number>, atS: number): Reading {
+  const pids = [luaprof, ...descendants(luaprof)].filter((p) => !exclude.has(p));
+  return {
+    atS,
+    rssKb: pids.reduce((a, p) => a + rssKb(p), 0),
+    fds: pids.reduce((a, p) => a + fdCount(p), 0),
+  };
+}
+
+function collect(child: ChildProcess): {
+  out: () => string;
+  err: () => string;
+  done: Promise<number | null>;
+} {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (err += d));
+  const done = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  return { out: () => out, err: () => err, done };
+}
+
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+async function soak(
+  name: string,
+  targetPid: number,
+  args: string[],
+  askedHz: number,
+): Promise<{ lines: string[]; out: string; stderr: string }> {
+  const dir = tempDir('luaprof-soak-');
+  const out = join(dir, 'soak.json');
+  const run = spawn(
+    process.execPath,
+    [CLI, 'record', '-p', String(targetPid), '-d', `${minutes}m`, '-o', out, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const io = collect(run);
+  const t0 = Date.now();
+  const readings: Reading[] = [];
+  const loads: string[] = [loadavg()];
+  const timer = setInterval(() => {
+    readings.push(reading(run.pid!, new Set([targetPid]), (Date.now() - t0) / 1000));
+    if (readings.length % 24 === 0) loads.push(loadavg());
+  }, SAMPLE_EVERY_MS);
+  const code = await io.done;
+  clearInterval(timer);
+  loads.push(loadavg());
+  const live = readings.filter((r) => r.rssKb > 0);
+  const atMinute2 = live.find((r) => r.atS >= 120) ?? live[0];
+  const end = live[live.length - 1];
+  const growth = atMinute2 && end ? (end.rssKb / atMinute2.rssKb - 1) * 100 : NaN;
+  const fds = live.map((r) => r.fds);
+  const m = /(\d+) samples in ([\d.]+)s \((\d+) Hz achieved\), (\d+) errors/.exec(io.err());
+  const achieved = m ? Number(m[3]) : NaN;
+  const lines = [
+    `${name}: luaprof exit ${code}; ${m ? `${m[1]} samples in ${m[2]} s, ${m[4]} errors` : io.err().trim()}`,
+    `${name}: RSS at ${atMinute2?.atS.toFixed(0)} s ${(atMinute2?.rssKb / 1024).toFixed(1)} MB, at ${end?.atS.toFixed(0)} s ` +
+      `${(end?.rssKb / 1024).toFixed(1)} MB: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}% ${growth <= 10 ? 'PASS' : 'FAIL'} (<= 10%); ` +
+      `peak ${(Math.max(...live.map((r) => r.rssKb)) / 1024).toFixed(1)} MB`,
+    `${name}: open fds min ${Math.min(...fds)} max ${Math.max(...fds)} (last ${fds[fds.length - 1]})`,
+    `${name}: achieved ${achieved} Hz of ${askedHz} asked (${((achieved / askedHz - 1) * 100).toFixed(1)}%)`,
+    `${name}: load average ${loads.join(' | ')}`,
+  ];
+  return { lines, out, stderr: io.err() };
+}
+
+const report: string[] = [`soak: ${minutes} min per run, started ${new Date().toISOString()}`];
+const children: ChildProcess[] = [];
+/** A target just started has no Lua state yet: attached now, luaprof would find none. */
+const settle = () => new Promise((r) => setTimeout(r, 1000));
+const startLua = () => {
+  const c = spawn('lua5.4', ['idle.lua'], { cwd: FIXTURES, stdio: 'ignore' });
+  children.push(c);
+  return c;
+};
+try {
+  const runs: Promise<void>[] = [];
+  if (only !== 'churn')
+    runs.push(
+      (async () => {
+        const target = startLua();
+        const twin = startLua();
+        await settle();
+        const floor = spawn(
+          process.execPath,
+          [join(ROOT, 'dist/bench/ptrace-floor.js'), String(twin.pid), '1000'],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        const floorIo = collect(floor);
+        const r = await soak('single (lua5.4, 1000 Hz)', target.pid!, ['-r', '1000'], 1000);
+        twin.kill('SIGKILL');
+        await floorIo.done;
+        const f = JSON.parse(floorIo.out().trim().split('\n').pop() ?? '{}') as { rateHz?: number };
+        const achieved = Number(/\((\d+) Hz achieved\)/.exec(r.stderr)?.[1]);
+        report.push(
+          ...r.lines,
+          `single (lua5.4, 1000 Hz): bare ptrace floor beside it ${f.rateHz} Hz; luaprof achieved ${((achieved / (f.rateHz ?? NaN) - 1) * 100).toFixed(1)}% against it`,
+        );
+      })(),
+    );
+  if (only !== 'single')
+    runs.push(
+      (async () => {
+        const dir = tempDir('luaprof-soak-churn-');
+        const host = buildChurnHost(dir);
+        const log = join(dir, 'threads.log');
+        const c = spawn(host, ['64', '50', '0', log], { stdio: 'ignore' });
+        children.push(c);
+        await settle();
+        const r = await soak('churn (64 threads, 100 Hz each)', c.pid!, ['-r', '100', '--idle'], 6400);
+        c.kill('SIGKILL');
+        if (!existsSync(r.out)) return void report.push(...r.lines);
+        const cov = coverage(readProfile(r.out), readThreadLog(log));
+        report.push(
+          ...r.lines,
+          `churn (64 threads, 100 Hz each): ${cov.long} threads lived >= 0.5 s, ${cov.unsampled.length} of them without samples; ` +
+            `samples/asked per thread p10 ${cov.ratioP10.toFixed(2)}, median ${cov.ratioMedian.toFixed(2)}`,
+        );
+      })(),
+    );
+  await Promise.all(runs);
+} finally {
+  children.forEach((c) => c.kill('SIGKILL'));
+}
+console.log(report.join('\n'));

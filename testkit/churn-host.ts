@@ -1,0 +1,77 @@
+/**
+ * fixtures/hosts/churn.c (64 threads, each with its own lua_State, ~50 started and ended a second):
+ * built here, and its thread log checked against a recording: every thread that lived at least
+ * 0.5 s of the recording has samples. Shared by test/e2e-churn.test.ts and bench/soak.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Profile } from '../aggregator/profile.js';
+import { ROOT } from './root.js';
+
+/** Compiles the host against the system's liblua5.4 into dir; returns the binary. */
+export function buildChurnHost(dir: string): string {
+  const out = join(dir, 'churn');
+  execFileSync(
+    'gcc',
+    [
+      '-O2',
+      '-g',
+      '-o',
+      out,
+      join(ROOT, 'fixtures/hosts/churn.c'),
+      '-I/usr/include/lua5.4',
+      '-llua5.4',
+      '-lpthread',
+    ],
+    { stdio: 'pipe' },
+  );
+  return out;
+}
+
+export interface ThreadLife {
+  tid: number;
+  /** CLOCK_REALTIME, ms since the epoch (the profile's startTime clock). */
+  startMs: number;
+  endMs: number;
+}
+
+export function readThreadLog(file: string): ThreadLife[] {
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      const [tid, start, end] = l.split(' ').map(Number);
+      return { tid, startMs: start / 1e6, endMs: end / 1e6 };
+    });
+}
+
+export interface Coverage {
+  /** Threads that lived at least minLifeMs inside the recording. */
+  long: number;
+  /** Those of them without a single sample (tid, ms lived in the recording). */
+  unsampled: { tid: number; livedMs: number }[];
+  /** Samples of each long thread over the samples its time in the recording asks for (rate × time). */
+  ratioP10: number;
+  ratioMedian: number;
+}
+
+export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500): Coverage {
+  const samples = new Map(profile.threads.map((t) => [t.tid, t.samples.length]));
+  const from = profile.meta.startTime;
+  const to = from + profile.meta.durationMs;
+  const rate = profile.meta.rate ?? 100;
+  const unsampled: Coverage['unsampled'] = [];
+  const ratios: number[] = [];
+  for (const l of lives) {
+    const livedMs = Math.min(l.endMs, to) - Math.max(l.startMs, from);
+    if (livedMs < minLifeMs) continue;
+    const n = samples.get(l.tid) ?? 0;
+    if (n === 0) unsampled.push({ tid: l.tid, livedMs });
+    ratios.push(n / ((livedMs / 1000) * rate));
+  }
+  ratios.sort((a, b) => a - b);
+  const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(ratios.length * q))] ?? 0;
+  return { long: ratios.length, unsampled, ratioP10: at(0.1), ratioMedian: at(0.5) };
+}
