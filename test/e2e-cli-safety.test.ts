@@ -129,7 +129,11 @@ describe('ending a recording early', () => {
     target.kill('SIGKILL');
     const { code } = await run.exit;
     expect(code, run.stderr()).toBe(ExitCode.targetExited);
-    expect(readProfile(out).meta.samples).toBeGreaterThan(20);
+    // Nothing recorded is lost: the file holds every sample the summary counted (how many there were in
+    // that second depends on the machine's load: 14 in one CI run).
+    const counted = Number(/luaprof: (\d+) samples in/.exec(run.stderr())?.[1]);
+    expect(counted, run.stderr()).toBeGreaterThan(0);
+    expect(readProfile(out).meta.samples).toBe(counted);
     expect(run.stderr()).toMatch(/exited after .* before the 20\.0s recording ended/);
   });
 });
