@@ -6,11 +6,41 @@
  *
  *     npm run build && node dist/bench/kill-trials.js [--luaprof-kills 1000] [--target-kills 200] [--parallel 3] [--seed 13]
  */
+import { parseArgs } from 'node:util';
 import { runKillTrials } from '../testkit/kill-trials.js';
 
+const USAGE =
+  'usage: node dist/bench/kill-trials.js [--luaprof-kills 1000] [--target-kills 200] [--parallel 3] [--seed 13]';
+// Strict: an unknown option or a bad number must not start a run of an hour with the defaults.
+let values: Record<string, string | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    options: {
+      'luaprof-kills': { type: 'string' },
+      'target-kills': { type: 'string' },
+      parallel: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (e) {
+  console.error(`${(e as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
 function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  const v = values[name];
+  if (typeof v !== 'string') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} wants a whole number, not ${JSON.stringify(v)}\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
 }
 
 const summary = await runKillTrials({
