@@ -263,6 +263,13 @@ export class Target {
     for (const t of this.threads.values()) if (t.runtime && t.planned) t.rehearse();
   }
 
+  /** How many of its threads are sampled by copying them while they run. */
+  get threadsCopiedWhileRunning(): number {
+    let n = 0;
+    for (const t of this.threads.values()) if (t.copiesWhileRunning) n++;
+    return n;
+  }
+
   /** The CPU of the first thread copied while it runs, for the sampler to wake on (-1: none). */
   cpuToWakeOn(): number {
     let cpu = -1;

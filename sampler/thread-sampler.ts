@@ -337,16 +337,15 @@ export class ThreadSampler {
   private cpuState(from: number, to: number, dueNs: number): CpuState | 'still' {
     if (this.oncpu === undefined) this.oncpu = OnCpuTracker.open(this.tid);
     const st = this.oncpu?.stateDuring(from, to) ?? 'unknown';
-    // Switched out just now, after the sample was due: the sampler's own wake-up took the thread's
-    // CPU (as a real-time thread it takes it at once, not at the thread's next system call), and the
-    // copy shows where it was at the sampling instant; when it stayed out while copied, the copy is of
-    // one moment. Switched out before the sample was due (the sampler's move onto its CPU took it):
-    // off its CPU at that instant.
-    if (
-      st === 'preempted' &&
-      from - this.oncpu!.switchedAt <= WOKEN_OUT_NS &&
-      this.oncpu!.switchedAt >= dueNs
-    )
+    // Switched out after the sample was due: the sampler's own wake-up took the thread's CPU (as a
+    // real-time thread it takes it at once, not at the thread's next system call), and the copy shows
+    // where it was at the sampling instant; when it stayed out while copied, the copy is of one moment.
+    // That holds however long the sampler took over other threads first (a second process's thread
+    // waits, switched out, while the first is walked). Switched out before the sample was due (the
+    // sampler's move onto its CPU took it): off its CPU at that instant. With no due time known, only a
+    // switch just before the copy is taken for the sampler's.
+    const switchedAt = this.oncpu?.switchedAt ?? 0;
+    if (st === 'preempted' && switchedAt >= dueNs && (dueNs > 0 || from - switchedAt <= WOKEN_OUT_NS))
       return this.oncpu!.switchedDuring ? 'on' : 'still';
     if (st !== 'unknown') return st;
     const letter = this.stat.state();

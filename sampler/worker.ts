@@ -233,7 +233,12 @@ function run(): void {
     // the sampler is, racing with the thread.
     // The one process whose thread the sampler may wake beside (in a tree: the first attached).
     const first = target ?? tree!.targets[0] ?? null;
-    if (first && copiesRunning && samplerAffinity.useful && wait >= PIN_MIN_WAIT_MS) {
+    // Only beside a lone thread: leaving its CPU after the copy moves the sampler onto another one, and
+    // a second thread running Lua there is switched out by that move, for as long as the sample's walk
+    // takes, and counted off its CPU (a second CPU-bound interpreter under a shell kept 164 of ~1,500
+    // samples). Threads copied from elsewhere while they run are checked pass against pass instead.
+    const copied = (target ? [target] : tree!.targets).reduce((n, t) => n + t.threadsCopiedWhileRunning, 0);
+    if (first && copiesRunning && samplerAffinity.useful && wait >= PIN_MIN_WAIT_MS && copied === 1) {
       const cpu = first.cpuToWakeOn();
       if (cpu >= 0) samplerAffinity.pin(cpu);
     }
@@ -247,7 +252,7 @@ function run(): void {
     }
     schedule.taken(now);
     const take = (tg: Target) => {
-      for (const s of tg.sampleAll(tg === first ? dueNs : undefined)) {
+      for (const s of tg.sampleAll(dueNs)) {
         if (s.error) {
           stats.count('errors');
           continue;
