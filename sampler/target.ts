@@ -305,17 +305,21 @@ export class Target {
   private stoppedTick(): SampleResult[] {
     return [...this.threads.values()]
       .filter((t) => t.runtime || this.opts.native)
-      .map((t) => ({
-        tid: t.tid,
-        pid: this.pid,
-        frames: [],
-        luaFrames: [],
-        truncated: false,
-        pauseUs: 0,
-        offCpu: false,
-        idle: true,
-        stopped: true,
-      }));
+      .map((t) => ({ ...this.frameless(t.tid), idle: true, stopped: true }));
+  }
+
+  /** A result without frames for one of its threads (a stopped tick's, a failed sample's). */
+  private frameless(tid: number): SampleResult {
+    return {
+      tid,
+      pid: this.pid,
+      frames: [],
+      luaFrames: [],
+      truncated: false,
+      pauseUs: 0,
+      offCpu: false,
+      idle: false,
+    };
   }
 
   /** One tick: a sample of every sampled thread. Threads without Lua are skipped unless --native. */
@@ -368,17 +372,7 @@ export class Target {
           continue;
         }
         if (e instanceof TargetGoneError || e instanceof LuaprofError || !processExists(this.pid)) throw e;
-        out.push({
-          tid: t.tid,
-          pid: this.pid,
-          frames: [],
-          luaFrames: [],
-          truncated: false,
-          pauseUs: 0,
-          offCpu: false,
-          idle: false,
-          error: true,
-        });
+        out.push({ ...this.frameless(t.tid), error: true });
       }
     }
     return out;

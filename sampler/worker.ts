@@ -232,12 +232,13 @@ function run(): void {
     // sample was due). A sample already due (the sampler is behind: high rates) is copied from where
     // the sampler is, racing with the thread.
     // The one process whose thread the sampler may wake beside (in a tree: the first attached).
-    const first = target ?? tree!.targets[0] ?? null;
+    const targets = target ? [target] : tree!.targets;
+    const first = targets[0] ?? null;
     // Only beside a lone thread: leaving its CPU after the copy moves the sampler onto another one, and
     // a second thread running Lua there is switched out by that move, for as long as the sample's walk
     // takes, and counted off its CPU (a second CPU-bound interpreter under a shell kept 164 of ~1,500
     // samples). Threads copied from elsewhere while they run are checked pass against pass instead.
-    const copied = (target ? [target] : tree!.targets).reduce((n, t) => n + t.threadsCopiedWhileRunning, 0);
+    const copied = targets.reduce((n, t) => n + t.threadsCopiedWhileRunning, 0);
     if (first && copiesRunning && samplerAffinity.useful && wait >= PIN_MIN_WAIT_MS && copied === 1) {
       const cpu = first.cpuToWakeOn();
       if (cpu >= 0) samplerAffinity.pin(cpu);
