@@ -110,19 +110,7 @@ export async function killLuaprofOnce(
   samplingMs = 400,
 ): Promise<TrialResult> {
   const dir = tempDir('luaprof-kill-');
-  const run = startLuaprof([
-    'record',
-    '-p',
-    String(target),
-    '-d',
-    '30s',
-    '-r',
-    String(mode.rate),
-    ...mode.flags,
-    '--no-progress',
-    '-o',
-    join(dir, 'p.json'),
-  ]);
+  const run = startLuaprof(recordArgs(target, mode, join(dir, 'p.json')));
   const early = rand() < 0.2;
   const delay = rand() * (early ? attachMs : samplingMs);
   if (!early) await run.sampling;
@@ -145,6 +133,23 @@ export async function killLuaprofOnce(
   };
 }
 
+/** The recording every trial kills into: up to 30 s of `pid` in `mode`, to `out`. */
+function recordArgs(pid: number, mode: { rate: number; flags: string[] }, out: string): string[] {
+  return [
+    'record',
+    '-p',
+    String(pid),
+    '-d',
+    '30s',
+    '-r',
+    String(mode.rate),
+    ...mode.flags,
+    '--no-progress',
+    '-o',
+    out,
+  ];
+}
+
 /**
  * One target kill: a fresh target, recorded for up to 30 s in `mode`; once luaprof samples, the target
  * is SIGKILLed after a random 0–`maxDelayMs`. luaprof must write its profile and exit 9 (the target
@@ -160,19 +165,7 @@ export async function killTargetOnce(
   const dir = tempDir('luaprof-kill-');
   const out = join(dir, 'p.json');
   await sleep(100); // the interpreter loaded
-  const run = startLuaprof([
-    'record',
-    '-p',
-    String(pid),
-    '-d',
-    '30s',
-    '-r',
-    String(mode.rate),
-    ...mode.flags,
-    '--no-progress',
-    '-o',
-    out,
-  ]);
+  const run = startLuaprof(recordArgs(pid, mode, out));
   const whileSampling = await run.sampling;
   await sleep(rand() * maxDelayMs);
   target.kill('SIGKILL');
