@@ -3,7 +3,7 @@
  * that Node's own SIGCHLD handling never reaps the ptrace stops meant for the sampler.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { processStat } from '../sampler/os/procfs.js';
 import { descendants } from '../sampler/threads.js';
 
 export interface Launched {
@@ -62,13 +62,8 @@ const GRACE_MS = 5000;
 
 /** Session id and parent pid of a process (null once it is gone). */
 function sessionAndParent(pid: number): { session: number; ppid: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), session: Number(f[3]) };
-  } catch {
-    return null;
-  }
+  const f = processStat(pid);
+  return f && { ppid: Number(f[1]), session: Number(f[3]) };
 }
 
 /**

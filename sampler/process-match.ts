@@ -5,7 +5,8 @@
  * alone or with its descendants (--subprocesses). A matched process that restarts is a new pid that
  * matches: it is found by the next scan. luaprof itself and its own descendants are never matched.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { processStat } from './os/procfs.js';
 import type { Target } from './target.js';
 import type { TargetOptions } from './sample.js';
 import { commandLine, ProcessTree } from './process-tree.js';
@@ -25,16 +26,10 @@ interface Seen {
   firstSeen: number;
 }
 
-/** The parent pid from /proc/PID/stat (the field after the command, which may hold spaces and parentheses). */
+/** The parent pid from /proc/PID/stat. */
 export function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1').slice(0, 1024);
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(rest[1]);
-    return Number.isInteger(ppid) ? ppid : null;
-  } catch {
-    return null;
-  }
+  const ppid = Number(processStat(pid)?.[1]);
+  return Number.isInteger(ppid) ? ppid : null;
 }
 
 /** `pid` is `ancestor` or descends from it. */

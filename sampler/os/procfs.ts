@@ -44,6 +44,20 @@ export function threadState(pid: number, tid: number): string | null {
   }
 }
 
+/** The fields of a /proc stat line from the state on (field 3): the command before them may hold spaces and parentheses. */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** A process's /proc/PID/stat fields from the state on (statFields), or null once it is gone. */
+export function processStat(pid: number): string[] | null {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1').slice(0, 1024));
+  } catch {
+    return null;
+  }
+}
+
 function stateLetter(stat: string): string | null {
   const at = stat.lastIndexOf(')') + 2;
   return at > 1 ? stat.slice(at, at + 1) : null;
@@ -75,8 +89,7 @@ export class ThreadStat {
   processor(): number {
     const stat = this.read();
     if (stat === null) return -1;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpu = Number(fields[39 - 3]);
+    const cpu = Number(statFields(stat)[39 - 3]);
     return Number.isInteger(cpu) ? cpu : -1;
   }
 
