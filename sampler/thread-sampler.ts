@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
 import type { StateDiscovery } from './lua/discovery.js';
-import { rememberCoroutine } from './lua/puc/discovery.js';
+import { HostResumed } from './lua/host-resumed.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { samplerAffinity } from './os/affinity.js';
@@ -101,7 +101,7 @@ export class ThreadSampler {
   /** The state this thread runs (null until found). */
   runtime: LuaRuntime | null = null;
   /** Coroutines this thread's host resumes from C (lua_resume), learnt from its native stack. */
-  readonly extras: number[] = [];
+  readonly hosted = new HostResumed();
   nextDiscovery = 0;
   private noLuaDiscoveries = 0;
   /** The mapping that holds the thread's stack. */
@@ -114,6 +114,8 @@ export class ThreadSampler {
   private oncpu: OnCpuTracker | null | undefined;
   /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
   wakesOnItsCpu = false;
+  /** When a thread whose host keeps its coroutines in known stack words is searched again. */
+  private nextCoroutineSearch = 0;
   /** sampleSearching: samples to skip, and searches in a row that found no state. */
   private searchSkip = 0;
   private fruitlessSearches = 0;
@@ -229,17 +231,20 @@ export class ThreadSampler {
     const { pid, opts, discovery } = this.shared;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
+    const perRequest = this.hosted.slots.length > 0;
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       const from = monotonicNs();
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
-      this.pm.begin(
-        null,
-        this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1 ? 1 : INSTANT_PASSES,
-      );
+      const onItsCpu = this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1;
+      this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
       const to = monotonicNs();
+      const cpu = this.cpuState(from, to, attempt === 1 ? dueNs : 0);
+      // A host that resumes a new coroutine per request: the copy rarely holds the coroutine of this
+      // very request. While the sampler holds the thread's CPU the thread stands still, so the walk
+      // runs now and reads what the copy lacks straight from the thread (one moment still).
+      const walkedStill = onItsCpu && cpu === 'still' && perRequest ? this.walkRunning(rt) : null;
       // Off the thread's CPU (if the sampler was moved there to take it): the thread runs again.
       samplerAffinity.release();
-      const cpu = this.cpuState(from, to, attempt === 1 ? dueNs : 0);
       const sleeping = cpu === 'sleeping';
       if (cpu === 'preempted' || (sleeping && !opts.idle)) {
         this.pm.discard();
@@ -248,7 +253,7 @@ export class ThreadSampler {
       this.pm.detached();
       // A pass counts when the next one, µs later, shows the same chain (no call or return landed
       // while either was read) and its frames pass the tear checks; else the one that kept most.
-      const walks: { raw: unknown }[] = [this.walkRunning(rt)];
+      const walks: { raw: unknown }[] = [walkedStill ?? this.walkRunning(rt)];
       let missed = this.pm.missedWhileStrict;
       while (!missed && this.pm.useNextCopy()) {
         walks.push(this.walkRunning(rt));
@@ -277,13 +282,27 @@ export class ThreadSampler {
         if (!resolved.torn && rt.torn?.(raw) !== true) break;
       }
       this.pm.end();
-      if (missed) {
+      if (missed && perRequest) {
+        // The coroutine of a request the copy did not hold (a new one every request, mostly at new
+        // addresses): a copy planned now would find the next request's. Read from the thread at once
+        // instead, twice; the sample when both show the same chain.
+        const raw = this.walkLiveTwice(rt);
+        if (raw === null) return { ...empty, offCpu: false, idle: false, torn: true };
+        best = { raw, resolved: rt.resolve(raw), pass: 1 };
+      } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
         this.plan(rt);
         continue;
       }
       if (!best) return { ...empty, offCpu: false, idle: false, torn: true };
-      const hosted = discovery?.runsNothing(best.raw) ? this.runningCoroutine(rt) : null;
+      // Nothing running where the host keeps its requests' coroutines: the host is between two
+      // requests (its own code, no Lua). Their stack words are searched again now and then only, in
+      // case the host moved them: a stop lands late, at the next system call, and a sample of the
+      // host's own time taken that way would land in whatever request follows.
+      const search =
+        discovery?.runsNothing(best.raw) === true &&
+        (!perRequest || performance.now() >= this.nextCoroutineSearch);
+      const hosted = search ? this.runningCoroutine(rt) : null;
       if (hosted) best.resolved = hosted;
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
@@ -311,10 +330,30 @@ export class ThreadSampler {
   /** The Lua walk on the copy just taken (strict: a read outside it is a miss). */
   private walkRunning(rt: LuaRuntime): { raw: unknown } {
     try {
-      return { raw: rt.capture(this.pm, undefined, this.extras) };
+      return { raw: rt.capture(this.pm, undefined, this.hosted) };
     } catch (e) {
       if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
       return { raw: null };
+    }
+  }
+
+  /** Two walks straight from the running thread, µs apart: the second, when both show the same chain. */
+  private walkLiveTwice(rt: LuaRuntime): unknown {
+    const first = this.walkLive(rt);
+    const second = first === null ? null : this.walkLive(rt);
+    return second !== null && rt.sameChain?.(first, second) !== false ? second : null;
+  }
+
+  /** A walk straight from the running thread (what the plan holds is copied first, in one read). */
+  private walkLive(rt: LuaRuntime): unknown {
+    this.pm.begin(null, 1);
+    try {
+      return rt.capture(this.pm, undefined, this.hosted);
+    } catch (e) {
+      if (e instanceof CaptureError) return null;
+      throw e;
+    } finally {
+      this.pm.end();
     }
   }
 
@@ -322,7 +361,7 @@ export class ThreadSampler {
   private plan(rt: LuaRuntime): void {
     this.pm.begin(null, 1);
     try {
-      rt.capture(this.pm, undefined, this.extras);
+      rt.capture(this.pm, undefined, this.hosted);
     } catch {
       /* racy reads of a running target: only what they read matters here */
     } finally {
@@ -414,7 +453,7 @@ export class ThreadSampler {
     let discover = false;
     let missed: boolean;
     try {
-      raw = rt.capture(this.pm, rt.wantsRegs && regs ? regs : undefined, this.extras);
+      raw = rt.capture(this.pm, rt.wantsRegs && regs ? regs : undefined, this.hosted);
       discover =
         wantDiscovery &&
         raw !== null &&
@@ -448,9 +487,10 @@ export class ThreadSampler {
    * The coroutine a host resumed from C and runs now, when the state itself runs nothing (or when no
    * state of the thread is known yet): servers resume a new coroutine per request, gone before any
    * cache could know it. It is found in a stop, among the words the thread's registers and the top of
-   * its stack point at, and walked there; the coroutines found are remembered (extras), so one the
-   * host resumes again is read without a stop, and a thread seen running a state's coroutine runs
-   * that state from then on.
+   * its stack point at, and walked there; the coroutines found are remembered, and so are the stack
+   * words that held them: the next request's coroutine, in the same words, is read with the copy of
+   * the running thread, without a stop. A thread seen running a state's coroutine runs that state
+   * from then on.
    */
   private runningCoroutine(rt: LuaRuntime | null): ResolvedLua | null {
     const { natives, discovery, mem } = this.shared;
@@ -460,22 +500,27 @@ export class ThreadSampler {
       const regs = getRegs(this.tid);
       const stack = natives.copy(this, regs, HOSTED_STACK_BYTES);
       const found = stack ? discovery.runningThreads(regs, stack, natives.maps, rt?.G) : null;
-      if (!found) return null;
+      if (!found || !stack) return null;
+      for (const L of found.threads) this.hosted.rememberSlots(L, stack);
       const runtime = rt ?? discovery.runtimeFor(found.main, found.G);
       try {
         return {
           found,
           runtime,
-          raw: runtime.capture(mem, runtime.wantsRegs ? regs : undefined, found.threads),
+          raw: runtime.capture(mem, runtime.wantsRegs ? regs : undefined, {
+            coroutines: found.threads,
+            slots: [],
+          }),
         };
       } catch (e) {
         if (e instanceof CaptureError) return { found, runtime, raw: null };
         throw e;
       }
     });
+    this.nextCoroutineSearch = performance.now() + REDISCOVER_MS;
     if (!value) return null;
     this.runtime ??= value.runtime;
-    for (const L of value.found.threads) rememberCoroutine(this.extras, L);
+    for (const L of value.found.threads) this.hosted.remember(L);
     if (!value.raw) return null;
     const resolved = value.runtime.resolve(value.raw);
     return resolved.frames.length ? resolved : null;
@@ -525,7 +570,7 @@ export class ThreadSampler {
     if (!rt || this.copiesRunning(rt)) return;
     this.pm.begin();
     try {
-      rt.resolve(rt.capture(this.pm, undefined, this.extras));
+      rt.resolve(rt.capture(this.pm, undefined, this.hosted));
     } catch {
       /* a torn read of a running target: expected here */
     } finally {

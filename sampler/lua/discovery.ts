@@ -6,12 +6,13 @@
 import type { NativeFrame } from '../native/index.js';
 import type { MapEntry } from '../os/procfs.js';
 import type { Registers } from '../os/registers.js';
+import type { HostResumed } from './host-resumed.js';
 import type { LuaRuntime } from './runtime.js';
 
 /** What discovery keeps per thread: the state it runs, and coroutines its host resumes from C. */
 export interface ThreadStates {
   runtime: LuaRuntime | null;
-  extras: number[];
+  hosted: HostResumed;
 }
 
 /** The coroutines a stopped thread runs now, and the global state they belong to. */

@@ -10,6 +10,7 @@ import type { Registers } from '../os/registers.js';
 import type { RemoteMemory } from '../os/remote-memory.js';
 import type { LuaDetection } from './detect.js';
 import type { LuaFrame } from './frames.js';
+import type { HostedThreads } from './host-resumed.js';
 
 /** Frames per thread a capture follows; deeper stacks are cut (and marked truncated). */
 export const MAX_FRAMES = 1024;
@@ -52,9 +53,10 @@ export interface LuaRuntime {
   readonly wantsRegs?: boolean;
   /**
    * Runs while the target is stopped: copy only what changes. `also`: other threads of this state
-   * (coroutines a host resumes from C) to add when they are running.
+   * (coroutines a host resumes from C, and the native stack words that held them) to add when they
+   * are running.
    */
-  capture(mem: Memory, regs?: Registers, also?: readonly number[]): unknown;
+  capture(mem: Memory, regs?: Registers, also?: HostedThreads): unknown;
   /** Runs after the target is let go. */
   resolve(raw: unknown): ResolvedLua;
   /** Two captures show the same chain: the same threads, and in each the same frames running the same functions. */

@@ -206,16 +206,6 @@ export function runningCandidates(
   return out;
 }
 
-/** Coroutines a host resumes from C that a thread remembers (the most recent first). */
-const MAX_EXTRAS = 8;
-
-/** Keeps a coroutine the host resumed from C among a thread's extras (newest first, bounded). */
-export function rememberCoroutine(extras: number[], L: number): void {
-  if (extras.includes(L)) return;
-  extras.unshift(L);
-  if (extras.length > MAX_EXTRAS) extras.pop();
-}
-
 /** The PUC states of one process, found at attach or later on threads' native stacks: one runtime per global state. */
 export class PucDiscovery implements StateDiscovery {
   readonly followsRunning = false;
@@ -254,7 +244,7 @@ export class PucDiscovery implements StateDiscovery {
     for (const s of statesOnStack(this.mem, this.layout, frames, stack, maps, names)) {
       if (!thread.runtime) thread.runtime = this.runtimeFor(s.main, s.G);
       if (thread.runtime.G !== s.G) continue;
-      if (s.L !== s.main) rememberCoroutine(thread.extras, s.L);
+      if (s.L !== s.main) thread.hosted.remember(s.L);
     }
   }
 

@@ -3,7 +3,8 @@
  * resumed, those a host resumes from C, the collector's flag), resolve afterwards.
  */
 import type { Memory } from '../../os/memory.js';
-import { u64 } from '../../os/memory.js';
+import { isPlausiblePtr, u64 } from '../../os/memory.js';
+import type { HostedThreads } from '../host-resumed.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from '../runtime.js';
 import { PucCapture, type RawFrame, type RawLuaStack } from './capture.js';
 import type { PucLayout } from './layout.js';
@@ -38,9 +39,9 @@ export class PucRuntime implements LuaRuntime {
       layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
   }
 
-  capture(mem: Memory, _regs?: unknown, also: readonly number[] = []): PucSample {
+  capture(mem: Memory, _regs?: unknown, also?: HostedThreads): PucSample {
     const stack = this.cap.capture(mem, this.mainL, this.G);
-    if (also.length) this.captureAlso(mem, stack, also);
+    if (also && (also.coroutines.length || also.slots.length)) this.captureAlso(mem, stack, also);
     let gc = false;
     if (this.gcFlagOffset !== null) {
       // [gcstate, gckind, gcstopem]: an incremental step sets gcstopem; a generational (young)
@@ -51,15 +52,25 @@ export class PucRuntime implements LuaRuntime {
     return { stack, gc };
   }
 
-  /** Coroutines the host resumes from C that are running now, appended innermost (in the given order). */
-  private captureAlso(mem: Memory, raw: RawLuaStack, also: readonly number[]): void {
+  /**
+   * Coroutines the host resumes from C that are running now, appended innermost: what the remembered
+   * stack words point at (read with the rest of the sample: the coroutine of this very request), then
+   * the coroutines seen before.
+   */
+  private captureAlso(mem: Memory, raw: RawLuaStack, also: HostedThreads): void {
     // C code resumes them: the innermost thread runs a C function, or no function at all.
     const inner = raw.threads[raw.threads.length - 1];
     const top = inner?.frames[0];
     if (inner?.cut || (top && !this.cap.isCFunction(top))) return;
     const have = new Set(raw.threads.map((t) => t.L));
-    for (const L of also) {
-      if (have.has(L)) continue;
+    const candidates: number[] = [];
+    for (const slot of also.slots) {
+      const w = mem.read(slot, 8);
+      if (w) candidates.push(u64(w, 0));
+    }
+    for (const L of also.coroutines) candidates.push(L);
+    for (const L of candidates) {
+      if (have.has(L) || !isPlausiblePtr(L)) continue;
       if (!this.cap.isActive(mem, L, raw.G)) continue;
       try {
         const more = this.cap.capture(mem, L, raw.G);
