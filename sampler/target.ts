@@ -189,8 +189,6 @@ export class Target {
           file: this.detection.file,
           L: rt.mainL,
           G: rt.G,
-          // The main thread is stopped for the reads; the others' samplers hold them (reads may tear: retried).
-          stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
         });
         if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
         return;

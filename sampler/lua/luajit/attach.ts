@@ -83,13 +83,15 @@ export function attachLuaJit(ctx: AttachContext): LuaJitRuntime {
   const { pid, mem, maps, binaries, detection } = ctx;
   const layouts = candidateLayouts(detection.version);
   // DISPATCH in r14 names G directly when the VM is running; otherwise look through data and stack.
-  let st = ctx.withMainStopped((regs) => locateLuaJit(mem, layouts, maps, binaries, { registers: regs }));
-  if (!st) {
-    st = ctx.withMainStopped((regs) => {
-      const stack = mem.read(regs.rsp, 16384) ?? undefined;
-      return locateLuaJit(mem, layouts, maps, [], { registers: regs, stack });
-    });
-  }
+  // The stop only copies the registers and the top of the stack: the search runs with the thread
+  // going on (what it finds is checked field by field; G and the main state do not move).
+  const { regs, stack } = ctx.withMainStopped((r) => ({
+    regs: r,
+    stack: mem.read(r.rsp, 16384) ?? undefined,
+  }));
+  const st =
+    locateLuaJit(mem, layouts, maps, binaries, { registers: regs }) ??
+    locateLuaJit(mem, layouts, maps, [], { registers: regs, stack });
   if (!st) {
     throw new LuaprofError(
       'noLua',

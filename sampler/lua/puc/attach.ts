@@ -17,11 +17,13 @@ export function attachPuc(ctx: AttachContext): PucRuntime {
   }
   let main = locateMainState(mem, layout, maps, binaries);
   if (!main) {
-    // Not in a global: look at the registers and stack of the stopped main thread.
-    main = ctx.withMainStopped((regs) => {
-      const stack = mem.read(regs.rsp, 16384) ?? undefined;
-      return locateMainState(mem, layout, maps, [], { registers: Object.values(regs), stack });
-    });
+    // Not in a global: look at the registers and stack of the main thread, copied in a stop (the
+    // search runs with the thread going on).
+    const { regs, stack } = ctx.withMainStopped((r) => ({
+      regs: r,
+      stack: mem.read(r.rsp, 16384) ?? undefined,
+    }));
+    main = locateMainState(mem, layout, maps, [], { registers: Object.values(regs), stack });
   }
   if (!main)
     throw new LuaprofError(
