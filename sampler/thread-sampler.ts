@@ -21,6 +21,7 @@ import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.j
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs, OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
+import { SwitchRegs } from './os/switch-regs.js';
 import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
 import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
@@ -58,6 +59,13 @@ const INSTANT_PLANNED_WALKS = 64;
 const INSTANT_PASSES = 3;
 /** Passes resolved at most (the check that needs the functions' code runs there): the rest of the cost of a tear. */
 const MAX_RESOLVES = 2;
+
+/** How long the sampler sleeps on a thread's CPU after moving there for a sample already due. */
+const WAKE_ON_CPU_NS = 50_000;
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+
+/** sampleInstant's answer when the sample needs a stop after all (registers, for a runtime that needs them). */
+const NEEDS_STOP = Symbol('needs a stop');
 
 /** A thread switched out this recently before its copy gave its CPU to the sampler's wake-up. */
 const WOKEN_OUT_NS = 50_000;
@@ -112,6 +120,8 @@ export class ThreadSampler {
   private readonly stat: ThreadStat;
   /** Whether the thread is on a CPU, from the kernel's switch records (instant copies only). */
   private oncpu: OnCpuTracker | null | undefined;
+  /** Registers at the thread's switch-outs (runtimes that need registers, copied while running). */
+  private switchRegs: SwitchRegs | null | undefined;
   /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
   wakesOnItsCpu = false;
   /** When a thread whose host keeps its coroutines in known stack words is searched again. */
@@ -131,10 +141,17 @@ export class ThreadSampler {
     this.stat = new ThreadStat(shared.pid, tid);
   }
 
-  /** Closes the /proc files kept open for the thread. */
+  /** Closes the /proc files and perf events kept open for the thread. */
   close(): void {
     this.stat.close();
     this.oncpu?.close();
+    this.switchRegs?.close();
+  }
+
+  /** The thread's registers at its switch-outs (null where perf events are refused). */
+  private switchRegsOf(): SwitchRegs | null {
+    if (this.switchRegs === undefined) this.switchRegs = SwitchRegs.open(this.tid);
+    return this.switchRegs;
   }
 
   /** The CPU the thread last ran on (-1 when unknown). */
@@ -163,7 +180,10 @@ export class ThreadSampler {
     const now = performance.now();
     const wantDiscovery = discovery !== null && !discovery.followsRunning && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
-    if (rt && this.copiesRunning(rt)) return this.sampleInstant(rt, wantDiscovery, dueNs);
+    if (rt && this.copiesRunning(rt)) {
+      const s = this.sampleInstant(rt, wantDiscovery, dueNs);
+      if (s !== NEEDS_STOP) return s;
+    }
     // Built (maps read, objects opened) before the pause, never during it.
     if (native || wantDiscovery) natives.tools();
     if (!opts.idle) {
@@ -213,10 +233,14 @@ export class ThreadSampler {
     return { ...base, frames, luaFrames, truncated };
   }
 
-  /** The thread is sampled without stopping it (see the header). */
+  /**
+   * The thread is sampled without stopping it (see the header). A runtime that needs registers
+   * (LuaJIT) takes them from the switch-out the sampler's wake-up causes (os/switch-regs.ts).
+   */
   private copiesRunning(rt: LuaRuntime): boolean {
     const opts = this.shared.opts;
-    return opts.blocking !== true && opts.native !== true && rt.wantsRegs !== true;
+    if (opts.blocking === true || opts.native === true) return false;
+    return rt.wantsRegs !== true || this.switchRegsOf() !== null;
   }
 
   /**
@@ -227,11 +251,14 @@ export class ThreadSampler {
    * off its CPU shows where the scheduler left it (with lazy preemption: mostly at system call exits),
    * so it is left out as off-CPU, like a slow stop.
    */
-  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean, dueNs = 0): SampleResult {
+  private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean, dueNs = 0): SampleResult | typeof NEEDS_STOP {
     const { pid, opts, discovery } = this.shared;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
     const perRequest = this.hosted.slots.length > 0;
+    // Registers come only from a wake-up on the thread's CPU: a sampler that is behind (it had no
+    // time to move there before the sample was due) moves now and wakes there a little later.
+    if (rt.wantsRegs && this.wakesOnItsCpu && !samplerAffinity.isPinned) dueNs = this.wakeOnItsCpu();
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       const from = monotonicNs();
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
@@ -239,10 +266,21 @@ export class ThreadSampler {
       this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
       const to = monotonicNs();
       const cpu = this.cpuState(from, to, attempt === 1 ? dueNs : 0);
+      // Registers of the instant: the switch-out that took the thread off its CPU for the copy. A
+      // thread that ran during the copy has none that match it. Where the sampler does not wake on
+      // the thread's CPU (several threads copied at once) the sample takes a stop; where it does and
+      // the thread had moved to another CPU, the sample is dropped: a stop lands late, at the next
+      // system call, and would give the system call samples that are not its own.
+      const regs = rt.wantsRegs ? this.regsOfStill(cpu, from, attempt === 1 ? dueNs : 0) : null;
+      if (rt.wantsRegs && !regs && (cpu === 'on' || cpu === 'still')) {
+        samplerAffinity.release();
+        this.pm.discard();
+        return onItsCpu ? { ...empty, offCpu: false, idle: false, torn: true } : NEEDS_STOP;
+      }
       // A host that resumes a new coroutine per request: the copy rarely holds the coroutine of this
       // very request. While the sampler holds the thread's CPU the thread stands still, so the walk
       // runs now and reads what the copy lacks straight from the thread (one moment still).
-      const walkedStill = onItsCpu && cpu === 'still' && perRequest ? this.walkRunning(rt) : null;
+      const walkedStill = onItsCpu && cpu === 'still' && perRequest ? this.walkRunning(rt, regs) : null;
       // Off the thread's CPU (if the sampler was moved there to take it): the thread runs again.
       samplerAffinity.release();
       const sleeping = cpu === 'sleeping';
@@ -253,7 +291,7 @@ export class ThreadSampler {
       this.pm.detached();
       // A pass counts when the next one, µs later, shows the same chain (no call or return landed
       // while either was read) and its frames pass the tear checks; else the one that kept most.
-      const walks: { raw: unknown }[] = [walkedStill ?? this.walkRunning(rt)];
+      const walks: { raw: unknown }[] = [walkedStill ?? this.walkRunning(rt, regs)];
       let missed = this.pm.missedWhileStrict;
       while (!missed && this.pm.useNextCopy()) {
         walks.push(this.walkRunning(rt));
@@ -327,10 +365,29 @@ export class ThreadSampler {
     return { ...empty, offCpu: false, idle: false, torn: true };
   }
 
+  /**
+   * Moves the sampler onto the thread's CPU and sleeps there briefly (the move took the CPU at a
+   * moment of its own; the wake-up takes it at the new due time, returned). 0 when it cannot move.
+   */
+  private wakeOnItsCpu(): number {
+    const cpu = this.cpu();
+    if (cpu < 0 || !samplerAffinity.useful || !samplerAffinity.pin(cpu)) return 0;
+    const due = monotonicNs() + WAKE_ON_CPU_NS;
+    Atomics.wait(SLEEP, 0, 0, WAKE_ON_CPU_NS / 1e6);
+    return due;
+  }
+
+  /** The registers the thread was switched out with for a copy of one moment (null for any other copy). */
+  private regsOfStill(cpu: CpuState | 'still', from: number, dueNs: number): Registers | null {
+    if (cpu !== 'still') return null;
+    const regs = this.switchRegsOf()?.at(dueNs > 0 ? dueNs : from - WOKEN_OUT_NS, from) ?? null;
+    return regs as Registers | null;
+  }
+
   /** The Lua walk on the copy just taken (strict: a read outside it is a miss). */
-  private walkRunning(rt: LuaRuntime): { raw: unknown } {
+  private walkRunning(rt: LuaRuntime, regs: Registers | null = null): { raw: unknown } {
     try {
-      return { raw: rt.capture(this.pm, undefined, this.hosted) };
+      return { raw: rt.capture(this.pm, regs ?? undefined, this.hosted) };
     } catch (e) {
       if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
       return { raw: null };

@@ -1,0 +1,190 @@
+/**
+ * A thread's user registers at the moment it was switched out, without stopping it: a perf software
+ * event that samples every context switch of the thread (PERF_COUNT_SW_CONTEXT_SWITCHES, period 1)
+ * records PERF_SAMPLE_REGS_USER, the registers the thread left user mode with. When the sampler's
+ * wake-up takes the thread's CPU at the sampling instant, the switch-out it causes carries the
+ * registers of that instant: what a ptrace stop would read (LuaJIT's frame base, a native unwind's
+ * start), with the thread never stopped. `node scripts/studies/switch-regs.mjs` showed every
+ * switch-out carrying them.
+ */
+import koffi from 'koffi';
+import type { Registers } from './registers.js';
+
+const SYS_PERF_EVENT_OPEN = 298;
+const PERF_TYPE_SOFTWARE = 1;
+const PERF_COUNT_SW_CONTEXT_SWITCHES = 3;
+const PERF_SAMPLE_IP = 1 << 0;
+const PERF_SAMPLE_TID = 1 << 1;
+const PERF_SAMPLE_TIME = 1 << 2;
+const PERF_SAMPLE_CPU = 1 << 7;
+const PERF_SAMPLE_REGS_USER = 1 << 12;
+const PERF_RECORD_SAMPLE = 9;
+const PERF_FLAG_FD_CLOEXEC = 8;
+const CLOCK_MONOTONIC = 1;
+const ATTR_SIZE = 128;
+const PAGE = 4096;
+const DATA_PAGES = 16;
+const PROT_RW = 3;
+const MAP_SHARED = 1;
+
+/** perf's x86_64 register numbers (arch/x86/include/uapi/asm/perf_regs.h) of what is recorded, in mask order. */
+const PERF_REGS: readonly [number, keyof Registers][] = [
+  [0, 'rax'],
+  [1, 'rbx'],
+  [2, 'rcx'],
+  [3, 'rdx'],
+  [4, 'rsi'],
+  [5, 'rdi'],
+  [6, 'rbp'],
+  [7, 'rsp'],
+  [8, 'rip'],
+  [16, 'r8'],
+  [17, 'r9'],
+  [18, 'r10'],
+  [19, 'r11'],
+  [20, 'r12'],
+  [21, 'r13'],
+  [22, 'r14'],
+  [23, 'r15'],
+];
+const REGS_MASK = PERF_REGS.reduce((m, [n]) => m | (1n << BigInt(n)), 0n);
+/** Header, ip, pid/tid, time, cpu/res, abi, the registers. */
+export const SWITCH_SAMPLE_BYTES = 8 + 8 + 8 + 8 + 8 + 8 + PERF_REGS.length * 8;
+/** Switch-outs kept for lookups (a sample asks about the last few ms at most). */
+const KEPT = 16;
+
+export interface SwitchOut {
+  /** CLOCK_MONOTONIC ns. */
+  time: number;
+  cpu: number;
+  regs: Partial<Registers>;
+}
+
+function u64(b: Buffer, off: number): number {
+  const lo = b.readUInt32LE(off);
+  const hi = b.readUInt32LE(off + 4);
+  // Kernel addresses and negative values do not fit a double exactly: -1, as Registers says.
+  return hi >= 0x20_0000 ? -1 : hi * 0x1_0000_0000 + lo;
+}
+
+/** One PERF_RECORD_SAMPLE of the event below (header included), or null when it is not one / has no user registers. */
+export function parseSwitchSample(rec: Buffer): SwitchOut | null {
+  if (rec.length < SWITCH_SAMPLE_BYTES || rec.readUInt32LE(0) !== PERF_RECORD_SAMPLE) return null;
+  const time = u64(rec, 24);
+  const cpu = rec.readUInt32LE(32);
+  // abi 0: the thread had no user state (a kernel thread); the registers are absent.
+  if (rec.readBigUInt64LE(40) === 0n) return null;
+  const regs: Partial<Registers> = {};
+  PERF_REGS.forEach(([, name], i) => (regs[name] = u64(rec, 48 + i * 8)));
+  return { time, cpu, regs };
+}
+
+interface Sys {
+  open(attr: Buffer, pid: number, cpu: number, group: number, flags: number): number;
+  mmap(len: number, prot: number, flags: number, fd: number): unknown;
+  munmap(p: unknown, len: number): number;
+  close(fd: number): number;
+}
+let sys: Sys | null = null;
+function bind(): Sys {
+  if (sys) return sys;
+  const lib = koffi.load('libc.so.6');
+  const syscall = lib.func('long syscall(long, void*, int, int, int, unsigned long)');
+  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
+  const munmap = lib.func('int munmap(void*, size_t)');
+  const close = lib.func('int close(int)');
+  sys = {
+    open: (a, p, c, g, f) => Number(syscall(SYS_PERF_EVENT_OPEN, a, p, c, g, f)),
+    mmap: (len, prot, flags, fd) => mmap(null, len, prot, flags, fd, 0),
+    munmap: (p, len) => munmap(p, len) as number,
+    close: (fd) => close(fd) as number,
+  };
+  return sys;
+}
+
+export class SwitchRegs {
+  private readonly meta: DataView;
+  private readonly data: Buffer;
+  private readonly kept: SwitchOut[] = [];
+  private readonly rec = Buffer.alloc(SWITCH_SAMPLE_BYTES);
+
+  private constructor(
+    private fd: number,
+    private readonly map: unknown,
+    private readonly len: number,
+  ) {
+    const ab = koffi.view(map, len);
+    this.meta = new DataView(ab, 0, PAGE);
+    this.data = Buffer.from(ab, PAGE, DATA_PAGES * PAGE);
+  }
+
+  /** The event on one thread; null where perf events are refused (not root, perf_event_paranoid, no PMU support). */
+  static open(tid: number): SwitchRegs | null {
+    const attr = Buffer.alloc(ATTR_SIZE);
+    attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
+    attr.writeUInt32LE(ATTR_SIZE, 4);
+    attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_CONTEXT_SWITCHES), 8);
+    attr.writeBigUInt64LE(1n, 16); // sample_period: every switch
+    attr.writeBigUInt64LE(
+      BigInt(PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_REGS_USER),
+      24,
+    );
+    // flags: exclude_hv (6), use_clockid (25). The switch is counted in the kernel: kernel not excluded.
+    attr.writeBigUInt64LE((1n << 6n) | (1n << 25n), 40);
+    attr.writeBigUInt64LE(REGS_MASK, 80);
+    attr.writeInt32LE(CLOCK_MONOTONIC, 92);
+    const s = bind();
+    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) return null;
+    const len = (1 + DATA_PAGES) * PAGE;
+    const map = s.mmap(len, PROT_RW, MAP_SHARED, fd);
+    if (!map || Number(koffi.address(map)) === -1) {
+      s.close(fd);
+      return null;
+    }
+    return new SwitchRegs(fd, map, len);
+  }
+
+  /** The registers of the thread's last switch-out in [fromNs, toNs] (CLOCK_MONOTONIC), or null. */
+  at(fromNs: number, toNs: number): Partial<Registers> | null {
+    this.drain();
+    for (let i = this.kept.length - 1; i >= 0; i--) {
+      const k = this.kept[i];
+      if (k.time <= toNs) return k.time >= fromNs ? k.regs : null;
+    }
+    return null;
+  }
+
+  /** Reads the switch-outs the kernel wrote since the last call (the last KEPT are kept). */
+  private drain(): void {
+    const head = Number(this.meta.getBigUint64(1024, true));
+    let tail = Number(this.meta.getBigUint64(1032, true));
+    const size = this.data.length;
+    while (tail + 8 <= head) {
+      const at = tail % size;
+      const recSize = this.data.readUInt16LE((at + 6) % size);
+      if (recSize === 0) break;
+      if (recSize === SWITCH_SAMPLE_BYTES) {
+        // A record may wrap around the end of the ring: copied out whole first.
+        const first = Math.min(recSize, size - at);
+        this.data.copy(this.rec, 0, at, at + first);
+        if (first < recSize) this.data.copy(this.rec, first, 0, recSize - first);
+        const s = parseSwitchSample(this.rec);
+        if (s) {
+          this.kept.push(s);
+          if (this.kept.length > KEPT) this.kept.shift();
+        }
+      }
+      tail += recSize;
+    }
+    this.meta.setBigUint64(1032, BigInt(tail), true);
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    const s = bind();
+    s.munmap(this.map, this.len);
+    s.close(this.fd);
+    this.fd = -1;
+  }
+}
