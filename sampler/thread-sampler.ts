@@ -327,6 +327,9 @@ export class ThreadSampler {
         const raw = this.walkLiveTwice(rt);
         if (raw === null) return { ...empty, offCpu: false, idle: false, torn: true };
         best = { raw, resolved: rt.resolve(raw), pass: 1 };
+      } else if (missed && regs) {
+        // The registers belong to this instant: a copy taken again would not match them.
+        return { ...empty, offCpu: false, idle: false, torn: true };
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
         this.plan(rt);

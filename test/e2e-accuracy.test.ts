@@ -67,9 +67,9 @@ const VARIANTS: Variant[] = [
       argv0: rt.argv0,
       args: [...(rt.args ?? []), '-joff'],
       jit: false,
-      running: false,
+      running: true,
     },
-    { name: `${rt.name} (JIT on)`, argv0: rt.argv0, args: rt.args ?? [], jit: true, running: false },
+    { name: `${rt.name} (JIT on)`, argv0: rt.argv0, args: rt.args ?? [], jit: true, running: true },
   ]),
 ];
 
