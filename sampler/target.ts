@@ -209,6 +209,20 @@ export class Target {
     for (const t of this.threads.values()) if (t.runtime?.G === G) t.runtime = null;
   }
 
+  /**
+   * A sample that failed on a state whose memory is gone (a host that closed it and unmapped its
+   * allocator's arena: fixtures/hosts/unmap.c): its threads look for their state again at the next
+   * tick instead of failing on it until the next scheduled look (an error at every tick in between).
+   */
+  private forgetIfUnmapped(t: ThreadSampler): void {
+    const G = t.runtime?.G;
+    const discovery = this.shared.discovery;
+    if (G === undefined || !discovery || this.shared.mem.read(G, 8) !== null) return;
+    for (const other of this.threads.values()) if (other.runtime?.G === G) other.nextDiscovery = 0;
+    this.forgetState(G);
+    discovery.forget(G);
+  }
+
   private dropThread(tid: number): void {
     const G = this.threads.get(tid)?.runtime?.G;
     this.threads.get(tid)?.close();
@@ -370,6 +384,7 @@ export class Target {
           continue;
         }
         if (e instanceof TargetGoneError || e instanceof LuaprofError || !processExists(this.pid)) throw e;
+        this.forgetIfUnmapped(t);
         out.push({ ...this.frameless(t.tid), error: true });
       }
     }
