@@ -56,8 +56,6 @@ export class Target {
   private readonly exe: string | null;
   /** The main thread's state, read each tick: a process stopped by its user (SIGSTOP) is idle. */
   private readonly mainStat: ThreadStat;
-  /** The last tick copied a thread that was on a CPU (see sampleAll). */
-  private ranLastTick = false;
 
   private constructor(
     readonly pid: number,
@@ -346,12 +344,7 @@ export class Target {
     const out: SampleResult[] = [];
     // Stopped by its user (SIGSTOP, a job-control stop: every thread stops with the group): its frozen
     // stack is not where time goes. Left as it is (never resumed), counted as idle; --idle keeps it.
-    // A tick that found a thread on a CPU (the kernel's switch records say so for a copy of a running
-    // thread) needs no /proc read to know the process was not stopped: the next tick of a process
-    // stopped since sees its threads switched out, idle, first, and reads it. A stop shows nothing of
-    // the kind (a stopped thread can be stopped again): with stops, /proc is read at every tick.
-    const stopped = !this.ranLastTick && this.mainStat.state() === 'T';
-    this.ranLastTick = false;
+    const stopped = this.mainStat.state() === 'T';
     if (stopped && !this.opts.idle) return this.stoppedTick();
     for (const t of [...this.threads.values()]) {
       if (!t.runtime && !this.opts.native && this.shared.discovery) {
@@ -384,8 +377,6 @@ export class Target {
       }
       try {
         const s = t.sample(dueNs);
-        if (t.copiesWhileRunning && !s.idle && !s.offCpu && !s.torn && s.frames.length > 0)
-          this.ranLastTick = true;
         out.push(stopped ? markStopped(s) : s);
       } catch (e) {
         if (e instanceof TargetGoneError && t.tid !== this.pid && processExists(this.pid)) {

@@ -387,9 +387,8 @@ export class ThreadSampler {
     if (st === 'preempted' && switchedAt >= dueNs && (dueNs > 0 || from - switchedAt <= WOKEN_OUT_NS))
       return this.oncpu!.switchedDuring ? 'on' : 'still';
     if (st !== 'unknown') return st;
-    // Stopped (T: SIGSTOP, t: a tracer's stop) runs no more than sleeping does.
     const letter = this.stat.state();
-    return letter === 'S' || letter === 'D' || letter === 'T' || letter === 't' ? 'sleeping' : 'on';
+    return letter === 'S' || letter === 'D' ? 'sleeping' : 'on';
   }
 
   /**
