@@ -189,6 +189,8 @@ export class Target {
           file: this.detection.file,
           L: rt.mainL,
           G: rt.G,
+          // The main thread is stopped for the reads; the others' samplers hold them (reads may tear: retried).
+          stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
         });
         if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
         return;
@@ -377,6 +379,9 @@ export class Target {
       }
       try {
         const s = t.sample(dueNs);
+        // A copy of a running thread that read memory its host has since unmapped is a torn one:
+        // a state whose G is gone is forgotten at once, not walked again at every tick.
+        if (s.torn) this.forgetIfUnmapped(t);
         out.push(stopped ? markStopped(s) : s);
       } catch (e) {
         if (e instanceof TargetGoneError && t.tid !== this.pid && processExists(this.pid)) {
