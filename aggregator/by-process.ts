@@ -15,11 +15,8 @@ export function splitByProcess(profile: Profile): Map<number, Profile> {
       return mine;
     };
     const thread = b.thread(t.tid, t.name, t.pid);
-    for (let i = 0; i < t.samples.length; i++) {
-      thread.samples.push(b.internStack(profile.stacks[t.samples[i]].map(map)));
-      thread.times.push(t.times[i]);
-      thread.weights.push(t.weights[i]);
-    }
+    for (let i = 0; i < t.samples.length; i++)
+      b.push(thread, b.internStack(profile.stacks[t.samples[i]].map(map)), t.times[i], t.weights[i]);
   }
   const out = new Map<number, Profile>();
   for (const [pid, b] of builders) {

@@ -1,4 +1,5 @@
 /** The in-memory profile model shared by the sampler (producer) and the reports (consumers). */
+import { TimelineStore, type TimelineStoreOptions } from './timeline-store.js';
 
 export type FrameKind = 'lua' | 'c' | 'native' | 'jit' | 'gc' | 'idle';
 
@@ -121,18 +122,40 @@ interface StackNode {
   next: Map<number, StackNode> | null;
 }
 
-/** Interns frames and stacks while samples arrive, and keeps one timeline per thread (keyed pid:tid). */
+/** A thread of a ProfileBuilder: who it is; its samples are in the builder's timeline store. */
+export interface BuilderThread {
+  tid: number;
+  pid?: number;
+  name: string;
+  /** Its number in the store: threads in the order their first sample came. */
+  readonly index: number;
+}
+
+export interface ProfileBuilderOptions extends TimelineStoreOptions {
+  /** Frames keyed by current line rather than by function. */
+  byLine?: boolean;
+}
+
+/**
+ * Interns frames and stacks while samples arrive, and keeps one timeline per thread (keyed pid:tid)
+ * in a TimelineStore: compact, and spilled to a temporary file past a chunk when given a directory.
+ * `build` reads the timelines back into the Profile and closes the store: no sample can be added after.
+ */
 export class ProfileBuilder {
   readonly stacks: number[][] = [];
   private readonly frameTable: FrameTable;
   /** Stacks by their frame ids, root first: a sample's stack is found without building a key. */
   private readonly stackTrie: StackNode = { id: -1, next: null };
-  private readonly threads = new Map<number, Map<number, ThreadProfile>>();
+  private readonly threads = new Map<number, Map<number, BuilderThread>>();
   /** Threads in the order their first sample came. */
-  private readonly order: ThreadProfile[] = [];
+  private readonly order: BuilderThread[] = [];
+  private readonly store: TimelineStore;
+  private built: ThreadProfile[] | null = null;
 
-  constructor(byLine = false) {
-    this.frameTable = new FrameTable(byLine);
+  constructor(options: boolean | ProfileBuilderOptions = {}) {
+    const o = typeof options === 'boolean' ? { byLine: options } : options;
+    this.frameTable = new FrameTable(o.byLine ?? false);
+    this.store = new TimelineStore(o);
   }
 
   get frames(): Frame[] {
@@ -172,7 +195,7 @@ export class ProfileBuilder {
     return c;
   }
 
-  thread(tid: number, name: string, pid?: number): ThreadProfile {
+  thread(tid: number, name: string, pid?: number): BuilderThread {
     // Keyed pid:tid (an absent pid is its own key), without building a string per sample.
     const pidKey = pid ?? -1;
     let byTid = this.threads.get(pidKey);
@@ -182,8 +205,10 @@ export class ProfileBuilder {
     }
     let t = byTid.get(tid);
     if (!t) {
-      t = { tid, name, samples: [], times: [], weights: [] };
-      if (pid !== undefined) t.pid = pid;
+      t =
+        pid === undefined
+          ? { tid, name, index: this.order.length }
+          : { tid, pid, name, index: this.order.length };
       byTid.set(tid, t);
       this.order.push(t);
     }
@@ -217,15 +242,38 @@ export class ProfileBuilder {
     pid?: number,
     map: ((id: number) => number) | null = null,
   ): number {
-    const t = this.thread(tid, threadName, pid);
     const stack = this.internInnermostFirst(frameIdsInnermostFirst, map);
-    t.samples.push(stack);
-    t.times.push(timeMs);
-    t.weights.push(weight);
+    this.push(this.thread(tid, threadName, pid), stack, timeMs, weight);
     return stack;
   }
 
+  /** Appends one sample of an interned stack to a thread's timeline. */
+  push(thread: BuilderThread, stack: number, timeMs: number, weight = 1): void {
+    if (this.built) throw new Error('ProfileBuilder: sample added after build');
+    this.store.push(thread.index, stack, timeMs, weight);
+  }
+
+  /** Samples written to the temporary file so far. */
+  get samplesInFile(): number {
+    return this.store.samplesInFile;
+  }
+
+  /** The profile; the first call reads the timelines back and closes the store (its file with it). */
   build(meta: ProfileMeta): Profile {
-    return { meta, frames: this.frames, stacks: this.stacks, threads: this.order.slice() };
+    if (!this.built) {
+      const timelines = this.store.readBack(this.order.length);
+      this.store.close();
+      this.built = this.order.map((t, i) => {
+        const out: ThreadProfile = { tid: t.tid, name: t.name, ...timelines[i] };
+        if (t.pid !== undefined) out.pid = t.pid;
+        return out;
+      });
+    }
+    return { meta, frames: this.frames, stacks: this.stacks, threads: this.built.slice() };
+  }
+
+  /** Releases the store (and its temporary file) of a profile that will not be built. */
+  dispose(): void {
+    this.store.close();
   }
 }

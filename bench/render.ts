@@ -72,10 +72,7 @@ export function syntheticProfile(samples: number, stacks: number, seed = 1): Pro
   let t = 0;
   for (let i = 0; i < stacks; i++) {
     for (let k = 0; k < weights[i]; k++) {
-      const th = threads[(i + k) % 7 === 0 ? 1 : 0];
-      th.samples.push(sids[i]);
-      th.times.push((t += 1));
-      th.weights.push(1);
+      b.push(threads[(i + k) % 7 === 0 ? 1 : 0], sids[i], (t += 1));
     }
   }
   return b.build({

@@ -5,8 +5,10 @@
  *   churn   fixtures/hosts/churn.c (64 threads, a lua_State each, ~50 started/ended a second) at
  *           100 Hz per thread (--idle: its threads mostly sleep in a C function called from Lua).
  * Every 5 s: the RSS of luaprof's processes (luaprof and any descendant of it) and its open fds.
- * Reports RSS at minute 2 and at the end (growth must be <= 10%), fds (min/max), the achieved rate
- * against the asked one (and against the floor), and the recording's errors. Not part of npm test.
+ * Reports RSS at minute 2 and at the end of the recording (growth must be <= 10%), then the peak of
+ * the final write apart (readings past the recording's duration after "sampling pid": the profile
+ * read back and encoded), fds (min/max), the achieved rate against the asked one (and against the floor), and the
+ * recording's errors. Not part of npm test.
  *
  *   npm run build && node dist/bench/soak.js [--minutes 10 | --long] [--only single|churn]
  */
@@ -33,6 +35,8 @@ interface Reading {
   atS: number;
   rssKb: number;
   fds: number;
+  /** Taken after the recording ended (its summary printed), while the profile is written. */
+  writing?: boolean;
 }
 
 function rssKb(pid: number): number {
@@ -93,14 +97,21 @@ async function soak(
   const t0 = Date.now();
   const readings: Reading[] = [];
   const loads: string[] = [loadavg()];
+  let samplingAt: number | null = null;
+  run.stderr?.on('data', () => {
+    if (samplingAt === null && io.err().includes('luaprof: sampling pid')) samplingAt = Date.now();
+  });
   const timer = setInterval(() => {
-    readings.push(reading(run.pid!, new Set([targetPid]), (Date.now() - t0) / 1000));
+    const writing = samplingAt !== null && Date.now() > samplingAt + minutes * 60_000;
+    readings.push({ ...reading(run.pid!, new Set([targetPid]), (Date.now() - t0) / 1000), writing });
     if (readings.length % 24 === 0) loads.push(loadavg());
   }, SAMPLE_EVERY_MS);
   const code = await io.done;
   clearInterval(timer);
   loads.push(loadavg());
-  const live = readings.filter((r) => r.rssKb > 0);
+  const all = readings.filter((r) => r.rssKb > 0);
+  const live = all.filter((r) => !r.writing);
+  const writePeak = Math.max(0, ...all.filter((r) => r.writing).map((r) => r.rssKb));
   const atMinute2 = live.find((r) => r.atS >= 120) ?? live[0];
   const end = live[live.length - 1];
   const growth = atMinute2 && end ? (end.rssKb / atMinute2.rssKb - 1) * 100 : NaN;
@@ -111,7 +122,12 @@ async function soak(
     `${name}: luaprof exit ${code}; ${m ? `${m[1]} samples in ${m[2]} s, ${m[4]} errors` : io.err().trim()}`,
     `${name}: RSS at ${atMinute2?.atS.toFixed(0)} s ${(atMinute2?.rssKb / 1024).toFixed(1)} MB, at ${end?.atS.toFixed(0)} s ` +
       `${(end?.rssKb / 1024).toFixed(1)} MB: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}% ${growth <= 10 ? 'PASS' : 'FAIL'} (<= 10%); ` +
-      `peak ${(Math.max(...live.map((r) => r.rssKb)) / 1024).toFixed(1)} MB`,
+      `peak ${(Math.max(...live.map((r) => r.rssKb)) / 1024).toFixed(1)} MB; ` +
+      `final write: ${writePeak ? `peak ${(writePeak / 1024).toFixed(1)} MB` : 'no reading'}`,
+    `${name}: RSS every 30 s (MB): ${all
+      .filter((_, i) => i % 6 === 5)
+      .map((r) => `${r.atS.toFixed(0)}s ${(r.rssKb / 1024).toFixed(0)}${r.writing ? ' (write)' : ''}`)
+      .join(', ')}`,
     `${name}: open fds min ${Math.min(...fds)} max ${Math.max(...fds)} (last ${fds[fds.length - 1]})`,
     `${name}: achieved ${achieved} Hz of ${askedHz} asked (${((achieved / askedHz - 1) * 100).toFixed(1)}%)`,
     `${name}: load average ${loads.join(' | ')}`,

@@ -77,10 +77,12 @@ export async function top(opts: TopCliOptions): Promise<number> {
   }
   const durationMs = opts.once ? (opts.durationMs ?? ONCE_DEFAULT_MS) : opts.durationMs;
   const { command: _c, once: _o, durationMs: _d, pid: _p, ...sampling } = opts;
-  // Frames keyed by line: `l` folds them back to functions.
+  // Frames keyed by line: `l` folds them back to functions. The screen reads the stream alone: no
+  // profile is kept (a top left open for hours would keep every sample).
   const rec = startRecording(
     { ...sampling, pid: pid!, durationMs, byLine: true, waitForLua: launched !== null },
     { version: VERSION },
+    { keepProfile: false },
   );
   let stream: SampleStream | null = null;
   const frameOf = (id: number): Frame => stream!.frames[id];

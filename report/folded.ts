@@ -138,10 +138,7 @@ export function fromFolded(text: string): Profile {
       }
       ids.push(id);
     }
-    const t = b.thread(tid, tname);
-    t.samples.push(b.internStack(ids));
-    t.times.push(total);
-    t.weights.push(count);
+    b.push(b.thread(tid, tname), b.internStack(ids), total, count);
     total += count;
     any = true;
     if (end === text.length) break;

@@ -136,10 +136,7 @@ export function fromPprof(buf: Uint8Array): Profile {
       else if (str(l.key) === 'thread name') tname = str(l.str);
     }
     const w = Number(s.value[0] ?? 1);
-    const t = b.thread(tid, tname);
-    t.samples.push(b.internStack(rootFirst));
-    t.times.push(total);
-    t.weights.push(w);
+    b.push(b.thread(tid, tname), b.internStack(rootFirst), total, w);
     total += w;
   }
   const periodNs = Number(p.period);

@@ -47,12 +47,13 @@ function withThreadStopped<T>(
     seizedBefore.add(tid);
   } catch (e) {
     if (e instanceof PtraceError && (e.errno === EPERM || e.errno === ESRCH)) {
-      // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
-      if (e.errno === ESRCH || seizedBefore.has(tid) || isExiting(tid))
-        throw new TargetGoneError(`thread ${tid} exited`);
-      // A thread has one tracer: EPERM from a traced one is not a permission problem.
+      if (e.errno === ESRCH) throw new TargetGoneError(`thread ${tid} exited`);
+      // A thread has one tracer: EPERM from a traced one is not a permission problem, nor an exit
+      // (a tracer that attached between two pauses, as strace -p does, refuses the next seize).
       const tracer = tracerOf(tid);
       if (tracer) throw new LuaprofError('alreadyTraced', alreadyTracedMessage(tid, tid, tracer));
+      // An exiting thread (zombie, or already without its memory) refuses ptrace with EPERM too.
+      if (seizedBefore.has(tid) || isExiting(tid)) throw new TargetGoneError(`thread ${tid} exited`);
       throw new LuaprofError('permissionDenied', permissionHint(tid));
     }
     throw e;

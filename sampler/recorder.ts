@@ -2,6 +2,7 @@
  * Main-thread side of a recording: runs the sampling worker, owns the profile (the one place samples
  * are aggregated) and the statistics, and passes the raw sample stream on to whoever subscribes.
  */
+import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ProfileBuilder, type Frame, type Profile, type ProfileMeta } from '../aggregator/profile.js';
 import { LuaprofError, type ExitCodeName } from './errors.js';
@@ -73,7 +74,8 @@ export function startRecording(
   const worker = new Worker(new URL('./worker.js', import.meta.url), {
     workerData: { options, control, stats: stats.buffer },
   });
-  const builder = new ProfileBuilder(options.byLine);
+  // Past one chunk of samples the timelines go to a temporary file: a long recording's memory stays flat.
+  const builder = new ProfileBuilder({ byLine: options.byLine, spillDir: tmpdir() });
   /** The stream's frame table, and each of its frames' id in the builder. */
   const frames: Frame[] = [];
   const builderIds: number[] = [];
@@ -119,6 +121,7 @@ export function startRecording(
     const fail = (e: Error) => {
       if (settled) return;
       settled = true;
+      builder.dispose();
       rejectAttached(e);
       reject(e);
     };

@@ -189,6 +189,8 @@ export class Target {
           file: this.detection.file,
           L: rt.mainL,
           G: rt.G,
+          // The main thread is stopped for the reads; the others' samplers hold them (reads may tear: retried).
+          stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
         });
         if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
         return;
@@ -207,6 +209,20 @@ export class Target {
 
   private forgetState(G: number): void {
     for (const t of this.threads.values()) if (t.runtime?.G === G) t.runtime = null;
+  }
+
+  /**
+   * A sample that failed on a state whose memory is gone (a host that closed it and unmapped its
+   * allocator's arena: fixtures/hosts/unmap.c): its threads look for their state again at the next
+   * tick instead of failing on it until the next scheduled look (an error at every tick in between).
+   */
+  private forgetIfUnmapped(t: ThreadSampler): void {
+    const G = t.runtime?.G;
+    const discovery = this.shared.discovery;
+    if (G === undefined || !discovery || this.shared.mem.read(G, 8) !== null) return;
+    for (const other of this.threads.values()) if (other.runtime?.G === G) other.nextDiscovery = 0;
+    this.forgetState(G);
+    discovery.forget(G);
   }
 
   private dropThread(tid: number): void {
@@ -363,6 +379,9 @@ export class Target {
       }
       try {
         const s = t.sample(dueNs);
+        // A copy of a running thread that read memory its host has since unmapped is a torn one:
+        // a state whose G is gone is forgotten at once, not walked again at every tick.
+        if (s.torn) this.forgetIfUnmapped(t);
         out.push(stopped ? markStopped(s) : s);
       } catch (e) {
         if (e instanceof TargetGoneError && t.tid !== this.pid && processExists(this.pid)) {
@@ -370,6 +389,7 @@ export class Target {
           continue;
         }
         if (e instanceof TargetGoneError || e instanceof LuaprofError || !processExists(this.pid)) throw e;
+        this.forgetIfUnmapped(t);
         out.push({ ...this.frameless(t.tid), error: true });
       }
     }

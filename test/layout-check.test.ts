@@ -246,6 +246,7 @@ describe('the guard at attach', () => {
       file: '/usr/bin/lua5.4',
       L: snap.L,
       G: snap.G,
+      stopped: (fn) => fn(),
     });
 
   it('says nothing for a verified release that fits', () => {

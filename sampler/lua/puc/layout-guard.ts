@@ -25,6 +25,8 @@ export interface GuardInput {
   file: string;
   L: number;
   G: number;
+  /** Runs the reads with the state's thread stopped when it can (the main thread). */
+  stopped: (fn: () => LayoutCheck) => LayoutCheck;
 }
 
 /**
@@ -46,7 +48,7 @@ export function guardLayout(input: GuardInput): string | null {
   let check: LayoutCheck | null = null;
   for (const ms of TRIES_AFTER_MS) {
     if (ms) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-    check = checkLayout(input.mem, choice.layout, input.L, input.G);
+    check = input.stopped(() => checkLayout(input.mem, choice.layout, input.L, input.G));
     if (!check.failed) break;
   }
   if (check?.failed) throw refuse(check.failed);
