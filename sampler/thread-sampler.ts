@@ -64,6 +64,12 @@ const MAX_RESOLVES = 2;
 const WAKE_ON_CPU_NS = 50_000;
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
+/**
+ * After a copy read with registers missed, this many samples in a row walk before the sampler lets
+ * the thread run (freezing it for the walk) and must not miss before walks go back to after it.
+ */
+const PINNED_WALKS = 50;
+
 /** sampleInstant's answer when the sample needs a stop after all (registers, for a runtime that needs them). */
 const NEEDS_STOP = Symbol('needs a stop');
 
@@ -122,6 +128,8 @@ export class ThreadSampler {
   private oncpu: OnCpuTracker | null | undefined;
   /** Registers at the thread's switch-outs (runtimes that need registers, copied while running). */
   private switchRegs: SwitchRegs | null | undefined;
+  /** Samples left that walk while the thread stands still (see PINNED_WALKS). */
+  private pinnedWalksLeft = 0;
   /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
   wakesOnItsCpu = false;
   /** When a thread whose host keeps its coroutines in known stack words is searched again. */
@@ -280,7 +288,15 @@ export class ThreadSampler {
       // A host that resumes a new coroutine per request: the copy rarely holds the coroutine of this
       // very request. While the sampler holds the thread's CPU the thread stands still, so the walk
       // runs now and reads what the copy lacks straight from the thread (one moment still).
-      const walkedStill = onItsCpu && cpu === 'still' && perRequest ? this.walkRunning(rt, regs) : null;
+      // The same for a copy read with the instant's registers whose walks have lately missed it (a
+      // coroutine made per request, at a new address each time): a miss after the thread runs again
+      // would lose the sample, the registers being of this instant only.
+      const walkStill = perRequest || (regs !== null && this.pinnedWalksLeft > 0);
+      const walkedStill = onItsCpu && cpu === 'still' && walkStill ? this.walkRunning(rt, regs) : null;
+      if (walkedStill && regs && !perRequest) {
+        if (this.pm.missedCopy) this.pinnedWalksLeft = PINNED_WALKS;
+        else this.pinnedWalksLeft--;
+      }
       // Off the thread's CPU (if the sampler was moved there to take it): the thread runs again.
       samplerAffinity.release();
       const sleeping = cpu === 'sleeping';
@@ -328,7 +344,9 @@ export class ThreadSampler {
         if (raw === null) return { ...empty, offCpu: false, idle: false, torn: true };
         best = { raw, resolved: rt.resolve(raw), pass: 1 };
       } else if (missed && regs) {
-        // The registers belong to this instant: a copy taken again would not match them.
+        // The registers belong to this instant: a copy taken again would not match them. The next
+        // samples walk while the thread stands still.
+        this.pinnedWalksLeft = PINNED_WALKS;
         return { ...empty, offCpu: false, idle: false, torn: true };
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).

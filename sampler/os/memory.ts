@@ -11,6 +11,11 @@ export interface Memory {
    * LATE): what changes most often goes last, next to the bytes that say how much of it is in use.
    */
   readLate?(addr: number, len: number, late: number): Buffer | null;
+  /**
+   * Like read, for an object that does not change while a frame refers to it (a function's header):
+   * a copy of a running thread that lacks it may read it from the thread after the copy.
+   */
+  readStable?(addr: number, len: number): Buffer | null;
 }
 
 /**
@@ -24,6 +29,11 @@ export const LATE = { stack: 1, callInfo: 2, root: 3 } as const;
 /** A read a copy of a running thread takes late (see LATE), a plain read elsewhere. */
 export function readLate(mem: Memory, addr: number, len: number, late: number): Buffer | null {
   return mem.readLate ? mem.readLate(addr, len, late) : mem.read(addr, len);
+}
+
+/** A read of an object that does not change while referenced (see Memory.readStable). */
+export function readStable(mem: Memory, addr: number, len: number): Buffer | null {
+  return mem.readStable ? mem.readStable(addr, len) : mem.read(addr, len);
 }
 
 /** readLate of several ranges (one batched read where the memory has no order to keep). */

@@ -196,6 +196,11 @@ export class PrefetchMemory implements BatchMemory {
   /** The walk since begin() read something the copy did not hold. */
   private walkMissed = false;
 
+  /** Whether the walk since begin() read something the copy did not hold (served live or not). */
+  get missedCopy(): boolean {
+    return this.walkMissed;
+  }
+
   constructor(
     private readonly inner: RemoteMemory,
     private readonly maxGap = 512,
@@ -434,7 +439,16 @@ export class PrefetchMemory implements BatchMemory {
     return this.readRange(addr, len, 0);
   }
 
-  private readRange(addr: number, len: number, late: number): Buffer | null {
+  /**
+   * A read the copy lacks is served by the thread itself even after detached(): the object does not
+   * change while the frame that refers to it lives (a function made per call is at a new address
+   * each time, so no plan holds it), and the walk's checks of its type stand for the rest.
+   */
+  readStable(addr: number, len: number): Buffer | null {
+    return this.readRange(addr, len, 0, true);
+  }
+
+  private readRange(addr: number, len: number, late: number, stable = false): Buffer | null {
     if (this.copied) this.cutSpans();
     const k = this.usedCount++;
     this.usedAddr[k] = addr;
@@ -447,7 +461,7 @@ export class PrefetchMemory implements BatchMemory {
     }
     this.misses++;
     this.walkMissed = true;
-    if (this.strict) {
+    if (this.strict && !stable) {
       this.missedWhileStrict = true;
       return null;
     }

@@ -6,7 +6,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import type { Registers } from '../../os/registers.js';
-import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, readStable, u64 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, NeedsRegistersError } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
@@ -256,13 +256,13 @@ export class LuaJitCapture {
     const fo = this.slotIn(view, base - 16);
     if (fo < 0 || itype(view.buf, fo) !== this.itypeFunc) return null;
     const fn = gcval(view.buf, fo);
-    const h = mem.read(fn, this.layout.func.headerLen);
+    const h = readStable(mem, fn, this.layout.func.headerLen);
     if (!h || h[9] !== this.layout.gct.func) return null;
     const ffid = h[this.layout.func.ffid];
     if (ffid === 0) {
       const bc = u64(h, this.layout.func.pc);
       const pt = bc - this.layout.proto.size;
-      const sz = mem.read(pt + this.layout.proto.sizebc, 4);
+      const sz = readStable(mem, pt + this.layout.proto.sizebc, 4);
       if (!sz) return null;
       const n = sz.readUInt32LE(0);
       // PC is past the instruction being run, except at BC_CALL's entry, where it is the callee's first
@@ -352,10 +352,13 @@ export class LuaJitCapture {
   /** Function headers of every level, in one batched read. */
   private readFuncs(mem: Memory, threads: RawThread[]): void {
     const levels = threads.flatMap((t) => t.levels);
-    const bufs = readMany(
-      mem,
-      levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len: this.layout.func.headerLen })),
-    );
+    const len = this.layout.func.headerLen;
+    const bufs = mem.readStable
+      ? levels.map((lv) => (isPlausiblePtr(lv.func) ? mem.readStable!(lv.func, len) : null))
+      : readMany(
+          mem,
+          levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len })),
+        );
     levels.forEach((lv, i) => {
       const b = bufs[i];
       lv.fhdr = b && b[9] === this.layout.gct.func ? Buffer.from(b) : null;
