@@ -1,4 +1,5 @@
 /** The in-memory profile model shared by the sampler (producer) and the reports (consumers). */
+import { StackTrie } from './stack-trie.js';
 import { TimelineStore, type TimelineStoreOptions } from './timeline-store.js';
 
 export type FrameKind = 'lua' | 'c' | 'native' | 'jit' | 'gc' | 'idle';
@@ -115,13 +116,6 @@ export class FrameTable {
   }
 }
 
-/** One node of the stack trie: the stack of the frames on the path to it, and its longer stacks by next frame. */
-interface StackNode {
-  /** The stack's id, -1 while no sample has had exactly this stack. */
-  id: number;
-  next: Map<number, StackNode> | null;
-}
-
 /** A thread of a ProfileBuilder: who it is; its samples are in the builder's timeline store. */
 export interface BuilderThread {
   tid: number;
@@ -144,8 +138,8 @@ export interface ProfileBuilderOptions extends TimelineStoreOptions {
 export class ProfileBuilder {
   readonly stacks: number[][] = [];
   private readonly frameTable: FrameTable;
-  /** Stacks by their frame ids, root first: a sample's stack is found without building a key. */
-  private readonly stackTrie: StackNode = { id: -1, next: null };
+  /** Stacks by their frame ids: a sample's stack is found without building a key. */
+  private readonly stackTrie = new StackTrie();
   private readonly threads = new Map<number, Map<number, BuilderThread>>();
   /** Threads in the order their first sample came. */
   private readonly order: BuilderThread[] = [];
@@ -167,32 +161,20 @@ export class ProfileBuilder {
   }
 
   internStack(frameIdsRootFirst: readonly number[]): number {
-    let node = this.stackTrie;
-    for (let i = 0; i < frameIdsRootFirst.length; i++) node = this.child(node, frameIdsRootFirst[i]);
+    const node = this.stackTrie.rootFirst(frameIdsRootFirst);
     if (node.id < 0) node.id = this.stacks.push(frameIdsRootFirst.slice()) - 1;
     return node.id;
   }
 
   /** internStack of ids given innermost first, each mapped through `map` (nothing copied unless the stack is new). */
-  private internInnermostFirst(ids: readonly number[], map: ((id: number) => number) | null): number {
-    let node = this.stackTrie;
-    for (let i = ids.length - 1; i >= 0; i--) node = this.child(node, map ? map(ids[i]) : ids[i]);
+  internStackInnermostFirst(ids: readonly number[], map: ((id: number) => number) | null = null): number {
+    const node = this.stackTrie.innermostFirst(ids, map);
     if (node.id < 0) {
       const rootFirst = new Array<number>(ids.length);
       for (let i = 0; i < ids.length; i++) rootFirst[ids.length - 1 - i] = map ? map(ids[i]) : ids[i];
       node.id = this.stacks.push(rootFirst) - 1;
     }
     return node.id;
-  }
-
-  private child(node: StackNode, frame: number): StackNode {
-    if (node.next === null) node.next = new Map();
-    let c = node.next.get(frame);
-    if (c === undefined) {
-      c = { id: -1, next: null };
-      node.next.set(frame, c);
-    }
-    return c;
   }
 
   thread(tid: number, name: string, pid?: number): BuilderThread {
@@ -242,7 +224,7 @@ export class ProfileBuilder {
     pid?: number,
     map: ((id: number) => number) | null = null,
   ): number {
-    const stack = this.internInnermostFirst(frameIdsInnermostFirst, map);
+    const stack = this.internStackInnermostFirst(frameIdsInnermostFirst, map);
     this.push(this.thread(tid, threadName, pid), stack, timeMs, weight);
     return stack;
   }

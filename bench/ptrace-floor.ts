@@ -5,8 +5,14 @@
  * `luaprof record` so that what luaprof adds to the pause and to the slowdown can be told apart from
  * what this kernel and hypervisor charge for stopping a thread at all.
  *
- *   node dist/bench/ptrace-floor.js PID RATE_HZ    (prints "floor: attached", then one JSON line at the end)
+ * With --threads every thread of the process but its main one is stopped in turn at each tick
+ * (threads listed anew each tick, a thread that ended meanwhile skipped; a host's main thread, like
+ * churn.c's, runs no Lua): the floor beside a per-thread recording of a
+ * many-threaded host; rateHz is then stops per second, as luaprof's achieved rate counts samples.
+ *
+ *   node dist/bench/ptrace-floor.js PID RATE_HZ [--threads]   (prints "floor: attached", then one JSON line at the end)
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SampleSchedule } from '../sampler/schedule.js';
 import { Reservoir } from '../sampler/stats.js';
@@ -14,8 +20,9 @@ import { pauseThread, TargetGoneError } from '../sampler/pause.js';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);
+const everyThread = process.argv.includes('--threads');
 if (!Number.isInteger(pid) || !(rate > 0)) {
-  process.stderr.write('usage: ptrace-floor PID RATE_HZ\n');
+  process.stderr.write('usage: ptrace-floor PID RATE_HZ [--threads]\n');
   process.exit(2);
 }
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -28,13 +35,31 @@ for (;;) {
   const wait = schedule.waitMs(performance.now());
   if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
   schedule.taken(performance.now());
-  try {
-    pauses.add(pauseThread(pid, () => undefined).pauseUs);
-    cycles++;
-  } catch (e) {
-    if (e instanceof TargetGoneError) break;
-    throw e;
+  if (!everyThread) {
+    try {
+      pauses.add(pauseThread(pid, () => undefined).pauseUs);
+      cycles++;
+    } catch (e) {
+      if (e instanceof TargetGoneError) break;
+      throw e;
+    }
+    continue;
   }
+  let tids: number[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    break;
+  }
+  for (const tid of tids)
+    try {
+      if (tid === pid) continue;
+      pauses.add(pauseThread(tid, () => undefined).pauseUs);
+      cycles++;
+    } catch (e) {
+      if (!(e instanceof TargetGoneError)) throw e;
+    }
+  if (!existsSync(`/proc/${pid}`)) break;
 }
 const seconds = (performance.now() - t0) / 1000;
 console.log(

@@ -3,7 +3,8 @@
  *   single  lua5.4 fixtures/lua/idle.lua (one busy thread) at 1000 Hz, beside the bare ptrace floor
  *           (bench/ptrace-floor.ts) on a second copy of the same target at the same rate;
  *   churn   fixtures/hosts/churn.c (64 threads, a lua_State each, ~50 started/ended a second) at
- *           100 Hz per thread (--idle: its threads mostly sleep in a C function called from Lua).
+ *           100 Hz per thread (--idle: its threads mostly sleep in a C function called from Lua),
+ *           beside the floor stopping every thread of a second host at the same rate (--threads).
  * Every 5 s: the RSS of luaprof's processes (luaprof and any descendant of it) and its open fds.
  * Reports RSS at minute 2 and at the end of the recording (growth must be <= 10%), then the peak of
  * the final write apart (readings past the recording's duration after "sampling pid": the profile
@@ -137,6 +138,13 @@ async function soak(
 
 const report: string[] = [`soak: ${minutes} min per run, started ${new Date().toISOString()}`];
 const children: ChildProcess[] = [];
+/** The bare ptrace floor's rate (its JSON line) beside luaprof's achieved rate (its summary). */
+function floorLine(name: string, floorOut: string, luaprofErr: string): string {
+  const f = JSON.parse(floorOut.trim().split('\n').pop() ?? '{}') as { rateHz?: number };
+  const achieved = Number(/\((\d+) Hz achieved\)/.exec(luaprofErr)?.[1]);
+  return `${name}: bare ptrace floor beside it ${f.rateHz} Hz; luaprof achieved ${((achieved / (f.rateHz ?? NaN) - 1) * 100).toFixed(1)}% against it`;
+}
+
 /** A target just started has no Lua state yet: attached now, luaprof would find none. */
 const settle = () => new Promise((r) => setTimeout(r, 1000));
 const startLua = () => {
@@ -163,12 +171,7 @@ try {
         const r = await soak('single (lua5.4, 1000 Hz)', target.pid!, ['-r', '1000'], 1000);
         twin.kill('SIGKILL');
         await floorIo.done;
-        const f = JSON.parse(floorIo.out().trim().split('\n').pop() ?? '{}') as { rateHz?: number };
-        const achieved = Number(/\((\d+) Hz achieved\)/.exec(r.stderr)?.[1]);
-        report.push(
-          ...r.lines,
-          `single (lua5.4, 1000 Hz): bare ptrace floor beside it ${f.rateHz} Hz; luaprof achieved ${((achieved / (f.rateHz ?? NaN) - 1) * 100).toFixed(1)}% against it`,
-        );
+        report.push(...r.lines, floorLine('single (lua5.4, 1000 Hz)', floorIo.out(), r.stderr));
       })(),
     );
   if (only !== 'single')
@@ -178,14 +181,23 @@ try {
         const host = buildChurnHost(dir);
         const log = join(dir, 'threads.log');
         const c = spawn(host, ['64', '50', '0', log], { stdio: 'ignore' });
-        children.push(c);
+        const twin = spawn(host, ['64', '50', '0', join(dir, 'twin.log')], { stdio: 'ignore' });
+        children.push(c, twin);
         await settle();
+        const floor = spawn(
+          process.execPath,
+          [join(ROOT, 'dist/bench/ptrace-floor.js'), String(twin.pid), '100', '--threads'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        const floorIo = collect(floor);
         const r = await soak('churn (64 threads, 100 Hz each)', c.pid!, ['-r', '100', '--idle'], 6400);
         c.kill('SIGKILL');
-        if (!existsSync(r.out)) return void report.push(...r.lines);
+        twin.kill('SIGKILL');
+        await floorIo.done;
+        report.push(...r.lines, floorLine('churn (64 threads, 100 Hz each)', floorIo.out(), r.stderr));
+        if (!existsSync(r.out)) return;
         const cov = coverage(readProfile(r.out), readThreadLog(log));
         report.push(
-          ...r.lines,
           `churn (64 threads, 100 Hz each): ${cov.long} threads lived >= 0.5 s, ${cov.unsampled.length} of them without samples; ` +
             `samples/asked per thread p10 ${cov.ratioP10.toFixed(2)}, median ${cov.ratioMedian.toFixed(2)}`,
         );

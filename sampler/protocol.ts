@@ -11,7 +11,7 @@ export interface StackSample {
   /** ms since sampling began (RecordStats.startTime). */
   time: number;
   /** Innermost first: ids into the recording's frame table (SampleBatch.frames, in the order they arrive). */
-  frames: number[];
+  frames: readonly number[];
 }
 
 export interface ThreadInfo {
@@ -22,13 +22,22 @@ export interface ThreadInfo {
   luaVersion?: string;
 }
 
-/** What the worker sends every flush: frames and threads new since the last batch, then the samples. */
+/** Numbers per sample in SampleBatch.samples: pid, tid, time, stack id. */
+export const SAMPLE_FIELDS = 4;
+
+/**
+ * What the worker sends every flush: frames, stacks and threads new since the last batch, then the
+ * samples packed in one transferred array (no object per sample on either side of the channel).
+ */
 export interface SampleBatch {
   /** New frames; their ids continue the table (the first frame ever sent is id 0). */
   frames: Frame[];
+  /** New stacks (frame ids, innermost first); their ids continue the table as frames' do. */
+  stacks: number[][];
   /** Threads seen for the first time. */
   threads: ThreadInfo[];
-  samples: StackSample[];
+  /** SAMPLE_FIELDS numbers per sample: pid, tid, time (as StackSample.time), stack id. */
+  samples: Float64Array;
 }
 
 /** 'traced': another tracer (strace, gdb) took the target between two samples (luaprof does not hold it). */

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ProfileBuilder, type Frame, type Profile, type ProfileMeta } from '../aggregator/profile.js';
 import { LuaprofError, type ExitCodeName } from './errors.js';
-import { CTRL, type EndReason, type SampleBatch, type StackSample, type WorkerMessage } from './protocol.js';
+import {
+  CTRL,
+  SAMPLE_FIELDS,
+  type EndReason,
+  type SampleBatch,
+  type StackSample,
+  type WorkerMessage,
+} from './protocol.js';
 import type { RecordOptions } from './sample.js';
 import { RecordStats } from './stats.js';
 import { inert } from '../report/terminal-text.js';
@@ -62,6 +69,9 @@ export interface RecorderOptions {
   keepProfile?: boolean;
 }
 
+/** The sampling worker's young generation (V8's semi-spaces and their large-object space). */
+const WORKER_YOUNG_GENERATION_MB = 12;
+
 export function startRecording(
   options: RecordOptions,
   meta: Partial<ProfileMeta> = {},
@@ -73,6 +83,9 @@ export function startRecording(
   const stats = new RecordStats();
   const worker = new Worker(new URL('./worker.js', import.meta.url), {
     workerData: { options, control, stats: stats.buffer },
+    // Each sample's garbage dies young: a small young generation holds it as well as V8's default
+    // (which grows to 32 MB of RSS under a steady sampling rate) and keeps the worker's memory flat.
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   });
   // Past one chunk of samples the timelines go to a temporary file: a long recording's memory stays flat.
   const builder = new ProfileBuilder({ byLine: options.byLine, spillDir: tmpdir() });
@@ -99,22 +112,41 @@ export function startRecording(
   });
   attached.catch(() => undefined);
 
+  /** The stream's stacks (frame ids innermost first), and each one's id in the builder. */
+  const streamStacks: number[][] = [];
+  const builderStacks: number[] = [];
   const receive = (batch: SampleBatch) => {
     for (const f of batch.frames) {
       frames.push(f);
       builderIds.push(builder.internFrame(f));
     }
+    for (const ids of batch.stacks) {
+      streamStacks.push(ids);
+      builderStacks.push(builder.internStackInnermostFirst(ids, toBuilderId));
+    }
     for (const t of batch.threads) {
       threadNames.set(`${t.pid}:${t.tid}`, t.name);
       if (t.luaVersion) luaVersions.set(t.pid, t.luaVersion);
     }
+    const packed = batch.samples;
     if (keepProfile)
-      for (const s of batch.samples) {
-        const t = builder.thread(s.tid, '', s.pid);
-        if (t.name === '') t.name = stream.threadName(s.pid, s.tid);
-        builder.addStack(s.tid, t.name, s.frames, s.time, 1, s.pid, toBuilderId);
+      for (let at = 0; at < packed.length; at += SAMPLE_FIELDS) {
+        const pid = packed[at];
+        const tid = packed[at + 1];
+        const t = builder.thread(tid, '', pid);
+        if (t.name === '') t.name = stream.threadName(pid, tid);
+        builder.push(t, builderStacks[packed[at + 3]], packed[at + 2]);
       }
-    for (const listener of listeners) listener(batch.samples, stream);
+    if (listeners.size === 0) return;
+    const samples: StackSample[] = [];
+    for (let at = 0; at < packed.length; at += SAMPLE_FIELDS)
+      samples.push({
+        pid: packed[at],
+        tid: packed[at + 1],
+        time: packed[at + 2],
+        frames: streamStacks[packed[at + 3]],
+      });
+    for (const listener of listeners) listener(samples, stream);
   };
 
   const done = new Promise<RecordingResult>((resolve, reject) => {

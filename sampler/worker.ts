@@ -9,14 +9,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FrameTable, type Frame } from '../aggregator/profile.js';
+import { StackTrie } from '../aggregator/stack-trie.js';
 import { LuaprofError } from './errors.js';
 import { targetGone } from './gone.js';
 import { threadName } from './os/procfs.js';
 import {
   CTRL,
   type EndReason,
+  SAMPLE_FIELDS,
   type SampleBatch,
-  type StackSample,
   type ThreadInfo,
   type WorkerMessage,
 } from './protocol.js';
@@ -118,7 +119,7 @@ function attachFailure(e: unknown): WorkerMessage {
 /** The processes the loop follows when there is more than one: a tree (--subprocesses) or --match. */
 type ProcessSet = ProcessTree | ProcessMatch;
 
-/** Interns frames and collects samples until the next flush. */
+/** Interns frames and stacks, and packs samples until the next flush. */
 class Batcher {
   /** In a process tree, threads are named by their process's command line. */
   constructor(
@@ -127,11 +128,16 @@ class Batcher {
   ) {}
 
   private readonly frameTable = new FrameTable(options.byLine);
+  private readonly stackTrie = new StackTrie();
+  private stackCount = 0;
   /** Threads already announced, by pid then tid. */
   private readonly threadsSeen = new Map<number, Set<number>>();
   private sentFrames = 0;
   private threads: ThreadInfo[] = [];
-  private samples: StackSample[] = [];
+  private stacks: number[][] = [];
+  private samples = new Float64Array(SAMPLE_FIELDS * 1024);
+  private sampleCount = 0;
+  private readonly frameIds: number[] = [];
 
   add(pid: number, tid: number, frames: readonly Frame[], time: number): void {
     let tids = this.threadsSeen.get(pid);
@@ -148,22 +154,40 @@ class Batcher {
         ...(luaVersion ? { luaVersion } : {}),
       });
     }
-    const ids = new Array<number>(frames.length);
+    const ids = this.frameIds;
+    ids.length = frames.length;
     for (let i = 0; i < frames.length; i++) ids[i] = this.frameTable.intern(frames[i]);
-    this.samples.push({ pid, tid, time, frames: ids });
+    const node = this.stackTrie.innermostFirst(ids);
+    if (node.id < 0) {
+      node.id = this.stackCount++;
+      this.stacks.push(ids.slice());
+    }
+    if ((this.sampleCount + 1) * SAMPLE_FIELDS > this.samples.length) {
+      const grown = new Float64Array(this.samples.length * 2);
+      grown.set(this.samples);
+      this.samples = grown;
+    }
+    const at = this.sampleCount++ * SAMPLE_FIELDS;
+    this.samples[at] = pid;
+    this.samples[at + 1] = tid;
+    this.samples[at + 2] = time;
+    this.samples[at + 3] = node.id;
   }
 
   flush(): void {
-    if (this.samples.length === 0 && this.threads.length === 0) return;
+    if (this.sampleCount === 0 && this.threads.length === 0) return;
+    const samples = this.samples.slice(0, this.sampleCount * SAMPLE_FIELDS);
     const batch: SampleBatch = {
       frames: this.frameTable.frames.slice(this.sentFrames),
+      stacks: this.stacks,
       threads: this.threads,
-      samples: this.samples,
+      samples,
     };
     this.sentFrames = this.frameTable.frames.length;
     this.threads = [];
-    this.samples = [];
-    post({ type: 'samples', batch });
+    this.stacks = [];
+    this.sampleCount = 0;
+    parentPort!.postMessage({ type: 'samples', batch } satisfies WorkerMessage, [samples.buffer]);
   }
 }
 

@@ -24,7 +24,7 @@ export class RemoteMemory implements BatchMemory {
   read(addr: number, len: number): Buffer | null {
     if (len === 0) return Buffer.alloc(0);
     if (!valid(addr, len)) return null;
-    const out = Buffer.allocUnsafeSlow(len);
+    const out = Buffer.allocUnsafe(len);
     const c = libc();
     putU64(this.liov, 0, c.address(out));
     putU64(this.liov, 8, len);
@@ -72,7 +72,7 @@ export class RemoteMemory implements BatchMemory {
         start++; // an invalid range stays null
         continue;
       }
-      const dest = Buffer.allocUnsafeSlow(total);
+      const dest = Buffer.allocUnsafe(total);
       putU64(this.liov, 0, c.address(dest));
       putU64(this.liov, 8, total);
       this.calls++;
