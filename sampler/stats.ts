@@ -151,7 +151,7 @@ export class RecordStats {
   get truncated(): number {
     return this.slots[SLOT.truncated];
   }
-  /** Samples that stopped the thread (--blocking, --native, LuaJIT's interpreter, state discovery). */
+  /** Samples that stopped the thread (--blocking, --native, LuaJIT without switch-out registers, state discovery). */
   get stops(): number {
     return this.slots[SLOT.stops];
   }

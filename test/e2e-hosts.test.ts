@@ -368,6 +368,12 @@ describe.skipIf(!HAVE)('a new coroutine per request, resumed from C', () => {
       const { profile, stderr } = record(['-r', '1000'], [embedFor(b.lib), 'requests', t, '2']);
       const rate = Number(/(\d+) requests\/s/.exec(stderr)?.[1]);
       expect(rate, stderr).toBeGreaterThan(1000);
+      for (const [tid, fns] of truth(t)) {
+        const got = share(profile, tid, 'req_a', definedAt(6)).share;
+        console.log(
+          `[requests] ${b.lua}: req_a ${got.toFixed(3)} against ${fns.req_a.toFixed(3)} (${((got - fns.req_a) * 100).toFixed(1)} points)`,
+        );
+      }
       expectShares(profile, truth(t), points, { req_a: definedAt(6), req_b: definedAt(7) });
     });
   }

@@ -1,4 +1,4 @@
-/** LuaJIT as a LuaRuntime: capture while stopped (with the registers), resolve afterwards. */
+/** LuaJIT as a LuaRuntime: capture with the registers of the instant (a stop's or a switch-out's), resolve afterwards. */
 import type { Memory } from '../../os/memory.js';
 import type { Registers } from '../../os/registers.js';
 import type { InterpreterCode } from '../../native/interpreter-code.js';
