@@ -65,8 +65,8 @@ const WAKE_ON_CPU_NS = 50_000;
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * After a copy read with registers missed, this many samples in a row walk before the sampler lets
- * the thread run (freezing it for the walk) and must not miss before walks go back to after it.
+ * After a walk with registers finds a coroutine running that the last one did not, this many samples
+ * walk before the sampler lets the thread run (freezing it for the walk), counted again at each new one.
  */
 const PINNED_WALKS = 50;
 
@@ -128,8 +128,9 @@ export class ThreadSampler {
   private oncpu: OnCpuTracker | null | undefined;
   /** Registers at the thread's switch-outs (runtimes that need registers, copied while running). */
   private switchRegs: SwitchRegs | null | undefined;
-  /** Samples left that walk while the thread stands still (see PINNED_WALKS). */
+  /** Samples left that walk while the thread stands still (see PINNED_WALKS), and the coroutine the last walk found running. */
   private pinnedWalksLeft = 0;
+  private lastRunningThread = 0;
   /** The sampler sleeps on this thread's CPU before its samples (Target.cpuToWakeOn). */
   wakesOnItsCpu = false;
   /** When a thread whose host keeps its coroutines in known stack words is searched again. */
@@ -288,15 +289,15 @@ export class ThreadSampler {
       // A host that resumes a new coroutine per request: the copy rarely holds the coroutine of this
       // very request. While the sampler holds the thread's CPU the thread stands still, so the walk
       // runs now and reads what the copy lacks straight from the thread (one moment still).
-      // The same for a copy read with the instant's registers whose walks have lately missed it (a
-      // coroutine made per request, at a new address each time): a miss after the thread runs again
-      // would lose the sample, the registers being of this instant only.
+      // The same for a copy read with the instant's registers while the running coroutine keeps
+      // changing (a host that makes one per request, at a new address each time): a miss after the
+      // thread runs again would lose the sample, the registers being of this instant only. Only
+      // then: a walk that holds the thread makes the sampler late, and a late sampler's next sample
+      // lands where this one was (hot +8..+10 points of the system-calls fixture when every miss of
+      // a grown stack led to such walks).
       const walkStill = perRequest || (regs !== null && this.pinnedWalksLeft > 0);
       const walkedStill = onItsCpu && cpu === 'still' && walkStill ? this.walkRunning(rt, regs) : null;
-      if (walkedStill && regs && !perRequest) {
-        if (this.pm.missedCopy) this.pinnedWalksLeft = PINNED_WALKS;
-        else this.pinnedWalksLeft--;
-      }
+      if (regs && !perRequest) this.noteRunningThread(rt, walkedStill !== null);
       // Off the thread's CPU (if the sampler was moved there to take it): the thread runs again.
       samplerAffinity.release();
       const sleeping = cpu === 'sleeping';
@@ -344,9 +345,8 @@ export class ThreadSampler {
         if (raw === null) return { ...empty, offCpu: false, idle: false, torn: true };
         best = { raw, resolved: rt.resolve(raw), pass: 1 };
       } else if (missed && regs) {
-        // The registers belong to this instant: a copy taken again would not match them. The next
-        // samples walk while the thread stands still.
-        this.pinnedWalksLeft = PINNED_WALKS;
+        // The registers belong to this instant: a copy taken again would not match them.
+        if (walkedStill === null) this.noteRunningThread(rt, false);
         return { ...empty, offCpu: false, idle: false, torn: true };
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
@@ -384,6 +384,14 @@ export class ThreadSampler {
       };
     }
     return { ...empty, offCpu: false, idle: false, torn: true };
+  }
+
+  /** A walk with registers ran: a new running coroutine starts (or extends) the walks that hold the thread. */
+  private noteRunningThread(rt: LuaRuntime, walkedStill: boolean): void {
+    const running = rt.runningThread?.() ?? 0;
+    if (running !== 0 && running !== this.lastRunningThread) this.pinnedWalksLeft = PINNED_WALKS;
+    else if (walkedStill) this.pinnedWalksLeft--;
+    this.lastRunningThread = running;
   }
 
   /**

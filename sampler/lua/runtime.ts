@@ -51,6 +51,8 @@ export interface LuaRuntime {
   readonly G: number;
   /** Asks for the stopped thread's registers in capture() (one PTRACE_GETREGS per sample). */
   readonly wantsRegs?: boolean;
+  /** The thread the last capture found running (LuaJIT: G->cur_L, read even when the capture failed after). */
+  runningThread?(): number;
   /**
    * Runs while the target is stopped: copy only what changes. `also`: other threads of this state
    * (coroutines a host resumes from C, and the native stack words that held them) to add when they

@@ -196,11 +196,6 @@ export class PrefetchMemory implements BatchMemory {
   /** The walk since begin() read something the copy did not hold. */
   private walkMissed = false;
 
-  /** Whether the walk since begin() read something the copy did not hold (served live or not). */
-  get missedCopy(): boolean {
-    return this.walkMissed;
-  }
-
   constructor(
     private readonly inner: RemoteMemory,
     private readonly maxGap = 512,

@@ -80,6 +80,8 @@ export class LuaJitCapture {
   /** Known fast-function ids that resume coroutines (filled from the build's own library tables). */
   resumeFfid = -1;
   wrapAuxFfid = -1;
+  /** G->cur_L as the last capture read it (0 before any). */
+  lastRunning = 0;
 
   constructor(
     readonly layout: LjLayout,
@@ -117,6 +119,7 @@ export class LuaJitCapture {
     if (running && (vmstate === ~l.vmst.interp || vmstate === ~l.vmst.exit))
       throw new NeedsRegistersError('interpreter running: frame base in a register');
     let L = u64(gb, l.global.cur_L - gStart);
+    this.lastRunning = L;
     const jitBase = u64(gb, l.global.jit_base - gStart);
     let traceSlot = 0;
     if (vmstate >= 0 && jb) {

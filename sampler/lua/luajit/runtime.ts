@@ -46,6 +46,10 @@ export class LuaJitRuntime implements LuaRuntime {
     return this.cap.capture(mem, regs);
   }
 
+  runningThread(): number {
+    return this.cap.lastRunning;
+  }
+
   /** A capture without stopping the thread: only outside the interpreter, validated (LuaJitCapture.captureRunning). */
   captureRunning(copy: Memory, live: Memory): RawLuaJitStack {
     return this.cap.captureRunning(copy, live);
