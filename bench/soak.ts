@@ -137,6 +137,11 @@ async function soak(
 }
 
 const report: string[] = [`soak: ${minutes} min per run, started ${new Date().toISOString()}`];
+/** Printed as soon as they are known: a run that fails later (an hour in) must not take them along. */
+const say = (...lines: string[]) => {
+  report.push(...lines);
+  console.log(lines.join('\n'));
+};
 const children: ChildProcess[] = [];
 /** The bare ptrace floor's rate (its JSON line) beside luaprof's achieved rate (its summary). */
 function floorLine(name: string, floorOut: string, luaprofErr: string): string {
@@ -171,7 +176,7 @@ try {
         const r = await soak('single (lua5.4, 1000 Hz)', target.pid!, ['-r', '1000'], 1000);
         twin.kill('SIGKILL');
         await floorIo.done;
-        report.push(...r.lines, floorLine('single (lua5.4, 1000 Hz)', floorIo.out(), r.stderr));
+        say(...r.lines, floorLine('single (lua5.4, 1000 Hz)', floorIo.out(), r.stderr));
       })(),
     );
   if (only !== 'single')
@@ -194,10 +199,11 @@ try {
         c.kill('SIGKILL');
         twin.kill('SIGKILL');
         await floorIo.done;
-        report.push(...r.lines, floorLine('churn (64 threads, 100 Hz each)', floorIo.out(), r.stderr));
+        say(...r.lines, floorLine('churn (64 threads, 100 Hz each)', floorIo.out(), r.stderr));
         if (!existsSync(r.out)) return;
-        const cov = coverage(readProfile(r.out), readThreadLog(log));
-        report.push(
+        // An hour of 64 threads at 100 Hz is a profile of hundreds of MB: no reader's limit applies here.
+        const cov = coverage(readProfile(r.out, 2 ** 31), readThreadLog(log));
+        say(
           `churn (64 threads, 100 Hz each): ${cov.long} threads lived >= 0.5 s, ${cov.unsampled.length} of them without samples; ` +
             `samples/asked per thread p10 ${cov.ratioP10.toFixed(2)}, median ${cov.ratioMedian.toFixed(2)}`,
         );
@@ -207,4 +213,4 @@ try {
 } finally {
   children.forEach((c) => c.kill('SIGKILL'));
 }
-console.log(report.join('\n'));
+console.log(`\nsummary\n${report.join('\n')}`);
