@@ -3,47 +3,16 @@
  * kernel writes a record into a ring buffer shared with us each time the thread is switched in or out
  * (a perf "dummy" event with context_switch records, timestamped with CLOCK_MONOTONIC).
  */
-import koffi from 'koffi';
+import { CLOCK_MONOTONIC, PAGE, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
 
-const SYS_PERF_EVENT_OPEN = 298;
-const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_DUMMY = 9;
-const ATTR_SIZE = 128;
-const PERF_FLAG_FD_CLOEXEC = 8;
 const PERF_SAMPLE_TID = 1 << 1;
 const PERF_SAMPLE_TIME = 1 << 2;
 const PERF_SAMPLE_CPU = 1 << 7;
 const PERF_RECORD_SWITCH = 14;
 const MISC_SWITCH_OUT = 0x2000;
 const MISC_SWITCH_OUT_PREEMPT = 0x4000;
-const CLOCK_MONOTONIC = 1;
-const PAGE = 4096;
 const DATA_PAGES = 8;
-const PROT_RW = 3;
-const MAP_SHARED = 1;
-
-interface Sys {
-  open(attr: Buffer, pid: number, cpu: number, group: number, flags: number): number;
-  mmap(len: number, prot: number, flags: number, fd: number): unknown;
-  munmap(p: unknown, len: number): number;
-  close(fd: number): number;
-}
-let sys: Sys | null = null;
-function bind(): Sys {
-  if (sys) return sys;
-  const lib = koffi.load('libc.so.6');
-  const syscall = lib.func('long syscall(long, void*, int, int, int, unsigned long)');
-  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
-  const munmap = lib.func('int munmap(void*, size_t)');
-  const close = lib.func('int close(int)');
-  sys = {
-    open: (a, p, c, g, f) => Number(syscall(SYS_PERF_EVENT_OPEN, a, p, c, g, f)),
-    mmap: (len, prot, flags, fd) => mmap(null, len, prot, flags, fd, 0),
-    munmap: (p, len) => munmap(p, len) as number,
-    close: (fd) => close(fd) as number,
-  };
-  return sys;
-}
 
 /** Now, on the clock the switch records carry (CLOCK_MONOTONIC, ns; process.hrtime reads the same clock). */
 export const monotonicNs = (): number => Number(process.hrtime.bigint());
@@ -60,36 +29,23 @@ export class OnCpuTracker {
   /** The CPU of the thread's last switch (-1 before the first). */
   private lastCpu = -1;
 
-  private constructor(
-    private fd: number,
-    private readonly map: unknown,
-    private readonly len: number,
-  ) {
-    const ab = koffi.view(map, len);
-    this.meta = new DataView(ab, 0, PAGE);
-    this.data = new DataView(ab, PAGE, DATA_PAGES * PAGE);
+  private constructor(private readonly ring: PerfRing) {
+    this.meta = ring.meta;
+    this.data = new DataView(ring.data, PAGE, DATA_PAGES * PAGE);
   }
 
   static open(tid: number): OnCpuTracker | null {
-    const attr = Buffer.alloc(ATTR_SIZE);
+    const attr = Buffer.alloc(PERF_ATTR_SIZE);
     attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
-    attr.writeUInt32LE(ATTR_SIZE, 4);
+    attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
     attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_DUMMY), 8);
     attr.writeBigUInt64LE(BigInt(PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU), 24);
     // flags (u64 at 40): exclude_kernel (bit 5), exclude_hv (6), sample_id_all (18), use_clockid (25), context_switch (26)
     const flags = (1n << 5n) | (1n << 6n) | (1n << 18n) | (1n << 25n) | (1n << 26n);
     attr.writeBigUInt64LE(flags, 40);
     attr.writeInt32LE(CLOCK_MONOTONIC, 92); // clockid
-    const s = bind();
-    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd < 0) return null;
-    const len = (1 + DATA_PAGES) * PAGE;
-    const map = s.mmap(len, PROT_RW, MAP_SHARED, fd);
-    if (!map || Number(koffi.address(map)) === -1) {
-      s.close(fd);
-      return null;
-    }
-    return new OnCpuTracker(fd, map, len);
+    const ring = PerfRing.open(attr, tid, DATA_PAGES);
+    return ring ? new OnCpuTracker(ring) : null;
   }
 
   /** Reads the switches the kernel wrote since the last call. */
@@ -149,10 +105,6 @@ export class OnCpuTracker {
   }
 
   close(): void {
-    if (this.fd < 0) return;
-    const s = bind();
-    s.munmap(this.map, this.len);
-    s.close(this.fd);
-    this.fd = -1;
+    this.ring.close();
   }
 }

@@ -7,11 +7,9 @@
  * start), with the thread never stopped. `node scripts/studies/switch-regs.mjs` showed every
  * switch-out carrying them.
  */
-import koffi from 'koffi';
+import { CLOCK_MONOTONIC, PAGE, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
 import type { Registers } from './registers.js';
 
-const SYS_PERF_EVENT_OPEN = 298;
-const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3;
 const PERF_SAMPLE_IP = 1 << 0;
 const PERF_SAMPLE_TID = 1 << 1;
@@ -19,13 +17,7 @@ const PERF_SAMPLE_TIME = 1 << 2;
 const PERF_SAMPLE_CPU = 1 << 7;
 const PERF_SAMPLE_REGS_USER = 1 << 12;
 const PERF_RECORD_SAMPLE = 9;
-const PERF_FLAG_FD_CLOEXEC = 8;
-const CLOCK_MONOTONIC = 1;
-const ATTR_SIZE = 128;
-const PAGE = 4096;
 const DATA_PAGES = 16;
-const PROT_RW = 3;
-const MAP_SHARED = 1;
 
 /** perf's x86_64 register numbers (arch/x86/include/uapi/asm/perf_regs.h) of what is recorded, in mask order. */
 const PERF_REGS: readonly [number, keyof Registers][] = [
@@ -79,50 +71,22 @@ export function parseSwitchSample(rec: Buffer): SwitchOut | null {
   return { time, cpu, regs };
 }
 
-interface Sys {
-  open(attr: Buffer, pid: number, cpu: number, group: number, flags: number): number;
-  mmap(len: number, prot: number, flags: number, fd: number): unknown;
-  munmap(p: unknown, len: number): number;
-  close(fd: number): number;
-}
-let sys: Sys | null = null;
-function bind(): Sys {
-  if (sys) return sys;
-  const lib = koffi.load('libc.so.6');
-  const syscall = lib.func('long syscall(long, void*, int, int, int, unsigned long)');
-  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
-  const munmap = lib.func('int munmap(void*, size_t)');
-  const close = lib.func('int close(int)');
-  sys = {
-    open: (a, p, c, g, f) => Number(syscall(SYS_PERF_EVENT_OPEN, a, p, c, g, f)),
-    mmap: (len, prot, flags, fd) => mmap(null, len, prot, flags, fd, 0),
-    munmap: (p, len) => munmap(p, len) as number,
-    close: (fd) => close(fd) as number,
-  };
-  return sys;
-}
-
 export class SwitchRegs {
   private readonly meta: DataView;
   private readonly data: Buffer;
   private readonly kept: SwitchOut[] = [];
   private readonly rec = Buffer.alloc(SWITCH_SAMPLE_BYTES);
 
-  private constructor(
-    private fd: number,
-    private readonly map: unknown,
-    private readonly len: number,
-  ) {
-    const ab = koffi.view(map, len);
-    this.meta = new DataView(ab, 0, PAGE);
-    this.data = Buffer.from(ab, PAGE, DATA_PAGES * PAGE);
+  private constructor(private readonly ring: PerfRing) {
+    this.meta = ring.meta;
+    this.data = Buffer.from(ring.data, PAGE, DATA_PAGES * PAGE);
   }
 
   /** The event on one thread; null where perf events are refused (not root, perf_event_paranoid, no PMU support). */
   static open(tid: number): SwitchRegs | null {
-    const attr = Buffer.alloc(ATTR_SIZE);
+    const attr = Buffer.alloc(PERF_ATTR_SIZE);
     attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
-    attr.writeUInt32LE(ATTR_SIZE, 4);
+    attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
     attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_CONTEXT_SWITCHES), 8);
     attr.writeBigUInt64LE(1n, 16); // sample_period: every switch
     attr.writeBigUInt64LE(
@@ -133,16 +97,8 @@ export class SwitchRegs {
     attr.writeBigUInt64LE((1n << 6n) | (1n << 25n), 40);
     attr.writeBigUInt64LE(REGS_MASK, 80);
     attr.writeInt32LE(CLOCK_MONOTONIC, 92);
-    const s = bind();
-    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd < 0) return null;
-    const len = (1 + DATA_PAGES) * PAGE;
-    const map = s.mmap(len, PROT_RW, MAP_SHARED, fd);
-    if (!map || Number(koffi.address(map)) === -1) {
-      s.close(fd);
-      return null;
-    }
-    return new SwitchRegs(fd, map, len);
+    const ring = PerfRing.open(attr, tid, DATA_PAGES);
+    return ring ? new SwitchRegs(ring) : null;
   }
 
   /** The registers of the thread's last switch-out in [fromNs, toNs] (CLOCK_MONOTONIC), or null. */
@@ -181,10 +137,6 @@ export class SwitchRegs {
   }
 
   close(): void {
-    if (this.fd < 0) return;
-    const s = bind();
-    s.munmap(this.map, this.len);
-    s.close(this.fd);
-    this.fd = -1;
+    this.ring.close();
   }
 }
