@@ -365,7 +365,7 @@ describe.skipIf(!HAVE)('a new coroutine per request, resumed from C', () => {
     const points = 3;
     it(`${b.lua}: every request's coroutine is sampled, shares within ${points} points`, { retry: 1 }, () => {
       const t = join(tempDir(), 'truth.txt');
-      const { profile, stderr } = record(['-r', '1000'], [embedFor(b.lib), 'requests', t, '2']);
+      const { profile, stderr } = record(['-r', '1000'], [embedFor(b.lib), 'requests', t, '4']);
       const rate = Number(/(\d+) requests\/s/.exec(stderr)?.[1]);
       expect(rate, stderr).toBeGreaterThan(1000);
       for (const [tid, fns] of truth(t)) {
