@@ -357,7 +357,7 @@ describe.skipIf(!HAVE)('a new coroutine per request, resumed from C', () => {
   // PUC: the request's coroutine is read with the copy of the running thread, through the stack words
   // where the host kept the coroutine of an earlier request (sampler/lua/host-resumed.ts). Before, each
   // sample stopped the thread to find it, and a stop lands late and at the next system call. The truth
-  // is what the requests' Lua code measures of itself (embed.c), as the shares count Lua samples only.
+  // is the thread CPU time inside each request's lua_resume (embed.c), less a clock reading's cost.
   // LuaJIT (JIT on): G->cur_L names the request's coroutine; registers come from the switch-out the
   // sampler's wake-up causes (os/switch-regs.ts), and a walk that misses the copy (a new coroutine)
   // walks the next samples while the thread stands still. Stopped for every sample before: +2.7..+4.3.
