@@ -36,6 +36,11 @@ export function readStable(mem: Memory, addr: number, len: number): Buffer | nul
   return mem.readStable ? mem.readStable(addr, len) : mem.read(addr, len);
 }
 
+/** readStable of several ranges (one batched read where the memory has no copy to fall back from). */
+export function readManyStable(mem: Memory, ranges: readonly Range[]): (Buffer | null)[] {
+  return mem.readStable ? ranges.map((r) => mem.readStable!(r.addr, r.len)) : readMany(mem, ranges);
+}
+
 /** readLate of several ranges (one batched read where the memory has no order to keep). */
 export function readManyLate(mem: Memory, ranges: readonly Range[], late: number): (Buffer | null)[] {
   return mem.readLate ? ranges.map((r) => mem.readLate!(r.addr, r.len, late)) : readMany(mem, ranges);

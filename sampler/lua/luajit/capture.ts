@@ -6,7 +6,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import type { Registers } from '../../os/registers.js';
-import { isPlausiblePtr, readMany, readStable, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, readManyStable, readStable, u64 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, NeedsRegistersError } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
@@ -355,13 +355,10 @@ export class LuaJitCapture {
   /** Function headers of every level, in one batched read. */
   private readFuncs(mem: Memory, threads: RawThread[]): void {
     const levels = threads.flatMap((t) => t.levels);
-    const len = this.layout.func.headerLen;
-    const bufs = mem.readStable
-      ? levels.map((lv) => (isPlausiblePtr(lv.func) ? mem.readStable!(lv.func, len) : null))
-      : readMany(
-          mem,
-          levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len })),
-        );
+    const bufs = readManyStable(
+      mem,
+      levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len: this.layout.func.headerLen })),
+    );
     levels.forEach((lv, i) => {
       const b = bufs[i];
       lv.fhdr = b && b[9] === this.layout.gct.func ? Buffer.from(b) : null;
