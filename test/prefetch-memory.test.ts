@@ -59,6 +59,19 @@ function frameCis(pm: PrefetchMemory): number[] {
   return raw.threads.flatMap((t) => t.frames.map((f) => f.ci));
 }
 
+/** A planned copy taken and the thread let go; lastByte: 8 readable bytes no walk has read yet. */
+function detachedWithUnplannedByte(): { live: LiveTarget; pm: PrefetchMemory; lastByte: number } {
+  const live = new LiveTarget();
+  const pm = new PrefetchMemory(live as unknown as RemoteMemory);
+  pm.begin();
+  frameCis(pm);
+  pm.end();
+  pm.begin();
+  pm.detached();
+  const outside = snap.regions[snap.regions.length - 1];
+  return { live, pm, lastByte: outside.addr + outside.hex.length / 2 - 8 };
+}
+
 describe('PrefetchMemory', () => {
   it('a walk after the detach reads the pause copy, not the running target', () => {
     const live = new LiveTarget();
@@ -84,15 +97,7 @@ describe('PrefetchMemory', () => {
   });
 
   it('after the detach a read outside the copy fails and is remembered for the next plan', () => {
-    const live = new LiveTarget();
-    const pm = new PrefetchMemory(live as unknown as RemoteMemory);
-    pm.begin();
-    frameCis(pm);
-    pm.end();
-    pm.begin();
-    pm.detached();
-    const outside = snap.regions[snap.regions.length - 1];
-    const lastByte = outside.addr + outside.hex.length / 2 - 8;
+    const { pm, lastByte } = detachedWithUnplannedByte();
     const unplanned = pm.read(lastByte, 8);
     expect(unplanned).toBeNull();
     expect(pm.missedWhileStrict).toBe(true);
@@ -106,15 +111,7 @@ describe('PrefetchMemory', () => {
   });
 
   it('after the detach a stable read outside the copy is served by the thread, and planned for the next copy', () => {
-    const live = new LiveTarget();
-    const pm = new PrefetchMemory(live as unknown as RemoteMemory);
-    pm.begin();
-    frameCis(pm);
-    pm.end();
-    pm.begin();
-    pm.detached();
-    const outside = snap.regions[snap.regions.length - 1];
-    const lastByte = outside.addr + outside.hex.length / 2 - 8;
+    const { live, pm, lastByte } = detachedWithUnplannedByte();
     const want = live.mem.read(lastByte, 8);
     expect(pm.readStable(lastByte, 8)).toEqual(want);
     expect(pm.missedWhileStrict).toBe(false);
