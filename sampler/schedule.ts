@@ -21,14 +21,27 @@ export class SampleSchedule {
     this.next = start + this.draw();
   }
 
-  private draw(): number {
+  /** An exponential interval, at least `min` mean intervals long. */
+  private draw(min = 0.02): number {
     const u = 1 - this.random(); // (0, 1]
-    return this.intervalMs * Math.min(8, Math.max(0.02, -Math.log(u)));
+    return this.intervalMs * Math.min(8, Math.max(min, -Math.log(u)));
   }
 
   /** Milliseconds to wait from `now` until the next sample is due (0 when due). */
   waitMs(now: number): number {
     return Math.max(0, this.next - now);
+  }
+
+  /**
+   * The sample due now is given up and the next drawn afresh, from `minMs` after `now` (a Poisson
+   * process restarted: memoryless, so the times stay random; not a wait raised to minMs, which would
+   * put the draws below it at one fixed time after `now`, nor with the lower bound of other draws). For a sample that could only be
+   * taken some fixed time after an event of the target's own, which would tie it to that event.
+   */
+  redraw(now: number, minMs: number): void {
+    this.late++;
+    this.debt = 0;
+    this.next = now + minMs + this.draw(0);
   }
 
   /** Called when a sample is taken at `now`; schedules the following one. */

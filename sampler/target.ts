@@ -277,6 +277,12 @@ export class Target {
     for (const t of this.threads.values()) if (t.runtime && t.planned) t.rehearse();
   }
 
+  /**
+   * The thread cpuToWakeOn chose is copied with the registers of its switch-out (LuaJIT): only a
+   * wake-up on its CPU gives them.
+   */
+  wakesForRegisters = false;
+
   /** How many of its threads are sampled by copying them while they run. */
   get threadsCopiedWhileRunning(): number {
     let n = 0;
@@ -287,9 +293,13 @@ export class Target {
   /** The CPU of the first thread copied while it runs, for the sampler to wake on (-1: none). */
   cpuToWakeOn(): number {
     let cpu = -1;
+    this.wakesForRegisters = false;
     for (const t of this.threads.values()) {
       t.wakesOnItsCpu = cpu < 0 && t.copiesWhileRunning;
-      if (t.wakesOnItsCpu) cpu = t.cpu();
+      if (t.wakesOnItsCpu) {
+        cpu = t.cpu();
+        this.wakesForRegisters = t.copiesWithRegisters;
+      }
     }
     return cpu;
   }

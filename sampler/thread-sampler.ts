@@ -60,10 +60,6 @@ const INSTANT_PASSES = 3;
 /** Passes resolved at most (the check that needs the functions' code runs there): the rest of the cost of a tear. */
 const MAX_RESOLVES = 2;
 
-/** How long the sampler sleeps on a thread's CPU after moving there for a sample already due. */
-const WAKE_ON_CPU_NS = 50_000;
-const SLEEP = new Int32Array(new SharedArrayBuffer(4));
-
 /**
  * After a walk with registers finds a coroutine running that the last one did not, this many samples
  * walk before the sampler lets the thread run (freezing it for the walk), counted again at each new one.
@@ -175,6 +171,11 @@ export class ThreadSampler {
     return this.runtime !== null && this.copiesRunning(this.runtime);
   }
 
+  /** Copied while it runs, with the registers of the switch-out a wake-up on its CPU causes. */
+  get copiesWithRegisters(): boolean {
+    return this.runtime?.wantsRegs === true && this.copiesWhileRunning;
+  }
+
   /** A walk planned from earlier ones exists (what prime() rehearses). */
   get planned(): boolean {
     return this.pm.planned;
@@ -265,9 +266,6 @@ export class ThreadSampler {
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
     const perRequest = this.hosted.slots.length > 0;
-    // Registers come only from a wake-up on the thread's CPU: a sampler that is behind (it had no
-    // time to move there before the sample was due) moves now and wakes there a little later.
-    if (rt.wantsRegs && this.wakesOnItsCpu && !samplerAffinity.isPinned) dueNs = this.wakeOnItsCpu();
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       const from = monotonicNs();
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
@@ -392,18 +390,6 @@ export class ThreadSampler {
     if (running !== 0 && running !== this.lastRunningThread) this.pinnedWalksLeft = PINNED_WALKS;
     else if (walkedStill) this.pinnedWalksLeft--;
     this.lastRunningThread = running;
-  }
-
-  /**
-   * Moves the sampler onto the thread's CPU and sleeps there briefly (the move took the CPU at a
-   * moment of its own; the wake-up takes it at the new due time, returned). 0 when it cannot move.
-   */
-  private wakeOnItsCpu(): number {
-    const cpu = this.cpu();
-    if (cpu < 0 || !samplerAffinity.useful || !samplerAffinity.pin(cpu)) return 0;
-    const due = monotonicNs() + WAKE_ON_CPU_NS;
-    Atomics.wait(SLEEP, 0, 0, WAKE_ON_CPU_NS / 1e6);
-    return due;
   }
 
   /** The registers the thread was switched out with for a copy of one moment (null for any other copy). */

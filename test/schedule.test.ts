@@ -59,4 +59,33 @@ describe('sample schedule', () => {
     slow.taken(30); // three 10 ms intervals behind: within the 50 ms backlog
     expect(slow.late).toBe(0);
   });
+
+  it('redraws a missed sample from now: the instants left are as random as before', () => {
+    // A sample the sampler can take only some time after an event of the target's (its move onto the
+    // thread's CPU lands at a system call) is given up; the next is drawn afresh, at least 0.05 ms on.
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    const s = new SampleSchedule(1, 0, random);
+    // The target's loop, phase 0 = its system call. A redrawn sample comes 0.05 ms + an exponential
+    // wait after the event: its phase leans toward the event by a factor e^(period/mean) at most.
+    const period = 0.1;
+    const bins = new Array(10).fill(0);
+    let now = 0;
+    let taken = 0;
+    for (let i = 0; i < 60_000; i++) {
+      now += s.waitMs(now);
+      s.taken(now);
+      bins[Math.floor(((now % period) / period) * 10)]++;
+      taken++;
+      now += 0.5; // the sample's own work: the next one is often already due
+      if (s.waitMs(now) < 0.05) {
+        // What the sampler did before: move, land at the next system call, sleep 0.05 ms.
+        s.redraw(now + (period - (now % period)), 0.05);
+        now += period - (now % period);
+      }
+    }
+    expect(s.late).toBeGreaterThan(taken / 4);
+    for (const b of bins) expect(Math.abs(b / (taken / 10) - 1)).toBeLessThan(0.06);
+    expect(s.waitMs(now)).toBeGreaterThanOrEqual(0);
+  });
 });
