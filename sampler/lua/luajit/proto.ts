@@ -3,7 +3,7 @@
  * immutable once created; a reused address is told apart by its header (chunkname, firstline, sizebc).
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
 import type { LjLayout } from './layout.js';
 import { readGCstr, shortName } from './strings.js';
 
@@ -223,7 +223,24 @@ export class LjProtoCache {
   get(bcAddr: number): LjProto | null {
     const addr = bcAddr - this.l.proto.size;
     if (!isPlausiblePtr(addr)) return null;
-    const h = this.mem.read(addr, this.l.proto.size);
+    return this.fromHeader(addr, this.mem.read(addr, this.l.proto.size));
+  }
+
+  /**
+   * The prototypes of several functions, by bytecode address: their headers read in one batch (a
+   * cached prototype is checked against its header at every use: the memory of a freed one is reused).
+   */
+  getMany(bcAddrs: Iterable<number>): Map<number, LjProto | null> {
+    const size = this.l.proto.size;
+    const bcs = [...new Set(bcAddrs)].filter((bc) => isPlausiblePtr(bc - size));
+    const headers = readMany(
+      this.mem,
+      bcs.map((bc) => ({ addr: bc - size, len: size })),
+    );
+    return new Map(bcs.map((bc, i) => [bc, this.fromHeader(bc - size, headers[i])]));
+  }
+
+  private fromHeader(addr: number, h: Buffer | null): LjProto | null {
     if (!h || h[9] !== this.l.gct.proto) return null;
     const hit = this.byAddr.get(addr);
     if (hit && hit.header.equals(h)) return hit;

@@ -36,12 +36,17 @@ export class LuaJitResolver {
     const frames: LuaFrame[] = [];
     const cfuncs: (number | undefined)[] = [];
     let truncated = false;
+    const protos = this.protos.getMany(
+      raw.threads.flatMap((t) =>
+        t.levels.flatMap((lv) => (this.isLua(lv) ? [u64(lv.fhdr!, this.l.func.pc)] : [])),
+      ),
+    );
     raw.threads.forEach((t, i) => {
-      const fs = this.resolveThread(t);
+      const fs = this.resolveThread(t, protos);
       const cs = t.levels.map((lv, k) => (fs[k].kind === 'c' ? this.cfuncOf(lv) : undefined));
       if (i === 0) {
         const before = fs.length;
-        this.markState(raw, t, fs);
+        this.markState(raw, t, fs, protos);
         for (let k = before; k < fs.length; k++) cs.unshift(undefined);
       }
       frames.push(...fs);
@@ -60,7 +65,12 @@ export class LuaJitResolver {
   }
 
   /** vmstate on top of the running thread's frames: trace, GC, compiler. */
-  private markState(raw: RawLuaJitStack, t: RawThread, fs: LuaFrame[]): void {
+  private markState(
+    raw: RawLuaJitStack,
+    t: RawThread,
+    fs: LuaFrame[],
+    protos: Map<number, LjProto | null>,
+  ): void {
     const v = raw.vmstate;
     const st = this.l.vmst;
     if (raw.trace) {
@@ -72,7 +82,7 @@ export class LuaJitResolver {
       }
       const line = pt.line(pt.posOf(tr.startpc + 4));
       const top = t.levels[0];
-      const topPt = top ? this.protoOf(top) : null;
+      const topPt = top ? this.protoOf(top, protos) : null;
       if (topPt && topPt.addr === pt.addr && fs[0]) {
         fs[0].kind = 'jit';
         if (line > 0) fs[0].line = line;
@@ -99,13 +109,17 @@ export class LuaJitResolver {
       fs.unshift({ kind: 'jit', name: '[trace exit]', what: 'C', namewhat: '', file: '[C]' });
   }
 
-  private protoOf(lv: RawLevel): LjProto | null {
-    if (!lv.fhdr || lv.fhdr[this.l.func.ffid] !== 0) return null;
-    return this.protos.get(u64(lv.fhdr, this.l.func.pc));
+  /** A frame of a Lua function (ffid 0), whose header names its bytecode. */
+  private isLua(lv: RawLevel): boolean {
+    return lv.fhdr !== null && lv.fhdr.length >= this.l.func.pc + 8 && lv.fhdr[this.l.func.ffid] === 0;
   }
 
-  private resolveThread(t: RawThread): LuaFrame[] {
-    const protos = t.levels.map((lv) => this.protoOf(lv));
+  private protoOf(lv: RawLevel, protos: Map<number, LjProto | null>): LjProto | null {
+    return this.isLua(lv) ? (protos.get(u64(lv.fhdr!, this.l.func.pc)) ?? null) : null;
+  }
+
+  private resolveThread(t: RawThread, byBc: Map<number, LjProto | null>): LuaFrame[] {
+    const protos = t.levels.map((lv) => this.protoOf(lv, byBc));
     const out: LuaFrame[] = [];
     for (let i = 0; i < t.levels.length; i++) {
       const lv = t.levels[i];
