@@ -4,10 +4,13 @@
  * (bench/cpu.lua at Lua depth 30), each mode repeated, the modes interleaved run by run.
  *
  *   npm run build && node dist/bench/sample-cost.js [--modes default,native] [--rate 1000] [--seconds 5]
- *       [--repeat 3] [--depth 30] [--interpreter lua5.4] [--cli FILE]
+ *       [--warm SECONDS] [--repeat 3] [--depth 30] [--interpreter lua5.4] [--cli FILE]
  *
- * Per run: the CLI's own figure ("luaprof CPU X µs per sample": its process CPU from the first tick to
- * the last, every thread, over every tick that looked at the target), and where that CPU went, from
+ * Per run: the CPU of every luaprof thread per tick from --warm seconds after its start (default the
+ * smaller of 5 s and a third of the run) to the end of sampling: the steady cost, once V8 has compiled
+ * the sampling path (in a 5 s run its compiler threads take ~0.8 s); then the CLI's own figure
+ * ("luaprof CPU X µs per sample": its process CPU from the first tick to the last, every thread, over
+ * every tick that looked at the target), and where that CPU went, from
  * /proc/PID/task/*\/schedstat polled while it runs (the last value seen of each thread, so threads that
  * end early still count; Node start-up is included here, not in the CLI's figure): the main thread
  * (recorder, aggregation, output), the sampler (the busiest other thread: the worker), and the rest
@@ -36,6 +39,8 @@ import {
 
 const RATE = Number(option('rate', '1000'));
 const SECONDS = Number(option('seconds', '5'));
+/** Seconds after luaprof's start from which the steady figure counts (V8 compiles the sampling path before). */
+const WARM = Number(option('warm', String(Math.min(5, SECONDS / 3))));
 const REPEAT = Number(option('repeat', '3'));
 const DEPTH = option('depth', '30');
 const INTERP = option('interpreter', 'lua5.4');
@@ -62,6 +67,8 @@ interface Run {
   perTickUs?: number;
   ticks?: number;
   samples?: number;
+  /** CPU of every thread of luaprof per tick from WARM s after its start to the end of sampling, µs. */
+  steadyUs?: number;
   /** CPU of the whole life of luaprof's threads, ms: main thread, sampler worker, the others. */
   mainMs: number;
   workerMs: number;
@@ -104,8 +111,19 @@ async function runOnce(mode: LuaprofMode): Promise<Run> {
   prof.stderr!.on('data', (d) => (err += d));
   const last = new Map<number, number>();
   const poll = setInterval(() => pollThreads(prof.pid!, last), 50);
+  // Every thread's CPU at WARM s and at SECONDS s after the spawn (sampling starts a little after
+  // the spawn, so the second is still inside it, before the profile is written).
+  const cpuAt: { ms: number; ns: number }[] = [];
+  const snapshot = () => {
+    pollThreads(prof.pid!, last);
+    cpuAt.push({ ms: performance.now(), ns: [...last.values()].reduce((a, b) => a + b, 0) });
+  };
+  const warmTimer = setTimeout(snapshot, WARM * 1000);
+  const endTimer = setTimeout(snapshot, SECONDS * 1000);
   const code = await new Promise<number | null>((r) => prof.on('close', r));
   clearInterval(poll);
+  clearTimeout(warmTimer);
+  clearTimeout(endTimer);
   target.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   if (code !== 0) {
@@ -131,8 +149,11 @@ async function runOnce(mode: LuaprofMode): Promise<Run> {
         Number(counts[4]) +
         Number(dropped?.[1] ?? 0)
       : undefined;
+  const steadyTicks =
+    ticks !== undefined && cpuAt.length === 2 ? (ticks / SECONDS) * ((cpuAt[1].ms - cpuAt[0].ms) / 1000) : 0;
   return {
     perTickUs: perTick ? Number(perTick[1]) : undefined,
+    steadyUs: steadyTicks > 0 ? (cpuAt[1].ns - cpuAt[0].ns) / 1e3 / steadyTicks : undefined,
     ticks,
     samples: samples ? Number(samples[1]) : undefined,
     mainMs: mainNs / 1e6,
@@ -184,14 +205,15 @@ const out = [
       ' ',
     )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s, ${REPEAT} runs per mode`,
   '',
-  '| mode | luaprof CPU per tick (median, spread) | ticks | samples kept | main thread | sampler worker | other threads |',
-  '|---|---|---|---|---|---|---|',
+  `| mode | luaprof CPU per tick (median, spread) | from ${WARM} s on | ticks | samples kept | main thread | sampler worker | other threads |`,
+  '|---|---|---|---|---|---|---|---|',
 ];
 for (const [m, rs] of runs) {
   const per = rs.map((r) => r.perTickUs).filter((x): x is number => x !== undefined);
+  const steady = rs.map((r) => r.steadyUs).filter((x): x is number => x !== undefined);
   const ms = (f: (r: Run) => number) => `${fmt(median(rs.map(f)), 0)} ms`;
   out.push(
-    `| ${m} | ${fmt(median(per))} µs (${spread(per)}) | ${fmt(median(rs.map((r) => r.ticks ?? NaN)), 0)} | ${fmt(median(rs.map((r) => r.samples ?? NaN)), 0)} | ${ms((r) => r.mainMs)} | ${ms((r) => r.workerMs)} | ${ms((r) => r.otherMs)} |`,
+    `| ${m} | ${fmt(median(per))} µs (${spread(per)}) | ${fmt(median(steady))} µs (${spread(steady)}) | ${fmt(median(rs.map((r) => r.ticks ?? NaN)), 0)} | ${fmt(median(rs.map((r) => r.samples ?? NaN)), 0)} | ${ms((r) => r.mainMs)} | ${ms((r) => r.workerMs)} | ${ms((r) => r.otherMs)} |`,
   );
 }
 const sl = floorRuns.map((f) => f.sleepUs);
