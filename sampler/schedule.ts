@@ -35,19 +35,25 @@ export class SampleSchedule {
   /**
    * The sample due now is given up and the next drawn afresh, from `minMs` after `now` (a Poisson
    * process restarted: memoryless, so the times stay random; not a wait raised to minMs, which would
-   * put the draws below it at one fixed time after `now`, nor with the lower bound of other draws). For a sample that could only be
+   * put the draws below it at one fixed time after `now`, nor with the lower bound of other draws).
+   * The sample given up is owed. For a sample that could only be
    * taken some fixed time after an event of the target's own, which would tie it to that event.
    */
   redraw(now: number, minMs: number): void {
     this.late++;
-    this.debt = 0;
-    this.next = now + minMs + this.draw(0);
+    // Owed, like a stall's samples: repaid by intervals drawn at half the mean.
+    this.debt = Math.min(this.debt + 1, this.backlogLimit() / this.intervalMs) - 0.5;
+    this.next = now + minMs + this.draw(0) / 2;
+  }
+
+  private backlogLimit(): number {
+    return Math.max(2 * this.intervalMs, MAX_BACKLOG_MS);
   }
 
   /** Called when a sample is taken at `now`; schedules the following one. */
   taken(now: number): void {
     const behind = now - this.next;
-    const limit = Math.max(2 * this.intervalMs, MAX_BACKLOG_MS);
+    const limit = this.backlogLimit();
     if (behind > limit) {
       // Too far behind to make up: count it and restart from now rather than bursting.
       this.late++;

@@ -248,7 +248,8 @@ function run(): void {
       if (stopRequested()) break;
       target?.prime();
       tree?.prime();
-      wait = waitFrom(performance.now());
+      now = performance.now();
+      wait = waitFrom(now);
     }
     // The sampler wakes on the CPU of the thread it copies, and its wake-up takes that CPU from the
     // thread (os/affinity.ts). Moving there takes it too, at a moment the sample is not due, so the
@@ -263,20 +264,35 @@ function run(): void {
     // takes, and counted off its CPU (a second CPU-bound interpreter under a shell kept 164 of ~1,500
     // samples). Threads copied from elsewhere while they run are checked pass against pass instead.
     const copied = targets.reduce((n, t) => n + t.threadsCopiedWhileRunning, 0);
+    // The sample is due at a time drawn from the schedule, before any move: the move takes the
+    // thread's CPU at a moment of its own (on this VM at the thread's next system call), and a sleep
+    // counted from its end would put samples a given time after those system calls.
+    let due = now + wait;
     if (first && copiesRunning && samplerAffinity.useful && copied === 1) {
       const cpu = first.cpuToWakeOn();
       // A thread copied with the registers of its switch-out is copied only after a wake-up on its
-      // CPU, and the move there needs a sleep after it. A sample already due would then be taken a
-      // fixed time after the move landed, and on this VM a move lands at the thread's next system
-      // call: a fixed time after its system calls (LuaJIT, fixtures/lua/accuracy/syscalls.lua: hot
-      // +7 points, tiny −4). It is given up, and the next drawn from now.
+      // CPU: a sample already due is given up, and the next drawn from now (taken a fixed time after
+      // the move, such samples gave hot +7 points, tiny -4 in accuracy/syscalls.lua on LuaJIT).
       if (cpu >= 0 && wait < PIN_MIN_WAIT_MS && first.wakesForRegisters) {
         schedule.redraw(now, PIN_MIN_WAIT_MS);
-        wait = waitFrom(now);
+        due = now + waitFrom(now);
       }
-      if (cpu >= 0 && wait >= PIN_MIN_WAIT_MS) samplerAffinity.pin(cpu);
+      if (cpu >= 0 && due - now >= PIN_MIN_WAIT_MS && samplerAffinity.pin(cpu)) {
+        // A move that ran into the due time: the wake-up would come right after the move's own
+        // switch-out. That sample is given up where it needs registers; elsewhere it sleeps the
+        // planned wait from the move's end (a time after the move, but a random one), which keeps
+        // the rate at 5000 Hz, where a quarter of the moves run into the due time.
+        const moved = performance.now();
+        if (due - moved < PIN_MIN_WAIT_MS) {
+          if (first.wakesForRegisters) {
+            schedule.redraw(moved, PIN_MIN_WAIT_MS);
+            due = moved + waitFrom(moved);
+          } else due = moved + (due - now);
+        }
+      }
     }
-    const dueNs = monotonicNs() + wait * 1e6;
+    wait = due - performance.now();
+    const dueNs = monotonicNs() + Math.max(0, wait) * 1e6;
     if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
     if (stopRequested()) break;
     now = performance.now();
