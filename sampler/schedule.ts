@@ -33,11 +33,11 @@ export class SampleSchedule {
   }
 
   /**
-   * The sample due now is given up and the next drawn afresh, from `minMs` after `now` (a Poisson
-   * process restarted: memoryless, so the times stay random; not a wait raised to minMs, which would
-   * put the draws below it at one fixed time after `now`, nor with the lower bound of other draws).
-   * The sample given up is owed. For a sample that could only be
-   * taken some fixed time after an event of the target's own, which would tie it to that event.
+   * The sample due now is given up, and owed; the next is drawn afresh, from `minMs` after `now` (a
+   * Poisson process restarted: memoryless, so the times stay random; not a wait raised to minMs,
+   * which would put the draws below it at one fixed time after `now`, nor with the lower bound of
+   * other draws). For a sample that could only be taken some fixed time after an event of the
+   * target's own, which would tie it to that event.
    */
   redraw(now: number, minMs: number): void {
     this.late++;

@@ -408,14 +408,18 @@ export class Target {
         out.push({ ...this.frameless(t.tid), error: true });
       }
     }
-    this.sawRunning = out.some((s) => !s.error && !s.torn && !s.offCpu && !s.idle && s.frames.length > 0);
+    // Copied running and found on its CPU (a stop of a stopped thread would copy its frozen stack).
+    this.sawRunning = out.some(
+      (s) => s.pauseUs === 0 && !s.error && !s.torn && !s.offCpu && !s.idle && s.frames.length > 0,
+    );
     return out;
   }
 
   /**
    * The process is in a job-control stop. Read from /proc only when the last tick found no thread
-   * running, or STOP_CHECK_MS after the last read: a read per tick was ~6% of the sampler's CPU, and
-   * a thread that ran at the last tick was not stopped then (a stop after it shows as off its CPU).
+   * copied running on its CPU, or STOP_CHECK_MS after the last read: a read per tick was ~6% of the
+   * sampler's CPU, and a thread that ran at the last tick was not stopped then (a copy after a stop
+   * shows it off its CPU).
    */
   private stoppedByItsUser(now: number): boolean {
     if (this.sawRunning && now - this.stopCheckedAt < STOP_CHECK_MS) return false;
