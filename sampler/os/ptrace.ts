@@ -2,7 +2,7 @@
  * Pausing one thread of another process with ptrace: seize, interrupt, wait for the stop, read
  * registers, detach. All calls must come from the same OS thread (the tracer is a thread).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { libc } from './libc.js';
 import { REG_NAMES, type Registers } from './registers.js';
@@ -125,6 +125,8 @@ export function tracerOf(pid: number, tid = pid): Tracer | null {
   }
   const tracer = Number(/^TracerPid:\s*(\d+)/m.exec(status)?.[1] ?? 0);
   if (!Number.isInteger(tracer) || tracer <= 0) return null;
+  // One of luaprof's own threads: a target killed during a pause stays traced by it until reaped.
+  if (existsSync(`/proc/self/task/${tracer}`)) return null;
   let command = '?';
   try {
     command = readFileSync(`/proc/${tracer}/comm`, 'latin1').trim();
