@@ -286,7 +286,10 @@ export class Target {
    * The thread cpuToWakeOn chose is copied with the registers of its switch-out (LuaJIT): only a
    * wake-up on its CPU gives them.
    */
-  wakesForRegisters = false;
+  get wakesForRegisters(): boolean {
+    for (const t of this.threads.values()) if (t.wakesOnItsCpu) return t.copiesWithRegisters;
+    return false;
+  }
 
   /** How many of its threads are sampled by copying them while they run. */
   get threadsCopiedWhileRunning(): number {
@@ -298,13 +301,9 @@ export class Target {
   /** The CPU of the first thread copied while it runs, for the sampler to wake on (-1: none). */
   cpuToWakeOn(): number {
     let cpu = -1;
-    this.wakesForRegisters = false;
     for (const t of this.threads.values()) {
       t.wakesOnItsCpu = cpu < 0 && t.copiesWhileRunning;
-      if (t.wakesOnItsCpu) {
-        cpu = t.cpu();
-        this.wakesForRegisters = t.copiesWithRegisters;
-      }
+      if (t.wakesOnItsCpu) cpu = t.cpu();
     }
     return cpu;
   }
