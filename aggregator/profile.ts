@@ -51,6 +51,9 @@ export interface ProfileMeta {
   cpuPerSampleUs?: number;
   /** From luaprof's process start to its first sample. */
   firstSampleMs?: number;
+  /** Threads sampled, when some of them were merged: those past --max-threads share a profile per name. */
+  threadsSeen?: number;
+  mergedThreads?: number;
 }
 
 export interface ThreadProfile {

@@ -217,8 +217,10 @@ try {
         // An hour of 64 threads at 100 Hz is a profile of hundreds of MB: no reader's limit applies here.
         const cov = coverage(readProfile(r.out, 2 ** 31), readThreadLog(log));
         say(
-          `churn (64 threads, 100 Hz each): ${cov.long} threads lived >= 0.5 s, ${cov.unsampled.length} of them without samples; ` +
+          `churn (64 threads, 100 Hz each): ${cov.long} threads with a profile of their own lived >= 0.5 s, ${cov.unsampled.length} of them without samples; ` +
             `samples/asked per thread p10 ${cov.ratioP10.toFixed(2)}, median ${cov.ratioMedian.toFixed(2)}`,
+          `churn (64 threads, 100 Hz each): rate over every thread's life in the recording (the thread log): ` +
+            `${(cov.ratioAll * 100).toFixed(1)}% of the samples asked (${((cov.ratioAll - 1) * 100).toFixed(1)}%)`,
         );
       })(),
     );

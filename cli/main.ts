@@ -14,6 +14,7 @@ import { VERSION } from './version.js';
 import { EndpointError, parseEndpoint } from '../upload/endpoint.js';
 import { LabelError, parseTags } from '../upload/labels.js';
 import type { UploadCliOptions } from './record.js';
+import { DEFAULT_MAX_THREADS } from '../sampler/thread-identities.js';
 
 function pidOption(v: string): number {
   const n = Number(v);
@@ -33,6 +34,13 @@ function rateOption(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 10_000)
     throw new InvalidArgumentError('expected a rate in Hz between 1 and 10000');
+  return n;
+}
+
+function maxThreadsOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
+    throw new InvalidArgumentError('expected a number of threads between 1 and 1000000');
   return n;
 }
 
@@ -133,6 +141,12 @@ program
     false,
   )
   .option('--keep-running', 'with -- cmd and -d: leave the command running when the recording ends', false)
+  .option(
+    '--max-threads <n>',
+    'threads with a profile of their own; threads first seen after them share one profile per name',
+    maxThreadsOption,
+    DEFAULT_MAX_THREADS,
+  )
   .option('--idle', 'keep samples of threads blocked in the kernel, marked [idle]', false)
   .option('--blocking', 'stop each thread for its sample (ptrace) instead of copying it while it runs', false)
   .option(
@@ -192,6 +206,7 @@ program
         keepRunning: o.keepRunning,
         idle: o.idle,
         blocking: o.blocking,
+        maxThreads: o.maxThreads,
         progress: o.progress && process.stderr.isTTY === true,
       });
     }),

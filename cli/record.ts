@@ -19,6 +19,7 @@ import type { RecordStats } from '../sampler/stats.js';
 import { endCommand, launch, type Launched } from './launch.js';
 import { VERSION } from './version.js';
 import { inert } from '../report/terminal-text.js';
+import { DEFAULT_MAX_THREADS } from '../sampler/thread-identities.js';
 import { exePath } from '../sampler/os/procfs.js';
 import { AuthError } from '../upload/auth.js';
 import type { Endpoint } from '../upload/endpoint.js';
@@ -245,6 +246,10 @@ export async function record(opts: RecordCliOptions): Promise<number> {
   ];
   if (upload && sent) summary.push(uploadLine(upload, sent, uploader!.pprofBytes));
   if ((opts.subprocesses || matching) && output !== null) summary.push(...processLines(profile));
+  if (stats.mergedThreads > 0)
+    summary.push(
+      `luaprof: ${stats.threads} threads sampled: the first ${opts.maxThreads ?? DEFAULT_MAX_THREADS} with a profile each, the ${stats.mergedThreads} after them merged into one profile per thread name (--max-threads keeps more apart)`,
+    );
   if (stats.stopped > 0)
     summary.push(
       `luaprof: process ${pid} was stopped (SIGSTOP) during ${stats.stopped} samples (~${fmtSeconds((stats.stopped / opts.rate) * 1000)}): ` +

@@ -53,7 +53,12 @@ export function profileFacts(meta: ProfileMeta, threads: number): Array<[string,
   if (meta.stops) facts.push(['stops', fmtNumber(meta.stops)]);
   if (meta.pauseP50Us !== undefined) facts.push(['pause p50', `${fmtNumber(meta.pauseP50Us)} µs`]);
   if (meta.pauseP99Us !== undefined) facts.push(['pause p99', `${fmtNumber(meta.pauseP99Us)} µs`]);
-  facts.push(['threads', String(threads)]);
+  facts.push([
+    'threads',
+    meta.mergedThreads
+      ? `${threads} profiles of ${fmtNumber(meta.threadsSeen)} threads (${fmtNumber(meta.mergedThreads)} merged by name)`
+      : String(threads),
+  ]);
   if (meta.startTime > 0) facts.push(['started', new Date(meta.startTime).toISOString()]);
   facts.push(['luaprof', meta.version]);
   if (meta.byLine) facts.push(['frames', 'by line']);

@@ -40,6 +40,8 @@ function meta(m: ProfileMeta, samples: number): ProfileMeta {
     'tornDropped',
     'cpuPerSampleUs',
     'firstSampleMs',
+    'threadsSeen',
+    'mergedThreads',
   ] as const;
   for (const k of numeric) if (num(m[k]) && m[k] >= 0) out[k] = m[k];
   return out;

@@ -193,6 +193,9 @@ export function startRecording(
             tornDropped: stats.tornDropped,
             cpuPerSampleUs: stats.cpuPerSampleUs,
             ...(stats.firstSampleMs > 0 ? { firstSampleMs: stats.firstSampleMs } : {}),
+            ...(stats.mergedThreads > 0
+              ? { threadsSeen: stats.threads, mergedThreads: stats.mergedThreads }
+              : {}),
             ...meta,
           });
           resolve({ profile, reason: m.reason, detail: m.detail, stats, luaVersion });

@@ -63,6 +63,8 @@ export interface RecordOptions {
   idle?: boolean;
   /** Stop each thread for its sample (ptrace), instead of copying it while it runs. */
   blocking?: boolean;
+  /** Threads with a profile of their own; later ones are merged by name (sampler/thread-identities.ts). */
+  maxThreads?: number;
 }
 
 export type TargetOptions = Partial<

@@ -48,6 +48,8 @@ const FIELDS = [
   'pauseP99Us',
   'cpuPerSampleUs',
   'firstSampleMs',
+  'threads',
+  'mergedThreads',
   'startTime',
   'durationMs',
 ] as const;
@@ -92,6 +94,10 @@ export class RecordStats {
   }
   setLate(n: number): void {
     this.slots[SLOT.late] = n;
+  }
+  setThreads(seen: number, merged: number): void {
+    this.slots[SLOT.threads] = seen;
+    this.slots[SLOT.mergedThreads] = merged;
   }
   pause(us: number): void {
     this.pauses.add(us);
@@ -174,6 +180,13 @@ export class RecordStats {
   /** From luaprof's process start to its first sample kept (0: none). */
   get firstSampleMs(): number {
     return this.slots[SLOT.firstSampleMs];
+  }
+  /** Threads sampled, and of them those merged into a profile per name (past --max-threads). */
+  get threads(): number {
+    return this.slots[SLOT.threads];
+  }
+  get mergedThreads(): number {
+    return this.slots[SLOT.mergedThreads];
   }
   get pauseP50Us(): number {
     return this.slots[SLOT.pauseP50Us];

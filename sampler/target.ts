@@ -247,6 +247,11 @@ export class Target {
     return [...this.threads.values()].flatMap((t) => (t.runtime ? [{ tid: t.tid, runtime: t.runtime }] : []));
   }
 
+  /** Whether thread `tid` is among those sampled (it has not ended, as far as the last look at the thread list saw). */
+  hasThread(tid: number): boolean {
+    return this.threads.has(tid);
+  }
+
   /** The target's memory, read directly (no prefetching). */
   get memory(): RemoteMemory {
     return this.shared.mem;

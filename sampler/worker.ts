@@ -32,6 +32,7 @@ import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
 import { Target, TargetExecError } from './target.js';
+import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -130,8 +131,7 @@ class Batcher {
   private readonly frameTable = new FrameTable(options.byLine);
   private readonly stackTrie = new StackTrie();
   private stackCount = 0;
-  /** Threads already announced, by pid then tid. */
-  private readonly threadsSeen = new Map<number, Set<number>>();
+  private readonly identities = new ThreadIdentities(options.maxThreads);
   private sentFrames = 0;
   private threads: ThreadInfo[] = [];
   private stacks: number[][] = [];
@@ -140,20 +140,7 @@ class Batcher {
   private readonly frameIds: number[] = [];
 
   add(pid: number, tid: number, frames: readonly Frame[], time: number): void {
-    let tids = this.threadsSeen.get(pid);
-    if (!tids) this.threadsSeen.set(pid, (tids = new Set()));
-    if (!tids.has(tid)) {
-      tids.add(tid);
-      const command = this.tree?.commandOf(pid) ?? this.tree?.followed.get(pid);
-      const name = threadName(pid, tid);
-      const luaVersion = this.luaVersionOf(pid);
-      this.threads.push({
-        pid,
-        tid,
-        name: command ? (tid === pid ? command : `${command} [${name}]`) : name,
-        ...(luaVersion ? { luaVersion } : {}),
-      });
-    }
+    const profile = this.identities.profileOf(pid, tid, this.nameOf, this.announce);
     const ids = this.frameIds;
     ids.length = frames.length;
     for (let i = 0; i < frames.length; i++) ids[i] = this.frameTable.intern(frames[i]);
@@ -169,9 +156,29 @@ class Batcher {
     }
     const at = this.sampleCount++ * SAMPLE_FIELDS;
     this.samples[at] = pid;
-    this.samples[at + 1] = tid;
+    this.samples[at + 1] = profile;
     this.samples[at + 2] = time;
     this.samples[at + 3] = node.id;
+  }
+
+  private readonly announce = (p: NewProfile) => {
+    const luaVersion = this.luaVersionOf(p.pid);
+    this.threads.push({ ...p, ...(luaVersion ? { luaVersion } : {}) });
+  };
+
+  private readonly nameOf = (pid: number, tid: number): string => {
+    const command = this.tree?.commandOf(pid) ?? this.tree?.followed.get(pid);
+    const name = threadName(pid, tid);
+    return command ? (tid === pid ? command : `${command} [${name}]`) : name;
+  };
+
+  /** Forgets the threads that ended, and every thread of a process no longer among `targets`. */
+  forgetEnded(targets: readonly Target[]): void {
+    for (const pid of this.identities.pids()) {
+      const target = targets.find((t) => t.pid === pid);
+      this.identities.prune(pid, target ? (tid) => target.hasThread(tid) : null);
+    }
+    stats.setThreads(this.identities.threads, this.identities.mergedThreads);
   }
 
   flush(): void {
@@ -364,10 +371,12 @@ function run(): void {
     }
     stats.setLate(schedule.late);
     if (now - lastFlush >= FLUSH_MS) {
+      batcher.forgetEnded(target ? [target] : tree!.targets);
       batcher.flush();
       lastFlush = now;
     }
   }
+  batcher.forgetEnded(target ? [target] : tree!.targets);
   batcher.flush();
   stats.setLate(schedule.late);
   if (tree && tree.followed.size === 0) {

@@ -55,6 +55,12 @@ export interface Coverage {
   /** Samples of each long thread over the samples its time in the recording asks for (rate × time). */
   ratioP10: number;
   ratioMedian: number;
+  /**
+   * Every sample of the profile over what the time in the recording of every thread in the log asks
+   * for (short-lived threads too): the rate a host whose threads come and go was sampled at. It
+   * holds when threads past --max-threads are merged into shared profiles.
+   */
+  ratioAll: number;
 }
 
 export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500): Coverage {
@@ -64,8 +70,11 @@ export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500)
   const rate = profile.meta.rate ?? 100;
   const unsampled: Coverage['unsampled'] = [];
   const ratios: number[] = [];
+  const taken = profile.threads.reduce((n, t) => n + t.samples.length, 0);
+  let asked = 0;
   for (const l of lives) {
     const livedMs = Math.min(l.endMs, to) - Math.max(l.startMs, from);
+    if (livedMs > 0) asked += (livedMs / 1000) * rate;
     if (livedMs < minLifeMs) continue;
     const n = samples.get(l.tid) ?? 0;
     if (n === 0) unsampled.push({ tid: l.tid, livedMs });
@@ -73,5 +82,5 @@ export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500)
   }
   ratios.sort((a, b) => a - b);
   const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(ratios.length * q))] ?? 0;
-  return { long: ratios.length, unsampled, ratioP10: at(0.1), ratioMedian: at(0.5) };
+  return { long: ratios.length, unsampled, ratioP10: at(0.1), ratioMedian: at(0.5), ratioAll: taken / asked };
 }
