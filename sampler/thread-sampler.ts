@@ -16,7 +16,7 @@ import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
 import type { StateDiscovery } from './lua/discovery.js';
 import { HostResumed } from './lua/host-resumed.js';
-import { CaptureError, type LuaRuntime, type ResolvedLua } from './lua/runtime.js';
+import { CaptureError, type LuaRuntime, type ResolvedLua, StateGoneError } from './lua/runtime.js';
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs, OnCpuTracker, type CpuState } from './os/on-cpu.js';
@@ -133,6 +133,7 @@ export class ThreadSampler {
   private nextCoroutineSearch = 0;
   /** sampleSearching: samples to skip, and searches in a row that found no state. */
   private searchSkip = 0;
+  private stateGone = false;
   private fruitlessSearches = 0;
 
   constructor(
@@ -405,8 +406,22 @@ export class ThreadSampler {
       return { raw: rt.capture(this.pm, regs ?? undefined, this.hosted) };
     } catch (e) {
       if (!(e instanceof CaptureError) && !this.pm.missedWhileStrict) throw e;
+      if (e instanceof StateGoneError) this.stateGone = true;
       return { raw: null };
     }
+  }
+
+  /** Whether a walk since the last call found the thread's state closed (sampler/lua/runtime.ts StateGoneError). */
+  takeStateGone(): boolean {
+    const gone = this.stateGone;
+    this.stateGone = false;
+    return gone;
+  }
+
+  /** The thread has exited: its /proc entry is gone, or only its zombie is left. */
+  get ended(): boolean {
+    const state = this.stat.state();
+    return state === null || state === 'Z' || state === 'X';
   }
 
   /** Two walks straight from the running thread, µs apart: the second, when both show the same chain. */

@@ -18,6 +18,12 @@ export const MAX_FRAMES = 1024;
 /** A capture met a torn or hostile structure: the sample is dropped, never the profile. */
 export class CaptureError extends Error {}
 
+/**
+ * The thread's lua_State is no longer one (its header's type tag or global state changed, which a live
+ * state's never do): the host closed it. The thread has ended, or it runs another state now.
+ */
+export class StateGoneError extends CaptureError {}
+
 /** The runtime cannot be read without the thread's registers at this moment (LuaJIT's interpreter). */
 export class NeedsRegistersError extends CaptureError {}
 

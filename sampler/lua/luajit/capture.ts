@@ -7,7 +7,7 @@
 import type { Memory } from '../../os/memory.js';
 import type { Registers } from '../../os/registers.js';
 import { isPlausiblePtr, readMany, readManyStable, readStable, u64 } from '../../os/memory.js';
-import { CaptureError, MAX_FRAMES, NeedsRegistersError } from '../runtime.js';
+import { CaptureError, MAX_FRAMES, NeedsRegistersError, StateGoneError } from '../runtime.js';
 import type { LjLayout } from './layout.js';
 
 /** lua_State.status of a coroutine suspended in coroutine.yield. */
@@ -138,7 +138,7 @@ export class LuaJitCapture {
     if (!isPlausiblePtr(L) || !lh || !this.threadOk(lh) || suspended) {
       L = this.mainL;
       lh = this.readThread(mem, L);
-      if (!lh) throw new CaptureError(`lua_State 0x${L.toString(16)} is no longer valid`);
+      if (!lh) throw new StateGoneError(`lua_State 0x${L.toString(16)} is no longer valid`);
     }
     const traceAddr = ts && ts.length === 8 ? u64(ts, 0) : 0;
 

@@ -5,7 +5,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, LATE, readLate, readMany, readManyLate, u64, type Range } from '../../os/memory.js';
-import { CaptureError, MAX_FRAMES } from '../runtime.js';
+import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 
@@ -116,7 +116,7 @@ export class PucCapture {
       seen.add(L);
       const hdr = this.readThread(mem, L, G);
       if (!hdr) {
-        if (depth === 0) throw new CaptureError(`lua_State 0x${L.toString(16)} is no longer valid`);
+        if (depth === 0) throw new StateGoneError(`lua_State 0x${L.toString(16)} is no longer valid`);
         break;
       }
       const t = this.captureThread(mem, L, hdr);
