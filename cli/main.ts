@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-/** luaprof command line: record, dump, top, report, view, diff. */
+/**
+ * luaprof command line: record, dump, top, report, view, diff. Each command's module is loaded when it
+ * runs: the time to a recording's first sample counts every module loaded before its worker starts.
+ */
 import { Command, InvalidArgumentError } from 'commander';
 import { inferFormat, isClosedPipe, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
-import { dump } from './dump.js';
 import { parseDuration } from './duration.js';
 import { exitCodeAction, runCommand } from './output.js';
-import { record } from './record.js';
-import { top } from './top.js';
 import { formatOption, registerReportCommands } from './report-commands.js';
 import { parseTidList } from '../sampler/threads.js';
 import { VERSION } from './version.js';
@@ -189,6 +189,7 @@ program
       // --upload alone writes nothing; --match alone writes one file per process into a directory.
       const output: string | null =
         o.output ?? (upload ? null : perProcess ? '.' : defaultOutput(o.pid, format));
+      const { record } = await import('./record.js');
       return record({
         pid: o.pid,
         match: o.match,
@@ -222,7 +223,8 @@ program
   .option('--threads <tids>', 'only these threads (comma-separated thread ids)', threadsOption)
   .option('--locals [which]', "each Lua frame's local variables (--locals=all: upvalues too)", localsOption)
   .action(
-    exitCodeAction((o) => {
+    exitCodeAction(async (o) => {
+      const { dump } = await import('./dump.js');
       process.stdout.write(
         dump({
           pid: o.pid,
@@ -256,6 +258,7 @@ program
     exitCodeAction(async (command: string[], o) => {
       if ((o.pid === undefined) === (command.length === 0))
         throw new LuaprofError('badArguments', 'top needs either -p PID or -- command args...');
+      const { top } = await import('./top.js');
       return top({
         pid: o.pid,
         command,

@@ -48,7 +48,7 @@ export function readThreadLog(file: string): ThreadLife[] {
 }
 
 export interface Coverage {
-  /** Threads that lived at least minLifeMs inside the recording. */
+  /** Threads that lived at least minLifeMs inside the recording (with a profile of their own, when some were merged). */
   long: number;
   /** Those of them without a single sample (tid, ms lived in the recording). */
   unsampled: { tid: number; livedMs: number }[];
@@ -72,10 +72,12 @@ export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500)
   const ratios: number[] = [];
   const taken = profile.threads.reduce((n, t) => n + t.samples.length, 0);
   let asked = 0;
+  const merged = (profile.meta.mergedThreads ?? 0) > 0;
   for (const l of lives) {
     const livedMs = Math.min(l.endMs, to) - Math.max(l.startMs, from);
     if (livedMs > 0) asked += (livedMs / 1000) * rate;
-    if (livedMs < minLifeMs) continue;
+    // Past --max-threads a thread's samples are in its name's shared profile: only the rate counts them.
+    if (livedMs < minLifeMs || (merged && !samples.has(l.tid))) continue;
     const n = samples.get(l.tid) ?? 0;
     if (n === 0) unsampled.push({ tid: l.tid, livedMs });
     ratios.push(n / ((livedMs / 1000) * rate));
