@@ -11,7 +11,10 @@
 
 /** PID_MAX_LIMIT on 64-bit Linux: no real thread id reaches it, so merged profiles number from here. */
 export const MERGED_TID_BASE = 4_194_304;
-/** Merged profiles per recording; past it (a target naming its threads at random) one more takes the rest. */
+/**
+ * Merged profiles per recording; past it (a target naming its threads at random) one more per process
+ * takes the rest, as it takes threads that ended before they could be named.
+ */
 export const MAX_MERGED_PROFILES = 256;
 export const DEFAULT_MAX_THREADS = 1000;
 
@@ -37,13 +40,13 @@ export class ThreadIdentities {
   constructor(private readonly limit = DEFAULT_MAX_THREADS) {}
 
   /**
-   * The profile tid for a sample of thread `tid`. For a thread not seen before, `nameOf` names it and
-   * `announce` is told of a profile that did not exist yet.
+   * The profile tid for a sample of thread `tid`. For a thread not seen before, `nameOf` names it (null:
+   * it ended before it could be named) and `announce` is told of a profile that did not exist yet.
    */
   profileOf(
     pid: number,
     tid: number,
-    nameOf: (pid: number, tid: number) => string,
+    nameOf: (pid: number, tid: number) => string | null,
     announce: (p: NewProfile) => void,
   ): number {
     let tids = this.live.get(pid);
@@ -59,7 +62,7 @@ export class ThreadIdentities {
       owned.add(tid);
       this.own++;
       profile = tid;
-      announce({ pid, tid, name });
+      announce({ pid, tid, name: name ?? String(tid) });
     } else {
       this.mergedThreads++;
       profile = this.mergedProfile(pid, name, announce);
@@ -84,14 +87,14 @@ export class ThreadIdentities {
     return [...this.live.keys()];
   }
 
-  private mergedProfile(pid: number, name: string, announce: (p: NewProfile) => void): number {
-    const full = this.merged.size >= MAX_MERGED_PROFILES;
-    const key = full ? `${pid}` : `${pid} ${name}`;
+  private mergedProfile(pid: number, name: string | null, announce: (p: NewProfile) => void): number {
+    const other = name === null || this.merged.size >= MAX_MERGED_PROFILES;
+    const key = other ? `${pid}` : `${pid} ${name}`;
     let tid = this.merged.get(key);
     if (tid === undefined) {
       tid = MERGED_TID_BASE + this.merged.size + 1;
       this.merged.set(key, tid);
-      const merged = full ? 'other threads' : name;
+      const merged = other ? 'other threads' : name;
       announce({ pid, tid, name: `${merged} [threads after the first ${this.limit}, merged]` });
     }
     return tid;

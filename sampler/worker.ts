@@ -12,7 +12,7 @@ import { FrameTable, type Frame } from '../aggregator/profile.js';
 import { StackTrie } from '../aggregator/stack-trie.js';
 import { LuaprofError } from './errors.js';
 import { targetGone } from './gone.js';
-import { threadName } from './os/procfs.js';
+import { threadName, threadNameOrNull } from './os/procfs.js';
 import {
   CTRL,
   type EndReason,
@@ -166,10 +166,11 @@ class Batcher {
     this.threads.push({ ...p, ...(luaVersion ? { luaVersion } : {}) });
   };
 
-  private readonly nameOf = (pid: number, tid: number): string => {
+  private readonly nameOf = (pid: number, tid: number): string | null => {
     const command = this.tree?.commandOf(pid) ?? this.tree?.followed.get(pid);
-    const name = threadName(pid, tid);
-    return command ? (tid === pid ? command : `${command} [${name}]`) : name;
+    if (command && tid === pid) return command;
+    const name = threadNameOrNull(pid, tid);
+    return command && name !== null ? `${command} [${name}]` : name;
   };
 
   /** Forgets the threads that ended, and every thread of a process no longer among `targets`. */

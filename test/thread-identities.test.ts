@@ -8,9 +8,9 @@ import {
 
 function harness(limit: number) {
   const ids = new ThreadIdentities(limit);
-  const names = new Map<number, string>();
+  const names = new Map<number, string | null>();
   const announced: NewProfile[] = [];
-  const nameOf = (_pid: number, tid: number) => names.get(tid) ?? `t${tid}`;
+  const nameOf = (_pid: number, tid: number) => (names.has(tid) ? names.get(tid)! : `t${tid}`);
   const of = (pid: number, tid: number) => ids.profileOf(pid, tid, nameOf, (p) => announced.push(p));
   return { ids, names, announced, of };
 }
@@ -58,6 +58,17 @@ describe('ThreadIdentities', () => {
     expect(h.of(1, 11)).toBe(11);
     h.ids.prune(1, null);
     expect(h.ids.pids()).toEqual([]);
+  });
+
+  it('files a thread that ended before it was named with the other threads, not in a profile of its own name', () => {
+    const h = harness(1);
+    h.names.set(10, null).set(11, null).set(12, null);
+    expect(h.of(1, 10)).toBe(10);
+    expect(h.announced[0].name).toBe('10');
+    expect(h.of(1, 11)).toBe(h.of(1, 12));
+    expect(h.announced.slice(1).map((p) => p.name)).toEqual([
+      'other threads [threads after the first 1, merged]',
+    ]);
   });
 
   it('bounds the merged profiles when every thread has a name of its own', () => {

@@ -86,3 +86,23 @@ export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500)
   const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(ratios.length * q))] ?? 0;
   return { long: ratios.length, unsampled, ratioP10: at(0.1), ratioMedian: at(0.5), ratioAll: taken / asked };
 }
+
+/**
+ * Samples over those asked, for the threads that started at least settleMs into the recording (a
+ * host luaprof started makes all its first threads at once, each found by a stop of its own) and
+ * have a profile of their own; their time counts from their start to their end or the recording's.
+ */
+export function steadyRate(profile: Profile, lives: ThreadLife[], settleMs: number): number {
+  const samples = new Map(profile.threads.map((t) => [t.tid, t.samples.length]));
+  const from = profile.meta.startTime;
+  const to = from + profile.meta.durationMs;
+  const rate = profile.meta.rate ?? 100;
+  let taken = 0;
+  let asked = 0;
+  for (const l of lives) {
+    if (l.startMs < from + settleMs || l.startMs >= to) continue;
+    taken += samples.get(l.tid) ?? 0;
+    asked += ((Math.min(l.endMs, to) - l.startMs) / 1000) * rate;
+  }
+  return taken / asked;
+}

@@ -20,10 +20,15 @@ export function listThreads(pid: number): number[] {
 }
 
 export function threadName(pid: number, tid: number): string {
+  return threadNameOrNull(pid, tid) ?? String(tid);
+}
+
+/** The thread's name (comm), or null when it cannot be read (the thread has ended). */
+export function threadNameOrNull(pid: number, tid: number): string | null {
   try {
     return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
   } catch {
-    return String(tid);
+    return null;
   }
 }
 
