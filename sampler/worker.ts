@@ -239,6 +239,7 @@ function run(): void {
   const cpu0 = process.cpuUsage();
   const schedule = new SampleSchedule(1000 / options.rate, t0);
   let lastFlush = t0;
+  const forgetEnded = () => batcher.forgetEnded(target ? [target] : tree!.targets);
   let reason: EndReason = 'stopped';
   let detail: string | undefined;
   const waitFrom = (at: number) =>
@@ -372,12 +373,12 @@ function run(): void {
     }
     stats.setLate(schedule.late);
     if (now - lastFlush >= FLUSH_MS) {
-      batcher.forgetEnded(target ? [target] : tree!.targets);
+      forgetEnded();
       batcher.flush();
       lastFlush = now;
     }
   }
-  batcher.forgetEnded(target ? [target] : tree!.targets);
+  forgetEnded();
   batcher.flush();
   stats.setLate(schedule.late);
   if (tree && tree.followed.size === 0) {
