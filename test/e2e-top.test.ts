@@ -22,6 +22,8 @@ import {
 const SLOW_MACHINE_MS = 180_000;
 const children: { kill(): void }[] = [];
 const sessions: string[] = [];
+/** A retried test starts a session of its own: the first attempt's is still open until afterAll. */
+const sessionName = (name: string) => `luaprof-top-${name}-${process.pid}-${sessions.length}`;
 afterAll(() => {
   for (const s of sessions) spawnTmux(['kill-session', '-t', s], true);
   children.forEach((c) => c.kill());
@@ -54,7 +56,7 @@ async function startTop(name: string): Promise<{ session: string; pid: number; t
   const child = startLua('lua5.4', 'top-split.lua', [truthFile]);
   children.push(child);
   await waitForFile(truthFile);
-  const session = `luaprof-top-${name}-${process.pid}`;
+  const session = sessionName(name);
   sessions.push(session);
   const cmd = `${process.execPath} ${CLI} top -p ${child.pid} -r 200; echo "top exited $?"; sleep 120`;
   spawnTmux(['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
@@ -94,8 +96,10 @@ describe('luaprof top in a terminal', () => {
     async () => {
       const { session, pid, truthFile } = await startTop('keys');
       await until(session, /pid \d+ \(Lua 5\.4\.4\)/, 'the header');
-      // Three seconds of samples, then the rows against the fixture's own clock.
-      await new Promise((r) => setTimeout(r, 3500));
+      // Eight seconds of samples, then the rows against the fixture's own clock. At 200 Hz a 3 s
+      // window put alpha anywhere in 55-59% against 59.7% (the fixture's loop and the ticks are both
+      // periodic): 1,600 samples bring that spread inside the 5 points checked.
+      await new Promise((r) => setTimeout(r, 8000));
       const screen = await until(session, /gamma \(top-split\.lua:16\)/, 'the rows');
       expect(screen).toMatch(
         new RegExp(`luaprof top  pid ${pid} \\(Lua 5\\.4\\.4\\)  threads 1/1 \\[all\\]  window last 10s`),
@@ -177,7 +181,7 @@ describe('luaprof top -- command', () => {
   it(
     "keeps the command's output off the screen, in a file it names, and ends the command on q",
     async () => {
-      const session = `luaprof-top-chatty-${process.pid}`;
+      const session = sessionName('chatty');
       sessions.push(session);
       const cmd = `cd ${FIXTURES} && ${process.execPath} ${CLI} top -r 100 -- lua5.4 chatty.lua; echo "top exited $?"; sleep 120`;
       spawnTmux(['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
