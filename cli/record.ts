@@ -122,7 +122,7 @@ async function writeEach(
     if (w.failed) failed = true;
     lines.push(
       w.failed
-        ? `luaprof: ${w.failed}; wrote the ${format} profile of pid ${pid} to ${w.path} instead`
+        ? `luaprof: ${w.failed}; wrote the ${w.format ?? format} profile of pid ${pid} to ${w.path} instead`
         : `luaprof: wrote ${format} profile of pid ${pid} to ${file}`,
     );
   }
@@ -230,7 +230,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     written = w;
     outputLines.push(
       w.failed
-        ? `luaprof: ${w.failed}; wrote the ${format} profile to ${w.path} instead`
+        ? `luaprof: ${w.failed}; wrote the ${w.format ?? format} profile to ${w.path} instead`
         : `luaprof: wrote ${format} profile to ${output}`,
     );
   }

@@ -43,8 +43,20 @@ interface LuaprofExt {
   weightScale: number;
 }
 
-/** Serialises a profile as a speedscope JSON string. */
+/** Samples (or times) per part of the streamed document: a part stays a few MB at most. */
+const PART_SAMPLES = 65_536;
+
+/** Serialises a profile as a speedscope JSON string (small profiles; files are written from speedscopeParts). */
 export function toSpeedscope(profile: Profile, toolVersion?: string): string {
+  return [...speedscopeParts(profile, toolVersion)].join('');
+}
+
+/**
+ * The speedscope document in parts, each a few MB: the same text as one JSON.stringify of it, which
+ * a long recording cannot have (an hour of 64 threads at 100 Hz is over V8's longest string), and
+ * without a second copy of every sample as speedscope's arrays.
+ */
+export function* speedscopeParts(profile: Profile, toolVersion?: string): Generator<string> {
   const { meta } = profile;
   const frames: SsFrame[] = profile.frames.map((f) => {
     const out: SsFrame = { name: f.name };
@@ -56,59 +68,64 @@ export function toSpeedscope(profile: Profile, toolVersion?: string): string {
   const msPerSample = meta.rate && meta.rate > 0 ? 1000 / meta.rate : 0;
   const unit = msPerSample ? 'milliseconds' : 'none';
   const scale = msPerSample || 1;
-  const stackCache = new Map<number, number[]>();
-  const profiles: SsSampled[] = profile.threads.map((t) => {
-    const samples: number[][] = new Array(t.samples.length);
-    const weights: number[] = new Array(t.samples.length);
-    let sum = 0;
-    for (let i = 0; i < t.samples.length; i++) {
-      const sid = t.samples[i];
-      let st = stackCache.get(sid);
-      if (!st) {
-        st = profile.stacks[sid] ?? [];
-        stackCache.set(sid, st);
-      }
-      samples[i] = st;
-      const w = (t.weights[i] ?? 1) * scale;
-      weights[i] = w;
-      sum += w;
-    }
-    return {
-      type: 'sampled',
-      name: threadLabel(t),
-      unit,
-      startValue: 0,
-      endValue: round(sum),
-      samples,
-      weights,
-    };
-  });
-  const ext: LuaprofExt = {
-    formatVersion: 1,
-    meta,
-    frames: profile.frames.map((f) => [f.kind, f.lineDefined ?? null, f.line ?? null]),
-    threads: profile.threads.map((t) => {
-      const o: { tid: number; pid?: number; name: string; times: number[] } = {
-        tid: t.tid,
-        name: t.name,
-        times: t.times,
-      };
-      if (t.pid !== undefined) o.pid = t.pid;
-      return o;
-    }),
-    weightScale: scale,
-  };
   const cmd = meta.command?.length ? meta.command.join(' ') : meta.pid ? `pid ${meta.pid}` : 'profile';
-  const doc = {
+  const head = JSON.stringify({
     $schema: SPEEDSCOPE_SCHEMA,
     name: `luaprof: ${cmd}`,
     exporter: `luaprof@${toolVersion ?? meta.version}`,
     activeProfileIndex: 0,
     shared: { frames },
-    profiles,
-    luaprof: ext,
+  });
+  yield `${head.slice(0, -1)},"profiles":[`;
+  const stackJson: string[] = [];
+  const stackText = (sid: number) => (stackJson[sid] ??= JSON.stringify(profile.stacks[sid] ?? []));
+  for (const [n, t] of profile.threads.entries()) {
+    let sum = 0;
+    for (let i = 0; i < t.samples.length; i++) sum += (t.weights[i] ?? 1) * scale;
+    const sampled: Omit<SsSampled, 'samples' | 'weights'> = {
+      type: 'sampled',
+      name: threadLabel(t),
+      unit,
+      startValue: 0,
+      endValue: round(sum),
+    };
+    yield `${n > 0 ? ',' : ''}${JSON.stringify(sampled).slice(0, -1)},"samples":`;
+    yield* arrayParts(t.samples.length, (i) => stackText(t.samples[i]));
+    yield ',"weights":';
+    yield* arrayParts(t.samples.length, (i) => numberText((t.weights[i] ?? 1) * scale));
+    yield '}';
+  }
+  const ext: Omit<LuaprofExt, 'threads' | 'weightScale'> = {
+    formatVersion: 1,
+    meta,
+    frames: profile.frames.map((f) => [f.kind, f.lineDefined ?? null, f.line ?? null]),
   };
-  return JSON.stringify(doc);
+  yield `],"luaprof":${JSON.stringify(ext).slice(0, -1)},"threads":[`;
+  for (const [n, t] of profile.threads.entries()) {
+    yield `${n > 0 ? ',' : ''}{"tid":${JSON.stringify(t.tid)},"name":${JSON.stringify(t.name)},"times":`;
+    yield* arrayParts(t.times.length, (i) => numberText(t.times[i]));
+    yield t.pid !== undefined ? `,"pid":${JSON.stringify(t.pid)}}` : '}';
+  }
+  yield `],"weightScale":${JSON.stringify(scale)}}}`;
+}
+
+/** A number as JSON.stringify writes it (null for NaN and the infinities, and for a hole). */
+function numberText(x: number | undefined): string {
+  return x !== undefined && Number.isFinite(x) ? String(x) : 'null';
+}
+
+/** A JSON array of `length` items, each given as JSON text, in parts of PART_SAMPLES items. */
+function* arrayParts(length: number, item: (i: number) => string): Generator<string> {
+  if (length === 0) {
+    yield '[]';
+    return;
+  }
+  for (let from = 0; from < length; from += PART_SAMPLES) {
+    const to = Math.min(length, from + PART_SAMPLES);
+    let text = (from === 0 ? '[' : ',') + item(from);
+    for (let i = from + 1; i < to; i++) text += ',' + item(i);
+    yield to === length ? text + ']' : text;
+  }
 }
 
 export function threadLabel(t: ThreadProfile): string {

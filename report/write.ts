@@ -17,14 +17,14 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Profile } from '../aggregator/profile.js';
 import { toFolded } from './folded.js';
 import { renderFlamegraphHtml } from './html.js';
 import { toPprof } from './pprof.js';
-import { toSpeedscope } from './speedscope.js';
+import { speedscopeParts, toSpeedscope } from './speedscope.js';
 
 export type OutputFormat = 'speedscope' | 'folded' | 'html' | 'pprof';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['speedscope', 'folded', 'html', 'pprof'];
@@ -118,11 +118,15 @@ export interface WrittenProfile {
   path: string;
   /** Set when `file` failed and the profile went to `path` in the temp directory instead. */
   failed?: string;
+  /** The format written to the fallback, when it is not the one asked for (speedscope, when that could not be encoded). */
+  format?: OutputFormat;
 }
 
 /**
  * Writes the profile to `file`; when that fails (disk full, directory removed), to a fallback file
- * in the temp directory. Throws OutputWriteError only when both fail.
+ * in the temp directory. A profile that cannot be encoded in `format` (a tree past what V8 can hold
+ * in one string) goes to the fallback as speedscope, which is written in parts. Throws
+ * OutputWriteError only when both fail.
  */
 export async function writeProfileOrFallback(
   profile: Profile,
@@ -130,21 +134,36 @@ export async function writeProfileOrFallback(
   format: OutputFormat,
   fallbackDir = tmpdir(),
 ): Promise<WrittenProfile> {
-  const data = encodeProfile(profile, format);
+  let encode: (() => Iterable<string | Buffer>) | null = null;
+  let failed: string;
   try {
-    await writeFileAtomic(file, data);
+    encode = profileParts(profile, format);
+    await writeFileAtomic(file, encode());
     return { path: file };
   } catch (first) {
     if (isClosedPipe(first)) throw first;
-    const failed = `cannot write ${file}: ${fsReason(first)}`;
-    const other = fallbackPath(file, fallbackDir);
-    try {
-      await writeFileAtomic(other, data);
-    } catch (second) {
-      throw new OutputWriteError(`${failed}; the fallback ${other} failed too: ${fsReason(second)}`);
+    if (encode && isFsError(first)) {
+      failed = `cannot write ${file}: ${fsReason(first)}`;
+    } else {
+      failed = `cannot encode the ${format} profile: ${String((first as Error)?.message ?? first).split('\n')[0]}`;
+      if (format === 'speedscope') throw first;
+      format = 'speedscope';
+      encode = profileParts(profile, format);
+      file = `${file}.json`;
     }
-    return { path: other, failed };
   }
+  const other = fallbackPath(file, fallbackDir);
+  try {
+    await writeFileAtomic(other, encode());
+  } catch (second) {
+    throw new OutputWriteError(`${failed}; the fallback ${other} failed too: ${fsReason(second)}`);
+  }
+  return { path: other, failed, format };
+}
+
+/** A failure the file system reported (it carries an errno code), not one of encoding. */
+function isFsError(e: unknown): boolean {
+  return typeof (e as NodeJS.ErrnoException)?.code === 'string';
 }
 
 /** Encodes a profile in memory. */
@@ -161,6 +180,19 @@ export function encodeProfile(profile: Profile, format: OutputFormat): string | 
   }
 }
 
+/**
+ * The encoded profile as parts to write, as often as asked: speedscope, whose size grows with the
+ * samples, is made part by part as it is written; the other formats hold aggregates and are made once.
+ */
+export function profileParts(profile: Profile, format: OutputFormat): () => Iterable<string | Buffer> {
+  if (format === 'speedscope') return () => speedscopeParts(profile);
+  const whole = encodeProfile(profile, format);
+  return () => [whole];
+}
+
+/** What is written: the whole text or bytes, or them in parts. */
+export type ProfileData = string | Buffer | Iterable<string | Buffer>;
+
 /** `-o -`: standard output. */
 export const STDOUT = '-';
 
@@ -175,7 +207,11 @@ export function isClosedPipe(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'EPIPE';
 }
 
-function writeAll(fd: number, data: string | Buffer): void {
+function writeAll(fd: number, data: ProfileData): void {
+  if (typeof data !== 'string' && !Buffer.isBuffer(data)) {
+    for (const part of data) writeAll(fd, part);
+    return;
+  }
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   for (let off = 0; off < bytes.length;) {
     try {
@@ -191,7 +227,7 @@ function writeAll(fd: number, data: string | Buffer): void {
  * Writes `data` to `file` through a temp file in the same directory, fsynced, then renamed; `-` and
  * streams (pipes, devices) directly.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+export async function writeFileAtomic(file: string, data: ProfileData): Promise<void> {
   if (file === STDOUT) return writeAll(1, data);
   if (isStream(file)) {
     const fd = openSync(file, 'w');
@@ -206,7 +242,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   try {
     const fh = await open(tmp, 'w', 0o644);
     try {
-      await fh.writeFile(data);
+      await writeFile(fh, data);
       await fh.sync();
     } finally {
       await fh.close();
@@ -219,5 +255,5 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 }
 
 export async function writeProfile(profile: Profile, file: string, format: OutputFormat): Promise<void> {
-  await writeFileAtomic(file, encodeProfile(profile, format));
+  await writeFileAtomic(file, profileParts(profile, format)());
 }

@@ -1,11 +1,24 @@
 /** The output path checked before a recording, and the fallback file when writing still fails at the end. */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { OutputWriteError, checkOutputPath, writeProfileOrFallback } from '../report/write.js';
 import { tempDir } from '../testkit/root.js';
 import { fixtureProfile } from './helpers/report-fixtures.js';
+
+/** Set by a test: the HTML page cannot be made (as when its tree is past V8's longest string). */
+const htmlFails = vi.hoisted(() => ({ now: false }));
+vi.mock('../report/html.js', async (original) => {
+  const real = await original<typeof import('../report/html.js')>();
+  return {
+    ...real,
+    renderFlamegraphHtml: (...args: Parameters<typeof real.renderFlamegraphHtml>) => {
+      if (htmlFails.now) throw new RangeError('Invalid string length');
+      return real.renderFlamegraphHtml(...args);
+    },
+  };
+});
 
 describe('checkOutputPath', () => {
   it('accepts a writable directory and leaves nothing behind', () => {
@@ -77,5 +90,22 @@ describe('writeProfileOrFallback', () => {
         join(base, 'FILE'),
       ),
     ).rejects.toThrow(/cannot write .*FILE\/p\.json: .*; the fallback .* failed too/);
+  });
+
+  it('writes speedscope to the fallback when the asked format cannot be encoded, and says why', async () => {
+    const dir = tempDir();
+    const fallback = tempDir();
+    htmlFails.now = true;
+    try {
+      const w = await writeProfileOrFallback(fixtureProfile(), join(dir, 'p.html'), 'html', fallback);
+      expect(w.failed).toBe('cannot encode the html profile: Invalid string length');
+      expect(w.format).toBe('speedscope');
+      expect(w.path.startsWith(fallback)).toBe(true);
+      expect(w.path).toMatch(/p\.html\.json$/);
+      expect(readProfile(w.path)).toEqual(fixtureProfile());
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      htmlFails.now = false;
+    }
   });
 });

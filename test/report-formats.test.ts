@@ -10,7 +10,7 @@ import { fromFolded, toFolded } from '../report/folded.js';
 import { renderFlamegraphHtml } from '../report/html.js';
 import { fromPprof } from '../report/pprof.js';
 import { ProfileFormatError, readProfile } from '../report/read.js';
-import { fromSpeedscope, toSpeedscope } from '../report/speedscope.js';
+import { fromSpeedscope, speedscopeParts, toSpeedscope } from '../report/speedscope.js';
 import { encodeProfile, inferFormat, writeProfile } from '../report/write.js';
 import { tempDir } from './helpers/lua-process.js';
 import { F, HOSTILE, fixtureProfile } from './helpers/report-fixtures.js';
@@ -56,6 +56,26 @@ describe('speedscope', () => {
     expect(doc.profiles[0].unit).toBe('milliseconds');
     expect(doc.profiles[0].endValue).toBe(1000); // 100 samples × 10 ms
     expect(doc.exporter).toMatch(/^luaprof@/);
+  });
+
+  it('is written in parts of bounded size that join into the one canonical JSON text', () => {
+    const p = fixtureProfile();
+    const t = p.threads[0];
+    for (let i = 0; i < 150_000; i++) {
+      t.samples.push(i % p.stacks.length);
+      t.times.push(1000 + i * 0.25);
+      t.weights.push(i % 5 === 0 ? 2.5 : 1);
+    }
+    const parts = [...speedscopeParts(p)];
+    expect(parts.length).toBeGreaterThan(6);
+    expect(Math.max(...parts.map((x) => x.length))).toBeLessThan(4 << 20);
+    const text = parts.join('');
+    // What JSON.stringify makes of the parsed document, key order and numbers included.
+    expect(JSON.stringify(JSON.parse(text))).toBe(text);
+    const back = fromSpeedscope(JSON.parse(text));
+    expect(back.threads[0].times).toEqual(t.times);
+    expect(back.threads[0].weights).toEqual(t.weights);
+    expect(stackCounts(back)).toEqual(stackCounts(p));
   });
 
   it('reads a speedscope file written by another tool (no luaprof extension)', () => {
