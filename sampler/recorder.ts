@@ -3,7 +3,7 @@
  * are aggregated) and the statistics, and passes the raw sample stream on to whoever subscribes.
  */
 import { tmpdir } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-start.js';
 import { ProfileBuilder, type Frame, type Profile, type ProfileMeta } from '../aggregator/profile.js';
 import { LuaprofError, type ExitCodeName } from './errors.js';
 import {
@@ -69,9 +69,6 @@ export interface RecorderOptions {
   keepProfile?: boolean;
 }
 
-/** The sampling worker's young generation (V8's semi-spaces and their large-object space). */
-const WORKER_YOUNG_GENERATION_MB = 12;
-
 export function startRecording(
   options: RecordOptions,
   meta: Partial<ProfileMeta> = {},
@@ -81,12 +78,7 @@ export function startRecording(
   const control = new SharedArrayBuffer(CTRL.size * 4);
   const ctrl = new Int32Array(control);
   const stats = new RecordStats();
-  const worker = new Worker(new URL('./worker.js', import.meta.url), {
-    workerData: { options, control, stats: stats.buffer },
-    // Each sample's garbage dies young: a small young generation holds it as well as V8's default
-    // (which grows to 32 MB of RSS under a steady sampling rate) and keeps the worker's memory flat.
-    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-  });
+  const worker = startWorker({ options, control, stats: stats.buffer });
   // Past one chunk of samples the timelines go to a temporary file: a long recording's memory stays flat.
   const builder = new ProfileBuilder({ byLine: options.byLine, spillDir: tmpdir() });
   /** The stream's frame table, and each of its frames' id in the builder. */

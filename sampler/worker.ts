@@ -44,11 +44,12 @@ const HINT_EVERY_MS = 100;
 /** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
 
-const {
-  options,
-  control,
-  stats: statsBuffer,
-} = workerData as { options: RecordOptions; control: SharedArrayBuffer; stats: SharedArrayBuffer };
+type Start = { options: RecordOptions; control: SharedArrayBuffer; stats: SharedArrayBuffer };
+// A prewarmed worker (worker-start.ts) has loaded its modules before the recording was known.
+const start: Start = (workerData as { waitForStart?: boolean }).waitForStart
+  ? await new Promise<Start>((resolve) => parentPort!.once('message', resolve))
+  : (workerData as Start);
+const { options, control, stats: statsBuffer } = start;
 const ctrl = new Int32Array(control);
 const stats = new RecordStats(statsBuffer);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
