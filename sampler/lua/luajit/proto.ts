@@ -3,9 +3,10 @@
  * immutable once created; a reused address is told apart by its header (chunkname, firstline, sizebc).
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, readMany, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, ownCopy, readMany, u64 } from '../../os/memory.js';
 import type { LjLayout } from './layout.js';
 import { readGCstr, shortName } from './strings.js';
+import { sharedBytes } from '../shared-bytes.js';
 
 const MAX_BC = 1 << 20;
 const MAX_VARINFO = 1 << 20;
@@ -63,7 +64,7 @@ export class LjProto {
     let r: Uint32Array | null = null;
     if (n > 0 && n <= MAX_BC) {
       const b = this.mem.read(this.bcAddr, n * 4);
-      if (b) r = new Uint32Array(Uint8Array.prototype.slice.call(b).buffer);
+      if (b) r = new Uint32Array(sharedBytes.copy(b));
     }
     return (this.bcCache = r);
   }
@@ -90,7 +91,7 @@ export class LjProto {
       const w = nl < 256 ? 1 : nl < 65536 ? 2 : 4;
       const b = this.mem.read(at, (n - 1) * w);
       if (b) {
-        const copy = Uint8Array.prototype.slice.call(b).buffer;
+        const copy = sharedBytes.copy(b);
         r = w === 1 ? new Uint8Array(copy) : w === 2 ? new Uint16Array(copy) : new Uint32Array(copy);
       }
     }
@@ -256,7 +257,7 @@ export class LjProtoCache {
       this.byAddr.clear();
       this.names.clear();
     }
-    const p = new LjProto(this.mem, this.l, addr, Buffer.from(h), name);
+    const p = new LjProto(this.mem, this.l, addr, ownCopy(h), name);
     this.byAddr.set(addr, p);
     return p;
   }

@@ -4,10 +4,11 @@
  * address would not repeat).
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, u64 } from '../../os/memory.js';
+import { isPlausiblePtr, ownCopy, u64 } from '../../os/memory.js';
 import type { PucLayout } from './layout.js';
 import { chunkId } from '../strings.js';
 import { readTString } from './strings.js';
+import { sharedBytes } from '../shared-bytes.js';
 
 const MAX_CODE = 1 << 20;
 const MAX_LOCVARS = 1 << 16;
@@ -69,7 +70,7 @@ export class ProtoInfo {
     let result: Uint32Array | null = null;
     if (n > 0 && n <= MAX_CODE && isPlausiblePtr(this.codeAddr, 4)) {
       const b = this.mem.read(this.codeAddr, n * 4);
-      if (b) result = new Uint32Array(Uint8Array.prototype.slice.call(b).buffer, 0, n);
+      if (b) result = new Uint32Array(sharedBytes.copy(b), 0, n);
     }
     this.codeCache = result;
     return result;
@@ -110,7 +111,7 @@ export class ProtoInfo {
     let result: Int8Array | null = null;
     if (n > 0 && n <= MAX_CODE && isPlausiblePtr(at, 1)) {
       const b = this.mem.read(at, n);
-      if (b) result = new Int8Array(Uint8Array.prototype.slice.call(b).buffer);
+      if (b) result = new Int8Array(sharedBytes.copy(b));
     }
     this.lineCache = result;
     return result;
@@ -124,7 +125,7 @@ export class ProtoInfo {
     let result: Int32Array | null = null;
     if (n > 0 && n <= MAX_CODE && isPlausiblePtr(at, 4)) {
       const b = this.mem.read(at, n * 4);
-      if (b) result = new Int32Array(Uint8Array.prototype.slice.call(b).buffer);
+      if (b) result = new Int32Array(sharedBytes.copy(b));
     }
     this.lineCache = result;
     return result;
@@ -140,7 +141,7 @@ export class ProtoInfo {
       const at = this.ptr(p.abslineinfo);
       if (n > 0 && n <= MAX_CODE && isPlausiblePtr(at, 4)) {
         const b = this.mem.read(at, n * 8);
-        if (b) result = new Int32Array(Uint8Array.prototype.slice.call(b).buffer);
+        if (b) result = new Int32Array(sharedBytes.copy(b));
       }
     }
     this.absCache = result;
@@ -273,7 +274,7 @@ export class ProtoCache {
       this.byAddr.clear();
       this.sources.clear();
     }
-    const info = new ProtoInfo(this.mem, this.layout, addr, Buffer.from(header), source, chunkId(source));
+    const info = new ProtoInfo(this.mem, this.layout, addr, ownCopy(header), source, chunkId(source));
     this.byAddr.set(addr, info);
     return info;
   }
