@@ -43,6 +43,12 @@ class Chunk {
     this.stack = new Uint32Array(capacity);
     this.time = new Float64Array(capacity);
   }
+
+  clear(): void {
+    this.length = 0;
+    this.weightAt.length = 0;
+    this.weight.length = 0;
+  }
 }
 
 /** Where a full chunk's arrays are in the file: time, weights, then thread, stack, weight indices. */
@@ -93,8 +99,12 @@ export class TimelineStore {
     }
     this.counts[thread] = (this.counts[thread] ?? 0) + 1;
     if (c.length === this.chunkSamples) {
-      this.full.push(this.spill(c));
-      this.current = new Chunk(this.chunkSamples);
+      const stored = this.spill(c);
+      this.full.push(stored);
+      // A chunk the file took is filled again: a new one a chunk (1 MB) would be garbage that the main
+      // thread's small heap collects rarely, 10-40 MB of it at a time.
+      if (stored === c) this.current = new Chunk(this.chunkSamples);
+      else c.clear();
     }
   }
 

@@ -27,7 +27,7 @@ export const SAMPLE_FIELDS = 4;
 
 /**
  * What the worker sends every flush: frames, stacks and threads new since the last batch, then the
- * samples packed in one transferred array (no object per sample on either side of the channel).
+ * samples packed in a lent slot or one transferred array (no object per sample on either side of the channel).
  */
 export interface SampleBatch {
   /** New frames; their ids continue the table (the first frame ever sent is id 0). */
@@ -36,8 +36,13 @@ export interface SampleBatch {
   stacks: number[][];
   /** Threads seen for the first time. */
   threads: ThreadInfo[];
-  /** SAMPLE_FIELDS numbers per sample: pid, tid, time (as StackSample.time), stack id. */
-  samples: Float64Array;
+  /**
+   * SAMPLE_FIELDS numbers per sample: pid, tid, time (as StackSample.time), stack id; `length` of
+   * them, in slot `slot` of the recording's SampleSlots, or in `samples` when `slot` is -1.
+   */
+  slot: number;
+  length: number;
+  samples: Float64Array | null;
 }
 
 /** 'traced': another tracer (strace, gdb) took the target between two samples (luaprof does not hold it). */

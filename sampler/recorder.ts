@@ -17,6 +17,7 @@ import {
 import type { RecordOptions } from './sample.js';
 import { RecordStats } from './stats.js';
 import { inert } from '../report/terminal-text.js';
+import { SampleSlots } from './sample-slots.js';
 
 export type { StackSample };
 
@@ -78,7 +79,8 @@ export function startRecording(
   const control = new SharedArrayBuffer(CTRL.size * 4);
   const ctrl = new Int32Array(control);
   const stats = new RecordStats();
-  const worker = startWorker({ options, control, stats: stats.buffer });
+  const slots = new SampleSlots();
+  const worker = startWorker({ options, control, stats: stats.buffer, slots: slots.buffer });
   // Past one chunk of samples the timelines go to a temporary file: a long recording's memory stays flat.
   const builder = new ProfileBuilder({ byLine: options.byLine, spillDir: tmpdir() });
   /** The stream's frame table, and each of its frames' id in the builder. */
@@ -120,7 +122,14 @@ export function startRecording(
       threadNames.set(`${t.pid}:${t.tid}`, t.name);
       if (t.luaVersion) luaVersions.set(t.pid, t.luaVersion);
     }
-    const packed = batch.samples;
+    const packed = batch.slot < 0 ? batch.samples! : slots.view(batch.slot, batch.length);
+    try {
+      take(packed);
+    } finally {
+      if (batch.slot >= 0) slots.giveBack(batch.slot);
+    }
+  };
+  const take = (packed: Float64Array) => {
     if (keepProfile)
       for (let at = 0; at < packed.length; at += SAMPLE_FIELDS) {
         const pid = packed[at];

@@ -14,6 +14,7 @@ export interface WorkerStart {
   options: unknown;
   control: SharedArrayBuffer;
   stats: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
 }
 
 let prewarmed: Worker | null = null;

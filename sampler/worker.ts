@@ -33,6 +33,7 @@ import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
 import { Target, TargetExecError } from './target.js';
 import { type NewProfile, ThreadIdentities } from './thread-identities.js';
+import { SampleSlots } from './sample-slots.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -44,12 +45,18 @@ const HINT_EVERY_MS = 100;
 /** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
 
-type Start = { options: RecordOptions; control: SharedArrayBuffer; stats: SharedArrayBuffer };
+type Start = {
+  options: RecordOptions;
+  control: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
+};
 // A prewarmed worker (worker-start.ts) has loaded its modules before the recording was known.
 const start: Start = (workerData as { waitForStart?: boolean }).waitForStart
   ? await new Promise<Start>((resolve) => parentPort!.once('message', resolve))
   : (workerData as Start);
 const { options, control, stats: statsBuffer } = start;
+const slots = new SampleSlots(start.slots);
 const ctrl = new Int32Array(control);
 const stats = new RecordStats(statsBuffer);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
@@ -185,18 +192,25 @@ class Batcher {
 
   flush(): void {
     if (this.sampleCount === 0 && this.threads.length === 0) return;
-    const samples = this.samples.slice(0, this.sampleCount * SAMPLE_FIELDS);
+    const length = this.sampleCount * SAMPLE_FIELDS;
+    const slot = slots.lend(this.samples, length);
+    const samples = slot < 0 ? this.samples.slice(0, length) : null;
     const batch: SampleBatch = {
       frames: this.frameTable.frames.slice(this.sentFrames),
       stacks: this.stacks,
       threads: this.threads,
+      slot,
+      length,
       samples,
     };
     this.sentFrames = this.frameTable.frames.length;
     this.threads = [];
     this.stacks = [];
     this.sampleCount = 0;
-    parentPort!.postMessage({ type: 'samples', batch } satisfies WorkerMessage, [samples.buffer]);
+    parentPort!.postMessage(
+      { type: 'samples', batch } satisfies WorkerMessage,
+      samples ? [samples.buffer] : [],
+    );
   }
 }
 
