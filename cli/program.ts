@@ -14,13 +14,9 @@ import { EndpointError, parseEndpoint } from '../upload/endpoint.js';
 import { LabelError, parseTags } from '../upload/labels.js';
 import type { UploadCliOptions } from './record.js';
 import { DEFAULT_MAX_THREADS } from '../sampler/thread-identities.js';
+import { numberOption } from './number-option.js';
 
-function pidOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new InvalidArgumentError('expected a process id (a positive integer)');
-  return n;
-}
+const pidOption = numberOption('a process id (a positive integer)', (n) => n > 0, true);
 
 function durationOption(v: string): number {
   const ms = parseDuration(v);
@@ -29,19 +25,13 @@ function durationOption(v: string): number {
   return ms;
 }
 
-function rateOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 10_000)
-    throw new InvalidArgumentError('expected a rate in Hz between 1 and 10000');
-  return n;
-}
+const rateOption = numberOption('a rate in Hz between 1 and 10000', (n) => n > 0 && n <= 10_000);
 
-function maxThreadsOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
-    throw new InvalidArgumentError('expected a number of threads between 1 and 1000000');
-  return n;
-}
+const maxThreadsOption = numberOption(
+  'a number of threads between 1 and 1000000',
+  (n) => n >= 1 && n <= 1_000_000,
+  true,
+);
 
 function threadsOption(v: string): number[] {
   const tids = parseTidList(v);

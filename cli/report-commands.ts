@@ -27,6 +27,7 @@ import {
 } from '../report/write.js';
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
 import { exitCodeAction, type ActionArgs } from './output.js';
+import { numberOption } from './number-option.js';
 
 /** An action of these commands, with unreadable profiles and output paths made user errors. */
 function profileAction(fn: (...args: ActionArgs) => Promise<number>) {
@@ -73,19 +74,9 @@ export function formatOption(v: string): OutputFormat {
   return f;
 }
 
-function pctOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 100)
-    throw new InvalidArgumentError('expected a number of percentage points between 0 and 100');
-  return n;
-}
+const pctOption = numberOption('a number of percentage points between 0 and 100', (n) => n >= 0 && n <= 100);
 
-function alphaOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n >= 1)
-    throw new InvalidArgumentError('expected a probability between 0 and 1');
-  return n;
-}
+const alphaOption = numberOption('a probability between 0 and 1', (n) => n > 0 && n < 1);
 
 export interface ReportOptions {
   input: string;
@@ -289,11 +280,7 @@ export function registerReportCommands(program: Command): void {
     .option(
       '--top <n>',
       'rows per section in the summary',
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-        return n;
-      },
+      numberOption('a positive integer', (n) => n >= 1, true),
       10,
     )
     .action(
