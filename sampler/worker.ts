@@ -214,7 +214,15 @@ class Batcher {
   }
 }
 
-function run(): void {
+/**
+ * Lets the worker's event loop turn once. The sampling loop never returns to it otherwise, and what
+ * Node and V8 defer to it waited for the recording's end: Node frees a thread's perf ring view
+ * (an external buffer) in an immediate, and 64 threads replaced 50 times a second left ~0.7 MB a
+ * minute of such memory behind on the churn host.
+ */
+const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function run(): Promise<void> {
   // --subprocesses: the target and its descendants are one tree, followed whether or not the root runs Lua.
   const log = (line: string) => post({ type: 'log', line });
   const tree: ProcessSet | null = options.match
@@ -390,6 +398,7 @@ function run(): void {
     if (now - lastFlush >= FLUSH_MS) {
       forgetEnded();
       batcher.flush();
+      await turnEventLoop();
       lastFlush = now;
     }
   }
@@ -411,4 +420,4 @@ function run(): void {
   post({ type: 'done', reason, detail });
 }
 
-run();
+await run();
