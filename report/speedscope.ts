@@ -137,6 +137,9 @@ function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
 
+/** Parsed sample arrays remembered per profile, well under a Map's 2^24 entries. */
+const SAMPLE_CACHE_ENTRIES = 1 << 20;
+
 /** Thrown by parseSpeedscope when the document is JSON but not a usable speedscope profile. */
 export class SpeedscopeShapeError extends Error {}
 
@@ -229,6 +232,9 @@ export function fromSpeedscope(doc: unknown): Profile {
               );
           }
           sid = intern(s as number[]);
+          // Each parsed sample is an array of its own: a Map holds at most 2^24 of them (an hour of the
+          // 64-thread host is 17 M samples), and the stacks' own index keeps the rest cheap.
+          if (cache.size >= SAMPLE_CACHE_ENTRIES) cache.clear();
           cache.set(s, sid);
         }
         const w = weights[i];
