@@ -1,11 +1,7 @@
 #!/usr/bin/env node
 /**
- * luaprof's entry point. A command that samples starts its sampling worker first, so that the
- * sampler's modules load while the command line's do (cli/program.ts): both come before the first
- * sample.
+ * luaprof's entry point; the command line is cli/program.ts. A worker started here, before the
+ * command line loads (to load the sampler beside it), was removed: a command that failed at once
+ * exited while that worker was still loading koffi's addon, and Node aborted ("FATAL ERROR: napi_throw").
  */
-import { prewarmWorker } from '../sampler/worker-start.js';
-
-const SAMPLING_COMMANDS = ['record', 'top'];
-if (SAMPLING_COMMANDS.includes(process.argv[2] ?? '') && !process.argv.includes('--help')) prewarmWorker();
 await import('./program.js');

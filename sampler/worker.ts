@@ -51,10 +51,7 @@ type Start = {
   stats: SharedArrayBuffer;
   slots: SharedArrayBuffer;
 };
-// A prewarmed worker (worker-start.ts) has loaded its modules before the recording was known.
-const start: Start = (workerData as { waitForStart?: boolean }).waitForStart
-  ? await new Promise<Start>((resolve) => parentPort!.once('message', resolve))
-  : (workerData as Start);
+const start = workerData as Start;
 const { options, control, stats: statsBuffer } = start;
 const slots = new SampleSlots(start.slots);
 const ctrl = new Int32Array(control);
