@@ -101,8 +101,8 @@ export class TimelineStore {
     if (c.length === this.chunkSamples) {
       const stored = this.spill(c);
       this.full.push(stored);
-      // A chunk the file took is filled again: a new one a chunk (1 MB) would be garbage that the main
-      // thread's small heap collects rarely, 10-40 MB of it at a time.
+      // A chunk the file took is filled again: a new 1 MB chunk each time would be garbage that the
+      // main thread's small heap collects rarely, 10-40 MB of it at a time.
       if (stored === c) this.current = new Chunk(this.chunkSamples);
       else c.clear();
     }

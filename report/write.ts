@@ -145,8 +145,8 @@ export async function writeProfileOrFallback(
     if (encode && isFsError(first)) {
       failed = `cannot write ${file}: ${fsReason(first)}`;
     } else {
-      failed = `cannot encode the ${format} profile: ${String((first as Error)?.message ?? first).split('\n')[0]}`;
       if (format === 'speedscope') throw first;
+      failed = `cannot encode the ${format} profile: ${String((first as Error)?.message ?? first).split('\n')[0]}`;
       format = 'speedscope';
       encode = profileParts(profile, format);
       file = `${file}.json`;

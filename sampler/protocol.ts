@@ -1,5 +1,6 @@
 /** Messages from the sampling worker (the tracer thread) to the recorder on the main thread. */
 import type { Frame } from '../aggregator/profile.js';
+import type { RecordOptions } from './sample.js';
 
 /** Control words shared with the worker (Int32, for Atomics.wait/notify). */
 export const CTRL = { stop: 0, size: 2 } as const;
@@ -56,3 +57,11 @@ export type WorkerMessage =
   /** Sent after the last batch, once RecordStats are final. */
   | { type: 'done'; reason: EndReason; detail?: string }
   | { type: 'error'; kind: string; message: string };
+
+/** What the worker is started with (its workerData): one recording's options and shared buffers. */
+export interface WorkerStart {
+  options: RecordOptions;
+  control: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
+}

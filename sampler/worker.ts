@@ -18,10 +18,11 @@ import {
   type EndReason,
   SAMPLE_FIELDS,
   type SampleBatch,
+  type WorkerStart,
   type ThreadInfo,
   type WorkerMessage,
 } from './protocol.js';
-import type { RecordOptions, TargetOptions } from './sample.js';
+import type { TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
 import { samplerAffinity } from './os/affinity.js';
@@ -45,13 +46,7 @@ const HINT_EVERY_MS = 100;
 /** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
 
-type Start = {
-  options: RecordOptions;
-  control: SharedArrayBuffer;
-  stats: SharedArrayBuffer;
-  slots: SharedArrayBuffer;
-};
-const start = workerData as Start;
+const start = workerData as WorkerStart;
 const { options, control, stats: statsBuffer } = start;
 const slots = new SampleSlots(start.slots);
 const ctrl = new Int32Array(control);
