@@ -51,6 +51,8 @@ export interface ProfileMeta {
   cpuPerSampleUs?: number;
   /** From luaprof's process start to its first sample. */
   firstSampleMs?: number;
+  /** The longest stop of a target thread while luaprof attached (µs; 0: it was not stopped). */
+  attachPauseUs?: number;
   /** Threads sampled, when some of them were merged: those past --max-threads share a profile per name. */
   threadsSeen?: number;
   mergedThreads?: number;

@@ -9,6 +9,10 @@
  *   1/rate) and to the moment the "sampling pid" line reaches this script (it is printed when the
  *   sampling loop starts, through the worker, the main thread and a pipe: neither bound, a rough check).
  *   Target: ≤ 100 ms.
+ *   Beside it, in the same run, the floor: Node's own start, from its process start to the first line
+ *   of user code of `node -e` (process.uptime(), the clock the CLI's figure uses).
+ * - the attach's stop, as luaprof measures it (`meta.attachPauseUs`: the longest, from the interrupt to
+ *   the end of the detach).
  * - stops of the target: a second series of runs polls the target's /proc/PID/stat state in a busy
  *   loop from luaprof's spawn to its exit, and reports the longest stretch seen in a stopped state
  *   ('t' tracing stop or 'T'), before the sampling loop starts (attach) and after it (samples), as a
@@ -21,7 +25,7 @@
  *   npm run build && node dist/bench/attach.js [--repeat 5] [--mode default|blocking|native] [--rate HZ]
  *       [--depth 30] [--interpreter lua5.4] [--cli FILE] [--no-stops]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +75,8 @@ interface Stops {
 
 interface Attempt {
   metaFirstMs?: number;
+  attachPauseUs?: number;
+  nodeStartMs?: number;
   toLoopStartMs?: number;
   toLineMs?: number;
   stops?: Stops;
@@ -156,7 +162,12 @@ async function attempt(poll: boolean): Promise<Attempt> {
   rmSync(dir, { recursive: true, force: true });
   const startTime = num(meta.startTime);
   const loopStart = startTime !== undefined ? startTime - epoch0 : undefined;
-  const a: Attempt = { metaFirstMs: num(meta.firstSampleMs), toLoopStartMs: loopStart, toLineMs };
+  const a: Attempt = {
+    metaFirstMs: num(meta.firstSampleMs),
+    attachPauseUs: num(meta.attachPauseUs),
+    toLoopStartMs: loopStart,
+    toLineMs,
+  };
   if (poll) {
     // Stretches that began before the sampling loop started are the attach's; after, the samples'.
     const loopAt = loopStart !== undefined ? t0 + loopStart : Infinity;
@@ -178,6 +189,14 @@ async function attempt(poll: boolean): Promise<Attempt> {
   return a;
 }
 
+/** Node's own start: from its process start to its first line of user code (the floor of first sample). */
+function nodeStartMs(): number | undefined {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.uptime() * 1000))'], {
+    encoding: 'utf8',
+  });
+  return num(Number(r.stdout));
+}
+
 const out = [
   `    ${commandLine()}`,
   '',
@@ -186,25 +205,32 @@ const out = [
     .join(' ')}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; ` +
     `luaprof record -d 1s ${RATE ? `-r ${RATE} ` : ''}${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`,
   '',
-  '| run | first sample (CLI meta) | spawn → sampling loop start (lower bound) | spawn → "sampling pid" line |',
-  '|---|---|---|---|',
+  '| run | first sample (CLI meta) | Node\'s own start (`node -e`), beside it | attach stop (CLI meta) | spawn → sampling loop start (lower bound) | spawn → "sampling pid" line |',
+  '|---|---|---|---|---|---|',
 ];
 const fmt = (x: number | undefined, d = 1) => (x === undefined ? '—' : `${x.toFixed(d)} ms`);
+const fmtUs = (x: number | undefined) => (x === undefined ? '—' : `${x.toFixed(0)} µs`);
 const timed: Attempt[] = [];
 for (let i = 0; i < REPEAT; i++) {
   const a = await attempt(false);
+  a.nodeStartMs = nodeStartMs();
   timed.push(a);
-  out.push(`| ${i + 1} | ${fmt(a.metaFirstMs)} | ${fmt(a.toLoopStartMs, 0)} | ${fmt(a.toLineMs)} |`);
+  out.push(
+    `| ${i + 1} | ${fmt(a.metaFirstMs)} | ${fmt(a.nodeStartMs)} | ${fmtUs(a.attachPauseUs)} | ${fmt(a.toLoopStartMs, 0)} | ${fmt(a.toLineMs)} |`,
+  );
 }
 const mMeta = medianOf(timed.map((a) => a.metaFirstMs));
+const mNode = medianOf(timed.map((a) => a.nodeStartMs));
 const mLoop = medianOf(timed.map((a) => a.toLoopStartMs));
+const maxPause = Math.max(...timed.map((a) => a.attachPauseUs ?? 0));
 out.push(
-  `| median | ${fmt(mMeta)} | ${fmt(mLoop, 0)} | ${fmt(medianOf(timed.map((a) => a.toLineMs)))} |`,
+  `| median | ${fmt(mMeta)} | ${fmt(mNode)} | ${fmtUs(medianOf(timed.map((a) => a.attachPauseUs)))} | ${fmt(mLoop, 0)} | ${fmt(medianOf(timed.map((a) => a.toLineMs)))} |`,
   '',
 );
 if (mMeta !== undefined)
   out.push(
-    `first sample ${mMeta.toFixed(1)} ms after luaprof's start (target ≤ 100 ms): ${mMeta <= 100 ? 'met' : 'NOT met'}`,
+    `first sample ${mMeta.toFixed(1)} ms after luaprof's start (target ≤ 100 ms): ${mMeta <= 100 ? 'met' : 'NOT met'}; Node's own start beside it ${fmt(mNode)}, so luaprof's part is ${fmt(mNode !== undefined ? mMeta - mNode : undefined)}`,
+    `longest attach stop luaprof measured: ${maxPause.toFixed(0)} µs (target ≤ 1000 µs: ${maxPause <= 1000 ? 'met' : 'NOT met'})`,
   );
 else
   out.push(

@@ -40,6 +40,7 @@ function meta(m: ProfileMeta, samples: number): ProfileMeta {
     'tornDropped',
     'cpuPerSampleUs',
     'firstSampleMs',
+    'attachPauseUs',
     'threadsSeen',
     'mergedThreads',
   ] as const;

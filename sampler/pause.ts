@@ -28,9 +28,22 @@ export function pauseThread<T>(
   fn: (stoppedAfterUs: number) => T,
 ): { value: T; pauseUs: number } {
   const timing = { interruptedAt: 0 };
-  const value = withThreadStopped(tid, fn, timing);
-  // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
-  return { value, pauseUs: (performance.now() - timing.interruptedAt) * 1000 };
+  try {
+    const value = withThreadStopped(tid, fn, timing);
+    // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
+    return { value, pauseUs: (performance.now() - timing.interruptedAt) * 1000 };
+  } finally {
+    if (timing.interruptedAt > 0)
+      longestPauseUs = Math.max(longestPauseUs, (performance.now() - timing.interruptedAt) * 1000);
+  }
+}
+
+/** The longest pause since the last call (the attach's, reported with the recording). */
+let longestPauseUs = 0;
+export function takeLongestPauseUs(): number {
+  const us = longestPauseUs;
+  longestPauseUs = 0;
+  return us;
 }
 
 /** Threads seized before: a later EPERM from them means they are exiting, not a permission problem. */

@@ -3,7 +3,6 @@
  * are aggregated) and the statistics, and passes the raw sample stream on to whoever subscribes.
  */
 import { tmpdir } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { ProfileBuilder, type Frame, type Profile, type ProfileMeta } from '../aggregator/profile.js';
 import { LuaprofError, type ExitCodeName } from './errors.js';
 import {
@@ -11,7 +10,6 @@ import {
   SAMPLE_FIELDS,
   type EndReason,
   type SampleBatch,
-  type WorkerStart,
   type StackSample,
   type WorkerMessage,
 } from './protocol.js';
@@ -19,6 +17,7 @@ import type { RecordOptions } from './sample.js';
 import { RecordStats } from './stats.js';
 import { inert } from '../report/terminal-text.js';
 import { SampleSlots } from './sample-slots.js';
+import { startWorker } from './worker-start.js';
 
 export type { StackSample };
 
@@ -71,9 +70,6 @@ export interface RecorderOptions {
   keepProfile?: boolean;
 }
 
-/** The sampling worker's young generation (V8's semi-spaces and their large-object space). */
-const WORKER_YOUNG_GENERATION_MB = 12;
-
 export function startRecording(
   options: RecordOptions,
   meta: Partial<ProfileMeta> = {},
@@ -84,12 +80,7 @@ export function startRecording(
   const ctrl = new Int32Array(control);
   const stats = new RecordStats();
   const slots = new SampleSlots();
-  const worker = new Worker(new URL('./worker.js', import.meta.url), {
-    workerData: { options, control, stats: stats.buffer, slots: slots.buffer } satisfies WorkerStart,
-    // Each sample's garbage dies young: a small young generation holds it as well as V8's default
-    // (which grows to 32 MB of RSS under a steady sampling rate) and keeps the worker's memory flat.
-    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-  });
+  const worker = startWorker({ options, control, stats: stats.buffer, slots: slots.buffer });
   // Past one chunk of samples the timelines go to a temporary file: a long recording's memory stays flat.
   const builder = new ProfileBuilder({ byLine: options.byLine, spillDir: tmpdir() });
   /** The stream's frame table, and each of its frames' id in the builder. */
@@ -203,6 +194,7 @@ export function startRecording(
             tornDropped: stats.tornDropped,
             cpuPerSampleUs: stats.cpuPerSampleUs,
             ...(stats.firstSampleMs > 0 ? { firstSampleMs: stats.firstSampleMs } : {}),
+            ...(options.match || options.subprocesses ? {} : { attachPauseUs: stats.attachPauseUs }),
             ...(stats.mergedThreads > 0
               ? { threadsSeen: stats.threads, mergedThreads: stats.mergedThreads }
               : {}),

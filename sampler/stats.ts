@@ -48,6 +48,7 @@ const FIELDS = [
   'pauseP99Us',
   'cpuPerSampleUs',
   'firstSampleMs',
+  'attachPauseUs',
   'threads',
   'mergedThreads',
   'startTime',
@@ -105,6 +106,10 @@ export class RecordStats {
   /** The first sample kept, `ms` after luaprof's process started. */
   firstSample(ms: number): void {
     if (this.slots[SLOT.firstSampleMs] === 0) this.slots[SLOT.firstSampleMs] = ms;
+  }
+  /** The longest stop of a target thread while luaprof attached (µs; 0: none). */
+  attached(longestPauseUs: number): void {
+    this.slots[SLOT.attachPauseUs] = longestPauseUs;
   }
   /** `cpuUs`: luaprof's CPU time (every thread) while it sampled. */
   finish(durationMs: number, cpuUs: number): void {
@@ -180,6 +185,9 @@ export class RecordStats {
   /** From luaprof's process start to its first sample kept (0: none). */
   get firstSampleMs(): number {
     return this.slots[SLOT.firstSampleMs];
+  }
+  get attachPauseUs(): number {
+    return this.slots[SLOT.attachPauseUs];
   }
   /** Threads sampled, and of them those merged into a profile per name (past --max-threads). */
   get threads(): number {

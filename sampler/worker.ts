@@ -33,8 +33,10 @@ import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
 import { Target, TargetExecError } from './target.js';
+import { takeLongestPauseUs } from './pause.js';
 import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
+import type { PrewarmData } from './worker-start.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -46,7 +48,18 @@ const HINT_EVERY_MS = 100;
 /** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
 
-const start = workerData as WorkerStart;
+/** A prewarmed worker (worker-start.ts) has loaded its modules before its recording is known. */
+async function recordingStart(): Promise<WorkerStart> {
+  const data = workerData as WorkerStart | PrewarmData;
+  if (!('prewarmed' in data)) return data;
+  const next = new Promise<WorkerStart>((resolve) => parentPort!.once('message', resolve));
+  const loaded = new Int32Array(data.loaded);
+  Atomics.store(loaded, 0, 1);
+  Atomics.notify(loaded, 0);
+  return next;
+}
+
+const start = await recordingStart();
 const { options, control, stats: statsBuffer } = start;
 const slots = new SampleSlots(start.slots);
 const ctrl = new Int32Array(control);
@@ -228,7 +241,9 @@ async function run(): Promise<void> {
     for (const t of tree.targets) t.warmUp();
   } else {
     try {
+      takeLongestPauseUs();
       target = attach();
+      stats.attached(takeLongestPauseUs());
     } catch (e) {
       post(attachFailure(e));
       return;

@@ -32,6 +32,19 @@ describe('nothing recorded is lost', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
+  it('a command that fails while the prewarmed sampling worker still loads: one line and its code, every time', async () => {
+    // The worker starts before the command line; ending the process while it loads koffi aborted Node.
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        luaprof(['record', '-p', String(target.pid), '-d', '30s', '-o', '/proc/p.json']),
+      ),
+    );
+    for (const r of runs) {
+      expect(r.status).toBe(ExitCode.outputNotWritable);
+      expect(lines(r.stderr)).toEqual([expect.stringMatching(/^luaprof: cannot write \/proc\/p\.json: /)]);
+    }
+  });
+
   it('the output directory removed mid-recording: the profile goes to the temp directory, exit 12', async () => {
     const dir = join(tempDir(), 'out');
     mkdirSync(dir);

@@ -276,3 +276,61 @@ describe('the guard at attach', () => {
     );
   });
 });
+
+describe('the guard stops the thread for one copy', () => {
+  const snap = snapOf('5.4.4');
+  /** The snapshot as a live thread: reads inside the stop are counted, and one may be made to fail. */
+  function thread(failFirstRunningRead = false) {
+    const mem = memOf(snap);
+    const t = { stopped: false, readsInStop: 0, batchesInStop: 0, stops: 0, failNext: failFirstRunningRead };
+    const live: Memory & { readMany: (r: readonly { addr: number; len: number }[]) => (Buffer | null)[] } = {
+      read(addr, len) {
+        if (t.stopped) t.readsInStop++;
+        else if (t.failNext) {
+          t.failNext = false;
+          return null;
+        }
+        return mem.read(addr, len);
+      },
+      readMany(ranges) {
+        if (t.stopped) t.batchesInStop++;
+        return ranges.map((r) => mem.read(r.addr, r.len));
+      },
+    };
+    const guard = () =>
+      guardLayout({
+        pid: 4242,
+        mem: live,
+        choice: chooseLayout('5.4.4')!,
+        version: '5.4.4',
+        binaryVersion: '5.4.4',
+        file: '/usr/bin/lua5.4',
+        L: snap.L,
+        G: snap.G,
+        stopped: (fn) => {
+          t.stops++;
+          t.stopped = true;
+          try {
+            return fn();
+          } finally {
+            t.stopped = false;
+          }
+        },
+      });
+    return { t, guard };
+  }
+
+  it('copies what a running pass read in one batch, and checks the copy after the stop', () => {
+    const { t, guard } = thread();
+    expect(guard()).toBeNull();
+    expect(t).toMatchObject({ stops: 1, batchesInStop: 1, readsInStop: 0 });
+  });
+
+  it('checks with the thread stopped throughout when the copy lacks what the check reads', () => {
+    // The running pass failed its first read: it learned nothing, the copy holds nothing.
+    const { t, guard } = thread(true);
+    expect(guard()).toBeNull();
+    expect(t.stops).toBe(2);
+    expect(t.readsInStop).toBeGreaterThan(10);
+  });
+});

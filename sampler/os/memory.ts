@@ -118,6 +118,10 @@ export class RecordingMemory implements Memory {
   snapshot(): SnapshotMemory {
     return new SnapshotMemory([...this.seen].map(([addr, bytes]) => ({ addr, bytes })));
   }
+  /** The ranges read, each at its longest. */
+  ranges(): Range[] {
+    return [...this.seen].map(([addr, bytes]) => ({ addr, len: bytes.length }));
+  }
 }
 
 export interface Range {

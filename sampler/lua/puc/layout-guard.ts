@@ -4,7 +4,7 @@
  * a release newer than luaprof knows) is used only when the check holds, and says so in one line.
  */
 import { LuaprofError } from '../../errors.js';
-import type { Memory } from '../../os/memory.js';
+import { readMany, RecordingMemory, SnapshotMemory, type Memory } from '../../os/memory.js';
 import { checkLayout, type LayoutCheck } from './layout-check.js';
 import { layoutOrigin, type LayoutChoice } from './layouts.js';
 
@@ -25,8 +25,35 @@ export interface GuardInput {
   file: string;
   L: number;
   G: number;
-  /** Runs the reads with the state's thread stopped when it can (the main thread). */
-  stopped: (fn: () => LayoutCheck) => LayoutCheck;
+  /** Runs `fn` with the state's thread stopped when it can (the main thread). */
+  stopped: <T>(fn: () => T) => T;
+}
+
+/**
+ * The check on a copy taken in one stop: a first pass on the running thread learns what the check
+ * reads (it may tear: its verdict is not used), the stop copies those ranges in one system call, and
+ * the check runs again on the copy after the thread runs on. The stop then lasts one copy, not the
+ * check's hundreds of reads. Null when the check on the copy needed a range the copy lacks (the state
+ * changed shape between the two): the caller checks with the thread stopped throughout.
+ */
+function checkOnCopy(input: GuardInput): LayoutCheck | null {
+  const { layout } = input.choice;
+  const learn = new RecordingMemory(input.mem);
+  checkLayout(learn, layout, input.L, input.G);
+  const ranges = learn.ranges();
+  const bytes = input.stopped(() => readMany(input.mem, ranges));
+  const regions = ranges.flatMap((r, i) => (bytes[i] ? [{ addr: r.addr, bytes: bytes[i]! }] : []));
+  const copy = new SnapshotMemory(regions);
+  let missed = false;
+  const onCopy: Memory = {
+    read(addr, len) {
+      const b = copy.read(addr, len);
+      if (!b) missed = true;
+      return b;
+    },
+  };
+  const check = checkLayout(onCopy, layout, input.L, input.G);
+  return missed ? null : check;
 }
 
 /**
@@ -48,7 +75,8 @@ export function guardLayout(input: GuardInput): string | null {
   let check: LayoutCheck | null = null;
   for (const ms of TRIES_AFTER_MS) {
     if (ms) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-    check = input.stopped(() => checkLayout(input.mem, choice.layout, input.L, input.G));
+    check =
+      checkOnCopy(input) ?? input.stopped(() => checkLayout(input.mem, choice.layout, input.L, input.G));
     if (!check.failed) break;
   }
   if (check?.failed) throw refuse(check.failed);

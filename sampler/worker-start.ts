@@ -1,0 +1,89 @@
+/**
+ * Starting the sampling worker. Its modules (the whole sampler) take as long to load as the main
+ * thread's, and both come before a recording's first sample: `prewarmWorker` starts it at the top of
+ * the CLI, before the command line and the command's module are loaded, so that the two load side by
+ * side; the recording then hands it its start (`startWorker`). A prewarmed worker no recording took is
+ * ended only once its modules are loaded (`releasePrewarmed`): Node aborts the process when a worker
+ * is ended while koffi's addon is loading.
+ */
+import { Worker } from 'node:worker_threads';
+import type { WorkerStart } from './protocol.js';
+
+/** The sampling worker's young generation (V8's semi-spaces and their large-object space). */
+const WORKER_YOUNG_GENERATION_MB = 12;
+/** The longest a command that took no recording waits for the prewarmed worker's modules. */
+const RELEASE_WAIT_MS = 10_000;
+
+/** What a prewarmed worker is given: a word it sets to 1 when its modules are loaded. */
+export interface PrewarmData {
+  prewarmed: true;
+  loaded: SharedArrayBuffer;
+}
+
+interface Prewarmed {
+  worker: Worker;
+  loaded: Int32Array;
+  exited: boolean;
+}
+
+let prewarmed: Prewarmed | null = null;
+
+// Node 20 has Atomics.waitAsync; TypeScript declares it from its ES2024 library, past this project's ES2022.
+declare global {
+  interface Atomics {
+    waitAsync(
+      array: Int32Array,
+      index: number,
+      value: number,
+      timeoutMs: number,
+    ):
+      | { async: false; value: 'not-equal' | 'timed-out' }
+      | { async: true; value: Promise<'ok' | 'timed-out'> };
+  }
+}
+
+function spawn(workerData: WorkerStart | PrewarmData): Worker {
+  return new Worker(new URL('./worker.js', import.meta.url), {
+    workerData,
+    // Each sample's garbage dies young: a small young generation holds it as well as V8's default
+    // (which grows to 32 MB of RSS under a steady sampling rate) and keeps the worker's memory flat.
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  });
+}
+
+/** Starts a worker that loads its modules and waits for a recording's start (one at most; unref'd). */
+export function prewarmWorker(): void {
+  if (prewarmed) return;
+  const loaded = new SharedArrayBuffer(4);
+  const worker = spawn({ prewarmed: true, loaded });
+  const p: Prewarmed = { worker, loaded: new Int32Array(loaded), exited: false };
+  // Until a recording takes it, a failure to load is the fresh worker's to report (startWorker).
+  worker.on('error', () => {});
+  worker.once('exit', () => (p.exited = true));
+  // A command that ends without recording (bad arguments) must not be kept alive by it.
+  worker.unref();
+  prewarmed = p;
+}
+
+/** The worker of one recording: the prewarmed one when there is one still alive, else a new one. */
+export function startWorker(start: WorkerStart): Worker {
+  const p = prewarmed;
+  prewarmed = null;
+  if (!p || p.exited) return spawn(start);
+  p.worker.ref();
+  p.worker.postMessage(start);
+  return p.worker;
+}
+
+/** Ends a prewarmed worker no recording took, after its modules are loaded (or it has exited). */
+export async function releasePrewarmed(): Promise<void> {
+  const p = prewarmed;
+  prewarmed = null;
+  if (!p || p.exited) return;
+  const exited = new Promise<void>((resolve) => p.worker.once('exit', () => resolve()));
+  // Atomics.waitAsync keeps no handle open: the worker's own keeps the event loop turning meanwhile.
+  p.worker.ref();
+  const wait = Atomics.waitAsync(p.loaded, 0, 0, RELEASE_WAIT_MS);
+  if (wait.async) await Promise.race([wait.value, exited]);
+  await p.worker.terminate();
+}
