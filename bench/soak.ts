@@ -215,7 +215,14 @@ try {
         say(...r.lines, floorLine('churn (64 threads, 100 Hz each)', floorIo.out(), r.stderr));
         if (!existsSync(r.out)) return;
         // An hour of 64 threads at 100 Hz is a profile of hundreds of MB: no reader's limit applies here.
-        const cov = coverage(readProfile(r.out, 2 ** 31), readThreadLog(log));
+        let profile: ReturnType<typeof readProfile>;
+        try {
+          profile = readProfile(r.out, 2 ** 31);
+        } catch (e) {
+          say(`churn (64 threads, 100 Hz each): the profile could not be read back: ${(e as Error).message}`);
+          return;
+        }
+        const cov = coverage(profile, readThreadLog(log));
         say(
           `churn (64 threads, 100 Hz each): ${cov.long} threads with a profile of their own lived >= 0.5 s, ${cov.unsampled.length} of them without samples; ` +
             `samples/asked per thread p10 ${cov.ratioP10.toFixed(2)}, median ${cov.ratioMedian.toFixed(2)}`,
