@@ -236,6 +236,11 @@ async function run(): Promise<void> {
       ? new ProcessTree(options.pid, targetOptions, log)
       : null;
   let target: Target | null = null;
+  // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
+  // Real-time from the attach on: a sampler preempted while it holds a thread stopped (the layout
+  // check's copy, while the main thread still loads its modules beside it) stops it for milliseconds.
+  const copiesRunning = !options.blocking && !options.native;
+  if (copiesRunning) becomeRealtime();
   if (tree) {
     tree.poll(performance.now());
     for (const t of tree.targets) t.warmUp();
@@ -250,9 +255,6 @@ async function run(): Promise<void> {
     }
     target.warmUp();
   }
-  // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
-  const copiesRunning = !options.blocking && !options.native;
-  if (copiesRunning) becomeRealtime();
   const rootTarget = target ?? tree!.targets.find((t) => t.pid === options.pid);
   post({
     type: 'attached',
