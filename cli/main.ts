@@ -4,10 +4,9 @@
  * command line's: the worker is started first (for `record` and `top`), so that both load side by side.
  */
 import { prewarmWorker, releasePrewarmed } from '../sampler/worker-start.js';
+import { recordsFor } from './recording-commands.js';
 
-const RECORDING_COMMANDS = new Set(['record', 'top']);
-
-if (RECORDING_COMMANDS.has(process.argv[2] ?? '')) prewarmWorker();
+if (recordsFor(process.argv)) prewarmWorker();
 const { runProgram } = await import('./program.js');
 const code = await runProgram(process.argv);
 await releasePrewarmed();

@@ -7,7 +7,8 @@ import { inferFormat, isClosedPipe, OUTPUT_FORMATS, type OutputFormat } from '..
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
 import { parseDuration } from './duration.js';
 import { exitCodeAction, runCommand } from './output.js';
-import { formatOption, registerReportCommands } from './report-commands.js';
+import { formatOption } from './format-option.js';
+import { recordsFor } from './recording-commands.js';
 import { parseTidList } from '../sampler/threads.js';
 import { VERSION } from './version.js';
 import { EndpointError, parseEndpoint } from '../upload/endpoint.js';
@@ -264,10 +265,10 @@ program
     }),
   );
 
-registerReportCommands(program);
-
 /** Runs the command line; returns the exit code (cli/main.ts exits with it). */
-export function runProgram(argv: readonly string[]): Promise<number> {
+export async function runProgram(argv: readonly string[]): Promise<number> {
+  // report, view and diff (their readers, diff and pages) are loaded only when no recording is asked for.
+  if (!recordsFor(argv)) (await import('./report-commands.js')).registerReportCommands(program);
   // A reader that closed its end (`luaprof dump -p PID | head -1`) is not an error: the rest of the
   // output has nowhere to go, and the exit code stays the action's.
   for (const stream of [process.stdout, process.stderr])

@@ -25,7 +25,7 @@ import { AuthError } from '../upload/auth.js';
 import type { Endpoint } from '../upload/endpoint.js';
 import { LabelError, type Labels } from '../upload/labels.js';
 import type { QueueCounts } from '../upload/queue.js';
-import { Uploader } from '../upload/uploader.js';
+import type { Uploader } from '../upload/uploader.js';
 
 /** --upload and its options, parsed. */
 export interface UploadCliOptions {
@@ -86,7 +86,9 @@ function executableName(pid: number): string {
 }
 
 /** The uploader, its endpoint's rules checked before the first sample: a bad label or credential is a usage error. */
-function makeUploader(opts: RecordCliOptions, upload: UploadCliOptions): Uploader {
+async function makeUploader(opts: RecordCliOptions, upload: UploadCliOptions): Promise<Uploader> {
+  // Loaded only for --upload: every module loaded before the worker starts delays the first sample.
+  const { Uploader } = await import('../upload/uploader.js');
   try {
     return new Uploader({
       endpoint: upload.endpoint,
@@ -146,7 +148,7 @@ export async function record(opts: RecordCliOptions): Promise<number> {
     throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   const perProcessFiles = matching && !opts.upload;
   if (opts.output !== null) checkOutput(perProcessFiles ? join(opts.output, 'luaprof-probe') : opts.output);
-  const uploader = opts.upload ? makeUploader(opts, opts.upload) : null;
+  const uploader = opts.upload ? await makeUploader(opts, opts.upload) : null;
   if (opts.command.length > 0) {
     // Followed as a tree, the command waits to start until the sampler is ready for its first child.
     launched = await launch(opts.command, opts.subprocesses === true);

@@ -20,7 +20,6 @@ import {
   isClosedPipe,
   fsReason,
   inferFormat,
-  parseFormat,
   writeFileAtomic,
   writeProfile,
   type OutputFormat,
@@ -28,6 +27,7 @@ import {
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
 import { exitCodeAction, type ActionArgs } from './output.js';
 import { numberOption } from './number-option.js';
+import { formatOption } from './format-option.js';
 
 /** An action of these commands, with unreadable profiles and output paths made user errors. */
 function profileAction(fn: (...args: ActionArgs) => Promise<number>) {
@@ -66,13 +66,6 @@ export function sizeOption(v: string): number {
 }
 
 const MAX_INPUT_HELP = 'read profiles up to this size (default 256M; e.g. 1G)';
-
-/** `-f, --format` of record and report. */
-export function formatOption(v: string): OutputFormat {
-  const f = parseFormat(v);
-  if (!f) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
-  return f;
-}
 
 const pctOption = numberOption('a number of percentage points between 0 and 100', (n) => n >= 0 && n <= 100);
 

@@ -50,3 +50,6 @@ export function alreadyTracedMessage(
   const which = tid === pid ? `process ${pid}` : `thread ${tid} of process ${pid}`;
   return `${which} is already traced by pid ${tracer.pid} (${command}): detach it first (a process has one tracer at most)`;
 }
+
+/** A thread or process of the target vanished under luaprof (sampler/pause.ts raises it). */
+export class TargetGoneError extends Error {}

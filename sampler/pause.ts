@@ -4,12 +4,12 @@
  * All calls must come from the OS thread that runs the sampler (ptrace binds a tracee to its tracer).
  */
 import { performance } from 'node:perf_hooks';
-import { LuaprofError, alreadyTracedMessage } from './errors.js';
+import { LuaprofError, TargetGoneError, alreadyTracedMessage } from './errors.js';
 import { permissionHint } from './permission.js';
 import { EPERM, ESRCH, PtraceError, detach, interrupt, seize, tracerOf, waitStop } from './os/ptrace.js';
 import { processExists, threadState } from './os/procfs.js';
 
-export class TargetGoneError extends Error {}
+export { TargetGoneError };
 
 /**
  * How long the sampler polls for the stop before it sleeps in waitpid. A running target on another CPU
