@@ -103,7 +103,9 @@ export function parseProfile(buf: Buffer, name: string): Profile {
     if (e instanceof ProfileFormatError) throw e;
     if (e instanceof ProfileShapeError)
       throw new ProfileFormatError(`${name}: malformed profile (${e.message})`);
-    if (e instanceof RangeError)
+    // A text past V8's longest string (~512 MB: an hour of a busy host as speedscope) is Node's own
+    // ERR_STRING_TOO_LONG, not a RangeError.
+    if (e instanceof RangeError || (e as NodeJS.ErrnoException)?.code === 'ERR_STRING_TOO_LONG')
       throw new ProfileFormatError(`${name}: too large or too deeply nested to read (${oneLine(e)})`);
     throw e;
   }

@@ -9,7 +9,7 @@ import { registerReportCommands, runReport, runView } from '../cli/report-comman
 import { fromFolded, toFolded } from '../report/folded.js';
 import { renderFlamegraphHtml } from '../report/html.js';
 import { fromPprof } from '../report/pprof.js';
-import { ProfileFormatError, readProfile } from '../report/read.js';
+import { ProfileFormatError, parseProfile, readProfile } from '../report/read.js';
 import { fromSpeedscope, speedscopeParts, toSpeedscope } from '../report/speedscope.js';
 import { encodeProfile, inferFormat, writeProfile } from '../report/write.js';
 import { tempDir } from './helpers/lua-process.js';
@@ -184,6 +184,20 @@ describe('pprof', () => {
 });
 
 describe('readProfile / writeProfile', () => {
+  it("a text past V8's longest string is a profile too large to read, not an internal error", () => {
+    // What Node throws for a file of more than ~512 MB of text (an hour of a busy host as speedscope).
+    const huge = Buffer.from('{"shared":{}}');
+    huge.toString = () => {
+      throw Object.assign(new Error('Cannot create a string longer than 0x1fffffe8 characters'), {
+        code: 'ERR_STRING_TOO_LONG',
+      });
+    };
+    expect(() => parseProfile(huge, 'hour.json')).toThrow(ProfileFormatError);
+    expect(() => parseProfile(huge, 'hour.json')).toThrow(
+      /^hour\.json: too large or too deeply nested to read/,
+    );
+  });
+
   it('infers formats from extensions', () => {
     expect(inferFormat('a.json')).toBe('speedscope');
     expect(inferFormat('a.HTML')).toBe('html');
