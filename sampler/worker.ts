@@ -237,14 +237,15 @@ async function run(): Promise<void> {
       : null;
   let target: Target | null = null;
   // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
-  // Real-time from the attach on: a sampler preempted while it holds a thread stopped (the layout
-  // check's copy, while the main thread still loads its modules beside it) stops it for milliseconds.
+  // A single target's sampler is real-time from its attach on: one preempted while it holds a thread
+  // stopped (the layout check's copy, the main thread loading its modules beside it) stops it for ms.
   const copiesRunning = !options.blocking && !options.native;
-  if (copiesRunning) becomeRealtime();
   if (tree) {
     tree.poll(performance.now());
     for (const t of tree.targets) t.warmUp();
+    if (copiesRunning) becomeRealtime();
   } else {
+    if (copiesRunning) becomeRealtime();
     try {
       takeLongestPauseUs();
       target = attach();
