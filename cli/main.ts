@@ -6,7 +6,8 @@
 import { prewarmWorker, releasePrewarmed } from '../sampler/worker-start.js';
 import { recordsFor } from './recording-commands.js';
 
-if (recordsFor(process.argv)) prewarmWorker();
+// `record --help` records nothing: a worker started for it would only delay the exit until it loaded.
+if (recordsFor(process.argv) && !process.argv.includes('--help')) prewarmWorker();
 const { runProgram } = await import('./program.js');
 const code = await runProgram(process.argv);
 await releasePrewarmed();

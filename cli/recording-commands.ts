@@ -3,7 +3,7 @@
  * loads, and cli/program.ts leaves out the modules of the other commands: every module loaded
  * before the worker starts delays the first sample.
  */
-export const RECORDING_COMMANDS: ReadonlySet<string> = new Set(['record', 'top']);
+const RECORDING_COMMANDS: ReadonlySet<string> = new Set(['record', 'top']);
 
 /** The command an argv (node, script, command, …) names asks for a recording. */
 export const recordsFor = (argv: readonly string[]): boolean => RECORDING_COMMANDS.has(argv[2] ?? '');

@@ -29,13 +29,20 @@ export function pauseThread<T>(
 ): { value: T; pauseUs: number } {
   const timing = { interruptedAt: 0 };
   try {
-    const value = withThreadStopped(tid, fn, timing);
-    // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
-    return { value, pauseUs: (performance.now() - timing.interruptedAt) * 1000 };
-  } finally {
-    if (timing.interruptedAt > 0)
-      longestPauseUs = Math.max(longestPauseUs, (performance.now() - timing.interruptedAt) * 1000);
+    return { value: withThreadStopped(tid, fn, timing), pauseUs: pauseEnded(timing) };
+  } catch (e) {
+    pauseEnded(timing);
+    throw e;
   }
+}
+
+/** The pause's length, kept for takeLongestPauseUs (0 when the thread was never interrupted). */
+function pauseEnded(timing: { interruptedAt: number }): number {
+  if (timing.interruptedAt === 0) return 0;
+  // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
+  const us = (performance.now() - timing.interruptedAt) * 1000;
+  if (us > longestPauseUs) longestPauseUs = us;
+  return us;
 }
 
 /** The longest pause since the last call (the attach's, reported with the recording). */
