@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { readProfile } from '../report/read.js';
 import { descendants } from '../sampler/threads.js';
 import { median } from './harness.js';
-import { buildChurnHost, coverage, readThreadLog } from '../testkit/churn-host.js';
+import { buildChurnHost, coverage, readThreadLog, type ThreadLife } from '../testkit/churn-host.js';
 import { ROOT, tempDir } from '../testkit/root.js';
 
 const argv = process.argv.slice(2);
@@ -89,7 +89,7 @@ async function soak(
   targetPid: number,
   args: string[],
   askedHz: number,
-): Promise<{ lines: string[]; out: string; stderr: string }> {
+): Promise<{ lines: string[]; out: string; stderr: string; window: SamplingWindow | null }> {
   const dir = tempDir('luaprof-soak-');
   const out = join(dir, 'soak.json');
   const run = spawn(
@@ -146,7 +146,32 @@ async function soak(
     `${name}: achieved ${achieved} Hz of ${askedHz} asked (${((achieved / askedHz - 1) * 100).toFixed(1)}%)`,
     `${name}: load average ${loads.join(' | ')}`,
   ];
-  return { lines, out, stderr: io.err() };
+  const window =
+    m && samplingAt !== null
+      ? { fromMs: samplingAt, durationMs: Number(m[2]) * 1000, samples: Number(m[1]) }
+      : null;
+  return { lines, out, stderr: io.err(), window };
+}
+
+/** When the recording sampled, as seen from here (its "sampling pid" line), and what it took. */
+interface SamplingWindow {
+  fromMs: number;
+  durationMs: number;
+  samples: number;
+}
+
+/**
+ * The rate over every thread's life without the profile (an hour's is past what can be read back):
+ * the summary's sample count over what the thread log asks within the window seen from here. The
+ * window's start is late by the time the summary line takes to arrive, well under a second an hour.
+ */
+function rateOverLives(lives: ThreadLife[], w: SamplingWindow, rateHz: number): number {
+  const to = w.fromMs + w.durationMs;
+  const askedSamples = lives.reduce(
+    (n, l) => n + Math.max(0, Math.min(l.endMs, to) - Math.max(l.startMs, w.fromMs)),
+    0,
+  );
+  return w.samples / ((askedSamples / 1000) * rateHz);
 }
 
 const report: string[] = [`soak: ${minutes} min per run, started ${new Date().toISOString()}`];
@@ -220,6 +245,13 @@ try {
           profile = readProfile(r.out, 2 ** 31);
         } catch (e) {
           say(`churn (64 threads, 100 Hz each): the profile could not be read back: ${(e as Error).message}`);
+          if (r.window) {
+            const ratio = rateOverLives(readThreadLog(log), r.window, 100);
+            say(
+              `churn (64 threads, 100 Hz each): rate over every thread's life in the recording (the thread log and the summary's count): ` +
+                `${(ratio * 100).toFixed(1)}% of the samples asked (${((ratio - 1) * 100).toFixed(1)}%)`,
+            );
+          }
           return;
         }
         const cov = coverage(profile, readThreadLog(log));
