@@ -47,6 +47,8 @@ export interface ProfileMeta {
   tornLater?: number;
   /** Samples dropped because every pass of their copy tore through. */
   tornDropped?: number;
+  /** Samples whose copy the copier thread took on the thread's CPU (sampler/copier). */
+  copierCopies?: number;
   /** luaprof's own CPU time per sample taken. */
   cpuPerSampleUs?: number;
   /** From luaprof's process start to its first sample. */

@@ -38,6 +38,7 @@ function meta(m: ProfileMeta, samples: number): ProfileMeta {
     'tornCut',
     'tornLater',
     'tornDropped',
+    'copierCopies',
     'cpuPerSampleUs',
     'firstSampleMs',
     'attachPauseUs',

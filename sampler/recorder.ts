@@ -192,6 +192,7 @@ export function startRecording(
             tornCut: stats.tornCut,
             tornLater: stats.tornLater,
             tornDropped: stats.tornDropped,
+            ...(stats.copierCopies > 0 ? { copierCopies: stats.copierCopies } : {}),
             cpuPerSampleUs: stats.cpuPerSampleUs,
             ...(stats.firstSampleMs > 0 ? { firstSampleMs: stats.firstSampleMs } : {}),
             ...(options.match || options.subprocesses ? {} : { attachPauseUs: stats.attachPauseUs }),

@@ -50,6 +50,12 @@ export class SampleSchedule {
     return Math.max(2 * this.intervalMs, MAX_BACKLOG_MS);
   }
 
+  /** Sampling starts again at `now` after a time nobody sampled (nothing owed, nothing counted late). */
+  restart(now: number): void {
+    this.debt = 0;
+    this.next = now + this.draw();
+  }
+
   /** Called when a sample is taken at `now`; schedules the following one. */
   taken(now: number): void {
     const behind = now - this.next;

@@ -44,6 +44,7 @@ const FIELDS = [
   'tornLater',
   'tornCut',
   'tornDropped',
+  'copierCopies',
   'pauseP50Us',
   'pauseP99Us',
   'cpuPerSampleUs',
@@ -68,7 +69,8 @@ export type Counter =
   | 'stops'
   | 'tornLater'
   | 'tornCut'
-  | 'tornDropped';
+  | 'tornDropped'
+  | 'copierCopies';
 
 /**
  * The statistics of one recording, the only copy: the sampling worker writes them into a
@@ -177,6 +179,10 @@ export class RecordStats {
   /** Samples dropped because every pass of their copy tore through. */
   get tornDropped(): number {
     return this.slots[SLOT.tornDropped];
+  }
+  /** Samples copied by the copier thread on the thread's CPU at their due instant (sampler/copier). */
+  get copierCopies(): number {
+    return this.slots[SLOT.copierCopies];
   }
   /** luaprof's own CPU time (all its threads) per sample taken. */
   get cpuPerSampleUs(): number {

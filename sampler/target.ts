@@ -324,6 +324,17 @@ export class Target {
     return false;
   }
 
+  /** Its one thread copied while it runs, when the copier thread can copy it (sampler/copier); else null. */
+  copierThread(): ThreadSampler | null {
+    let lone: ThreadSampler | null = null;
+    for (const t of this.threads.values()) {
+      if (!t.copiesWhileRunning) continue;
+      if (lone) return null;
+      lone = t;
+    }
+    return lone?.copiableByCopier ? lone : null;
+  }
+
   /** How many of its threads are sampled by copying them while they run. */
   get threadsCopiedWhileRunning(): number {
     let n = 0;

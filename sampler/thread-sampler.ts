@@ -26,6 +26,7 @@ import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
 import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
 import { pauseThread } from './pause.js';
+import type { CopierCopy } from './copier/copier.js';
 import type { SampleResult, TargetOptions } from './sample.js';
 import { withSyntheticFrames } from './synthetic-frames.js';
 
@@ -135,6 +136,9 @@ export class ThreadSampler {
   private searchSkip = 0;
   private stateGone = false;
   private fruitlessSearches = 0;
+  /** The copier thread's copy for the next sample (sampler/copier), taken at its due instant. */
+  private supplied: CopierCopy | null = null;
+  private copierUsed = false;
 
   constructor(
     readonly tid: number,
@@ -175,6 +179,38 @@ export class ThreadSampler {
   /** Copied while it runs, with the registers of the switch-out a wake-up on its CPU causes. */
   get copiesWithRegisters(): boolean {
     return this.runtime?.wantsRegs === true && this.copiesWhileRunning;
+  }
+
+  /**
+   * Copies can come from the copier thread (sampler/copier): copied running, without the registers of
+   * the instant or walks while it stands still (a host resuming a coroutine per request), and planned.
+   */
+  get copiableByCopier(): boolean {
+    const rt = this.runtime;
+    return (
+      rt !== null &&
+      rt.wantsRegs !== true &&
+      this.hosted.slots.length === 0 &&
+      this.copiesRunning(rt) &&
+      this.pm.planned
+    );
+  }
+
+  /** The plan of the copy (for the copier thread). */
+  copyPlan(): ReturnType<PrefetchMemory['exportPlan']> {
+    return this.pm.exportPlan();
+  }
+
+  /** The copier's copy for the next sample (used when it was taken with the plan of now). */
+  supply(copy: CopierCopy | null): void {
+    this.supplied = copy;
+  }
+
+  /** Whether the last sample walked the copier's copy. */
+  takeCopierUsed(): boolean {
+    const used = this.copierUsed;
+    this.copierUsed = false;
+    return used;
   }
 
   /** A walk planned from earlier ones exists (what prime() rehearses). */
@@ -267,12 +303,20 @@ export class ThreadSampler {
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
     const perRequest = this.hosted.slots.length > 0;
+    const supplied = this.supplied;
+    this.supplied = null;
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
-      const from = monotonicNs();
+      // The copier's copy, taken on the thread's CPU when due; else one taken now (racing with the
+      // thread unless the sampler woke on its CPU).
+      const copied =
+        attempt === 1 && supplied !== null && this.pm.beginFrom(supplied.bytes, supplied.planVersion);
+      let from = monotonicNs();
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
-      const onItsCpu = this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1;
-      this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
-      const to = monotonicNs();
+      const onItsCpu = copied || (this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1);
+      if (!copied) this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
+      let to = monotonicNs();
+      if (copied) ({ fromNs: from, toNs: to, dueNs } = supplied);
+      this.copierUsed = copied;
       const cpu = this.cpuState(from, to, attempt === 1 ? dueNs : 0);
       // Registers of the instant: the switch-out that took the thread off its CPU for the copy. A
       // thread that ran during the copy has none that match it. Where the sampler does not wake on

@@ -37,6 +37,8 @@ import { takeLongestPauseUs } from './pause.js';
 import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
+import { Copier, type CopierCopy } from './copier/copier.js';
+import type { ThreadSampler } from './thread-sampler.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -47,6 +49,25 @@ const ATTACH_TIMEOUT_MS = 15_000;
 const HINT_EVERY_MS = 100;
 /** Shortest sleep on a thread's CPU after moving there. */
 const PIN_MIN_WAIT_MS = 0.05;
+
+/** The longest the sampler waits for the copier's next copy before it looks at the rest again. */
+const COPIER_WAIT_MS = 20;
+/** A copier that gave no copy for this long (beyond 20 intervals) is given up. */
+const COPIER_SILENT_MS = 250;
+
+/**
+ * The copier's next copy of `lone`, its plan and CPU told first: null when the copier cannot copy it
+ * (its plan does not fit, its CPU is unknown), 'none' when no copy came within waitMs.
+ */
+function nextCopy(copier: Copier, lone: ThreadSampler, waitMs: number): CopierCopy | 'none' | null {
+  const plan = lone.copyPlan();
+  const cpu = lone.cpu();
+  if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version)) return null;
+  copier.setCpu(cpu);
+  // The walk runs on another CPU than the thread's.
+  samplerAffinity.avoid(cpu);
+  return copier.next(Math.max(0, waitMs)) ?? 'none';
+}
 
 /** A prewarmed worker (worker-start.ts) has loaded its modules before its recording is known. */
 async function recordingStart(): Promise<WorkerStart> {
@@ -277,17 +298,17 @@ async function run(): Promise<void> {
   let detail: string | undefined;
   const waitFrom = (at: number) =>
     Math.min(schedule.waitMs(at), options.durationMs === null ? Infinity : t0 + options.durationMs - at);
-  for (;;) {
-    let now = performance.now();
-    if (options.durationMs !== null && now - t0 >= options.durationMs) {
-      reason = 'duration';
-      break;
-    }
+  /**
+   * Waits for the next sample on the schedule (without the copier): the sample's due time and the
+   * time it was taken, or why sampling ends.
+   */
+  const scheduledTick = (at: number): { dueNs: number; now: number } | 'stop' | 'duration' => {
+    let now = at;
     let wait = waitFrom(now);
     if (wait > PRIME_AFTER_MS) {
       // After a long sleep, rehearse the sample on the running target just before it is due.
       Atomics.wait(ctrl, CTRL.stop, 0, wait - PRIME_LEAD_MS);
-      if (stopRequested()) break;
+      if (stopRequested()) return 'stop';
       target?.prime();
       tree?.prime();
       now = performance.now();
@@ -336,13 +357,56 @@ async function run(): Promise<void> {
     wait = due - performance.now();
     const dueNs = monotonicNs() + Math.max(0, wait) * 1e6;
     if (wait > 0) Atomics.wait(ctrl, CTRL.stop, 0, wait);
-    if (stopRequested()) break;
+    if (stopRequested()) return 'stop';
     now = performance.now();
+    if (options.durationMs !== null && now - t0 >= options.durationMs) return 'duration';
+    schedule.taken(now);
+    return { dueNs, now };
+  };
+  // A lone thread copied while it runs is copied by the copier thread, from its CPU (sampler/copier).
+  let copierOn = copiesRunning && target !== null && samplerAffinity.useful;
+  let copier: Copier | null = null;
+  let copierWasUsed = false;
+  let lastCopyAt = t0;
+  for (;;) {
+    let now = performance.now();
     if (options.durationMs !== null && now - t0 >= options.durationMs) {
       reason = 'duration';
       break;
     }
-    schedule.taken(now);
+    const lone = copierOn ? target!.copierThread() : null;
+    if (lone && !copier) copier = new Copier(options.pid, 1000 / options.rate);
+    const remaining = options.durationMs === null ? Infinity : t0 + options.durationMs - now;
+    const copy = lone && copier?.usable ? nextCopy(copier, lone, Math.min(remaining, COPIER_WAIT_MS)) : null;
+    if (copy === 'none') {
+      if (stopRequested()) break;
+      // A copier that stopped copying (it died): sampling goes on without it.
+      if (performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs) {
+        copier!.stop();
+        copierOn = false;
+      }
+      continue;
+    }
+    let dueNs: number;
+    if (copy) {
+      copierWasUsed = true;
+      lastCopyAt = now;
+      lone!.supply(copy);
+      dueNs = copy.dueNs;
+      now = performance.now();
+    } else {
+      copier?.setCpu(-1);
+      lastCopyAt = now;
+      if (copierWasUsed) {
+        // Sampled by the copier until now: the schedule starts afresh.
+        schedule.restart(now);
+        copierWasUsed = false;
+      }
+      const tick = scheduledTick(now);
+      if (tick === 'duration') reason = 'duration';
+      if (typeof tick === 'string') break;
+      ({ dueNs, now } = tick);
+    }
     const take = (tg: Target) => {
       for (const s of tg.sampleAll(dueNs)) {
         if (s.error) {
@@ -403,8 +467,13 @@ async function run(): Promise<void> {
       stats.count('errors'); // a torn or hostile structure: one dropped sample
     } finally {
       samplerAffinity.release(); // however the sample went, never stay on the thread's CPU
+      if (copy) {
+        if (lone!.takeCopierUsed()) stats.count('copierCopies');
+        lone!.supply(null);
+        copier!.done();
+      }
     }
-    stats.setLate(schedule.late);
+    stats.setLate(schedule.late + (copier?.late ?? 0));
     if (now - lastFlush >= FLUSH_MS) {
       forgetEnded();
       batcher.flush();
@@ -412,9 +481,10 @@ async function run(): Promise<void> {
       lastFlush = now;
     }
   }
+  copier?.stop();
   forgetEnded();
   batcher.flush();
-  stats.setLate(schedule.late);
+  stats.setLate(schedule.late + (copier?.late ?? 0));
   if (tree && tree.followed.size === 0) {
     post({
       type: 'error',

@@ -3,6 +3,7 @@
  * says about itself (debug.traceback, os.clock).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
@@ -85,6 +86,9 @@ describe('lua5.4 shares: recorded inclusive shares match os.clock within 3 point
     const profile = readProfile(out);
     expect(profile.meta.samples).toBeGreaterThan(1000);
     expectSharesMatchTruth(profile, truthFile, 3);
+    // A lone thread is copied by the copier thread on its own CPU (where there is a second CPU).
+    if (availableParallelism() > 1)
+      expect(profile.meta.copierCopies ?? 0).toBeGreaterThan(0.8 * profile.meta.samples!);
   });
 });
 

@@ -171,4 +171,27 @@ describe('PrefetchMemory', () => {
     expect(order).toEqual([b, e, d, c, a]);
     pm.end();
   });
+
+  it('a copy another thread took with the exported plan is walked like its own; one of an older plan is refused', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    pm.begin();
+    const first = frameCis(pm);
+    pm.end();
+    const plan = pm.exportPlan();
+    expect(plan.count).toBeGreaterThan(0);
+    // The copier thread's process_vm_readv of the exported iovecs, into memory of its own.
+    const copy = { bytes: Buffer.alloc(plan.bytes) };
+    expect(live.readPrepared(copy, plan.bytes, plan.iov, plan.count)).toBe(plan.bytes);
+    live.scribble();
+    live.calls = 0;
+    expect(pm.beginFrom(copy.bytes, plan.version)).toBe(true);
+    pm.detached();
+    expect(frameCis(pm)).toEqual(first);
+    expect(pm.missedWhileStrict).toBe(false);
+    expect(live.calls).toBe(0);
+    pm.end();
+    expect(pm.beginFrom(copy.bytes, plan.version - 1)).toBe(false);
+    expect(pm.beginFrom(copy.bytes.subarray(1), plan.version)).toBe(false);
+  });
 });

@@ -91,4 +91,13 @@ describe('sample schedule', () => {
     expect(taken / now).toBeGreaterThan(0.9);
     expect(s.waitMs(now)).toBeGreaterThanOrEqual(0);
   });
+
+  it('restarts after a time nobody sampled without owing or counting it', () => {
+    const s = new SampleSchedule(1, 0, () => 0.5);
+    s.taken(100); // 100 intervals behind: given up, counted late
+    const late = s.late;
+    s.restart(1000);
+    expect(s.late).toBe(late);
+    expect(s.waitMs(1000)).toBeCloseTo(-Math.log(0.5), 6);
+  });
 });

@@ -24,6 +24,8 @@ export class ThreadAffinity {
   private readonly mask = Buffer.alloc(MASK_BYTES);
   /** The CPU the thread is pinned to, -1 when it is not pinned. */
   private pinned = -1;
+  /** The CPU the thread keeps off (avoid), -1 when none. */
+  private avoiding = -1;
 
   /** Pinned to one CPU now. */
   get isPinned(): boolean {
@@ -43,7 +45,20 @@ export class ThreadAffinity {
     this.mask[cpu >> 3] = 1 << (cpu & 7);
     if (bind()(0, MASK_BYTES, this.mask) !== 0) return false;
     this.pinned = cpu;
+    this.avoiding = -1;
     return true;
+  }
+
+  /**
+   * Runs the calling thread anywhere but on `cpu` (no-op when already so): the sampling worker keeps
+   * off the CPU of the thread the copier thread copies (sampler/copier), so that walks never take it.
+   */
+  avoid(cpu: number): void {
+    if (this.pinned >= 0 || this.avoiding === cpu || cpu < 0 || cpu >= this.cpus) return;
+    this.mask.fill(0);
+    for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
+      if (c !== cpu) this.mask[c >> 3] |= 1 << (c & 7);
+    if (bind()(0, MASK_BYTES, this.mask) === 0) this.avoiding = cpu;
   }
 
   /** Leaves the CPU the thread is pinned to, for any other (nothing when it is not pinned). */
@@ -52,7 +67,10 @@ export class ThreadAffinity {
     this.mask.fill(0);
     for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
       if (c !== this.pinned) this.mask[c >> 3] |= 1 << (c & 7);
-    if (bind()(0, MASK_BYTES, this.mask) === 0) this.pinned = -1;
+    if (bind()(0, MASK_BYTES, this.mask) === 0) {
+      this.avoiding = this.pinned;
+      this.pinned = -1;
+    }
   }
 }
 

@@ -167,6 +167,8 @@ export class PrefetchMemory implements BatchMemory {
   private planOffsets: number[] = [];
   private planByAddr: number[] = [];
   private planBytes = 0;
+  /** Incremented with every new plan. */
+  private planVersion = 0;
   /** The plan as process_vm_readv's remote iovecs, slot 0 kept for begin()'s extra range. */
   private iov = Buffer.alloc(16);
   private iovPlanOnly = this.iov.subarray(16);
@@ -219,15 +221,7 @@ export class PrefetchMemory implements BatchMemory {
    * read; returns extra's bytes (null when none or unreadable). Only planned spans serve read().
    */
   begin(extra: Range | null = null, passes = this.copies): Buffer | null {
-    this.strict = false;
-    this.missedWhileStrict = false;
-    this.walkMissed = false;
-    this.usedCount = 0;
-    this.spanStarts = [];
-    this.spanBufs = [];
-    this.copied = null;
-    this.lastCopy = null;
-    this.pass = 0;
+    this.reset();
     if (this.plan.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
     const extraLen = extra ? extra.len : 0;
     this.passes = Math.max(1, Math.min(passes, this.copies));
@@ -247,6 +241,43 @@ export class PrefetchMemory implements BatchMemory {
     this.destLent = this.copies === 1;
     this.copied = this.lastCopy = { bytes: this.dest.bytes, extraLen };
     return extra ? this.dest.bytes.subarray(0, extraLen) : null;
+  }
+
+  /**
+   * Instead of begin(): the walk reads a copy of one pass over the plan that another thread took
+   * (sampler/copier), with the plan of version `planVersion`. False when that is no longer the plan,
+   * or the copy is short (then nothing was begun).
+   */
+  beginFrom(bytes: Buffer, planVersion: number): boolean {
+    if (planVersion !== this.planVersion || this.plan.length === 0 || bytes.length !== this.planBytes)
+      return false;
+    this.reset();
+    this.passes = 1;
+    this.copied = this.lastCopy = { bytes, extraLen: 0 };
+    return true;
+  }
+
+  /** The plan as one pass of process_vm_readv's remote iovecs, for a copy taken elsewhere (beginFrom). */
+  exportPlan(): { iov: Buffer; count: number; bytes: number; version: number } {
+    const count = this.plan.length;
+    return {
+      iov: this.iovPlanOnly.subarray(0, count * 16),
+      count,
+      bytes: this.planBytes,
+      version: this.planVersion,
+    };
+  }
+
+  private reset(): void {
+    this.strict = false;
+    this.missedWhileStrict = false;
+    this.walkMissed = false;
+    this.usedCount = 0;
+    this.spanStarts = [];
+    this.spanBufs = [];
+    this.copied = null;
+    this.lastCopy = null;
+    this.pass = 0;
   }
 
   /** Part of the copy was unreadable (a span freed since it was planned): span by span, then read by read. */
@@ -390,6 +421,7 @@ export class PrefetchMemory implements BatchMemory {
     order.sort((a, b) => late[a] - late[b] || rootOrder[a] - rootOrder[b] || a - b);
     const plan = order.map((i) => byAddr[i]);
     this.plan = plan;
+    this.planVersion++;
     this.planOffsets = [];
     let off = 0;
     for (const p of plan) {

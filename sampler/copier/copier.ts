@@ -1,0 +1,136 @@
+/**
+ * The sampling worker's side of the copier thread (copier-thread.ts): started once a lone thread is
+ * copied while it runs, told the thread's CPU and the plan of its copy, and asked for each copy as
+ * it comes. While the CPU it is told is -1 it copies nothing (the usual sampling goes on meanwhile).
+ */
+import { Worker } from 'node:worker_threads';
+import {
+  Channel,
+  MAX_PLAN_IOVECS,
+  SLOTS,
+  SLOT_BYTES,
+  STATE_STOP,
+  W,
+  newChannel,
+  type SlotRecord,
+} from './channel.js';
+import type { CopierStart } from './copier-thread.js';
+import { monotonicNs } from '../os/on-cpu.js';
+import { performance } from 'node:perf_hooks';
+
+/** How long after its due time a copy is looked for (the copier's wake-up and the copy take ~10-20 µs). */
+const COPY_LAG_MS = 0.05;
+
+/** A copy the copier made, at the instant it was due. */
+export interface CopierCopy extends SlotRecord {
+  /** The copy's bytes (the slot, up to the plan's size): valid until done() is called. */
+  bytes: Buffer;
+  /** The plan it was taken with (see publishPlan). */
+  planVersion: number;
+}
+
+export class Copier {
+  private readonly ch: Channel;
+  private readonly worker: Worker;
+  private taken = 0;
+  private cpu = -1;
+  /** The plan version (the caller's) behind each plan sequence published. */
+  private publishedVersion = -1;
+  private publishedSeq = 0;
+  private failed = false;
+
+  constructor(pid: number, intervalMs: number) {
+    const channel = newChannel();
+    this.ch = new Channel(channel);
+    const start: CopierStart = { channel, pid, intervalMs };
+    this.worker = new Worker(new URL('./copier-thread.js', import.meta.url), {
+      workerData: start,
+      resourceLimits: { maxYoungGenerationSizeMb: 2 },
+    });
+    this.worker.unref();
+    // A copier that fails leaves sampling as it was without it.
+    this.worker.on('error', () => (this.failed = true));
+    this.worker.on('exit', () => (this.failed = true));
+  }
+
+  /** Running and able to take the thread's CPU at once (a real-time thread). */
+  get usable(): boolean {
+    return (
+      !this.failed &&
+      Atomics.load(this.ch.words, W.ready) === 1 &&
+      Atomics.load(this.ch.words, W.realtime) === 1
+    );
+  }
+
+  /** Samples the copier gave up. */
+  get late(): number {
+    return Atomics.load(this.ch.words, W.late);
+  }
+
+  /**
+   * The plan of the next copies: `iov` holds `count` remote iovecs, `bytes` in all. False when it
+   * does not fit a slot (then nothing is copied until a plan that fits).
+   */
+  publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean {
+    if (version === this.publishedVersion) return this.publishedSeq > 0;
+    const words = this.ch.words;
+    this.publishedVersion = version;
+    const fits = count > 0 && count <= MAX_PLAN_IOVECS && bytes <= SLOT_BYTES && iov.length >= count * 16;
+    const seq = Atomics.add(words, W.planSeq, 1) + 1; // odd: being written
+    if (fits) {
+      iov.copy(this.ch.plan, 0, 0, count * 16);
+      Atomics.store(words, W.planCount, count);
+      Atomics.store(words, W.planBytes, bytes);
+    }
+    Atomics.store(words, W.planSeq, seq + 1);
+    this.publishedSeq = fits ? seq + 1 : 0;
+    if (!fits) this.setCpu(-1);
+    return fits;
+  }
+
+  /** The CPU to copy on (the thread's); -1 pauses the copier. */
+  setCpu(cpu: number): void {
+    if (cpu === this.cpu) return;
+    this.cpu = cpu;
+    Atomics.store(this.ch.words, W.cpu, cpu);
+    Atomics.notify(this.ch.words, W.cpu);
+  }
+
+  /**
+   * The next copy, waiting at most timeoutMs for it (null: none came). The worker sleeps on its own
+   * timer until the copy should be there, and asks the copier to wake it only when it is late.
+   */
+  next(timeoutMs: number): CopierCopy | null {
+    const words = this.ch.words;
+    const until = performance.now() + timeoutMs;
+    const ready = () => Atomics.load(words, W.produced) > this.taken;
+    if (!ready()) {
+      const sleepMs = (this.ch.nextDueNs - monotonicNs()) / 1e6 + COPY_LAG_MS;
+      if (sleepMs > 0) Atomics.wait(words, W.walkerSleep, 0, Math.min(sleepMs, timeoutMs));
+    }
+    if (!ready()) {
+      Atomics.store(words, W.waiting, 1);
+      if (!ready()) Atomics.wait(words, W.produced, this.taken, Math.max(0, until - performance.now()));
+      Atomics.store(words, W.waiting, 0);
+    }
+    if (!ready()) return null;
+    const slot = this.taken % SLOTS;
+    const r = this.ch.readSlot(slot);
+    const planVersion = r.planSeq === this.publishedSeq && r.planSeq > 0 ? this.publishedVersion : -1;
+    return { ...r, planVersion, bytes: this.ch.slot(slot).subarray(0, Math.max(0, r.got)) };
+  }
+
+  /** The copy next() gave is walked: its slot may be copied into again. */
+  done(): void {
+    this.taken++;
+    Atomics.store(this.ch.words, W.consumed, this.taken);
+  }
+
+  /** Ends the copier thread. */
+  stop(): void {
+    Atomics.store(this.ch.words, W.state, STATE_STOP);
+    Atomics.notify(this.ch.words, W.sleep);
+    Atomics.notify(this.ch.words, W.cpu);
+    void this.worker.terminate();
+  }
+}
