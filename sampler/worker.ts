@@ -378,8 +378,8 @@ async function run(): Promise<void> {
     if (lone && !copier) copier = new Copier(options.pid, 1000 / options.rate);
     const remaining = options.durationMs === null ? Infinity : t0 + options.durationMs - now;
     const copy = lone && copier?.usable ? nextCopy(copier, lone, Math.min(remaining, COPIER_WAIT_MS)) : null;
+    if (stopRequested()) break;
     if (copy === 'none') {
-      if (stopRequested()) break;
       // A copier that stopped copying (it died): sampling goes on without it.
       if (performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs) {
         copier!.stop();
