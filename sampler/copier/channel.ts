@@ -4,7 +4,7 @@
  * slots the copier copies into in turn, and the words each side waits on.
  */
 /** Copies in flight at most: a burst of short intervals is copied on time and walked after. */
-export const SLOTS = 8;
+export const SLOTS = 16;
 /** A plan has at most this many spans (PrefetchMemory's plans are cut there too). */
 export const MAX_PLAN_IOVECS = 1024;
 /** Bytes a slot holds: a plan larger than this is copied the usual way. */

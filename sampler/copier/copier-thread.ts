@@ -43,7 +43,6 @@ function run(start: CopierStart): void {
   });
   Atomics.store(words, W.realtime, becomeRealtime() ? 1 : 0);
   const schedule = new SampleSchedule(start.intervalMs, performance.now());
-  let skipped = 0;
   let pinned = -1;
   /** The due time of the first copy since the copier last let the thread run (0: none yet). */
   let heldSinceNs = 0;
@@ -96,14 +95,17 @@ function run(start: CopierStart): void {
       got = c.processVmReadv(start.pid, liov[slot], 1, ch.plan, Atomics.load(words, W.planCount), 0);
       toNs = monotonicNs();
     }
-    schedule.taken(performance.now());
     if (skip) {
-      Atomics.store(words, W.late, schedule.late + ++skipped);
+      // Given up and owed (counted late): repaid by shorter intervals, so the rate holds through a
+      // burst the sampling worker is slow to walk.
+      schedule.redraw(performance.now(), 0);
+      Atomics.store(words, W.late, schedule.late);
       continue;
     }
+    schedule.taken(performance.now());
     const planSeq = Atomics.load(words, W.planSeq) === seq ? seq : -1;
     ch.writeSlot(slot, { planSeq, got, dueNs: heldSinceNs, fromNs, toNs });
-    Atomics.store(words, W.late, schedule.late + skipped);
+    Atomics.store(words, W.late, schedule.late);
     Atomics.store(words, W.produced, n + 1);
     // Only a sampling worker already waiting is woken from here: a wake-up sent across CPUs costs the
     // thread it was switched out for (the copier still holds its CPU), and on a VM it is slow.
