@@ -10,6 +10,7 @@ import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { ThreadAffinity } from '../os/affinity.js';
 import { libc } from '../os/libc.js';
+import { putU64 } from '../os/remote-memory.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import { becomeRealtime } from '../os/realtime.js';
 import { SampleSchedule } from '../schedule.js';
@@ -25,11 +26,6 @@ export interface CopierStart {
 const AFTER_MOVE_MS = 0.05;
 /** A copier told no CPU looks again this often (ms). */
 const PAUSED_POLL_MS = 100;
-
-function putU64(buf: Buffer, off: number, v: number): void {
-  buf.writeUInt32LE(v % 0x1_0000_0000, off);
-  buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), off + 4);
-}
 
 function run(start: CopierStart): void {
   const ch = new Channel(start.channel);

@@ -6,7 +6,8 @@ const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
 const MAX_BATCH_BYTES = 4 << 20;
 
-function putU64(buf: Buffer, off: number, v: number): void {
+/** A u64 field of an iovec (addresses and lengths below 2^53). */
+export function putU64(buf: Buffer, off: number, v: number): void {
   buf.writeUInt32LE(v % 0x1_0000_0000, off);
   buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), off + 4);
 }
