@@ -18,7 +18,10 @@ import type { CopierStart } from './copier-thread.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import { performance } from 'node:perf_hooks';
 
-/** How long after its due time a copy is looked for (the copier's wake-up and the copy take ~10-20 µs). */
+/**
+ * How long after its due time a copy is looked for: the copier's timer wakes it ~40-60 µs late here and
+ * the copy takes ~10-40 µs more, but this worker's own timer is as late as the copier's.
+ */
 const COPY_LAG_MS = 0.05;
 
 /** A copy the copier made, at the instant it was due. */
