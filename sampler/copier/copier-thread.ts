@@ -74,23 +74,13 @@ function run(start: CopierStart): void {
     // The copy first, on the thread's time: the rest waits until the copier sleeps again.
     const n = Atomics.load(words, W.produced);
     const seq = Atomics.load(words, W.planSeq);
-    // Stopping, behind (both slots still walked), no plan yet, the plan being written, or the thread moved.
+    // Stopping, behind (every slot still to be walked), no plan yet, the plan being written, or the thread moved.
     const skip =
       Atomics.load(words, W.state) === STATE_STOP ||
       n - Atomics.load(words, W.consumed) >= SLOTS ||
       seq === 0 ||
       (seq & 1) === 1 ||
       Atomics.load(words, W.cpu) !== cpu;
-    const slot = n % SLOTS;
-    let fromNs = 0;
-    let toNs = 0;
-    let got = 0;
-    if (!skip) {
-      putU64(liov[slot], 8, Atomics.load(words, W.planBytes));
-      fromNs = monotonicNs();
-      got = c.processVmReadv(start.pid, liov[slot], 1, ch.plan, Atomics.load(words, W.planCount), 0);
-      toNs = monotonicNs();
-    }
     if (skip) {
       // Given up and owed (counted late): repaid by shorter intervals, so the rate holds through a
       // burst the sampling worker is slow to walk.
@@ -98,6 +88,11 @@ function run(start: CopierStart): void {
       Atomics.store(words, W.late, schedule.late);
       continue;
     }
+    const slot = n % SLOTS;
+    putU64(liov[slot], 8, Atomics.load(words, W.planBytes));
+    const fromNs = monotonicNs();
+    const got = c.processVmReadv(start.pid, liov[slot], 1, ch.plan, Atomics.load(words, W.planCount), 0);
+    const toNs = monotonicNs();
     schedule.taken(performance.now());
     const planSeq = Atomics.load(words, W.planSeq) === seq ? seq : -1;
     ch.writeSlot(slot, { planSeq, got, dueNs: heldSinceNs, fromNs, toNs });

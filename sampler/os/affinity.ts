@@ -55,19 +55,21 @@ export class ThreadAffinity {
    */
   avoid(cpu: number): void {
     if (this.pinned >= 0 || this.avoiding === cpu || cpu < 0 || cpu >= this.cpus) return;
+    if (this.runAllBut(cpu)) this.avoiding = cpu;
+  }
+
+  /** Lets the calling thread run on every CPU but `cpu`. */
+  private runAllBut(cpu: number): boolean {
     this.mask.fill(0);
     for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
       if (c !== cpu) this.mask[c >> 3] |= 1 << (c & 7);
-    if (bind()(0, MASK_BYTES, this.mask) === 0) this.avoiding = cpu;
+    return bind()(0, MASK_BYTES, this.mask) === 0;
   }
 
   /** Leaves the CPU the thread is pinned to, for any other (nothing when it is not pinned). */
   release(): void {
     if (this.pinned < 0) return;
-    this.mask.fill(0);
-    for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
-      if (c !== this.pinned) this.mask[c >> 3] |= 1 << (c & 7);
-    if (bind()(0, MASK_BYTES, this.mask) === 0) {
+    if (this.runAllBut(this.pinned)) {
       this.avoiding = this.pinned;
       this.pinned = -1;
     }
