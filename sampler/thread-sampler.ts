@@ -374,7 +374,7 @@ export class ThreadSampler {
         if (!stable && prev !== undefined && prev !== null && rt.sameThreads?.(prev, raw) === false) {
           rt.keepOutermost?.(raw, rt.agreedFrames?.(prev, raw) ?? 0);
         }
-        const resolved = rt.resolve(raw);
+        const resolved = rt.resolve(raw, this.pm);
         resolves++;
         if (!best || resolved.frames.length > best.resolved.frames.length) best = { raw, resolved, pass };
         if (!resolved.torn && rt.torn?.(raw) !== true) break;

@@ -194,4 +194,71 @@ describe('PrefetchMemory', () => {
     expect(pm.beginFrom(copy.bytes, plan.version - 1)).toBe(false);
     expect(pm.beginFrom(copy.bytes.subarray(1), plan.version)).toBe(false);
   });
+
+  it('a copy taken with one of the last few plans is still walked with that plan; older ones are refused', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0, undefined, 64);
+    pm.begin();
+    const first = frameCis(pm);
+    pm.end();
+    const plan = pm.exportPlan();
+    const copy = { bytes: Buffer.alloc(plan.bytes) };
+    live.readPrepared(copy, plan.bytes, plan.iov, plan.count);
+    // New plans after it: each walk reads one more byte that no plan held yet.
+    const spare = snap.regions.flatMap((r) => [r.addr, r.addr + r.hex.length / 2 - 1]);
+    let next = 0;
+    const replan = () => {
+      const was = pm.planVersion;
+      while (pm.planVersion === was && next < spare.length) {
+        pm.begin();
+        pm.read(spare[next++], 1);
+        pm.end();
+      }
+    };
+    for (let k = 0; k < 3; k++) replan();
+    expect(pm.planVersion).toBe(plan.version + 3);
+    live.scribble();
+    expect(pm.beginFrom(copy.bytes, plan.version)).toBe(true);
+    pm.detached();
+    expect(frameCis(pm)).toEqual(first);
+    expect(pm.missedWhileStrict).toBe(false);
+    pm.discard();
+    replan();
+    expect(pm.beginFrom(copy.bytes, plan.version)).toBe(false);
+  });
+
+  it('objects that do not change are read from the copy; those it lacks in one read, and planned only now and then', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    const [a, b, c] = snap.regions.map((r) => r.addr).sort((x, y) => x - y);
+    pm.begin();
+    pm.read(a, 8);
+    pm.end();
+    const version = pm.planVersion;
+    // b and c are not in the copy: read from the target, both in one call.
+    pm.begin();
+    pm.detached();
+    live.calls = 0;
+    const got = pm.readManyStable([
+      { addr: a, len: 8 },
+      { addr: b, len: 8 },
+      { addr: c, len: 8 },
+    ]);
+    expect(got.every((x) => x !== null)).toBe(true);
+    expect(live.calls).toBe(1);
+    expect(pm.missedWhileStrict).toBe(false);
+    pm.end();
+    // A stable read the copy lacked makes a new plan once in a while, not after every walk.
+    const versions = [pm.planVersion];
+    for (let i = 0; i < 20; i++) {
+      pm.begin();
+      pm.detached();
+      pm.readManyStable([{ addr: b + 8 + i * 16, len: 8 }]);
+      pm.end();
+      versions.push(pm.planVersion);
+    }
+    const plansMade = versions[versions.length - 1] - version;
+    expect(plansMade).toBeGreaterThanOrEqual(1);
+    expect(plansMade).toBeLessThanOrEqual(2);
+  });
 });

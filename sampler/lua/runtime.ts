@@ -65,8 +65,12 @@ export interface LuaRuntime {
    * are running.
    */
   capture(mem: Memory, regs?: Registers, also?: HostedThreads): unknown;
-  /** Runs after the target is let go. */
-  resolve(raw: unknown): ResolvedLua;
+  /**
+   * Runs after the target is let go. `copy`: the copy the capture walked, still open, that objects
+   * which do not change while a frame refers to them (a function's closure and header) are read from
+   * (its plan then holds them: no read of the target per sample).
+   */
+  resolve(raw: unknown, copy?: Memory): ResolvedLua;
   /** Two captures show the same chain: the same threads, and in each the same frames running the same functions. */
   sameChain?(a: unknown, b: unknown): boolean;
   /** Two captures show the same threads (the same coroutines resumed, in the same order). */

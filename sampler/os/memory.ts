@@ -16,6 +16,8 @@ export interface Memory {
    * a copy of a running thread that lacks it may read it from the thread after the copy.
    */
   readStable?(addr: number, len: number): Buffer | null;
+  /** readStable of several ranges at once. */
+  readManyStable?(ranges: readonly Range[]): (Buffer | null)[];
 }
 
 /**
@@ -38,6 +40,7 @@ export function readStable(mem: Memory, addr: number, len: number): Buffer | nul
 
 /** readStable of several ranges (one batched read where the memory has no copy to fall back from). */
 export function readManyStable(mem: Memory, ranges: readonly Range[]): (Buffer | null)[] {
+  if (mem.readManyStable) return mem.readManyStable(ranges);
   return mem.readStable ? ranges.map((r) => mem.readStable!(r.addr, r.len)) : readMany(mem, ranges);
 }
 

@@ -141,6 +141,28 @@ interface PlannedSpan extends Range {
   parts: Range[];
 }
 
+/** What a copy holds: its spans in copy order, where each starts in it, and their order by address. */
+interface CopyPlan {
+  /** In copy order: by address, except the spans walks read late (readLate), which go last. */
+  spans: PlannedSpan[];
+  offsets: number[];
+  byAddr: number[];
+  bytes: number;
+  /** Incremented with every new plan. */
+  version: number;
+}
+
+const NO_PLAN: CopyPlan = { spans: [], offsets: [], byAddr: [], bytes: 0, version: 0 };
+
+/**
+ * Plans kept after a newer one is made: copies another thread took with them are still read
+ * (sampler/copier queues up to 16 before they are walked).
+ */
+const EARLIER_PLANS = 3;
+
+/** Walks between two plans made for stable reads alone (see PrefetchMemory.stableMissed). */
+const STABLE_REPLAN_WALKS = 16;
+
 function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i].addr !== b[i].addr || a[i].len !== b[i].len) return false;
@@ -162,14 +184,12 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
 export class PrefetchMemory implements BatchMemory {
   private spanStarts: number[] = [];
   private spanBufs: Buffer[] = [];
-  /** In copy order: by address, except the spans walks read late (readLate), which go last. */
-  private plan: PlannedSpan[] = [];
-  /** Offsets of the plan's spans in the copy, and their order by address. */
-  private planOffsets: number[] = [];
-  private planByAddr: number[] = [];
-  private planBytes = 0;
-  /** Incremented with every new plan. */
-  private planVersion = 0;
+  /** The plan the next copies take. */
+  private current: CopyPlan = NO_PLAN;
+  /** The plan of the copy being read (an earlier one for a copy taken elsewhere: beginFrom). */
+  private served: CopyPlan = NO_PLAN;
+  /** The plans before the current one, newest last, for copies taken elsewhere with them. */
+  private readonly earlier: CopyPlan[] = [];
   /** The plan as process_vm_readv's remote iovecs, slot 0 kept for begin()'s extra range. */
   private iov = Buffer.alloc(16);
   private iovPlanOnly = this.iov.subarray(16);
@@ -198,6 +218,13 @@ export class PrefetchMemory implements BatchMemory {
   misses = 0;
   /** The walk since begin() read something the copy did not hold. */
   private walkMissed = false;
+  /**
+   * It read an object that does not change (readStable) that the copy did not hold. Such reads are
+   * planned too, but at most once in STABLE_REPLAN_WALKS walks: a function made per call is at a new
+   * address every time, and a plan made for each would be outdated by the next sample.
+   */
+  private stableMissed = false;
+  private walksSinceStableReplan = 0;
 
   constructor(
     private readonly inner: RemoteMemory,
@@ -214,7 +241,7 @@ export class PrefetchMemory implements BatchMemory {
 
   /** A plan exists: begin() will copy what earlier walks read. */
   get planned(): boolean {
-    return this.plan.length > 0;
+    return this.current.spans.length > 0;
   }
 
   /**
@@ -223,18 +250,20 @@ export class PrefetchMemory implements BatchMemory {
    */
   begin(extra: Range | null = null, passes = this.copies): Buffer | null {
     this.reset();
-    if (this.plan.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
+    const plan = (this.served = this.current);
+    if (plan.spans.length === 0) return extra ? this.inner.read(extra.addr, extra.len) : null;
     const extraLen = extra ? extra.len : 0;
     this.passes = Math.max(1, Math.min(passes, this.copies));
-    const want = this.planBytes * this.passes + extraLen;
+    const want = plan.bytes * this.passes + extraLen;
     if (extraLen > this.extraCapacity) this.extraCapacity = extraLen;
     if (this.destLent || this.dest.bytes.length < want) this.freshDest();
     let got: number;
+    const count = plan.spans.length * this.passes;
     if (extra) {
       putU64(this.iov, 0, extra.addr);
       putU64(this.iov, 8, extra.len);
-      got = this.inner.readPrepared(this.dest, want, this.iov, this.plan.length * this.passes + 1);
-    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, this.plan.length * this.passes);
+      got = this.inner.readPrepared(this.dest, want, this.iov, count + 1);
+    } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, count);
     if (got !== want) return this.beginPiecewise(extra);
     // One pass: the copy may be handed out (a native stack) and outlive the walk. Several passes
     // (copies of a running thread): nothing outlives the sample, and a destination written again
@@ -246,13 +275,17 @@ export class PrefetchMemory implements BatchMemory {
 
   /**
    * Instead of begin(): the walk reads a copy of one pass over the plan that another thread took
-   * (sampler/copier), with the plan of version `planVersion`. False when that is no longer the plan,
-   * or the copy is short (then nothing was begun).
+   * (sampler/copier), with the plan of version `planVersion` (the current one or one of the few
+   * before it). False when that plan is gone, or the copy is short (then nothing was begun).
    */
   beginFrom(bytes: Buffer, planVersion: number): boolean {
-    if (planVersion !== this.planVersion || this.plan.length === 0 || bytes.length !== this.planBytes)
-      return false;
+    const plan =
+      planVersion === this.current.version
+        ? this.current
+        : this.earlier.find((p) => p.version === planVersion);
+    if (!plan || plan.spans.length === 0 || bytes.length !== plan.bytes) return false;
     this.reset();
+    this.served = plan;
     this.passes = 1;
     this.copied = this.lastCopy = { bytes, extraLen: 0 };
     return true;
@@ -260,19 +293,25 @@ export class PrefetchMemory implements BatchMemory {
 
   /** The plan as one pass of process_vm_readv's remote iovecs, for a copy taken elsewhere (beginFrom). */
   exportPlan(): { iov: Buffer; count: number; bytes: number; version: number } {
-    const count = this.plan.length;
+    const count = this.current.spans.length;
     return {
       iov: this.iovPlanOnly.subarray(0, count * 16),
       count,
-      bytes: this.planBytes,
-      version: this.planVersion,
+      bytes: this.current.bytes,
+      version: this.current.version,
     };
+  }
+
+  /** The version of the plan the next copies take (it changes when a walk read what none held). */
+  get planVersion(): number {
+    return this.current.version;
   }
 
   private reset(): void {
     this.strict = false;
     this.missedWhileStrict = false;
     this.walkMissed = false;
+    this.stableMissed = false;
     this.usedCount = 0;
     this.spanStarts = [];
     this.spanBufs = [];
@@ -284,9 +323,10 @@ export class PrefetchMemory implements BatchMemory {
   /** Part of the copy was unreadable (a span freed since it was planned): span by span, then read by read. */
   private beginPiecewise(extra: Range | null): Buffer | null {
     const spans: { addr: number; buf: Buffer }[] = [];
-    const bufs = this.inner.readMany(extra ? [...this.plan, extra] : this.plan);
+    const plan = this.current.spans;
+    const bufs = this.inner.readMany(extra ? [...plan, extra] : plan);
     const failed: Range[] = [];
-    this.plan.forEach((p, i) => {
+    plan.forEach((p, i) => {
       const b = bufs[i];
       if (b) spans.push({ addr: p.addr, buf: b });
       else failed.push(...p.parts);
@@ -303,11 +343,11 @@ export class PrefetchMemory implements BatchMemory {
       this.spanStarts.push(sp.addr);
       this.spanBufs.push(sp.buf);
     }
-    return extra ? bufs[this.plan.length] : null;
+    return extra ? bufs[plan.length] : null;
   }
 
   private freshDest(): void {
-    this.dest = this.inner.destination(this.planBytes * this.copies + this.extraCapacity);
+    this.dest = this.inner.destination(this.current.bytes * this.copies + this.extraCapacity);
     this.destLent = false;
   }
 
@@ -320,9 +360,10 @@ export class PrefetchMemory implements BatchMemory {
 
   /** Pass `pass` of a copy, cut into the planned spans, sorted by address. */
   private cut(bytes: Buffer, extraLen: number, starts: number[], bufs: Buffer[], pass = 0): void {
-    for (const i of this.planByAddr) {
-      const p = this.plan[i];
-      const off = extraLen + pass * this.planBytes + this.planOffsets[i];
+    const plan = this.served;
+    for (const i of plan.byAddr) {
+      const p = plan.spans[i];
+      const off = extraLen + pass * plan.bytes + plan.offsets[i];
       starts.push(p.addr);
       bufs.push(bytes.subarray(off, off + p.len));
     }
@@ -361,10 +402,13 @@ export class PrefetchMemory implements BatchMemory {
     this.strict = false;
     // The copy held all the walk read: the plan stands (re-planning is the costly part of a sample
     // of a deep stack whose depth changes every time).
-    if (!this.walkMissed && this.plan.length > 0) {
+    this.walksSinceStableReplan++;
+    const replanStable = this.stableMissed && this.walksSinceStableReplan >= STABLE_REPLAN_WALKS;
+    if (!this.walkMissed && !replanStable && this.current.spans.length > 0) {
       this.release();
       return;
     }
+    if (replanStable) this.walksSinceStableReplan = 0;
     const used: WalkRead[] = [];
     for (let i = 0; i < this.usedCount; i++) {
       const late = this.usedLate[i];
@@ -394,7 +438,7 @@ export class PrefetchMemory implements BatchMemory {
     this.lastCopy = null;
     this.spanStarts = [];
     this.spanBufs = [];
-    if (this.destLent || this.dest.bytes.length < this.planBytes * this.copies + this.extraCapacity)
+    if (this.destLent || this.dest.bytes.length < this.current.bytes * this.copies + this.extraCapacity)
       this.freshDest();
   }
 
@@ -421,16 +465,23 @@ export class PrefetchMemory implements BatchMemory {
     const order = byAddr.map((_, i) => i);
     order.sort((a, b) => late[a] - late[b] || rootOrder[a] - rootOrder[b] || a - b);
     const plan = order.map((i) => byAddr[i]);
-    this.plan = plan;
-    this.planVersion++;
-    this.planOffsets = [];
+    const offsets: number[] = [];
     let off = 0;
     for (const p of plan) {
-      this.planOffsets.push(off);
+      offsets.push(off);
       off += p.len;
     }
-    this.planByAddr = plan.map((_, i) => i).sort((a, b) => plan[a].addr - plan[b].addr);
-    this.planBytes = plan.reduce((n, p) => n + p.len, 0);
+    if (this.current.spans.length > 0) {
+      this.earlier.push(this.current);
+      if (this.earlier.length > EARLIER_PLANS) this.earlier.shift();
+    }
+    this.current = {
+      spans: plan,
+      offsets,
+      byAddr: plan.map((_, i) => i).sort((a, b) => plan[a].addr - plan[b].addr),
+      bytes: off,
+      version: this.current.version + 1,
+    };
     this.iov = Buffer.alloc(16 * (plan.length * this.copies + 1));
     this.iovPlanOnly = this.iov.subarray(16);
     for (let pass = 0; pass < this.copies; pass++) {
@@ -476,7 +527,23 @@ export class PrefetchMemory implements BatchMemory {
     return this.readRange(addr, len, 0, true);
   }
 
-  private readRange(addr: number, len: number, late: number, stable = false): Buffer | null {
+  /** readStable of several ranges: what the copy lacks is read from the thread in one batched read. */
+  readManyStable(ranges: readonly Range[]): (Buffer | null)[] {
+    const out: (Buffer | null)[] = new Array<Buffer | null>(ranges.length);
+    let lacking: number[] | null = null;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
+      out[i] = this.readRange(r.addr, r.len, 0, true, false);
+      if (out[i] === null) (lacking ??= []).push(i);
+    }
+    if (lacking) {
+      const got = this.inner.readMany(lacking.map((i) => ranges[i]));
+      lacking.forEach((i, k) => (out[i] = got[k]));
+    }
+    return out;
+  }
+
+  private readRange(addr: number, len: number, late: number, stable = false, fetch = true): Buffer | null {
     if (this.copied) this.cutSpans();
     const k = this.usedCount++;
     this.usedAddr[k] = addr;
@@ -488,12 +555,13 @@ export class PrefetchMemory implements BatchMemory {
       return hit;
     }
     this.misses++;
-    this.walkMissed = true;
+    if (stable) this.stableMissed = true;
+    else this.walkMissed = true;
     if (this.strict && !stable) {
       this.missedWhileStrict = true;
       return null;
     }
-    return this.inner.read(addr, len);
+    return fetch ? this.inner.read(addr, len) : null;
   }
 
   readMany(ranges: readonly Range[]): (Buffer | null)[] {

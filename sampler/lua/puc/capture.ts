@@ -4,7 +4,15 @@
  * Reads are batched (one system call per level) and every pointer and count is checked.
  */
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, LATE, readLate, readMany, readManyLate, u64, type Range } from '../../os/memory.js';
+import {
+  isPlausiblePtr,
+  LATE,
+  readLate,
+  readManyLate,
+  readManyStable,
+  u64,
+  type Range,
+} from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
@@ -193,10 +201,15 @@ export class PucCapture {
   ): { slots: (Buffer | null)[]; span?: { addr: number; bytes: Buffer } } {
     const len = this.layout.tvalue.size * 2;
     const stack = u64(hdr, this.layout.state.stack);
-    const valid = funcAddrs.filter((a) => isPlausiblePtr(a) && a >= stack);
-    if (valid.length === funcAddrs.length && valid.length > 0) {
-      const lo = Math.min(...valid);
-      const hi = Math.max(...valid) + len;
+    let lo = Infinity;
+    let hi = -Infinity;
+    let valid = funcAddrs.length > 0;
+    for (const a of funcAddrs) {
+      if (!isPlausiblePtr(a) || a < stack) valid = false;
+      if (a < lo) lo = a;
+      if (a + len > hi) hi = a + len;
+    }
+    if (valid) {
       if (hi - lo <= MAX_STACK_SPAN) {
         const bytes = readLate(mem, lo, hi - lo, LATE.stack);
         if (bytes)
@@ -230,7 +243,7 @@ export class PucCapture {
 
   /**
    * After the target runs again: closures and Proto headers (immutable once created) of a capture, in
-   * one batched read. Each distinct closure is read once however many frames run it, with the Proto
+   * one batched read (or from the capture's copy, which holds them once planned). Each distinct closure is read once however many frames run it, with the Proto
    * header its previous read pointed at beside it: the closure read in the same batch says whether
    * that guess still holds (a closure freed and another allocated at its address points elsewhere),
    * and the Protos guessed wrong or never seen take a second read.
@@ -260,7 +273,7 @@ export class PucCapture {
         ranges.push({ addr: p, len: protoLen });
       }
     }
-    const bufs = ranges.length ? readMany(mem, ranges) : [];
+    const bufs = ranges.length ? readManyStable(mem, ranges) : [];
     const protoAt = new Map<number, Buffer | null>();
     const missing: Range[] = [];
     for (const f of frames) {
@@ -281,7 +294,7 @@ export class PucCapture {
       }
     }
     if (missing.length) {
-      const more = readMany(mem, missing);
+      const more = readManyStable(mem, missing);
       missing.forEach((r, i) => protoAt.set(r.addr, more[i]));
     }
     for (const f of frames) if (f.protoAddr !== 0) f.proto = protoAt.get(f.protoAddr) ?? null;
@@ -381,21 +394,27 @@ export class PucCapture {
     seen: Set<number>,
   ): boolean {
     const ci = this.layout.callinfo;
-    const tail = cached.slice(k);
-    if (tail.some((a) => seen.has(a))) return false;
-    const read = readManyLate(
-      mem,
-      tail.map((a) => ({ addr: a, len: ci.size })),
-      LATE.callInfo,
-    );
-    for (let i = 0; i < tail.length; i++) {
-      const b = read[i];
-      const expected = i + 1 < tail.length ? tail[i + 1] : baseCi;
-      if (!b || u64(b, ci.previous!) !== expected) return false;
+    for (let i = k; i < cached.length; i++) if (seen.has(cached[i])) return false;
+    // A copy serves each read on its own; a live process takes them in one batched read.
+    const batch = mem.readLate
+      ? null
+      : readManyLate(
+          mem,
+          cached.slice(k).map((a) => ({ addr: a, len: ci.size })),
+          LATE.callInfo,
+        );
+    const start = addrs.length;
+    for (let i = k; i < cached.length; i++) {
+      const b = batch ? batch[i - k] : mem.readLate!(cached[i], ci.size, LATE.callInfo);
+      const expected = i + 1 < cached.length ? cached[i + 1] : baseCi;
+      if (!b || u64(b, ci.previous!) !== expected) {
+        addrs.length = bufs.length = start;
+        return false;
+      }
+      addrs.push(cached[i]);
+      bufs.push(b);
     }
-    addrs.push(...tail);
-    bufs.push(...(read as Buffer[]));
-    for (const a of tail) seen.add(a);
+    for (let i = k; i < cached.length; i++) seen.add(cached[i]);
     return true;
   }
 

@@ -14,6 +14,7 @@ const MAX_CODE = 1 << 20;
 const MAX_LOCVARS = 1 << 16;
 const MAX_UPVALUES = 256;
 const MAX_K = 1 << 20;
+const NO_LINE = -0x8000_0000;
 
 export interface LocVar {
   name: string;
@@ -28,6 +29,13 @@ export class ProtoInfo {
   private locCache: LocVar[] | undefined;
   private upCache: (string | null)[] | undefined;
   private readonly kNames = new Map<number, string | null>();
+  /** line() by instruction index, for line info given as deltas (5.4). */
+  private lineMemo: Int32Array | null = null;
+  /** The header's fields every sample needs, decoded once (a Proto never changes). */
+  readonly lineDefined: number;
+  readonly codeAddr: number;
+  readonly sizecode: number;
+  readonly isMain: boolean;
 
   constructor(
     private readonly mem: Memory,
@@ -36,26 +44,18 @@ export class ProtoInfo {
     private readonly header: Buffer,
     readonly source: string,
     readonly shortSrc: string,
-  ) {}
+  ) {
+    this.lineDefined = this.i32(layout.proto.linedefined);
+    this.codeAddr = this.ptr(layout.proto.code);
+    this.sizecode = this.i32(layout.proto.sizecode);
+    this.isMain = this.lineDefined === 0;
+  }
 
   private i32(off: number): number {
     return this.header.readInt32LE(off);
   }
   private ptr(off: number): number {
     return u64(this.header, off);
-  }
-
-  get lineDefined(): number {
-    return this.i32(this.layout.proto.linedefined);
-  }
-  get codeAddr(): number {
-    return this.ptr(this.layout.proto.code);
-  }
-  get sizecode(): number {
-    return this.i32(this.layout.proto.sizecode);
-  }
-  get isMain(): boolean {
-    return this.lineDefined === 0;
   }
 
   /** Instruction index of a saved pc (pcRel): -1 before the first instruction, -2 when outside the code. */
@@ -83,6 +83,10 @@ export class ProtoInfo {
     if (this.layout.proto.lineinfoSize === 1) {
       const li = this.lineInfo8();
       if (!li || pc >= li.length) return -1;
+      // 5.4 sums line deltas from the last absolute line (up to 128 instructions back): once per pc.
+      this.lineMemo ??= new Int32Array(li.length).fill(NO_LINE);
+      const known = this.lineMemo[pc];
+      if (known !== NO_LINE) return known;
       const abs = this.absLineInfo();
       let basepc = -1;
       let line = this.lineDefined;
@@ -93,6 +97,7 @@ export class ProtoInfo {
         line = abs[i * 2 + 1];
       }
       while (basepc++ < pc) line += li[basepc];
+      this.lineMemo[pc] = line;
       return line;
     }
     const li = this.lineInfo32();

@@ -85,9 +85,9 @@ export class PucRuntime implements LuaRuntime {
     }
   }
 
-  resolve(raw: unknown): ResolvedLua {
+  resolve(raw: unknown, copy: Memory = this.resolveMem): ResolvedLua {
     const { stack, gc } = raw as PucSample;
-    this.cap.fill(this.resolveMem, stack);
+    this.cap.fill(copy, stack);
     const { frames, raws, truncated, torn } = this.resolver.resolve(stack);
     return { frames, truncated, gc, torn, cfuncs: raws.map((f) => this.cfunc(f)) };
   }
