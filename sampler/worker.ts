@@ -38,6 +38,7 @@ import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy } from './copier/copier.js';
+import { CopierBatch } from './copier/batch.js';
 import type { ThreadSampler } from './thread-sampler.js';
 
 const FLUSH_MS = 200;
@@ -61,14 +62,19 @@ const COPIER_SILENT_MS = 250;
  * The copier's next copy of `lone`, its plan and CPU told first: null when the copier cannot copy it
  * (its plan does not fit, its CPU is unknown), 'none' when no copy came within waitMs.
  */
-function nextCopy(copier: Copier, lone: ThreadSampler, waitMs: number): CopierCopy | 'none' | null {
+function nextCopy(
+  copier: Copier,
+  lone: ThreadSampler,
+  waitMs: number,
+  batch: CopierBatch,
+): CopierCopy | 'none' | null {
   const plan = lone.copyPlan();
   const cpu = lone.cpu();
   if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version)) return null;
   copier.setCpu(cpu);
   // The walk runs on another CPU than the thread's.
   samplerAffinity.avoid(cpu);
-  return copier.next(Math.max(0, waitMs)) ?? 'none';
+  return copier.next(Math.max(0, waitMs), batch.size(plan.version)) ?? 'none';
 }
 
 /** A prewarmed worker (worker-start.ts) has loaded its modules before its recording is known. */
@@ -292,6 +298,8 @@ async function run(): Promise<void> {
   );
   stats.start(Date.now());
   const t0 = performance.now();
+  // performance.now() less CLOCK_MONOTONIC (both count from the same clock; a copy's due time is on the latter).
+  const monotonicOffsetMs = t0 - monotonicNs() / 1e6;
   const cpu0 = process.cpuUsage();
   const schedule = new SampleSchedule(1000 / options.rate, t0);
   let lastFlush = t0;
@@ -370,19 +378,31 @@ async function run(): Promise<void> {
   // and held 4,997 of 5,000 Hz where the copier, its slots full, held 4,896.
   let copierOn = copiesRunning && target !== null && samplerAffinity.useful && options.rate <= COPIER_MAX_HZ;
   let copier: Copier | null = null;
+  const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
+  /** When the recording ends (its duration, or a stop request): copies taken before it are still walked. */
+  let endAt = options.durationMs === null ? Infinity : t0 + options.durationMs;
   for (;;) {
     let now = performance.now();
-    if (options.durationMs !== null && now - t0 >= options.durationMs) {
-      reason = 'duration';
+    if (stopRequested()) endAt = Math.min(endAt, now);
+    if (now >= endAt && !copier?.hasReady) {
+      if (!stopRequested()) reason = 'duration';
       break;
     }
     const lone = copierOn ? target!.copierThread() : null;
     if (lone && !copier) copier = new Copier(options.pid, 1000 / options.rate);
-    const remaining = options.durationMs === null ? Infinity : t0 + options.durationMs - now;
-    const copy = lone && copier?.usable ? nextCopy(copier, lone, Math.min(remaining, COPIER_WAIT_MS)) : null;
-    if (stopRequested()) break;
+    const copy =
+      lone && copier?.usable
+        ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)
+        : null;
+    if (stopRequested()) endAt = Math.min(endAt, performance.now());
+    if (copy && copy !== 'none' && copy.dueNs / 1e6 + monotonicOffsetMs > endAt) {
+      // Taken after the end (the copies that follow it are later still).
+      copier!.done();
+      if (!stopRequested()) reason = 'duration';
+      break;
+    }
     if (copy === 'none') {
       // A copier that stopped copying (it died): sampling goes on without it.
       if (performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs) {
@@ -392,12 +412,15 @@ async function run(): Promise<void> {
       continue;
     }
     let dueNs: number;
+    /** When the sample was taken (performance.now() time): a copy is walked up to a batch after it. */
+    let takenAt: number;
     if (copy) {
       copierWasUsed = true;
       lastCopyAt = now;
       lone!.supply(copy);
       dueNs = copy.dueNs;
       now = performance.now();
+      takenAt = Math.min(now, copy.dueNs / 1e6 + monotonicOffsetMs);
     } else {
       copier?.setCpu(-1);
       lastCopyAt = now;
@@ -410,6 +433,7 @@ async function run(): Promise<void> {
       if (tick === 'duration') reason = 'duration';
       if (typeof tick === 'string') break;
       ({ dueNs, now } = tick);
+      takenAt = now;
     }
     const take = (tg: Target) => {
       for (const s of tg.sampleAll(dueNs)) {
@@ -430,10 +454,10 @@ async function run(): Promise<void> {
         else {
           if (s.truncated) stats.count('truncated');
           if (s.tornCut) stats.count('tornCut');
-          batcher.add(s.pid, s.tid, s.frames, now - t0);
+          batcher.add(s.pid, s.tid, s.frames, takenAt - t0);
           stats.count('samples');
           if (s.luaFrames.length > 0) stats.count('withLua');
-          stats.firstSample(process.uptime() * 1000);
+          stats.firstSample(process.uptime() * 1000 - (performance.now() - takenAt));
         }
       }
     };

@@ -24,6 +24,12 @@ import { performance } from 'node:perf_hooks';
  */
 const COPY_LAG_MS = 0.05;
 
+/** Copies a batch waits for at most: half the slots, the other half for the copies made while it is walked. */
+export const MAX_BATCH = SLOTS / 2;
+
+/** Plans whose copies are still recognised (PrefetchMemory keeps as many to read them). */
+const PLANS_REMEMBERED = 4;
+
 /** A copy the copier made, at the instant it was due. */
 export interface CopierCopy extends SlotRecord {
   /** The copy's bytes (the slot, up to the plan's size): valid until done() is called. */
@@ -37,12 +43,17 @@ export class Copier {
   private readonly worker: Worker;
   private taken = 0;
   private cpu = -1;
-  /** The plan version (the caller's) behind each plan sequence published. */
+  /** The plan version (the caller's) last published, and its sequence (0: it did not fit). */
   private publishedVersion = -1;
   private publishedSeq = 0;
+  /** The versions behind the last few sequences published: copies in the slots may have any of them. */
+  private readonly versionOfSeq = new Map<number, number>();
   private failed = false;
 
-  constructor(pid: number, intervalMs: number) {
+  constructor(
+    pid: number,
+    private readonly intervalMs: number,
+  ) {
     const channel = newChannel();
     this.ch = new Channel(channel);
     const start: CopierStart = { channel, pid, intervalMs };
@@ -63,6 +74,11 @@ export class Copier {
       Atomics.load(this.ch.words, W.ready) === 1 &&
       Atomics.load(this.ch.words, W.realtime) === 1
     );
+  }
+
+  /** A copy is there, not yet walked. */
+  get hasReady(): boolean {
+    return Atomics.load(this.ch.words, W.produced) > this.taken;
   }
 
   /** Samples the copier gave up. */
@@ -87,6 +103,11 @@ export class Copier {
     }
     Atomics.store(words, W.planSeq, seq + 1);
     this.publishedSeq = fits ? seq + 1 : 0;
+    if (fits) {
+      this.versionOfSeq.set(seq + 1, version);
+      if (this.versionOfSeq.size > PLANS_REMEMBERED)
+        this.versionOfSeq.delete(this.versionOfSeq.keys().next().value!);
+    }
     if (!fits) this.setCpu(-1);
     return fits;
   }
@@ -101,14 +122,17 @@ export class Copier {
 
   /**
    * The next copy, waiting at most timeoutMs for it (null: none came). The worker sleeps on its own
-   * timer until the copy should be there, and asks the copier to wake it only when it is late.
+   * timer until the copy should be there, and asks the copier to wake it only when it is late. With
+   * `batch` > 1, it sleeps until about that many copies are there (each wake-up costs CPU: one per
+   * batch rather than one per sample), at most MAX_BATCH.
    */
-  next(timeoutMs: number): CopierCopy | null {
+  next(timeoutMs: number, batch = 1): CopierCopy | null {
     const words = this.ch.words;
     const until = performance.now() + timeoutMs;
     const ready = () => Atomics.load(words, W.produced) > this.taken;
     if (!ready()) {
-      const sleepMs = (this.ch.nextDueNs - monotonicNs()) / 1e6 + COPY_LAG_MS;
+      const more = Math.min(Math.max(batch, 1), MAX_BATCH) - 1;
+      const sleepMs = (this.ch.nextDueNs - monotonicNs()) / 1e6 + COPY_LAG_MS + more * this.intervalMs;
       if (sleepMs > 0) Atomics.wait(words, W.walkerSleep, 0, Math.min(sleepMs, timeoutMs));
     }
     if (!ready()) {
@@ -119,7 +143,7 @@ export class Copier {
     if (!ready()) return null;
     const slot = this.taken % SLOTS;
     const r = this.ch.readSlot(slot);
-    const planVersion = r.planSeq === this.publishedSeq && r.planSeq > 0 ? this.publishedVersion : -1;
+    const planVersion = this.versionOfSeq.get(r.planSeq) ?? -1;
     return { ...r, planVersion, bytes: this.ch.slot(slot).subarray(0, Math.max(0, r.got)) };
   }
 
