@@ -41,8 +41,13 @@ function pauseEnded(timing: { interruptedAt: number }): number {
   if (timing.interruptedAt === 0) return 0;
   // PTRACE_SEIZE does not stop the thread: its pause runs from the interrupt to the end of the detach.
   const us = (performance.now() - timing.interruptedAt) * 1000;
-  if (us > longestPauseUs) longestPauseUs = us;
+  notePause(us);
   return us;
+}
+
+/** A thread was held still for `us` µs (a stop, or hold-still.ts): kept for takeLongestPauseUs. */
+export function notePause(us: number): void {
+  if (us > longestPauseUs) longestPauseUs = us;
 }
 
 /** The longest pause since the last call (the attach's, reported with the recording). */

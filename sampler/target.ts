@@ -30,6 +30,7 @@ import { exePath, listThreads, processExists, readMaps, ThreadStat } from './os/
 import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
+import { holdStill } from './hold-still.js';
 import type { SampleResult, TargetOptions } from './sample.js';
 import { IDLE_FRAME } from './synthetic-frames.js';
 import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
@@ -200,8 +201,15 @@ export class Target {
           file: this.detection.file,
           L: rt.mainL,
           G: rt.G,
-          // The main thread is stopped for the reads; the others' samplers hold them (reads may tear: retried).
+          // The main thread is held still for the copy, or stopped; the others are read running (reads
+          // may tear: retried). Held, only where the sampler is real-time (its wake-up takes the CPU at once).
           stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
+          ...(this.opts.blocking || this.opts.native
+            ? {}
+            : {
+                still: <T>(fn: () => T) =>
+                  tid === this.pid ? holdStill(this.pid, tid, fn) : { value: fn() },
+              }),
         });
         if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
         return;

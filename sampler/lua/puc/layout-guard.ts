@@ -27,14 +27,17 @@ export interface GuardInput {
   G: number;
   /** Runs `fn` with the state's thread stopped when it can (the main thread). */
   stopped: <T>(fn: () => T) => T;
+  /** Runs `fn` with the thread held still without a stop (sampler/hold-still.ts); null when it was not. */
+  still?: <T>(fn: () => T) => { value: T } | null;
 }
 
 /**
- * The check on a copy taken in one stop: a first pass on the running thread learns what the check
- * reads (it may tear: its verdict is not used), the stop copies those ranges in one system call, and
- * the check runs again on the copy after the thread runs on. The stop then lasts one copy, not the
- * check's hundreds of reads. Null when the check on the copy needed a range the copy lacks (the state
- * changed shape between the two): the caller checks with the thread stopped throughout.
+ * The check on a copy of one moment: a first pass on the running thread learns what the check reads
+ * (it may tear: its verdict is not used), those ranges are copied in one system call with the thread
+ * held still (switched out by the sampler's wake-up on its CPU; stopped when that did not hold it),
+ * and the check runs again on the copy after the thread runs on. The thread then waits for one copy,
+ * not the check's hundreds of reads. Null when the check on the copy needed a range the copy lacks
+ * (the state changed shape between the two): the caller checks with the thread stopped throughout.
  */
 function checkOnCopy(input: GuardInput): LayoutCheck | null {
   const { layout } = input.choice;
@@ -44,7 +47,8 @@ function checkOnCopy(input: GuardInput): LayoutCheck | null {
   // The same batch once on the running thread first: the stop's copy then runs warm (cold, it took
   // ~300 µs of the stop here).
   readMany(input.mem, ranges);
-  const bytes = input.stopped(() => readMany(input.mem, ranges));
+  const copyRanges = () => readMany(input.mem, ranges);
+  const bytes = input.still?.(copyRanges)?.value ?? input.stopped(copyRanges);
   const regions = ranges.flatMap((r, i) => (bytes[i] ? [{ addr: r.addr, bytes: bytes[i]! }] : []));
   const copy = new SnapshotMemory(regions);
   let missed = false;
