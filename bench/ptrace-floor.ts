@@ -29,6 +29,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const pauses = new Reservoir();
 const t0 = performance.now();
 const schedule = new SampleSchedule(1000 / rate, t0);
+const cpu0 = process.cpuUsage();
 let cycles = 0;
 process.stderr.write('floor: attached\n');
 for (;;) {
@@ -62,9 +63,11 @@ for (;;) {
   if (!existsSync(`/proc/${pid}`)) break;
 }
 const seconds = (performance.now() - t0) / 1000;
+const used = process.cpuUsage(cpu0);
 console.log(
   JSON.stringify({
     cycles,
+    cpuUs: used.user + used.system,
     rateHz: Math.round(cycles / seconds),
     p50: Math.round(pauses.percentile(50)),
     p99: Math.round(pauses.percentile(99)),

@@ -4,6 +4,8 @@
  * run:
  *   alone, alone-again     twice with nothing attached: the pair is the run's noise band (what it can resolve)
  *   floor                  under the bare ptrace stop/release cycle (bench/ptrace-floor.ts: the platform's floor)
+ *   wake-floor             beside a real-time thread that wakes on the target's CPU and does nothing
+ *                          (bench/wake-floor.ts: the floor under the default mode's copier thread)
  *   blocking               under `luaprof record --blocking` (stops the thread for each sample)
  *   default                under `luaprof record` (copies the running thread with process_vm_readv, no stop)
  *   native                 under `luaprof record --native` (stops)
@@ -20,7 +22,7 @@
  * prints "sampling pid" and again when the target exits (before it writes the profile), divided by
  * its sample count ("while sampling": no Node start-up, attach or output in it); and "all-in", its
  * whole-life user + system time (it runs under bench/rusage-exec.ts: posix_spawnp + wait4, to the µs)
- * divided by the samples;
+ * divided by the samples (for a floor: its own CPU per cycle or wake-up, the platform's share of a sample);
  * (3) the marginal cost, (CPU at 1000 Hz − CPU at 100 Hz) / (samples at 1000 − samples at 100), in
  * which every fixed cost cancels.
  *
@@ -59,6 +61,7 @@ import {
 } from './harness.js';
 
 const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
+const WAKE_FLOOR = join(ROOT, 'dist/bench/wake-floor.js');
 const args = process.argv.slice(2);
 const opt = option;
 const ROUNDS = Number(opt('rounds', '7'));
@@ -80,7 +83,7 @@ if (args.includes('--native')) {
   );
   process.exit(2);
 }
-const ALL_MODES = ['alone', 'alone-again', 'floor', 'blocking', 'default', 'native'] as const;
+const ALL_MODES = ['alone', 'alone-again', 'floor', 'wake-floor', 'blocking', 'default', 'native'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const modesGiven = args.includes('--modes');
 const MODES = opt('modes', ALL_MODES.join(',')).split(',').filter(Boolean) as Mode[];
@@ -113,7 +116,7 @@ interface Run {
 
 type Config =
   | { kind: 'alone'; again: boolean }
-  | { kind: 'floor'; rate: number }
+  | { kind: 'floor'; rate: number; wake: boolean }
   | { kind: 'luaprof'; mode: LuaprofMode; rate: number; cli: CliModes; flags: string[]; baseline: boolean };
 
 const label = (c: Config) =>
@@ -122,7 +125,7 @@ const label = (c: Config) =>
       ? 'alone again'
       : 'alone'
     : c.kind === 'floor'
-      ? `${c.rate} Hz bare ptrace cycle`
+      ? `${c.rate} Hz ${c.wake ? 'bare wake-up on its CPU' : 'bare ptrace cycle'}`
       : `${c.rate} Hz ${c.mode}${c.flags.length ? ` (${c.flags.join(' ')})` : ' (no flag)'}${c.baseline ? ` [${BASELINE}]` : ''}`;
 
 const notes: string[] = [];
@@ -135,7 +138,8 @@ const configs: Config[] = [];
 if (MODES.includes('alone')) configs.push({ kind: 'alone', again: false });
 if (MODES.includes('alone-again')) configs.push({ kind: 'alone', again: true });
 for (const rate of RATES) {
-  if (MODES.includes('floor')) configs.push({ kind: 'floor', rate });
+  if (MODES.includes('floor')) configs.push({ kind: 'floor', rate, wake: false });
+  if (MODES.includes('wake-floor')) configs.push({ kind: 'floor', rate, wake: true });
   for (const mode of ['blocking', 'default', 'native'] as const) {
     if (!MODES.includes(mode)) continue;
     for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [
@@ -197,7 +201,7 @@ function runOnce(config: Config): Promise<Run> {
     const usage = join(dir, 'rusage.json');
     const argv =
       config.kind === 'floor'
-        ? [FLOOR, String(target.pid), String(config.rate)]
+        ? [config.wake ? WAKE_FLOOR : FLOOR, String(target.pid), String(config.rate)]
         : [
             RUSAGE_EXEC,
             usage,
@@ -240,7 +244,15 @@ function runOnce(config: Config): Promise<Run> {
       if (config.kind === 'floor') {
         const f = JSON.parse(stdout.trim().split('\n').pop()!);
         rmSync(dir, { recursive: true, force: true });
-        return resolve({ wallMs, cpuMs, rateHz: f.rateHz, p50: f.p50, p99: f.p99, samples: f.cycles });
+        return resolve({
+          wallMs,
+          cpuMs,
+          rateHz: f.rateHz,
+          p50: f.p50,
+          p99: f.p99,
+          samples: f.cycles,
+          profCpuUs: f.cpuUs,
+        });
       }
       const s = parseSummary(err);
       const meta = readMeta(out);
@@ -314,7 +326,7 @@ const againC = configs.find((c) => c.kind === 'alone' && c.again);
 const aloneWall = aloneC ? median(results.get(aloneC)!.map((r) => r.wallMs)) : undefined;
 const aloneCpu = aloneC ? medianOf(results.get(aloneC)!.map((r) => r.cpuMs)) : undefined;
 const isStop = (c: Config) =>
-  c.kind === 'floor' || (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
+  (c.kind === 'floor' && !c.wake) || (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
 
 const perSample = (runs: Run[], f: (r: Run) => number | undefined) =>
   medianOf(runs.map((r) => (f(r) !== undefined && r.samples ? f(r)! / r.samples : undefined)));
@@ -337,7 +349,7 @@ for (const c of configs) {
       `${c.kind === 'alone' || rate === undefined ? '—' : `${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%)`} | ` +
       `${isStop(c) ? fmt(medianOf(runs.map((r) => r.p50)), 'µs') : '—'} | ${isStop(c) ? fmt(medianOf(runs.map((r) => r.p99)), 'µs') : '—'} | ` +
       `${lp ? fmt(medianOf(runs.map((r) => r.metaCpuPerSampleUs)), 'µs', 1) : '—'} | ${lp ? fmt(since, 'µs', 1) : '—'} | ${
-        lp
+        c.kind !== 'alone'
           ? fmt(
               perSample(runs, (r) => r.profCpuUs),
               'µs',
