@@ -204,7 +204,7 @@ export class Target {
           // The main thread is held still for the copy, or stopped; the others are read running (reads
           // may tear: retried). Held, only where the sampler is real-time (its wake-up takes the CPU at once).
           stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
-          ...(this.opts.blocking
+          ...(this.opts.blocking || this.opts.native
             ? {}
             : {
                 still: <T>(fn: () => T) =>

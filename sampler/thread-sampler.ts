@@ -5,11 +5,11 @@
  * By default a PUC thread is copied while it runs (`sampleInstant`: one process_vm_readv of what the
  * previous walks read, at the instant the sample is due), and the copy is checked for tears. A ptrace
  * stop lands tens of µs late on a VM, and at the next system call when one comes first, so it shifts
- * time toward code that precedes system calls. What needs the registers of the instant (LuaJIT's
- * frame base; --native's unwind, with the top of the stack) takes them from the switch-out the
- * sampler's wake-up causes (os/switch-regs.ts). The stop (`copyPaused`: registers, batched reads,
- * detach) serves --blocking, threads perf events cannot follow, and the search for states a host keeps
- * on its native stack.
+ * time toward code that precedes system calls. The stop (`copyPaused`: registers, batched reads,
+ * detach) serves what needs registers: --native, --blocking, LuaJIT (its interpreter keeps the frame
+ * base in a register; LuaJitCapture.captureRunning reads traces and C calls without one, but a mix
+ * of copies and stops measured worse than stops alone), and the search for states a host keeps on
+ * its native stack.
  */
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
@@ -21,7 +21,7 @@ import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.j
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs, OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
-import { SwitchRegs, type SwitchOut } from './os/switch-regs.js';
+import { SwitchRegs } from './os/switch-regs.js';
 import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
 import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
@@ -38,8 +38,6 @@ export const NATIVE_STACK_BYTES = 48 << 10;
 const NATIVE_STACK_MARGIN = 2 << 10;
 const NATIVE_STACK_MIN = 4 << 10;
 const DISCOVERY_STACK_BYTES = 64 << 10;
-/** --native, copies of a running thread: the top of the stack each switch-out records (os/switch-regs.ts). */
-const SWITCH_STACK_BYTES = 16 << 10;
 /** Stack copied to find the coroutine a host runs now (the words runningThreads searches). */
 const HOSTED_STACK_BYTES = 8 << 10;
 /** A thread with no known state that showed none so often is looked at once in this many samples. */
@@ -162,14 +160,8 @@ export class ThreadSampler {
 
   /** The thread's registers at its switch-outs (null where perf events are refused). */
   private switchRegsOf(): SwitchRegs | null {
-    if (this.switchRegs === undefined)
-      this.switchRegs = SwitchRegs.open(this.tid, this.shared.opts.native === true ? SWITCH_STACK_BYTES : 0);
+    if (this.switchRegs === undefined) this.switchRegs = SwitchRegs.open(this.tid);
     return this.switchRegs;
-  }
-
-  /** The sample needs the registers of its instant: LuaJIT's frame base, --native's unwind. */
-  private wantsRegs(rt: LuaRuntime): boolean {
-    return rt.wantsRegs === true || this.shared.opts.native === true;
   }
 
   /** The CPU the thread last ran on (-1 when unknown). */
@@ -186,7 +178,7 @@ export class ThreadSampler {
 
   /** Copied while it runs, with the registers of the switch-out a wake-up on its CPU causes. */
   get copiesWithRegisters(): boolean {
-    return this.runtime !== null && this.wantsRegs(this.runtime) && this.copiesWhileRunning;
+    return this.runtime?.wantsRegs === true && this.copiesWhileRunning;
   }
 
   /**
@@ -197,7 +189,7 @@ export class ThreadSampler {
     const rt = this.runtime;
     return (
       rt !== null &&
-      !this.wantsRegs(rt) &&
+      rt.wantsRegs !== true &&
       this.hosted.slots.length === 0 &&
       this.copiesRunning(rt) &&
       this.pm.planned
@@ -293,8 +285,9 @@ export class ThreadSampler {
    * (LuaJIT) takes them from the switch-out the sampler's wake-up causes (os/switch-regs.ts).
    */
   private copiesRunning(rt: LuaRuntime): boolean {
-    if (this.shared.opts.blocking === true) return false;
-    return !this.wantsRegs(rt) || this.switchRegsOf() !== null;
+    const opts = this.shared.opts;
+    if (opts.blocking === true || opts.native === true) return false;
+    return rt.wantsRegs !== true || this.switchRegsOf() !== null;
   }
 
   /**
@@ -307,7 +300,6 @@ export class ThreadSampler {
    */
   private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean, dueNs = 0): SampleResult | typeof NEEDS_STOP {
     const { pid, opts, discovery } = this.shared;
-    const native = opts.native === true;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
     const perRequest = this.hosted.slots.length > 0;
@@ -331,11 +323,8 @@ export class ThreadSampler {
       // the thread's CPU (several threads copied at once) the sample takes a stop; where it does and
       // the thread had moved to another CPU, the sample is dropped: a stop lands late, at the next
       // system call, and would give the system call samples that are not its own.
-      const out = this.wantsRegs(rt) ? this.switchOutOfStill(cpu, from, attempt === 1 ? dueNs : 0) : null;
-      const regs = (out?.regs as Registers | undefined) ?? null;
-      // --native: the top of the stack the switch-out recorded (the rest is read after, it sits still).
-      const nativeStack = native && out?.stack ? { addr: out.stack.addr, bytes: out.stack.bytes } : null;
-      if (this.wantsRegs(rt) && (!regs || (native && !nativeStack)) && (cpu === 'on' || cpu === 'still')) {
+      const regs = rt.wantsRegs ? this.regsOfStill(cpu, from, attempt === 1 ? dueNs : 0) : null;
+      if (rt.wantsRegs && !regs && (cpu === 'on' || cpu === 'still')) {
         samplerAffinity.release();
         this.pm.discard();
         return onItsCpu ? { ...empty, offCpu: false, idle: false, torn: true } : NEEDS_STOP;
@@ -399,15 +388,8 @@ export class ThreadSampler {
         if (raw === null) return { ...empty, offCpu: false, idle: false, torn: true };
         best = { raw, resolved: rt.resolve(raw), pass: 1 };
       } else if (missed && regs) {
-        // The registers belong to this instant: a copy taken again would not match them. The next
-        // samples walk while the thread stands still, reading what the copy lacks from the thread:
-        // Lua 5.2 frees unused call records at each collection, so a program that allocates a lot
-        // calls through a record at a new address nearly every sample (--native lost all but 1 of
-        // 776 samples of fixtures/native/busy.lua that way).
-        if (walkedStill === null) {
-          this.noteRunningThread(rt, false);
-          this.pinnedWalksLeft = PINNED_WALKS;
-        }
+        // The registers belong to this instant: a copy taken again would not match them.
+        if (walkedStill === null) this.noteRunningThread(rt, false);
         return { ...empty, offCpu: false, idle: false, torn: true };
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
@@ -428,17 +410,9 @@ export class ThreadSampler {
       // says which, and reading it takes a stop (a few times a second at most).
       else if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
       const { frames, truncated, gc, torn: cut } = best.resolved;
-      if (frames.length === 0 && !nativeStack)
-        return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
+      if (frames.length === 0) return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
       const laterPass = best.pass > 0;
-      const mixed =
-        nativeStack && regs ? this.mixedFrames(rt, best.raw, best.resolved, regs, nativeStack) : null;
-      const all = withSyntheticFrames(mixed ?? frames.slice(), {
-        gc: gc && !mixed,
-        idle: sleeping,
-        truncated,
-        torn: cut,
-      });
+      const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
       return {
         tid: this.tid,
         pid,
@@ -455,27 +429,6 @@ export class ThreadSampler {
     return { ...empty, offCpu: false, idle: false, torn: true };
   }
 
-  /**
-   * --native on a copy of a running thread: the native stack unwound from the registers and stack of
-   * the switch-out the sampler's wake-up caused (what a stop would have read), the Lua frames spliced in.
-   */
-  private mixedFrames(
-    rt: LuaRuntime,
-    raw: unknown,
-    resolved: ResolvedLua,
-    regs: Registers,
-    stack: StackCopy,
-  ): Frame[] {
-    const { natives, mem } = this.shared;
-    // A new thread's stack: the maps are read again (as a stop's copy does).
-    if (!this.stack) {
-      natives.forgetStack(this);
-      natives.range(this, regs, 1);
-    }
-    const unwound = natives.unwind(regs, stack, rt.nativeHints?.(raw, mem));
-    return natives.mixed(unwound, resolved.frames, resolved.cfuncs, resolved.gc);
-  }
-
   /** A walk with registers ran: a new running coroutine starts (or extends) the walks that hold the thread. */
   private noteRunningThread(rt: LuaRuntime, walkedStill: boolean): void {
     const running = rt.runningThread?.() ?? 0;
@@ -484,10 +437,11 @@ export class ThreadSampler {
     this.lastRunningThread = running;
   }
 
-  /** The switch-out (registers, --native: stack) of a copy of one moment (null for any other copy). */
-  private switchOutOfStill(cpu: CpuState | 'still', from: number, dueNs: number): SwitchOut | null {
+  /** The registers the thread was switched out with for a copy of one moment (null for any other copy). */
+  private regsOfStill(cpu: CpuState | 'still', from: number, dueNs: number): Registers | null {
     if (cpu !== 'still') return null;
-    return this.switchRegsOf()?.lastOut(dueNs > 0 ? dueNs : from - WOKEN_OUT_NS, from) ?? null;
+    const regs = this.switchRegsOf()?.at(dueNs > 0 ? dueNs : from - WOKEN_OUT_NS, from) ?? null;
+    return regs as Registers | null;
   }
 
   /** The Lua walk on the copy just taken (strict: a read outside it is a miss). */

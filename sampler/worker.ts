@@ -268,7 +268,7 @@ async function run(): Promise<void> {
   // Copies of running threads need the wake-up to take a CPU at once; a stop synchronises by itself.
   // A single target's sampler is real-time from its attach on: one preempted while it holds a thread
   // stopped (the layout check's copy, the main thread loading its modules beside it) stops it for ms.
-  const copiesRunning = !options.blocking;
+  const copiesRunning = !options.blocking && !options.native;
   if (tree) {
     tree.poll(performance.now());
     for (const t of tree.targets) t.warmUp();

@@ -6,7 +6,6 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Profile } from '../aggregator/profile.js';
@@ -170,10 +169,6 @@ describe.skipIf(!HAVE)('embedding hosts', () => {
     const tn = join(tempDir(), 'truth.txt');
     const native = record(['-r', '300', '--native'], [bin.embed, 'pcall', tn, '1.5']).profile;
     expect(native.frames.some((f) => f.kind === 'native')).toBe(true);
-    // A lone Lua thread is copied running with --native too (registers and stack from its switch-out):
-    // stops are left to the search for states its host keeps (a few a second), not one per sample.
-    if (availableParallelism() > 1)
-      expect(native.meta.stops ?? 0, JSON.stringify(native.meta)).toBeLessThan(native.meta.samples * 0.1);
     expectOrder(native, 'mix', [
       'main',
       'pcall_loop',

@@ -16,11 +16,8 @@ const PERF_SAMPLE_TID = 1 << 1;
 const PERF_SAMPLE_TIME = 1 << 2;
 const PERF_SAMPLE_CPU = 1 << 7;
 const PERF_SAMPLE_REGS_USER = 1 << 12;
-const PERF_SAMPLE_STACK_USER = 1 << 13;
 const PERF_RECORD_SAMPLE = 9;
 const DATA_PAGES = 16;
-/** With the top of the stack in each record: room for a dozen records of 16 KB. */
-const DATA_PAGES_WITH_STACK = 64;
 
 /** perf's x86_64 register numbers (arch/x86/include/uapi/asm/perf_regs.h) of what is recorded, in mask order. */
 const PERF_REGS: readonly [number, keyof Registers][] = [
@@ -53,11 +50,6 @@ export interface SwitchOut {
   time: number;
   cpu: number;
   regs: Partial<Registers>;
-  /**
-   * The top of the user stack at the switch-out, from rsp on (opened with stackBytes): only on the
-   * newest switch-out read, and valid until the next lookup.
-   */
-  stack?: { addr: number; bytes: Buffer };
 }
 
 function u64(b: Buffer, off: number): number {
@@ -84,59 +76,37 @@ export class SwitchRegs {
   private readonly data: Buffer;
   private readonly kept: SwitchOut[] = [];
   private readonly rec = Buffer.alloc(SWITCH_SAMPLE_BYTES);
-  /** Where the newest switch-out's stack is copied to (stackBytes > 0), and the record it belongs to. */
-  private readonly stackBuf: Buffer;
-  private stackOwner: SwitchOut | null = null;
 
-  private constructor(
-    private readonly ring: PerfRing,
-    pages: number,
-    private readonly stackBytes: number,
-  ) {
+  private constructor(private readonly ring: PerfRing) {
     this.meta = ring.meta;
-    this.data = Buffer.from(ring.data, PAGE, pages * PAGE);
-    this.stackBuf = Buffer.alloc(stackBytes);
+    this.data = Buffer.from(ring.data, PAGE, DATA_PAGES * PAGE);
   }
 
-  /**
-   * The event on one thread; null where perf events are refused (not root, perf_event_paranoid, no PMU
-   * support). With stackBytes, each switch-out also records that much of the top of the user stack
-   * (PERF_SAMPLE_STACK_USER; a multiple of 8): what a native unwind starts from.
-   */
-  static open(tid: number, stackBytes = 0): SwitchRegs | null {
+  /** The event on one thread; null where perf events are refused (not root, perf_event_paranoid, no PMU support). */
+  static open(tid: number): SwitchRegs | null {
     const attr = Buffer.alloc(PERF_ATTR_SIZE);
     attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
     attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
     attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_CONTEXT_SWITCHES), 8);
     attr.writeBigUInt64LE(1n, 16); // sample_period: every switch
-    const stack = stackBytes > 0 ? PERF_SAMPLE_STACK_USER : 0;
     attr.writeBigUInt64LE(
-      BigInt(
-        PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_REGS_USER | stack,
-      ),
+      BigInt(PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_REGS_USER),
       24,
     );
     // flags: exclude_hv (6), use_clockid (25). The switch is counted in the kernel: kernel not excluded.
     attr.writeBigUInt64LE((1n << 6n) | (1n << 25n), 40);
     attr.writeBigUInt64LE(REGS_MASK, 80);
-    attr.writeUInt32LE(stackBytes, 88); // sample_stack_user
     attr.writeInt32LE(CLOCK_MONOTONIC, 92);
-    const pages = stackBytes > 0 ? DATA_PAGES_WITH_STACK : DATA_PAGES;
-    const ring = PerfRing.open(attr, tid, pages);
-    return ring ? new SwitchRegs(ring, pages, stackBytes) : null;
+    const ring = PerfRing.open(attr, tid, DATA_PAGES);
+    return ring ? new SwitchRegs(ring) : null;
   }
 
   /** The registers of the thread's last switch-out in [fromNs, toNs] (CLOCK_MONOTONIC), or null. */
   at(fromNs: number, toNs: number): Partial<Registers> | null {
-    return this.lastOut(fromNs, toNs)?.regs ?? null;
-  }
-
-  /** The thread's last switch-out in [fromNs, toNs] (CLOCK_MONOTONIC), or null. */
-  lastOut(fromNs: number, toNs: number): SwitchOut | null {
     this.drain();
     for (let i = this.kept.length - 1; i >= 0; i--) {
       const k = this.kept[i];
-      if (k.time <= toNs) return k.time >= fromNs ? k : null;
+      if (k.time <= toNs) return k.time >= fromNs ? k.regs : null;
     }
     return null;
   }
@@ -150,20 +120,13 @@ export class SwitchRegs {
       const at = tail % size;
       const recSize = this.data.readUInt16LE((at + 6) % size);
       if (recSize === 0) break;
-      if (recSize >= SWITCH_SAMPLE_BYTES) {
+      if (recSize === SWITCH_SAMPLE_BYTES) {
         // A record may wrap around the end of the ring: copied out whole first.
-        const first = Math.min(SWITCH_SAMPLE_BYTES, size - at);
+        const first = Math.min(recSize, size - at);
         this.data.copy(this.rec, 0, at, at + first);
-        if (first < SWITCH_SAMPLE_BYTES) this.data.copy(this.rec, first, 0, SWITCH_SAMPLE_BYTES - first);
+        if (first < recSize) this.data.copy(this.rec, first, 0, recSize - first);
         const s = parseSwitchSample(this.rec);
         if (s) {
-          // Only the newest record's stack is copied out: a lookup asks about the latest switch-out.
-          if (this.stackBytes > 0 && tail + recSize >= head) {
-            // The copy goes where the previous one was: that record keeps no stack.
-            if (this.stackOwner) delete this.stackOwner.stack;
-            s.stack = this.stackOf(s, at, recSize);
-            this.stackOwner = s;
-          }
           this.kept.push(s);
           if (this.kept.length > KEPT) this.kept.shift();
         }
@@ -171,30 +134,6 @@ export class SwitchRegs {
       tail += recSize;
     }
     this.meta.setBigUint64(1032, BigInt(tail), true);
-  }
-
-  /** The stack part of the record at ring offset `at` (size u64, the bytes, dyn_size u64), or undefined. */
-  private stackOf(s: SwitchOut, at: number, recSize: number): SwitchOut['stack'] {
-    const size = this.data.length;
-    const word = (off: number) => {
-      const p = (at + off) % size;
-      return p + 8 <= size
-        ? Number(this.data.readBigUInt64LE(p))
-        : Number(
-            Buffer.concat([this.data.subarray(p), this.data.subarray(0, 8 - (size - p))]).readBigUInt64LE(0),
-          );
-    };
-    const asked = word(SWITCH_SAMPLE_BYTES);
-    if (asked === 0 || asked > this.stackBytes || SWITCH_SAMPLE_BYTES + 16 + asked > recSize)
-      return undefined;
-    const dyn = Math.min(word(SWITCH_SAMPLE_BYTES + 8 + asked), asked);
-    const rsp = s.regs.rsp;
-    if (dyn <= 0 || rsp === undefined || rsp <= 0) return undefined;
-    const from = (at + SWITCH_SAMPLE_BYTES + 8) % size;
-    const first = Math.min(dyn, size - from);
-    this.data.copy(this.stackBuf, 0, from, from + first);
-    if (first < dyn) this.data.copy(this.stackBuf, first, 0, dyn - first);
-    return { addr: rsp, bytes: this.stackBuf.subarray(0, dyn) };
   }
 
   close(): void {
