@@ -298,7 +298,7 @@ async function run(): Promise<void> {
   );
   stats.start(Date.now());
   const t0 = performance.now();
-  // performance.now() less CLOCK_MONOTONIC (both count from the same clock; a copy's due time is on the latter).
+  // performance.now() less CLOCK_MONOTONIC, which a copy's due time is on (both count from the same clock).
   const monotonicOffsetMs = t0 - monotonicNs() / 1e6;
   const cpu0 = process.cpuUsage();
   const schedule = new SampleSchedule(1000 / options.rate, t0);

@@ -243,10 +243,11 @@ export class PucCapture {
 
   /**
    * After the target runs again: closures and Proto headers (immutable once created) of a capture, in
-   * one batched read (or from the capture's copy, which holds them once planned). Each distinct closure is read once however many frames run it, with the Proto
-   * header its previous read pointed at beside it: the closure read in the same batch says whether
-   * that guess still holds (a closure freed and another allocated at its address points elsewhere),
-   * and the Protos guessed wrong or never seen take a second read.
+   * one batched read, or from the capture's copy, which holds them once planned. Each distinct closure
+   * is read once however many frames run it, with the Proto header its previous read pointed at beside
+   * it: the closure read in the same batch says whether that guess still holds (a closure freed and
+   * another allocated at its address points elsewhere), and the Protos guessed wrong or never seen
+   * take a second read.
    */
   fill(mem: Memory, raw: RawLuaStack): void {
     const tags = this.layout.tags;

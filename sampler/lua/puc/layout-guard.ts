@@ -49,8 +49,7 @@ function checkOnCopy(input: GuardInput): LayoutCheck | null {
   // The same batch once on the running thread first: the stop's copy then runs warm (cold, it took
   // ~300 µs of the stop here).
   readMany(input.mem, ranges);
-  const copyRanges = () => readMany(input.mem, ranges);
-  const bytes = input.still?.(copyRanges)?.value ?? input.stopped(copyRanges);
+  const bytes = input.stopped(() => readMany(input.mem, ranges));
   const regions = ranges.flatMap((r, i) => (bytes[i] ? [{ addr: r.addr, bytes: bytes[i]! }] : []));
   const copy = new SnapshotMemory(regions);
   let missed = false;
