@@ -298,8 +298,9 @@ async function run(): Promise<void> {
   );
   stats.start(Date.now());
   const t0 = performance.now();
-  // performance.now() less CLOCK_MONOTONIC, which a copy's due time is on (both count from the same clock).
+  // A copy's due time (CLOCK_MONOTONIC ns) as a performance.now() time: both count from the same clock.
   const monotonicOffsetMs = t0 - monotonicNs() / 1e6;
+  const dueAt = (copy: CopierCopy) => copy.dueNs / 1e6 + monotonicOffsetMs;
   const cpu0 = process.cpuUsage();
   const schedule = new SampleSchedule(1000 / options.rate, t0);
   let lastFlush = t0;
@@ -397,7 +398,7 @@ async function run(): Promise<void> {
         ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)
         : null;
     if (stopRequested()) endAt = Math.min(endAt, performance.now());
-    if (copy && copy !== 'none' && copy.dueNs / 1e6 + monotonicOffsetMs > endAt) {
+    if (copy && copy !== 'none' && dueAt(copy) > endAt) {
       // Taken after the end (the copies that follow it are later still).
       copier!.done();
       if (!stopRequested()) reason = 'duration';
@@ -420,7 +421,7 @@ async function run(): Promise<void> {
       lone!.supply(copy);
       dueNs = copy.dueNs;
       now = performance.now();
-      takenAt = Math.min(now, copy.dueNs / 1e6 + monotonicOffsetMs);
+      takenAt = Math.min(now, dueAt(copy));
     } else {
       copier?.setCpu(-1);
       lastCopyAt = now;

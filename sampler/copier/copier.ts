@@ -129,7 +129,7 @@ export class Copier {
   next(timeoutMs: number, batch = 1): CopierCopy | null {
     const words = this.ch.words;
     const until = performance.now() + timeoutMs;
-    const ready = () => Atomics.load(words, W.produced) > this.taken;
+    const ready = () => this.hasReady;
     if (!ready()) {
       const more = Math.min(Math.max(batch, 1), MAX_BATCH) - 1;
       const sleepMs = (this.ch.nextDueNs - monotonicNs()) / 1e6 + COPY_LAG_MS + more * this.intervalMs;
