@@ -41,11 +41,13 @@ import { ThreadSampler, type SamplerShared } from './thread-sampler.js';
  * each living ~1.3 s) loses the time from a thread's start to the look that finds it. Measured there
  * over 60 s: 50 ms after each change, 500 ms after a look without one (one look in 12 at that churn)
  * put a new thread's first sample 356 ms after its start at p90 and kept 88.7% of the samples asked;
- * 50 ms for 2 s, p90 55 ms and 97.4%; 20 ms, p90 26 ms and 98.5%. A directory read costs ~45 µs; a
- * steady process pays one per 500 ms.
+ * 50 ms for 2 s, p90 55 ms and 97.4%; 20 ms, p90 26 ms and 98.5%. In 4-s recordings (4 each): 20 ms
+ * left 1.0-1.25% of a new thread's life before its first sample (median 11-14 ms), 10 ms 0.6-1.0%
+ * (6-9 ms), 5 ms 0.5-0.8% (4-5 ms). A directory read costs ~45 µs: 100 a second while threads
+ * churn; a steady process pays one per 500 ms.
  */
 const THREAD_LIST_MS = 500;
-const THREAD_LIST_CHURN_MS = 20;
+const THREAD_LIST_CHURN_MS = 10;
 const CHURN_MEMORY_MS = 2000;
 /**
  * States the layout check tries before refusing: in a host that churns threads, ~40% of the states

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readProfile } from '../report/read.js';
 import { MERGED_TID_BASE } from '../sampler/thread-identities.js';
-import { buildChurnHost, coverage, readThreadLog, steadyRate } from '../testkit/churn-host.js';
+import { buildChurnHost, coverage, newThreads, readThreadLog } from '../testkit/churn-host.js';
 import { luaprof, tempDir } from './helpers/lua-process.js';
 
 const HAVE = existsSync('/usr/bin/gcc') && existsSync('/usr/include/lua5.4/lua.h');
@@ -61,10 +61,16 @@ describe.skipIf(!HAVE)('64 threads with a lua_State each, ~50 created and destro
     // thread list (before: 1,077-1,235 torn samples here for ~200 threads ended; now 0-3).
     const torn = /torn: .*?, (\d+) dropped/.exec(r.stderr);
     expect(Number(torn![1])).toBeLessThanOrEqual(ended);
-    // Samples kept over those asked by the threads that started once the recording ran (the first 64
-    // start together), quiet machine: 0.86 before that and before new threads were found within
-    // 20 ms (up to 500 ms late), 0.97-1.06 after (a sampler behind repays what it owes).
-    expect(steadyRate(profile, lives, 1000)).toBeGreaterThan(0.85);
+    // Threads that start while it records are found at once (the thread list is read every 10 ms while
+    // threads come and go). Measured: median 6-9 ms from a thread's start to its first sample, 0.6-1.0%
+    // of their lives unsampled; reading the list every 500 ms, 190-230 ms and 20-21%. How many samples
+    // they get once found depends on the CPU luaprof gets beside 64 busy threads on 2 vCPUs (0.62-1.04
+    // of those asked over 20 runs): bench/soak.ts measures that rate, over an hour.
+    const fresh = newThreads(profile, lives, 1000);
+    expect(fresh.count).toBeGreaterThan(60);
+    const median = fresh.firstSampleMs[fresh.firstSampleMs.length >> 1];
+    expect(median, `first samples (ms): ${fresh.firstSampleMs.join(' ')}`).toBeLessThan(25);
+    expect(fresh.unseenShare).toBeLessThan(0.03);
   });
 
   it('--max-threads: threads past it share a profile per name, said in the summary and the meta', async () => {

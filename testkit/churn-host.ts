@@ -87,22 +87,37 @@ export function coverage(profile: Profile, lives: ThreadLife[], minLifeMs = 500)
   return { long: ratios.length, unsampled, ratioP10: at(0.1), ratioMedian: at(0.5), ratioAll: taken / asked };
 }
 
+export interface NewThreads {
+  /** Threads that started at least settleMs into the recording and have a profile of their own. */
+  count: number;
+  /** From each one's start to its first sample (ms), sorted; a thread never sampled counts its whole life. */
+  firstSampleMs: number[];
+  /** The part of their lives in the recording that passed before their first samples. */
+  unseenShare: number;
+}
+
 /**
- * Samples over those asked, for the threads that started at least settleMs into the recording (a
- * host luaprof started makes all its first threads at once, each found by a stop of its own) and
- * have a profile of their own; their time counts from their start to their end or the recording's.
+ * How soon threads that start while luaprof records are found: those that started at least settleMs
+ * into the recording (a host luaprof started makes its first threads at once, each found by a stop
+ * of its own). It leaves out how many samples they get once found, which depends as much on the CPU
+ * luaprof gets beside a busy host as on luaprof (bench/soak.ts measures that rate over an hour).
  */
-export function steadyRate(profile: Profile, lives: ThreadLife[], settleMs: number): number {
-  const samples = new Map(profile.threads.map((t) => [t.tid, t.samples.length]));
+export function newThreads(profile: Profile, lives: ThreadLife[], settleMs: number): NewThreads {
+  const byTid = new Map(profile.threads.map((t) => [t.tid, t]));
   const from = profile.meta.startTime;
   const to = from + profile.meta.durationMs;
-  const rate = profile.meta.rate ?? 100;
-  let taken = 0;
-  let asked = 0;
+  const firstSampleMs: number[] = [];
+  let unseen = 0;
+  let lived = 0;
   for (const l of lives) {
     if (l.startMs < from + settleMs || l.startMs >= to) continue;
-    taken += samples.get(l.tid) ?? 0;
-    asked += ((Math.min(l.endMs, to) - l.startMs) / 1000) * rate;
+    const end = Math.min(l.endMs, to);
+    const t = byTid.get(l.tid);
+    const first = t && t.times.length ? Math.min(end, from + Math.min(...t.times)) : end;
+    firstSampleMs.push(first - l.startMs);
+    unseen += Math.max(0, first - l.startMs);
+    lived += end - l.startMs;
   }
-  return taken / asked;
+  firstSampleMs.sort((a, b) => a - b);
+  return { count: firstSampleMs.length, firstSampleMs, unseenShare: unseen / lived };
 }
