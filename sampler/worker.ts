@@ -57,6 +57,8 @@ const COPIER_WAIT_MS = 20;
 const COPIER_MAX_HZ = 2000;
 /** A copier that gave no copy for this long (beyond 20 intervals) is given up. */
 const COPIER_SILENT_MS = 250;
+/** The copier thread's module: this entry's place in dist/ is the same bundled or not (scripts/bundle-workers.mjs). */
+const COPIER_THREAD = new URL('./copier/copier-thread.js', import.meta.url);
 
 /**
  * The copier's next copy of `lone`, its plan and CPU told first: null when the copier cannot copy it
@@ -392,7 +394,7 @@ async function run(): Promise<void> {
       break;
     }
     const lone = copierOn ? target!.copierThread() : null;
-    if (lone && !copier) copier = new Copier(options.pid, 1000 / options.rate);
+    if (lone && !copier) copier = new Copier(options.pid, 1000 / options.rate, COPIER_THREAD);
     const copy =
       lone && copier?.usable
         ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)

@@ -50,14 +50,19 @@ export class Copier {
   private readonly versionOfSeq = new Map<number, number>();
   private failed = false;
 
+  /**
+   * `thread` is copier-thread.js's URL: given by the sampling worker's entry module, whose place is the
+   * same when dist/ is bundled (scripts/bundle-workers.mjs) as when it is not.
+   */
   constructor(
     pid: number,
     private readonly intervalMs: number,
+    thread: URL,
   ) {
     const channel = newChannel();
     this.ch = new Channel(channel);
     const start: CopierStart = { channel, pid, intervalMs };
-    this.worker = new Worker(new URL('./copier-thread.js', import.meta.url), {
+    this.worker = new Worker(thread, {
       workerData: start,
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
