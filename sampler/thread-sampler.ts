@@ -395,6 +395,9 @@ export class ThreadSampler {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
         this.plan(rt);
         continue;
+      } else if (copied && cpu === 'on' && best?.resolved.torn) {
+        // The copier's copy raced the thread (it had moved to another CPU): copied again, in passes.
+        continue;
       }
       if (!best) return { ...empty, offCpu: false, idle: false, torn: true };
       // Nothing running where the host keeps its requests' coroutines: the host is between two

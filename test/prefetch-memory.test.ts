@@ -261,4 +261,33 @@ describe('PrefetchMemory', () => {
     expect(plansMade).toBeGreaterThanOrEqual(1);
     expect(plansMade).toBeLessThanOrEqual(2);
   });
+  it('a planned range the target has since freed is taken out of the plan after one copy', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory);
+    const freed = snap.regions[snap.regions.length - 1];
+    pm.begin();
+    const frames = frameCis(pm);
+    pm.read(freed.addr, 8);
+    pm.end();
+    const holds = () => {
+      const { iov, count } = pm.exportPlan();
+      return Array.from({ length: count }, (_, k) => k).some((k) => {
+        const addr = Number(iov.readBigUInt64LE(k * 16));
+        return addr <= freed.addr && freed.addr < addr + Number(iov.readBigUInt64LE(k * 16 + 8));
+      });
+    };
+    expect(holds()).toBe(true);
+    // Freed (a stack moved elsewhere): every copy with it in the plan would stop short there.
+    live.mem = SnapshotMemory.fromJSON(snap.regions.slice(0, -1));
+    pm.begin();
+    pm.detached();
+    expect(frameCis(pm)).toEqual(frames);
+    pm.end();
+    expect(holds()).toBe(false);
+    pm.begin();
+    pm.detached();
+    expect(frameCis(pm)).toEqual(frames);
+    expect(pm.missedWhileStrict).toBe(false);
+    pm.end();
+  });
 });

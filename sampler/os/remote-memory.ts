@@ -126,6 +126,11 @@ function spanHolding(spans: readonly Range[], r: Range): number {
   return hi >= 0 && r.addr + r.len <= spans[hi].addr + spans[hi].len ? hi : -1;
 }
 
+/** The reads that overlap none of the ranges. */
+function outside<T extends Range>(reads: readonly T[], ranges: readonly Range[]): T[] {
+  return reads.filter((r) => !ranges.some((u) => r.addr < u.addr + u.len && u.addr < r.addr + r.len));
+}
+
 /** How many different walks' reads the next pause copies. */
 const RECENT_WALKS = 8;
 
@@ -225,6 +230,12 @@ export class PrefetchMemory implements BatchMemory {
    */
   private stableMissed = false;
   private walksSinceStableReplan = 0;
+  /**
+   * Planned reads the last copy could not read at all (memory freed since: a stack or call-record
+   * array the target reallocated). Left in the plan, such a range cuts every copy taken with it
+   * short: process_vm_readv stops at the first range it cannot read.
+   */
+  private unreadable: Range[] = [];
 
   constructor(
     private readonly inner: RemoteMemory,
@@ -336,6 +347,7 @@ export class PrefetchMemory implements BatchMemory {
       failed.forEach((p, i) => {
         const b = again[i];
         if (b) spans.push({ addr: p.addr, buf: b });
+        else this.unreadable.push(p);
       });
     }
     spans.sort((a, b) => a.addr - b.addr);
@@ -404,7 +416,9 @@ export class PrefetchMemory implements BatchMemory {
     // of a deep stack whose depth changes every time).
     this.walksSinceStableReplan++;
     const replanStable = this.stableMissed && this.walksSinceStableReplan >= STABLE_REPLAN_WALKS;
-    if (!this.walkMissed && !replanStable && this.current.spans.length > 0) {
+    const unreadable = this.unreadable;
+    this.unreadable = [];
+    if (!this.walkMissed && !replanStable && unreadable.length === 0 && this.current.spans.length > 0) {
       this.release();
       return;
     }
@@ -418,18 +432,25 @@ export class PrefetchMemory implements BatchMemory {
           : { addr: this.usedAddr[i], len: this.usedLen[i] },
       );
     }
+    if (unreadable.length > 0) this.forget(unreadable);
+    const walk = unreadable.length > 0 ? outside(used, unreadable) : used;
     // A program alternating between coroutines reads each one's state and stack every other sample;
     // a walk that reads what one of the recent ones read changes nothing.
-    const seen = this.recent.findIndex((w) => sameRanges(w, used));
-    if (seen >= 0) {
+    const seen = this.recent.findIndex((w) => sameRanges(w, walk));
+    if (seen >= 0 && unreadable.length === 0) {
       // Least recently seen goes first when a new shape comes.
       if (seen !== this.recent.length - 1) this.recent.push(...this.recent.splice(seen, 1));
     } else {
-      this.recent.push(used);
+      if (seen < 0) this.recent.push(walk);
       if (this.recent.length > this.recentWalks) this.recent.shift();
       this.setPlan(this.planFromRecent());
     }
     this.release();
+  }
+
+  /** Takes the ranges out of the recent walks' reads, so that no plan made from them holds them. */
+  private forget(ranges: readonly Range[]): void {
+    for (let i = 0; i < this.recent.length; i++) this.recent[i] = outside(this.recent[i], ranges);
   }
 
   /** Drops the copy, and readies the next pause's destination now rather than inside that pause. */
