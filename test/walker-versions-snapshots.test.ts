@@ -196,6 +196,22 @@ for (const snap of SNAPS) {
       expect(() => walk(new BoundedMemory(mem))).toThrow(CaptureError);
     });
 
+    if (layout.stkIdRel)
+      it('while the stack is being reallocated (functions as offsets from its start) replays the same', () => {
+        const mem = SnapshotMemory.fromJSON(snap.regions);
+        const L = mem.read(snap.L, layout.state.size)!;
+        const stack = Number(L.readBigUInt64LE(layout.state.stack));
+        let ci = Number(L.readBigUInt64LE(layout.state.ci));
+        // correctstack has turned the innermost two back into pointers, the rest are still offsets.
+        for (let depth = 0; ci !== 0; depth++) {
+          const rec = mem.read(ci, layout.callinfo.size)!;
+          const func = Number(rec.readBigUInt64LE(layout.callinfo.func));
+          if (depth >= 2) rec.writeBigUInt64LE(BigInt(func - stack), layout.callinfo.func);
+          ci = Number(rec.readBigUInt64LE(layout.callinfo.previous!));
+        }
+        expect(walk(mem)).toEqual(snap.dumped);
+      });
+
     it('reads a bounded amount while the target is stopped', () => {
       const bounded = new BoundedMemory(SnapshotMemory.fromJSON(snap.regions));
       new PucCapture(layout).capture(bounded, snap.L, snap.G);
