@@ -44,6 +44,13 @@ describe('speedscope', () => {
     expect(stackCounts(back)).toEqual(stackCounts(p));
   });
 
+  it('writes sample times to the µs', () => {
+    const p = fixtureProfile();
+    p.threads[0].times[0] = 128.63068420016288;
+    const back = fromSpeedscope(JSON.parse(toSpeedscope(p)));
+    expect(back.threads[0].times[0]).toBe(128.631);
+  });
+
   it('is a valid speedscope document: one sampled profile per thread, shared frames', () => {
     const doc = JSON.parse(toSpeedscope(fixtureProfile()));
     expect(doc.$schema).toBe('https://www.speedscope.app/file-format-schema.json');
