@@ -36,12 +36,16 @@ const ACCURACY = join(FIXTURES, 'accuracy');
 const SHARE_POINTS = 3;
 const SHARE_POINTS_JIT = 5;
 const FOREIGN_EDGES_MAX = 0.005;
-
 /**
- * Sampling modes every check runs under: extra `record` flags. Today there is one (blocking ptrace
- * stops); when the sampler that copies without stopping becomes the default, add
- * `{ name: 'blocking', flags: ['--blocking'] }` here.
+ * Samples torn.lua loses to tears found (cut or dropped, of all taken): a copy of one moment is whole,
+ * so this bounds the copies that were not (5.1 cut 51-62% while its copier copies were cut short).
+ * 5.2 and 5.3 are left out: after each collection the deep stack's CallInfos are new, and the copies
+ * that miss them are taken again while the thread runs (cut and dropped 40-60%: not solved yet).
  */
+const DETECTED_TEARS_MAX = 0.05;
+const NEW_CALLINFOS_EACH_COLLECTION = /^lua5\.[23]$/;
+
+/** Sampling modes every check runs under (extra `record` flags): the default copies without stopping. */
 const MODES: { name: string; flags: string[] }[] = [{ name: 'default', flags: [] }];
 
 interface Variant {
@@ -259,7 +263,10 @@ for (const mode of MODES) {
         },
       );
 
-      it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph`, async () => {
+      const lostBound = NEW_CALLINFOS_EACH_COLLECTION.test(v.name)
+        ? ''
+        : `, at most ${DETECTED_TEARS_MAX * 100}% cut or dropped as torn`;
+      it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph${lostBound}`, async () => {
         const { profile, summary } = await record(v, mode, 'torn.lua', ['5']);
         // Enough samples to resolve the bound (0.5% of 400 is 2), hence 5 s. Fewer than 1000 Hz allows:
         // on 5.2 a collection frees every spare CallInfo, so after each one the deep stack's call records
@@ -272,6 +279,11 @@ for (const mode of MODES) {
         expect(bad / total, `${bad} of ${total} samples, e.g.\n${examples.join('\n')}`).toBeLessThanOrEqual(
           FOREIGN_EDGES_MAX,
         );
+        const tears = /torn: \d+ read from a later pass, (\d+) cut, (\d+) dropped/.exec(summary);
+        expect(tears, summary).not.toBeNull();
+        const lost = Number(tears![1]) + Number(tears![2]);
+        if (lostBound)
+          expect(lost / (total + Number(tears![2])), summary).toBeLessThanOrEqual(DETECTED_TEARS_MAX);
       });
     }
   });
