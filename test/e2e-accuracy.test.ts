@@ -40,7 +40,7 @@ const FOREIGN_EDGES_MAX = 0.005;
  * Samples torn.lua loses to tears found (cut or dropped, of all taken): a copy of one moment is whole,
  * so this bounds the copies that were not (5.1 cut 51-62% while its copier copies were cut short).
  * 5.2 and 5.3 are left out: after each collection the deep stack's CallInfos are new, and the copies
- * that miss them are taken again while the thread runs (cut and dropped 40-60%: not solved yet).
+ * that miss them are taken again while the thread runs (35-38% cut or dropped: not solved yet).
  */
 const DETECTED_TEARS_MAX = 0.05;
 const NEW_CALLINFOS_EACH_COLLECTION = /^lua5\.[23]$/;
