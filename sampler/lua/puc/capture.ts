@@ -201,7 +201,9 @@ export class PucCapture {
     const maxOffset = MAX_STACK_SLOTS * this.layout.tvalue.size;
     for (let i = 0; i < funcAddrs.length; i++) {
       const a = funcAddrs[i];
-      if (a < maxOffset && a % this.layout.tvalue.size === 0) funcAddrs[i] = stack + a;
+      // A pointer into the stack is at or above its start (a heap below 16 MB, as in a non-PIE build,
+      // could otherwise hold pointers that look like offsets).
+      if (a < stack && a < maxOffset && a % this.layout.tvalue.size === 0) funcAddrs[i] = stack + a;
       else if (!isPlausiblePtr(a) || a < stack)
         throw new CaptureError('stack is being reallocated (StkIdRel offsets)');
     }
