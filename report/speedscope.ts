@@ -113,7 +113,7 @@ export function* speedscopeParts(profile: Profile, toolVersion?: string): Genera
 
 /** A time in ms, rounded to the µs. */
 function toMicroseconds(ms: number | undefined): number | undefined {
-  return ms === undefined ? ms : Math.round(ms * 1000) / 1000;
+  return ms === undefined ? ms : round(ms, 1e3);
 }
 
 /** A number as JSON.stringify writes it (null for NaN and the infinities, and for a hole). */
@@ -140,8 +140,8 @@ export function threadLabel(t: ThreadProfile): string {
   return t.name ? `${t.name} (${who})` : `thread ${who}`;
 }
 
-function round(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
+function round(x: number, scale = 1e6): number {
+  return Math.round(x * scale) / scale;
 }
 
 /** Parsed sample arrays remembered per profile, well under a Map's 2^24 entries. */
