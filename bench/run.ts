@@ -5,7 +5,9 @@
  *   alone, alone-again     twice with nothing attached: the pair is the run's noise band (what it can resolve)
  *   floor                  under the bare ptrace stop/release cycle (bench/ptrace-floor.ts: the platform's floor)
  *   wake-floor             beside a real-time thread that wakes on the target's CPU and does nothing
- *                          (bench/wake-floor.ts: the floor under the default mode's copier thread)
+ *                          (bench/wake-floor.ts: the floor under the copier thread, the default with --idle)
+ *   timer-floor            under a timer on the thread's CPU time whose BPF program only counts
+ *                          (bench/timer-floor.ts: the floor under the default mode's kernel copies)
  *   blocking               under `luaprof record --blocking` (stops the thread for each sample)
  *   default                under `luaprof record` (copies the running thread with process_vm_readv, no stop)
  *   native                 under `luaprof record --native` (stops)
@@ -62,6 +64,7 @@ import {
 
 const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
 const WAKE_FLOOR = join(ROOT, 'dist/bench/wake-floor.js');
+const TIMER_FLOOR = join(ROOT, 'dist/bench/timer-floor.js');
 const args = process.argv.slice(2);
 const opt = option;
 const ROUNDS = Number(opt('rounds', '7'));
@@ -83,7 +86,16 @@ if (args.includes('--native')) {
   );
   process.exit(2);
 }
-const ALL_MODES = ['alone', 'alone-again', 'floor', 'wake-floor', 'blocking', 'default', 'native'] as const;
+const ALL_MODES = [
+  'alone',
+  'alone-again',
+  'floor',
+  'wake-floor',
+  'timer-floor',
+  'blocking',
+  'default',
+  'native',
+] as const;
 type Mode = (typeof ALL_MODES)[number];
 const modesGiven = args.includes('--modes');
 const MODES = opt('modes', ALL_MODES.join(',')).split(',').filter(Boolean) as Mode[];
@@ -116,7 +128,7 @@ interface Run {
 
 type Config =
   | { kind: 'alone'; again: boolean }
-  | { kind: 'floor'; rate: number; wake: boolean }
+  | { kind: 'floor'; rate: number; floor: 'ptrace' | 'wake' | 'timer' }
   | { kind: 'luaprof'; mode: LuaprofMode; rate: number; cli: CliModes; flags: string[]; baseline: boolean };
 
 const label = (c: Config) =>
@@ -125,8 +137,15 @@ const label = (c: Config) =>
       ? 'alone again'
       : 'alone'
     : c.kind === 'floor'
-      ? `${c.rate} Hz ${c.wake ? 'bare wake-up on its CPU' : 'bare ptrace cycle'}`
+      ? `${c.rate} Hz ${FLOOR_NAMES[c.floor]}`
       : `${c.rate} Hz ${c.mode}${c.flags.length ? ` (${c.flags.join(' ')})` : ' (no flag)'}${c.baseline ? ` [${BASELINE}]` : ''}`;
+
+const FLOOR_NAMES = {
+  ptrace: 'bare ptrace cycle',
+  wake: 'bare wake-up on its CPU',
+  timer: 'bare timer on its CPU time',
+};
+const FLOOR_SCRIPTS = { ptrace: FLOOR, wake: WAKE_FLOOR, timer: TIMER_FLOOR };
 
 const notes: string[] = [];
 const current = detectModes(CLI);
@@ -138,8 +157,9 @@ const configs: Config[] = [];
 if (MODES.includes('alone')) configs.push({ kind: 'alone', again: false });
 if (MODES.includes('alone-again')) configs.push({ kind: 'alone', again: true });
 for (const rate of RATES) {
-  if (MODES.includes('floor')) configs.push({ kind: 'floor', rate, wake: false });
-  if (MODES.includes('wake-floor')) configs.push({ kind: 'floor', rate, wake: true });
+  if (MODES.includes('floor')) configs.push({ kind: 'floor', rate, floor: 'ptrace' });
+  if (MODES.includes('wake-floor')) configs.push({ kind: 'floor', rate, floor: 'wake' });
+  if (MODES.includes('timer-floor')) configs.push({ kind: 'floor', rate, floor: 'timer' });
   for (const mode of ['blocking', 'default', 'native'] as const) {
     if (!MODES.includes(mode)) continue;
     for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [
@@ -201,7 +221,7 @@ function runOnce(config: Config): Promise<Run> {
     const usage = join(dir, 'rusage.json');
     const argv =
       config.kind === 'floor'
-        ? [config.wake ? WAKE_FLOOR : FLOOR, String(target.pid), String(config.rate)]
+        ? [FLOOR_SCRIPTS[config.floor], String(target.pid), String(config.rate)]
         : [
             RUSAGE_EXEC,
             usage,
@@ -326,7 +346,8 @@ const againC = configs.find((c) => c.kind === 'alone' && c.again);
 const aloneWall = aloneC ? median(results.get(aloneC)!.map((r) => r.wallMs)) : undefined;
 const aloneCpu = aloneC ? medianOf(results.get(aloneC)!.map((r) => r.cpuMs)) : undefined;
 const isStop = (c: Config) =>
-  (c.kind === 'floor' && !c.wake) || (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
+  (c.kind === 'floor' && c.floor === 'ptrace') ||
+  (c.kind === 'luaprof' && (c.mode !== 'default' || !c.cli.hasBlocking));
 
 const perSample = (runs: Run[], f: (r: Run) => number | undefined) =>
   medianOf(runs.map((r) => (f(r) !== undefined && r.samples ? f(r)! / r.samples : undefined)));

@@ -317,7 +317,8 @@ export class ThreadSampler {
       let to = monotonicNs();
       if (copied) ({ fromNs: from, toNs: to, dueNs } = supplied);
       this.copierUsed = copied;
-      const cpu = this.cpuState(from, to, attempt === 1 ? dueNs : 0);
+      const cpu =
+        copied && supplied.still === true ? 'still' : this.cpuState(from, to, attempt === 1 ? dueNs : 0);
       // Registers of the instant: the switch-out that took the thread off its CPU for the copy. A
       // thread that ran during the copy has none that match it. Where the sampler does not wake on
       // the thread's CPU (several threads copied at once) the sample takes a stop; where it does and

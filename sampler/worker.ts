@@ -37,7 +37,8 @@ import { takeLongestPauseUs } from './pause.js';
 import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
-import { Copier, type CopierCopy } from './copier/copier.js';
+import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
+import { TickCopier } from './copier/tick-copier.js';
 import { CopierBatch } from './copier/batch.js';
 import type { ThreadSampler } from './thread-sampler.js';
 
@@ -65,7 +66,7 @@ const COPIER_THREAD = new URL('./copier/copier-thread.js', import.meta.url);
  * (its plan does not fit, its CPU is unknown), 'none' when no copy came within waitMs.
  */
 function nextCopy(
-  copier: Copier,
+  copier: CopySource,
   lone: ThreadSampler,
   waitMs: number,
   batch: CopierBatch,
@@ -380,7 +381,13 @@ async function run(): Promise<void> {
   // Up to COPIER_MAX_HZ: above it the sampler is mostly behind, copies from where it is without moving,
   // and held 4,997 of 5,000 Hz where the copier, its slots full, held 4,896.
   let copierOn = copiesRunning && target !== null && samplerAffinity.useful && options.rate <= COPIER_MAX_HZ;
-  let copier: Copier | null = null;
+  let copier: CopySource | null = null;
+  // The kernel copies the thread at its own timer's ticks (copier/tick-copier.ts) unless idle samples
+  // are wanted (that timer counts CPU time) or BPF is refused; else the copier thread copies it.
+  const ticks = !options.idle && process.env.LUAPROF_COPIER !== 'thread';
+  const openCopier = (tid: number): CopySource =>
+    (ticks ? TickCopier.open(tid, 1000 / options.rate) : null) ??
+    new Copier(options.pid, 1000 / options.rate, COPIER_THREAD);
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
@@ -394,7 +401,11 @@ async function run(): Promise<void> {
       break;
     }
     const lone = copierOn ? target!.copierThread() : null;
-    if (lone && !copier) copier = new Copier(options.pid, 1000 / options.rate, COPIER_THREAD);
+    if (lone && copier instanceof TickCopier && copier.tid !== lone.tid) {
+      copier.stop();
+      copier = null;
+    }
+    if (lone && !copier) copier = openCopier(lone.tid);
     const copy =
       lone && copier?.usable
         ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)
@@ -408,7 +419,11 @@ async function run(): Promise<void> {
     }
     if (copy === 'none') {
       // A copier that stopped copying (it died): sampling goes on without it.
-      if (performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs) {
+      // (The kernel's copies stop while the thread sleeps: silence is not death there.)
+      if (
+        !(copier instanceof TickCopier) &&
+        performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs
+      ) {
         copier!.stop();
         copierOn = false;
       }

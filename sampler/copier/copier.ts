@@ -36,9 +36,23 @@ export interface CopierCopy extends SlotRecord {
   bytes: Buffer;
   /** The plan it was taken with (see publishPlan). */
   planVersion: number;
+  /** Taken where the thread stood interrupted (tick-copier.ts): of one moment. */
+  still?: boolean;
 }
 
-export class Copier {
+/** What the sampling worker asks of a copier: this thread's one, or the kernel's (tick-copier.ts). */
+export interface CopySource {
+  readonly usable: boolean;
+  readonly hasReady: boolean;
+  readonly late: number;
+  publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean;
+  setCpu(cpu: number): void;
+  next(timeoutMs: number, batch?: number): CopierCopy | null;
+  done(): void;
+  stop(): void;
+}
+
+export class Copier implements CopySource {
   private readonly ch: Channel;
   private readonly worker: Worker;
   private taken = 0;

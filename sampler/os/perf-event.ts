@@ -15,6 +15,7 @@ export const PAGE = 4096;
 
 interface Sys {
   open(attr: Buffer, pid: number, cpu: number, group: number, flags: number): number;
+  ioctl(fd: number, request: number, arg: number | bigint): number;
   mmap(len: number, prot: number, flags: number, fd: number): unknown;
   munmap(p: unknown, len: number): number;
   close(fd: number): number;
@@ -27,7 +28,9 @@ function bind(): Sys {
   const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
   const munmap = lib.func('int munmap(void*, size_t)');
   const close = lib.func('int close(int)');
+  const ioctl = lib.func('int ioctl(int, unsigned long, uint64_t)');
   sys = {
+    ioctl: (fd, request, arg) => ioctl(fd, request, arg) as number,
     open: (a, p, c, g, f) => Number(syscall(SYS_PERF_EVENT_OPEN, a, p, c, g, f)),
     mmap: (len, prot, flags, fd) => mmap(null, len, prot, flags, fd, 0),
     munmap: (p, len) => munmap(p, len) as number,
@@ -70,6 +73,58 @@ export class PerfRing {
     if (this.fd < 0) return;
     const s = bind();
     s.munmap(this.map, this.len);
+    s.close(this.fd);
+    this.fd = -1;
+  }
+}
+
+const PERF_COUNT_SW_TASK_CLOCK = 1;
+const IOC_ENABLE = 0x2400;
+const IOC_DISABLE = 0x2401;
+const IOC_PERIOD = 0x40082404; // _IOW('$', 4, __u64)
+const IOC_SET_BPF = 0x40042408; // _IOW('$', 8, __u32)
+
+/**
+ * A timer on one thread's own CPU time (task-clock): it fires in the thread's context each time the
+ * thread has run `periodNs`, and runs the program attached to it there. Nothing is recorded in a ring.
+ */
+export class ThreadTimer {
+  private readonly period = Buffer.alloc(8);
+
+  private constructor(private fd: number) {}
+
+  /** Opened disabled, with `program` attached; null where refused. */
+  static open(tid: number, periodNs: number, program: number): ThreadTimer | null {
+    const s = bind();
+    const attr = Buffer.alloc(PERF_ATTR_SIZE);
+    attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
+    attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
+    attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_TASK_CLOCK), 8);
+    attr.writeBigUInt64LE(BigInt(Math.round(periodNs)), 16);
+    attr.writeBigUInt64LE(1n, 40); // disabled
+    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) return null;
+    if (s.ioctl(fd, IOC_SET_BPF, program) !== 0) {
+      s.close(fd);
+      return null;
+    }
+    return new ThreadTimer(fd);
+  }
+
+  enable(): boolean {
+    return bind().ioctl(this.fd, IOC_ENABLE, 0) === 0;
+  }
+
+  /** A new period from the next firing on (the kernel tells the thread's CPU: an interrupt there). */
+  setPeriod(periodNs: number): boolean {
+    this.period.writeBigUInt64LE(BigInt(Math.max(10_000, Math.round(periodNs))), 0);
+    return bind().ioctl(this.fd, IOC_PERIOD, BigInt(koffi.address(this.period) as number | bigint)) === 0;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    const s = bind();
+    s.ioctl(this.fd, IOC_DISABLE, 0);
     s.close(this.fd);
     this.fd = -1;
   }

@@ -1,0 +1,78 @@
+/**
+ * The floor under the default mode's kernel copies (sampler/copier/tick-copier.ts): the same timer on
+ * the target thread's CPU time, at the same rate, its period drawn again as often, running a BPF program
+ * that only counts its ticks. What that costs the target is what this kernel and hypervisor charge for
+ * an interrupt of the thread at a moment of our choosing: the part of the default mode's cost no
+ * sampler that copies in the thread's own context can go below. bench/run.ts runs it beside `luaprof
+ * record` ("timer-floor").
+ *
+ *   node dist/bench/timer-floor.js PID RATE_HZ   (prints "floor: attached", then one JSON line at the end)
+ */
+import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import {
+  FP,
+  HELPER,
+  MAP_ARRAY,
+  asm,
+  assemble,
+  createMap,
+  loadProgram,
+  lookupMap,
+  PROG_PERF_EVENT,
+} from '../sampler/os/bpf.js';
+import { ThreadTimer } from '../sampler/os/perf-event.js';
+
+const pid = Number(process.argv[2]);
+const rate = Number(process.argv[3]);
+if (!Number.isInteger(pid) || !(rate > 0)) {
+  process.stderr.write('usage: timer-floor PID RATE_HZ\n');
+  process.exit(2);
+}
+/** As the tick copier: a new period this often, its rate uniform over [0.5, 1.5] times the rate. */
+const REDRAW_MS = 50;
+
+const counts = createMap(MAP_ARRAY, 4, 8, 1);
+const zero = Buffer.alloc(4);
+const program =
+  counts < 0
+    ? 'no map'
+    : loadProgram(
+        PROG_PERF_EVENT,
+        assemble([
+          asm.mov(1, 0),
+          asm.store32(FP, -4, 1),
+          asm.loadMap(1, counts),
+          asm.movReg(2, FP),
+          asm.add(2, -4),
+          asm.call(HELPER.mapLookupElem),
+          asm.jumpIfEq(0, 0, 'out'),
+          asm.mov(1, 1),
+          asm.atomicAdd64(0, 0, 1),
+          asm.label('out'),
+          asm.mov(0, 0),
+          asm.exit(),
+        ]),
+      );
+const timer = typeof program === 'number' ? ThreadTimer.open(pid, 1e9 / rate, program) : null;
+if (!timer || !timer.enable()) {
+  process.stderr.write(
+    `timer-floor: needs BPF and perf events (run as root)${typeof program === 'string' ? `: ${program}` : ''}\n`,
+  );
+  process.exit(2);
+}
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const t0 = performance.now();
+const cpu0 = process.cpuUsage();
+process.stderr.write('floor: attached\n');
+while (existsSync(`/proc/${pid}`)) {
+  timer.setPeriod(1e9 / rate / (0.5 + Math.random()));
+  Atomics.wait(sleeper, 0, 0, REDRAW_MS);
+}
+const seconds = (performance.now() - t0) / 1000;
+const used = process.cpuUsage(cpu0);
+const ticks = Number(lookupMap(counts, zero, 8)?.readBigUInt64LE(0) ?? 0n);
+timer.close();
+console.log(
+  JSON.stringify({ cycles: ticks, rateHz: Math.round(ticks / seconds), cpuUs: used.user + used.system }),
+);

@@ -1,0 +1,212 @@
+/**
+ * Copies of one thread taken by the kernel at the thread's own timer ticks (tick-program.ts): a
+ * CPU-time timer on the thread fires in its context, where a BPF program copies the plan's spans into
+ * a ring buffer this side reads without system calls. No context switch, no other thread on the
+ * thread's CPU: the target pays the timer's interrupt and the copy, nothing else.
+ *
+ * The timer counts the thread's CPU time, so a thread that sleeps gives no copies (its samples would
+ * be idle ones): `--idle` keeps the copier thread (copier.ts), whose clock is the wall's. Its period
+ * is drawn again every REDRAW_MS (its rate uniform around the rate asked): a fixed period could keep sampling the
+ * same phase of a loop of the same period.
+ */
+import {
+  closeFd,
+  createMap,
+  loadProgram,
+  possibleCpus,
+  updateMap,
+  BpfRing,
+  MAP_ARRAY,
+  MAP_HASH,
+  MAP_RINGBUF,
+  PROG_PERF_EVENT,
+} from '../os/bpf.js';
+import { ThreadTimer } from '../os/perf-event.js';
+import type { CopierCopy, CopySource } from './copier.js';
+import {
+  MAX_BYTES,
+  MAX_SPAN,
+  MAX_SPANS,
+  NONE_FAILED,
+  PLAN_HEADER,
+  PLAN_VALUE_BYTES,
+  RECORD_HEADER,
+  SCRATCH_BYTES,
+  SPAN_BYTES,
+  tickProgram,
+} from './tick-program.js';
+
+/** The ring: ~25 records of the largest plan, hundreds of the usual ones (a power of two, in pages). */
+const RING_BYTES = 4 << 20;
+/** How often the timer's period is drawn again (each change interrupts the thread's CPU once). */
+const REDRAW_MS = 50;
+/** Plans whose copies are still recognised. */
+const PLANS_REMEMBERED = 4;
+
+interface PlanRecord {
+  version: number;
+  /** Where each span starts in a copy (to tell how much of a copy whose span `i` failed is whole). */
+  offsets: number[];
+  bytes: number;
+}
+
+export class TickCopier implements CopySource {
+  readonly usable = true;
+  readonly late = 0;
+  private readonly key = Buffer.alloc(4);
+  private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
+  private readonly copy = Buffer.alloc(MAX_BYTES);
+  private readonly sleepWord = new Int32Array(new SharedArrayBuffer(4));
+  private readonly plans = new Map<number, PlanRecord>();
+  private seq = 0;
+  private publishedVersion = -1;
+  private publishedFits = false;
+  private paused = true;
+  private nextRedraw = 0;
+
+  private constructor(
+    readonly tid: number,
+    private readonly intervalMs: number,
+    private readonly fds: number[],
+    private readonly plansFd: number,
+    private readonly ring: BpfRing,
+    private readonly timer: ThreadTimer,
+    private readonly random: () => number,
+  ) {
+    this.key.writeUInt32LE(tid, 0);
+  }
+
+  /** A copier of thread `tid`; null where BPF or the thread's timer is refused. */
+  static open(tid: number, intervalMs: number, random: () => number = Math.random): TickCopier | null {
+    const cpus = possibleCpus();
+    if (cpus <= 0) return null;
+    const fds: number[] = [];
+    const made = (fd: number) => {
+      if (fd >= 0) fds.push(fd);
+      return fd;
+    };
+    const give = () => {
+      for (const fd of fds) closeFd(fd);
+      return null;
+    };
+    try {
+      const plans = made(createMap(MAP_HASH, 4, PLAN_VALUE_BYTES, 16));
+      const scratch = made(createMap(MAP_ARRAY, 4, SCRATCH_BYTES, cpus));
+      const ringFd = made(createMap(MAP_RINGBUF, 0, 0, RING_BYTES));
+      if (plans < 0 || scratch < 0 || ringFd < 0) return give();
+      const program = loadProgram(PROG_PERF_EVENT, tickProgram({ plans, scratch, ring: ringFd }));
+      if (typeof program === 'string') return give();
+      fds.push(program);
+      const ring = BpfRing.map(ringFd, RING_BYTES);
+      if (!ring) return give();
+      const timer = ThreadTimer.open(tid, intervalMs * 1e6, program);
+      if (!timer) {
+        ring.close();
+        return give();
+      }
+      const copier = new TickCopier(tid, intervalMs, fds, plans, ring, timer, random);
+      if (!copier.writePlan(0, 0, 0) || !timer.enable()) {
+        copier.stop();
+        return null;
+      }
+      return copier;
+    } catch {
+      return give();
+    }
+  }
+
+  get hasReady(): boolean {
+    return this.ring.hasRecords;
+  }
+
+  publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean {
+    if (version === this.publishedVersion && !this.paused) return this.publishedFits;
+    this.publishedVersion = version;
+    this.publishedFits = false;
+    if (bytes > MAX_BYTES || iov.length < count * 16) return false;
+    const offsets: number[] = [];
+    let n = 0;
+    let off = 0;
+    for (let i = 0; i < count; i++) {
+      const addr = Number(iov.readBigUInt64LE(i * 16));
+      const len = Number(iov.readBigUInt64LE(i * 16 + 8));
+      for (let cut = 0; cut < len; cut += MAX_SPAN) {
+        if (n === MAX_SPANS) return false;
+        const at = PLAN_HEADER + n * SPAN_BYTES;
+        this.plan.writeBigUInt64LE(BigInt(addr + cut), at);
+        this.plan.writeUInt32LE(Math.min(MAX_SPAN, len - cut), at + 8);
+        this.plan.writeUInt32LE(off + cut, at + 12);
+        offsets.push(off + cut);
+        n++;
+      }
+      off += len;
+    }
+    if (off !== bytes || n === 0) return false;
+    const seq = ++this.seq;
+    this.plans.set(seq, { version, offsets, bytes });
+    if (this.plans.size > PLANS_REMEMBERED) this.plans.delete(this.plans.keys().next().value!);
+    this.publishedFits = this.writePlan(n, bytes, seq);
+    this.paused = !this.publishedFits;
+    return this.publishedFits;
+  }
+
+  /** -1: copy nothing until the next plan (the sampler samples this thread its usual way meanwhile). */
+  setCpu(cpu: number): void {
+    if (cpu >= 0 || this.paused) return;
+    this.paused = true;
+    this.writePlan(0, 0, 0);
+  }
+
+  next(timeoutMs: number, batch = 1): CopierCopy | null {
+    const now = performance.now();
+    if (now >= this.nextRedraw) {
+      // A rate uniform over [0.5, 1.5] times the one asked: its mean is the rate asked.
+      this.timer.setPeriod((this.intervalMs * 1e6) / (0.5 + this.random()));
+      this.nextRedraw = now + REDRAW_MS;
+    }
+    if (!this.ring.hasRecords) {
+      // The timer is the thread's: records come as it runs, so the wait is the batch's length.
+      Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, Math.max(1, batch) * this.intervalMs));
+    }
+    let copy: CopierCopy | null = null;
+    this.ring.drain((r) => (copy = this.read(r)), 1);
+    return copy;
+  }
+
+  private read(r: Buffer): CopierCopy | null {
+    if (r.length < RECORD_HEADER) return null;
+    const timeNs = Number(r.readBigUInt64LE(0));
+    const seq = r.readUInt32LE(12);
+    const failed = r.readUInt32LE(16);
+    const plan = this.plans.get(seq);
+    const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
+    const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
+    r.copy(this.copy, 0, RECORD_HEADER, RECORD_HEADER + got);
+    return {
+      planSeq: seq,
+      planVersion: plan?.version ?? -1,
+      got,
+      dueNs: timeNs,
+      fromNs: timeNs,
+      toNs: timeNs,
+      bytes: this.copy.subarray(0, got),
+      still: true,
+    };
+  }
+
+  done(): void {}
+
+  stop(): void {
+    this.timer.close();
+    this.ring.close();
+    for (const fd of this.fds) closeFd(fd);
+    this.fds.length = 0;
+  }
+
+  private writePlan(spans: number, bytes: number, seq: number): boolean {
+    this.plan.writeUInt32LE(spans, 0);
+    this.plan.writeUInt32LE(bytes, 4);
+    this.plan.writeUInt32LE(seq, 8);
+    return updateMap(this.plansFd, this.key, this.plan);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The BPF program a thread's CPU-time timer runs in the thread's own context (tick-copier.ts): it
+ * copies what the thread's plan names out of the thread's memory, at that instant, into a ring buffer.
+ * Interrupted where it stood, the thread does not move while it is copied: the copy is of one moment,
+ * like a stop's, but taken on time and without a context switch.
+ *
+ * Plan (a hash map's value, keyed by thread id; replaced whole, never edited in place):
+ *   u32 spans, u32 bytes, u32 plan sequence, u32 0, then per span: u64 address, u32 length, u32 offset
+ * Record (the ring's): u64 CLOCK_MONOTONIC ns, u32 tid, u32 plan sequence, u32 first span that could
+ *   not be read (NONE_FAILED: none), u32 bytes, then the spans' bytes at their offsets.
+ */
+import { FP, HELPER, RB_NO_WAKEUP, asm, assemble } from '../os/bpf.js';
+
+export const PLAN_HEADER = 16;
+export const SPAN_BYTES = 16;
+/** Spans a plan holds at most (the copier thread's plans at Lua depth 30: 6–12). */
+export const MAX_SPANS = 64;
+/** Bytes a plan copies at most, and a span at most (longer spans are cut into several). */
+export const MAX_BYTES = 1 << 17;
+export const MAX_SPAN = 1 << 15;
+export const RECORD_HEADER = 24;
+export const NONE_FAILED = 0xffff_ffff;
+export const PLAN_VALUE_BYTES = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
+/** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
+export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
+
+export function tickProgram(maps: { plans: number; scratch: number; ring: number }): Buffer {
+  const [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  return assemble([
+    asm.call(HELPER.getCurrentPidTgid),
+    asm.mov32Reg(r7, r0), // the thread id
+    asm.store32(FP, -4, r7),
+    asm.loadMap(r1, maps.plans),
+    asm.movReg(r2, FP),
+    asm.add(r2, -4),
+    asm.call(HELPER.mapLookupElem),
+    asm.jumpIfEq(r0, 0, 'out'),
+    asm.movReg(r8, r0), // the plan
+    asm.load32(r1, r8, 0),
+    asm.jumpIfEq(r1, 0, 'out'), // paused
+    asm.call(HELPER.getSmpProcessorId),
+    asm.store32(FP, -8, r0),
+    asm.loadMap(r1, maps.scratch),
+    asm.movReg(r2, FP),
+    asm.add(r2, -8),
+    asm.call(HELPER.mapLookupElem),
+    asm.jumpIfEq(r0, 0, 'out'),
+    asm.movReg(r9, r0), // this CPU's record
+    asm.call(HELPER.ktimeGetNs),
+    asm.store64(r9, 0, r0),
+    asm.store32(r9, 8, r7),
+    asm.load32(r1, r8, 8),
+    asm.store32(r9, 12, r1),
+    asm.mov(r1, -1),
+    asm.store32(r9, 16, r1),
+    asm.load32(r1, r8, 4),
+    asm.store32(r9, 20, r1),
+    asm.mov(r6, 0), // span index
+    asm.label('span'),
+    asm.jumpIfAtLeast(r6, MAX_SPANS, 'send'),
+    asm.load32(r1, r8, 0),
+    asm.jumpIfAtLeastReg(r6, r1, 'send'),
+    asm.movReg(r2, r6),
+    asm.lsh(r2, 4),
+    asm.addReg(r2, r8),
+    asm.load64(r3, r2, PLAN_HEADER), // address
+    asm.load32(r4, r2, PLAN_HEADER + 8), // length
+    asm.load32(r5, r2, PLAN_HEADER + 12), // offset
+    asm.jumpIfEq(r4, 0, 'next'),
+    asm.jumpIfAbove(r4, MAX_SPAN, 'failed'),
+    asm.and(r5, MAX_BYTES - 1),
+    asm.movReg(r1, r9),
+    asm.add(r1, RECORD_HEADER),
+    asm.addReg(r1, r5),
+    asm.movReg(r2, r4),
+    asm.call(HELPER.probeReadUser),
+    asm.jumpIfEq(r0, 0, 'next'),
+    asm.label('failed'),
+    asm.store32(r9, 16, r6),
+    asm.jump('send'),
+    asm.label('next'),
+    asm.add(r6, 1),
+    asm.jump('span'),
+    asm.label('send'),
+    asm.load32(r3, r8, 4),
+    asm.jumpIfAbove(r3, MAX_BYTES, 'out'),
+    asm.add(r3, RECORD_HEADER),
+    asm.loadMap(r1, maps.ring),
+    asm.movReg(r2, r9),
+    asm.mov(r4, RB_NO_WAKEUP),
+    asm.call(HELPER.ringbufOutput),
+    asm.label('out'),
+    asm.mov(r0, 0),
+    asm.exit(),
+  ]);
+}

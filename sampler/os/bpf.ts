@@ -1,0 +1,263 @@
+/**
+ * The few bpf(2) commands the sampler needs (maps, a program, its ring buffer), and an assembler for
+ * the instructions its one program uses. Refused where the kernel or the caller's privileges do not
+ * allow it: callers then sample the way they did without it.
+ */
+import koffi from 'koffi';
+import { readFileSync } from 'node:fs';
+
+const SYS_BPF = 321;
+const ATTR_BYTES = 128;
+const CMD = { mapCreate: 0, mapLookup: 1, mapUpdate: 2, progLoad: 5 } as const;
+export const MAP_HASH = 1;
+export const MAP_ARRAY = 2;
+export const MAP_RINGBUF = 27;
+export const PROG_PERF_EVENT = 7;
+
+/** Helper functions by number (include/uapi/linux/bpf.h, `___BPF_FUNC_MAPPER`). */
+export const HELPER = {
+  mapLookupElem: 1,
+  ktimeGetNs: 5,
+  getSmpProcessorId: 8,
+  getCurrentPidTgid: 14,
+  probeReadUser: 112,
+  ringbufOutput: 130,
+} as const;
+/** bpf_ringbuf_output's flag: no wake-up (a self-interrupt on the target's CPU); the reader polls. */
+export const RB_NO_WAKEUP = 1;
+
+interface Sys {
+  bpf(cmd: number, attr: Buffer): number;
+  close(fd: number): number;
+  mmap(len: number, prot: number, fd: number, offset: number): unknown;
+  munmap(p: unknown, len: number): number;
+}
+let sys: Sys | null = null;
+function bind(): Sys {
+  if (sys) return sys;
+  const lib = koffi.load('libc.so.6');
+  const syscall = lib.func('long syscall(long, long, void*, unsigned int)');
+  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
+  const munmap = lib.func('int munmap(void*, size_t)');
+  const close = lib.func('int close(int)');
+  sys = {
+    bpf: (cmd, attr) => Number(syscall(SYS_BPF, cmd, attr, attr.length)),
+    close: (fd) => close(fd) as number,
+    mmap: (len, prot, fd, offset) => mmap(null, len, prot, 1 /* MAP_SHARED */, fd, offset),
+    munmap: (p, len) => munmap(p, len) as number,
+  };
+  return sys;
+}
+
+const address = (b: Buffer): bigint => BigInt(koffi.address(b) as number | bigint);
+
+/** A map's file descriptor, or -1 where refused. */
+export function createMap(type: number, keyBytes: number, valueBytes: number, entries: number): number {
+  const a = Buffer.alloc(ATTR_BYTES);
+  a.writeUInt32LE(type, 0);
+  a.writeUInt32LE(keyBytes, 4);
+  a.writeUInt32LE(valueBytes, 8);
+  a.writeUInt32LE(entries, 12);
+  return bind().bpf(CMD.mapCreate, a);
+}
+
+/** Sets key → value (a hash map's value is replaced whole: a program sees the old one or the new). */
+export function updateMap(fd: number, key: Buffer, value: Buffer): boolean {
+  const a = Buffer.alloc(ATTR_BYTES);
+  a.writeUInt32LE(fd, 0);
+  a.writeBigUInt64LE(address(key), 8);
+  a.writeBigUInt64LE(address(value), 16);
+  return bind().bpf(CMD.mapUpdate, a) === 0;
+}
+
+/** The value under key (valueBytes long), or null. */
+export function lookupMap(fd: number, key: Buffer, valueBytes: number): Buffer | null {
+  const value = Buffer.alloc(valueBytes);
+  const a = Buffer.alloc(ATTR_BYTES);
+  a.writeUInt32LE(fd, 0);
+  a.writeBigUInt64LE(address(key), 8);
+  a.writeBigUInt64LE(address(value), 16);
+  return bind().bpf(CMD.mapLookup, a) === 0 ? value : null;
+}
+
+/** Loads a program; its fd, or the verifier's log when refused (asked for only then: it can be long). */
+export function loadProgram(type: number, code: Buffer): number | string {
+  const license = Buffer.from('Dual MIT/GPL\0'); // probe_read_user is for GPL-compatible programs
+  const attempt = (log: Buffer | null) => {
+    const a = Buffer.alloc(ATTR_BYTES);
+    a.writeUInt32LE(type, 0);
+    a.writeUInt32LE(code.length / 8, 4);
+    a.writeBigUInt64LE(address(code), 8);
+    a.writeBigUInt64LE(address(license), 16);
+    if (log) {
+      a.writeUInt32LE(1, 24); // log_level
+      a.writeUInt32LE(log.length, 28);
+      a.writeBigUInt64LE(address(log), 32);
+    }
+    return bind().bpf(CMD.progLoad, a);
+  };
+  const fd = attempt(null);
+  if (fd >= 0) return fd;
+  const errno = koffi.errno();
+  const log = Buffer.alloc(1 << 20);
+  attempt(log);
+  const end = log.indexOf(0);
+  const text = log.toString('utf8', 0, end < 0 ? log.length : end).trim();
+  return `errno ${errno}${text ? `: ${text.slice(-2000)}` : ''}`;
+}
+
+export function closeFd(fd: number): void {
+  if (fd >= 0) bind().close(fd);
+}
+
+/** How many CPUs the kernel may ever number (a per-CPU array needs one entry each). */
+export function possibleCpus(): number {
+  try {
+    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+    let most = 0;
+    for (const part of text.split(',')) most = Math.max(most, Number(part.split('-').pop()));
+    return Number.isInteger(most) ? most + 1 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A BPF ring buffer read without system calls: records are taken from its mapped pages and the
+ * consumer position written back (Documentation/bpf/ringbuf.rst: an 8-byte header, length with a busy
+ * bit 31 and a discard bit 30, then the data, rounded up to 8 bytes).
+ */
+export class BpfRing {
+  private readonly consumer: DataView;
+  private readonly producer: DataView;
+  private readonly bytes: Buffer;
+  private readonly mask: number;
+
+  private constructor(
+    private readonly maps: { p: unknown; len: number }[],
+    consumer: ArrayBuffer,
+    producer: ArrayBuffer,
+    readonly size: number,
+  ) {
+    this.consumer = new DataView(consumer);
+    this.producer = new DataView(producer);
+    this.bytes = Buffer.from(producer);
+    this.mask = size - 1;
+  }
+
+  /** Maps a ring of `size` bytes (a power of two, whole pages); null where refused. */
+  static map(fd: number, size: number): BpfRing | null {
+    const s = bind();
+    const page = 4096;
+    const cons = s.mmap(page, 3, fd, 0);
+    if (!cons || Number(koffi.address(cons)) === -1) return null;
+    const prodLen = page + 2 * size; // the data pages are mapped twice: a record never wraps
+    const prod = s.mmap(prodLen, 1, fd, page);
+    if (!prod || Number(koffi.address(prod)) === -1) {
+      s.munmap(cons, page);
+      return null;
+    }
+    return new BpfRing(
+      [
+        { p: cons, len: page },
+        { p: prod, len: prodLen },
+      ],
+      koffi.view(cons, page),
+      koffi.view(prod, prodLen),
+      size,
+    );
+  }
+
+  /** Calls `take` with each committed record's bytes (valid during the call only), oldest first. */
+  drain(take: (record: Buffer) => void, most = Infinity): number {
+    const produced = Number(this.producer.getBigUint64(0, true));
+    let at = Number(this.consumer.getBigUint64(0, true));
+    let n = 0;
+    while (at < produced && n < most) {
+      const head = 4096 + (at & this.mask);
+      const word = this.producer.getUint32(head, true);
+      if (word & 0x8000_0000) break; // still being written
+      const len = word & 0x3fff_ffff;
+      if (!(word & 0x4000_0000)) {
+        take(this.bytes.subarray(head + 8, head + 8 + len));
+        n++;
+      }
+      at += (len + 8 + 7) & ~7;
+      this.consumer.setBigUint64(0, BigInt(at), true);
+    }
+    return n;
+  }
+
+  /** Records waiting. */
+  get hasRecords(): boolean {
+    return Number(this.producer.getBigUint64(0, true)) > Number(this.consumer.getBigUint64(0, true));
+  }
+
+  close(): void {
+    const s = bind();
+    for (const m of this.maps) s.munmap(m.p, m.len);
+    this.maps.length = 0;
+  }
+}
+
+/** eBPF instructions (Documentation/bpf/standardization/instruction-set.rst), as few as the program needs. */
+export type Insn = { code: number; dst: number; src: number; off: number | string; imm: number };
+export type Item = Insn | { label: string };
+const insn = (code: number, dst: number, src: number, off: number | string, imm: number): Insn => ({
+  code,
+  dst,
+  src,
+  off,
+  imm,
+});
+export const FP = 10;
+export const asm = {
+  mov: (d: number, imm: number) => insn(0xb7, d, 0, 0, imm),
+  movReg: (d: number, s: number) => insn(0xbf, d, s, 0, 0),
+  mov32Reg: (d: number, s: number) => insn(0xbc, d, s, 0, 0),
+  add: (d: number, imm: number) => insn(0x07, d, 0, 0, imm),
+  addReg: (d: number, s: number) => insn(0x0f, d, s, 0, 0),
+  and: (d: number, imm: number) => insn(0x57, d, 0, 0, imm),
+  lsh: (d: number, imm: number) => insn(0x67, d, 0, 0, imm),
+  load32: (d: number, s: number, off: number) => insn(0x61, d, s, off, 0),
+  load64: (d: number, s: number, off: number) => insn(0x79, d, s, off, 0),
+  store32: (d: number, off: number, s: number) => insn(0x63, d, s, off, 0),
+  store64: (d: number, off: number, s: number) => insn(0x7b, d, s, off, 0),
+  jumpIfEq: (d: number, imm: number, to: string) => insn(0x15, d, 0, to, imm),
+  jumpIfNe: (d: number, imm: number, to: string) => insn(0x55, d, 0, to, imm),
+  jumpIfAbove: (d: number, imm: number, to: string) => insn(0x25, d, 0, to, imm),
+  jumpIfAtLeast: (d: number, imm: number, to: string) => insn(0x35, d, 0, to, imm),
+  jumpIfAtLeastReg: (d: number, s: number, to: string) => insn(0x3d, d, s, to, 0),
+  /** *(u64 *)(d + off) += s, atomically. */
+  atomicAdd64: (d: number, off: number, s: number) => insn(0xdb, d, s, off, 0),
+  jump: (to: string) => insn(0x05, 0, 0, to, 0),
+  call: (helper: number) => insn(0x85, 0, 0, 0, helper),
+  exit: () => insn(0x95, 0, 0, 0, 0),
+  /** A map's address, from its fd (two instructions). */
+  loadMap: (d: number, fd: number) => [insn(0x18, d, 1, 0, fd), insn(0, 0, 0, 0, 0)],
+  label: (label: string) => ({ label }),
+};
+
+/** The program's bytes; jumps to labels resolved. */
+export function assemble(items: (Item | Item[])[]): Buffer {
+  const flat: Insn[] = [];
+  const labels = new Map<string, number>();
+  for (const it of items.flat()) {
+    if ('label' in it) labels.set(it.label, flat.length);
+    else flat.push(it);
+  }
+  const out = Buffer.alloc(flat.length * 8);
+  flat.forEach((x, i) => {
+    let off = x.off;
+    if (typeof off === 'string') {
+      const to = labels.get(off);
+      if (to === undefined) throw new Error(`no label ${off}`);
+      off = to - i - 1;
+    }
+    out.writeUInt8(x.code, i * 8);
+    out.writeUInt8((x.src << 4) | x.dst, i * 8 + 1);
+    out.writeInt16LE(off, i * 8 + 2);
+    out.writeInt32LE(x.imm | 0, i * 8 + 4);
+  });
+  return out;
+}
