@@ -47,8 +47,10 @@ export interface ProfileMeta {
   tornLater?: number;
   /** Samples dropped because every pass of their copy tore through. */
   tornDropped?: number;
-  /** Samples whose copy the copier thread took on the thread's CPU (sampler/copier). */
+  /** Samples whose copy was taken on the thread's CPU at its instant (sampler/copier: the copier thread or the kernel). */
   copierCopies?: number;
+  /** Of those, the copies the kernel took at the thread's own timer ticks, in its context (sampler/copier/tick-copier.ts). */
+  tickCopies?: number;
   /** luaprof's own CPU time per sample taken. */
   cpuPerSampleUs?: number;
   /** From luaprof's process start to its first sample. */

@@ -22,6 +22,7 @@ import {
   PROG_PERF_EVENT,
 } from '../sampler/os/bpf.js';
 import { ThreadTimer } from '../sampler/os/perf-event.js';
+import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);
@@ -29,8 +30,6 @@ if (!Number.isInteger(pid) || !(rate > 0)) {
   process.stderr.write('usage: timer-floor PID RATE_HZ\n');
   process.exit(2);
 }
-/** As the tick copier: a new period this often, its rate uniform over [0.5, 1.5] times the rate. */
-const REDRAW_MS = 50;
 
 const counts = createMap(MAP_ARRAY, 4, 8, 1);
 const zero = Buffer.alloc(4);
@@ -66,7 +65,8 @@ const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 process.stderr.write('floor: attached\n');
 while (existsSync(`/proc/${pid}`)) {
-  timer.setPeriod(1e9 / rate / (0.5 + Math.random()));
+  // Its period drawn as the tick copier draws it, as often.
+  timer.setPeriod(tickPeriodNs(1000 / rate, Math.random()));
   Atomics.wait(sleeper, 0, 0, REDRAW_MS);
 }
 const seconds = (performance.now() - t0) / 1000;

@@ -39,6 +39,7 @@ function meta(m: ProfileMeta, samples: number): ProfileMeta {
     'tornLater',
     'tornDropped',
     'copierCopies',
+    'tickCopies',
     'cpuPerSampleUs',
     'firstSampleMs',
     'attachPauseUs',

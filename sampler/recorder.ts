@@ -193,6 +193,7 @@ export function startRecording(
             tornLater: stats.tornLater,
             tornDropped: stats.tornDropped,
             ...(stats.copierCopies > 0 ? { copierCopies: stats.copierCopies } : {}),
+            ...(stats.tickCopies > 0 ? { tickCopies: stats.tickCopies } : {}),
             cpuPerSampleUs: stats.cpuPerSampleUs,
             ...(stats.firstSampleMs > 0 ? { firstSampleMs: stats.firstSampleMs } : {}),
             ...(options.match || options.subprocesses ? {} : { attachPauseUs: stats.attachPauseUs }),

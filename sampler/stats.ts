@@ -45,6 +45,7 @@ const FIELDS = [
   'tornCut',
   'tornDropped',
   'copierCopies',
+  'tickCopies',
   'pauseP50Us',
   'pauseP99Us',
   'cpuPerSampleUs',
@@ -70,7 +71,8 @@ export type Counter =
   | 'tornLater'
   | 'tornCut'
   | 'tornDropped'
-  | 'copierCopies';
+  | 'copierCopies'
+  | 'tickCopies';
 
 /**
  * The statistics of one recording, the only copy: the sampling worker writes them into a
@@ -180,9 +182,13 @@ export class RecordStats {
   get tornDropped(): number {
     return this.slots[SLOT.tornDropped];
   }
-  /** Samples copied by the copier thread on the thread's CPU at their due instant (sampler/copier). */
+  /** Samples copied at their due instant on the thread's CPU (sampler/copier: the copier thread or the kernel). */
   get copierCopies(): number {
     return this.slots[SLOT.copierCopies];
+  }
+  /** Of those, the copies the kernel took at the thread's own timer ticks (copier/tick-copier.ts). */
+  get tickCopies(): number {
+    return this.slots[SLOT.tickCopies];
   }
   /** luaprof's own CPU time (all its threads) per sample taken. */
   get cpuPerSampleUs(): number {

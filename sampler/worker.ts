@@ -6,6 +6,7 @@
  * sent once), samples are posted in batches, and the recorder on the main thread aggregates them.
  * Counts go into the shared RecordStats.
  */
+import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FrameTable, type Frame } from '../aggregator/profile.js';
@@ -386,7 +387,7 @@ async function run(): Promise<void> {
   // are wanted (that timer counts CPU time) or BPF is refused; else the copier thread copies it.
   const ticks = !options.idle && process.env.LUAPROF_COPIER !== 'thread';
   const openCopier = (tid: number): CopySource =>
-    (ticks ? TickCopier.open(tid, 1000 / options.rate) : null) ??
+    (ticks ? TickCopier.open(options.pid, tid, 1000 / options.rate) : null) ??
     new Copier(options.pid, 1000 / options.rate, COPIER_THREAD);
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
@@ -406,7 +407,7 @@ async function run(): Promise<void> {
       copier = null;
     }
     if (lone && !copier) copier = openCopier(lone.tid);
-    const copy =
+    let copy =
       lone && copier?.usable
         ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)
         : null;
@@ -417,13 +418,15 @@ async function run(): Promise<void> {
       if (!stopRequested()) reason = 'duration';
       break;
     }
-    if (copy === 'none') {
+    const silent =
+      copy === 'none' && performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs;
+    // The kernel's copies stop while the thread sleeps or once it has ended: then one sample is taken
+    // the usual way (it finds the thread idle, or gone), now and then, or at once when it has ended.
+    if (copier instanceof TickCopier && copy === 'none' && (silent || !existsSync(copier.taskDir)))
+      copy = null;
+    else if (copy === 'none') {
       // A copier that stopped copying (it died): sampling goes on without it.
-      // (The kernel's copies stop while the thread sleeps: silence is not death there.)
-      if (
-        !(copier instanceof TickCopier) &&
-        performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs
-      ) {
+      if (silent) {
         copier!.stop();
         copierOn = false;
       }
@@ -514,7 +517,10 @@ async function run(): Promise<void> {
     } finally {
       samplerAffinity.release(); // however the sample went, never stay on the thread's CPU
       if (copy) {
-        if (lone!.takeCopierUsed()) stats.count('copierCopies');
+        if (lone!.takeCopierUsed()) {
+          stats.count('copierCopies');
+          if (copier instanceof TickCopier) stats.count('tickCopies');
+        }
         lone!.supply(null);
         copier!.done();
       }

@@ -6,7 +6,7 @@
  *
  * The timer counts the thread's CPU time, so a thread that sleeps gives no copies (its samples would
  * be idle ones): `--idle` keeps the copier thread (copier.ts), whose clock is the wall's. Its period
- * is drawn again every REDRAW_MS (its rate uniform around the rate asked): a fixed period could keep sampling the
+ * is drawn again every REDRAW_MS (tickPeriodNs): a fixed period could keep sampling the
  * same phase of a loop of the same period.
  */
 import {
@@ -25,21 +25,31 @@ import { ThreadTimer } from '../os/perf-event.js';
 import type { CopierCopy, CopySource } from './copier.js';
 import {
   MAX_BYTES,
-  MAX_SPAN,
-  MAX_SPANS,
   NONE_FAILED,
-  PLAN_HEADER,
   PLAN_VALUE_BYTES,
   RECORD_HEADER,
   SCRATCH_BYTES,
-  SPAN_BYTES,
+  encodePlan,
   tickProgram,
 } from './tick-program.js';
 
 /** The ring: ~25 records of the largest plan, hundreds of the usual ones (a power of two, in pages). */
 const RING_BYTES = 4 << 20;
-/** How often the timer's period is drawn again (each change interrupts the thread's CPU once). */
-const REDRAW_MS = 50;
+/**
+ * How often the timer's period is drawn again. Each change interrupts the thread's CPU once and
+ * starts a whole period afresh (the part of the period run so far is lost: half of one on average).
+ */
+export const REDRAW_MS = 200;
+
+/**
+ * The timer's period: a rate uniform over [0.8, 1.2] times the rate asked (`u` uniform over [0, 1)),
+ * plus the half period each redraw loses, so that the mean rate is the rate asked. The restart at a
+ * moment of this process's own re-phases the ticks; the new period keeps them off a loop's frequency.
+ */
+export function tickPeriodNs(intervalMs: number, u: number): number {
+  const hz = (1000 / intervalMs) * (0.8 + 0.4 * u) + 500 / REDRAW_MS;
+  return 1e9 / hz;
+}
 /** Plans whose copies are still recognised. */
 const PLANS_REMEMBERED = 4;
 
@@ -64,7 +74,11 @@ export class TickCopier implements CopySource {
   private paused = true;
   private nextRedraw = 0;
 
+  /** The thread's /proc directory: gone once the thread has ended. */
+  readonly taskDir: string;
+
   private constructor(
+    readonly pid: number,
     readonly tid: number,
     private readonly intervalMs: number,
     private readonly fds: number[],
@@ -74,10 +88,16 @@ export class TickCopier implements CopySource {
     private readonly random: () => number,
   ) {
     this.key.writeUInt32LE(tid, 0);
+    this.taskDir = `/proc/${pid}/task/${tid}`;
   }
 
-  /** A copier of thread `tid`; null where BPF or the thread's timer is refused. */
-  static open(tid: number, intervalMs: number, random: () => number = Math.random): TickCopier | null {
+  /** A copier of thread `tid` of process `pid`; null where BPF or the thread's timer is refused. */
+  static open(
+    pid: number,
+    tid: number,
+    intervalMs: number,
+    random: () => number = Math.random,
+  ): TickCopier | null {
     const cpus = possibleCpus();
     if (cpus <= 0) return null;
     const fds: number[] = [];
@@ -104,7 +124,7 @@ export class TickCopier implements CopySource {
         ring.close();
         return give();
       }
-      const copier = new TickCopier(tid, intervalMs, fds, plans, ring, timer, random);
+      const copier = new TickCopier(pid, tid, intervalMs, fds, plans, ring, timer, random);
       if (!copier.writePlan(0, 0, 0) || !timer.enable()) {
         copier.stop();
         return null;
@@ -123,29 +143,13 @@ export class TickCopier implements CopySource {
     if (version === this.publishedVersion && !this.paused) return this.publishedFits;
     this.publishedVersion = version;
     this.publishedFits = false;
-    if (bytes > MAX_BYTES || iov.length < count * 16) return false;
-    const offsets: number[] = [];
-    let n = 0;
-    let off = 0;
-    for (let i = 0; i < count; i++) {
-      const addr = Number(iov.readBigUInt64LE(i * 16));
-      const len = Number(iov.readBigUInt64LE(i * 16 + 8));
-      for (let cut = 0; cut < len; cut += MAX_SPAN) {
-        if (n === MAX_SPANS) return false;
-        const at = PLAN_HEADER + n * SPAN_BYTES;
-        this.plan.writeBigUInt64LE(BigInt(addr + cut), at);
-        this.plan.writeUInt32LE(Math.min(MAX_SPAN, len - cut), at + 8);
-        this.plan.writeUInt32LE(off + cut, at + 12);
-        offsets.push(off + cut);
-        n++;
-      }
-      off += len;
-    }
-    if (off !== bytes || n === 0) return false;
-    const seq = ++this.seq;
+    const seq = this.seq + 1;
+    const offsets = encodePlan(iov, count, bytes, seq, this.plan);
+    if (!offsets) return false;
+    this.seq = seq;
     this.plans.set(seq, { version, offsets, bytes });
     if (this.plans.size > PLANS_REMEMBERED) this.plans.delete(this.plans.keys().next().value!);
-    this.publishedFits = this.writePlan(n, bytes, seq);
+    this.publishedFits = updateMap(this.plansFd, this.key, this.plan);
     this.paused = !this.publishedFits;
     return this.publishedFits;
   }
@@ -160,8 +164,7 @@ export class TickCopier implements CopySource {
   next(timeoutMs: number, batch = 1): CopierCopy | null {
     const now = performance.now();
     if (now >= this.nextRedraw) {
-      // A rate uniform over [0.5, 1.5] times the one asked: its mean is the rate asked.
-      this.timer.setPeriod((this.intervalMs * 1e6) / (0.5 + this.random()));
+      this.timer.setPeriod(tickPeriodNs(this.intervalMs, this.random()));
       this.nextRedraw = now + REDRAW_MS;
     }
     if (!this.ring.hasRecords) {

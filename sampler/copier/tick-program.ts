@@ -94,3 +94,32 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.exit(),
   ]);
 }
+
+/**
+ * Writes the plan of `count` remote iovecs ({addr, len} u64 pairs, `bytes` in all) into `out` (a plan
+ * value), spans longer than MAX_SPAN cut in several. Returns where each span starts in a copy, or null
+ * when the plan is too large for the program.
+ */
+export function encodePlan(iov: Buffer, count: number, bytes: number, seq: number, out: Buffer): number[] | null {
+  if (bytes > MAX_BYTES || iov.length < count * 16 || out.length < PLAN_VALUE_BYTES) return null;
+  const offsets: number[] = [];
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    const addr = Number(iov.readBigUInt64LE(i * 16));
+    const len = Number(iov.readBigUInt64LE(i * 16 + 8));
+    for (let cut = 0; cut < len; cut += MAX_SPAN) {
+      if (offsets.length === MAX_SPANS) return null;
+      const at = PLAN_HEADER + offsets.length * SPAN_BYTES;
+      out.writeBigUInt64LE(BigInt(addr + cut), at);
+      out.writeUInt32LE(Math.min(MAX_SPAN, len - cut), at + 8);
+      out.writeUInt32LE(off + cut, at + 12);
+      offsets.push(off + cut);
+    }
+    off += len;
+  }
+  if (off !== bytes || offsets.length === 0) return null;
+  out.writeUInt32LE(offsets.length, 0);
+  out.writeUInt32LE(bytes, 4);
+  out.writeUInt32LE(seq, 8);
+  return offsets;
+}

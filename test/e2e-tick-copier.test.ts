@@ -1,0 +1,80 @@
+/**
+ * The kernel's copies of a running thread (sampler/copier/tick-copier.ts) against a real busy lua5.4:
+ * the BPF program loads, its timer fires on the thread's CPU time at about the rate asked, each copy
+ * holds the bytes the plan names, and a span that cannot be read cuts the copy there.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TickCopier } from '../sampler/copier/tick-copier.js';
+import type { CopierCopy } from '../sampler/copier/copier.js';
+
+const children: ChildProcess[] = [];
+afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
+
+function busyLua(): ChildProcess {
+  const c = spawn('lua5.4', ['-e', 'local x = 0 while true do x = x + 1 end'], { stdio: 'ignore' });
+  children.push(c);
+  return c;
+}
+
+/** The first mapping of the executable (its ELF header) and an address nothing maps. */
+function exeStart(pid: number): number {
+  const first = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')[0];
+  return parseInt(first.split('-')[0], 16);
+}
+
+const iovOf = (spans: [number, number][]) => {
+  const b = Buffer.alloc(spans.length * 16);
+  spans.forEach(([addr, len], i) => {
+    b.writeBigUInt64LE(BigInt(addr), i * 16);
+    b.writeBigUInt64LE(BigInt(len), i * 16 + 8);
+  });
+  return b;
+};
+
+function copiesFor(copier: TickCopier, ms: number): (CopierCopy & { head: string })[] {
+  const out: (CopierCopy & { head: string })[] = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const c = copier.next(20, 8);
+    if (c) out.push({ ...c, head: c.bytes.subarray(0, 4).toString('latin1') });
+  }
+  return out;
+}
+
+describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at its timer ticks', () => {
+  it('copies at about the rate asked, each with the plan bytes, and cuts at a span it cannot read', async () => {
+    const lua = busyLua();
+    await new Promise((r) => setTimeout(r, 200));
+    const pid = lua.pid!;
+    const copier = TickCopier.open(pid, pid, 1);
+    expect(copier, 'BPF program and task-clock timer refused').not.toBeNull();
+    try {
+      const base = exeStart(pid);
+      expect(copier!.publishPlan(iovOf([[base, 64], [base + 16, 48]]), 2, 112, 1)).toBe(true);
+      const whole = copiesFor(copier!, 500);
+      // 1000 Hz of a thread that has a CPU to itself most of the time: 0.5 s gives ~500.
+      expect(whole.length).toBeGreaterThan(200);
+      expect(whole.length).toBeLessThan(900);
+      for (const c of whole) {
+        expect(c.planVersion).toBe(1);
+        expect(c.got).toBe(112);
+        expect(c.head).toBe('\x7fELF');
+        expect(c.still).toBe(true);
+      }
+      for (let i = 1; i < whole.length; i++) expect(whole[i].dueNs).toBeGreaterThan(whole[i - 1].dueNs);
+      // A second span the thread does not map: the copy is whole up to it.
+      expect(copier!.publishPlan(iovOf([[base, 64], [0x1000, 32], [base, 8]]), 3, 104, 2)).toBe(true);
+      const cut = copiesFor(copier!, 200).filter((c) => c.planVersion === 2);
+      expect(cut.length).toBeGreaterThan(50);
+      for (const c of cut) expect([c.got, c.head]).toEqual([64, '\x7fELF']);
+      // Paused: no copies.
+      copier!.setCpu(-1);
+      copiesFor(copier!, 30);
+      expect(copiesFor(copier!, 200)).toHaveLength(0);
+    } finally {
+      copier?.stop();
+    }
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { asm, assemble } from '../sampler/os/bpf.js';
+import {
+  MAX_BYTES,
+  MAX_SPAN,
+  MAX_SPANS,
+  PLAN_HEADER,
+  PLAN_VALUE_BYTES,
+  SPAN_BYTES,
+  encodePlan,
+  tickProgram,
+} from '../sampler/copier/tick-program.js';
+
+const iovOf = (spans: [number, number][]) => {
+  const b = Buffer.alloc(spans.length * 16);
+  spans.forEach(([addr, len], i) => {
+    b.writeBigUInt64LE(BigInt(addr), i * 16);
+    b.writeBigUInt64LE(BigInt(len), i * 16 + 8);
+  });
+  return b;
+};
+
+describe('BPF assembler', () => {
+  it('encodes opcode, registers, offset and immediate as the kernel reads them', () => {
+    const code = assemble([asm.mov(0, -1), asm.store32(10, -4, 7), asm.exit()]);
+    expect(code.toString('hex')).toBe('b7000000ffffffff' + '637afcff00000000' + '9500000000000000');
+  });
+
+  it('a map fd is a two-instruction load with the pseudo map-fd source', () => {
+    const code = assemble([asm.loadMap(1, 42)]);
+    expect(code.toString('hex')).toBe('181100002a000000' + '0000000000000000');
+  });
+
+  it('jumps to labels, forward and back, counted from the next instruction', () => {
+    const code = assemble([
+      asm.label('top'),
+      asm.jumpIfEq(1, 0, 'end'),
+      asm.add(1, -1),
+      asm.jump('top'),
+      asm.label('end'),
+      asm.exit(),
+    ]);
+    expect(code.readInt16LE(2)).toBe(2); // jeq → exit
+    expect(code.readInt16LE(16 + 2)).toBe(-3); // ja → jeq
+    expect(() => assemble([asm.jump('nowhere')])).toThrow(/nowhere/);
+  });
+
+  it('the tick program assembles with its maps and ends in exit', () => {
+    const code = tickProgram({ plans: 3, scratch: 4, ring: 5 });
+    expect(code.length % 8).toBe(0);
+    expect(code.readUInt8(code.length - 8)).toBe(0x95);
+  });
+});
+
+describe('tick plans', () => {
+  it('lays out spans with their offsets in the copy', () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const offsets = encodePlan(iovOf([[0x1000, 100], [0x9000, 28]]), 2, 128, 7, out);
+    expect(offsets).toEqual([0, 100]);
+    expect([out.readUInt32LE(0), out.readUInt32LE(4), out.readUInt32LE(8)]).toEqual([2, 128, 7]);
+    const second = PLAN_HEADER + SPAN_BYTES;
+    expect(Number(out.readBigUInt64LE(second))).toBe(0x9000);
+    expect([out.readUInt32LE(second + 8), out.readUInt32LE(second + 12)]).toEqual([28, 100]);
+  });
+
+  it('cuts a span longer than the program copies at once into several', () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const len = 2 * MAX_SPAN + 5;
+    const offsets = encodePlan(iovOf([[0x10, 8], [0x4000, len]]), 2, 8 + len, 1, out);
+    expect(offsets).toEqual([0, 8, 8 + MAX_SPAN, 8 + 2 * MAX_SPAN]);
+    const last = PLAN_HEADER + 3 * SPAN_BYTES;
+    expect(Number(out.readBigUInt64LE(last))).toBe(0x4000 + 2 * MAX_SPAN);
+    expect(out.readUInt32LE(last + 8)).toBe(5);
+  });
+
+  it('refuses plans the program cannot copy: too many spans, too many bytes, a wrong total', () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const many = Array.from({ length: MAX_SPANS + 1 }, (_, i): [number, number] => [0x1000 * (i + 1), 8]);
+    expect(encodePlan(iovOf(many), many.length, 8 * many.length, 1, out)).toBeNull();
+    expect(encodePlan(iovOf([[0x1000, MAX_BYTES + 1]]), 1, MAX_BYTES + 1, 1, out)).toBeNull();
+    expect(encodePlan(iovOf([[0x1000, 64]]), 1, 65, 1, out)).toBeNull();
+    expect(encodePlan(iovOf([]), 0, 0, 1, out)).toBeNull();
+  });
+});
