@@ -26,7 +26,7 @@ import {
 import type { TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
-import { samplerAffinity } from './os/affinity.js';
+import { keepProcessOff, samplerAffinity } from './os/affinity.js';
 import { monotonicNs } from './os/on-cpu.js';
 import { becomeRealtime } from './os/realtime.js';
 import { ProcessTree } from './process-tree.js';
@@ -76,8 +76,9 @@ function nextCopy(
   const cpu = lone.cpu();
   if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version)) return null;
   copier.setCpu(cpu);
-  // The walk runs on another CPU than the thread's.
+  // The walk runs on another CPU than the thread's; with the kernel's copies, all of luaprof does.
   samplerAffinity.avoid(cpu);
+  if (copier instanceof TickCopier) keepProcessOff(cpu);
   return copier.next(Math.max(0, waitMs), batch.size(plan.version)) ?? 'none';
 }
 

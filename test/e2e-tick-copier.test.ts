@@ -52,7 +52,17 @@ describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at 
     expect(copier, 'BPF program and task-clock timer refused').not.toBeNull();
     try {
       const base = exeStart(pid);
-      expect(copier!.publishPlan(iovOf([[base, 64], [base + 16, 48]]), 2, 112, 1)).toBe(true);
+      expect(
+        copier!.publishPlan(
+          iovOf([
+            [base, 64],
+            [base + 16, 48],
+          ]),
+          2,
+          112,
+          1,
+        ),
+      ).toBe(true);
       const whole = copiesFor(copier!, 500);
       // 1000 Hz of a thread that has a CPU to itself most of the time: 0.5 s gives ~500.
       expect(whole.length).toBeGreaterThan(200);
@@ -65,7 +75,18 @@ describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at 
       }
       for (let i = 1; i < whole.length; i++) expect(whole[i].dueNs).toBeGreaterThan(whole[i - 1].dueNs);
       // A second span the thread does not map: the copy is whole up to it.
-      expect(copier!.publishPlan(iovOf([[base, 64], [0x1000, 32], [base, 8]]), 3, 104, 2)).toBe(true);
+      expect(
+        copier!.publishPlan(
+          iovOf([
+            [base, 64],
+            [0x1000, 32],
+            [base, 8],
+          ]),
+          3,
+          104,
+          2,
+        ),
+      ).toBe(true);
       const cut = copiesFor(copier!, 200).filter((c) => c.planVersion === 2);
       expect(cut.length).toBeGreaterThan(50);
       for (const c of cut) expect([c.got, c.head]).toEqual([64, '\x7fELF']);

@@ -55,7 +55,16 @@ describe('BPF assembler', () => {
 describe('tick plans', () => {
   it('lays out spans with their offsets in the copy', () => {
     const out = Buffer.alloc(PLAN_VALUE_BYTES);
-    const offsets = encodePlan(iovOf([[0x1000, 100], [0x9000, 28]]), 2, 128, 7, out);
+    const offsets = encodePlan(
+      iovOf([
+        [0x1000, 100],
+        [0x9000, 28],
+      ]),
+      2,
+      128,
+      7,
+      out,
+    );
     expect(offsets).toEqual([0, 100]);
     expect([out.readUInt32LE(0), out.readUInt32LE(4), out.readUInt32LE(8)]).toEqual([2, 128, 7]);
     const second = PLAN_HEADER + SPAN_BYTES;
@@ -66,7 +75,16 @@ describe('tick plans', () => {
   it('cuts a span longer than the program copies at once into several', () => {
     const out = Buffer.alloc(PLAN_VALUE_BYTES);
     const len = 2 * MAX_SPAN + 5;
-    const offsets = encodePlan(iovOf([[0x10, 8], [0x4000, len]]), 2, 8 + len, 1, out);
+    const offsets = encodePlan(
+      iovOf([
+        [0x10, 8],
+        [0x4000, len],
+      ]),
+      2,
+      8 + len,
+      1,
+      out,
+    );
     expect(offsets).toEqual([0, 8, 8 + MAX_SPAN, 8 + 2 * MAX_SPAN]);
     const last = PLAN_HEADER + 3 * SPAN_BYTES;
     expect(Number(out.readBigUInt64LE(last))).toBe(0x4000 + 2 * MAX_SPAN);

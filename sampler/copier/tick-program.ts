@@ -100,7 +100,13 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
  * value), spans longer than MAX_SPAN cut in several. Returns where each span starts in a copy, or null
  * when the plan is too large for the program.
  */
-export function encodePlan(iov: Buffer, count: number, bytes: number, seq: number, out: Buffer): number[] | null {
+export function encodePlan(
+  iov: Buffer,
+  count: number,
+  bytes: number,
+  seq: number,
+  out: Buffer,
+): number[] | null {
   if (bytes > MAX_BYTES || iov.length < count * 16 || out.length < PLAN_VALUE_BYTES) return null;
   const offsets: number[] = [];
   let off = 0;

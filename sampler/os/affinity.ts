@@ -5,6 +5,7 @@
  * copies, the thread is switched out, and the copy is of one moment. Then it moves off again.
  */
 import koffi from 'koffi';
+import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 const MASK_BYTES = 128; // cpu_set_t
@@ -78,3 +79,28 @@ export class ThreadAffinity {
 
 /** The calling thread's (the sampler's; a worker has one) affinity. */
 export const samplerAffinity = new ThreadAffinity();
+
+/** The CPU every thread of this process was last kept off (-1: none). */
+let processAvoiding = -1;
+
+/**
+ * Keeps every thread of this process (Node's own and V8's helpers, which a thread's affinity does not
+ * reach) off `cpu`, the CPU of the thread the kernel copies at its ticks (sampler/copier/tick-copier.ts):
+ * any of them scheduled there would hold the thread off its CPU. Threads made later inherit it from
+ * the thread that makes them. No-op when already so, or with one CPU.
+ */
+export function keepProcessOff(cpu: number): void {
+  const cpus = availableParallelism();
+  if (cpu === processAvoiding || cpu < 0 || cpus < 2 || cpu >= Math.min(cpus, MASK_BYTES * 8)) return;
+  const mask = Buffer.alloc(MASK_BYTES);
+  for (let c = 0; c < cpus && c < MASK_BYTES * 8; c++) if (c !== cpu) mask[c >> 3] |= 1 << (c & 7);
+  const set = bind();
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return;
+  }
+  for (const tid of tids) set(Number(tid), MASK_BYTES, mask);
+  processAvoiding = cpu;
+}
