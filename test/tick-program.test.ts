@@ -46,7 +46,7 @@ describe('BPF assembler', () => {
   });
 
   it('the tick program assembles with its maps and ends in exit', () => {
-    const code = tickProgram({ plans: 3, scratch: 4, ring: 5 });
+    const code = tickProgram({ plans: 3, scratch: 4, ring: 5, lost: 6 });
     expect(code.length % 8).toBe(0);
     expect(code.readUInt8(code.length - 8)).toBe(0x95);
   });

@@ -11,6 +11,7 @@
  */
 import {
   closeFd,
+  lookupMap,
   createMap,
   loadProgram,
   possibleCpus,
@@ -33,7 +34,7 @@ import {
   tickProgram,
 } from './tick-program.js';
 
-/** The ring: ~25 records of the largest plan, hundreds of the usual ones (a power of two, in pages). */
+/** The ring: 8 records of the largest plan, ~1,000 of the usual ones (a power of two, in pages; 8 MB took 6 ms to make). */
 const RING_BYTES = 4 << 20;
 /**
  * How often the timer's period is drawn again. Each change interrupts the thread's CPU once and
@@ -50,6 +51,9 @@ export function tickPeriodNs(intervalMs: number, u: number): number {
   const hz = (1000 / intervalMs) * (0.8 + 0.4 * u) + 500 / REDRAW_MS;
   return 1e9 / hz;
 }
+/** How often the count of copies lost (a full ring) is read. */
+const LOST_READ_MS = 100;
+const ZERO_KEY = Buffer.alloc(4);
 /** Plans whose copies are still recognised. */
 const PLANS_REMEMBERED = 4;
 
@@ -62,7 +66,8 @@ interface PlanRecord {
 
 export class TickCopier implements CopySource {
   readonly usable = true;
-  readonly late = 0;
+  private lost = 0;
+  private lostReadAt = 0;
   private readonly key = Buffer.alloc(4);
   private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
   private readonly copy = Buffer.alloc(MAX_BYTES);
@@ -83,6 +88,7 @@ export class TickCopier implements CopySource {
     private readonly intervalMs: number,
     private readonly fds: number[],
     private readonly plansFd: number,
+    private readonly lostFd: number,
     private readonly ring: BpfRing,
     private readonly timer: ThreadTimer,
     private readonly random: () => number,
@@ -113,8 +119,9 @@ export class TickCopier implements CopySource {
       const plans = made(createMap(MAP_HASH, 4, PLAN_VALUE_BYTES, 16));
       const scratch = made(createMap(MAP_ARRAY, 4, SCRATCH_BYTES, cpus));
       const ringFd = made(createMap(MAP_RINGBUF, 0, 0, RING_BYTES));
-      if (plans < 0 || scratch < 0 || ringFd < 0) return give();
-      const program = loadProgram(PROG_PERF_EVENT, tickProgram({ plans, scratch, ring: ringFd }));
+      const lost = made(createMap(MAP_ARRAY, 4, 8, 1));
+      if (plans < 0 || scratch < 0 || ringFd < 0 || lost < 0) return give();
+      const program = loadProgram(PROG_PERF_EVENT, tickProgram({ plans, scratch, ring: ringFd, lost }));
       if (typeof program === 'string') return give();
       fds.push(program);
       const ring = BpfRing.map(ringFd, RING_BYTES);
@@ -124,7 +131,7 @@ export class TickCopier implements CopySource {
         ring.close();
         return give();
       }
-      const copier = new TickCopier(pid, tid, intervalMs, fds, plans, ring, timer, random);
+      const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random);
       if (!copier.writePlan(0, 0, 0) || !timer.enable()) {
         copier.stop();
         return null;
@@ -135,6 +142,17 @@ export class TickCopier implements CopySource {
     }
   }
 
+  /** Copies the ring had no room for (read from the kernel's count at most every LOST_READ_MS). */
+  get late(): number {
+    const now = performance.now();
+    if (now - this.lostReadAt >= LOST_READ_MS && this.fds.length > 0) {
+      this.lostReadAt = now;
+      const v = lookupMap(this.lostFd, ZERO_KEY, 8);
+      if (v) this.lost = Number(v.readBigUInt64LE(0));
+    }
+    return this.lost;
+  }
+
   get hasReady(): boolean {
     return this.ring.hasRecords;
   }
@@ -142,6 +160,7 @@ export class TickCopier implements CopySource {
   publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean {
     if (version === this.publishedVersion && !this.paused) return this.publishedFits;
     this.publishedVersion = version;
+    this.paused = false;
     this.publishedFits = false;
     const seq = this.seq + 1;
     const offsets = encodePlan(iov, count, bytes, seq, this.plan);
@@ -150,7 +169,6 @@ export class TickCopier implements CopySource {
     this.plans.set(seq, { version, offsets, bytes });
     if (this.plans.size > PLANS_REMEMBERED) this.plans.delete(this.plans.keys().next().value!);
     this.publishedFits = updateMap(this.plansFd, this.key, this.plan);
-    this.paused = !this.publishedFits;
     return this.publishedFits;
   }
 
@@ -158,7 +176,7 @@ export class TickCopier implements CopySource {
   setCpu(cpu: number): void {
     if (cpu >= 0 || this.paused) return;
     this.paused = true;
-    this.writePlan(0, 0, 0);
+    if (this.publishedFits) this.writePlan(0, 0, 0);
   }
 
   next(timeoutMs: number, batch = 1): CopierCopy | null {

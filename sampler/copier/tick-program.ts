@@ -13,10 +13,10 @@ import { FP, HELPER, RB_NO_WAKEUP, asm, assemble } from '../os/bpf.js';
 
 export const PLAN_HEADER = 16;
 export const SPAN_BYTES = 16;
-/** Spans a plan holds at most (the copier thread's plans at Lua depth 30: 6–12). */
+/** Spans a plan holds at most (the copier thread's plans at Lua depth 30: 6–12; lua5.1's deep torn.lua: 21). */
 export const MAX_SPANS = 64;
-/** Bytes a plan copies at most, and a span at most (longer spans are cut into several). */
-export const MAX_BYTES = 1 << 17;
+/** Bytes a plan copies at most (lua5.1's deep torn.lua: ~150 KB), and a span at most (longer spans are cut). */
+export const MAX_BYTES = 1 << 19;
 export const MAX_SPAN = 1 << 15;
 export const RECORD_HEADER = 24;
 export const NONE_FAILED = 0xffff_ffff;
@@ -24,7 +24,8 @@ export const PLAN_VALUE_BYTES = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
 export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
 
-export function tickProgram(maps: { plans: number; scratch: number; ring: number }): Buffer {
+/** Copies the ring had no room for are counted in `lost` (an array of one u64). */
+export function tickProgram(maps: { plans: number; scratch: number; ring: number; lost: number }): Buffer {
   const [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   return assemble([
     asm.call(HELPER.getCurrentPidTgid),
@@ -89,6 +90,16 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.movReg(r2, r9),
     asm.mov(r4, RB_NO_WAKEUP),
     asm.call(HELPER.ringbufOutput),
+    asm.jumpIfEq(r0, 0, 'out'),
+    asm.mov(r1, 0),
+    asm.store32(FP, -12, r1),
+    asm.loadMap(r1, maps.lost),
+    asm.movReg(r2, FP),
+    asm.add(r2, -12),
+    asm.call(HELPER.mapLookupElem),
+    asm.jumpIfEq(r0, 0, 'out'),
+    asm.mov(r1, 1),
+    asm.atomicAdd64(r0, 0, r1),
     asm.label('out'),
     asm.mov(r0, 0),
     asm.exit(),
