@@ -22,6 +22,7 @@ import {
   MAP_RINGBUF,
   PROG_PERF_EVENT,
 } from '../os/bpf.js';
+import { monotonicNs } from '../os/on-cpu.js';
 import { ThreadTimer } from '../os/perf-event.js';
 import type { CopierCopy, CopySource } from './copier.js';
 import {
@@ -51,6 +52,8 @@ export function tickPeriodNs(intervalMs: number, u: number): number {
   const hz = (1000 / intervalMs) * (0.8 + 0.4 * u) + 500 / REDRAW_MS;
   return 1e9 / hz;
 }
+/** Copies older than this when the sampler comes to them are given up (counted late). */
+const MAX_LAG_MS = 100;
 /** How often the count of copies lost (a full ring) is read. */
 const LOST_READ_MS = 100;
 const ZERO_KEY = Buffer.alloc(4);
@@ -67,6 +70,7 @@ interface PlanRecord {
 export class TickCopier implements CopySource {
   readonly usable = true;
   private lost = 0;
+  private skipped = 0;
   private lostReadAt = 0;
   private readonly key = Buffer.alloc(4);
   private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
@@ -142,7 +146,10 @@ export class TickCopier implements CopySource {
     }
   }
 
-  /** Copies the ring had no room for (read from the kernel's count at most every LOST_READ_MS). */
+  /**
+   * Copies given up: the ring had no room for them (the kernel's count, read at most every
+   * LOST_READ_MS), or the sampler came to them too late (MAX_LAG_MS).
+   */
   get late(): number {
     const now = performance.now();
     if (now - this.lostReadAt >= LOST_READ_MS && this.fds.length > 0) {
@@ -150,7 +157,7 @@ export class TickCopier implements CopySource {
       const v = lookupMap(this.lostFd, ZERO_KEY, 8);
       if (v) this.lost = Number(v.readBigUInt64LE(0));
     }
-    return this.lost;
+    return this.lost + this.skipped;
   }
 
   get hasReady(): boolean {
@@ -190,7 +197,15 @@ export class TickCopier implements CopySource {
       Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, Math.max(1, batch) * this.intervalMs));
     }
     let copy: CopierCopy | null = null;
-    this.ring.drain((r) => (copy = this.read(r)), 1);
+    // Copies the sampler is too far behind to walk in time are given up, counted late: a copy walked
+    // long after its tick that lacks part of the stack would be completed from the thread as it is now.
+    const oldest = monotonicNs() - MAX_LAG_MS * 1e6;
+    while (!copy && this.ring.drain((r) => (copy = this.read(r)), 1) > 0) {
+      if (copy !== null && (copy as CopierCopy).dueNs < oldest) {
+        copy = null;
+        this.skipped++;
+      }
+    }
     return copy;
   }
 
