@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TickCopier } from '../sampler/copier/tick-copier.js';
 import type { CopierCopy } from '../sampler/copier/copier.js';
+import { iovOf } from './helpers/iov.js';
 
 const children: ChildProcess[] = [];
 afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
@@ -23,15 +24,6 @@ function exeStart(pid: number): number {
   const first = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')[0];
   return parseInt(first.split('-')[0], 16);
 }
-
-const iovOf = (spans: [number, number][]) => {
-  const b = Buffer.alloc(spans.length * 16);
-  spans.forEach(([addr, len], i) => {
-    b.writeBigUInt64LE(BigInt(addr), i * 16);
-    b.writeBigUInt64LE(BigInt(len), i * 16 + 8);
-  });
-  return b;
-};
 
 function copiesFor(copier: TickCopier, ms: number): (CopierCopy & { head: string })[] {
   const out: (CopierCopy & { head: string })[] = [];

@@ -10,15 +10,7 @@ import {
   encodePlan,
   tickProgram,
 } from '../sampler/copier/tick-program.js';
-
-const iovOf = (spans: [number, number][]) => {
-  const b = Buffer.alloc(spans.length * 16);
-  spans.forEach(([addr, len], i) => {
-    b.writeBigUInt64LE(BigInt(addr), i * 16);
-    b.writeBigUInt64LE(BigInt(len), i * 16 + 8);
-  });
-  return b;
-};
+import { iovOf } from './helpers/iov.js';
 
 describe('BPF assembler', () => {
   it('encodes opcode, registers, offset and immediate as the kernel reads them', () => {

@@ -27,25 +27,25 @@ export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
 /** Copies the ring had no room for are counted in `lost` (an array of one u64). */
 export function tickProgram(maps: { plans: number; scratch: number; ring: number; lost: number }): Buffer {
   const [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  /** r0 = the value in map `fd` under the u32 key at fp+keyAt; to `out` when there is none. */
+  const lookup = (fd: number, keyAt: number) => [
+    asm.loadMap(r1, fd),
+    asm.movReg(r2, FP),
+    asm.add(r2, keyAt),
+    asm.call(HELPER.mapLookupElem),
+    asm.jumpIfEq(r0, 0, 'out'),
+  ];
   return assemble([
     asm.call(HELPER.getCurrentPidTgid),
     asm.mov32Reg(r7, r0), // the thread id
     asm.store32(FP, -4, r7),
-    asm.loadMap(r1, maps.plans),
-    asm.movReg(r2, FP),
-    asm.add(r2, -4),
-    asm.call(HELPER.mapLookupElem),
-    asm.jumpIfEq(r0, 0, 'out'),
+    ...lookup(maps.plans, -4),
     asm.movReg(r8, r0), // the plan
     asm.load32(r1, r8, 0),
     asm.jumpIfEq(r1, 0, 'out'), // paused
     asm.call(HELPER.getSmpProcessorId),
     asm.store32(FP, -8, r0),
-    asm.loadMap(r1, maps.scratch),
-    asm.movReg(r2, FP),
-    asm.add(r2, -8),
-    asm.call(HELPER.mapLookupElem),
-    asm.jumpIfEq(r0, 0, 'out'),
+    ...lookup(maps.scratch, -8),
     asm.movReg(r9, r0), // this CPU's record
     asm.call(HELPER.ktimeGetNs),
     asm.store64(r9, 0, r0),
@@ -93,11 +93,7 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.jumpIfEq(r0, 0, 'out'),
     asm.mov(r1, 0),
     asm.store32(FP, -12, r1),
-    asm.loadMap(r1, maps.lost),
-    asm.movReg(r2, FP),
-    asm.add(r2, -12),
-    asm.call(HELPER.mapLookupElem),
-    asm.jumpIfEq(r0, 0, 'out'),
+    ...lookup(maps.lost, -12),
     asm.mov(r1, 1),
     asm.atomicAdd64(r0, 0, r1),
     asm.label('out'),
