@@ -81,6 +81,7 @@ export class TickCopier implements CopySource {
   private publishedVersion = -1;
   private publishedFits = false;
   private paused = true;
+  private timerOn = false;
   private nextRedraw = 0;
 
   /** The thread's /proc directory: gone once the thread has ended. */
@@ -136,7 +137,7 @@ export class TickCopier implements CopySource {
         return give();
       }
       const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random);
-      if (!copier.writePlan(0, 0, 0) || !timer.enable()) {
+      if (!copier.writePlan(0, 0, 0)) {
         copier.stop();
         return null;
       }
@@ -175,7 +176,7 @@ export class TickCopier implements CopySource {
     this.seq = seq;
     this.plans.set(seq, { version, offsets, bytes });
     if (this.plans.size > PLANS_REMEMBERED) this.plans.delete(this.plans.keys().next().value!);
-    this.publishedFits = updateMap(this.plansFd, this.key, this.plan);
+    this.publishedFits = updateMap(this.plansFd, this.key, this.plan) && this.ticking(true);
     return this.publishedFits;
   }
 
@@ -183,7 +184,11 @@ export class TickCopier implements CopySource {
   setCpu(cpu: number): void {
     if (cpu >= 0 || this.paused) return;
     this.paused = true;
-    if (this.publishedFits) this.writePlan(0, 0, 0);
+    // Its ticks stopped as well: each one interrupts the thread, copy or not.
+    if (this.publishedFits) {
+      this.ticking(false);
+      this.writePlan(0, 0, 0);
+    }
   }
 
   next(timeoutMs: number, batch = 1): CopierCopy | null {
@@ -237,6 +242,12 @@ export class TickCopier implements CopySource {
     this.ring.close();
     for (const fd of this.fds) closeFd(fd);
     this.fds.length = 0;
+  }
+
+  /** Starts or stops the timer (each change reaches the thread's CPU: only when it changes). */
+  private ticking(on: boolean): boolean {
+    if (on !== this.timerOn) this.timerOn = on ? this.timer.enable() : !this.timer.disable();
+    return this.timerOn === on;
   }
 
   private writePlan(spans: number, bytes: number, seq: number): boolean {

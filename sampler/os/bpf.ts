@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 
 const SYS_BPF = 321;
 const ATTR_BYTES = 128;
-const CMD = { mapCreate: 0, mapLookup: 1, mapUpdate: 2, progLoad: 5 } as const;
+const CMD = { mapCreate: 0, mapLookup: 1, mapUpdate: 2, progLoad: 5, progGetNextId: 11 } as const;
 export const MAP_HASH = 1;
 export const MAP_ARRAY = 2;
 export const MAP_RINGBUF = 27;
@@ -104,6 +104,18 @@ export function loadProgram(type: number, code: Buffer): number | string {
   const end = log.indexOf(0);
   const text = log.toString('utf8', 0, end < 0 ? log.length : end).trim();
   return `errno ${errno}${text ? `: ${text.slice(-2000)}` : ''}`;
+}
+
+/** How many BPF programs the kernel holds now (every process's; -1 where it will not say). */
+export function loadedPrograms(): number {
+  const a = Buffer.alloc(ATTR_BYTES);
+  let n = 0;
+  for (let id = 0; ; n++) {
+    a.fill(0);
+    a.writeUInt32LE(id, 0);
+    if (bind().bpf(CMD.progGetNextId, a) !== 0) return koffi.errno() === 2 /* ENOENT: the last */ ? n : -1;
+    id = a.readUInt32LE(4);
+  }
 }
 
 export function closeFd(fd: number): void {

@@ -115,6 +115,10 @@ export class ThreadTimer {
     return bind().ioctl(this.fd, IOC_ENABLE, 0) === 0;
   }
 
+  disable(): boolean {
+    return bind().ioctl(this.fd, IOC_DISABLE, 0) === 0;
+  }
+
   /** A new period from the next firing on (the kernel tells the thread's CPU: an interrupt there). */
   setPeriod(periodNs: number): boolean {
     this.period.writeBigUInt64LE(BigInt(Math.max(10_000, Math.round(periodNs))), 0);
