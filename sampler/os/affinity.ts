@@ -90,8 +90,10 @@ let processAvoiding = -1;
  * the thread that makes them. No-op when already so, or with one CPU.
  */
 export function keepProcessOff(cpu: number): void {
+  // Called for every sample: the CPU count (a system call) only when there is something to do.
+  if (cpu === processAvoiding || cpu < 0) return;
   const cpus = availableParallelism();
-  if (cpu === processAvoiding || cpu < 0 || cpus < 2 || cpu >= Math.min(cpus, MASK_BYTES * 8)) return;
+  if (cpus < 2 || cpu >= Math.min(cpus, MASK_BYTES * 8)) return;
   const mask = Buffer.alloc(MASK_BYTES);
   for (let c = 0; c < cpus && c < MASK_BYTES * 8; c++) if (c !== cpu) mask[c >> 3] |= 1 << (c & 7);
   const set = bind();

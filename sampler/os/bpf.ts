@@ -7,6 +7,10 @@ import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
 
 const SYS_BPF = 321;
+const EINTR = 4;
+const EAGAIN = 11;
+/** Loads of a program a signal interrupted that are tried again. */
+const LOAD_ATTEMPTS = 50;
 const ATTR_BYTES = 128;
 const CMD = { mapCreate: 0, mapLookup: 1, mapUpdate: 2, progLoad: 5, progGetNextId: 11 } as const;
 export const MAP_HASH = 1;
@@ -96,9 +100,16 @@ export function loadProgram(type: number, code: Buffer): number | string {
     }
     return bind().bpf(CMD.progLoad, a);
   };
-  const fd = attempt(null);
+  // The verifier gives up with EAGAIN when a signal reaches the thread (V8's profiler sends one every
+  // ms): loaded again, as often as it takes within LOAD_ATTEMPTS.
+  let fd = -1;
+  let errno = 0;
+  for (let i = 0; i < LOAD_ATTEMPTS && fd < 0; i++) {
+    fd = attempt(null);
+    errno = fd < 0 ? koffi.errno() : 0;
+    if (errno !== EAGAIN && errno !== EINTR) break;
+  }
   if (fd >= 0) return fd;
-  const errno = koffi.errno();
   const log = Buffer.alloc(1 << 20);
   attempt(log);
   const end = log.indexOf(0);
