@@ -20,6 +20,13 @@ function bind(): (pid: number, size: number, mask: Buffer) => number {
   return setaffinity;
 }
 
+/** `mask` (a cpu_set_t) set to every one of `cpus` CPUs but `cpu`. */
+function allBut(cpu: number, cpus: number, mask: Buffer): Buffer {
+  mask.fill(0);
+  for (let c = 0; c < cpus && c < MASK_BYTES * 8; c++) if (c !== cpu) mask[c >> 3] |= 1 << (c & 7);
+  return mask;
+}
+
 export class ThreadAffinity {
   private readonly cpus = availableParallelism();
   private readonly mask = Buffer.alloc(MASK_BYTES);
@@ -61,10 +68,7 @@ export class ThreadAffinity {
 
   /** Lets the calling thread run on every CPU but `cpu`. */
   private runAllBut(cpu: number): boolean {
-    this.mask.fill(0);
-    for (let c = 0; c < this.cpus && c < MASK_BYTES * 8; c++)
-      if (c !== cpu) this.mask[c >> 3] |= 1 << (c & 7);
-    return bind()(0, MASK_BYTES, this.mask) === 0;
+    return bind()(0, MASK_BYTES, allBut(cpu, this.cpus, this.mask)) === 0;
   }
 
   /** Leaves the CPU the thread is pinned to, for any other (nothing when it is not pinned). */
@@ -94,8 +98,7 @@ export function keepProcessOff(cpu: number): void {
   if (cpu === processAvoiding || cpu < 0) return;
   const cpus = availableParallelism();
   if (cpus < 2 || cpu >= Math.min(cpus, MASK_BYTES * 8)) return;
-  const mask = Buffer.alloc(MASK_BYTES);
-  for (let c = 0; c < cpus && c < MASK_BYTES * 8; c++) if (c !== cpu) mask[c >> 3] |= 1 << (c & 7);
+  const mask = allBut(cpu, cpus, Buffer.alloc(MASK_BYTES));
   const set = bind();
   let tids: string[];
   try {

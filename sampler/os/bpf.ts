@@ -67,21 +67,22 @@ export function createMap(type: number, keyBytes: number, valueBytes: number, en
 
 /** Sets key → value (a hash map's value is replaced whole: a program sees the old one or the new). */
 export function updateMap(fd: number, key: Buffer, value: Buffer): boolean {
+  return elementCall(CMD.mapUpdate, fd, key, value);
+}
+
+/** A map element command: its attr is the map, the key's address and the value's. */
+function elementCall(cmd: number, fd: number, key: Buffer, value: Buffer): boolean {
   const a = Buffer.alloc(ATTR_BYTES);
   a.writeUInt32LE(fd, 0);
   a.writeBigUInt64LE(address(key), 8);
   a.writeBigUInt64LE(address(value), 16);
-  return bind().bpf(CMD.mapUpdate, a) === 0;
+  return bind().bpf(cmd, a) === 0;
 }
 
 /** The value under key (valueBytes long), or null. */
 export function lookupMap(fd: number, key: Buffer, valueBytes: number): Buffer | null {
   const value = Buffer.alloc(valueBytes);
-  const a = Buffer.alloc(ATTR_BYTES);
-  a.writeUInt32LE(fd, 0);
-  a.writeBigUInt64LE(address(key), 8);
-  a.writeBigUInt64LE(address(value), 16);
-  return bind().bpf(CMD.mapLookup, a) === 0 ? value : null;
+  return elementCall(CMD.mapLookup, fd, key, value) ? value : null;
 }
 
 /** Loads a program; its fd, or the verifier's log when refused (asked for only then: it can be long). */

@@ -127,9 +127,8 @@ export class ThreadTimer {
 
   close(): void {
     if (this.fd < 0) return;
-    const s = bind();
-    s.ioctl(this.fd, IOC_DISABLE, 0);
-    s.close(this.fd);
+    this.disable();
+    bind().close(this.fd);
     this.fd = -1;
   }
 }
