@@ -3,11 +3,13 @@
  * the BPF program loads, its timer fires on the thread's CPU time at about the rate asked, each copy
  * holds the bytes the plan names, and a span that cannot be read cuts the copy there.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TickCopier } from '../sampler/copier/tick-copier.js';
 import type { CopierCopy } from '../sampler/copier/copier.js';
+import { ThreadAffinity, keepProcessOff } from '../sampler/os/affinity.js';
 import { iovOf } from './helpers/iov.js';
 
 const children: ChildProcess[] = [];
@@ -88,6 +90,39 @@ describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at 
       expect(copiesFor(copier!, 200)).toHaveLength(0);
     } finally {
       copier?.stop();
+    }
+  });
+});
+
+/** The CPUs each thread of this process may run on (from Cpus_allowed_list). */
+function allowedCpus(): Set<number>[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const list = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))![1];
+    const cpus = new Set<number>();
+    for (const part of list.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      for (let c = a; c <= (b ?? a); c++) cpus.add(c);
+    }
+    return cpus;
+  });
+}
+
+describe.runIf(availableParallelism() > 1)('keepProcessOff', () => {
+  it('keeps every thread of the process off the CPU, after the calling thread already keeps off it', () => {
+    const cpus = availableParallelism();
+    const cpu = cpus - 1;
+    try {
+      // The worker's order: its own thread first (avoid), then the whole process.
+      new ThreadAffinity().avoid(cpu);
+      keepProcessOff(cpu);
+      const threads = allowedCpus();
+      expect(threads.length).toBeGreaterThan(1);
+      for (const allowed of threads) {
+        expect(allowed.has(cpu)).toBe(false);
+        expect(allowed.size).toBe(cpus - 1);
+      }
+    } finally {
+      spawnSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)], { stdio: 'ignore' });
     }
   });
 });

@@ -9,6 +9,11 @@ import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 const MASK_BYTES = 128; // cpu_set_t
+/**
+ * The CPUs this process may use, counted once, before any of its threads is restricted:
+ * availableParallelism() counts the calling thread's own affinity, one CPU once it keeps off another.
+ */
+const CPUS = availableParallelism();
 
 let setaffinity: ((pid: number, size: number, mask: Buffer) => number) | null = null;
 function bind(): (pid: number, size: number, mask: Buffer) => number {
@@ -28,7 +33,7 @@ function allBut(cpu: number, cpus: number, mask: Buffer): Buffer {
 }
 
 export class ThreadAffinity {
-  private readonly cpus = availableParallelism();
+  private readonly cpus = CPUS;
   private readonly mask = Buffer.alloc(MASK_BYTES);
   /** The CPU the thread is pinned to, -1 when it is not pinned. */
   private pinned = -1;
@@ -94,11 +99,9 @@ let processAvoiding = -1;
  * the thread that makes them. No-op when already so, or with one CPU.
  */
 export function keepProcessOff(cpu: number): void {
-  // Called for every sample: the CPU count (a system call) only when there is something to do.
   if (cpu === processAvoiding || cpu < 0) return;
-  const cpus = availableParallelism();
-  if (cpus < 2 || cpu >= Math.min(cpus, MASK_BYTES * 8)) return;
-  const mask = allBut(cpu, cpus, Buffer.alloc(MASK_BYTES));
+  if (CPUS < 2 || cpu >= Math.min(CPUS, MASK_BYTES * 8)) return;
+  const mask = allBut(cpu, CPUS, Buffer.alloc(MASK_BYTES));
   const set = bind();
   let tids: string[];
   try {
