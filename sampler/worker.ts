@@ -9,8 +9,8 @@
 import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { FrameTable, type Frame } from '../aggregator/profile.js';
-import { StackTrie } from '../aggregator/stack-trie.js';
+import type { Frame } from '../aggregator/profile.js';
+import { StackIds } from './stack-ids.js';
 import { LuaprofError } from './errors.js';
 import { targetGone } from './gone.js';
 import { threadName, threadNameOrNull } from './os/procfs.js';
@@ -26,7 +26,7 @@ import {
 import type { TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
-import { keepProcessOff, samplerAffinity } from './os/affinity.js';
+import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs } from './os/on-cpu.js';
 import { becomeRealtime } from './os/realtime.js';
 import { ProcessTree } from './process-tree.js';
@@ -41,7 +41,7 @@ import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
 import { TickCopier } from './copier/tick-copier.js';
 import { CopierBatch } from './copier/batch.js';
-import type { ThreadSampler } from './thread-sampler.js';
+import { nextCopy } from './copier/next-copy.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -61,26 +61,6 @@ const COPIER_MAX_HZ = 2000;
 const COPIER_SILENT_MS = 250;
 /** The copier thread's module: this entry's place in dist/ is the same bundled or not (scripts/bundle-workers.mjs). */
 const COPIER_THREAD = new URL('./copier/copier-thread.js', import.meta.url);
-
-/**
- * The copier's next copy of `lone`, its plan and CPU told first: null when the copier cannot copy it
- * (its plan does not fit, its CPU is unknown), 'none' when no copy came within waitMs.
- */
-function nextCopy(
-  copier: CopySource,
-  lone: ThreadSampler,
-  waitMs: number,
-  batch: CopierBatch,
-): CopierCopy | 'none' | null {
-  const plan = lone.copyPlan();
-  const cpu = lone.cpu();
-  if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version)) return null;
-  copier.setCpu(cpu);
-  // The walk runs on another CPU than the thread's; with the kernel's copies, all of luaprof does.
-  samplerAffinity.avoid(cpu);
-  if (copier instanceof TickCopier) keepProcessOff(cpu);
-  return copier.next(Math.max(0, waitMs), batch.size(plan.version)) ?? 'none';
-}
 
 /** A prewarmed worker (worker-start.ts) has loaded its modules before its recording is known. */
 async function recordingStart(): Promise<WorkerStart> {
@@ -175,27 +155,16 @@ class Batcher {
     private readonly luaVersionOf: (pid: number) => string | undefined,
   ) {}
 
-  private readonly frameTable = new FrameTable(options.byLine);
-  private readonly stackTrie = new StackTrie();
-  private stackCount = 0;
+  private readonly stackIds = new StackIds(options.byLine);
   private readonly identities = new ThreadIdentities(options.maxThreads);
   private sentFrames = 0;
   private threads: ThreadInfo[] = [];
-  private stacks: number[][] = [];
   private samples = new Float64Array(SAMPLE_FIELDS * 1024);
   private sampleCount = 0;
-  private readonly frameIds: number[] = [];
 
   add(pid: number, tid: number, frames: readonly Frame[], time: number): void {
     const profile = this.identities.profileOf(pid, tid, this.nameOf, this.announce);
-    const ids = this.frameIds;
-    ids.length = frames.length;
-    for (let i = 0; i < frames.length; i++) ids[i] = this.frameTable.intern(frames[i]);
-    const node = this.stackTrie.innermostFirst(ids);
-    if (node.id < 0) {
-      node.id = this.stackCount++;
-      this.stacks.push(ids.slice());
-    }
+    const stack = this.stackIds.idOf(frames);
     if ((this.sampleCount + 1) * SAMPLE_FIELDS > this.samples.length) {
       const grown = new Float64Array(this.samples.length * 2);
       grown.set(this.samples);
@@ -205,7 +174,7 @@ class Batcher {
     this.samples[at] = pid;
     this.samples[at + 1] = profile;
     this.samples[at + 2] = time;
-    this.samples[at + 3] = node.id;
+    this.samples[at + 3] = stack;
   }
 
   private readonly announce = (p: NewProfile) => {
@@ -235,16 +204,15 @@ class Batcher {
     const slot = slots.lend(this.samples, length);
     const samples = slot < 0 ? this.samples.slice(0, length) : null;
     const batch: SampleBatch = {
-      frames: this.frameTable.frames.slice(this.sentFrames),
-      stacks: this.stacks,
+      frames: this.stackIds.frameTable.frames.slice(this.sentFrames),
+      stacks: this.stackIds.takeNew(),
       threads: this.threads,
       slot,
       length,
       samples,
     };
-    this.sentFrames = this.frameTable.frames.length;
+    this.sentFrames = this.stackIds.frameTable.frames.length;
     this.threads = [];
-    this.stacks = [];
     this.sampleCount = 0;
     parentPort!.postMessage(
       { type: 'samples', batch } satisfies WorkerMessage,

@@ -44,6 +44,8 @@ export interface RawFrame {
   tailcalls?: number;
   /** 5.1-5.3: the frame's base (CallInfo.base); 5.4's is func + 1. */
   base?: number;
+  /** Its closure and Proto came from the resolver's memory of this very frame (fill() leaves it be). */
+  recalled?: boolean;
 }
 
 export interface RawThread {
@@ -54,6 +56,8 @@ export interface RawThread {
   cut: number;
   /** The stack slots from the outermost frame's function to the innermost's argument, when read in one piece. */
   stack?: { addr: number; bytes: Buffer };
+  /** How many outermost frames are the same as at the resolver's last resolve of this thread (PucResolver.recall). */
+  recalled?: number;
 }
 
 export interface RawLuaStack {
@@ -271,7 +275,7 @@ export class PucCapture {
     const protoLen = this.layout.proto.size;
     const closureLen = c.cupvalue + this.layout.tvalue.size;
     const frames: RawFrame[] = [];
-    for (const t of raw.threads) for (const f of t.frames) frames.push(f);
+    for (const t of raw.threads) for (const f of t.frames) if (!f.recalled) frames.push(f);
     const slot = new Map<number, number>();
     const ranges: Range[] = [];
     for (const f of frames) {

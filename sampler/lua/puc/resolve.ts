@@ -7,12 +7,46 @@ import { GlobalNames, plainGlobalName } from './globals.js';
 import { NameInference, type NameInfo } from './names.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
 import { tornCalls } from './tears.js';
+import { ownCopy } from '../../os/memory.js';
+
+/** A frame as the last resolve of its thread found it, with what it resolved to. */
+interface Remembered {
+  raw: RawFrame;
+  proto: ProtoInfo | null;
+  frame: LuaFrame;
+  /** The global names' scan it was named with (a new scan may name it otherwise). */
+  scans: number;
+}
+/** Threads whose frames are remembered (beyond it, all are forgotten). */
+const MAX_REMEMBERED_THREADS = 256;
+
+/**
+ * Whether a frame is the one remembered: the same call record, the same function in the same slot,
+ * stopped at the same instruction. Its closure is then the one read before (a running function is
+ * reachable, and a closure made again at its address would run code at another address), and so is
+ * its Proto: nothing of it needs reading again.
+ */
+function sameFrame(f: RawFrame, m: RawFrame): boolean {
+  return (
+    f.ci === m.ci &&
+    f.func === m.func &&
+    f.savedpc === m.savedpc &&
+
+    f.funcValue === m.funcValue &&
+    f.funcTag === m.funcTag &&
+    f.callstatus === m.callstatus &&
+    f.tailcalls === m.tailcalls &&
+    f.base === m.base
+  );
+}
 
 export class PucResolver {
   private readonly protos: ProtoCache;
   private readonly names: NameInference;
   private readonly kinds: PucCapture;
   readonly globals: GlobalNames;
+  /** Each thread's frames at its last resolve, outermost first, the innermost left out (see recall). */
+  private readonly remembered = new Map<number, Remembered[]>();
 
   constructor(
     mem: Memory,
@@ -25,6 +59,34 @@ export class PucResolver {
     this.kinds = new PucCapture(layout);
     this.globals = new GlobalNames(mem, layout, G);
     if (layout.traceback.globalNames !== 'none') this.globals.refresh(this.clock(), 0);
+  }
+
+  /**
+   * Marks the outermost frames of each thread that are the same as at its last resolve, and gives them
+   * the closure and Proto read then (fill() reads only the others). The innermost frame is never
+   * recalled: its saved pc may be older than the instruction it runs. Returns how many were.
+   */
+  recall(raw: RawLuaStack): number {
+    let total = 0;
+    for (const t of raw.threads) {
+      const list = this.remembered.get(t.L);
+      const n = t.frames.length;
+      let kept = 0;
+      if (list)
+        while (kept < n - 1 && kept < list.length) {
+          const f = t.frames[n - 1 - kept];
+          const m = list[kept].raw;
+          if (!sameFrame(f, m)) break;
+          f.closure = m.closure;
+          f.proto = m.proto;
+          f.protoAddr = m.protoAddr;
+          f.recalled = true;
+          kept++;
+        }
+      t.recalled = kept;
+      total += kept;
+    }
+    return total;
   }
 
   /**
@@ -58,14 +120,27 @@ export class PucResolver {
   private resolveThread(t: RawThread): { frames: LuaFrame[]; raws: RawFrame[]; cut: number } {
     const bits = this.layout.callinfo.bits;
     const rules = this.layout.traceback;
-    const protos: (ProtoInfo | null)[] = t.frames.map((f) =>
-      f.proto && this.kinds.isLuaFunction(f) ? this.protos.get(f.protoAddr, f.proto) : null,
+    const n = t.frames.length;
+    // Frames from `recalled` on (innermost first) are the ones remembered, in the same order.
+    const recalled = n - (t.recalled ?? 0);
+    const memory = recalled < n ? this.remembered.get(t.L)! : null;
+    const protos: (ProtoInfo | null)[] = t.frames.map((f, i) =>
+      i >= recalled
+        ? memory![n - 1 - i].proto
+        : f.proto && this.kinds.isLuaFunction(f)
+          ? this.protos.get(f.protoAddr, f.proto)
+          : null,
     );
-    const cut = tornCalls(this.layout, t, protos, (p, pc) => this.names.calleeLocal(p, pc));
+    const cut = tornCalls(this.layout, t, protos, (p, pc) => this.names.calleeLocal(p, pc), recalled - 1);
     const out: LuaFrame[] = [];
-    for (let i = cut; i < t.frames.length; i++) {
+    for (let i = cut; i < n; i++) {
       const f = t.frames[i];
       const proto = protos[i];
+      const known = i >= recalled ? memory![n - 1 - i] : null;
+      if (known && known.scans === this.globals.scans) {
+        out.push(known.frame);
+        continue;
+      }
       let frame: LuaFrame;
       if (proto !== null) {
         const line = proto.line(proto.pcOf(f.savedpc));
@@ -114,7 +189,41 @@ export class PucResolver {
               : '?');
       out.push(frame);
     }
+    this.remember(t, protos, out, cut);
     return { frames: out, raws: t.frames.slice(cut), cut };
+  }
+
+  /** Remembers a thread's resolved frames but the innermost, outermost first (those recalled stay as they were). */
+  private remember(
+    t: RawThread,
+    protos: readonly (ProtoInfo | null)[],
+    out: readonly LuaFrame[],
+    cut: number,
+  ): void {
+    const n = t.frames.length;
+    const had = this.remembered.get(t.L);
+    const list: Remembered[] = [];
+    for (let i = n - 1; i > cut; i--) {
+      const f = t.frames[i];
+      const before = f.recalled ? had?.[n - 1 - i] : undefined;
+      if (before) {
+        // Named again after a new scan of the global names.
+        before.frame = out[i - cut];
+        before.scans = this.globals.scans;
+        list.push(before);
+        continue;
+      }
+      // The copy's bytes are overwritten by the next copy: what is remembered is its own.
+      const raw: RawFrame = {
+        ...f,
+        closure: f.closure && ownCopy(f.closure),
+        proto: f.proto && ownCopy(f.proto),
+        recalled: false,
+      };
+      list.push({ raw, proto: protos[i], frame: out[i - cut], scans: this.globals.scans });
+    }
+    if (!had && this.remembered.size >= MAX_REMEMBERED_THREADS) this.remembered.clear();
+    this.remembered.set(t.L, list);
   }
 
   /** lua_getinfo 'n' for frame i (getfuncname), per family. */

@@ -87,6 +87,7 @@ export class PucRuntime implements LuaRuntime {
 
   resolve(raw: unknown, copy: Memory = this.resolveMem): ResolvedLua {
     const { stack, gc } = raw as PucSample;
+    this.resolver.recall(stack);
     this.cap.fill(copy, stack);
     const { frames, raws, truncated, torn } = this.resolver.resolve(stack);
     return { frames, truncated, gc, torn, cfuncs: raws.map((f) => this.cfunc(f)) };

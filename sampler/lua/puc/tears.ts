@@ -38,19 +38,21 @@ export function tornFrames(layout: PucLayout, frames: readonly RawFrame[]): numb
 /**
  * Like tornFrames, with the functions' code: saved pcs, the slots OP_CALL put callees in, and (when
  * the caller called a local variable) the callee is that variable's value: a caller's saved pc copied
- * at another moment than its callee's frame would name the callee after another call.
+ * at another moment than its callee's frame would name the callee after another call. Frames above
+ * index `from` were checked before, each with its caller (the same frames, as recalled).
  */
 export function tornCalls(
   layout: PucLayout,
   t: RawThread,
   protos: readonly (ProtoInfo | null)[],
   calleeLocal: (caller: ProtoInfo, pc: number) => number = () => -1,
+  from = t.frames.length - 1,
 ): number {
   const fmt = instructionFormat(layout);
   const callOp = opcodeIndex(layout).num.CALL;
   const tv = layout.tvalue.size;
   const frames = t.frames;
-  for (let i = frames.length - 1; i >= 0; i--) {
+  for (let i = Math.min(from, frames.length - 1); i >= 0; i--) {
     const f = frames[i];
     const p = protos[i];
     if (p && p.pcOf(f.savedpc) === -2) return i + 1;

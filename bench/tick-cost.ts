@@ -1,0 +1,122 @@
+/**
+ * The CPU of the default mode's per-sample path, alone: a stock lua5.4 at Lua depth 30 (bench/cpu.lua)
+ * runs; the kernel copies it at its own timer ticks (sampler/copier/tick-copier.ts, as root), and this
+ * process does what the sampling worker does with each copy: takes it from the ring, walks and
+ * resolves it (Target.sampleAll), and numbers its frames and stack (StackIds, as the worker). No Node
+ * start, no attach, no recorder: the CPU of this process (every thread: V8's compiler and GC included)
+ * from --warm seconds on, per sample, and how the wall time of the loop splits between its steps.
+ *
+ *   npm run build && node dist/bench/tick-cost.js [--seconds 8] [--warm 3] [--rate 1000] [--depth 30]
+ *       [--repeat 3] [--interpreter lua5.4]
+ */
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { CopierBatch } from '../sampler/copier/batch.js';
+import { nextCopy } from '../sampler/copier/next-copy.js';
+import { TickCopier } from '../sampler/copier/tick-copier.js';
+import { StackIds } from '../sampler/stack-ids.js';
+import { Target } from '../sampler/target.js';
+import { ROOT, commandLine, median, option } from './harness.js';
+
+const SECONDS = Number(option('seconds', '8'));
+const WARM = Number(option('warm', '3'));
+const RATE = Number(option('rate', '1000'));
+const DEPTH = option('depth', '30');
+const REPEAT = Number(option('repeat', '3'));
+const INTERP = option('interpreter', 'lua5.4');
+
+interface Run {
+  usPerSample: number;
+  samples: number;
+  split: { copy: number; walk: number; intern: number };
+}
+
+async function once(): Promise<Run> {
+  const child = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
+  child.stdin!.write('go\n');
+  await new Promise((r) => setTimeout(r, 300));
+  const pid = child.pid!;
+  try {
+    const target = Target.attach(pid, {});
+    target.warmUp();
+    const stackIds = new StackIds();
+    const intervalMs = 1000 / RATE;
+    const batch = new CopierBatch(intervalMs);
+    let copier: TickCopier | null = null;
+    let samples = 0;
+    let cpu0 = process.cpuUsage();
+    let counted = 0;
+    const split = { copy: 0, walk: 0, intern: 0 };
+    const t0 = performance.now();
+    let warm = false;
+    for (;;) {
+      const now = performance.now();
+      if (now - t0 > (WARM + SECONDS) * 1000) break;
+      if (!warm && now - t0 > WARM * 1000) {
+        warm = true;
+        cpu0 = process.cpuUsage();
+        counted = samples;
+        split.copy = split.walk = split.intern = 0;
+      }
+      const lone = target.copierThread();
+      if (lone && !copier) {
+        copier = TickCopier.open(pid, lone.tid, intervalMs);
+        if (!copier)
+          throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
+      }
+      const a = performance.now();
+      const copy = lone && copier ? nextCopy(copier, lone, 20, batch) : null;
+      const b = performance.now();
+      if (copy === 'none') continue;
+      if (copy) lone!.supply(copy);
+      const results = target.sampleAll(copy ? copy.dueNs : undefined);
+      const c = performance.now();
+      if (copy) {
+        lone!.takeCopierUsed();
+        lone!.supply(null);
+      }
+      for (const s of results) {
+        if (s.frames.length === 0) continue;
+        stackIds.idOf(s.frames);
+        if (stackIds.takeNew().length > 1000) throw new Error('a new stack every sample');
+        samples++;
+      }
+      const d = performance.now();
+      split.copy += b - a;
+      split.walk += c - b;
+      split.intern += d - c;
+    }
+    copier?.stop();
+    const used = process.cpuUsage(cpu0);
+    const n = samples - counted;
+    const per = (ms: number) => (ms * 1000) / n;
+    return {
+      usPerSample: (used.user + used.system) / n,
+      samples: n,
+      split: { copy: per(split.copy), walk: per(split.walk), intern: per(split.intern) },
+    };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+const runs: Run[] = [];
+for (let r = 0; r < REPEAT; r++) runs.push(await once());
+const fmt = (xs: number[]) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.toFixed(1)).join(', ')})`;
+console.log(
+  [
+    `    ${commandLine()}`,
+    '',
+    `${new Date().toISOString()}, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(
+        ' ',
+      )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples`,
+    '',
+    `CPU per sample (this process, every thread): ${fmt(runs.map((r) => r.usPerSample))}`,
+    `wall per sample in the loop: copy from the ring ${fmt(runs.map((r) => r.split.copy))} (sleeps included), walk and resolve ${fmt(runs.map((r) => r.split.walk))}, frame and stack ids ${fmt(runs.map((r) => r.split.intern))}`,
+  ].join('\n'),
+);
