@@ -43,7 +43,9 @@ declare global {
 }
 
 function spawn(workerData: WorkerStart | PrewarmData): Worker {
-  return new Worker(new URL('./worker.js', import.meta.url), {
+  // From its parent: bundled into the CLI's entry (dist/cli/main.js), this module is one level down
+  // from dist/ as it is in dist/sampler/.
+  return new Worker(new URL('../sampler/worker.js', import.meta.url), {
     workerData,
     // Each sample's garbage dies young: a small young generation holds it as well as V8's default
     // (which grows to 32 MB of RSS under a steady sampling rate) and keeps the worker's memory flat.
