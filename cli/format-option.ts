@@ -1,6 +1,6 @@
 /** `-f, --format` of record and report. */
 import { InvalidArgumentError } from 'commander';
-import { OUTPUT_FORMATS, parseFormat, type OutputFormat } from '../report/write.js';
+import { OUTPUT_FORMATS, parseFormat, type OutputFormat } from '../report/output-path.js';
 
 export function formatOption(v: string): OutputFormat {
   const f = parseFormat(v);

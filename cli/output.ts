@@ -6,7 +6,7 @@
 import { CommanderError, type Command } from 'commander';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { inert } from '../report/terminal-text.js';
-import { isClosedPipe } from '../report/write.js';
+import { isClosedPipe } from '../report/output-path.js';
 
 /** Writes the first line of a message to stderr as a luaprof error line. */
 export function errorLine(message: string): void {

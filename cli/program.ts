@@ -3,7 +3,7 @@
  * runs: the time to a recording's first sample counts every module loaded before its worker starts.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { inferFormat, isClosedPipe, OUTPUT_FORMATS, type OutputFormat } from '../report/write.js';
+import { inferFormat, isClosedPipe, OUTPUT_FORMATS, type OutputFormat } from '../report/output-path.js';
 import { ExitCode, LuaprofError } from '../sampler/errors.js';
 import { parseDuration } from './duration.js';
 import { exitCodeAction, runCommand } from './output.js';

@@ -3,14 +3,8 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { splitByProcess } from '../aggregator/by-process.js';
 import type { Profile } from '../aggregator/profile.js';
-import {
-  OutputWriteError,
-  checkOutputPath,
-  isClosedPipe,
-  writeProfileOrFallback,
-  type OutputFormat,
-  type WrittenProfile,
-} from '../report/write.js';
+import { OutputWriteError, checkOutputPath, isClosedPipe, type OutputFormat } from '../report/output-path.js';
+import type { WrittenProfile } from '../report/write.js';
 import { LuaprofError, ExitCode } from '../sampler/errors.js';
 import { targetGone } from '../sampler/gone.js';
 import { startRecording } from '../sampler/recorder.js';
@@ -64,11 +58,9 @@ function checkOutput(file: string): void {
   }
 }
 
-async function writeOutput(
-  profile: Parameters<typeof writeProfileOrFallback>[0],
-  file: string,
-  format: OutputFormat,
-): Promise<WrittenProfile> {
+async function writeOutput(profile: Profile, file: string, format: OutputFormat): Promise<WrittenProfile> {
+  // The encoders of every format load when the profile is written, not before the first sample.
+  const { writeProfileOrFallback } = await import('../report/write.js');
   try {
     return await writeProfileOrFallback(profile, file, format);
   } catch (e) {

@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const here = dirname(fileURLToPath(import.meta.url));
+// This module's directory, named from its parent: bundled into the CLI's chunks (dist/cli/,
+// scripts/bundle-cli.mjs), import.meta.url is a chunk's, one level down from dist/ as this one is.
+const here = dirname(fileURLToPath(new URL('../report/assets.js', import.meta.url)));
 
 /** A template or script shipped next to this module (report/*.html|js|css, copied to dist/report by the build). */
 export function ownAsset(name: string): string {

@@ -1,110 +1,40 @@
 /**
  * Writing a profile in any output format, atomically (temp file + rename). The output path is
- * checked before a recording starts (checkOutputPath); a write that still fails at the end puts the
- * profile in the temp directory instead (writeProfileOrFallback): what was recorded is never lost.
- * A stream (`-`, a pipe, a terminal, /dev/stdout, /dev/null) is written in place: a temp file renamed
- * over /dev/stdout would replace the device link itself. A reader that closed its end (`| head -1`)
- * took what it wanted: that EPIPE is not a failure (isClosedPipe).
+ * checked before a recording starts (checkOutputPath, in output-path.ts); a write that still fails at
+ * the end puts the profile in the temp directory instead (writeProfileOrFallback): what was recorded
+ * is never lost. A stream (`-`, a pipe, a terminal, /dev/stdout, /dev/null) is written in place: a
+ * temp file renamed over /dev/stdout would replace the device link itself. A reader that closed its
+ * end (`| head -1`) took what it wanted: that EPIPE is not a failure (isClosedPipe).
  */
-import {
-  accessSync,
-  closeSync,
-  constants,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Profile } from '../aggregator/profile.js';
 import { toFolded } from './folded.js';
 import { renderFlamegraphHtml } from './html.js';
 import { toPprof } from './pprof.js';
 import { speedscopeParts, toSpeedscope } from './speedscope.js';
+import {
+  fsReason,
+  isClosedPipe,
+  isStream,
+  OutputWriteError,
+  STDOUT,
+  type OutputFormat,
+} from './output-path.js';
 
-export type OutputFormat = 'speedscope' | 'folded' | 'html' | 'pprof';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['speedscope', 'folded', 'html', 'pprof'];
-
-/** Format implied by a file name: .json→speedscope, .html/.htm→html, .folded/.txt/.collapsed→folded, .pb.gz/.pprof/.pb→pprof. */
-export function inferFormat(file: string): OutputFormat | null {
-  const f = file.toLowerCase();
-  if (f.endsWith('.json') || f.endsWith('.speedscope')) return 'speedscope';
-  if (f.endsWith('.html') || f.endsWith('.htm')) return 'html';
-  if (f.endsWith('.folded') || f.endsWith('.txt') || f.endsWith('.collapsed')) return 'folded';
-  if (f.endsWith('.pb.gz') || f.endsWith('.pprof') || f.endsWith('.pb')) return 'pprof';
-  return null;
-}
-
-/** Parses a user-given format name (accepts a few aliases); null when unknown. */
-export function parseFormat(name: string): OutputFormat | null {
-  const n = name.toLowerCase();
-  if ((OUTPUT_FORMATS as readonly string[]).includes(n)) return n as OutputFormat;
-  if (n === 'flamegraph') return 'html';
-  if (n === 'collapsed' || n === 'raw') return 'folded';
-  if (n === 'json') return 'speedscope';
-  return null;
-}
-
-/** The output file (or its directory) cannot be written; the message is one line naming it. */
-export class OutputWriteError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OutputWriteError';
-  }
-}
-
-/** "permission denied", "no space left on device", … from a file-system error. */
-export function fsReason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  switch (err?.code) {
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'ENOTDIR':
-      return 'a part of the path is not a directory';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'ENOSPC':
-      return 'no space left on device';
-    case 'EDQUOT':
-      return 'disk quota exceeded';
-    default:
-      return String(err?.message ?? e).split('\n')[0];
-  }
-}
-
-/**
- * Checks, before anything is recorded, that `file` can be written: its directory exists (or can be
- * made) and takes a new file (a probe file is created and removed: access() says yes to root on
- * /proc), and `file` itself is not a directory. Throws OutputWriteError.
- */
-export function checkOutputPath(file: string): void {
-  const dir = dirname(resolve(file));
-  try {
-    if (file === STDOUT) return;
-    if (isStream(file)) {
-      accessSync(file, constants.W_OK);
-      return;
-    }
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory())
-      throw new OutputWriteError(`cannot write ${file}: is a directory`);
-    mkdirSync(dir, { recursive: true });
-    const probe = join(dir, `.${basename(file)}.${process.pid}.probe`);
-    closeSync(openSync(probe, 'wx', 0o600));
-    rmSync(probe, { force: true });
-  } catch (e) {
-    if (e instanceof OutputWriteError) throw e;
-    throw new OutputWriteError(`cannot write ${file}: ${fsReason(e)} (${dir})`);
-  }
-}
+export {
+  OUTPUT_FORMATS,
+  OutputWriteError,
+  STDOUT,
+  checkOutputPath,
+  fsReason,
+  inferFormat,
+  isClosedPipe,
+  parseFormat,
+  type OutputFormat,
+} from './output-path.js';
 
 /** Where a profile goes when its own path fails at the end: the temp directory, a name of its own. */
 export function fallbackPath(file: string, dir = tmpdir()): string {
@@ -192,20 +122,6 @@ export function profileParts(profile: Profile, format: OutputFormat): () => Iter
 
 /** What is written: the whole text or bytes, or them in parts. */
 export type ProfileData = string | Buffer | Iterable<string | Buffer>;
-
-/** `-o -`: standard output. */
-export const STDOUT = '-';
-
-/** An existing path that is neither a regular file nor a directory: a device, a pipe, a socket. */
-function isStream(file: string): boolean {
-  const s = statSync(file, { throwIfNoEntry: false });
-  return s !== undefined && !s.isFile() && !s.isDirectory();
-}
-
-/** The write failed because the reading end of a pipe was closed (`luaprof … | head -1`). */
-export function isClosedPipe(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'EPIPE';
-}
 
 function writeAll(fd: number, data: ProfileData): void {
   if (typeof data !== 'string' && !Buffer.isBuffer(data)) {

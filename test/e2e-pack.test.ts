@@ -62,6 +62,8 @@ describe('npm pack, npm install -g, luaprof away from the checkout', () => {
       'LICENSE',
       'dist/cli/main.js',
       'dist/sampler/worker.js',
+      'dist/sampler/worker-script.js',
+      'dist/sampler/worker-script.v8cache',
       'dist/report/flamegraph.html',
       'dist/report/flamegraph.css',
       'dist/report/flamegraph-app.js',
@@ -71,6 +73,8 @@ describe('npm pack, npm install -g, luaprof away from the checkout', () => {
     const strays = packed.filter(
       (f) =>
         !top.includes(f) &&
+        // V8's code cache of the worker's script (scripts/bundle-workers.mjs).
+        f !== 'dist/sampler/worker-script.v8cache' &&
         !/^dist\/(cli|sampler|aggregator|report|upload)\/[\w/.-]+\.(js|html|css)$/.test(f),
     );
     expect(strays).toEqual([]);
