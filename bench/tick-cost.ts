@@ -29,6 +29,8 @@ const INTERP = option('interpreter', 'lua5.4');
 interface Run {
   usPerSample: number;
   samples: number;
+  /** Samples taken without a copy from the ring (the thread's plan did not fit it, or it was not planned yet). */
+  uncopied: number;
   split: { copy: number; walk: number; intern: number };
 }
 
@@ -47,6 +49,7 @@ async function once(): Promise<Run> {
     const batch = new CopierBatch(intervalMs);
     let copier: TickCopier | null = null;
     let samples = 0;
+    let uncopied = 0;
     let cpu0 = process.cpuUsage();
     let counted = 0;
     const split = { copy: 0, walk: 0, intern: 0 };
@@ -60,6 +63,7 @@ async function once(): Promise<Run> {
         cpu0 = process.cpuUsage();
         counted = samples;
         split.copy = split.walk = split.intern = 0;
+        uncopied = 0;
       }
       const lone = target.copierThread();
       if (lone && !copier) {
@@ -72,6 +76,7 @@ async function once(): Promise<Run> {
       const b = performance.now();
       if (copy === 'none') continue;
       if (copy) lone!.supply(copy);
+      else uncopied++;
       const results = target.sampleAll(copy ? copy.dueNs : undefined);
       const c = performance.now();
       if (copy) {
@@ -96,6 +101,7 @@ async function once(): Promise<Run> {
     return {
       usPerSample: (used.user + used.system) / n,
       samples: n,
+      uncopied,
       split: { copy: per(split.copy), walk: per(split.walk), intern: per(split.intern) },
     };
   } finally {
@@ -114,7 +120,7 @@ console.log(
       .map((x) => x.toFixed(2))
       .join(
         ' ',
-      )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples`,
+      )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
     '',
     `CPU per sample (this process, every thread): ${fmt(runs.map((r) => r.usPerSample))}`,
     `wall per sample in the loop: copy from the ring ${fmt(runs.map((r) => r.split.copy))} (sleeps included), walk and resolve ${fmt(runs.map((r) => r.split.walk))}, frame and stack ids ${fmt(runs.map((r) => r.split.intern))}`,

@@ -476,10 +476,12 @@ export class Target {
    * The process is in a job-control stop. Read from /proc only when the last tick found no thread
    * copied running on its CPU, or STOP_CHECK_MS after the last read: a read per tick was ~6% of the
    * sampler's CPU, and a thread that ran at the last tick was not stopped then (a copy after a stop
-   * shows it off its CPU).
+   * shows it off its CPU), nor when a thread's copy was taken at a tick of its CPU time.
    */
   private stoppedByItsUser(now: number): boolean {
     if (this.sawRunning && now - this.stopCheckedAt < STOP_CHECK_MS) return false;
+    // A copy the kernel took at a tick of a thread's CPU time: it ran then (a stopped thread has none).
+    for (const t of this.threads.values()) if (t.suppliedRunning) return false;
     this.stopCheckedAt = now;
     return this.mainStat.state() === 'T';
   }

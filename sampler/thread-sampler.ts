@@ -206,6 +206,11 @@ export class ThreadSampler {
     this.supplied = copy;
   }
 
+  /** The copy supplied for the next sample was taken at a tick of the thread's CPU time: it was running. */
+  get suppliedRunning(): boolean {
+    return this.supplied?.still === true;
+  }
+
   /** Whether the last sample walked the copier's copy. */
   takeCopierUsed(): boolean {
     const used = this.copierUsed;

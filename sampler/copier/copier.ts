@@ -36,7 +36,7 @@ export interface CopierCopy extends SlotRecord {
   bytes: Buffer;
   /** The plan it was taken with (see publishPlan). */
   planVersion: number;
-  /** Taken where the thread stood interrupted (tick-copier.ts): of one moment. */
+  /** Taken where the thread stood interrupted at a tick of its CPU time (tick-copier.ts): of one moment, running. */
   still?: boolean;
 }
 

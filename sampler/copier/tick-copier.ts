@@ -26,7 +26,6 @@ import { monotonicNs } from '../os/on-cpu.js';
 import { ThreadTimer } from '../os/perf-event.js';
 import type { CopierCopy, CopySource } from './copier.js';
 import {
-  MAX_BYTES,
   NONE_FAILED,
   PLAN_VALUE_BYTES,
   RECORD_HEADER,
@@ -54,8 +53,8 @@ export function tickPeriodNs(intervalMs: number, u: number): number {
 }
 /** Copies older than this when the sampler comes to them are given up (counted late). */
 const MAX_LAG_MS = 100;
-/** How often the count of copies lost (a full ring) is read. */
-const LOST_READ_MS = 100;
+/** How often the count of copies lost (a full ring) is read (a system call; and once more at the end). */
+const LOST_READ_MS = 1000;
 const ZERO_KEY = Buffer.alloc(4);
 /** Plans whose copies are still recognised. */
 const PLANS_REMEMBERED = 4;
@@ -74,7 +73,6 @@ export class TickCopier implements CopySource {
   private lostReadAt = 0;
   private readonly key = Buffer.alloc(4);
   private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
-  private readonly copy = Buffer.alloc(MAX_BYTES);
   private readonly sleepWord = new Int32Array(new SharedArrayBuffer(4));
   private readonly plans = new Map<number, PlanRecord>();
   private seq = 0;
@@ -153,12 +151,17 @@ export class TickCopier implements CopySource {
    */
   get late(): number {
     const now = performance.now();
-    if (now - this.lostReadAt >= LOST_READ_MS && this.fds.length > 0) {
+    if (now - this.lostReadAt >= LOST_READ_MS) {
       this.lostReadAt = now;
-      const v = lookupMap(this.lostFd, ZERO_KEY, 8);
-      if (v) this.lost = Number(v.readBigUInt64LE(0));
+      this.readLost();
     }
     return this.lost + this.skipped;
+  }
+
+  private readLost(): void {
+    if (this.fds.length === 0) return;
+    const v = lookupMap(this.lostFd, ZERO_KEY, 8);
+    if (v) this.lost = Number(v.readBigUInt64LE(0));
   }
 
   get hasReady(): boolean {
@@ -201,19 +204,20 @@ export class TickCopier implements CopySource {
       // The timer is the thread's: records come as it runs, so the wait is the batch's length.
       Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, Math.max(1, batch) * this.intervalMs));
     }
-    let copy: CopierCopy | null = null;
     // Copies the sampler is too far behind to walk in time are given up, counted late: a copy walked
     // long after its tick that lacks part of the stack would be completed from the thread as it is now.
     const oldest = monotonicNs() - MAX_LAG_MS * 1e6;
-    while (!copy && this.ring.drain((r) => (copy = this.read(r)), 1) > 0) {
-      if (copy !== null && (copy as CopierCopy).dueNs < oldest) {
-        copy = null;
-        this.skipped++;
-      }
+    this.ring.release();
+    for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
+      const copy = this.read(r);
+      if (copy !== null && copy.dueNs >= oldest) return copy;
+      if (copy !== null) this.skipped++;
+      this.ring.release();
     }
-    return copy;
+    return null;
   }
 
+  /** A record as a copy: its bytes are the ring's own, walked where the kernel wrote them, until done(). */
   private read(r: Buffer): CopierCopy | null {
     if (r.length < RECORD_HEADER) return null;
     const timeNs = Number(r.readBigUInt64LE(0));
@@ -222,7 +226,6 @@ export class TickCopier implements CopySource {
     const plan = this.plans.get(seq);
     const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
     const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
-    r.copy(this.copy, 0, RECORD_HEADER, RECORD_HEADER + got);
     return {
       planSeq: seq,
       planVersion: plan?.version ?? -1,
@@ -230,15 +233,18 @@ export class TickCopier implements CopySource {
       dueNs: timeNs,
       fromNs: timeNs,
       toNs: timeNs,
-      bytes: this.copy.subarray(0, got),
+      bytes: r.subarray(RECORD_HEADER, RECORD_HEADER + got),
       still: true,
     };
   }
 
-  done(): void {}
+  done(): void {
+    this.ring.release();
+  }
 
   stop(): void {
     this.timer.close();
+    this.readLost();
     this.ring.close();
     for (const fd of this.fds) closeFd(fd);
     this.fds.length = 0;

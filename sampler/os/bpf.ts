@@ -156,6 +156,8 @@ export class BpfRing {
   private readonly producer: DataView;
   private readonly bytes: Buffer;
   private readonly mask: number;
+  /** The length in the ring of the record peek() returned, 0 when none is held. */
+  private peeked = 0;
 
   private constructor(
     private readonly maps: { p: unknown; len: number }[],
@@ -210,6 +212,36 @@ export class BpfRing {
       this.consumer.setBigUint64(0, BigInt(at), true);
     }
     return n;
+  }
+
+  /**
+   * The oldest committed record's bytes, left in the ring (the kernel writes no other record over
+   * them) until release(); null when none is ready. Records the kernel discarded are passed over.
+   */
+  peek(): Buffer | null {
+    const produced = Number(this.producer.getBigUint64(0, true));
+    let at = Number(this.consumer.getBigUint64(0, true));
+    while (at < produced) {
+      const head = 4096 + (at & this.mask);
+      const word = this.producer.getUint32(head, true);
+      if (word & 0x8000_0000) return null; // still being written
+      const len = word & 0x3fff_ffff;
+      if (!(word & 0x4000_0000)) {
+        this.peeked = (len + 8 + 7) & ~7;
+        return this.bytes.subarray(head + 8, head + 8 + len);
+      }
+      at += (len + 8 + 7) & ~7;
+      this.consumer.setBigUint64(0, BigInt(at), true);
+    }
+    return null;
+  }
+
+  /** Gives the record peek() returned back to the kernel (its bytes are the kernel's again). */
+  release(): void {
+    if (this.peeked === 0) return;
+    const at = Number(this.consumer.getBigUint64(0, true)) + this.peeked;
+    this.consumer.setBigUint64(0, BigInt(at), true);
+    this.peeked = 0;
   }
 
   /** Records waiting. */

@@ -18,6 +18,12 @@ export interface Memory {
   readStable?(addr: number, len: number): Buffer | null;
   /** readStable of several ranges at once. */
   readManyStable?(ranges: readonly Range[]): (Buffer | null)[];
+  /**
+   * Like readLate, without making a view of the bytes: the buffer that holds them, from `locatedAt`
+   * in it (a walk of a copy reads hundreds of small records; a view of each was most of its garbage).
+   */
+  locateLate?(addr: number, len: number, late: number): Buffer | null;
+  readonly locatedAt?: number;
 }
 
 /**
@@ -31,6 +37,20 @@ export const LATE = { stack: 1, callInfo: 2, root: 3 } as const;
 /** A read a copy of a running thread takes late (see LATE), a plain read elsewhere. */
 export function readLate(mem: Memory, addr: number, len: number, late: number): Buffer | null {
   return mem.readLate ? mem.readLate(addr, len, late) : mem.read(addr, len);
+}
+
+/** Where the bytes of the last locateLate() start in the buffer it returned. */
+export let locatedAt = 0;
+
+/** readLate without a view where the memory can (Memory.locateLate): the buffer, the bytes from `locatedAt` on. */
+export function locateLate(mem: Memory, addr: number, len: number, late: number): Buffer | null {
+  if (mem.locateLate) {
+    const b = mem.locateLate(addr, len, late);
+    locatedAt = mem.locatedAt!;
+    return b;
+  }
+  locatedAt = 0;
+  return readLate(mem, addr, len, late);
 }
 
 /** A read of an object that does not change while referenced (see Memory.readStable). */

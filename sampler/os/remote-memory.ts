@@ -102,6 +102,14 @@ function spanRead(
   addr: number,
   len: number,
 ): Buffer | null {
+  const i = spanIndex(starts, bufs, addr, len);
+  if (i < 0) return null;
+  const off = addr - starts[i];
+  return bufs[i].subarray(off, off + len);
+}
+
+/** Index of the span that holds addr..addr+len, or -1. */
+function spanIndex(starts: readonly number[], bufs: readonly Buffer[], addr: number, len: number): number {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo <= hi) {
@@ -109,9 +117,8 @@ function spanRead(
     if (starts[mid] <= addr) lo = mid + 1;
     else hi = mid - 1;
   }
-  if (hi < 0) return null;
-  const off = addr - starts[hi];
-  return off + len <= bufs[hi].length ? bufs[hi].subarray(off, off + len) : null;
+  if (hi < 0) return -1;
+  return addr - starts[hi] + len <= bufs[hi].length ? hi : -1;
 }
 
 /** Index of the span (sorted by address, disjoint) that holds all of r, or -1. */
@@ -535,6 +542,23 @@ export class PrefetchMemory implements BatchMemory {
     return this.readRange(addr, len, late);
   }
 
+  /** Where locateLate's bytes start in the buffer it returned. */
+  locatedAt = 0;
+
+  /** readLate without a view: the span that holds the bytes (from locatedAt), or what readLate gives. */
+  locateLate(addr: number, len: number, late: number): Buffer | null {
+    if (this.copied) this.cutSpans();
+    const i = spanIndex(this.spanStarts, this.spanBufs, addr, len);
+    if (i < 0) {
+      this.locatedAt = 0;
+      return this.readRange(addr, len, late);
+    }
+    this.used(addr, len, late);
+    this.hits++;
+    this.locatedAt = addr - this.spanStarts[i];
+    return this.spanBufs[i];
+  }
+
   read(addr: number, len: number): Buffer | null {
     return this.readRange(addr, len, 0);
   }
@@ -566,10 +590,7 @@ export class PrefetchMemory implements BatchMemory {
 
   private readRange(addr: number, len: number, late: number, stable = false, fetch = true): Buffer | null {
     if (this.copied) this.cutSpans();
-    const k = this.usedCount++;
-    this.usedAddr[k] = addr;
-    this.usedLen[k] = len;
-    this.usedLate[k] = late;
+    this.used(addr, len, late);
     const hit = spanRead(this.spanStarts, this.spanBufs, addr, len);
     if (hit) {
       this.hits++;
@@ -587,5 +608,13 @@ export class PrefetchMemory implements BatchMemory {
 
   readMany(ranges: readonly Range[]): (Buffer | null)[] {
     return ranges.map((r) => this.read(r.addr, r.len));
+  }
+
+  /** Notes a read of the walk (the next plan holds what walks read). */
+  private used(addr: number, len: number, late: number): void {
+    const k = this.usedCount++;
+    this.usedAddr[k] = addr;
+    this.usedLen[k] = len;
+    this.usedLate[k] = late;
   }
 }

@@ -7,6 +7,8 @@ import type { Memory } from '../../os/memory.js';
 import {
   isPlausiblePtr,
   LATE,
+  locateLate,
+  locatedAt,
   readLate,
   readManyLate,
   readManyStable,
@@ -80,7 +82,17 @@ export class CiChainCache {
   }
 }
 
+/** Call records, innermost first: each one's bytes from offs[i] in bufs[i]. */
+interface CallInfos {
+  addrs: number[];
+  bufs: Buffer[];
+  offs: number[];
+  truncated: boolean;
+}
+
 export class PucCapture {
+  /** The call records chain() walked link by link (a record met twice is a cycle). */
+  private readonly seen = new Set<number>();
   /** Closure address → the Proto its last read pointed at (fill() reads the guess beside the closure). */
   private readonly protoOf = new Map<number, number>();
 
@@ -152,34 +164,39 @@ export class PucCapture {
     const cis = s.baseCiIsPointer
       ? this.array(mem, hdr, current, u64(hdr, s.base_ci))
       : this.chain(mem, L, current, L + s.base_ci);
-    const funcAddrs = cis.bufs.map((b) => u64(b, ci.func));
+    const { bufs, offs } = cis;
+    const funcAddrs: number[] = new Array<number>(bufs.length);
+    for (let i = 0; i < bufs.length; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
     if (this.layout.stkIdRel) this.relocated(funcAddrs, u64(hdr, s.stack));
-    const { slots, span } = this.readSlots(mem, hdr, funcAddrs);
+    const slots = this.readSlots(mem, hdr, funcAddrs);
     const frames: RawFrame[] = [];
     for (let i = 0; i < cis.addrs.length; i++) {
-      const b = cis.bufs[i];
-      const fb = slots[i];
+      const b = bufs[i];
+      const o = offs[i];
+      const fb = slots.bufs[i];
+      const fo = slots.offs[i];
       frames.push({
         ci: cis.addrs[i],
         func: funcAddrs[i],
         callstatus:
           ci.callstatusSize === 2
-            ? b.readUInt16LE(ci.callstatus)
+            ? b.readUInt16LE(o + ci.callstatus)
             : ci.callstatusSize === 1
-              ? b[ci.callstatus]
+              ? b[o + ci.callstatus]
               : 0,
         // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
-        savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, ci.savedpc),
-        funcTag: fb ? this.tag(fb, 0) : -1,
-        funcValue: fb ? u64(fb, 0) : -1,
+        savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, o + ci.savedpc),
+        funcTag: fb ? this.tag(fb, fo) : -1,
+        funcValue: fb ? u64(fb, fo) : -1,
         closure: null,
         protoAddr: 0,
         proto: null,
-        arg1Tag: fb ? this.tag(fb, tvSize) : -1,
-        arg1Value: fb ? u64(fb, tvSize) : -1,
+        arg1Tag: fb ? this.tag(fb, fo + tvSize) : -1,
+        arg1Value: fb ? u64(fb, fo + tvSize) : -1,
+        tailcalls: ci.tailcalls !== undefined ? b.readInt32LE(o + ci.tailcalls) : undefined,
+        base: ci.base !== undefined ? u64(b, o + ci.base) : undefined,
+        recalled: false,
       });
-      if (ci.tailcalls !== undefined) frames[i].tailcalls = b.readInt32LE(ci.tailcalls);
-      if (ci.base !== undefined) frames[i].base = u64(b, ci.base);
     }
     // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
     const top = frames[0];
@@ -188,9 +205,7 @@ export class PucCapture {
     }
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
-    return span
-      ? { L, frames, truncated: cis.truncated, cut, stack: span }
-      : { L, frames, truncated: cis.truncated, cut };
+    return { L, frames, truncated: cis.truncated, cut, stack: slots.span, recalled: 0 };
   }
 
   /**
@@ -213,12 +228,15 @@ export class PucCapture {
     }
   }
 
-  /** Function value and first argument of each frame, from one read of the thread's stack when it is compact. */
+  /**
+   * Function value and first argument of each frame (from offs[i] in bufs[i]), from one read of the
+   * thread's stack when it is compact.
+   */
   private readSlots(
     mem: Memory,
     hdr: Buffer,
     funcAddrs: number[],
-  ): { slots: (Buffer | null)[]; span?: { addr: number; bytes: Buffer } } {
+  ): { bufs: (Buffer | null)[]; offs: number[]; span?: { addr: number; bytes: Buffer } } {
     const len = this.layout.tvalue.size * 2;
     const stack = u64(hdr, this.layout.state.stack);
     let lo = Infinity;
@@ -234,13 +252,14 @@ export class PucCapture {
         const bytes = readLate(mem, lo, hi - lo, LATE.stack);
         if (bytes)
           return {
-            slots: funcAddrs.map((a) => bytes.subarray(a - lo, a - lo + len)),
+            bufs: funcAddrs.map(() => bytes),
+            offs: funcAddrs.map((a) => a - lo),
             span: { addr: lo, bytes },
           };
       }
     }
     const ranges = funcAddrs.map((addr) => ({ addr, len }));
-    return { slots: readManyLate(mem, ranges, LATE.stack) };
+    return { bufs: readManyLate(mem, ranges, LATE.stack), offs: funcAddrs.map(() => 0) };
   }
 
   /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */
@@ -325,12 +344,7 @@ export class PucCapture {
    * 5.1: CallInfo is an array; frames run from L->ci down to (not including) L->base_ci, innermost
    * first. One read covers the (bounded) part of the array that is in use.
    */
-  private array(
-    mem: Memory,
-    hdr: Buffer,
-    current: number,
-    base: number,
-  ): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
+  private array(mem: Memory, hdr: Buffer, current: number, base: number): CallInfos {
     const size = this.layout.callinfo.size;
     const end = this.layout.state.end_ci !== undefined ? u64(hdr, this.layout.state.end_ci) : -1;
     if (
@@ -344,61 +358,59 @@ export class PucCapture {
     }
     const count = (current - base) / size;
     const n = Math.min(count, MAX_FRAMES);
-    if (n === 0) return { addrs: [], bufs: [], truncated: false };
+    if (n === 0) return { addrs: [], bufs: [], offs: [], truncated: false };
     const lo = current - (n - 1) * size;
-    const block = readLate(mem, lo, n * size, LATE.callInfo);
+    const block = locateLate(mem, lo, n * size, LATE.callInfo);
+    const blockAt = locatedAt;
     if (!block) throw new CaptureError('unreadable CallInfo array');
     const addrs: number[] = [];
     const bufs: Buffer[] = [];
+    const offs: number[] = [];
     for (let at = current; at >= lo; at -= size) {
       addrs.push(at);
-      bufs.push(block.subarray(at - lo, at - lo + size));
+      bufs.push(block);
+      offs.push(blockAt + at - lo);
     }
-    return { addrs, bufs, truncated: count > n };
+    return { addrs, bufs, offs, truncated: count > n };
   }
 
   /** The CallInfo chain from the current one down to (not including) base_ci, innermost first. */
-  private chain(
-    mem: Memory,
-    L: number,
-    current: number,
-    baseCi: number,
-  ): { addrs: number[]; bufs: Buffer[]; truncated: boolean } {
+  private chain(mem: Memory, L: number, current: number, baseCi: number): CallInfos {
     const ci = this.layout.callinfo;
     if (ci.previous === undefined) throw new CaptureError('CallInfo list without previous links');
     // Frames outside the last few calls rarely change: the chain read last time serves from where
     // the walk meets it (one batched read), checked link by link.
     const cached = this.chains.get(L);
-    const addrs: number[] = [];
-    const bufs: Buffer[] = [];
-    const seen = new Set<number>();
+    const cis: CallInfos = { addrs: [], bufs: [], offs: [], truncated: false };
+    const seen = this.seen;
+    seen.clear();
     let at = current;
-    let truncated = false;
     let tryCache = cached !== undefined;
     while (at !== baseCi) {
-      if (addrs.length >= MAX_FRAMES) {
-        truncated = true;
+      if (cis.addrs.length >= MAX_FRAMES) {
+        cis.truncated = true;
         break;
       }
       if (!isPlausiblePtr(at) || seen.has(at)) throw new CaptureError('broken CallInfo chain');
       const k = tryCache ? cached?.at.get(at) : undefined;
       if (k !== undefined) {
-        if (this.followCached(mem, cached!.list, k, baseCi, addrs, bufs, seen)) break;
+        if (this.followCached(mem, cached!, k, baseCi, cis)) break;
         tryCache = false; // the chain changed below here: walk it link by link
       }
       seen.add(at);
-      const b = readLate(mem, at, ci.size, LATE.callInfo);
+      const b = locateLate(mem, at, ci.size, LATE.callInfo);
       if (!b) throw new CaptureError('unreadable CallInfo');
-      addrs.push(at);
-      bufs.push(b);
-      at = u64(b, ci.previous);
+      cis.addrs.push(at);
+      cis.bufs.push(b);
+      cis.offs.push(locatedAt);
+      at = u64(b, locatedAt + ci.previous);
     }
-    if (addrs.length > MAX_FRAMES) {
-      addrs.length = bufs.length = MAX_FRAMES;
-      truncated = true;
+    if (cis.addrs.length > MAX_FRAMES) {
+      cis.addrs.length = cis.bufs.length = cis.offs.length = MAX_FRAMES;
+      cis.truncated = true;
     }
-    if (!truncated) this.chains.set(L, addrs);
-    return { addrs, bufs, truncated };
+    if (!cis.truncated) this.chains.set(L, cis.addrs);
+    return cis;
   }
 
   /**
@@ -407,35 +419,36 @@ export class PucCapture {
    */
   private followCached(
     mem: Memory,
-    cached: readonly number[],
+    cached: { list: readonly number[]; at: ReadonlyMap<number, number> },
     k: number,
     baseCi: number,
-    addrs: number[],
-    bufs: Buffer[],
-    seen: Set<number>,
+    cis: CallInfos,
   ): boolean {
     const ci = this.layout.callinfo;
-    for (let i = k; i < cached.length; i++) if (seen.has(cached[i])) return false;
+    const list = cached.list;
+    // The records walked before meeting the cached chain must not be in it further on (a cycle).
+    for (const a of cis.addrs) if ((cached.at.get(a) ?? -1) >= k) return false;
     // A copy serves each read on its own; a live process takes them in one batched read.
     const batch = mem.readLate
       ? null
       : readManyLate(
           mem,
-          cached.slice(k).map((a) => ({ addr: a, len: ci.size })),
+          list.slice(k).map((a) => ({ addr: a, len: ci.size })),
           LATE.callInfo,
         );
-    const start = addrs.length;
-    for (let i = k; i < cached.length; i++) {
-      const b = batch ? batch[i - k] : mem.readLate!(cached[i], ci.size, LATE.callInfo);
-      const expected = i + 1 < cached.length ? cached[i + 1] : baseCi;
-      if (!b || u64(b, ci.previous!) !== expected) {
-        addrs.length = bufs.length = start;
+    const start = cis.addrs.length;
+    for (let i = k; i < list.length; i++) {
+      const b = batch ? batch[i - k] : locateLate(mem, list[i], ci.size, LATE.callInfo);
+      const o = batch ? 0 : locatedAt;
+      const expected = i + 1 < list.length ? list[i + 1] : baseCi;
+      if (!b || u64(b, o + ci.previous!) !== expected) {
+        cis.addrs.length = cis.bufs.length = cis.offs.length = start;
         return false;
       }
-      addrs.push(cached[i]);
-      bufs.push(b);
+      cis.addrs.push(list[i]);
+      cis.bufs.push(b);
+      cis.offs.push(o);
     }
-    for (let i = k; i < cached.length; i++) seen.add(cached[i]);
     return true;
   }
 

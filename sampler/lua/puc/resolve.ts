@@ -31,7 +31,6 @@ function sameFrame(f: RawFrame, m: RawFrame): boolean {
     f.ci === m.ci &&
     f.func === m.func &&
     f.savedpc === m.savedpc &&
-
     f.funcValue === m.funcValue &&
     f.funcTag === m.funcTag &&
     f.callstatus === m.callstatus &&
@@ -202,6 +201,15 @@ export class PucResolver {
   ): void {
     const n = t.frames.length;
     const had = this.remembered.get(t.L);
+    // All but the innermost recalled, each named with this scan: what is remembered stands.
+    const recalled = t.recalled ?? 0;
+    if (
+      had &&
+      recalled === n - 1 - cut &&
+      had.length === recalled &&
+      had.every((m) => m.scans === this.globals.scans)
+    )
+      return;
     const list: Remembered[] = [];
     for (let i = n - 1; i > cut; i--) {
       const f = t.frames[i];
