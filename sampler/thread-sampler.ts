@@ -315,12 +315,16 @@ export class ThreadSampler {
       // thread unless the sampler woke on its CPU).
       const copied =
         attempt === 1 && supplied !== null && this.pm.beginFrom(supplied.bytes, supplied.planVersion);
-      let from = monotonicNs();
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
       const onItsCpu = copied || (this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1);
-      if (!copied) this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
-      let to = monotonicNs();
+      let from: number;
+      let to: number;
       if (copied) ({ fromNs: from, toNs: to, dueNs } = supplied);
+      else {
+        from = monotonicNs();
+        this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
+        to = monotonicNs();
+      }
       this.copierUsed = copied;
       const cpu =
         copied && supplied.still === true ? 'still' : this.cpuState(from, to, attempt === 1 ? dueNs : 0);

@@ -96,29 +96,44 @@ export class RemoteMemory implements BatchMemory {
 }
 
 /** `len` bytes at `addr` from the span (sorted by start) that holds them all, or null. */
-function spanRead(
-  starts: readonly number[],
-  bufs: readonly Buffer[],
-  addr: number,
-  len: number,
-): Buffer | null {
-  const i = spanIndex(starts, bufs, addr, len);
-  if (i < 0) return null;
-  const off = addr - starts[i];
-  return bufs[i].subarray(off, off + len);
+/**
+ * The copy cut into its planned spans, by address: span i < count is lens[i] bytes of bufs[i] from
+ * offs[i]. The arrays are written over from sample to sample (emptied, V8 would free and regrow them).
+ */
+interface Spans {
+  count: number;
+  starts: number[];
+  lens: number[];
+  bufs: Buffer[];
+  offs: number[];
+}
+
+const noSpans = (): Spans => ({ count: 0, starts: [], lens: [], bufs: [], offs: [] });
+
+function clearSpans(s: Spans): void {
+  s.count = 0;
+}
+
+function addSpan(s: Spans, addr: number, buf: Buffer, off: number, len: number): void {
+  const i = s.count++;
+  s.starts[i] = addr;
+  s.lens[i] = len;
+  s.bufs[i] = buf;
+  s.offs[i] = off;
 }
 
 /** Index of the span that holds addr..addr+len, or -1. */
-function spanIndex(starts: readonly number[], bufs: readonly Buffer[], addr: number, len: number): number {
+function spanIndex(s: Spans, addr: number, len: number): number {
+  const starts = s.starts;
   let lo = 0;
-  let hi = starts.length - 1;
+  let hi = s.count - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     if (starts[mid] <= addr) lo = mid + 1;
     else hi = mid - 1;
   }
   if (hi < 0) return -1;
-  return addr - starts[hi] + len <= bufs[hi].length ? hi : -1;
+  return addr - starts[hi] + len <= s.lens[hi] ? hi : -1;
 }
 
 /** Index of the span (sorted by address, disjoint) that holds all of r, or -1. */
@@ -193,9 +208,16 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
  * first read. After a sampler's sleep every instruction runs on cold caches, and at 100 Hz the JS work
  * around the copy once cost more pause time than the copy.
  */
+/** A plan as one pass of process_vm_readv's remote iovecs (PrefetchMemory.exportPlan). */
+interface ExportedPlan {
+  iov: Buffer;
+  count: number;
+  bytes: number;
+  version: number;
+}
+
 export class PrefetchMemory implements BatchMemory {
-  private spanStarts: number[] = [];
-  private spanBufs: Buffer[] = [];
+  private readonly spans = noSpans();
   /** The plan the next copies take. */
   private current: CopyPlan = NO_PLAN;
   /** The plan of the copy being read (an earlier one for a copy taken elsewhere: beginFrom). */
@@ -204,6 +226,7 @@ export class PrefetchMemory implements BatchMemory {
   private readonly earlier: CopyPlan[] = [];
   /** The plan as process_vm_readv's remote iovecs, slot 0 kept for begin()'s extra range. */
   private iov = Buffer.alloc(16);
+  private exported: ExportedPlan | null = null;
   private iovPlanOnly = this.iov.subarray(16);
   /** Where the next pause's bytes go; a copy handed out is never written again. */
   private dest: { bytes: Buffer; addr: number } = { bytes: Buffer.alloc(0), addr: 0 };
@@ -310,14 +333,18 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   /** The plan as one pass of process_vm_readv's remote iovecs, for a copy taken elsewhere (beginFrom). */
-  exportPlan(): { iov: Buffer; count: number; bytes: number; version: number } {
+  exportPlan(): ExportedPlan {
+    // Asked for every sample; it changes with the plan only.
+    if (this.exported?.version === this.current.version && this.exported.iov.buffer === this.iov.buffer)
+      return this.exported;
     const count = this.current.spans.length;
-    return {
+    this.exported = {
       iov: this.iovPlanOnly.subarray(0, count * 16),
       count,
       bytes: this.current.bytes,
       version: this.current.version,
     };
+    return this.exported;
   }
 
   /** The version of the plan the next copies take (it changes when a walk read what none held). */
@@ -331,8 +358,7 @@ export class PrefetchMemory implements BatchMemory {
     this.walkMissed = false;
     this.stableMissed = false;
     this.usedCount = 0;
-    this.spanStarts = [];
-    this.spanBufs = [];
+    clearSpans(this.spans);
     this.copied = null;
     this.lastCopy = null;
     this.pass = 0;
@@ -358,10 +384,7 @@ export class PrefetchMemory implements BatchMemory {
       });
     }
     spans.sort((a, b) => a.addr - b.addr);
-    for (const sp of spans) {
-      this.spanStarts.push(sp.addr);
-      this.spanBufs.push(sp.buf);
-    }
+    for (const sp of spans) addSpan(this.spans, sp.addr, sp.buf, 0, sp.buf.length);
     return extra ? bufs[plan.length] : null;
   }
 
@@ -374,17 +397,15 @@ export class PrefetchMemory implements BatchMemory {
   private cutSpans(): void {
     const { bytes, extraLen } = this.copied!;
     this.copied = null;
-    this.cut(bytes, extraLen, this.spanStarts, this.spanBufs);
+    this.cut(bytes, extraLen);
   }
 
   /** Pass `pass` of a copy, cut into the planned spans, sorted by address. */
-  private cut(bytes: Buffer, extraLen: number, starts: number[], bufs: Buffer[], pass = 0): void {
+  private cut(bytes: Buffer, extraLen: number, pass = 0): void {
     const plan = this.served;
     for (const i of plan.byAddr) {
       const p = plan.spans[i];
-      const off = extraLen + pass * plan.bytes + plan.offsets[i];
-      starts.push(p.addr);
-      bufs.push(bytes.subarray(off, off + p.len));
+      addSpan(this.spans, p.addr, bytes, extraLen + pass * plan.bytes + plan.offsets[i], p.len);
     }
   }
 
@@ -399,9 +420,8 @@ export class PrefetchMemory implements BatchMemory {
     this.copied = null;
     this.usedCount = 0;
     this.missedWhileStrict = false;
-    this.spanStarts = [];
-    this.spanBufs = [];
-    this.cut(c.bytes, c.extraLen, this.spanStarts, this.spanBufs, this.pass);
+    clearSpans(this.spans);
+    this.cut(c.bytes, c.extraLen, this.pass);
     return true;
   }
 
@@ -464,8 +484,7 @@ export class PrefetchMemory implements BatchMemory {
   private release(): void {
     this.copied = null;
     this.lastCopy = null;
-    this.spanStarts = [];
-    this.spanBufs = [];
+    clearSpans(this.spans);
     if (this.destLent || this.dest.bytes.length < this.current.bytes * this.copies + this.extraCapacity)
       this.freshDest();
   }
@@ -548,15 +567,16 @@ export class PrefetchMemory implements BatchMemory {
   /** readLate without a view: the span that holds the bytes (from locatedAt), or what readLate gives. */
   locateLate(addr: number, len: number, late: number): Buffer | null {
     if (this.copied) this.cutSpans();
-    const i = spanIndex(this.spanStarts, this.spanBufs, addr, len);
+    const s = this.spans;
+    const i = spanIndex(s, addr, len);
     if (i < 0) {
       this.locatedAt = 0;
       return this.readRange(addr, len, late);
     }
     this.used(addr, len, late);
     this.hits++;
-    this.locatedAt = addr - this.spanStarts[i];
-    return this.spanBufs[i];
+    this.locatedAt = s.offs[i] + addr - s.starts[i];
+    return s.bufs[i];
   }
 
   read(addr: number, len: number): Buffer | null {
@@ -591,10 +611,12 @@ export class PrefetchMemory implements BatchMemory {
   private readRange(addr: number, len: number, late: number, stable = false, fetch = true): Buffer | null {
     if (this.copied) this.cutSpans();
     this.used(addr, len, late);
-    const hit = spanRead(this.spanStarts, this.spanBufs, addr, len);
-    if (hit) {
+    const s = this.spans;
+    const i = spanIndex(s, addr, len);
+    if (i >= 0) {
       this.hits++;
-      return hit;
+      const off = s.offs[i] + addr - s.starts[i];
+      return s.bufs[i].subarray(off, off + len);
     }
     this.misses++;
     if (stable) this.stableMissed = true;

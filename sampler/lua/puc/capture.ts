@@ -295,7 +295,10 @@ export class PucCapture {
     const closureLen = c.cupvalue + this.layout.tvalue.size;
     const frames: RawFrame[] = [];
     for (const t of raw.threads) for (const f of t.frames) if (!f.recalled) frames.push(f);
+    if (frames.length === 0) return;
     const slot = new Map<number, number>();
+    const guessAt = new Map<number, number>();
+    const protoAt = new Map<number, Buffer | null>();
     const ranges: Range[] = [];
     for (const f of frames) {
       if (f.closure !== null || slot.has(f.funcValue)) continue;
@@ -305,7 +308,6 @@ export class PucCapture {
       ranges.push({ addr: f.funcValue, len: closureLen });
     }
     const closures = ranges.length;
-    const guessAt = new Map<number, number>();
     for (let i = 0; i < closures; i++) {
       const p = this.protoOf.get(ranges[i].addr);
       if (p !== undefined && !guessAt.has(p)) {
@@ -314,7 +316,6 @@ export class PucCapture {
       }
     }
     const bufs = ranges.length ? readManyStable(mem, ranges) : [];
-    const protoAt = new Map<number, Buffer | null>();
     const missing: Range[] = [];
     for (const f of frames) {
       const k = slot.get(f.funcValue);
