@@ -4,7 +4,10 @@
  * (bench/cpu.lua at Lua depth 30), each mode repeated, the modes interleaved run by run.
  *
  *   npm run build && node dist/bench/sample-cost.js [--modes default,native] [--rate 1000] [--seconds 5]
- *       [--warm SECONDS] [--repeat 3] [--depth 30] [--interpreter lua5.4] [--cli FILE]
+ *       [--warm SECONDS] [--repeat 3] [--depth 30] [--interpreter lua5.4] [--cli FILE] [--pin 0,1]
+ *
+ * --pin: each mode's runs put the target on each of these CPUs in turn (taskset), a row per CPU
+ * (luaprof keeps off the target's CPU, so this places luaprof too).
  *
  * Per run: the CPU of every luaprof thread per tick from --warm seconds after its start (default the
  * smaller of 5 s and a third of the run) to the end of sampling: the steady cost, once V8 has compiled
@@ -47,6 +50,7 @@ const INTERP = option('interpreter', 'lua5.4');
 /** Taken now: the floor below leaves this thread on fewer CPUs than it started with. */
 const CPUS = availableParallelism();
 const MODES = option('modes', 'default,native').split(',').filter(Boolean) as LuaprofMode[];
+const PINS = option('pin', '').split(',').filter(Boolean).map(Number);
 const cli = detectModes(CLI);
 for (const m of MODES) {
   const flags = modeFlags(cli, m);
@@ -92,9 +96,11 @@ function pollThreads(pid: number, last: Map<number, number>): void {
   }
 }
 
-async function runOnce(mode: LuaprofMode): Promise<Run> {
+async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
   // Work large enough to outlast the recording; the target is killed afterwards.
-  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
+  const command = [INTERP, join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'];
+  if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
+  const target = spawn(command[0], command.slice(1), {
     stdio: ['pipe', 'ignore', 'inherit'],
   });
   target.stdin!.write('go\n');
@@ -186,11 +192,15 @@ function floors(): { sleepUs: number; moveUs: number } {
   return { sleepUs, moveUs };
 }
 
-const runs = new Map<LuaprofMode, Run[]>(MODES.map((m) => [m, []]));
+const placements: (number | undefined)[] = PINS.length ? PINS : [undefined];
+const rowOf = (m: LuaprofMode, cpu: number | undefined) =>
+  cpu === undefined ? m : `${m}, target on CPU ${cpu}`;
+const runs = new Map<string, Run[]>();
+for (const m of MODES) for (const cpu of placements) runs.set(rowOf(m, cpu), []);
 const floorRuns: { sleepUs: number; moveUs: number }[] = [];
 const load0 = loadavg();
 for (let i = 0; i < REPEAT; i++) {
-  for (const m of MODES) runs.get(m)!.push(await runOnce(m));
+  for (const cpu of placements) for (const m of MODES) runs.get(rowOf(m, cpu))!.push(await runOnce(m, cpu));
   floorRuns.push(floors());
 }
 
