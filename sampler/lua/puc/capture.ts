@@ -180,7 +180,7 @@ export class PucCapture {
         func: funcAddrs[i],
         callstatus:
           ci.callstatusSize === 2
-            ? b.readUInt16LE(o + ci.callstatus)
+            ? b[o + ci.callstatus] | (b[o + ci.callstatus + 1] << 8)
             : ci.callstatusSize === 1
               ? b[o + ci.callstatus]
               : 0,
