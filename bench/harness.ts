@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -131,4 +132,12 @@ export function commandLine(): string {
   return ['node', rel(process.argv[1]), ...process.argv.slice(2)]
     .map((a) => (/[\s'"$]/.test(a) ? `'${a}'` : a))
     .join(' ');
+}
+
+/** A report's first lines: the command, then the time, the load and what was run. */
+export function reportHeader(what: string): string[] {
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+  return [`    ${commandLine()}`, '', `${new Date().toISOString()}, load average ${load}; ${what}`, ''];
 }

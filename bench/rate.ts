@@ -10,18 +10,18 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CLI,
   ROOT,
-  commandLine,
   option,
   medianOf,
   num,
   parseSummary,
   readMeta,
   modeOptionFlags,
+  reportHeader,
 } from './harness.js';
 
 const opt = option;
@@ -33,16 +33,9 @@ const INTERP = opt('interpreter', 'lua5.4');
 
 const { mode: MODE, flags } = modeOptionFlags('rate', CLI);
 
-const out = [
-  `    ${commandLine()}`,
-  '',
-  `${new Date().toISOString()}, load average ${loadavg()
-    .map((x) => x.toFixed(2))
-    .join(
-      ' ',
-    )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; luaprof ${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`,
-  '',
-];
+const out = reportHeader(
+  `${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; luaprof ${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`,
+);
 out.push(
   '| run | requested | achieved (CLI) | samples in profile / s | errors, off-CPU, late |',
   '|---|---|---|---|---|',

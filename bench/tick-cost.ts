@@ -10,14 +10,13 @@
  *       [--repeat 3] [--interpreter lua5.4]
  */
 import { spawn } from 'node:child_process';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CopierBatch } from '../sampler/copier/batch.js';
 import { nextCopy } from '../sampler/copier/next-copy.js';
 import { TickCopier } from '../sampler/copier/tick-copier.js';
 import { StackIds } from '../sampler/stack-ids.js';
 import { Target } from '../sampler/target.js';
-import { ROOT, commandLine, median, option } from './harness.js';
+import { ROOT, median, option, reportHeader } from './harness.js';
 
 const SECONDS = Number(option('seconds', '8'));
 const WARM = Number(option('warm', '3'));
@@ -114,14 +113,9 @@ for (let r = 0; r < REPEAT; r++) runs.push(await once());
 const fmt = (xs: number[]) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.toFixed(1)).join(', ')})`;
 console.log(
   [
-    `    ${commandLine()}`,
-    '',
-    `${new Date().toISOString()}, load average ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(
-        ' ',
-      )}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
-    '',
+    ...reportHeader(
+      `${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
+    ),
     `CPU per sample (this process, every thread): ${fmt(runs.map((r) => r.usPerSample))}`,
     `wall per sample in the loop: copy from the ring ${fmt(runs.map((r) => r.split.copy))} (sleeps included), walk and resolve ${fmt(runs.map((r) => r.split.walk))}, frame and stack ids ${fmt(runs.map((r) => r.split.intern))}`,
   ].join('\n'),
