@@ -24,7 +24,7 @@
  * sample is due), and the same sleep with the move onto a CPU before it and off after it
  * (sched_setaffinity twice, as the worker does to wake on the target thread's CPU).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,6 +189,9 @@ function floors(): { sleepUs: number; moveUs: number } {
         samplerAffinity.release();
       })
     : NaN;
+  // release() leaves this thread off the CPU it was last on: a luaprof spawned after it would inherit
+  // one CPU, and sample without the kernel's copies or a CPU of its own (off-CPU samples, 2-3x the CPU).
+  spawnSync('taskset', ['-p', '-c', `0-${CPUS - 1}`, String(process.pid)], { stdio: 'ignore' });
   return { sleepUs, moveUs };
 }
 

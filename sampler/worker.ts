@@ -350,14 +350,17 @@ async function run(): Promise<void> {
   // A lone thread copied while it runs is copied by the copier thread, from its CPU (sampler/copier).
   // Up to COPIER_MAX_HZ: above it the sampler is mostly behind, copies from where it is without moving,
   // and held 4,997 of 5,000 Hz where the copier, its slots full, held 4,896.
-  let copierOn = copiesRunning && target !== null && samplerAffinity.useful && options.rate <= COPIER_MAX_HZ;
-  let copier: CopySource | null = null;
   // The kernel copies the thread at its own timer's ticks (copier/tick-copier.ts) unless idle samples
-  // are wanted (that timer counts CPU time) or BPF is refused; else the copier thread copies it.
+  // are wanted (that timer counts CPU time) or BPF is refused; else the copier thread copies it. The
+  // kernel's copies need no second CPU for luaprof (a luaprof started on one CPU, by taskset or a
+  // parent's own affinity, has one); the copier thread does.
   const ticks = !options.idle && process.env.LUAPROF_COPIER !== 'thread';
-  const openCopier = (tid: number): CopySource =>
+  let copierOn =
+    copiesRunning && target !== null && (samplerAffinity.useful || ticks) && options.rate <= COPIER_MAX_HZ;
+  let copier: CopySource | null = null;
+  const openCopier = (tid: number): CopySource | null =>
     (ticks ? TickCopier.open(options.pid, tid, 1000 / options.rate) : null) ??
-    new Copier(options.pid, 1000 / options.rate, COPIER_THREAD);
+    (samplerAffinity.useful ? new Copier(options.pid, 1000 / options.rate, COPIER_THREAD) : null);
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
@@ -375,7 +378,10 @@ async function run(): Promise<void> {
       copier.stop();
       copier = null;
     }
-    if (lone && !copier) copier = openCopier(lone.tid);
+    if (lone && !copier) {
+      copier = openCopier(lone.tid);
+      if (!copier) copierOn = false;
+    }
     let copy =
       lone && copier?.usable
         ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)

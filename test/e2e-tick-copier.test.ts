@@ -11,6 +11,8 @@ import { TickCopier } from '../sampler/copier/tick-copier.js';
 import type { CopierCopy } from '../sampler/copier/copier.js';
 import { ThreadAffinity, keepProcessOff } from '../sampler/os/affinity.js';
 import { iovOf } from './helpers/iov.js';
+import { CLI, tempDir } from './helpers/lua-process.js';
+import { join } from 'node:path';
 
 const children: ChildProcess[] = [];
 afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
@@ -123,6 +125,46 @@ describe.runIf(availableParallelism() > 1)('keepProcessOff', () => {
       }
     } finally {
       spawnSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)], { stdio: 'ignore' });
+    }
+  });
+});
+
+describe.runIf(availableParallelism() > 1 && process.getuid?.() === 0)('a luaprof started on one CPU', () => {
+  it('still has the kernel copy the thread, beside it or on its CPU', () => {
+    for (const cpu of [0, 1]) {
+      const lua = spawn('taskset', ['-c', '1', 'lua5.4', '-e', 'local x = 0 while true do x = x + 1 end'], {
+        stdio: 'ignore',
+      });
+      children.push(lua);
+      const out = join(tempDir(), 'one-cpu.json');
+      // A parent's own affinity (taskset, a bench that moved itself) is what luaprof starts with.
+      const r = spawnSync(
+        'taskset',
+        [
+          '-c',
+          String(cpu),
+          process.execPath,
+          CLI,
+          'record',
+          '-p',
+          String(lua.pid),
+          '-d',
+          '1s',
+          '-r',
+          '500',
+          '-o',
+          out,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      lua.kill('SIGKILL');
+      expect(r.status, r.stderr).toBe(0);
+      const meta = JSON.parse(readFileSync(out, 'utf8')).luaprof.meta as {
+        samples: number;
+        tickCopies?: number;
+      };
+      expect(meta.samples).toBeGreaterThan(200);
+      expect(meta.tickCopies ?? 0, `luaprof on CPU ${cpu}`).toBeGreaterThan(0.8 * meta.samples);
     }
   });
 });
