@@ -194,26 +194,6 @@ export class BpfRing {
     );
   }
 
-  /** Calls `take` with each committed record's bytes (valid during the call only), oldest first. */
-  drain(take: (record: Buffer) => void, most = Infinity): number {
-    const produced = Number(this.producer.getBigUint64(0, true));
-    let at = Number(this.consumer.getBigUint64(0, true));
-    let n = 0;
-    while (at < produced && n < most) {
-      const head = 4096 + (at & this.mask);
-      const word = this.producer.getUint32(head, true);
-      if (word & 0x8000_0000) break; // still being written
-      const len = word & 0x3fff_ffff;
-      if (!(word & 0x4000_0000)) {
-        take(this.bytes.subarray(head + 8, head + 8 + len));
-        n++;
-      }
-      at += (len + 8 + 7) & ~7;
-      this.consumer.setBigUint64(0, BigInt(at), true);
-    }
-    return n;
-  }
-
   /**
    * The oldest committed record's bytes, left in the ring (the kernel writes no other record over
    * them) until release(); null when none is ready. Records the kernel discarded are passed over.
