@@ -206,11 +206,12 @@ export class BpfRing {
       const word = this.producer.getUint32(head, true);
       if (word & 0x8000_0000) return null; // still being written
       const len = word & 0x3fff_ffff;
+      const size = (len + 8 + 7) & ~7; // header and bytes, 8-aligned
       if (!(word & 0x4000_0000)) {
-        this.peeked = (len + 8 + 7) & ~7;
+        this.peeked = size;
         return this.bytes.subarray(head + 8, head + 8 + len);
       }
-      at += (len + 8 + 7) & ~7;
+      at += size;
       this.consumer.setBigUint64(0, BigInt(at), true);
     }
     return null;

@@ -95,7 +95,6 @@ export class RemoteMemory implements BatchMemory {
   }
 }
 
-/** `len` bytes at `addr` from the span (sorted by start) that holds them all, or null. */
 /**
  * The copy cut into its planned spans, by address: span i < count is lens[i] bytes of bufs[i] from
  * offs[i]. The arrays are written over from sample to sample (emptied, V8 would free and regrow them).
@@ -196,6 +195,14 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
   return true;
 }
 
+/** A plan as one pass of process_vm_readv's remote iovecs (PrefetchMemory.exportPlan). */
+interface ExportedPlan {
+  iov: Buffer;
+  count: number;
+  bytes: number;
+  version: number;
+}
+
 /**
  * Serves a pause's reads from one batched read of what the previous walks needed: the ranges a walker
  * reads change little from sample to sample, so most pauses cost one system call. Nearby ranges are
@@ -208,14 +215,6 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
  * first read. After a sampler's sleep every instruction runs on cold caches, and at 100 Hz the JS work
  * around the copy once cost more pause time than the copy.
  */
-/** A plan as one pass of process_vm_readv's remote iovecs (PrefetchMemory.exportPlan). */
-interface ExportedPlan {
-  iov: Buffer;
-  count: number;
-  bytes: number;
-  version: number;
-}
-
 export class PrefetchMemory implements BatchMemory {
   private readonly spans = noSpans();
   /** The plan the next copies take. */
@@ -566,17 +565,13 @@ export class PrefetchMemory implements BatchMemory {
 
   /** readLate without a view: the span that holds the bytes (from locatedAt), or what readLate gives. */
   locateLate(addr: number, len: number, late: number): Buffer | null {
-    if (this.copied) this.cutSpans();
-    const s = this.spans;
-    const i = spanIndex(s, addr, len);
+    const i = this.find(addr, len, late);
     if (i < 0) {
       this.locatedAt = 0;
-      return this.readRange(addr, len, late);
+      return this.miss(addr, len, false, true);
     }
-    this.used(addr, len, late);
-    this.hits++;
-    this.locatedAt = s.offs[i] + addr - s.starts[i];
-    return s.bufs[i];
+    this.locatedAt = this.spans.offs[i] + addr - this.spans.starts[i];
+    return this.spans.bufs[i];
   }
 
   read(addr: number, len: number): Buffer | null {
@@ -609,15 +604,26 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   private readRange(addr: number, len: number, late: number, stable = false, fetch = true): Buffer | null {
+    const i = this.find(addr, len, late);
+    if (i < 0) return this.miss(addr, len, stable, fetch);
+    const off = this.spans.offs[i] + addr - this.spans.starts[i];
+    return this.spans.bufs[i].subarray(off, off + len);
+  }
+
+  /** Notes a read of the walk, and the span of the copy that holds it (-1: none). */
+  private find(addr: number, len: number, late: number): number {
     if (this.copied) this.cutSpans();
-    this.used(addr, len, late);
-    const s = this.spans;
-    const i = spanIndex(s, addr, len);
-    if (i >= 0) {
-      this.hits++;
-      const off = s.offs[i] + addr - s.starts[i];
-      return s.bufs[i].subarray(off, off + len);
-    }
+    const k = this.usedCount++;
+    this.usedAddr[k] = addr;
+    this.usedLen[k] = len;
+    this.usedLate[k] = late;
+    const i = spanIndex(this.spans, addr, len);
+    if (i >= 0) this.hits++;
+    return i;
+  }
+
+  /** A read the copy does not hold: from the thread, unless the walk is strict (see readStable). */
+  private miss(addr: number, len: number, stable: boolean, fetch: boolean): Buffer | null {
     this.misses++;
     if (stable) this.stableMissed = true;
     else this.walkMissed = true;
@@ -630,13 +636,5 @@ export class PrefetchMemory implements BatchMemory {
 
   readMany(ranges: readonly Range[]): (Buffer | null)[] {
     return ranges.map((r) => this.read(r.addr, r.len));
-  }
-
-  /** Notes a read of the walk (the next plan holds what walks read). */
-  private used(addr: number, len: number, late: number): void {
-    const k = this.usedCount++;
-    this.usedAddr[k] = addr;
-    this.usedLen[k] = len;
-    this.usedLate[k] = late;
   }
 }
