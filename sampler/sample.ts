@@ -72,4 +72,9 @@ export type TargetOptions = Partial<
 > & {
   /** Where cost lines (heap scan) go; default stderr. */
   log?: (line: string) => void;
+  /**
+   * --native: a lone thread's samples may come from the kernel's copies at its own ticks, with its
+   * registers and stack top (the worker's tick copier), rather than from stops.
+   */
+  nativeTicks?: boolean;
 };

@@ -336,6 +336,11 @@ export class Target {
 
   /** Its one thread copied while it runs, when the copier thread can copy it (sampler/copier); else null. */
   copierThread(): ThreadSampler | null {
+    // --native samples every thread: the kernel's copies serve a target of one thread only.
+    if (this.opts.native) {
+      const [only, more] = this.threads.values();
+      return only && !more && only.copiableByCopier ? only : null;
+    }
     let lone: ThreadSampler | null = null;
     for (const t of this.threads.values()) {
       if (!t.copiesWhileRunning) continue;

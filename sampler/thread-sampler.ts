@@ -22,6 +22,7 @@ import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs, OnCpuTracker, type CpuState } from './os/on-cpu.js';
 import { ThreadStat } from './os/procfs.js';
 import { SwitchRegs } from './os/switch-regs.js';
+import type { UserSample } from './os/user-samples.js';
 import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
 import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
@@ -144,7 +145,8 @@ export class ThreadSampler {
     readonly tid: number,
     private readonly shared: SamplerShared,
   ) {
-    const running = shared.opts.blocking !== true && shared.opts.native !== true;
+    const { blocking, native, nativeTicks } = shared.opts;
+    const running = blocking !== true && (native !== true || nativeTicks === true);
     this.pm = running
       ? new PrefetchMemory(shared.mem, undefined, undefined, INSTANT_PLANNED_WALKS, INSTANT_PASSES)
       : new PrefetchMemory(shared.mem);
@@ -187,11 +189,12 @@ export class ThreadSampler {
    */
   get copiableByCopier(): boolean {
     const rt = this.runtime;
+    const { native, nativeTicks } = this.shared.opts;
     return (
       rt !== null &&
       rt.wantsRegs !== true &&
       this.hosted.slots.length === 0 &&
-      this.copiesRunning(rt) &&
+      (native === true ? nativeTicks === true : this.copiesRunning(rt)) &&
       this.pm.planned
     );
   }
@@ -236,6 +239,7 @@ export class ThreadSampler {
       const s = this.sampleInstant(rt, wantDiscovery, dueNs);
       if (s !== NEEDS_STOP) return s;
     }
+    this.supplied = null;
     // Built (maps read, objects opened) before the pause, never during it.
     if (native || wantDiscovery) natives.tools();
     if (!opts.idle) {
@@ -291,7 +295,9 @@ export class ThreadSampler {
    */
   private copiesRunning(rt: LuaRuntime): boolean {
     const opts = this.shared.opts;
-    if (opts.blocking === true || opts.native === true) return false;
+    if (opts.blocking === true) return false;
+    // --native: only a copy with the registers and stack top of its tick (else the thread is stopped).
+    if (opts.native === true) return rt.wantsRegs !== true && this.supplied?.user != null;
     return rt.wantsRegs !== true || this.switchRegsOf() !== null;
   }
 
@@ -404,6 +410,8 @@ export class ThreadSampler {
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
         this.plan(rt);
+        // --native: a copy taken now would not match the tick's registers and stack; a stop's do.
+        if (supplied?.user) return NEEDS_STOP;
         continue;
       } else if (copied && cpu === 'on' && best?.resolved.torn) {
         // The copier's copy raced the thread (it had moved to another CPU): copied again, in passes.
@@ -422,10 +430,19 @@ export class ThreadSampler {
       // A host driving the state from C may resume coroutines the walk cannot see: its native stack
       // says which, and reading it takes a stop (a few times a second at most).
       else if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
-      const { frames, truncated, gc, torn: cut } = best.resolved;
-      if (frames.length === 0) return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
+      const { frames, truncated, gc, cfuncs, torn: cut } = best.resolved;
+      const user = supplied?.user;
+      if (frames.length === 0 && !user)
+        return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
       const laterPass = best.pass > 0;
-      const all = withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
+      const all = user
+        ? withSyntheticFrames(this.mixedAt(rt, best.raw, user, frames, cfuncs, gc), {
+            gc: false,
+            idle: sleeping,
+            truncated,
+            torn: cut,
+          })
+        : withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
       return {
         tid: this.tid,
         pid,
@@ -440,6 +457,20 @@ export class ThreadSampler {
       };
     }
     return { ...empty, offCpu: false, idle: false, torn: true };
+  }
+
+  /** --native on a tick's copy: the native stack of that tick (registers and stack top), the Lua frames spliced in. */
+  private mixedAt(
+    rt: LuaRuntime,
+    raw: unknown,
+    user: UserSample,
+    luaFrames: LuaFrame[],
+    cfuncs: (number | undefined)[],
+    gc: boolean,
+  ): Frame[] {
+    const natives = this.shared.natives;
+    const hints = rt.nativeHints?.(raw, this.shared.mem);
+    return natives.mixed(natives.unwind(user.regs, user.stack, hints), luaFrames, cfuncs, gc);
   }
 
   /** A walk with registers ran: a new running coroutine starts (or extends) the walks that hold the thread. */
@@ -556,7 +587,7 @@ export class ThreadSampler {
           return { raw: null, discover: false, regs, stack: null, idle, walkPending: false };
         // --native: the stack copy rides in the same batched read as the Lua spans.
         const range = regs && native ? natives.range(this, regs, this.nativeCopy) : null;
-        const bytes = rt ? this.pm.begin(range) : range && mem.read(range.addr, range.len);
+        const bytes = rt ? this.pm.begin(range, 1) : range && mem.read(range.addr, range.len);
         let stack: StackCopy | null = range && bytes ? { addr: range.addr, bytes } : null;
         const lua = rt && !defer ? this.walkLua(rt, regs, wantDiscovery) : { raw: null, discover: false };
         if (!stack && regs && lua.discover) stack = natives.copy(this, regs, DISCOVERY_STACK_BYTES);

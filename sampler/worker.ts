@@ -80,7 +80,18 @@ const ctrl = new Int32Array(control);
 const stats = new RecordStats(statsBuffer);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 const stopRequested = () => Atomics.load(ctrl, CTRL.stop) !== 0;
-const targetOptions: TargetOptions = { ...options, log: (line: string) => post({ type: 'log', line }) };
+/**
+ * The kernel copies a lone thread at its own timer's ticks (copier/tick-copier.ts) unless idle samples
+ * are wanted (that timer counts CPU time) or BPF is refused.
+ */
+const ticks = !options.idle && !options.blocking && process.env.LUAPROF_COPIER !== 'thread';
+/** --native: registers and stack top of a tick, with its copy (stack bytes; perf's limit is under 64 KB). */
+const NATIVE_TICK_STACK = 32 << 10;
+const targetOptions: TargetOptions = {
+  ...options,
+  nativeTicks: options.native === true && ticks,
+  log: (line: string) => post({ type: 'log', line }),
+};
 
 const LAYOUT_ATTACH_TRIES = 5;
 
@@ -350,17 +361,22 @@ async function run(): Promise<void> {
   // A lone thread copied while it runs is copied by the copier thread, from its CPU (sampler/copier).
   // Up to COPIER_MAX_HZ: above it the sampler is mostly behind, copies from where it is without moving,
   // and held 4,997 of 5,000 Hz where the copier, its slots full, held 4,896.
-  // The kernel copies the thread at its own timer's ticks (copier/tick-copier.ts) unless idle samples
-  // are wanted (that timer counts CPU time) or BPF is refused; else the copier thread copies it. The
-  // kernel's copies need no second CPU for luaprof (a luaprof started on one CPU, by taskset or a
-  // parent's own affinity, has one); the copier thread does.
-  const ticks = !options.idle && process.env.LUAPROF_COPIER !== 'thread';
+  // Else the copier thread copies it. The kernel's copies need no second CPU for luaprof (a luaprof
+  // started on one CPU, by taskset or a parent's own affinity, has one); the copier thread does.
+  // --native takes the kernel's copies only (they come with the registers and stack of the tick).
+  const nativeTicks = targetOptions.nativeTicks === true;
   let copierOn =
-    copiesRunning && target !== null && (samplerAffinity.useful || ticks) && options.rate <= COPIER_MAX_HZ;
+    (copiesRunning || nativeTicks) &&
+    target !== null &&
+    (samplerAffinity.useful || ticks) &&
+    options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
+  const intervalMs = 1000 / options.rate;
   const openCopier = (tid: number): CopySource | null =>
-    (ticks ? TickCopier.open(options.pid, tid, 1000 / options.rate) : null) ??
-    (samplerAffinity.useful ? new Copier(options.pid, 1000 / options.rate, COPIER_THREAD) : null);
+    nativeTicks
+      ? TickCopier.open(options.pid, tid, intervalMs, Math.random, NATIVE_TICK_STACK)
+      : ((ticks ? TickCopier.open(options.pid, tid, intervalMs) : null) ??
+        (samplerAffinity.useful ? new Copier(options.pid, intervalMs, COPIER_THREAD) : null));
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;

@@ -290,3 +290,46 @@ for (const mode of MODES) {
     }
   });
 }
+
+/**
+ * --native on a lone thread: the kernel copies it at its own ticks with its registers and the top of
+ * its stack (no stop), so the mixed stacks keep the default's timing. Stops landed at the next system
+ * call and gave the clock 96% of a loop that spends 14% in it.
+ */
+const NATIVE_VARIANTS = VARIANTS.filter((v) => v.name === 'lua5.1' || v.name === 'lua5.4');
+const NATIVE = { name: 'native', flags: ['--native'] };
+/** Stops a native recording may still take (its start, before a plan exists; a copy whose plan missed). */
+const NATIVE_STOPS_MAX = 0.05;
+
+describe('accuracy (--native sampling, by the kernel at ticks)', () => {
+  for (const v of NATIVE_VARIANTS) {
+    for (const [fixture, fns] of [
+      ['syscalls.lua', ['tiny', 'hot', 'cold']],
+      ['tokenizer.lua', ['tokenize', 'arith']],
+    ] as const) {
+      it(
+        `${v.name} --native: ${fixture} within ${SHARE_POINTS} points of os.clock, without stops`,
+        { retry: 1 },
+        async () => {
+          const truthFile = join(tempDir('luaprof-accuracy-'), 'truth.txt');
+          const { profile, summary } = await record(v, NATIVE, fixture, [truthFile, '3']);
+          expect(profile.meta.samples).toBeGreaterThan(1000);
+          expectShares(
+            `native ${v.name} ${fixture}`,
+            profile,
+            readTruth(truthFile),
+            [...fns],
+            SHARE_POINTS,
+            summary,
+          );
+          expect((profile.meta.stops ?? 0) / profile.meta.samples, summary).toBeLessThanOrEqual(
+            NATIVE_STOPS_MAX,
+          );
+          // The native frames are there: the interpreter's own C functions under the Lua ones.
+          const native = profile.stacks.some((st) => st.some((i) => profile.frames[i].kind === 'native'));
+          expect(native, 'no native frame in any sample').toBe(true);
+        },
+      );
+    }
+  }
+});

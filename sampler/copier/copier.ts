@@ -16,6 +16,7 @@ import {
 } from './channel.js';
 import type { CopierStart } from './copier-thread.js';
 import { monotonicNs } from '../os/on-cpu.js';
+import type { UserSample } from '../os/user-samples.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -38,6 +39,8 @@ export interface CopierCopy extends SlotRecord {
   planVersion: number;
   /** Taken where the thread stood interrupted at a tick of its CPU time (tick-copier.ts): of one moment, running. */
   still?: boolean;
+  /** The thread's registers and stack top at that tick (a tick copier asked for them), valid until done(). */
+  user?: UserSample | null;
 }
 
 /** What the sampling worker asks of a copier: this thread's one, or the kernel's (tick-copier.ts). */

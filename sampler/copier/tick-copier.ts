@@ -24,12 +24,15 @@ import {
 } from '../os/bpf.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import { ThreadTimer } from '../os/perf-event.js';
+import { USER_REGS_MASK } from '../os/perf-regs.js';
+import { UserSamples } from '../os/user-samples.js';
 import type { CopierCopy, CopySource } from './copier.js';
 import {
   NONE_FAILED,
   PLAN_VALUE_BYTES,
   RECORD_HEADER,
   SCRATCH_BYTES,
+  USER_SAMPLE,
   encodePlan,
   tickProgram,
 } from './tick-program.js';
@@ -51,6 +54,13 @@ export function tickPeriodNs(intervalMs: number, u: number): number {
   const hz = (1000 / intervalMs) * (0.8 + 0.4 * u) + 500 / REDRAW_MS;
   return 1e9 / hz;
 }
+/**
+ * The timer's own samples (`--native`: registers and stack top at each tick) go to a ring of this many
+ * pages: ~120 of 32 KB stacks, a tenth of a second at 1000 Hz.
+ */
+const USER_SAMPLE_PAGES = 1024;
+/** A copy's user sample is stamped by the same firing, µs from the copy (ticks are ≥ 200 µs apart). */
+const USER_SAMPLE_WITHIN_NS = 100_000;
 /** Copies older than this when the sampler comes to them are given up (counted late). */
 const MAX_LAG_MS = 100;
 /** How often the count of copies lost (a full ring) is read (a system call; and once more at the end). */
@@ -95,17 +105,24 @@ export class TickCopier implements CopySource {
     private readonly ring: BpfRing,
     private readonly timer: ThreadTimer,
     private readonly random: () => number,
+    /** The timer's own samples, when each copy comes with the thread's registers and stack top. */
+    private readonly user: UserSamples | null,
   ) {
     this.key.writeUInt32LE(tid, 0);
     this.taskDir = `/proc/${pid}/task/${tid}`;
   }
 
-  /** A copier of thread `tid` of process `pid`; null where BPF or the thread's timer is refused. */
+  /**
+   * A copier of thread `tid` of process `pid`; null where BPF or the thread's timer is refused. With
+   * `userStackBytes`, each copy comes with the registers and that much of the stack from rsp up
+   * (CopierCopy.user), taken by the kernel at the same tick.
+   */
   static open(
     pid: number,
     tid: number,
     intervalMs: number,
     random: () => number = Math.random,
+    userStackBytes = 0,
   ): TickCopier | null {
     const cpus = possibleCpus();
     if (cpus <= 0) return null;
@@ -129,12 +146,18 @@ export class TickCopier implements CopySource {
       fds.push(program);
       const ring = BpfRing.map(ringFd, RING_BYTES);
       if (!ring) return give();
-      const timer = ThreadTimer.open(tid, intervalMs * 1e6, program);
+      const spec =
+        userStackBytes > 0
+          ? { regsMask: USER_REGS_MASK, stackBytes: userStackBytes, dataPages: USER_SAMPLE_PAGES }
+          : undefined;
+      const timer = ThreadTimer.open(tid, intervalMs * 1e6, program, spec);
       if (!timer) {
         ring.close();
         return give();
       }
-      const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random);
+      const user =
+        spec && timer.ring ? new UserSamples(timer.ring, spec.dataPages, userStackBytes + (1 << 10)) : null;
+      const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random, user);
       if (!copier.writePlan(0, 0, 0)) {
         copier.stop();
         return null;
@@ -174,7 +197,7 @@ export class TickCopier implements CopySource {
     this.paused = false;
     this.publishedFits = false;
     const seq = this.seq + 1;
-    const offsets = encodePlan(iov, count, bytes, seq, this.plan);
+    const offsets = encodePlan(iov, count, bytes, seq, this.plan, this.user ? USER_SAMPLE : 0);
     if (!offsets) return false;
     this.seq = seq;
     this.plans.set(seq, { version, offsets, bytes });
@@ -210,7 +233,10 @@ export class TickCopier implements CopySource {
     this.ring.release();
     for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
       const copy = this.read(r);
-      if (copy !== null && copy.dueNs >= oldest) return copy;
+      if (copy !== null && copy.dueNs >= oldest) {
+        if (this.user) copy.user = this.user.at(copy.dueNs, USER_SAMPLE_WITHIN_NS);
+        return copy;
+      }
       if (copy !== null) this.skipped++;
       this.ring.release();
     }
@@ -240,6 +266,7 @@ export class TickCopier implements CopySource {
 
   done(): void {
     this.ring.release();
+    this.user?.release();
   }
 
   stop(): void {

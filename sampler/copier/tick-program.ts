@@ -5,7 +5,9 @@
  * like a stop's, but taken on time and without a context switch.
  *
  * Plan (a hash map's value, keyed by thread id; replaced whole, never edited in place):
- *   u32 spans, u32 bytes, u32 plan sequence, u32 0, then per span: u64 address, u32 length, u32 offset
+ *   u32 spans, u32 bytes, u32 plan sequence, u32 flags, then per span: u64 address, u32 length, u32 offset
+ *   (flags: USER_SAMPLE, the program returns 1 after a copy, so that the kernel also writes the timer's
+ *   own sample, the registers and stack of that instant, to the timer's ring: ThreadTimer, UserSamples)
  * Record (the ring's): u64 CLOCK_MONOTONIC ns, u32 tid, u32 plan sequence, u32 first span that could
  *   not be read (NONE_FAILED: none), u32 bytes, then the spans' bytes at their offsets.
  */
@@ -20,6 +22,8 @@ export const MAX_BYTES = 1 << 19;
 export const MAX_SPAN = 1 << 15;
 export const RECORD_HEADER = 24;
 export const NONE_FAILED = 0xffff_ffff;
+/** Plan flag: each copy is followed by the timer's own sample (see above). */
+export const USER_SAMPLE = 1;
 export const PLAN_VALUE_BYTES = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
 export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
@@ -90,12 +94,16 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.movReg(r2, r9),
     asm.mov(r4, RB_NO_WAKEUP),
     asm.call(HELPER.ringbufOutput),
-    asm.jumpIfEq(r0, 0, 'out'),
+    asm.jumpIfEq(r0, 0, 'sent'),
     asm.mov(r1, 0),
     asm.store32(FP, -12, r1),
     ...lookup(maps.lost, -12),
     asm.mov(r1, 1),
     asm.atomicAdd64(r0, 0, r1),
+    asm.label('sent'),
+    asm.load32(r0, r8, 12),
+    asm.and(r0, USER_SAMPLE),
+    asm.exit(),
     asm.label('out'),
     asm.mov(r0, 0),
     asm.exit(),
@@ -113,6 +121,7 @@ export function encodePlan(
   bytes: number,
   seq: number,
   out: Buffer,
+  flags = 0,
 ): number[] | null {
   if (bytes > MAX_BYTES || iov.length < count * 16 || out.length < PLAN_VALUE_BYTES) return null;
   const offsets: number[] = [];
@@ -134,5 +143,6 @@ export function encodePlan(
   out.writeUInt32LE(offsets.length, 0);
   out.writeUInt32LE(bytes, 4);
   out.writeUInt32LE(seq, 8);
+  out.writeUInt32LE(flags, 12);
   return offsets;
 }

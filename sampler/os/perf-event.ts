@@ -47,7 +47,7 @@ export class PerfRing {
   readonly dataOffset = PAGE;
 
   private constructor(
-    private fd: number,
+    private descriptor: number,
     private readonly map: unknown,
     private readonly len: number,
   ) {
@@ -69,12 +69,17 @@ export class PerfRing {
     return new PerfRing(fd, map, len);
   }
 
+  /** The event's file descriptor (-1 once closed). */
+  get fd(): number {
+    return this.descriptor;
+  }
+
   close(): void {
-    if (this.fd < 0) return;
+    if (this.descriptor < 0) return;
     const s = bind();
     s.munmap(this.map, this.len);
-    s.close(this.fd);
-    this.fd = -1;
+    s.close(this.descriptor);
+    this.descriptor = -1;
   }
 }
 
@@ -85,30 +90,68 @@ const IOC_PERIOD = 0x40082404; // _IOW('$', 4, __u64)
 const IOC_SET_BPF = 0x40042408; // _IOW('$', 8, __u32)
 
 /**
+ * What each firing of a ThreadTimer records in its ring besides running its program: the thread's
+ * user registers (perf's x86_64 numbers, `regsMask`) and `stackBytes` of its user stack from rsp up.
+ */
+export interface UserSampleSpec {
+  regsMask: bigint;
+  stackBytes: number;
+  dataPages: number;
+}
+const PERF_SAMPLE_TID = 1 << 1;
+const PERF_SAMPLE_TIME = 1 << 2;
+const PERF_SAMPLE_REGS_USER = 1 << 12;
+const PERF_SAMPLE_STACK_USER = 1 << 13;
+
+/**
  * A timer on one thread's own CPU time (task-clock): it fires in the thread's context each time the
- * thread has run `periodNs`, and runs the program attached to it there. Nothing is recorded in a ring.
+ * thread has run `periodNs`, and runs the program attached to it there. With a UserSampleSpec, a
+ * firing whose program returns non-zero also writes a perf sample (the registers and the top of the
+ * stack of that instant) to the event's ring; else nothing is recorded in a ring.
  */
 export class ThreadTimer {
   private readonly period = Buffer.alloc(8);
 
-  private constructor(private fd: number) {}
+  private constructor(
+    private fd: number,
+    /** The event's ring (a timer that records user samples). */
+    readonly ring: PerfRing | null,
+  ) {}
 
   /** Opened disabled, with `program` attached; null where refused. */
-  static open(tid: number, periodNs: number, program: number): ThreadTimer | null {
+  static open(tid: number, periodNs: number, program: number, user?: UserSampleSpec): ThreadTimer | null {
     const s = bind();
     const attr = Buffer.alloc(PERF_ATTR_SIZE);
     attr.writeUInt32LE(PERF_TYPE_SOFTWARE, 0);
     attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
     attr.writeBigUInt64LE(BigInt(PERF_COUNT_SW_TASK_CLOCK), 8);
     attr.writeBigUInt64LE(BigInt(Math.round(periodNs)), 16);
-    attr.writeBigUInt64LE(1n, 40); // disabled
-    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd < 0) return null;
+    let ring: PerfRing | null = null;
+    let fd: number;
+    if (user) {
+      attr.writeBigUInt64LE(
+        BigInt(PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER),
+        24,
+      );
+      // flags: disabled (0), exclude_hv (6), use_clockid (25): times comparable with bpf_ktime_get_ns.
+      attr.writeBigUInt64LE((1n << 0n) | (1n << 6n) | (1n << 25n), 40);
+      attr.writeBigUInt64LE(user.regsMask, 80);
+      attr.writeUInt32LE(user.stackBytes, 88);
+      attr.writeInt32LE(CLOCK_MONOTONIC, 92);
+      ring = PerfRing.open(attr, tid, user.dataPages);
+      if (!ring) return null;
+      fd = ring.fd;
+    } else {
+      attr.writeBigUInt64LE(1n, 40); // disabled
+      fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+      if (fd < 0) return null;
+    }
     if (s.ioctl(fd, IOC_SET_BPF, program) !== 0) {
-      s.close(fd);
+      if (ring) ring.close();
+      else s.close(fd);
       return null;
     }
-    return new ThreadTimer(fd);
+    return new ThreadTimer(fd, ring);
   }
 
   enable(): boolean {
@@ -128,7 +171,8 @@ export class ThreadTimer {
   close(): void {
     if (this.fd < 0) return;
     this.disable();
-    bind().close(this.fd);
+    if (this.ring) this.ring.close();
+    else bind().close(this.fd);
     this.fd = -1;
   }
 }

@@ -305,10 +305,10 @@ export class PrefetchMemory implements BatchMemory {
       got = this.inner.readPrepared(this.dest, want, this.iov, count + 1);
     } else got = this.inner.readPrepared(this.dest, want, this.iovPlanOnly, count);
     if (got !== want) return this.beginPiecewise(extra);
-    // One pass: the copy may be handed out (a native stack) and outlive the walk. Several passes
+    // One pass, or extra's bytes returned: the copy may be handed out (a native stack) and outlive the walk. Several passes
     // (copies of a running thread): nothing outlives the sample, and a destination written again
     // costs no page faults, a fresh one does on every sample.
-    this.destLent = this.copies === 1;
+    this.destLent = this.copies === 1 || extra !== null;
     this.copied = this.lastCopy = { bytes: this.dest.bytes, extraLen };
     return extra ? this.dest.bytes.subarray(0, extraLen) : null;
   }

@@ -8,6 +8,7 @@
  * switch-out carrying them.
  */
 import { CLOCK_MONOTONIC, PAGE, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
+import { USER_REGS_BYTES, USER_REGS_MASK, readUserRegs, u64 } from './perf-regs.js';
 import type { Registers } from './registers.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3;
@@ -19,29 +20,8 @@ const PERF_SAMPLE_REGS_USER = 1 << 12;
 const PERF_RECORD_SAMPLE = 9;
 const DATA_PAGES = 16;
 
-/** perf's x86_64 register numbers (arch/x86/include/uapi/asm/perf_regs.h) of what is recorded, in mask order. */
-const PERF_REGS: readonly [number, keyof Registers][] = [
-  [0, 'rax'],
-  [1, 'rbx'],
-  [2, 'rcx'],
-  [3, 'rdx'],
-  [4, 'rsi'],
-  [5, 'rdi'],
-  [6, 'rbp'],
-  [7, 'rsp'],
-  [8, 'rip'],
-  [16, 'r8'],
-  [17, 'r9'],
-  [18, 'r10'],
-  [19, 'r11'],
-  [20, 'r12'],
-  [21, 'r13'],
-  [22, 'r14'],
-  [23, 'r15'],
-];
-const REGS_MASK = PERF_REGS.reduce((m, [n]) => m | (1n << BigInt(n)), 0n);
 /** Header, ip, pid/tid, time, cpu/res, abi, the registers. */
-export const SWITCH_SAMPLE_BYTES = 8 + 8 + 8 + 8 + 8 + 8 + PERF_REGS.length * 8;
+export const SWITCH_SAMPLE_BYTES = 8 + 8 + 8 + 8 + 8 + 8 + USER_REGS_BYTES;
 /** Switch-outs kept for lookups (a sample asks about the last few ms at most). */
 const KEPT = 16;
 
@@ -52,13 +32,6 @@ export interface SwitchOut {
   regs: Partial<Registers>;
 }
 
-function u64(b: Buffer, off: number): number {
-  const lo = b.readUInt32LE(off);
-  const hi = b.readUInt32LE(off + 4);
-  // Kernel addresses and negative values do not fit a double exactly: -1, as Registers says.
-  return hi >= 0x20_0000 ? -1 : hi * 0x1_0000_0000 + lo;
-}
-
 /** One PERF_RECORD_SAMPLE of the event below (header included), or null when it is not one / has no user registers. */
 export function parseSwitchSample(rec: Buffer): SwitchOut | null {
   if (rec.length < SWITCH_SAMPLE_BYTES || rec.readUInt32LE(0) !== PERF_RECORD_SAMPLE) return null;
@@ -66,9 +39,7 @@ export function parseSwitchSample(rec: Buffer): SwitchOut | null {
   const cpu = rec.readUInt32LE(32);
   // abi 0: the thread had no user state (a kernel thread); the registers are absent.
   if (rec.readBigUInt64LE(40) === 0n) return null;
-  const regs: Partial<Registers> = {};
-  PERF_REGS.forEach(([, name], i) => (regs[name] = u64(rec, 48 + i * 8)));
-  return { time, cpu, regs };
+  return { time, cpu, regs: readUserRegs(rec, 48) };
 }
 
 export class SwitchRegs {
@@ -95,7 +66,7 @@ export class SwitchRegs {
     );
     // flags: exclude_hv (6), use_clockid (25). The switch is counted in the kernel: kernel not excluded.
     attr.writeBigUInt64LE((1n << 6n) | (1n << 25n), 40);
-    attr.writeBigUInt64LE(REGS_MASK, 80);
+    attr.writeBigUInt64LE(USER_REGS_MASK, 80);
     attr.writeInt32LE(CLOCK_MONOTONIC, 92);
     const ring = PerfRing.open(attr, tid, DATA_PAGES);
     return ring ? new SwitchRegs(ring) : null;
