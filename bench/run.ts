@@ -10,7 +10,8 @@
  *                          (bench/timer-floor.ts: the floor under the default mode's kernel copies)
  *   blocking               under `luaprof record --blocking` (stops the thread for each sample)
  *   default                under `luaprof record` (copies the running thread with process_vm_readv, no stop)
- *   native                 under `luaprof record --native` (stops)
+ *   native                 under `luaprof record --native` (a lone thread: the kernel's copies at its ticks with
+ *                          its registers and stack top; else stops)
  * each sampling mode at 100 and 1000 Hz. Per configuration, medians over the rounds of: the target's
  * wall time and slowdown, its CPU time (os.clock() printed by cpu.lua) and CPU-time loss, the achieved
  * rate, the pause per sample (stop modes), and luaprof's own CPU per sample.

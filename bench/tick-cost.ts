@@ -5,9 +5,11 @@
  * resolves it (Target.sampleAll), and numbers its frames and stack (StackIds, as the worker). No Node
  * start, no attach, no recorder: the CPU of this process (every thread: V8's compiler and GC included)
  * from --warm seconds on, per sample, and how the wall time of the loop splits between its steps.
+ * --native: the same for `record --native` (each copy with the tick's registers and stack top, unwound
+ * and spliced).
  *
  *   npm run build && node dist/bench/tick-cost.js [--seconds 8] [--warm 3] [--rate 1000] [--depth 30]
- *       [--repeat 3] [--interpreter lua5.4]
+ *       [--repeat 3] [--interpreter lua5.4] [--native]
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -24,6 +26,9 @@ const RATE = Number(option('rate', '1000'));
 const DEPTH = option('depth', '30');
 const REPEAT = Number(option('repeat', '3'));
 const INTERP = option('interpreter', 'lua5.4');
+const NATIVE = process.argv.includes('--native');
+/** As the sampling worker asks for it (sampler/worker.ts). */
+const NATIVE_TICK_STACK = 32 << 10;
 
 interface Run {
   usPerSample: number;
@@ -41,7 +46,7 @@ async function once(): Promise<Run> {
   await new Promise((r) => setTimeout(r, 300));
   const pid = child.pid!;
   try {
-    const target = Target.attach(pid, {});
+    const target = Target.attach(pid, NATIVE ? { native: true, nativeTicks: true } : {});
     target.warmUp();
     const stackIds = new StackIds();
     const intervalMs = 1000 / RATE;
@@ -66,7 +71,7 @@ async function once(): Promise<Run> {
       }
       const lone = target.copierThread();
       if (lone && !copier) {
-        copier = TickCopier.open(pid, lone.tid, intervalMs);
+        copier = TickCopier.open(pid, lone.tid, intervalMs, Math.random, NATIVE ? NATIVE_TICK_STACK : 0);
         if (!copier)
           throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
       }
@@ -114,7 +119,7 @@ const fmt = (xs: number[]) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.t
 console.log(
   [
     ...reportHeader(
-      `${INTERP} bench/cpu.lua at Lua depth ${DEPTH}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
+      `${INTERP} bench/cpu.lua at Lua depth ${DEPTH}${NATIVE ? ', --native' : ''}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
     ),
     `CPU per sample (this process, every thread): ${fmt(runs.map((r) => r.usPerSample))}`,
     `wall per sample in the loop: copy from the ring ${fmt(runs.map((r) => r.split.copy))} (sleeps included), walk and resolve ${fmt(runs.map((r) => r.split.walk))}, frame and stack ids ${fmt(runs.map((r) => r.split.intern))}`,

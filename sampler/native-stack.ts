@@ -7,13 +7,16 @@ import * as path from 'node:path';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
 import type { NativeHints } from './lua/runtime.js';
-import { NativeUnwinder, Symbolizer, type NativeFrame } from './native/index.js';
+import { NativeUnwinder, Symbolizer, type NativeFrame, type SymbolInfo } from './native/index.js';
 import { InterpreterNames, type InterpreterCode } from './native/interpreter-code.js';
 import { findMapping, type Mapping } from './os/maps.js';
 import type { RemoteMemory, Range } from './os/remote-memory.js';
 import type { Registers } from './os/registers.js';
 import { isInternalName, splice, type NativeSym, type SpliceLua } from './splice.js';
 import { GC_FRAME, JIT_TRACE_LABEL } from './synthetic-frames.js';
+
+/** Frames' NativeSyms remembered at most (beyond it, all are forgotten). */
+const MAX_KNOWN_SYMS = 100_000;
 
 /** A copy of the top of a thread's stack. */
 export interface StackCopy {
@@ -36,6 +39,12 @@ export class NativeStacks {
   private unwinder: NativeUnwinder | null = null;
   private symbolizer: Symbolizer | null = null;
   private readonly sizes = new Map<number, number>();
+  /** Each frame's NativeSym by pc (negative: a return address), for one set of mappings and interpreter names. */
+  private symsOf: { generation: number; interp: InterpreterNames | null; syms: Map<number, NativeSym> } = {
+    generation: -1,
+    interp: null,
+    syms: new Map(),
+  };
   /** The interpreter's named code, checked against the maps of one generation. */
   private interp: { code: InterpreterCode; generation: number; names: InterpreterNames | null } | null = null;
 
@@ -93,36 +102,53 @@ export class NativeStacks {
     const interp = hints?.code ? this.interpreterNames(hints.code) : null;
     let frames = unwinder.unwind(regs, stack);
     if (this.luajit && hints) frames = this.pastTrace(frames, stack, interp, hints.vmFrameSp);
-    const infos = symbolizer.symbolizeFrames(frames);
-    const syms: NativeSym[] = infos.map((s, i) => {
+    if (this.symsOf.generation !== unwinder.modules.generation || this.symsOf.interp !== interp) {
+      this.symsOf = { generation: unwinder.modules.generation, interp, syms: new Map() };
+    }
+    const known = this.symsOf.syms;
+    const syms: NativeSym[] = new Array<NativeSym>(frames.length);
+    for (let i = 0; i < frames.length; i++) {
       const pc = frames[i].pc;
-      // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.
-      if (s.module === '' && this.luajit && unwinder.modules.isExecutable(pc)) {
-        return { pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
-      }
       const returns = i > 0 && !frames[i].signal && !frames[i - 1].signal;
-      const vm = interp && s.name === undefined ? interp.nameAt(returns ? pc - 1 : pc) : null;
-      if (vm)
-        return {
-          pc,
-          label: vm.name,
-          module: s.module,
-          start: vm.start,
-          internal: true,
-          vm: true,
-          size: this.sizeOf(vm.start),
-        };
-      const core =
-        s.module === this.coreModule ||
-        (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
-      const internal = core && (s.name === undefined || isInternalName(s.name));
-      const sym: NativeSym = { pc, label: s.label, module: s.module, start: s.start, internal };
-      if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
-      if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name))
-        sym.hostName = s.name;
-      return sym;
-    });
+      const key = returns ? -pc : pc;
+      let sym = known.get(key);
+      if (sym === undefined) {
+        sym = this.nativeSym(pc, returns, symbolizer.symbolize(pc, returns), interp);
+        if (known.size >= MAX_KNOWN_SYMS) known.clear();
+        known.set(key, sym);
+      }
+      syms[i] = sym;
+    }
     return { frames, syms };
+  }
+
+  /** How a frame at `pc` shows in a mixed stack (the same for every sample while the maps stay). */
+  private nativeSym(pc: number, returns: boolean, s: SymbolInfo, interp: InterpreterNames | null): NativeSym {
+    const unwinder = this.tools().unwinder;
+    // LuaJIT's machine code lives in anonymous executable mappings; its traces have no symbols.
+    if (s.module === '' && this.luajit && unwinder.modules.isExecutable(pc)) {
+      return { pc, label: JIT_TRACE_LABEL, module: '', internal: false, jit: true };
+    }
+    const vm = interp && s.name === undefined ? interp.nameAt(returns ? pc - 1 : pc) : null;
+    if (vm)
+      return {
+        pc,
+        label: vm.name,
+        module: s.module,
+        start: vm.start,
+        internal: true,
+        vm: true,
+        size: this.sizeOf(vm.start),
+      };
+    const core =
+      s.module === this.coreModule ||
+      (s.module !== '' && path.basename(s.module) === path.basename(this.coreModule));
+    const internal = core && (s.name === undefined || isInternalName(s.name));
+    const sym: NativeSym = { pc, label: s.label, module: s.module, start: s.start, internal };
+    if (internal && s.start !== undefined) sym.size = this.sizeOf(s.start);
+    if (s.name !== undefined && !isInternalName(s.name) && !/^(lua_|luaL_|luaopen_)/.test(s.name))
+      sym.hostName = s.name;
+    return sym;
   }
 
   /** The interpreter's names, checked once per set of mappings (null when they do not check out). */

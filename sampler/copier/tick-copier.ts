@@ -231,6 +231,7 @@ export class TickCopier implements CopySource {
     // long after its tick that lacks part of the stack would be completed from the thread as it is now.
     const oldest = monotonicNs() - MAX_LAG_MS * 1e6;
     this.ring.release();
+    this.user?.release();
     for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
       const copy = this.read(r);
       if (copy !== null && copy.dueNs >= oldest) {

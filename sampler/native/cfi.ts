@@ -35,6 +35,8 @@ export interface Row {
   /** FDE range [start, end) (ELF vaddrs). */
   start: number;
   end: number;
+  /** The registers whose rule is not "unspecified" (the unwinder fills it in on first use). */
+  active: Uint8Array | null;
 }
 
 const MAX_STATE_STACK = 64;
@@ -92,6 +94,7 @@ export function rowForFde(eh: Buffer, ehVaddr: number, fde: Fde, vaddr: number):
       signal: cie.signal,
       start: fde.start,
       end: fde.end,
+      active: null,
     };
   } catch {
     return null;

@@ -134,6 +134,7 @@ function sigreturnRow(pc: number): Row {
     signal: true,
     start: pc,
     end: pc + 9,
+    active: null,
   };
 }
 
@@ -303,14 +304,12 @@ export class NativeUnwinder {
 
   /** Registers whose rule is not "unspecified", computed once per row. */
   private static active(row: Row): Uint8Array {
-    let a = (row as Row & { active?: Uint8Array }).active;
-    if (!a) {
+    if (row.active === null) {
       const list: number[] = [];
       for (let r = 0; r < NREGS; r++) if (row.rule[r] !== R_UNSPEC) list.push(r);
-      a = Uint8Array.from(list);
-      (row as Row & { active?: Uint8Array }).active = a;
+      row.active = Uint8Array.from(list);
     }
-    return a;
+    return row.active;
   }
 
   /**
