@@ -70,8 +70,19 @@ export function isInternalName(name: string): boolean {
   return /^lua[A-Z]_/.test(name) || INTERNAL_STATIC.has(name);
 }
 
+/**
+ * Each NativeSym's frame, made once: NativeStacks hands out one NativeSym per pc, so a native frame
+ * that did not change is the same object as in the last sample, which StackIds numbers without a lookup.
+ */
+const frameOfSym = new WeakMap<NativeSym, Frame>();
+
 export function nativeFrame(n: NativeSym): Frame {
-  return { kind: 'native', name: n.label, ...(n.module ? { file: n.module } : {}) };
+  let f = frameOfSym.get(n);
+  if (f === undefined) {
+    f = { kind: 'native', name: n.label, ...(n.module ? { file: n.module } : {}) };
+    frameOfSym.set(n, f);
+  }
+  return f;
 }
 
 /** A C function called from Lua: the host's own (demangled) name when it has one, else Lua's name for it. */
