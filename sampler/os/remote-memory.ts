@@ -105,12 +105,15 @@ interface Spans {
   lens: number[];
   bufs: Buffer[];
   offs: number[];
+  /** The span of the last lookup that found one (a walk reads a span's records one after another). */
+  last: number;
 }
 
-const noSpans = (): Spans => ({ count: 0, starts: [], lens: [], bufs: [], offs: [] });
+const noSpans = (): Spans => ({ count: 0, starts: [], lens: [], bufs: [], offs: [], last: 0 });
 
 function clearSpans(s: Spans): void {
   s.count = 0;
+  s.last = 0;
 }
 
 function addSpan(s: Spans, addr: number, buf: Buffer, off: number, len: number): void {
@@ -124,6 +127,8 @@ function addSpan(s: Spans, addr: number, buf: Buffer, off: number, len: number):
 /** Index of the span that holds addr..addr+len, or -1. */
 function spanIndex(s: Spans, addr: number, len: number): number {
   const starts = s.starts;
+  const last = s.last;
+  if (last < s.count && addr >= starts[last] && addr - starts[last] + len <= s.lens[last]) return last;
   let lo = 0;
   let hi = s.count - 1;
   while (lo <= hi) {
@@ -131,8 +136,9 @@ function spanIndex(s: Spans, addr: number, len: number): number {
     if (starts[mid] <= addr) lo = mid + 1;
     else hi = mid - 1;
   }
-  if (hi < 0) return -1;
-  return addr - starts[hi] + len <= s.lens[hi] ? hi : -1;
+  if (hi < 0 || addr - starts[hi] + len > s.lens[hi]) return -1;
+  s.last = hi;
+  return hi;
 }
 
 /** Index of the span (sorted by address, disjoint) that holds all of r, or -1. */
@@ -162,9 +168,50 @@ interface WalkRead extends Range {
   late?: number;
 }
 
-interface PlannedSpan extends Range {
-  /** The reads merged into this span. */
+/** A span of one walk's reads, merged by address, and how late its reads were (see setPlan). */
+interface WalkSpan extends Range {
+  /** The reads merged into it. */
   parts: Range[];
+  /** The latest LATE level of its reads (the walk's first read is LATE.root). */
+  late: number;
+  /** The order of its first LATE.root read among the walk's (Infinity: none). */
+  root: number;
+}
+
+/** One recent walk: its reads in walk order, and the spans they make (made once, when it is added). */
+interface RecentWalk {
+  reads: WalkRead[];
+  spans: WalkSpan[];
+}
+
+interface PlannedSpan extends Range {
+  /** The walks' spans merged into this span (their reads are its parts). */
+  from: WalkSpan[];
+  late: number;
+  root: number;
+}
+
+/**
+ * Merges ranges sorted by address (then length) into spans: a range that starts within maxGap of the
+ * last span's end joins it while the span stays within maxSpan.
+ */
+function mergeSorted<T extends Range, S extends Range>(
+  sorted: readonly T[],
+  maxGap: number,
+  maxSpan: number,
+  start: (r: T) => S,
+  join: (span: S, r: T) => void,
+): S[] {
+  const out: S[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    const end = r.addr + r.len;
+    if (last && r.addr <= last.addr + last.len + maxGap && end - last.addr <= maxSpan) {
+      last.len = Math.max(last.len, end - last.addr);
+      join(last, r);
+    } else out.push(start(r));
+  }
+  return out;
 }
 
 /** What a copy holds: its spans in copy order, where each starts in it, and their order by address. */
@@ -243,7 +290,7 @@ export class PrefetchMemory implements BatchMemory {
   private readonly usedLen: number[] = [];
   private readonly usedLate: number[] = [];
   private usedCount = 0;
-  private readonly recent: WalkRead[][] = [];
+  private readonly recent: RecentWalk[] = [];
   /** After the thread runs again: reads only from what begin() copied. */
   private strict = false;
   /** A read after detached() fell outside the copy (the walk needs a pause of its own). */
@@ -372,7 +419,7 @@ export class PrefetchMemory implements BatchMemory {
     plan.forEach((p, i) => {
       const b = bufs[i];
       if (b) spans.push({ addr: p.addr, buf: b });
-      else failed.push(...p.parts);
+      else for (const w of p.from) failed.push(...w.parts);
     });
     if (failed.length) {
       const again = this.inner.readMany(failed);
@@ -462,12 +509,12 @@ export class PrefetchMemory implements BatchMemory {
     const walk = unreadable.length > 0 ? outside(used, unreadable) : used;
     // A program alternating between coroutines reads each one's state and stack every other sample;
     // a walk that reads what one of the recent ones read changes nothing.
-    const seen = this.recent.findIndex((w) => sameRanges(w, walk));
+    const seen = this.recent.findIndex((w) => sameRanges(w.reads, walk));
     if (seen >= 0 && unreadable.length === 0) {
       // Least recently seen goes first when a new shape comes.
       if (seen !== this.recent.length - 1) this.recent.push(...this.recent.splice(seen, 1));
     } else {
-      if (seen < 0) this.recent.push(walk);
+      if (seen < 0) this.recent.push(this.recentWalk(walk));
       if (this.recent.length > this.recentWalks) this.recent.shift();
       this.setPlan(this.planFromRecent());
     }
@@ -476,7 +523,8 @@ export class PrefetchMemory implements BatchMemory {
 
   /** Takes the ranges out of the recent walks' reads, so that no plan made from them holds them. */
   private forget(ranges: readonly Range[]): void {
-    for (let i = 0; i < this.recent.length; i++) this.recent[i] = outside(this.recent[i], ranges);
+    for (let i = 0; i < this.recent.length; i++)
+      this.recent[i] = this.recentWalk(outside(this.recent[i].reads, ranges));
   }
 
   /** Drops the copy, and readies the next pause's destination now rather than inside that pause. */
@@ -494,22 +542,8 @@ export class PrefetchMemory implements BatchMemory {
     // read them. Frames that returned while the rest was copied are then not reported, the ones
     // called meanwhile are checked as torn, and a coroutine that shows as running was still running
     // when its resumer was read.
-    const late = byAddr.map(() => 0);
-    const rootOrder = byAddr.map(() => Infinity);
-    // end() has put this walk among the recent ones.
-    for (const walk of this.recent) {
-      let roots = 0;
-      walk.forEach((r, k) => {
-        const level = k === 0 ? LATE.root : (r.late ?? 0);
-        if (level === 0) return;
-        const i = spanHolding(byAddr, r);
-        if (i < 0) return;
-        late[i] = Math.max(late[i], level);
-        if (level === LATE.root) rootOrder[i] = Math.min(rootOrder[i], roots++);
-      });
-    }
     const order = byAddr.map((_, i) => i);
-    order.sort((a, b) => late[a] - late[b] || rootOrder[a] - rootOrder[b] || a - b);
+    order.sort((a, b) => byAddr[a].late - byAddr[b].late || byAddr[a].root - byAddr[b].root || a - b);
     const plan = order.map((i) => byAddr[i]);
     const offsets: number[] = [];
     let off = 0;
@@ -538,22 +572,54 @@ export class PrefetchMemory implements BatchMemory {
     }
   }
 
+  /**
+   * The plan: the recent walks' spans merged (each walk's reads were merged into spans once, when it
+   * came: a replan sorts spans, not every read of 64 walks of a deep stack again).
+   */
   private planFromRecent(): PlannedSpan[] {
-    const reads = this.recent.flat().filter((r) => r.len <= this.maxSpan);
-    reads.sort((a, b) => a.addr - b.addr || a.len - b.len);
-    const plan: PlannedSpan[] = [];
-    let prev: Range | null = null;
-    for (const r of reads) {
-      if (prev && prev.addr === r.addr && prev.len === r.len) continue;
-      prev = r;
-      const last = plan[plan.length - 1];
-      const end = r.addr + r.len;
-      if (last && r.addr <= last.addr + last.len + this.maxGap && end - last.addr <= this.maxSpan) {
-        last.len = Math.max(last.len, end - last.addr);
-        last.parts.push(r);
-      } else plan.push({ addr: r.addr, len: r.len, parts: [r] });
-    }
+    const spans = this.recent.flatMap((w) => w.spans);
+    spans.sort((a, b) => a.addr - b.addr || a.len - b.len);
+    const plan = mergeSorted<WalkSpan, PlannedSpan>(
+      spans,
+      this.maxGap,
+      this.maxSpan,
+      (w) => ({ addr: w.addr, len: w.len, from: [w], late: w.late, root: w.root }),
+      (p, w) => {
+        p.from.push(w);
+        if (w.late > p.late) p.late = w.late;
+        if (w.root < p.root) p.root = w.root;
+      },
+    );
     return plan.slice(0, 1024);
+  }
+
+  /**
+   * A walk's reads and their spans. Those it read late go later in a copy (setPlan), the thread
+   * headers (a walk's first read is one) the very last, in the order the walk read them.
+   */
+  private recentWalk(reads: WalkRead[]): RecentWalk {
+    const level = new Array<number>(reads.length);
+    const rootOrder = new Array<number>(reads.length);
+    let roots = 0;
+    const kept: number[] = [];
+    for (let k = 0; k < reads.length; k++) {
+      level[k] = k === 0 ? LATE.root : (reads[k].late ?? 0);
+      rootOrder[k] = level[k] === LATE.root ? roots++ : Infinity;
+      if (reads[k].len <= this.maxSpan) kept.push(k);
+    }
+    kept.sort((a, b) => reads[a].addr - reads[b].addr || reads[a].len - reads[b].len);
+    const spans = mergeSorted<{ addr: number; len: number; k: number }, WalkSpan>(
+      kept.map((k) => ({ addr: reads[k].addr, len: reads[k].len, k })),
+      this.maxGap,
+      this.maxSpan,
+      (r) => ({ addr: r.addr, len: r.len, parts: [reads[r.k]], late: level[r.k], root: rootOrder[r.k] }),
+      (w, r) => {
+        w.parts.push(reads[r.k]);
+        if (level[r.k] > w.late) w.late = level[r.k];
+        if (rootOrder[r.k] < w.root) w.root = rootOrder[r.k];
+      },
+    );
+    return { reads, spans };
   }
 
   readLate(addr: number, len: number, late: number): Buffer | null {

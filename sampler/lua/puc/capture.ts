@@ -90,6 +90,12 @@ interface CallInfos {
   truncated: boolean;
 }
 
+/**
+ * A thread's frames as the resolver remembers them, outermost first, the innermost left out
+ * (PucResolver.recall): frames whose bytes are the same now are handed back as those very objects.
+ */
+export type PriorFrames = (L: number) => readonly { raw: RawFrame }[] | undefined;
+
 export class PucCapture {
   /** The call records chain() walked link by link (a record met twice is a cycle). */
   private readonly seen = new Set<number>();
@@ -99,6 +105,7 @@ export class PucCapture {
   constructor(
     private readonly layout: PucLayout,
     private readonly chains = new CiChainCache(),
+    private readonly prior?: PriorFrames,
   ) {}
 
   private tag(b: Buffer, off: number): number {
@@ -169,21 +176,44 @@ export class PucCapture {
     for (let i = 0; i < bufs.length; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
     if (this.layout.stkIdRel) this.relocated(funcAddrs, u64(hdr, s.stack));
     const slots = this.readSlots(mem, hdr, funcAddrs);
-    const frames: RawFrame[] = [];
-    for (let i = 0; i < cis.addrs.length; i++) {
+    const n = cis.addrs.length;
+    // The outermost frames whose bytes are those of the frames remembered (never the innermost, whose
+    // closure may be read below): those objects, their closure and Proto already read (fill() and
+    // recall() leave them be), rather than new ones.
+    const prior = this.prior?.(L);
+    let kept = 0;
+    if (prior)
+      while (kept < n - 1 && kept < prior.length) {
+        const i = n - 1 - kept;
+        const m = prior[kept].raw;
+        const fb = slots.bufs[i];
+        const fo = slots.offs[i];
+        if (
+          m.ci !== cis.addrs[i] ||
+          m.func !== funcAddrs[i] ||
+          fb === null ||
+          m.savedpc !== u64(bufs[i], offs[i] + ci.savedpc) ||
+          m.callstatus !== this.callstatus(bufs[i], offs[i]) ||
+          m.funcTag !== this.tag(fb, fo) ||
+          m.funcValue !== u64(fb, fo) ||
+          m.tailcalls !==
+            (ci.tailcalls !== undefined ? bufs[i].readInt32LE(offs[i] + ci.tailcalls) : undefined) ||
+          m.base !== (ci.base !== undefined ? u64(bufs[i], offs[i] + ci.base) : undefined)
+        )
+          break;
+        kept++;
+      }
+    const frames: RawFrame[] = new Array<RawFrame>(n);
+    for (let i = n - kept; i < n; i++) frames[i] = prior![n - 1 - i].raw;
+    for (let i = 0; i < n - kept; i++) {
       const b = bufs[i];
       const o = offs[i];
       const fb = slots.bufs[i];
       const fo = slots.offs[i];
-      frames.push({
+      frames[i] = {
         ci: cis.addrs[i],
         func: funcAddrs[i],
-        callstatus:
-          ci.callstatusSize === 2
-            ? b[o + ci.callstatus] | (b[o + ci.callstatus + 1] << 8)
-            : ci.callstatusSize === 1
-              ? b[o + ci.callstatus]
-              : 0,
+        callstatus: this.callstatus(b, o),
         // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
         savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, o + ci.savedpc),
         funcTag: fb ? this.tag(fb, fo) : -1,
@@ -196,7 +226,7 @@ export class PucCapture {
         tailcalls: ci.tailcalls !== undefined ? b.readInt32LE(o + ci.tailcalls) : undefined,
         base: ci.base !== undefined ? u64(b, o + ci.base) : undefined,
         recalled: false,
-      });
+      };
     }
     // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
     const top = frames[0];
@@ -206,6 +236,13 @@ export class PucCapture {
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
     return { L, frames, truncated: cis.truncated, cut, stack: slots.span, recalled: 0 };
+  }
+
+  /** A call record's status bits (none before 5.2). */
+  private callstatus(b: Buffer, o: number): number {
+    const ci = this.layout.callinfo;
+    if (ci.callstatusSize === 2) return b[o + ci.callstatus] | (b[o + ci.callstatus + 1] << 8);
+    return ci.callstatusSize === 1 ? b[o + ci.callstatus] : 0;
   }
 
   /**

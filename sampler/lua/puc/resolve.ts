@@ -60,6 +60,11 @@ export class PucResolver {
     if (layout.traceback.globalNames !== 'none') this.globals.refresh(this.clock(), 0);
   }
 
+  /** A thread's frames as remembered, outermost first, the innermost left out (for PucCapture). */
+  rememberedOf(L: number): readonly Remembered[] | undefined {
+    return this.remembered.get(L);
+  }
+
   /**
    * Marks the outermost frames of each thread that are the same as at its last resolve, and gives them
    * the closure and Proto read then (fill() reads only the others). The innermost frame is never

@@ -32,8 +32,8 @@ export class PucRuntime implements LuaRuntime {
     readonly G: number,
     private readonly resolveMem: Memory,
   ) {
-    this.cap = new PucCapture(layout);
     this.resolver = new PucResolver(resolveMem, layout, G);
+    this.cap = new PucCapture(layout, undefined, (L) => this.resolver.rememberedOf(L));
     const rel = layout.releases.map((r) => r.split('.').map(Number));
     this.gcFlagOffset =
       layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
