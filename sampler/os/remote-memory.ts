@@ -141,18 +141,6 @@ function spanIndex(s: Spans, addr: number, len: number): number {
   return hi;
 }
 
-/** Index of the span (sorted by address, disjoint) that holds all of r, or -1. */
-function spanHolding(spans: readonly Range[], r: Range): number {
-  let lo = 0;
-  let hi = spans.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (spans[mid].addr <= r.addr) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return hi >= 0 && r.addr + r.len <= spans[hi].addr + spans[hi].len ? hi : -1;
-}
-
 /** The reads that overlap none of the ranges. */
 function outside<T extends Range>(reads: readonly T[], ranges: readonly Range[]): T[] {
   return reads.filter((r) => !ranges.some((u) => r.addr < u.addr + u.len && u.addr < r.addr + r.len));
