@@ -28,6 +28,7 @@ import type { Registers } from './os/registers.js';
 import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
 import { pauseThread } from './pause.js';
 import type { CopierCopy } from './copier/copier.js';
+import type { CallChain } from './os/call-chain.js';
 import type { SampleResult, TargetOptions } from './sample.js';
 import { withSyntheticFrames } from './synthetic-frames.js';
 
@@ -70,6 +71,8 @@ const PINNED_WALKS = 50;
 
 /** sampleInstant's answer when the sample needs a stop after all (registers, for a runtime that needs them). */
 const NEEDS_STOP = Symbol('needs a stop');
+/** Samples taken without a copier's copy after which plans hold the call chain's records again (copiedWithChain). */
+const CHAINLESS_SAMPLES = 50;
 
 /** A thread switched out this recently before its copy gave its CPU to the sampler's wake-up. */
 const WOKEN_OUT_NS = 50_000;
@@ -139,6 +142,7 @@ export class ThreadSampler {
   private fruitlessSearches = 0;
   /** The copier thread's copy for the next sample (sampler/copier), taken at its due instant. */
   private supplied: CopierCopy | null = null;
+  private samplesWithoutCopy = 0;
   private copierUsed = false;
 
   constructor(
@@ -199,6 +203,17 @@ export class ThreadSampler {
     );
   }
 
+  /** The list of call records a copier may follow itself at each copy (null: none). */
+  callChain(): CallChain | null {
+    return this.runtime?.callChain?.() ?? null;
+  }
+
+  /** Its copies will come with its call chain (a tick copier follows it): plans leave the chain's records out. */
+  copiedWithChain(): void {
+    this.pm.leaveChained = this.callChain() !== null;
+    this.samplesWithoutCopy = 0;
+  }
+
   /** The plan of the copy (for the copier thread). */
   copyPlan(): ReturnType<PrefetchMemory['exportPlan']> {
     return this.pm.exportPlan();
@@ -235,6 +250,8 @@ export class ThreadSampler {
     const now = performance.now();
     const wantDiscovery = discovery !== null && !discovery.followsRunning && now >= this.nextDiscovery;
     if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
+    // Copies with its call chain stopped coming: plans hold the chain's records again.
+    if (this.supplied === null && ++this.samplesWithoutCopy > CHAINLESS_SAMPLES) this.pm.leaveChained = false;
     if (rt && this.copiesRunning(rt)) {
       const s = this.sampleInstant(rt, wantDiscovery, dueNs);
       if (s !== NEEDS_STOP) return s;
@@ -320,7 +337,14 @@ export class ThreadSampler {
       // The copier's copy, taken on the thread's CPU when due; else one taken now (racing with the
       // thread unless the sampler woke on its CPU).
       const copied =
-        attempt === 1 && supplied !== null && this.pm.beginFrom(supplied.bytes, supplied.planVersion);
+        attempt === 1 &&
+        supplied !== null &&
+        this.pm.beginFrom(
+          supplied.bytes,
+          supplied.planVersion,
+          supplied.chain ?? null,
+          rt.callChain?.() ?? null,
+        );
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
       const onItsCpu = copied || (this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1);
       let from: number;

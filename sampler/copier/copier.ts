@@ -17,6 +17,7 @@ import {
 import type { CopierStart } from './copier-thread.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import type { UserSample } from '../os/user-samples.js';
+import type { CallChain } from '../os/call-chain.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -41,6 +42,8 @@ export interface CopierCopy extends SlotRecord {
   still?: boolean;
   /** The thread's registers and stack top at that tick (a tick copier asked for them), valid until done(). */
   user?: UserSample | null;
+  /** The plan's call chain as the tick found it (tick-program.ts: CHAIN_ENTRY_BYTES per record), valid until done(). */
+  chain?: Buffer | null;
 }
 
 /** What the sampling worker asks of a copier: this thread's one, or the kernel's (tick-copier.ts). */
@@ -48,7 +51,8 @@ export interface CopySource {
   readonly usable: boolean;
   readonly hasReady: boolean;
   readonly late: number;
-  publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean;
+  /** The plan of the next copies; `chain`: a list the copier follows itself at each copy (where it can). */
+  publishPlan(iov: Buffer, count: number, bytes: number, version: number, chain?: CallChain | null): boolean;
   setCpu(cpu: number): void;
   next(timeoutMs: number, batch?: number): CopierCopy | null;
   done(): void;

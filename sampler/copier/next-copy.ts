@@ -15,12 +15,16 @@ export function nextCopy(
   waitMs: number,
   batch: CopierBatch,
 ): CopierCopy | 'none' | null {
+  // The kernel's copies follow the thread's call chain themselves: its plan need not hold the records.
+  const ticks = copier instanceof TickCopier;
+  if (ticks) lone.copiedWithChain();
   const plan = lone.copyPlan();
   const cpu = lone.cpu();
-  if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version)) return null;
+  const chain = ticks ? lone.callChain() : null;
+  if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version, chain)) return null;
   copier.setCpu(cpu);
   // The walk runs on another CPU than the thread's; with the kernel's copies, all of luaprof does.
   samplerAffinity.avoid(cpu);
-  if (copier instanceof TickCopier) keepProcessOff(cpu);
+  if (ticks) keepProcessOff(cpu);
   return copier.next(Math.max(0, waitMs), batch.size(plan.version)) ?? 'none';
 }

@@ -23,6 +23,7 @@ import {
   PROG_PERF_EVENT,
 } from '../os/bpf.js';
 import { monotonicNs } from '../os/on-cpu.js';
+import { CHAIN_ENTRY_BYTES, type CallChain } from '../os/call-chain.js';
 import { ThreadTimer } from '../os/perf-event.js';
 import { USER_REGS_MASK } from '../os/perf-regs.js';
 import { UserSamples } from '../os/user-samples.js';
@@ -191,13 +192,13 @@ export class TickCopier implements CopySource {
     return this.ring.hasRecords;
   }
 
-  publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean {
+  publishPlan(iov: Buffer, count: number, bytes: number, version: number, chain?: CallChain | null): boolean {
     if (version === this.publishedVersion && !this.paused) return this.publishedFits;
     this.publishedVersion = version;
     this.paused = false;
     this.publishedFits = false;
     const seq = this.seq + 1;
-    const offsets = encodePlan(iov, count, bytes, seq, this.plan, this.user ? USER_SAMPLE : 0);
+    const offsets = encodePlan(iov, count, bytes, seq, this.plan, this.user ? USER_SAMPLE : 0, chain ?? null);
     if (!offsets) return false;
     this.seq = seq;
     this.plans.set(seq, { version, offsets, bytes });
@@ -253,7 +254,11 @@ export class TickCopier implements CopySource {
     const plan = this.plans.get(seq);
     const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
     const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
+    const chainAt = RECORD_HEADER + bytes;
+    const chainEnd = chainAt + r.readUInt32LE(24) * CHAIN_ENTRY_BYTES;
     return {
+      chain:
+        got === bytes && chainEnd > chainAt && chainEnd <= r.length ? r.subarray(chainAt, chainEnd) : null,
       planSeq: seq,
       planVersion: plan?.version ?? -1,
       got,

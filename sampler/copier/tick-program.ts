@@ -8,10 +8,20 @@
  *   u32 spans, u32 bytes, u32 plan sequence, u32 flags, then per span: u64 address, u32 length, u32 offset
  *   (flags: USER_SAMPLE, the program returns 1 after a copy, so that the kernel also writes the timer's
  *   own sample, the registers and stack of that instant, to the timer's ring: ThreadTimer, UserSamples)
+ *   then the call chain: u64 address of the word that points at the innermost record, u64 the address
+ *   at which the chain ends, u32 a record's length, u32 most records (0: no chain), u32 the offset in a
+ *   record of the pointer to the next one (its caller's), u32 0.
  * Record (the ring's): u64 CLOCK_MONOTONIC ns, u32 tid, u32 plan sequence, u32 first span that could
- *   not be read (NONE_FAILED: none), u32 bytes, then the spans' bytes at their offsets.
+ *   not be read (NONE_FAILED: none), u32 bytes, u32 records of the chain copied, u32 0, then the spans'
+ *   bytes at their offsets, then (when every span was read) each record of the chain, innermost first,
+ *   in CHAIN_ENTRY_BYTES: u64 its address, its bytes.
+ *
+ * The chain is a linked list the program follows itself (Lua 5.2-5.4's CallInfo list, from L->ci by
+ * `previous` down to base_ci): its records are where they are at that tick, wherever the target
+ * allocated them since the plan was made (5.2 frees them at each collection).
  */
 import { FP, HELPER, RB_NO_WAKEUP, asm, assemble } from '../os/bpf.js';
+import { CHAIN_ENTRY_BYTES, MAX_CHAIN, MAX_CHAIN_RECORD, type CallChain } from '../os/call-chain.js';
 
 export const PLAN_HEADER = 16;
 export const SPAN_BYTES = 16;
@@ -20,13 +30,17 @@ export const MAX_SPANS = 64;
 /** Bytes a plan copies at most (lua5.1's deep torn.lua: ~150 KB), and a span at most (longer spans are cut). */
 export const MAX_BYTES = 1 << 19;
 export const MAX_SPAN = 1 << 15;
-export const RECORD_HEADER = 24;
+export const RECORD_HEADER = 32;
 export const NONE_FAILED = 0xffff_ffff;
 /** Plan flag: each copy is followed by the timer's own sample (see above). */
 export const USER_SAMPLE = 1;
-export const PLAN_VALUE_BYTES = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
+/** Where the call chain's description starts in a plan. */
+export const CHAIN_AT = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
+export const PLAN_VALUE_BYTES = CHAIN_AT + 32;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
 export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
+
+const CHAIN_ENTRY_SHIFT = Math.log2(CHAIN_ENTRY_BYTES);
 
 /** Copies the ring had no room for are counted in `lost` (an array of one u64). */
 export function tickProgram(maps: { plans: number; scratch: number; ring: number; lost: number }): Buffer {
@@ -38,6 +52,14 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.add(r2, keyAt),
     asm.call(HELPER.mapLookupElem),
     asm.jumpIfEq(r0, 0, 'out'),
+  ];
+  /** r2 = where record r6 of the chain goes in the copy (after the plan's bytes); to `linked` past the end. */
+  const entryOffset = () => [
+    asm.load32(r2, r8, 4),
+    asm.movReg(r3, r6),
+    asm.lsh(r3, CHAIN_ENTRY_SHIFT),
+    asm.addReg(r2, r3),
+    asm.jumpIfAbove(r2, MAX_BYTES - CHAIN_ENTRY_BYTES, 'linked'),
   ];
   return assemble([
     asm.call(HELPER.getCurrentPidTgid),
@@ -60,11 +82,14 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.store32(r9, 16, r1),
     asm.load32(r1, r8, 4),
     asm.store32(r9, 20, r1),
+    asm.mov(r1, 0),
+    asm.store32(r9, 24, r1),
+    asm.store32(r9, 28, r1),
     asm.mov(r6, 0), // span index
     asm.label('span'),
-    asm.jumpIfAtLeast(r6, MAX_SPANS, 'send'),
+    asm.jumpIfAtLeast(r6, MAX_SPANS, 'chain'),
     asm.load32(r1, r8, 0),
-    asm.jumpIfAtLeastReg(r6, r1, 'send'),
+    asm.jumpIfAtLeastReg(r6, r1, 'chain'),
     asm.movReg(r2, r6),
     asm.lsh(r2, 4),
     asm.addReg(r2, r8),
@@ -86,8 +111,52 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.label('next'),
     asm.add(r6, 1),
     asm.jump('span'),
+    // The call chain, record by record, after the spans: r7 the record's address, r6 its index.
+    asm.label('chain'),
+    asm.load32(r1, r8, CHAIN_AT + 20),
+    asm.jumpIfEq(r1, 0, 'send'),
+    asm.movReg(r1, FP),
+    asm.add(r1, -24),
+    asm.mov(r2, 8),
+    asm.load64(r3, r8, CHAIN_AT),
+    asm.call(HELPER.probeReadUser),
+    asm.jumpIfNe(r0, 0, 'send'),
+    asm.load64(r7, FP, -24),
+    asm.mov(r6, 0),
+    asm.label('link'),
+    asm.jumpIfAtLeast(r6, MAX_CHAIN, 'linked'),
+    asm.load32(r1, r8, CHAIN_AT + 20),
+    asm.jumpIfAtLeastReg(r6, r1, 'linked'),
+    asm.load64(r1, r8, CHAIN_AT + 8),
+    asm.jumpIfEqReg(r7, r1, 'linked'),
+    ...entryOffset(),
+    asm.movReg(r1, r9),
+    asm.add(r1, RECORD_HEADER),
+    asm.addReg(r1, r2),
+    asm.store64(r1, 0, r7),
+    asm.add(r1, 8),
+    asm.load32(r2, r8, CHAIN_AT + 16),
+    asm.jumpIfAbove(r2, MAX_CHAIN_RECORD, 'linked'),
+    asm.movReg(r3, r7),
+    asm.call(HELPER.probeReadUser),
+    asm.jumpIfNe(r0, 0, 'linked'),
+    ...entryOffset(),
+    asm.load32(r3, r8, CHAIN_AT + 24),
+    asm.jumpIfAbove(r3, MAX_CHAIN_RECORD - 8, 'linked'),
+    asm.addReg(r2, r3),
+    asm.movReg(r1, r9),
+    asm.add(r1, RECORD_HEADER + 8),
+    asm.addReg(r1, r2),
+    asm.load64(r7, r1, 0),
+    asm.add(r6, 1),
+    asm.jump('link'),
+    asm.label('linked'),
+    asm.store32(r9, 24, r6),
     asm.label('send'),
     asm.load32(r3, r8, 4),
+    asm.load32(r2, r9, 24),
+    asm.lsh(r2, CHAIN_ENTRY_SHIFT),
+    asm.addReg(r3, r2),
     asm.jumpIfAbove(r3, MAX_BYTES, 'out'),
     asm.add(r3, RECORD_HEADER),
     asm.loadMap(r1, maps.ring),
@@ -122,6 +191,7 @@ export function encodePlan(
   seq: number,
   out: Buffer,
   flags = 0,
+  chain: CallChain | null = null,
 ): number[] | null {
   if (bytes > MAX_BYTES || iov.length < count * 16 || out.length < PLAN_VALUE_BYTES) return null;
   const offsets: number[] = [];
@@ -144,5 +214,12 @@ export function encodePlan(
   out.writeUInt32LE(bytes, 4);
   out.writeUInt32LE(seq, 8);
   out.writeUInt32LE(flags, 12);
+  const usable =
+    chain !== null && chain.recordBytes <= MAX_CHAIN_RECORD && chain.nextAt + 8 <= chain.recordBytes;
+  out.writeBigUInt64LE(BigInt(usable ? chain.head : 0), CHAIN_AT);
+  out.writeBigUInt64LE(BigInt(usable ? chain.stop : 0), CHAIN_AT + 8);
+  out.writeUInt32LE(usable ? chain.recordBytes : 0, CHAIN_AT + 16);
+  out.writeUInt32LE(usable ? MAX_CHAIN : 0, CHAIN_AT + 20);
+  out.writeUInt32LE(usable ? chain.nextAt : 0, CHAIN_AT + 24);
   return offsets;
 }

@@ -3,6 +3,7 @@
  * turn that capture into frames afterwards. Every flavour (PUC 5.1-5.4 in puc/, LuaJIT in luajit/)
  * implements it; nothing outside a flavour's folder reads its captures.
  */
+import type { CallChain } from '../os/call-chain.js';
 import type { InterpreterCode } from '../native/interpreter-code.js';
 import type { Memory } from '../os/memory.js';
 import type { MapEntry } from '../os/procfs.js';
@@ -83,6 +84,8 @@ export interface LuaRuntime {
   nativeHints?(raw: unknown, mem: Memory): NativeHints;
   /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */
   torn?(raw: unknown): boolean;
+  /** The main thread's list of call records, for a copier that follows it at each copy (tick-program.ts). */
+  callChain?(): CallChain | null;
 }
 
 /** What attaching a runtime needs to know about the target. */

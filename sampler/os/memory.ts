@@ -33,6 +33,11 @@ export interface Memory {
  * read nearer the header is less stale when it is read.
  */
 export const LATE = { stack: 1, callInfo: 2, root: 3 } as const;
+/**
+ * Or'ed into a LATE level: a record of the call list a copier may follow itself at each copy
+ * (os/call-chain.ts), which a plan then leaves out (PrefetchMemory.leaveChained).
+ */
+export const CHAINED = 8;
 
 /** A read a copy of a running thread takes late (see LATE), a plain read elsewhere. */
 export function readLate(mem: Memory, addr: number, len: number, late: number): Buffer | null {

@@ -1,6 +1,7 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
-import { LATE, type BatchMemory, type Range } from './memory.js';
+import { CHAIN_ENTRY_BYTES, type CallChain } from './call-chain.js';
+import { CHAINED, LATE, type BatchMemory, type Range } from './memory.js';
 
 const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
@@ -122,6 +123,18 @@ function addSpan(s: Spans, addr: number, buf: Buffer, off: number, len: number):
   s.lens[i] = len;
   s.bufs[i] = buf;
   s.offs[i] = off;
+}
+
+/** Entry `i` of the spans' arrays (past the planned spans: see PrefetchMemory.chainSpan). */
+function addChainEntry(s: Spans, i: number, addr: number, buf: Buffer, off: number, len: number): void {
+  s.starts[i] = addr;
+  s.lens[i] = len;
+  s.bufs[i] = buf;
+  s.offs[i] = off;
+}
+
+function u64At(b: Buffer, off: number): number {
+  return b.readUInt32LE(off + 4) * 0x1_0000_0000 + b.readUInt32LE(off);
 }
 
 /** Index of the span that holds addr..addr+len, or -1. */
@@ -279,6 +292,18 @@ export class PrefetchMemory implements BatchMemory {
   private readonly usedLate: number[] = [];
   private usedCount = 0;
   private readonly recent: RecentWalk[] = [];
+  /**
+   * The copies come with the thread's call chain (beginFrom): its records (read as CHAINED) are left
+   * out of plans, which would otherwise copy the records of every recent walk wherever they were then.
+   */
+  leaveChained = false;
+  /** The read being looked up is one of those (see miss()). */
+  private readChained = false;
+  /** The call chain a copy taken elsewhere came with (beginFrom), its records' length, and where the walk is in it. */
+  private chain: Buffer | null = null;
+  private chainRecord = 0;
+  private chainNext = 0;
+  private chainLaid = false;
   /** After the thread runs again: reads only from what begin() copied. */
   private strict = false;
   /** A read after detached() fell outside the copy (the walk needs a pause of its own). */
@@ -353,7 +378,12 @@ export class PrefetchMemory implements BatchMemory {
    * (sampler/copier), with the plan of version `planVersion` (the current one or one of the few
    * before it). False when that plan is gone, or the copy is short (then nothing was begun).
    */
-  beginFrom(bytes: Buffer, planVersion: number): boolean {
+  beginFrom(
+    bytes: Buffer,
+    planVersion: number,
+    chain: Buffer | null = null,
+    chainOf: CallChain | null = null,
+  ): boolean {
     const plan =
       planVersion === this.current.version
         ? this.current
@@ -363,7 +393,44 @@ export class PrefetchMemory implements BatchMemory {
     this.served = plan;
     this.passes = 1;
     this.copied = this.lastCopy = { bytes, extraLen: 0 };
+    if (chain && chainOf) {
+      this.chain = chain;
+      this.chainLaid = false;
+      this.chainRecord = chainOf.recordBytes;
+    }
     return true;
+  }
+
+  /**
+   * The copy's call chain record at `addr` (read whole or in part from its start), as a span index
+   * past the planned spans; -1 when the chain does not hold it. The walk reads the chain in its order.
+   */
+  private chainSpan(addr: number, len: number): number {
+    const chain = this.chain;
+    if (chain === null || len > this.chainRecord) return -1;
+    const n = chain.length / CHAIN_ENTRY_BYTES;
+    const s = this.spans;
+    if (!this.chainLaid) {
+      // Laid out past the planned spans on first use (cut() has made those by now).
+      this.chainLaid = true;
+      for (let j = 0; j < n; j++)
+        addChainEntry(
+          s,
+          s.count + j,
+          u64At(chain, j * CHAIN_ENTRY_BYTES),
+          chain,
+          j * CHAIN_ENTRY_BYTES + 8,
+          this.chainRecord,
+        );
+    }
+    for (let k = 0; k < n; k++) {
+      const j = this.chainNext + k < n ? this.chainNext + k : this.chainNext + k - n;
+      if (s.starts[s.count + j] === addr) {
+        this.chainNext = j + 1;
+        return s.count + j;
+      }
+    }
+    return -1;
   }
 
   /** The plan as one pass of process_vm_readv's remote iovecs, for a copy taken elsewhere (beginFrom). */
@@ -387,6 +454,8 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   private reset(): void {
+    this.chain = null;
+    this.chainNext = 0;
     this.strict = false;
     this.missedWhileStrict = false;
     this.walkMissed = false;
@@ -504,9 +573,22 @@ export class PrefetchMemory implements BatchMemory {
     } else {
       if (seen < 0) this.recent.push(this.recentWalk(walk));
       if (this.recent.length > this.recentWalks) this.recent.shift();
-      this.setPlan(this.planFromRecent());
+      const next = this.planFromRecent();
+      // The same spans: the plan (and its version, which copies in flight were taken with) stands.
+      if (!this.plans(next)) this.setPlan(next);
     }
     this.release();
+  }
+
+  /** The current plan copies exactly these spans (sorted by address). */
+  private plans(byAddr: readonly PlannedSpan[]): boolean {
+    const { spans, byAddr: order } = this.current;
+    if (spans.length !== byAddr.length) return false;
+    for (let k = 0; k < byAddr.length; k++) {
+      const p = spans[order[k]];
+      if (p.addr !== byAddr[k].addr || p.len !== byAddr[k].len) return false;
+    }
+    return true;
   }
 
   /** Takes the ranges out of the recent walks' reads, so that no plan made from them holds them. */
@@ -665,12 +747,24 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   /** Notes a read of the walk, and the span of the copy that holds it (-1: none). */
-  private find(addr: number, len: number, late: number): number {
+  private find(addr: number, len: number, lateAndChained: number): number {
     if (this.copied) this.cutSpans();
-    const k = this.usedCount++;
-    this.usedAddr[k] = addr;
-    this.usedLen[k] = len;
-    this.usedLate[k] = late;
+    // The chain's records are where the tick found them: not part of a plan, so not noted for one.
+    if (this.chain !== null) {
+      const c = this.chainSpan(addr, len);
+      if (c >= 0) {
+        this.hits++;
+        return c;
+      }
+    }
+    const chained = (lateAndChained & CHAINED) !== 0;
+    this.readChained = chained && this.leaveChained;
+    if (!this.readChained) {
+      const k = this.usedCount++;
+      this.usedAddr[k] = addr;
+      this.usedLen[k] = len;
+      this.usedLate[k] = lateAndChained & ~CHAINED;
+    }
     const i = spanIndex(this.spans, addr, len);
     if (i >= 0) this.hits++;
     return i;
@@ -680,7 +774,8 @@ export class PrefetchMemory implements BatchMemory {
   private miss(addr: number, len: number, stable: boolean, fetch: boolean): Buffer | null {
     this.misses++;
     if (stable) this.stableMissed = true;
-    else this.walkMissed = true;
+    // A record of the call chain left out of plans: no plan would hold it.
+    else if (!this.readChained) this.walkMissed = true;
     if (this.strict && !stable) {
       this.missedWhileStrict = true;
       return null;

@@ -5,6 +5,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import {
+  CHAINED,
   isPlausiblePtr,
   LATE,
   locateLate,
@@ -106,6 +107,8 @@ export class PucCapture {
     private readonly layout: PucLayout,
     private readonly chains = new CiChainCache(),
     private readonly prior?: PriorFrames,
+    /** The thread whose call list a copier may follow itself (its records are read as CHAINED). */
+    private readonly chainedL = 0,
   ) {}
 
   private tag(b: Buffer, off: number): number {
@@ -170,7 +173,13 @@ export class PucCapture {
     const current = u64(hdr, s.ci);
     const cis = s.baseCiIsPointer
       ? this.array(mem, hdr, current, u64(hdr, s.base_ci))
-      : this.chain(mem, L, current, L + s.base_ci);
+      : this.chain(
+          mem,
+          L,
+          current,
+          L + s.base_ci,
+          L === this.chainedL ? LATE.callInfo | CHAINED : LATE.callInfo,
+        );
     const { bufs, offs } = cis;
     const funcAddrs: number[] = new Array<number>(bufs.length);
     for (let i = 0; i < bufs.length; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
@@ -413,7 +422,7 @@ export class PucCapture {
   }
 
   /** The CallInfo chain from the current one down to (not including) base_ci, innermost first. */
-  private chain(mem: Memory, L: number, current: number, baseCi: number): CallInfos {
+  private chain(mem: Memory, L: number, current: number, baseCi: number, late: number): CallInfos {
     const ci = this.layout.callinfo;
     if (ci.previous === undefined) throw new CaptureError('CallInfo list without previous links');
     // Frames outside the last few calls rarely change: the chain read last time serves from where
@@ -432,11 +441,11 @@ export class PucCapture {
       if (!isPlausiblePtr(at) || seen.has(at)) throw new CaptureError('broken CallInfo chain');
       const k = tryCache ? cached?.at.get(at) : undefined;
       if (k !== undefined) {
-        if (this.followCached(mem, cached!, k, baseCi, cis)) break;
+        if (this.followCached(mem, cached!, k, baseCi, cis, late)) break;
         tryCache = false; // the chain changed below here: walk it link by link
       }
       seen.add(at);
-      const b = locateLate(mem, at, ci.size, LATE.callInfo);
+      const b = locateLate(mem, at, ci.size, late);
       if (!b) throw new CaptureError('unreadable CallInfo');
       cis.addrs.push(at);
       cis.bufs.push(b);
@@ -461,6 +470,7 @@ export class PucCapture {
     k: number,
     baseCi: number,
     cis: CallInfos,
+    late: number,
   ): boolean {
     const ci = this.layout.callinfo;
     const list = cached.list;
@@ -472,11 +482,11 @@ export class PucCapture {
       : readManyLate(
           mem,
           list.slice(k).map((a) => ({ addr: a, len: ci.size })),
-          LATE.callInfo,
+          late,
         );
     const start = cis.addrs.length;
     for (let i = k; i < list.length; i++) {
-      const b = batch ? batch[i - k] : locateLate(mem, list[i], ci.size, LATE.callInfo);
+      const b = batch ? batch[i - k] : locateLate(mem, list[i], ci.size, late);
       const o = batch ? 0 : locatedAt;
       const expected = i + 1 < list.length ? list[i + 1] : baseCi;
       if (!b || u64(b, o + ci.previous!) !== expected) {

@@ -2,6 +2,7 @@
  * PUC Lua (5.1-5.4) as a LuaRuntime: capture while stopped (the running thread, the coroutines it
  * resumed, those a host resumes from C, the collector's flag), resolve afterwards.
  */
+import type { CallChain } from '../../os/call-chain.js';
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
 import type { HostedThreads } from '../host-resumed.js';
@@ -33,7 +34,7 @@ export class PucRuntime implements LuaRuntime {
     private readonly resolveMem: Memory,
   ) {
     this.resolver = new PucResolver(resolveMem, layout, G);
-    this.cap = new PucCapture(layout, undefined, (L) => this.resolver.rememberedOf(L));
+    this.cap = new PucCapture(layout, undefined, (L) => this.resolver.rememberedOf(L), mainL);
     const rel = layout.releases.map((r) => r.split('.').map(Number));
     this.gcFlagOffset =
       layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
@@ -148,6 +149,18 @@ export class PucRuntime implements LuaRuntime {
       threads.length = t + 1;
       return;
     }
+  }
+
+  /** 5.2-5.4: the CallInfo list from L->ci by `previous` down to base_ci (embedded in the lua_State). */
+  callChain(): CallChain | null {
+    const { state, callinfo } = this.layout;
+    if (callinfo.previous === undefined || state.baseCiIsPointer) return null;
+    return {
+      head: this.mainL + state.ci,
+      stop: this.mainL + state.base_ci,
+      recordBytes: callinfo.size,
+      nextAt: callinfo.previous,
+    };
   }
 
   torn(raw: unknown): boolean {
