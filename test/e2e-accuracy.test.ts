@@ -39,11 +39,14 @@ const FOREIGN_EDGES_MAX = 0.005;
 /**
  * Samples torn.lua loses to tears found (cut or dropped, of all taken): a copy of one moment is whole,
  * so this bounds the copies that were not (5.1 cut 51-62% while its copier copies were cut short).
- * 5.2 and 5.3 are left out: after each collection the deep stack's CallInfos are new, and the copies
- * that miss them are taken again while the thread runs (35-38% cut or dropped: not solved yet).
+ * 5.2 and 5.3 lost 24-38% while a copy could only hold the CallInfos its plan had seen, which each
+ * collection frees; the kernel's copies follow the list themselves now (0.8-7% lost): what is left is
+ * mostly ticks inside a stack reallocation (the frames still point into the old stack), which those
+ * releases cannot walk, and the live copies taken again after them.
  */
 const DETECTED_TEARS_MAX = 0.05;
-const NEW_CALLINFOS_EACH_COLLECTION = /^lua5\.[23]$/;
+const DETECTED_TEARS_MAX_REALLOCATING = 0.15;
+const REALLOCATES_IN_PLACE = /^lua5\.[23]$/;
 
 /** Sampling modes every check runs under (extra `record` flags): the default copies without stopping. */
 const MODES: { name: string; flags: string[] }[] = [{ name: 'default', flags: [] }];
@@ -263,16 +266,12 @@ for (const mode of MODES) {
         },
       );
 
-      const lostBound = NEW_CALLINFOS_EACH_COLLECTION.test(v.name)
-        ? ''
-        : `, at most ${DETECTED_TEARS_MAX * 100}% cut or dropped as torn`;
-      it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph${lostBound}`, async () => {
-        // Enough samples to resolve the bound (0.5% of 400 is 2), hence 5 s. Fewer than 1000 Hz allows:
-        // on 5.2 a collection frees every spare CallInfo, so after each one the deep stack's call records
-        // are new, the copy misses them and the sample walks the live chain (~1-2 ms of luaprof's CPU):
-        // 150-360 Hz on a busy host, so 10 s there.
-        const seconds = NEW_CALLINFOS_EACH_COLLECTION.test(v.name) ? '10' : '5';
-        const { profile, summary } = await record(v, mode, 'torn.lua', [seconds]);
+      const lostMax = REALLOCATES_IN_PLACE.test(v.name)
+        ? DETECTED_TEARS_MAX_REALLOCATING
+        : DETECTED_TEARS_MAX;
+      it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph, at most ${lostMax * 100}% cut or dropped as torn`, async () => {
+        // Enough samples to resolve the bound (0.5% of 400 is 2), hence 5 s.
+        const { profile, summary } = await record(v, mode, 'torn.lua', ['5']);
         expect(profile.meta.samples).toBeGreaterThan(400);
         const { bad, total, examples } = foreignSamples(profile);
         console.log(
@@ -284,8 +283,7 @@ for (const mode of MODES) {
         const tears = /torn: \d+ read from a later pass, (\d+) cut, (\d+) dropped/.exec(summary);
         expect(tears, summary).not.toBeNull();
         const [cut, dropped] = [Number(tears![1]), Number(tears![2])];
-        if (lostBound)
-          expect((cut + dropped) / (total + dropped), summary).toBeLessThanOrEqual(DETECTED_TEARS_MAX);
+        expect((cut + dropped) / (total + dropped), summary).toBeLessThanOrEqual(lostMax);
       });
     }
   });
