@@ -9,6 +9,7 @@ import { LATE, SnapshotMemory } from '../sampler/os/memory.js';
 import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
 import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
+import { CHAIN_ENTRY_BYTES } from '../sampler/os/call-chain.js';
 
 const snap = readSnapshot('lua544-oracle.json');
 const layout = layoutFor(snap.version)!;
@@ -225,6 +226,57 @@ describe('PrefetchMemory', () => {
     pm.discard();
     replan();
     expect(pm.beginFrom(copy.bytes, plan.version)).toBe(false);
+  });
+
+  it("a copy's call chain serves the reads of the main thread's call records, which plans then leave out", () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    const chained = () => new PucCapture(layout, undefined, undefined, snap.L).capture(pm, snap.L, snap.G);
+    pm.leaveChained = true;
+    pm.begin();
+    const first = chained();
+    pm.end();
+    const cis = first.threads[0].frames.map((f) => f.ci);
+    expect(cis.length).toBeGreaterThan(3);
+    const plan = pm.exportPlan();
+    const planned = Array.from({ length: plan.count }, (_, i) => ({
+      addr: Number(plan.iov.readBigUInt64LE(i * 16)),
+      len: Number(plan.iov.readBigUInt64LE(i * 16 + 8)),
+    }));
+    const inPlan = (a: number) => planned.some((r) => a >= r.addr && a < r.addr + r.len);
+    expect(cis.filter(inPlan)).toEqual([]);
+    // The kernel's copy: the plan's spans, and the chain as the tick program lays it out.
+    const copy = { bytes: Buffer.alloc(plan.bytes) };
+    live.readPrepared(copy, plan.bytes, plan.iov, plan.count);
+    const size = layout.callinfo.size;
+    const chain = Buffer.alloc(cis.length * CHAIN_ENTRY_BYTES);
+    cis.forEach((ci, j) => {
+      chain.writeBigUInt64LE(BigInt(ci), j * CHAIN_ENTRY_BYTES);
+      live.mem.read(ci, size)!.copy(chain, j * CHAIN_ENTRY_BYTES + 8);
+    });
+    const chainOf = {
+      head: snap.L + layout.state.ci,
+      stop: snap.L + layout.state.base_ci,
+      recordBytes: size,
+      nextAt: layout.callinfo.previous!,
+    };
+    live.scribble();
+    live.calls = 0;
+    expect(pm.beginFrom(copy.bytes, plan.version, chain, chainOf)).toBe(true);
+    pm.detached();
+    const again = chained();
+    expect(again.threads.map((t) => t.frames.map((f) => [f.ci, f.funcValue, f.savedpc]))).toEqual(
+      first.threads.map((t) => t.frames.map((f) => [f.ci, f.funcValue, f.savedpc])),
+    );
+    expect(pm.missedWhileStrict).toBe(false);
+    expect(live.calls).toBe(0);
+    pm.end();
+    // Without the chain the copy lacks the records.
+    expect(pm.beginFrom(copy.bytes, plan.version)).toBe(true);
+    pm.detached();
+    expect(() => chained()).toThrow(/unreadable CallInfo/);
+    expect(pm.missedWhileStrict).toBe(true);
+    pm.discard();
   });
 
   it('objects that do not change are read from the copy; those it lacks in one read, and planned only now and then', () => {

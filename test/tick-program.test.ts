@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { asm, assemble } from '../sampler/os/bpf.js';
+import { MAX_CHAIN, MAX_CHAIN_RECORD } from '../sampler/os/call-chain.js';
 import {
+  CHAIN_AT,
   MAX_BYTES,
   MAX_SPAN,
   MAX_SPANS,
@@ -62,6 +64,21 @@ describe('tick plans', () => {
     const second = PLAN_HEADER + SPAN_BYTES;
     expect(Number(out.readBigUInt64LE(second))).toBe(0x9000);
     expect([out.readUInt32LE(second + 8), out.readUInt32LE(second + 12)]).toEqual([28, 100]);
+  });
+
+  it("describes the call chain after the spans, and none when a record is too long for the program's entries", () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const chain = { head: 0x5000, stop: 0x5060, recordBytes: 80, nextAt: 16 };
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 1, out, 0, chain);
+    expect(Number(out.readBigUInt64LE(CHAIN_AT))).toBe(0x5000);
+    expect(Number(out.readBigUInt64LE(CHAIN_AT + 8))).toBe(0x5060);
+    expect([0, 4, 8].map((k) => out.readUInt32LE(CHAIN_AT + 16 + k))).toEqual([80, MAX_CHAIN, 16]);
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 2, out, 0, { ...chain, recordBytes: MAX_CHAIN_RECORD + 8 });
+    expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 3, out, 0, { ...chain, nextAt: 76 });
+    expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 4, out);
+    expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
   });
 
   it('cuts a span longer than the program copies at once into several', () => {

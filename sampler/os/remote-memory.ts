@@ -1,7 +1,7 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
 import { CHAIN_ENTRY_BYTES, type CallChain } from './call-chain.js';
-import { CHAINED, LATE, type BatchMemory, type Range } from './memory.js';
+import { CHAINED, LATE, u64, type BatchMemory, type Range } from './memory.js';
 
 const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
@@ -118,23 +118,15 @@ function clearSpans(s: Spans): void {
 }
 
 function addSpan(s: Spans, addr: number, buf: Buffer, off: number, len: number): void {
-  const i = s.count++;
+  setSpan(s, s.count++, addr, buf, off, len);
+}
+
+/** Entry `i` of the spans' arrays (past `count`: a call chain's record, see PrefetchMemory.chainSpan). */
+function setSpan(s: Spans, i: number, addr: number, buf: Buffer, off: number, len: number): void {
   s.starts[i] = addr;
   s.lens[i] = len;
   s.bufs[i] = buf;
   s.offs[i] = off;
-}
-
-/** Entry `i` of the spans' arrays (past the planned spans: see PrefetchMemory.chainSpan). */
-function addChainEntry(s: Spans, i: number, addr: number, buf: Buffer, off: number, len: number): void {
-  s.starts[i] = addr;
-  s.lens[i] = len;
-  s.bufs[i] = buf;
-  s.offs[i] = off;
-}
-
-function u64At(b: Buffer, off: number): number {
-  return b.readUInt32LE(off + 4) * 0x1_0000_0000 + b.readUInt32LE(off);
 }
 
 /** Index of the span that holds addr..addr+len, or -1. */
@@ -414,10 +406,10 @@ export class PrefetchMemory implements BatchMemory {
       // Laid out past the planned spans on first use (cut() has made those by now).
       this.chainLaid = true;
       for (let j = 0; j < n; j++)
-        addChainEntry(
+        setSpan(
           s,
           s.count + j,
-          u64At(chain, j * CHAIN_ENTRY_BYTES),
+          u64(chain, j * CHAIN_ENTRY_BYTES),
           chain,
           j * CHAIN_ENTRY_BYTES + 8,
           this.chainRecord,
@@ -575,13 +567,13 @@ export class PrefetchMemory implements BatchMemory {
       if (this.recent.length > this.recentWalks) this.recent.shift();
       const next = this.planFromRecent();
       // The same spans: the plan (and its version, which copies in flight were taken with) stands.
-      if (!this.plans(next)) this.setPlan(next);
+      if (!this.isCurrentPlan(next)) this.setPlan(next);
     }
     this.release();
   }
 
   /** The current plan copies exactly these spans (sorted by address). */
-  private plans(byAddr: readonly PlannedSpan[]): boolean {
+  private isCurrentPlan(byAddr: readonly PlannedSpan[]): boolean {
     const { spans, byAddr: order } = this.current;
     if (spans.length !== byAddr.length) return false;
     for (let k = 0; k < byAddr.length; k++) {
