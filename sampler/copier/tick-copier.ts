@@ -31,6 +31,7 @@ import type { CopierCopy, CopySource } from './copier.js';
 import {
   NONE_FAILED,
   PLAN_VALUE_BYTES,
+  RECORD_CHAIN_COUNT,
   RECORD_HEADER,
   SCRATCH_BYTES,
   USER_SAMPLE,
@@ -156,8 +157,7 @@ export class TickCopier implements CopySource {
         ring.close();
         return give();
       }
-      const user =
-        spec && timer.ring ? new UserSamples(timer.ring, spec.dataPages, userStackBytes + (1 << 10)) : null;
+      const user = spec && timer.ring ? new UserSamples(timer.ring, userStackBytes + (1 << 10)) : null;
       const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random, user);
       if (!copier.writePlan(0, 0, 0)) {
         copier.stop();
@@ -255,7 +255,7 @@ export class TickCopier implements CopySource {
     const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
     const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
     const chainAt = RECORD_HEADER + bytes;
-    const chainEnd = chainAt + r.readUInt32LE(24) * CHAIN_ENTRY_BYTES;
+    const chainEnd = chainAt + r.readUInt32LE(RECORD_CHAIN_COUNT) * CHAIN_ENTRY_BYTES;
     return {
       chain:
         got === bytes && chainEnd > chainAt && chainEnd <= r.length ? r.subarray(chainAt, chainEnd) : null,

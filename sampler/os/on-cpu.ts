@@ -3,7 +3,7 @@
  * kernel writes a record into a ring buffer shared with us each time the thread is switched in or out
  * (a perf "dummy" event with context_switch records, timestamped with CLOCK_MONOTONIC).
  */
-import { CLOCK_MONOTONIC, PAGE, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
+import { CLOCK_MONOTONIC, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
 
 const PERF_COUNT_SW_DUMMY = 9;
 const PERF_SAMPLE_TID = 1 << 1;
@@ -13,6 +13,8 @@ const PERF_RECORD_SWITCH = 14;
 const MISC_SWITCH_OUT = 0x2000;
 const MISC_SWITCH_OUT_PREEMPT = 0x4000;
 const DATA_PAGES = 8;
+/** PERF_RECORD_SWITCH with its sample_id (tid, time, cpu): header and 24 bytes. */
+const SWITCH_RECORD_BYTES = 32;
 
 /** Now, on the clock the switch records carry (CLOCK_MONOTONIC, ns; process.hrtime reads the same clock). */
 export const monotonicNs = (): number => Number(process.hrtime.bigint());
@@ -20,8 +22,8 @@ export const monotonicNs = (): number => Number(process.hrtime.bigint());
 export type CpuState = 'on' | 'preempted' | 'sleeping' | 'unknown';
 
 export class OnCpuTracker {
-  private readonly meta: DataView;
-  private readonly data: DataView;
+  /** A switch record that wraps around the ring's end, copied out whole. */
+  private readonly rec = Buffer.alloc(SWITCH_RECORD_BYTES);
   /** Switches read since the oldest moment still to be judged: [time, state after] pairs. */
   private readonly recent: { time: number; state: CpuState }[] = [];
   /** Time of the last switch before the moment stateDuring() was asked about (ns, CLOCK_MONOTONIC). */
@@ -29,10 +31,7 @@ export class OnCpuTracker {
   /** The CPU of the thread's last switch (-1 before the first). */
   private lastCpu = -1;
 
-  private constructor(private readonly ring: PerfRing) {
-    this.meta = ring.meta;
-    this.data = new DataView(ring.data, PAGE, DATA_PAGES * PAGE);
-  }
+  private constructor(private readonly ring: PerfRing) {}
 
   static open(tid: number): OnCpuTracker | null {
     const attr = Buffer.alloc(PERF_ATTR_SIZE);
@@ -50,29 +49,25 @@ export class OnCpuTracker {
 
   /** Reads the switches the kernel wrote since the last call. */
   private drain(): void {
-    const head = Number(this.meta.getBigUint64(1024, true));
-    let tail = Number(this.meta.getBigUint64(1032, true));
-    const size = DATA_PAGES * PAGE;
+    const ring = this.ring;
+    const head = ring.head;
+    let tail = ring.tail;
     while (tail + 8 <= head) {
-      const at = tail % size;
-      const type = this.data.getUint32(at, true);
-      const misc = this.data.getUint16((at + 4) % size, true);
-      const recSize = this.data.getUint16((at + 6) % size, true);
-      if (recSize === 0) break;
-      if (type === PERF_RECORD_SWITCH) {
-        // sample_id: pid u32, tid u32, time u64, cpu u32, res u32
-        const tAt = (at + 16) % size;
-        const lo = this.data.getUint32(tAt, true);
-        const hi = this.data.getUint32((tAt + 4) % size, true);
-        const time = hi * 0x1_0000_0000 + lo;
-        this.lastCpu = this.data.getUint32((at + 24) % size, true);
+      const size = ring.recordSize(tail);
+      if (size === 0) break;
+      const rec = ring.recordAt(tail, size, this.rec);
+      // sample_id after the header: pid u32, tid u32, time u64, cpu u32, res u32
+      if (rec && size >= SWITCH_RECORD_BYTES && rec.readUInt32LE(0) === PERF_RECORD_SWITCH) {
+        const misc = rec.readUInt16LE(4);
+        const time = rec.readUInt32LE(20) * 0x1_0000_0000 + rec.readUInt32LE(16);
+        this.lastCpu = rec.readUInt32LE(24);
         const st: CpuState =
           misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
         this.recent.push({ time, state: st });
       }
-      tail += recSize;
+      tail += size;
     }
-    this.meta.setBigUint64(1032, BigInt(tail), true);
+    ring.tail = tail;
   }
 
   /** The CPU the thread last ran on, from its switches (-1 when none was seen yet). */

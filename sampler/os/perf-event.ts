@@ -45,6 +45,8 @@ export class PerfRing {
   /** The records, dataPages pages, wrapping around. */
   readonly data: ArrayBuffer;
   readonly dataOffset = PAGE;
+  /** The data pages, where records wrap around. */
+  readonly records: Buffer;
 
   private constructor(
     private descriptor: number,
@@ -53,6 +55,7 @@ export class PerfRing {
   ) {
     this.data = koffi.view(map, len);
     this.meta = new DataView(this.data, 0, PAGE);
+    this.records = Buffer.from(this.data, PAGE, len - PAGE);
   }
 
   /** perf_event_open(attr) on the thread, its ring of dataPages mapped; null where refused. */
@@ -72,6 +75,39 @@ export class PerfRing {
   /** The event's file descriptor (-1 once closed). */
   get fd(): number {
     return this.descriptor;
+  }
+
+  /** Where the kernel's next record goes (data_head), and where the reader is (data_tail), as ring offsets. */
+  get head(): number {
+    return Number(this.meta.getBigUint64(1024, true));
+  }
+
+  get tail(): number {
+    return Number(this.meta.getBigUint64(1032, true));
+  }
+
+  /** Gives the records before `at` back to the kernel. */
+  set tail(at: number) {
+    this.meta.setBigUint64(1032, BigInt(at), true);
+  }
+
+  /** The size of the record at ring offset `at` (header included; 0: none written there). */
+  recordSize(at: number): number {
+    return this.records.readUInt16LE(((at % this.records.length) + 6) % this.records.length);
+  }
+
+  /**
+   * The `size` bytes of the record at ring offset `at`: where the kernel wrote them, or copied whole
+   * into `scratch` when they wrap around the ring's end (null when they do not fit it).
+   */
+  recordAt(at: number, size: number, scratch: Buffer): Buffer | null {
+    const from = at % this.records.length;
+    const first = this.records.length - from;
+    if (size <= first) return this.records.subarray(from, from + size);
+    if (size > scratch.length) return null;
+    this.records.copy(scratch, 0, from, from + first);
+    this.records.copy(scratch, first, 0, size - first);
+    return scratch.subarray(0, size);
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 /** The user registers perf records (PERF_SAMPLE_REGS_USER), as this sampler asks for them and reads them. */
+import { u64 } from './memory.js';
 import type { Registers } from './registers.js';
 
 /** perf's x86_64 register numbers (arch/x86/include/uapi/asm/perf_regs.h) of what is recorded, in mask order. */
@@ -25,13 +26,6 @@ const PERF_REGS: readonly [number, keyof Registers][] = [
 export const USER_REGS_MASK = PERF_REGS.reduce((m, [n]) => m | (1n << BigInt(n)), 0n);
 /** Bytes they take in a record (after its u64 abi). */
 export const USER_REGS_BYTES = PERF_REGS.length * 8;
-
-/** A little-endian u64 as a number; kernel addresses and negative values (past 2^53) read as -1, as Registers says. */
-export function u64(b: Buffer, off: number): number {
-  const lo = b.readUInt32LE(off);
-  const hi = b.readUInt32LE(off + 4);
-  return hi >= 0x20_0000 ? -1 : hi * 0x1_0000_0000 + lo;
-}
 
 /** The registers recorded from `off` in `rec`. */
 export function readUserRegs(rec: Buffer, off: number): Partial<Registers> {

@@ -7,8 +7,9 @@
  * start), with the thread never stopped. `node scripts/studies/switch-regs.mjs` showed every
  * switch-out carrying them.
  */
-import { CLOCK_MONOTONIC, PAGE, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
-import { USER_REGS_BYTES, USER_REGS_MASK, readUserRegs, u64 } from './perf-regs.js';
+import { CLOCK_MONOTONIC, PERF_ATTR_SIZE, PERF_TYPE_SOFTWARE, PerfRing } from './perf-event.js';
+import { u64 } from './memory.js';
+import { USER_REGS_BYTES, USER_REGS_MASK, readUserRegs } from './perf-regs.js';
 import type { Registers } from './registers.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3;
@@ -43,15 +44,10 @@ export function parseSwitchSample(rec: Buffer): SwitchOut | null {
 }
 
 export class SwitchRegs {
-  private readonly meta: DataView;
-  private readonly data: Buffer;
   private readonly kept: SwitchOut[] = [];
   private readonly rec = Buffer.alloc(SWITCH_SAMPLE_BYTES);
 
-  private constructor(private readonly ring: PerfRing) {
-    this.meta = ring.meta;
-    this.data = Buffer.from(ring.data, PAGE, DATA_PAGES * PAGE);
-  }
+  private constructor(private readonly ring: PerfRing) {}
 
   /** The event on one thread; null where perf events are refused (not root, perf_event_paranoid, no PMU support). */
   static open(tid: number): SwitchRegs | null {
@@ -84,27 +80,21 @@ export class SwitchRegs {
 
   /** Reads the switch-outs the kernel wrote since the last call (the last KEPT are kept). */
   private drain(): void {
-    const head = Number(this.meta.getBigUint64(1024, true));
-    let tail = Number(this.meta.getBigUint64(1032, true));
-    const size = this.data.length;
+    const ring = this.ring;
+    const head = ring.head;
+    let tail = ring.tail;
     while (tail + 8 <= head) {
-      const at = tail % size;
-      const recSize = this.data.readUInt16LE((at + 6) % size);
-      if (recSize === 0) break;
-      if (recSize === SWITCH_SAMPLE_BYTES) {
-        // A record may wrap around the end of the ring: copied out whole first.
-        const first = Math.min(recSize, size - at);
-        this.data.copy(this.rec, 0, at, at + first);
-        if (first < recSize) this.data.copy(this.rec, first, 0, recSize - first);
-        const s = parseSwitchSample(this.rec);
-        if (s) {
-          this.kept.push(s);
-          if (this.kept.length > KEPT) this.kept.shift();
-        }
+      const size = ring.recordSize(tail);
+      if (size === 0) break;
+      const rec = size === SWITCH_SAMPLE_BYTES ? ring.recordAt(tail, size, this.rec) : null;
+      const s = rec && parseSwitchSample(rec);
+      if (s) {
+        this.kept.push(s);
+        if (this.kept.length > KEPT) this.kept.shift();
       }
-      tail += recSize;
+      tail += size;
     }
-    this.meta.setBigUint64(1032, BigInt(tail), true);
+    ring.tail = tail;
   }
 
   close(): void {

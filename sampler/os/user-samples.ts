@@ -6,8 +6,9 @@
  * Record (PERF_SAMPLE_TID | TIME | REGS_USER | STACK_USER): header, u32 pid, u32 tid, u64 time,
  * u64 abi, the registers (abi ≠ 0), u64 size, size bytes of stack from rsp, u64 bytes of them copied.
  */
-import { PAGE, type PerfRing } from './perf-event.js';
-import { USER_REGS_BYTES, readUserRegs, u64 } from './perf-regs.js';
+import { u64 } from './memory.js';
+import type { PerfRing } from './perf-event.js';
+import { USER_REGS_BYTES, readUserRegs } from './perf-regs.js';
 import type { Registers } from './registers.js';
 
 const PERF_RECORD_SAMPLE = 9;
@@ -22,8 +23,6 @@ export interface UserSample {
 }
 
 export class UserSamples {
-  private readonly meta: DataView;
-  private readonly data: Buffer;
   /** Where the next record is read from (the kernel is told at release()). */
   private tail: number;
   /** A record that wraps around the ring's end is copied out whole into this. */
@@ -31,12 +30,9 @@ export class UserSamples {
 
   constructor(
     private readonly ring: PerfRing,
-    dataPages: number,
     maxRecord: number,
   ) {
-    this.meta = ring.meta;
-    this.data = Buffer.from(ring.data, PAGE, dataPages * PAGE);
-    this.tail = Number(this.meta.getBigUint64(1032, true));
+    this.tail = ring.tail;
     this.wrapped = Buffer.alloc(maxRecord);
   }
 
@@ -46,25 +42,23 @@ export class UserSamples {
    * the next record is of a later firing, or none came.
    */
   at(timeNs: number, withinNs: number): UserSample | null {
-    const head = Number(this.meta.getBigUint64(1024, true));
-    const size = this.data.length;
+    const ring = this.ring;
+    const head = ring.head;
     while (this.tail + HEADER <= head) {
-      const at = this.tail % size;
-      const type = this.data.readUInt32LE(at);
-      const recSize = this.data.readUInt16LE((at + 6) % size);
-      if (recSize < HEADER) return null;
-      if (type !== PERF_RECORD_SAMPLE || recSize < AFTER_ABI) {
-        this.tail += recSize;
+      const size = ring.recordSize(this.tail);
+      if (size < HEADER) return null;
+      const rec = size >= AFTER_ABI ? ring.recordAt(this.tail, size, this.wrapped) : null;
+      if (rec === null || rec.readUInt32LE(0) !== PERF_RECORD_SAMPLE) {
+        this.tail += size;
         continue;
       }
-      const rec = at + recSize <= size ? this.data.subarray(at, at + recSize) : this.unwrap(at, recSize);
       const time = u64(rec, HEADER + 8);
       if (time < timeNs - withinNs) {
-        this.tail += recSize;
+        this.tail += size;
         continue;
       }
       if (time - timeNs > withinNs) return null;
-      this.tail += recSize;
+      this.tail += size;
       return parse(rec, time);
     }
     return null;
@@ -72,15 +66,7 @@ export class UserSamples {
 
   /** The records read so far go back to the kernel (what at() returned is no longer valid). */
   release(): void {
-    this.meta.setBigUint64(1032, BigInt(this.tail), true);
-  }
-
-  private unwrap(at: number, recSize: number): Buffer {
-    const out = this.wrapped.subarray(0, recSize);
-    const first = this.data.length - at;
-    this.data.copy(out, 0, at, at + first);
-    this.data.copy(out, first, 0, recSize - first);
-    return out;
+    this.ring.tail = this.tail;
   }
 }
 
