@@ -208,10 +208,15 @@ export class ThreadSampler {
     return this.runtime?.callChain?.() ?? null;
   }
 
-  /** Its copies will come with its call chain (a tick copier follows it): plans leave the chain's records out. */
-  copiedWithChain(): void {
-    this.pm.leaveChained = this.callChain() !== null;
+  /**
+   * Its copies will come with its call chain (a tick copier follows it): plans leave the chain's
+   * records out. Returns the chain (null: none).
+   */
+  copiedWithChain(): CallChain | null {
+    const chain = this.callChain();
+    this.pm.leaveChained = chain !== null;
     this.samplesWithoutCopy = 0;
+    return chain;
   }
 
   /** The plan of the copy (for the copier thread). */

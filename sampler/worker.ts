@@ -358,10 +358,10 @@ async function run(): Promise<void> {
     schedule.taken(now);
     return { dueNs, now };
   };
-  // A lone thread copied while it runs is copied by the copier thread, from its CPU (sampler/copier).
-  // Up to COPIER_MAX_HZ: above it the sampler is mostly behind, copies from where it is without moving,
-  // and held 4,997 of 5,000 Hz where the copier, its slots full, held 4,896.
-  // Else the copier thread copies it. The kernel's copies need no second CPU for luaprof (a luaprof
+  // A lone thread copied while it runs is copied by the kernel at its ticks (`ticks`, above), else by
+  // the copier thread, from its CPU (sampler/copier). Up to COPIER_MAX_HZ: above it the sampler is
+  // mostly behind, copies from where it is without moving, and held 4,997 of 5,000 Hz where the
+  // copier, its slots full, held 4,896. The kernel's copies need no second CPU for luaprof (a luaprof
   // started on one CPU, by taskset or a parent's own affinity, has one); the copier thread does.
   // --native takes the kernel's copies only (they come with the registers and stack of the tick).
   const nativeTicks = targetOptions.nativeTicks === true;

@@ -17,10 +17,9 @@ export function nextCopy(
 ): CopierCopy | 'none' | null {
   // The kernel's copies follow the thread's call chain themselves: its plan need not hold the records.
   const ticks = copier instanceof TickCopier;
-  if (ticks) lone.copiedWithChain();
+  const chain = ticks ? lone.copiedWithChain() : null;
   const plan = lone.copyPlan();
   const cpu = lone.cpu();
-  const chain = ticks ? lone.callChain() : null;
   if (cpu < 0 || !copier.publishPlan(plan.iov, plan.count, plan.bytes, plan.version, chain)) return null;
   copier.setCpu(cpu);
   // The walk runs on another CPU than the thread's; with the kernel's copies, all of luaprof does.

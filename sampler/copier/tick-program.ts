@@ -31,6 +31,8 @@ export const MAX_SPANS = 64;
 export const MAX_BYTES = 1 << 19;
 export const MAX_SPAN = 1 << 15;
 export const RECORD_HEADER = 32;
+/** Where a record's header holds how many records of the chain it copied. */
+export const RECORD_CHAIN_COUNT = 24;
 export const NONE_FAILED = 0xffff_ffff;
 /** Plan flag: each copy is followed by the timer's own sample (see above). */
 export const USER_SAMPLE = 1;
@@ -83,8 +85,8 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.load32(r1, r8, 4),
     asm.store32(r9, 20, r1),
     asm.mov(r1, 0),
-    asm.store32(r9, 24, r1),
-    asm.store32(r9, 28, r1),
+    asm.store32(r9, RECORD_CHAIN_COUNT, r1),
+    asm.store32(r9, RECORD_CHAIN_COUNT + 4, r1),
     asm.mov(r6, 0), // span index
     asm.label('span'),
     asm.jumpIfAtLeast(r6, MAX_SPANS, 'chain'),
@@ -151,10 +153,10 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.add(r6, 1),
     asm.jump('link'),
     asm.label('linked'),
-    asm.store32(r9, 24, r6),
+    asm.store32(r9, RECORD_CHAIN_COUNT, r6),
     asm.label('send'),
     asm.load32(r3, r8, 4),
-    asm.load32(r2, r9, 24),
+    asm.load32(r2, r9, RECORD_CHAIN_COUNT),
     asm.lsh(r2, CHAIN_ENTRY_SHIFT),
     asm.addReg(r3, r2),
     asm.jumpIfAbove(r3, MAX_BYTES, 'out'),

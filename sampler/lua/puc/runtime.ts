@@ -25,6 +25,8 @@ export class PucRuntime implements LuaRuntime {
   private readonly resolver: PucResolver;
   /** 5.4.3+: global_State.gcstopem (two bytes after gcstate) is set while the collector runs a step. */
   private readonly gcFlagOffset: number | null;
+  /** The main thread's call chain (made once: asked for at every copy). */
+  private readonly chain: CallChain | null;
 
   constructor(
     readonly version: string,
@@ -35,6 +37,17 @@ export class PucRuntime implements LuaRuntime {
   ) {
     this.resolver = new PucResolver(resolveMem, layout, G);
     this.cap = new PucCapture(layout, undefined, (L) => this.resolver.rememberedOf(L), mainL);
+    const { state, callinfo } = layout;
+    // 5.2-5.4: the CallInfo list from L->ci by `previous` down to base_ci (embedded in the lua_State).
+    this.chain =
+      callinfo.previous === undefined || state.baseCiIsPointer
+        ? null
+        : {
+            head: mainL + state.ci,
+            stop: mainL + state.base_ci,
+            recordBytes: callinfo.size,
+            nextAt: callinfo.previous,
+          };
     const rel = layout.releases.map((r) => r.split('.').map(Number));
     this.gcFlagOffset =
       layout.family === '5.4' && rel.every((r) => r[2] >= 3) ? layout.global.gcstate + 2 : null;
@@ -151,16 +164,8 @@ export class PucRuntime implements LuaRuntime {
     }
   }
 
-  /** 5.2-5.4: the CallInfo list from L->ci by `previous` down to base_ci (embedded in the lua_State). */
   callChain(): CallChain | null {
-    const { state, callinfo } = this.layout;
-    if (callinfo.previous === undefined || state.baseCiIsPointer) return null;
-    return {
-      head: this.mainL + state.ci,
-      stop: this.mainL + state.base_ci,
-      recordBytes: callinfo.size,
-      nextAt: callinfo.previous,
-    };
+    return this.chain;
   }
 
   torn(raw: unknown): boolean {
