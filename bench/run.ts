@@ -8,13 +8,18 @@
  *                          (bench/wake-floor.ts: the floor under the copier thread, the default with --idle)
  *   timer-floor            under a timer on the thread's CPU time whose BPF program only counts
  *                          (bench/timer-floor.ts: the floor under the default mode's kernel copies)
+ *   native-floor           the same timer also writing --native's perf sample (registers, 32 KB of stack)
+ *                          at each firing (bench/timer-floor.ts native: the kernel's part of --native)
  *   blocking               under `luaprof record --blocking` (stops the thread for each sample)
  *   default                under `luaprof record` (copies the running thread with process_vm_readv, no stop)
  *   native                 under `luaprof record --native` (a lone thread: the kernel's copies at its ticks with
  *                          its registers and stack top; else stops)
  * each sampling mode at 100 and 1000 Hz. Per configuration, medians over the rounds of: the target's
  * wall time and slowdown, its CPU time (os.clock() printed by cpu.lua) and CPU-time loss, the achieved
- * rate, the pause per sample (stop modes), and luaprof's own CPU per sample.
+ * rate, the pause per sample (stop modes), and luaprof's own CPU per sample. "Paired slowdown" is the
+ * median of each round's wall against that round's alone run: a machine whose speed drifts from round
+ * to round moves the medians of the walls, much less the ratios. Each round starts one configuration
+ * further on, so that a drift within a round does not fall on the same configuration every time.
  *
  *   npm run build && node dist/bench/run.js [--rounds 7] [--modes alone,alone-again,floor,blocking,default,native]
  *       [--rates 100,1000] [--depth 30] [--work 4000] [--interpreter lua5.4] [--cli FILE] [--interp-args=-joff]
@@ -93,6 +98,7 @@ const ALL_MODES = [
   'floor',
   'wake-floor',
   'timer-floor',
+  'native-floor',
   'blocking',
   'default',
   'native',
@@ -129,7 +135,7 @@ interface Run {
 
 type Config =
   | { kind: 'alone'; again: boolean }
-  | { kind: 'floor'; rate: number; floor: 'ptrace' | 'wake' | 'timer' }
+  | { kind: 'floor'; rate: number; floor: 'ptrace' | 'wake' | 'timer' | 'native' }
   | { kind: 'luaprof'; mode: LuaprofMode; rate: number; cli: CliModes; flags: string[]; baseline: boolean };
 
 const label = (c: Config) =>
@@ -145,8 +151,9 @@ const FLOOR_NAMES = {
   ptrace: 'bare ptrace cycle',
   wake: 'bare wake-up on its CPU',
   timer: 'bare timer on its CPU time',
+  native: "bare timer writing --native's perf sample",
 };
-const FLOOR_SCRIPTS = { ptrace: FLOOR, wake: WAKE_FLOOR, timer: TIMER_FLOOR };
+const FLOOR_SCRIPTS = { ptrace: FLOOR, wake: WAKE_FLOOR, timer: TIMER_FLOOR, native: TIMER_FLOOR };
 
 const notes: string[] = [];
 const current = detectModes(CLI);
@@ -161,6 +168,7 @@ for (const rate of RATES) {
   if (MODES.includes('floor')) configs.push({ kind: 'floor', rate, floor: 'ptrace' });
   if (MODES.includes('wake-floor')) configs.push({ kind: 'floor', rate, floor: 'wake' });
   if (MODES.includes('timer-floor')) configs.push({ kind: 'floor', rate, floor: 'timer' });
+  if (MODES.includes('native-floor')) configs.push({ kind: 'floor', rate, floor: 'native' });
   for (const mode of ['blocking', 'default', 'native'] as const) {
     if (!MODES.includes(mode)) continue;
     for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [
@@ -222,7 +230,12 @@ function runOnce(config: Config): Promise<Run> {
     const usage = join(dir, 'rusage.json');
     const argv =
       config.kind === 'floor'
-        ? [FLOOR_SCRIPTS[config.floor], String(target.pid), String(config.rate)]
+        ? [
+            FLOOR_SCRIPTS[config.floor],
+            String(target.pid),
+            String(config.rate),
+            ...(config.floor === 'native' ? ['native'] : []),
+          ]
         : [
             RUSAGE_EXEC,
             usage,
@@ -323,7 +336,8 @@ const startedAt = new Date().toISOString();
 const load0 = loadavg();
 const results = new Map<Config, Run[]>(configs.map((c) => [c, []]));
 for (let r = 0; r < ROUNDS; r++) {
-  for (const c of configs) {
+  // Each round starts one configuration further on: a drift within rounds falls on each in turn.
+  for (const c of [...configs.slice(r % configs.length), ...configs.slice(0, r % configs.length)]) {
     const run = await runOnce(c);
     results.get(c)!.push(run);
     const perSample =
@@ -352,9 +366,16 @@ const isStop = (c: Config) =>
 
 const perSample = (runs: Run[], f: (r: Run) => number | undefined) =>
   medianOf(runs.map((r) => (f(r) !== undefined && r.samples ? f(r)! / r.samples : undefined)));
+/** The median, over rounds, of the wall against the alone run of the same round (drift between rounds cancels). */
+const pairedSlowdown = (c: Config): string => {
+  if (!aloneC || c === aloneC) return '—';
+  const alone = results.get(aloneC)!;
+  const ratios = results.get(c)!.map((r, i) => r.wallMs / alone[i].wallMs);
+  return `${((median(ratios) - 1) * 100).toFixed(2)}%`;
+};
 const lines = [
-  `| configuration | target wall | slowdown | target CPU | CPU loss | achieved rate | pause p50 | pause p99 | luaprof CPU/sample: CLI meta | while sampling | all-in |`,
-  '|---|---|---|---|---|---|---|---|---|---|---|',
+  `| configuration | target wall | slowdown | paired slowdown | target CPU | CPU loss | achieved rate | pause p50 | pause p99 | luaprof CPU/sample: CLI meta | while sampling | all-in |`,
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 const rows = new Map<Config, { wall: number; cpu?: number; perSampleUs?: number }>();
 for (const c of configs) {
@@ -367,7 +388,7 @@ for (const c of configs) {
   rows.set(c, { wall, cpu, perSampleUs: medianOf(runs.map((r) => r.metaCpuPerSampleUs)) ?? since });
   const ref = c === aloneC ? undefined : aloneWall;
   lines.push(
-    `| ${label(c)} | ${wall.toFixed(0)} ms | ${c === aloneC ? '—' : pct(wall, ref)} | ${fmt(cpu, 'ms')} | ${c === aloneC ? '—' : pct(cpu, aloneCpu)} | ` +
+    `| ${label(c)} | ${wall.toFixed(0)} ms | ${c === aloneC ? '—' : pct(wall, ref)} | ${pairedSlowdown(c)} | ${fmt(cpu, 'ms')} | ${c === aloneC ? '—' : pct(cpu, aloneCpu)} | ` +
       `${c.kind === 'alone' || rate === undefined ? '—' : `${rate.toFixed(0)} Hz (${(((rate - c.rate) / c.rate) * 100).toFixed(1)}%)`} | ` +
       `${isStop(c) ? fmt(medianOf(runs.map((r) => r.p50)), 'µs') : '—'} | ${isStop(c) ? fmt(medianOf(runs.map((r) => r.p99)), 'µs') : '—'} | ` +
       `${lp ? fmt(medianOf(runs.map((r) => r.metaCpuPerSampleUs)), 'µs', 1) : '—'} | ${lp ? fmt(since, 'µs', 1) : '—'} | ${

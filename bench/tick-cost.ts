@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CopierBatch } from '../sampler/copier/batch.js';
 import { nextCopy } from '../sampler/copier/next-copy.js';
-import { TickCopier } from '../sampler/copier/tick-copier.js';
+import { NATIVE_TICK_STACK, TickCopier } from '../sampler/copier/tick-copier.js';
 import { StackIds } from '../sampler/stack-ids.js';
 import { Target } from '../sampler/target.js';
 import { ROOT, median, option, reportHeader } from './harness.js';
@@ -27,8 +27,6 @@ const DEPTH = option('depth', '30');
 const REPEAT = Number(option('repeat', '3'));
 const INTERP = option('interpreter', 'lua5.4');
 const NATIVE = process.argv.includes('--native');
-/** As the sampling worker asks for it (sampler/worker.ts). */
-const NATIVE_TICK_STACK = 32 << 10;
 
 interface Run {
   usPerSample: number;

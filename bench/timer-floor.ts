@@ -22,12 +22,19 @@ import {
   PROG_PERF_EVENT,
 } from '../sampler/os/bpf.js';
 import { ThreadTimer } from '../sampler/os/perf-event.js';
-import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
+import {
+  NATIVE_TICK_STACK,
+  REDRAW_MS,
+  USER_SAMPLE_PAGES,
+  tickPeriodNs,
+} from '../sampler/copier/tick-copier.js';
+import { USER_REGS_MASK } from '../sampler/os/perf-regs.js';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);
-if (!Number.isInteger(pid) || !(rate > 0)) {
-  process.stderr.write('usage: timer-floor PID RATE_HZ\n');
+const native = process.argv[4] === 'native';
+if (!Number.isInteger(pid) || !(rate > 0) || (process.argv[4] !== undefined && !native)) {
+  process.stderr.write('usage: timer-floor PID RATE_HZ [native]\n');
   process.exit(2);
 }
 
@@ -49,11 +56,14 @@ const program =
           asm.mov(1, 1),
           asm.atomicAdd64(0, 0, 1),
           asm.label('out'),
-          asm.mov(0, 0),
+          asm.mov(0, native ? 1 : 0),
           asm.exit(),
         ]),
       );
-const timer = typeof program === 'number' ? ThreadTimer.open(pid, 1e9 / rate, program) : null;
+const userSamples = native
+  ? { regsMask: USER_REGS_MASK, stackBytes: NATIVE_TICK_STACK, dataPages: USER_SAMPLE_PAGES }
+  : undefined;
+const timer = typeof program === 'number' ? ThreadTimer.open(pid, 1e9 / rate, program, userSamples) : null;
 if (!timer || !timer.enable()) {
   process.stderr.write(
     `timer-floor: needs BPF and perf events (run as root)${typeof program === 'string' ? `: ${program}` : ''}\n`,
@@ -67,6 +77,7 @@ process.stderr.write('floor: attached\n');
 while (existsSync(`/proc/${pid}`)) {
   // Its period drawn as the tick copier draws it, as often.
   timer.setPeriod(tickPeriodNs(1000 / rate, Math.random()));
+  if (timer.ring) timer.ring.tail = timer.ring.head;
   Atomics.wait(sleeper, 0, 0, REDRAW_MS);
 }
 const seconds = (performance.now() - t0) / 1000;

@@ -39,7 +39,7 @@ import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
-import { TickCopier } from './copier/tick-copier.js';
+import { NATIVE_TICK_STACK, TickCopier } from './copier/tick-copier.js';
 import { CopierBatch } from './copier/batch.js';
 import { nextCopy } from './copier/next-copy.js';
 
@@ -85,8 +85,6 @@ const stopRequested = () => Atomics.load(ctrl, CTRL.stop) !== 0;
  * are wanted (that timer counts CPU time) or BPF is refused.
  */
 const ticks = !options.idle && !options.blocking && process.env.LUAPROF_COPIER !== 'thread';
-/** --native: registers and stack top of a tick, with its copy (stack bytes; perf's limit is under 64 KB). */
-const NATIVE_TICK_STACK = 32 << 10;
 const targetOptions: TargetOptions = {
   ...options,
   nativeTicks: options.native === true && ticks,

@@ -49,7 +49,7 @@ describe('UserSamples', () => {
   it("gives the firing's registers and the stack bytes the kernel copied, from rsp", () => {
     const r = fakeRing();
     r.write(sample(1_000_000, 0x7ff0_0000, 64, 40));
-    const s = new UserSamples(r.ring, 1024).at(1_000_003, 100_000)!;
+    const s = new UserSamples(r.ring, 64).at(1_000_003, 100_000)!;
     expect(s.timeNs).toBe(1_000_000);
     expect(s.regs.rip).toBe(0x1008);
     expect(s.regs.rsp).toBe(0x7ff0_0000);
@@ -59,7 +59,7 @@ describe('UserSamples', () => {
 
   it('passes over the samples of earlier firings and keeps a later firing for its own copy', () => {
     const r = fakeRing();
-    const samples = new UserSamples(r.ring, 1024);
+    const samples = new UserSamples(r.ring, 64);
     r.write(sample(1_000_000, 0x7000, 16, 16));
     r.write(sample(2_000_000, 0x7100, 16, 16));
     r.write(sample(3_000_000, 0x7200, 16, 16));
@@ -72,7 +72,7 @@ describe('UserSamples', () => {
 
   it('gives records back to the kernel at release() only', () => {
     const r = fakeRing();
-    const samples = new UserSamples(r.ring, 1024);
+    const samples = new UserSamples(r.ring, 64);
     const rec = sample(1_000_000, 0x7000, 16, 16);
     r.write(rec);
     samples.at(1_000_000, 100_000);
@@ -83,7 +83,7 @@ describe('UserSamples', () => {
 
   it('reads a record that wraps around the end of the ring whole', () => {
     const r = fakeRing();
-    const samples = new UserSamples(r.ring, 8192);
+    const samples = new UserSamples(r.ring, 6000);
     const filler = sample(1, 0x7000, 6000, 6000);
     r.write(filler);
     expect(samples.at(1, 10)).not.toBeNull();
@@ -97,7 +97,7 @@ describe('UserSamples', () => {
 
   it('a firing without user state (abi 0), no stack copied, or a size past the record is no sample', () => {
     const r = fakeRing();
-    const samples = new UserSamples(r.ring, 1024);
+    const samples = new UserSamples(r.ring, 64);
     r.write(sample(1_000, 0x7000, 0, 0, 0n));
     expect(samples.at(1_000, 100)).toBeNull();
     r.write(sample(2_000, 0x7000, 64, 0));

@@ -10,7 +10,6 @@
  * same phase of a loop of the same period.
  */
 import {
-  closeFd,
   lookupMap,
   createMap,
   loadProgram,
@@ -22,6 +21,7 @@ import {
   MAP_RINGBUF,
   PROG_PERF_EVENT,
 } from '../os/bpf.js';
+import { closeFd } from '../os/shared-pages.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import { CHAIN_ENTRY_BYTES, type CallChain } from '../os/call-chain.js';
 import { ThreadTimer } from '../os/perf-event.js';
@@ -60,7 +60,9 @@ export function tickPeriodNs(intervalMs: number, u: number): number {
  * The timer's own samples (`--native`: registers and stack top at each tick) go to a ring of this many
  * pages: ~120 of 32 KB stacks, a tenth of a second at 1000 Hz.
  */
-const USER_SAMPLE_PAGES = 1024;
+export const USER_SAMPLE_PAGES = 1024;
+/** --native: registers and stack top of a tick, with its copy (stack bytes; perf's limit is under 64 KB). */
+export const NATIVE_TICK_STACK = 32 << 10;
 /** A copy's user sample is stamped by the same firing, µs from the copy (ticks are ≥ 200 µs apart). */
 const USER_SAMPLE_WITHIN_NS = 100_000;
 /** Copies older than this when the sampler comes to them are given up (counted late). */
@@ -157,7 +159,7 @@ export class TickCopier implements CopySource {
         ring.close();
         return give();
       }
-      const user = spec && timer.ring ? new UserSamples(timer.ring, userStackBytes + (1 << 10)) : null;
+      const user = spec && timer.ring ? new UserSamples(timer.ring, userStackBytes) : null;
       const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random, user);
       if (!copier.writePlan(0, 0, 0)) {
         copier.stop();

@@ -16,8 +16,19 @@ import type { HostedThreads } from './host-resumed.js';
 /** Frames per thread a capture follows; deeper stacks are cut (and marked truncated). */
 export const MAX_FRAMES = 1024;
 
-/** A capture met a torn or hostile structure: the sample is dropped, never the profile. */
-export class CaptureError extends Error {}
+/**
+ * A capture met a torn or hostile structure: the sample is dropped, never the profile. Thrown at every
+ * tear (a host that resumes a coroutine per request tears ~1 sample in 10), it is made without a
+ * stack trace: collecting one took ~15 µs, a tenth of a walk; the message says what was torn.
+ */
+export class CaptureError extends Error {
+  constructor(message: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+  }
+}
 
 /**
  * The thread's lua_State is no longer one (its header's type tag or global state changed, which a live

@@ -5,6 +5,7 @@
  */
 import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
+import { mapShared, PAGE, PROT_READ, PROT_RW, unmap } from './shared-pages.js';
 
 const SYS_BPF = 321;
 const EINTR = 4;
@@ -32,24 +33,12 @@ export const RB_NO_WAKEUP = 1;
 
 interface Sys {
   bpf(cmd: number, attr: Buffer): number;
-  close(fd: number): number;
-  mmap(len: number, prot: number, fd: number, offset: number): unknown;
-  munmap(p: unknown, len: number): number;
 }
 let sys: Sys | null = null;
 function bind(): Sys {
   if (sys) return sys;
-  const lib = koffi.load('libc.so.6');
-  const syscall = lib.func('long syscall(long, long, void*, unsigned int)');
-  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
-  const munmap = lib.func('int munmap(void*, size_t)');
-  const close = lib.func('int close(int)');
-  sys = {
-    bpf: (cmd, attr) => Number(syscall(SYS_BPF, cmd, attr, attr.length)),
-    close: (fd) => close(fd) as number,
-    mmap: (len, prot, fd, offset) => mmap(null, len, prot, 1 /* MAP_SHARED */, fd, offset),
-    munmap: (p, len) => munmap(p, len) as number,
-  };
+  const syscall = koffi.load('libc.so.6').func('long syscall(long, long, void*, unsigned int)');
+  sys = { bpf: (cmd, attr) => Number(syscall(SYS_BPF, cmd, attr, attr.length)) };
   return sys;
 }
 
@@ -130,10 +119,6 @@ export function loadedPrograms(): number {
   }
 }
 
-export function closeFd(fd: number): void {
-  if (fd >= 0) bind().close(fd);
-}
-
 /** How many CPUs the kernel may ever number (a per-CPU array needs one entry each). */
 export function possibleCpus(): number {
   try {
@@ -173,22 +158,20 @@ export class BpfRing {
 
   /** Maps a ring of `size` bytes (a power of two, whole pages); null where refused. */
   static map(fd: number, size: number): BpfRing | null {
-    const s = bind();
-    const page = 4096;
-    const cons = s.mmap(page, 3, fd, 0);
-    if (!cons || Number(koffi.address(cons)) === -1) return null;
-    const prodLen = page + 2 * size; // the data pages are mapped twice: a record never wraps
-    const prod = s.mmap(prodLen, 1, fd, page);
-    if (!prod || Number(koffi.address(prod)) === -1) {
-      s.munmap(cons, page);
+    const cons = mapShared(fd, PAGE, PROT_RW);
+    if (!cons) return null;
+    const prodLen = PAGE + 2 * size; // the data pages are mapped twice: a record never wraps
+    const prod = mapShared(fd, prodLen, PROT_READ, PAGE);
+    if (!prod) {
+      unmap(cons, PAGE);
       return null;
     }
     return new BpfRing(
       [
-        { p: cons, len: page },
+        { p: cons, len: PAGE },
         { p: prod, len: prodLen },
       ],
-      koffi.view(cons, page),
+      koffi.view(cons, PAGE),
       koffi.view(prod, prodLen),
       size,
     );
@@ -202,7 +185,7 @@ export class BpfRing {
     const produced = Number(this.producer.getBigUint64(0, true));
     let at = Number(this.consumer.getBigUint64(0, true));
     while (at < produced) {
-      const head = 4096 + (at & this.mask);
+      const head = PAGE + (at & this.mask);
       const word = this.producer.getUint32(head, true);
       if (word & 0x8000_0000) return null; // still being written
       const len = word & 0x3fff_ffff;
@@ -231,8 +214,7 @@ export class BpfRing {
   }
 
   close(): void {
-    const s = bind();
-    for (const m of this.maps) s.munmap(m.p, m.len);
+    for (const m of this.maps) unmap(m.p, m.len);
     this.maps.length = 0;
   }
 }

@@ -3,38 +3,27 @@
  * and the reader takes them without a system call (os/on-cpu.ts, os/switch-regs.ts).
  */
 import koffi from 'koffi';
+import { closeFd, mapShared, PAGE, PROT_RW, unmap } from './shared-pages.js';
 
 const SYS_PERF_EVENT_OPEN = 298;
 const PERF_FLAG_FD_CLOEXEC = 8;
-const PROT_RW = 3;
-const MAP_SHARED = 1;
 export const PERF_TYPE_SOFTWARE = 1;
 export const PERF_ATTR_SIZE = 128;
 export const CLOCK_MONOTONIC = 1;
-export const PAGE = 4096;
 
 interface Sys {
   open(attr: Buffer, pid: number, cpu: number, group: number, flags: number): number;
   ioctl(fd: number, request: number, arg: number | bigint): number;
-  mmap(len: number, prot: number, flags: number, fd: number): unknown;
-  munmap(p: unknown, len: number): number;
-  close(fd: number): number;
 }
 let sys: Sys | null = null;
 function bind(): Sys {
   if (sys) return sys;
   const lib = koffi.load('libc.so.6');
   const syscall = lib.func('long syscall(long, void*, int, int, int, unsigned long)');
-  const mmap = lib.func('void* mmap(void*, size_t, int, int, int, long)');
-  const munmap = lib.func('int munmap(void*, size_t)');
-  const close = lib.func('int close(int)');
   const ioctl = lib.func('int ioctl(int, unsigned long, uint64_t)');
   sys = {
     ioctl: (fd, request, arg) => ioctl(fd, request, arg) as number,
     open: (a, p, c, g, f) => Number(syscall(SYS_PERF_EVENT_OPEN, a, p, c, g, f)),
-    mmap: (len, prot, flags, fd) => mmap(null, len, prot, flags, fd, 0),
-    munmap: (p, len) => munmap(p, len) as number,
-    close: (fd) => close(fd) as number,
   };
   return sys;
 }
@@ -60,13 +49,12 @@ export class PerfRing {
 
   /** perf_event_open(attr) on the thread, its ring of dataPages mapped; null where refused. */
   static open(attr: Buffer, tid: number, dataPages: number): PerfRing | null {
-    const s = bind();
-    const fd = s.open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    const fd = bind().open(attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
     if (fd < 0) return null;
     const len = (1 + dataPages) * PAGE;
-    const map = s.mmap(len, PROT_RW, MAP_SHARED, fd);
-    if (!map || Number(koffi.address(map)) === -1) {
-      s.close(fd);
+    const map = mapShared(fd, len, PROT_RW);
+    if (!map) {
+      closeFd(fd);
       return null;
     }
     return new PerfRing(fd, map, len);
@@ -112,9 +100,8 @@ export class PerfRing {
 
   close(): void {
     if (this.descriptor < 0) return;
-    const s = bind();
-    s.munmap(this.map, this.len);
-    s.close(this.descriptor);
+    unmap(this.map, this.len);
+    closeFd(this.descriptor);
     this.descriptor = -1;
   }
 }
@@ -184,7 +171,7 @@ export class ThreadTimer {
     }
     if (s.ioctl(fd, IOC_SET_BPF, program) !== 0) {
       if (ring) ring.close();
-      else s.close(fd);
+      else closeFd(fd);
       return null;
     }
     return new ThreadTimer(fd, ring);
@@ -208,7 +195,7 @@ export class ThreadTimer {
     if (this.fd < 0) return;
     this.disable();
     if (this.ring) this.ring.close();
-    else bind().close(this.fd);
+    else closeFd(this.fd);
     this.fd = -1;
   }
 }

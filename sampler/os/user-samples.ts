@@ -28,12 +28,14 @@ export class UserSamples {
   /** A record that wraps around the ring's end is copied out whole into this. */
   private readonly wrapped: Buffer;
 
+  /** `stackBytes`: the stack each record holds at most (the timer's UserSampleSpec). */
   constructor(
     private readonly ring: PerfRing,
-    maxRecord: number,
+    stackBytes: number,
   ) {
     this.tail = ring.tail;
-    this.wrapped = Buffer.alloc(maxRecord);
+    // The record: up to the abi, the registers, the stack's size, its bytes, the count copied.
+    this.wrapped = Buffer.alloc(AFTER_ABI + USER_REGS_BYTES + 8 + stackBytes + 8);
   }
 
   /**
