@@ -6,7 +6,13 @@
  * sampler that copies in the thread's own context can go below. bench/run.ts runs it beside `luaprof
  * record` ("timer-floor").
  *
- *   node dist/bench/timer-floor.js PID RATE_HZ   (prints "floor: attached", then one JSON line at the end)
+ * With `native`, the floor under `--native`'s ticks: each firing also writes the perf sample that
+ * `--native` asks for (the user registers and 32 KB of the user stack) to a ring of the same size, which
+ * is emptied as often as luaprof empties it (every COPIER_BATCH_MS), and the program returns 1 as
+ * luaprof's does when it copies. That is the kernel's part of a `--native` tick, without luaprof's
+ * reading, walking or unwinding ("native-floor").
+ *
+ *   node dist/bench/timer-floor.js PID RATE_HZ [native]   (prints "floor: attached", then one JSON line at the end)
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +28,7 @@ import {
   PROG_PERF_EVENT,
 } from '../sampler/os/bpf.js';
 import { ThreadTimer } from '../sampler/os/perf-event.js';
+import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
 import {
   NATIVE_TICK_STACK,
   REDRAW_MS,
@@ -74,11 +81,18 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 process.stderr.write('floor: attached\n');
+let redrawAt = 0;
 while (existsSync(`/proc/${pid}`)) {
   // Its period drawn as the tick copier draws it, as often.
-  timer.setPeriod(tickPeriodNs(1000 / rate, Math.random()));
+  const now = performance.now();
+  if (now >= redrawAt) {
+    timer.setPeriod(tickPeriodNs(1000 / rate, Math.random()));
+    redrawAt = now + REDRAW_MS;
+  }
+  // The ring emptied as the sampler empties it, a batch of copies at a time: a full ring takes no
+  // more samples, and writing none would cost the kernel less than --native's ticks do.
   if (timer.ring) timer.ring.tail = timer.ring.head;
-  Atomics.wait(sleeper, 0, 0, REDRAW_MS);
+  Atomics.wait(sleeper, 0, 0, timer.ring ? COPIER_BATCH_MS : REDRAW_MS);
 }
 const seconds = (performance.now() - t0) / 1000;
 const used = process.cpuUsage(cpu0);

@@ -3,7 +3,7 @@
  * (sampler/copier/copier.ts, Copier.next): a wake-up costs CPU, one per batch rather than one per sample.
  */
 /** Walks of the copier's copies are batched to about this long: one wake-up of the worker walks them all. */
-const COPIER_BATCH_MS = 8;
+export const COPIER_BATCH_MS = 8;
 /**
  * Copies walked with one plan before walks are batched. A copy that lacked part of the stack is taken
  * again when it is walked: while a plan settles, that is µs after its due time, not ms.
