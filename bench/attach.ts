@@ -9,8 +9,10 @@
  *   1/rate) and to the moment the "sampling pid" line reaches this script (it is printed when the
  *   sampling loop starts, through the worker, the main thread and a pipe: neither bound, a rough check).
  *   Target: ≤ 100 ms.
- *   Beside it, in the same run, the floor: Node's own start, from its process start to the first line
- *   of user code of `node -e` (process.uptime(), the clock the CLI's figure uses).
+ *   Beside it, in the same run, the floors: Node's own start, from its process start to the first line
+ *   of user code of `node -e` (process.uptime(), the clock the CLI's figure uses); the same to koffi
+ *   loaded (no sampler in Node makes a system call before it); and to koffi loaded in a worker thread
+ *   (where luaprof samples).
  * - the attach's stop, as luaprof measures it (`meta.attachPauseUs`: the longest, from the interrupt to
  *   the end of the detach).
  * - stops of the target: a second series of runs polls the target's /proc/PID/stat state in a busy
@@ -77,6 +79,8 @@ interface Attempt {
   metaFirstMs?: number;
   attachPauseUs?: number;
   nodeStartMs?: number;
+  koffiLoadedMs?: number;
+  workerKoffiMs?: number;
   toLoopStartMs?: number;
   toLineMs?: number;
   stops?: Stops;
@@ -189,13 +193,24 @@ async function attempt(poll: boolean): Promise<Attempt> {
   return a;
 }
 
-/** Node's own start: from its process start to its first line of user code (the floor of first sample). */
-function nodeStartMs(): number | undefined {
-  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.uptime() * 1000))'], {
-    encoding: 'utf8',
-  });
+/** process.uptime() in ms where `code` (run by `node -e` in the checkout) prints it. */
+function uptimeOf(code: string): number | undefined {
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', cwd: ROOT });
   return num(Number(r.stdout));
 }
+const PRINT_UPTIME = 'process.stdout.write(String(process.uptime() * 1000))';
+/** Node's own start: from its process start to its first line of user code (the floor of first sample). */
+const nodeStartMs = () => uptimeOf(PRINT_UPTIME);
+/**
+ * Node's start and koffi's load, in the main thread: what any sampler in Node must have before its
+ * first system call (process_vm_readv, perf_event_open and bpf are reached through koffi).
+ */
+const koffiLoadedMs = () => uptimeOf(`require('koffi'); ${PRINT_UPTIME}`);
+/** The same in a worker thread, where luaprof samples (ptrace binds a tracee to the thread that attached). */
+const workerKoffiMs = () =>
+  uptimeOf(
+    `new (require('node:worker_threads').Worker)("require('koffi'); require('node:worker_threads').parentPort.postMessage(process.uptime() * 1000)", { eval: true }).on('message', (m) => { process.stdout.write(String(m)); process.exit(0); })`,
+  );
 
 const out = [
   `    ${commandLine()}`,
@@ -205,8 +220,8 @@ const out = [
     .join(' ')}; ${INTERP} bench/cpu.lua at Lua depth ${DEPTH}; ` +
     `luaprof record -d 1s ${RATE ? `-r ${RATE} ` : ''}${MODE}${flags.length ? ` (${flags.join(' ')})` : ' (no flag)'}`,
   '',
-  '| run | first sample (CLI meta) | Node\'s own start (`node -e`), beside it | attach stop (CLI meta) | spawn → sampling loop start (lower bound) | spawn → "sampling pid" line |',
-  '|---|---|---|---|---|---|',
+  '| run | first sample (CLI meta) | Node\'s own start (`node -e`), beside it | + koffi loaded | + koffi loaded in a worker | attach stop (CLI meta) | spawn → sampling loop start (lower bound) | spawn → "sampling pid" line |',
+  '|---|---|---|---|---|---|---|---|',
 ];
 const fmt = (x: number | undefined, d = 1) => (x === undefined ? '—' : `${x.toFixed(d)} ms`);
 const fmtUs = (x: number | undefined) => (x === undefined ? '—' : `${x.toFixed(0)} µs`);
@@ -214,9 +229,11 @@ const timed: Attempt[] = [];
 for (let i = 0; i < REPEAT; i++) {
   const a = await attempt(false);
   a.nodeStartMs = nodeStartMs();
+  a.koffiLoadedMs = koffiLoadedMs();
+  a.workerKoffiMs = workerKoffiMs();
   timed.push(a);
   out.push(
-    `| ${i + 1} | ${fmt(a.metaFirstMs)} | ${fmt(a.nodeStartMs)} | ${fmtUs(a.attachPauseUs)} | ${fmt(a.toLoopStartMs, 0)} | ${fmt(a.toLineMs)} |`,
+    `| ${i + 1} | ${fmt(a.metaFirstMs)} | ${fmt(a.nodeStartMs)} | ${fmt(a.koffiLoadedMs)} | ${fmt(a.workerKoffiMs)} | ${fmtUs(a.attachPauseUs)} | ${fmt(a.toLoopStartMs, 0)} | ${fmt(a.toLineMs)} |`,
   );
 }
 const mMeta = medianOf(timed.map((a) => a.metaFirstMs));
@@ -224,7 +241,7 @@ const mNode = medianOf(timed.map((a) => a.nodeStartMs));
 const mLoop = medianOf(timed.map((a) => a.toLoopStartMs));
 const maxPause = Math.max(...timed.map((a) => a.attachPauseUs ?? 0));
 out.push(
-  `| median | ${fmt(mMeta)} | ${fmt(mNode)} | ${fmtUs(medianOf(timed.map((a) => a.attachPauseUs)))} | ${fmt(mLoop, 0)} | ${fmt(medianOf(timed.map((a) => a.toLineMs)))} |`,
+  `| median | ${fmt(mMeta)} | ${fmt(mNode)} | ${fmt(medianOf(timed.map((a) => a.koffiLoadedMs)))} | ${fmt(medianOf(timed.map((a) => a.workerKoffiMs)))} | ${fmtUs(medianOf(timed.map((a) => a.attachPauseUs)))} | ${fmt(mLoop, 0)} | ${fmt(medianOf(timed.map((a) => a.toLineMs)))} |`,
   '',
 );
 if (mMeta !== undefined)
