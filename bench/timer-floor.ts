@@ -29,13 +29,7 @@ import {
 } from '../sampler/os/bpf.js';
 import { ThreadTimer } from '../sampler/os/perf-event.js';
 import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
-import {
-  NATIVE_TICK_STACK,
-  REDRAW_MS,
-  USER_SAMPLE_PAGES,
-  tickPeriodNs,
-} from '../sampler/copier/tick-copier.js';
-import { USER_REGS_MASK } from '../sampler/os/perf-regs.js';
+import { NATIVE_TICK_STACK, REDRAW_MS, tickPeriodNs, userSampleSpec } from '../sampler/copier/tick-copier.js';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);
@@ -67,9 +61,7 @@ const program =
           asm.exit(),
         ]),
       );
-const userSamples = native
-  ? { regsMask: USER_REGS_MASK, stackBytes: NATIVE_TICK_STACK, dataPages: USER_SAMPLE_PAGES }
-  : undefined;
+const userSamples = native ? userSampleSpec(NATIVE_TICK_STACK) : undefined;
 const timer = typeof program === 'number' ? ThreadTimer.open(pid, 1e9 / rate, program, userSamples) : null;
 if (!timer || !timer.enable()) {
   process.stderr.write(

@@ -204,7 +204,7 @@ export class ThreadSampler {
   }
 
   /** The list of call records a copier may follow itself at each copy (null: none). */
-  callChain(): CallChain | null {
+  private callChain(): CallChain | null {
     return this.runtime?.callChain?.() ?? null;
   }
 
@@ -344,12 +344,7 @@ export class ThreadSampler {
       const copied =
         attempt === 1 &&
         supplied !== null &&
-        this.pm.beginFrom(
-          supplied.bytes,
-          supplied.planVersion,
-          supplied.chain ?? null,
-          rt.callChain?.() ?? null,
-        );
+        this.pm.beginFrom(supplied.bytes, supplied.planVersion, supplied.chain ?? null, this.callChain());
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
       const onItsCpu = copied || (this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1);
       let from: number;

@@ -24,7 +24,7 @@ import {
 import { closeFd } from '../os/shared-pages.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import { CHAIN_ENTRY_BYTES, type CallChain } from '../os/call-chain.js';
-import { ThreadTimer } from '../os/perf-event.js';
+import { ThreadTimer, type UserSampleSpec } from '../os/perf-event.js';
 import { USER_REGS_MASK } from '../os/perf-regs.js';
 import { UserSamples } from '../os/user-samples.js';
 import type { CopierCopy, CopySource } from './copier.js';
@@ -60,9 +60,13 @@ export function tickPeriodNs(intervalMs: number, u: number): number {
  * The timer's own samples (`--native`: registers and stack top at each tick) go to a ring of this many
  * pages: ~120 of 32 KB stacks, a tenth of a second at 1000 Hz.
  */
-export const USER_SAMPLE_PAGES = 1024;
+const USER_SAMPLE_PAGES = 1024;
 /** --native: registers and stack top of a tick, with its copy (stack bytes; perf's limit is under 64 KB). */
 export const NATIVE_TICK_STACK = 32 << 10;
+/** What each tick records besides its copy when `stackBytes` of the stack are asked for (--native). */
+export function userSampleSpec(stackBytes: number): UserSampleSpec {
+  return { regsMask: USER_REGS_MASK, stackBytes, dataPages: USER_SAMPLE_PAGES };
+}
 /** A copy's user sample is stamped by the same firing, µs from the copy (ticks are ≥ 200 µs apart). */
 const USER_SAMPLE_WITHIN_NS = 100_000;
 /** Copies older than this when the sampler comes to them are given up (counted late). */
@@ -150,10 +154,7 @@ export class TickCopier implements CopySource {
       fds.push(program);
       const ring = BpfRing.map(ringFd, RING_BYTES);
       if (!ring) return give();
-      const spec =
-        userStackBytes > 0
-          ? { regsMask: USER_REGS_MASK, stackBytes: userStackBytes, dataPages: USER_SAMPLE_PAGES }
-          : undefined;
+      const spec = userStackBytes > 0 ? userSampleSpec(userStackBytes) : undefined;
       const timer = ThreadTimer.open(tid, intervalMs * 1e6, program, spec);
       if (!timer) {
         ring.close();

@@ -49,26 +49,19 @@ export class OnCpuTracker {
 
   /** Reads the switches the kernel wrote since the last call. */
   private drain(): void {
-    const ring = this.ring;
-    const head = ring.head;
-    let tail = ring.tail;
-    while (tail + 8 <= head) {
-      const size = ring.recordSize(tail);
-      if (size === 0) break;
-      const rec = ring.recordAt(tail, size, this.rec);
-      // sample_id after the header: pid u32, tid u32, time u64, cpu u32, res u32
-      if (rec && size >= SWITCH_RECORD_BYTES && rec.readUInt32LE(0) === PERF_RECORD_SWITCH) {
-        const misc = rec.readUInt16LE(4);
-        const time = rec.readUInt32LE(20) * 0x1_0000_0000 + rec.readUInt32LE(16);
-        this.lastCpu = rec.readUInt32LE(24);
-        const st: CpuState =
-          misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
-        this.recent.push({ time, state: st });
-      }
-      tail += size;
-    }
-    ring.tail = tail;
+    this.ring.drain(this.rec, this.readSwitch);
   }
+
+  private readonly readSwitch = (rec: Buffer | null): void => {
+    // sample_id after the header: pid u32, tid u32, time u64, cpu u32, res u32
+    if (!rec || rec.length < SWITCH_RECORD_BYTES || rec.readUInt32LE(0) !== PERF_RECORD_SWITCH) return;
+    const misc = rec.readUInt16LE(4);
+    const time = rec.readUInt32LE(20) * 0x1_0000_0000 + rec.readUInt32LE(16);
+    this.lastCpu = rec.readUInt32LE(24);
+    const st: CpuState =
+      misc & MISC_SWITCH_OUT ? (misc & MISC_SWITCH_OUT_PREEMPT ? 'preempted' : 'sleeping') : 'on';
+    this.recent.push({ time, state: st });
+  };
 
   /** The CPU the thread last ran on, from its switches (-1 when none was seen yet). */
   cpu(): number {

@@ -98,6 +98,22 @@ export class PerfRing {
     return scratch.subarray(0, size);
   }
 
+  /**
+   * Hands each record written since the reader's place to `visit` (as recordAt gives it: null when it
+   * wraps around the ring's end and does not fit `scratch`), then gives them back to the kernel.
+   */
+  drain(scratch: Buffer, visit: (rec: Buffer | null) => void): void {
+    const head = this.head;
+    let tail = this.tail;
+    while (tail + 8 <= head) {
+      const size = this.recordSize(tail);
+      if (size === 0) break;
+      visit(this.recordAt(tail, size, scratch));
+      tail += size;
+    }
+    this.tail = tail;
+  }
+
   close(): void {
     if (this.descriptor < 0) return;
     unmap(this.map, this.len);

@@ -80,22 +80,15 @@ export class SwitchRegs {
 
   /** Reads the switch-outs the kernel wrote since the last call (the last KEPT are kept). */
   private drain(): void {
-    const ring = this.ring;
-    const head = ring.head;
-    let tail = ring.tail;
-    while (tail + 8 <= head) {
-      const size = ring.recordSize(tail);
-      if (size === 0) break;
-      const rec = size === SWITCH_SAMPLE_BYTES ? ring.recordAt(tail, size, this.rec) : null;
-      const s = rec && parseSwitchSample(rec);
-      if (s) {
-        this.kept.push(s);
-        if (this.kept.length > KEPT) this.kept.shift();
-      }
-      tail += size;
-    }
-    ring.tail = tail;
+    this.ring.drain(this.rec, this.readSwitchOut);
   }
+
+  private readonly readSwitchOut = (rec: Buffer | null): void => {
+    const s = rec?.length === SWITCH_SAMPLE_BYTES ? parseSwitchSample(rec) : null;
+    if (!s) return;
+    this.kept.push(s);
+    if (this.kept.length > KEPT) this.kept.shift();
+  };
 
   close(): void {
     this.ring.close();
