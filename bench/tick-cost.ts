@@ -6,12 +6,14 @@
  * start, no attach, no recorder: the CPU of this process (every thread: V8's compiler and GC included)
  * from --warm seconds on, per sample, and how the wall time of the loop splits between its steps.
  * --native: the same for `record --native` (each copy with the tick's registers and stack top, unwound
- * and spliced).
+ * and spliced). --host: instead of bench/cpu.lua, a C host that resumes a new coroutine per request
+ * (fixtures/hosts/embed.c `requests`, built here against lua5.4).
  *
  *   npm run build && node dist/bench/tick-cost.js [--seconds 8] [--warm 3] [--rate 1000] [--depth 30]
- *       [--repeat 3] [--interpreter lua5.4] [--native]
+ *       [--repeat 3] [--interpreter lua5.4] [--native] [--host]
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CopierBatch } from '../sampler/copier/batch.js';
 import { nextCopy } from '../sampler/copier/next-copy.js';
@@ -27,6 +29,15 @@ const DEPTH = option('depth', '30');
 const REPEAT = Number(option('repeat', '3'));
 const INTERP = option('interpreter', 'lua5.4');
 const NATIVE = process.argv.includes('--native');
+const HOST = process.argv.includes('--host');
+
+/** The per-request host, built once (the test suite builds the same file: test/e2e-hosts.test.ts). */
+function embedHost(): string {
+  const exe = join(tmpdir(), `luaprof-bench-embed54-${process.pid}`);
+  const source = join(ROOT, 'fixtures/hosts/embed.c');
+  execFileSync('gcc', ['-O2', '-o', exe, source, '-I/usr/include/lua5.4', '-llua5.4', '-lpthread']);
+  return exe;
+}
 
 interface Run {
   usPerSample: number;
@@ -37,10 +48,15 @@ interface Run {
 }
 
 async function once(): Promise<Run> {
-  const child = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
-    stdio: ['pipe', 'ignore', 'inherit'],
-  });
-  child.stdin!.write('go\n');
+  const seconds = String(WARM + SECONDS + 5);
+  const child = HOST
+    ? spawn(embedHost(), ['requests', join(tmpdir(), `luaprof-bench-truth-${process.pid}`), seconds], {
+        stdio: ['ignore', 'ignore', 'ignore'],
+      })
+    : spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
+        stdio: ['pipe', 'ignore', 'inherit'],
+      });
+  if (!HOST) child.stdin!.write('go\n');
   await new Promise((r) => setTimeout(r, 300));
   const pid = child.pid!;
   try {
@@ -67,7 +83,7 @@ async function once(): Promise<Run> {
         split.copy = split.walk = split.intern = 0;
         uncopied = 0;
       }
-      const lone = target.copierThread();
+      const lone = target.copierThread(true);
       if (lone && !copier) {
         copier = TickCopier.open(pid, lone.tid, intervalMs, Math.random, NATIVE ? NATIVE_TICK_STACK : 0);
         if (!copier)
@@ -117,7 +133,7 @@ const fmt = (xs: number[]) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.t
 console.log(
   [
     ...reportHeader(
-      `${INTERP} bench/cpu.lua at Lua depth ${DEPTH}${NATIVE ? ', --native' : ''}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
+      `${HOST ? 'fixtures/hosts/embed.c requests (lua5.4, a coroutine per request)' : `${INTERP} bench/cpu.lua at Lua depth ${DEPTH}`}${NATIVE ? ', --native' : ''}, ${RATE} Hz, ${SECONDS} s after ${WARM} s, ${REPEAT} runs, ${runs.map((r) => r.samples).join('/')} samples (${runs.map((r) => r.uncopied).join('/')} of them taken without a copy from the ring)`,
     ),
     `CPU per sample (this process, every thread): ${fmt(runs.map((r) => r.usPerSample))}`,
     `wall per sample in the loop: copy from the ring ${fmt(runs.map((r) => r.split.copy))} (sleeps included), walk and resolve ${fmt(runs.map((r) => r.split.walk))}, frame and stack ids ${fmt(runs.map((r) => r.split.intern))}`,

@@ -334,12 +334,15 @@ export class Target {
     return false;
   }
 
-  /** Its one thread copied while it runs, when the copier thread can copy it (sampler/copier); else null. */
-  copierThread(): ThreadSampler | null {
+  /**
+   * Its one thread copied while it runs, when a copier can copy it (sampler/copier; `byTicks`: the
+   * kernel's copies); else null.
+   */
+  copierThread(byTicks: boolean): ThreadSampler | null {
     // --native samples every thread: the kernel's copies serve a target of one thread only.
     if (this.opts.native) {
       const [only, more] = this.threads.values();
-      return only && !more && only.copiableByCopier ? only : null;
+      return only && !more && only.copiableByCopier(byTicks) ? only : null;
     }
     let lone: ThreadSampler | null = null;
     for (const t of this.threads.values()) {
@@ -347,7 +350,7 @@ export class Target {
       if (lone) return null;
       lone = t;
     }
-    return lone?.copiableByCopier ? lone : null;
+    return lone?.copiableByCopier(byTicks) ? lone : null;
   }
 
   /** How many of its threads are sampled by copying them while they run. */

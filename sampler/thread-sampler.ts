@@ -188,16 +188,17 @@ export class ThreadSampler {
   }
 
   /**
-   * Copies can come from the copier thread (sampler/copier): copied running, without the registers of
-   * the instant or walks while it stands still (a host resuming a coroutine per request), and planned.
+   * Copies can come from a copier (sampler/copier): copied running, without the registers of the
+   * instant, and planned. A host resuming a coroutine per request needs walks while the thread stands
+   * still, unless the kernel's copies (`byTicks`) copy the coroutine of the instant themselves.
    */
-  get copiableByCopier(): boolean {
+  copiableByCopier(byTicks: boolean): boolean {
     const rt = this.runtime;
     const { native, nativeTicks } = this.shared.opts;
     return (
       rt !== null &&
       rt.wantsRegs !== true &&
-      this.hosted.slots.length === 0 &&
+      (byTicks || !this.perRequest) &&
       (native === true ? nativeTicks === true : this.copiesRunning(rt)) &&
       this.pm.planned
     );
@@ -205,7 +206,12 @@ export class ThreadSampler {
 
   /** The list of call records a copier may follow itself at each copy (null: none). */
   private callChain(): CallChain | null {
-    return this.runtime?.callChain?.() ?? null;
+    return this.runtime?.callChain?.(this.hosted.slots) ?? null;
+  }
+
+  /** Its host resumes a coroutine per request from C, found through words of its native stack. */
+  get perRequest(): boolean {
+    return this.hosted.slots.length > 0;
   }
 
   /**
@@ -335,7 +341,7 @@ export class ThreadSampler {
     const { pid, opts, discovery } = this.shared;
     const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
-    const perRequest = this.hosted.slots.length > 0;
+    const perRequest = this.perRequest;
     const supplied = this.supplied;
     this.supplied = null;
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {

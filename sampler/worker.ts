@@ -34,6 +34,7 @@ import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
 import { Target, TargetExecError } from './target.js';
+import type { ThreadSampler } from './thread-sampler.js';
 import { takeLongestPauseUs } from './pause.js';
 import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
@@ -370,11 +371,13 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  const openCopier = (tid: number): CopySource | null =>
+  const openCopier = (lone: ThreadSampler): CopySource | null =>
     nativeTicks
-      ? TickCopier.open(options.pid, tid, intervalMs, Math.random, NATIVE_TICK_STACK)
-      : ((ticks ? TickCopier.open(options.pid, tid, intervalMs) : null) ??
-        (samplerAffinity.useful ? new Copier(options.pid, intervalMs, COPIER_THREAD) : null));
+      ? TickCopier.open(options.pid, lone.tid, intervalMs, Math.random, NATIVE_TICK_STACK)
+      : ((ticks ? TickCopier.open(options.pid, lone.tid, intervalMs) : null) ??
+        (samplerAffinity.useful && !lone.perRequest
+          ? new Copier(options.pid, intervalMs, COPIER_THREAD)
+          : null));
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
@@ -391,13 +394,14 @@ async function run(): Promise<void> {
       if (!stopRequested()) reason = 'duration';
       break;
     }
-    const lone = copierOn ? target!.copierThread() : null;
+    const byTicks = copier ? copier instanceof TickCopier : ticks || nativeTicks;
+    const lone = copierOn ? target!.copierThread(byTicks) : null;
     if (lone && copier instanceof TickCopier && copier.tid !== lone.tid) {
       copier.stop();
       copier = null;
     }
     if (lone && !copier) {
-      copier = openCopier(lone.tid);
+      copier = openCopier(lone);
       if (!copier) copierOn = false;
     }
     let copy =

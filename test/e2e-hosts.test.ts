@@ -376,6 +376,15 @@ describe.skipIf(!HAVE)('a new coroutine per request, resumed from C', () => {
         );
       }
       expectShares(profile, truth(t), points, { req_a: definedAt(6), req_b: definedAt(7) });
+      // 5.2-5.4 as root: the kernel's copies at the thread's ticks hold the request's coroutine (its
+      // state, records and slots, read through the host's stack word: copier/tick-program.ts), so the
+      // samples need neither a stop nor a walk while the thread is held.
+      if (b.lib !== 'lua5.1' && b.lib !== 'luajit-5.1' && process.getuid?.() === 0) {
+        const meta = profile.meta;
+        expect(meta.tickCopies ?? 0, stderr).toBeGreaterThan(0.8 * meta.samples);
+        expect(meta.stops ?? 0, stderr).toBeLessThan(0.01 * meta.samples);
+        expect(meta.tornDropped ?? 0, stderr).toBeLessThan(0.05 * meta.samples);
+      }
     });
   }
 });

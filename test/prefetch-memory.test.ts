@@ -5,11 +5,11 @@
  */
 import { readSnapshot } from './helpers/snapshots.js';
 import { describe, expect, it } from 'vitest';
-import { LATE, SnapshotMemory } from '../sampler/os/memory.js';
+import { CHAINED, LATE, SnapshotMemory } from '../sampler/os/memory.js';
 import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
 import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
-import { CHAIN_ENTRY_BYTES } from '../sampler/os/call-chain.js';
+import { CHAIN_ENTRY_BYTES, ENTRY_LENGTH_SHIFT } from '../sampler/os/call-chain.js';
 
 const snap = readSnapshot('lua544-oracle.json');
 const layout = layoutFor(snap.version)!;
@@ -277,6 +277,83 @@ describe('PrefetchMemory', () => {
     expect(() => chained()).toThrow(/unreadable CallInfo/);
     expect(pm.missedWhileStrict).toBe(true);
     pm.discard();
+  });
+
+  it("a copy's entries of a hosted coroutine serve its state, records and slots, read through the host's stack word", () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    const expected = new PucCapture(layout).capture(live.mem, snap.L, snap.G);
+    const cis = expected.threads[0].frames.map((f) => f.ci);
+    expect(cis.length).toBeGreaterThan(3);
+    // A plan of one span (beginFrom serves copies taken with a plan).
+    const [someAddr] = snap.regions.map((r) => r.addr);
+    pm.begin();
+    pm.read(someAddr, 8);
+    pm.end();
+    const plan = pm.exportPlan();
+    const copy = { bytes: Buffer.alloc(plan.bytes) };
+    live.readPrepared(copy, plan.bytes, plan.iov, plan.count);
+    // The tick program's entries: the stack word, the state (two entries long), then each record and its slots.
+    const { state, callinfo } = layout;
+    const slotBytes = 2 * layout.tvalue.size;
+    const word = 0x7ffd_0000_1000;
+    const entries: { addr: number; bytes: Buffer; tagged: boolean }[] = [
+      { addr: word, bytes: Buffer.from(new BigUint64Array([BigInt(snap.L)]).buffer), tagged: true },
+      { addr: snap.L, bytes: live.mem.read(snap.L, state.size)!, tagged: true },
+    ];
+    for (const ci of cis) {
+      const rec = live.mem.read(ci, callinfo.size)!;
+      entries.push({ addr: ci, bytes: rec, tagged: false });
+      const func = Number(rec.readBigUInt64LE(callinfo.func));
+      entries.push({ addr: func, bytes: live.mem.read(func, slotBytes)!, tagged: true });
+    }
+    const chain = Buffer.alloc(entries.length * 2 * CHAIN_ENTRY_BYTES);
+    let at = 0;
+    for (const e of entries) {
+      const tag = e.tagged ? BigInt(e.bytes.length) << BigInt(ENTRY_LENGTH_SHIFT) : 0n;
+      chain.writeBigUInt64LE(BigInt(e.addr) | tag, at);
+      e.bytes.copy(chain, at + 8);
+      at += e.bytes.length + 8 > CHAIN_ENTRY_BYTES ? 2 * CHAIN_ENTRY_BYTES : CHAIN_ENTRY_BYTES;
+    }
+    const chainOf = { head: 0, stop: 0, recordBytes: callinfo.size, nextAt: callinfo.previous! };
+    live.scribble();
+    live.calls = 0;
+    expect(pm.beginFrom(copy.bytes, plan.version, chain.subarray(0, at), chainOf)).toBe(true);
+    pm.detached();
+    const held = pm.readLate(word, 8, LATE.root | CHAINED);
+    expect(held && Number(held.readBigUInt64LE(0))).toBe(snap.L);
+    const got = new PucCapture(layout).capture(pm, snap.L, snap.G, true);
+    const shape = (r: typeof got) =>
+      r.threads[0].frames.map((f) => [f.ci, f.funcTag, f.funcValue, f.savedpc]);
+    expect(shape(got)).toEqual(shape(expected));
+    expect(pm.missedWhileStrict).toBe(false);
+    expect(live.calls).toBe(0);
+    // Only reads that say they may be in the chain look there: the state read as a plain read is not.
+    expect(pm.readLate(snap.L, state.size, LATE.root)).toBeNull();
+    expect(pm.missedWhileStrict).toBe(true);
+    pm.discard();
+  });
+
+  it('a copy taken elsewhere that stopped at a span leaves that span out of the next plan', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    const [a, b] = snap.regions.map((r) => r.addr).sort((x, y) => x - y);
+    pm.begin();
+    pm.read(a, 8);
+    pm.read(b, 8);
+    pm.end();
+    const plan = pm.exportPlan();
+    expect(plan.count).toBe(2);
+    const first = Number(plan.iov.readBigUInt64LE(0));
+    // The kernel could not read the second span: its copy holds the first only.
+    expect(pm.beginFrom(Buffer.alloc(8), plan.version)).toBe(false);
+    pm.begin();
+    pm.read(first, 8);
+    pm.end();
+    const next = pm.exportPlan();
+    expect(next.version).not.toBe(plan.version);
+    expect(next.count).toBe(1);
+    expect(Number(next.iov.readBigUInt64LE(0))).toBe(first);
   });
 
   it('objects that do not change are read from the copy; those it lacks in one read, and planned only now and then', () => {

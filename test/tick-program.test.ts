@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { asm, assemble } from '../sampler/os/bpf.js';
-import { MAX_CHAIN, MAX_CHAIN_RECORD } from '../sampler/os/call-chain.js';
+import { MAX_CHAIN, MAX_CHAIN_RECORD, MAX_HOSTED_SLOTS } from '../sampler/os/call-chain.js';
 import {
   CHAIN_AT,
+  HOSTED_AT,
   MAX_BYTES,
   MAX_SPAN,
   MAX_SPANS,
@@ -79,6 +80,35 @@ describe('tick plans', () => {
     expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
     encodePlan(iovOf([[0x1000, 8]]), 1, 8, 4, out);
     expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
+  });
+
+  it('describes the hosted coroutines after the chain, and none where the program could not copy them', () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const hosted = {
+      slots: [0x7f00, 0x7f08],
+      stateBytes: 200,
+      ciAt: 32,
+      baseCiAt: 64,
+      funcAt: 0,
+      slotBytes: 32,
+    };
+    const chain = { head: 0x5000, stop: 0x5060, recordBytes: 64, nextAt: 16, hosted };
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 1, out, 0, chain);
+    const slots = [0, 1, 2, 3].map((k) => Number(out.readBigUInt64LE(HOSTED_AT + 8 * k)));
+    expect(slots).toEqual([0x7f00, 0x7f08, 0, 0]);
+    const words = (at: number) =>
+      [0, 4, 8, 12, 16].map((k) => out.readUInt32LE(at + 8 * MAX_HOSTED_SLOTS + k));
+    expect(words(HOSTED_AT)).toEqual([200, 32, 64, 0, 32]);
+    // A state that fits one entry (the program counts two), a record too short for its `func`, too many words.
+    for (const bad of [
+      { ...hosted, stateBytes: 100 },
+      { ...hosted, funcAt: 60 },
+      { ...hosted, slots: [1, 2, 3, 4, 5] },
+    ]) {
+      encodePlan(iovOf([[0x1000, 8]]), 1, 8, 2, out, 0, { ...chain, hosted: bad });
+      expect(out.readBigUInt64LE(HOSTED_AT)).toBe(0n);
+      expect(words(HOSTED_AT)[0]).toBe(0);
+    }
   });
 
   it('cuts a span longer than the program copies at once into several', () => {

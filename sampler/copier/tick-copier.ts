@@ -95,6 +95,7 @@ export class TickCopier implements CopySource {
   private readonly plans = new Map<number, PlanRecord>();
   private seq = 0;
   private publishedVersion = -1;
+  private publishedChain: CallChain | null | undefined = null;
   private publishedFits = false;
   private paused = true;
   private timerOn = false;
@@ -196,8 +197,11 @@ export class TickCopier implements CopySource {
   }
 
   publishPlan(iov: Buffer, count: number, bytes: number, version: number, chain?: CallChain | null): boolean {
-    if (version === this.publishedVersion && !this.paused) return this.publishedFits;
+    // The chain changes apart from the plan when the host's coroutines are found in other stack words.
+    if (version === this.publishedVersion && chain === this.publishedChain && !this.paused)
+      return this.publishedFits;
     this.publishedVersion = version;
+    this.publishedChain = chain;
     this.paused = false;
     this.publishedFits = false;
     const seq = this.seq + 1;

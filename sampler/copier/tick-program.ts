@@ -10,18 +10,36 @@
  *   own sample, the registers and stack of that instant, to the timer's ring: ThreadTimer, UserSamples)
  *   then the call chain: u64 address of the word that points at the innermost record, u64 the address
  *   at which the chain ends, u32 a record's length, u32 most records (0: no chain), u32 the offset in a
- *   record of the pointer to the next one (its caller's), u32 0.
+ *   record of the pointer to the next one (its caller's), u32 0;
+ *   then the hosted coroutines (os/call-chain.ts HostedChains): u64 × MAX_HOSTED_SLOTS stack words (0:
+ *   none further), u32 lua_State's length (0: no hosted coroutines), u32 where `ci` is in it, u32
+ *   where `base_ci` is, u32 where a record's `func` is, u32 bytes read at `func`, u32 0.
  * Record (the ring's): u64 CLOCK_MONOTONIC ns, u32 tid, u32 plan sequence, u32 first span that could
  *   not be read (NONE_FAILED: none), u32 bytes, u32 records of the chain copied, u32 0, then the spans'
  *   bytes at their offsets, then (when every span was read) each record of the chain, innermost first,
  *   in CHAIN_ENTRY_BYTES: u64 its address, its bytes.
  *
+ * After the chain, for each hosted stack word: an entry of the word itself, one of the lua_State it
+ * points at, and that state's records from its `ci` to its `base_ci`, each followed by an entry of
+ * the stack slots at its `func` (entries whose length is not the record's carry it in their address
+ * word: os/call-chain.ts).
+ *
  * The chain is a linked list the program follows itself (Lua 5.2-5.4's CallInfo list, from L->ci by
  * `previous` down to base_ci): its records are where they are at that tick, wherever the target
  * allocated them since the plan was made (5.2 frees them at each collection).
  */
-import { FP, HELPER, RB_NO_WAKEUP, asm, assemble } from '../os/bpf.js';
-import { CHAIN_ENTRY_BYTES, MAX_CHAIN, MAX_CHAIN_RECORD, type CallChain } from '../os/call-chain.js';
+import { FP, HELPER, RB_NO_WAKEUP, asm, assemble, type Item } from '../os/bpf.js';
+import {
+  CHAIN_ENTRY_BYTES,
+  ENTRY_LENGTH_SHIFT,
+  MAX_CHAIN,
+  MAX_CHAIN_ENTRY,
+  MAX_CHAIN_RECORD,
+  MAX_HOSTED_CHAIN,
+  MAX_HOSTED_SLOTS,
+  type CallChain,
+  type HostedChains,
+} from '../os/call-chain.js';
 
 export const PLAN_HEADER = 16;
 export const SPAN_BYTES = 16;
@@ -38,7 +56,10 @@ export const NONE_FAILED = 0xffff_ffff;
 export const USER_SAMPLE = 1;
 /** Where the call chain's description starts in a plan. */
 export const CHAIN_AT = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
-export const PLAN_VALUE_BYTES = CHAIN_AT + 32;
+/** Where the hosted coroutines' description starts in a plan. */
+export const HOSTED_AT = CHAIN_AT + 32;
+const HOSTED_STATE = HOSTED_AT + 8 * MAX_HOSTED_SLOTS;
+export const PLAN_VALUE_BYTES = HOSTED_STATE + 24;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
 export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
 
@@ -63,6 +84,137 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.addReg(r2, r3),
     asm.jumpIfAbove(r2, MAX_BYTES - CHAIN_ENTRY_BYTES, 'linked'),
   ];
+  /** r2 = where the next entry goes in the copy (RECORD_CHAIN_COUNT entries in); to `send` unless `n` more fit. */
+  const nextEntry = (n: number) => [
+    asm.load32(r2, r9, RECORD_CHAIN_COUNT),
+    asm.lsh(r2, CHAIN_ENTRY_SHIFT),
+    asm.load32(r3, r8, 4),
+    asm.addReg(r2, r3),
+    asm.jumpIfAbove(r2, MAX_BYTES - n * CHAIN_ENTRY_BYTES, 'send'),
+  ];
+  const countEntries = (n: number) => [
+    asm.load32(r1, r9, RECORD_CHAIN_COUNT),
+    asm.add(r1, n),
+    asm.store32(r9, RECORD_CHAIN_COUNT, r1),
+  ];
+  /** r1 = where entry r2's bytes go; its address word (r3, tagged with the length in r4 unless r4 is 0) written. */
+  const entryWord = () => [
+    asm.movReg(r1, r9),
+    asm.add(r1, RECORD_HEADER),
+    asm.addReg(r1, r2),
+    asm.lsh(r4, ENTRY_LENGTH_SHIFT),
+    asm.orReg(r3, r4),
+    asm.store64(r1, 0, r3),
+    asm.add(r1, 8),
+  ];
+  /**
+   * `reg` = the plan's u32 at `at`, bounded for the verifier by a mask (encodePlan wrote at most
+   * `most`): a branch per bound would leave more paths than the verifier explores in a loop this long.
+   */
+  const planMasked = (reg: number, at: number, most: number) => [
+    asm.load32(reg, r8, at),
+    asm.and(reg, 2 ** Math.ceil(Math.log2(most + 1)) - 1),
+  ];
+  /** Stack words' coroutines (see the header). The stack: fp-24 a word read, fp-32 the chain's end, fp-40.. each slot's state, fp-72 a `func`. */
+  const hostedChains = () => {
+    const code: (Item | Item[])[] = [
+      asm.load32(r1, r8, HOSTED_STATE),
+      asm.jumpIfEq(r1, 0, 'send'),
+      asm.mov(r1, 0),
+    ];
+    for (let k = 0; k < MAX_HOSTED_SLOTS; k++) code.push(asm.store64(FP, -40 - 8 * k, r1));
+    for (let k = 0; k < MAX_HOSTED_SLOTS; k++) {
+      const next = k + 1 < MAX_HOSTED_SLOTS ? `hosted${k + 1}` : 'send';
+      const link = `hostedLink${k}`;
+      code.push(
+        asm.label(`hosted${k}`),
+        asm.load64(r3, r8, HOSTED_AT + 8 * k),
+        asm.jumpIfEq(r3, 0, 'send'),
+        asm.movReg(r1, FP),
+        asm.add(r1, -24),
+        asm.mov(r2, 8),
+        asm.call(HELPER.probeReadUser),
+        asm.jumpIfNe(r0, 0, next),
+        asm.load64(r7, FP, -24), // the state
+        asm.store64(FP, -40 - 8 * k, r7),
+        // The word's entry: read by the walk whatever it holds.
+        ...nextEntry(1),
+        asm.load64(r3, r8, HOSTED_AT + 8 * k),
+        asm.mov(r4, 8),
+        ...entryWord(),
+        asm.store64(r1, 0, r7),
+        ...countEntries(1),
+        asm.jumpIfEq(r7, 0, next),
+      );
+      // A state an earlier word held is in the copy already.
+      for (let j = 0; j < k; j++) code.push(asm.load64(r1, FP, -40 - 8 * j), asm.jumpIfEqReg(r7, r1, next));
+      code.push(
+        ...nextEntry(2),
+        asm.movReg(r3, r7),
+        ...planMasked(r4, HOSTED_STATE, MAX_CHAIN_ENTRY),
+        ...entryWord(),
+        ...planMasked(r2, HOSTED_STATE, MAX_CHAIN_ENTRY),
+        asm.movReg(r3, r7),
+        asm.call(HELPER.probeReadUser),
+        asm.jumpIfNe(r0, 0, next),
+        ...countEntries(2),
+        // Its chain: from the state's `ci` to its `base_ci`.
+        ...planMasked(r1, HOSTED_STATE + 8, MAX_CHAIN_ENTRY),
+        asm.addReg(r1, r7),
+        asm.store64(FP, -32, r1),
+        ...planMasked(r3, HOSTED_STATE + 4, MAX_CHAIN_ENTRY),
+        asm.addReg(r3, r7),
+        asm.movReg(r1, FP),
+        asm.add(r1, -24),
+        asm.mov(r2, 8),
+        asm.call(HELPER.probeReadUser),
+        asm.jumpIfNe(r0, 0, next),
+        asm.load64(r7, FP, -24),
+        asm.mov(r6, 0),
+        asm.label(link),
+        asm.jumpIfAtLeast(r6, MAX_HOSTED_CHAIN, next),
+        asm.load64(r1, FP, -32),
+        asm.jumpIfEqReg(r7, r1, next),
+        // The record's entry and the one of its slots, both placed now: one bound for the two.
+        ...nextEntry(3),
+        asm.store64(FP, -80, r2),
+        asm.movReg(r3, r7),
+        asm.mov(r4, 0),
+        ...entryWord(),
+        ...planMasked(r2, CHAIN_AT + 16, MAX_CHAIN_RECORD),
+        asm.movReg(r3, r7),
+        asm.call(HELPER.probeReadUser),
+        asm.jumpIfNe(r0, 0, next),
+        ...countEntries(1),
+        // The record's caller and `func`, from its bytes in the copy.
+        asm.load64(r2, FP, -80),
+        asm.movReg(r5, r9),
+        asm.add(r5, RECORD_HEADER + 8),
+        asm.addReg(r5, r2),
+        asm.movReg(r1, r5),
+        ...planMasked(r3, CHAIN_AT + 24, MAX_CHAIN_RECORD),
+        asm.addReg(r1, r3),
+        asm.load64(r7, r1, 0),
+        ...planMasked(r3, HOSTED_STATE + 12, MAX_CHAIN_RECORD),
+        asm.addReg(r5, r3),
+        asm.load64(r3, r5, 0),
+        asm.store64(FP, -72, r3),
+        // The slots at `func`: counted when they could be read.
+        asm.load64(r2, FP, -80),
+        asm.add(r2, CHAIN_ENTRY_BYTES),
+        ...planMasked(r4, HOSTED_STATE + 16, MAX_CHAIN_RECORD),
+        ...entryWord(),
+        ...planMasked(r2, HOSTED_STATE + 16, MAX_CHAIN_RECORD),
+        asm.load64(r3, FP, -72),
+        asm.call(HELPER.probeReadUser),
+        asm.add(r6, 1),
+        asm.jumpIfNe(r0, 0, link),
+        ...countEntries(1),
+        asm.jump(link),
+      );
+    }
+    return code;
+  };
   return assemble([
     asm.call(HELPER.getCurrentPidTgid),
     asm.mov32Reg(r7, r0), // the thread id
@@ -116,13 +268,13 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     // The call chain, record by record, after the spans: r7 the record's address, r6 its index.
     asm.label('chain'),
     asm.load32(r1, r8, CHAIN_AT + 20),
-    asm.jumpIfEq(r1, 0, 'send'),
+    asm.jumpIfEq(r1, 0, 'hosted'),
     asm.movReg(r1, FP),
     asm.add(r1, -24),
     asm.mov(r2, 8),
     asm.load64(r3, r8, CHAIN_AT),
     asm.call(HELPER.probeReadUser),
-    asm.jumpIfNe(r0, 0, 'send'),
+    asm.jumpIfNe(r0, 0, 'hosted'),
     asm.load64(r7, FP, -24),
     asm.mov(r6, 0),
     asm.label('link'),
@@ -154,6 +306,8 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.jump('link'),
     asm.label('linked'),
     asm.store32(r9, RECORD_CHAIN_COUNT, r6),
+    asm.label('hosted'),
+    ...hostedChains(),
     asm.label('send'),
     asm.load32(r3, r8, 4),
     asm.load32(r2, r9, RECORD_CHAIN_COUNT),
@@ -179,6 +333,21 @@ export function tickProgram(maps: { plans: number; scratch: number; ring: number
     asm.mov(r0, 0),
     asm.exit(),
   ]);
+}
+
+/** The program can copy these coroutines: a lua_State takes two entries, a record's `func` and its slots one. */
+function hostedFits(h: HostedChains, recordBytes: number): boolean {
+  return (
+    h.slots.length > 0 &&
+    h.slots.length <= MAX_HOSTED_SLOTS &&
+    h.stateBytes > MAX_CHAIN_RECORD &&
+    h.stateBytes <= MAX_CHAIN_ENTRY &&
+    h.ciAt + 8 <= h.stateBytes &&
+    h.baseCiAt <= h.stateBytes &&
+    h.funcAt + 8 <= recordBytes &&
+    h.slotBytes > 0 &&
+    h.slotBytes <= MAX_CHAIN_RECORD
+  );
 }
 
 /**
@@ -223,5 +392,12 @@ export function encodePlan(
   out.writeUInt32LE(usable ? chain.recordBytes : 0, CHAIN_AT + 16);
   out.writeUInt32LE(usable ? MAX_CHAIN : 0, CHAIN_AT + 20);
   out.writeUInt32LE(usable ? chain.nextAt : 0, CHAIN_AT + 24);
+  const hosted = usable ? chain.hosted : null;
+  const slots = hosted && hostedFits(hosted, chain!.recordBytes) ? hosted.slots : [];
+  for (let k = 0; k < MAX_HOSTED_SLOTS; k++) out.writeBigUInt64LE(BigInt(slots[k] ?? 0), HOSTED_AT + 8 * k);
+  const words =
+    slots.length > 0 ? [hosted!.stateBytes, hosted!.ciAt, hosted!.baseCiAt, hosted!.funcAt] : [0, 0, 0, 0];
+  words.push(slots.length > 0 ? hosted!.slotBytes : 0, 0);
+  words.forEach((w, i) => out.writeUInt32LE(w, HOSTED_STATE + 4 * i));
   return offsets;
 }

@@ -95,8 +95,11 @@ export interface LuaRuntime {
   nativeHints?(raw: unknown, mem: Memory): NativeHints;
   /** The capture already found its innermost frames torn (checked before resolving, so a copy can be taken again at once). */
   torn?(raw: unknown): boolean;
-  /** The main thread's list of call records, for a copier that follows it at each copy (tick-program.ts). */
-  callChain?(): CallChain | null;
+  /**
+   * The main thread's list of call records, for a copier that follows it at each copy (tick-program.ts),
+   * and the coroutines a host resumes from C, through the native stack words that hold them.
+   */
+  callChain?(hostedSlots?: readonly number[]): CallChain | null;
 }
 
 /** What attaching a runtime needs to know about the target. */

@@ -238,6 +238,7 @@ export const asm = {
   addReg: (d: number, s: number) => insn(0x0f, d, s, 0, 0),
   and: (d: number, imm: number) => insn(0x57, d, 0, 0, imm),
   lsh: (d: number, imm: number) => insn(0x67, d, 0, 0, imm),
+  orReg: (d: number, s: number) => insn(0x4f, d, s, 0, 0),
   load32: (d: number, s: number, off: number) => insn(0x61, d, s, off, 0),
   load64: (d: number, s: number, off: number) => insn(0x79, d, s, off, 0),
   store32: (d: number, off: number, s: number) => insn(0x63, d, s, off, 0),

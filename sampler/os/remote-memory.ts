@@ -1,7 +1,7 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
-import { CHAIN_ENTRY_BYTES, type CallChain } from './call-chain.js';
-import { CHAINED, LATE, u64, type BatchMemory, type Range } from './memory.js';
+import { CHAIN_ENTRY_BYTES, chainEntryAddress, chainEntryLength, type CallChain } from './call-chain.js';
+import { CHAINED, LATE, type BatchMemory, type Range } from './memory.js';
 
 const MAX_IOV = 1024;
 const MAX_READ = 64 << 20;
@@ -296,6 +296,7 @@ export class PrefetchMemory implements BatchMemory {
   private chainRecord = 0;
   private chainNext = 0;
   private chainLaid = false;
+  private chainEntries = 0;
   /** After the thread runs again: reads only from what begin() copied. */
   private strict = false;
   /** A read after detached() fell outside the copy (the walk needs a pause of its own). */
@@ -380,7 +381,11 @@ export class PrefetchMemory implements BatchMemory {
       planVersion === this.current.version
         ? this.current
         : this.earlier.find((p) => p.version === planVersion);
-    if (!plan || plan.spans.length === 0 || bytes.length !== plan.bytes) return false;
+    if (!plan || plan.spans.length === 0) return false;
+    if (bytes.length !== plan.bytes) {
+      this.unreadableFrom(plan, bytes.length);
+      return false;
+    }
     this.reset();
     this.served = plan;
     this.passes = 1;
@@ -394,30 +399,41 @@ export class PrefetchMemory implements BatchMemory {
   }
 
   /**
-   * The copy's call chain record at `addr` (read whole or in part from its start), as a span index
+   * A copy taken elsewhere stopped at `offset` of the plan: the span there could not be read (a
+   * kernel's copy cannot fault pages in: memory freed, or given back to the system since it was
+   * planned). Left out of the next plan, as when a copy of begin()'s cannot read it.
+   */
+  private unreadableFrom(plan: CopyPlan, offset: number): void {
+    for (let i = plan.spans.length - 1; i >= 0; i--)
+      if (plan.offsets[i] <= offset) {
+        if (offset < plan.offsets[i] + plan.spans[i].len)
+          for (const w of plan.spans[i].from) this.unreadable.push(...w.parts);
+        return;
+      }
+  }
+
+  /**
+   * The copy's call chain entry at `addr` (read whole or in part from its start), as a span index
    * past the planned spans; -1 when the chain does not hold it. The walk reads the chain in its order.
    */
   private chainSpan(addr: number, len: number): number {
-    const chain = this.chain;
-    if (chain === null || len > this.chainRecord) return -1;
-    const n = chain.length / CHAIN_ENTRY_BYTES;
+    const chain = this.chain!;
     const s = this.spans;
     if (!this.chainLaid) {
       // Laid out past the planned spans on first use (cut() has made those by now).
       this.chainLaid = true;
-      for (let j = 0; j < n; j++)
-        setSpan(
-          s,
-          s.count + j,
-          u64(chain, j * CHAIN_ENTRY_BYTES),
-          chain,
-          j * CHAIN_ENTRY_BYTES + 8,
-          this.chainRecord,
-        );
+      let n = 0;
+      for (let at = 0; at + CHAIN_ENTRY_BYTES <= chain.length; n++) {
+        const bytes = chainEntryLength(chain, at, this.chainRecord);
+        setSpan(s, s.count + n, chainEntryAddress(chain, at), chain, at + 8, bytes);
+        at += bytes + 8 > CHAIN_ENTRY_BYTES ? 2 * CHAIN_ENTRY_BYTES : CHAIN_ENTRY_BYTES;
+      }
+      this.chainEntries = n;
     }
+    const n = this.chainEntries;
     for (let k = 0; k < n; k++) {
       const j = this.chainNext + k < n ? this.chainNext + k : this.chainNext + k - n;
-      if (s.starts[s.count + j] === addr) {
+      if (s.starts[s.count + j] === addr && len <= s.lens[s.count + j]) {
         this.chainNext = j + 1;
         return s.count + j;
       }
@@ -742,7 +758,7 @@ export class PrefetchMemory implements BatchMemory {
   private find(addr: number, len: number, lateAndChained: number): number {
     if (this.copied) this.cutSpans();
     // The chain's records are where the tick found them: not part of a plan, so not noted for one.
-    if (this.chain !== null) {
+    if (this.chain !== null && (lateAndChained & CHAINED) !== 0) {
       const c = this.chainSpan(addr, len);
       if (c >= 0) {
         this.hits++;

@@ -111,6 +111,11 @@ export class PucCapture {
     private readonly chainedL = 0,
   ) {}
 
+  /** Bytes of a frame's slots the walk reads: its function and first argument. */
+  get slotBytes(): number {
+    return this.layout.tvalue.size * 2;
+  }
+
   private tag(b: Buffer, off: number): number {
     const tv = this.layout.tvalue;
     return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
@@ -122,11 +127,14 @@ export class PucCapture {
     return s.baseCiIsPointer ? u64(hdr, s.base_ci) : L + s.base_ci;
   }
 
-  /** Reads a lua_State header and checks that it is a thread of global state G (when given). */
-  readThread(mem: Memory, L: number, G?: number): Buffer | null {
+  /**
+   * Reads a lua_State header and checks that it is a thread of global state G (when given).
+   * `chained`: CHAINED when a copier copies this state itself at each copy (a hosted coroutine).
+   */
+  readThread(mem: Memory, L: number, G?: number, chained = 0): Buffer | null {
     const s = this.layout.state;
     if (!isPlausiblePtr(L)) return null;
-    const hdr = readLate(mem, L, s.size, LATE.root);
+    const hdr = readLate(mem, L, s.size, LATE.root | chained);
     if (!hdr || (hdr[s.tt] & 0x3f) !== (this.layout.tags.thread & 0x0f)) return null;
     const g = u64(hdr, s.l_G);
     if (!isPlausiblePtr(g) || (G !== undefined && g !== G)) return null;
@@ -134,8 +142,8 @@ export class PucCapture {
   }
 
   /** A running or resuming coroutine of G: status OK and frames above its base CallInfo. */
-  isActive(mem: Memory, L: number, G: number): boolean {
-    const hdr = this.readThread(mem, L, G);
+  isActive(mem: Memory, L: number, G: number, chained = 0): boolean {
+    const hdr = this.readThread(mem, L, G, chained);
     if (!hdr) return false;
     return (
       hdr[this.layout.state.status] === this.layout.threadStatus.ok &&
@@ -143,19 +151,24 @@ export class PucCapture {
     );
   }
 
-  capture(mem: Memory, mainL: number, G: number): RawLuaStack {
+  /**
+   * The frames of thread `mainL` and of the coroutines it resumed. `hosted`: mainL is a coroutine a
+   * host resumes from C, which a copier may copy itself, with its records and slots (os/call-chain.ts).
+   */
+  capture(mem: Memory, mainL: number, G: number, hosted = false): RawLuaStack {
     const threads: RawThread[] = [];
     const seen = new Set<number>();
     let L = mainL;
     for (let depth = 0; depth < MAX_COROUTINE_NESTING; depth++) {
       if (seen.has(L)) break;
       seen.add(L);
-      const hdr = this.readThread(mem, L, G);
+      const chained = hosted && depth === 0 ? CHAINED : 0;
+      const hdr = this.readThread(mem, L, G, chained);
       if (!hdr) {
         if (depth === 0) throw new StateGoneError(`lua_State 0x${L.toString(16)} is no longer valid`);
         break;
       }
-      const t = this.captureThread(mem, L, hdr);
+      const t = this.captureThread(mem, L, hdr, chained !== 0);
       threads.push(t);
       // A thread whose innermost frames were torn resumes nothing that can be trusted.
       if (t.cut) break;
@@ -166,7 +179,8 @@ export class PucCapture {
     return { G, threads };
   }
 
-  private captureThread(mem: Memory, L: number, hdr: Buffer): RawThread {
+  /** `hosted`: a copier copies the thread's records and each one's slots itself (see capture()). */
+  private captureThread(mem: Memory, L: number, hdr: Buffer, hosted: boolean): RawThread {
     const s = this.layout.state;
     const ci = this.layout.callinfo;
     const tvSize = this.layout.tvalue.size;
@@ -178,13 +192,13 @@ export class PucCapture {
           L,
           current,
           L + s.base_ci,
-          L === this.chainedL ? LATE.callInfo | CHAINED : LATE.callInfo,
+          L === this.chainedL || hosted ? LATE.callInfo | CHAINED : LATE.callInfo,
         );
     const { bufs, offs } = cis;
     const funcAddrs: number[] = new Array<number>(bufs.length);
     for (let i = 0; i < bufs.length; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
     if (this.layout.stkIdRel) this.relocated(funcAddrs, u64(hdr, s.stack));
-    const slots = this.readSlots(mem, hdr, funcAddrs);
+    const slots = this.readSlots(mem, hdr, funcAddrs, hosted);
     const n = cis.addrs.length;
     // The outermost frames whose bytes are those of the frames remembered (never the innermost, whose
     // closure may be read below): those objects, their closure and Proto already read (fill() and
@@ -276,14 +290,25 @@ export class PucCapture {
 
   /**
    * Function value and first argument of each frame (from offs[i] in bufs[i]), from one read of the
-   * thread's stack when it is compact.
+   * thread's stack when it is compact; from a copy, frame by frame where a copier copies them so
+   * (`hosted`).
    */
   private readSlots(
     mem: Memory,
     hdr: Buffer,
     funcAddrs: number[],
+    hosted: boolean,
   ): { bufs: (Buffer | null)[]; offs: number[]; span?: { addr: number; bytes: Buffer } } {
-    const len = this.layout.tvalue.size * 2;
+    const len = this.slotBytes;
+    if (hosted && mem.locateLate) {
+      const bufs = new Array<Buffer | null>(funcAddrs.length);
+      const offs = new Array<number>(funcAddrs.length);
+      for (let i = 0; i < funcAddrs.length; i++) {
+        bufs[i] = locateLate(mem, funcAddrs[i], len, LATE.stack | CHAINED);
+        offs[i] = locatedAt;
+      }
+      return { bufs, offs };
+    }
     const stack = u64(hdr, this.layout.state.stack);
     let lo = Infinity;
     let hi = -Infinity;

@@ -2,9 +2,9 @@
  * PUC Lua (5.1-5.4) as a LuaRuntime: capture while stopped (the running thread, the coroutines it
  * resumed, those a host resumes from C, the collector's flag), resolve afterwards.
  */
-import type { CallChain } from '../../os/call-chain.js';
+import { MAX_HOSTED_SLOTS, type CallChain } from '../../os/call-chain.js';
 import type { Memory } from '../../os/memory.js';
-import { isPlausiblePtr, u64 } from '../../os/memory.js';
+import { CHAINED, isPlausiblePtr, LATE, readLate, u64 } from '../../os/memory.js';
 import type { HostedThreads } from '../host-resumed.js';
 import { CaptureError, type LuaRuntime, type ResolvedLua } from '../runtime.js';
 import { PucCapture, type RawFrame, type RawLuaStack } from './capture.js';
@@ -25,8 +25,9 @@ export class PucRuntime implements LuaRuntime {
   private readonly resolver: PucResolver;
   /** 5.4.3+: global_State.gcstopem (two bytes after gcstate) is set while the collector runs a step. */
   private readonly gcFlagOffset: number | null;
-  /** The main thread's call chain (made once: asked for at every copy). */
+  /** The main thread's call chain (made once: asked for at every copy), and with hosted coroutines (made as their slots change). */
   private readonly chain: CallChain | null;
+  private hostedChain: CallChain | null = null;
 
   constructor(
     readonly version: string,
@@ -78,16 +79,22 @@ export class PucRuntime implements LuaRuntime {
     if (inner?.cut || (top && !this.cap.isCFunction(top))) return;
     const have = new Set(raw.threads.map((t) => t.L));
     const candidates: number[] = [];
+    // What the words point at: a copier may copy those states itself (os/call-chain.ts HostedChains).
     for (const slot of also.slots) {
-      const w = mem.read(slot, 8);
+      const w = readLate(mem, slot, 8, LATE.root | CHAINED);
       if (w) candidates.push(u64(w, 0));
     }
-    for (const L of also.coroutines) candidates.push(L);
-    for (const L of candidates) {
+    const fromSlots = candidates.length;
+    // Where the host keeps the coroutine it runs, that word says which runs now: those seen running
+    // before are done with (a read of one would be of freed memory, which copies then plan for).
+    if (also.slots.length === 0) for (const L of also.coroutines) candidates.push(L);
+    for (let i = 0; i < candidates.length; i++) {
+      const L = candidates[i];
+      const hosted = i < fromSlots;
       if (have.has(L) || !isPlausiblePtr(L)) continue;
-      if (!this.cap.isActive(mem, L, raw.G)) continue;
+      if (!this.cap.isActive(mem, L, raw.G, hosted ? CHAINED : 0)) continue;
       try {
-        const more = this.cap.capture(mem, L, raw.G);
+        const more = this.cap.capture(mem, L, raw.G, hosted);
         for (const t of more.threads) {
           if (have.has(t.L)) continue;
           have.add(t.L);
@@ -164,8 +171,30 @@ export class PucRuntime implements LuaRuntime {
     }
   }
 
-  callChain(): CallChain | null {
-    return this.chain;
+  /** The main thread's call chain, and the coroutines a host resumes from C through `hostedSlots`. */
+  callChain(hostedSlots: readonly number[] = []): CallChain | null {
+    const chain = this.chain;
+    if (chain === null || hostedSlots.length === 0) return chain;
+    const had = this.hostedChain;
+    if (
+      had &&
+      had.hosted!.slots.length === hostedSlots.length &&
+      had.hosted!.slots.every((a, i) => a === hostedSlots[i])
+    )
+      return had;
+    const { state, callinfo } = this.layout;
+    this.hostedChain = {
+      ...chain,
+      hosted: {
+        slots: hostedSlots.slice(0, MAX_HOSTED_SLOTS),
+        stateBytes: state.size,
+        ciAt: state.ci,
+        baseCiAt: state.base_ci,
+        funcAt: callinfo.func,
+        slotBytes: this.cap.slotBytes,
+      },
+    };
+    return this.hostedChain;
   }
 
   torn(raw: unknown): boolean {
