@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CopierBatch } from '../sampler/copier/batch.js';
 import { nextCopy } from '../sampler/copier/next-copy.js';
-import { NATIVE_TICK_STACK, TickCopier } from '../sampler/copier/tick-copier.js';
+import { NATIVE_TICK_STACK, TickCopiers } from '../sampler/copier/tick-copier.js';
 import { StackIds } from '../sampler/stack-ids.js';
 import { Target } from '../sampler/target.js';
 import { ROOT, median, option, reportHeader } from './harness.js';
@@ -65,7 +65,7 @@ async function once(): Promise<Run> {
     const stackIds = new StackIds();
     const intervalMs = 1000 / RATE;
     const batch = new CopierBatch(intervalMs);
-    let copier: TickCopier | null = null;
+    let copier: TickCopiers | null = null;
     let samples = 0;
     let uncopied = 0;
     let cpu0 = process.cpuUsage();
@@ -83,16 +83,19 @@ async function once(): Promise<Run> {
         split.copy = split.walk = split.intern = 0;
         uncopied = 0;
       }
-      const lone = target.copierThread(true);
-      if (lone && !copier) {
-        copier = TickCopier.open(pid, lone.tid, intervalMs, Math.random, NATIVE ? NATIVE_TICK_STACK : 0);
+      const threads = target.copierThreads(true);
+      if (threads.length > 0 && !copier) {
+        copier = TickCopiers.open(pid, intervalMs, Math.random, NATIVE ? NATIVE_TICK_STACK : 0);
         if (!copier)
           throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
       }
+      for (const t of threads)
+        if (!copier!.add(t.tid)) throw new Error(`the tick timer of thread ${t.tid} was refused`);
       const a = performance.now();
-      const copy = lone && copier ? nextCopy(copier, lone, 20, batch) : null;
+      const copy = copier && threads.length > 0 ? nextCopy(copier, threads, 20, batch) : null;
       const b = performance.now();
       if (copy === 'none') continue;
+      const lone = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
       if (copy) lone!.supply(copy);
       else uncopied++;
       const results = target.sampleAll(copy ? copy.dueNs : undefined);

@@ -335,22 +335,29 @@ export class Target {
   }
 
   /**
-   * Its one thread copied while it runs, when a copier can copy it (sampler/copier; `byTicks`: the
-   * kernel's copies); else null.
+   * The threads a copier copies (sampler/copier): with the kernel's copies (`byTicks`), every thread
+   * copied while it runs, when each can be; the copier thread copies a lone one. None otherwise, or
+   * `none`. The others no longer wait for a copier's copies (ThreadSampler.awaitsCopies).
    */
-  copierThread(byTicks: boolean): ThreadSampler | null {
+  copierThreads(byTicks: boolean, none = false): ThreadSampler[] {
+    const copied = none ? [] : this.copiable(byTicks);
+    for (const t of this.threads.values()) if (!copied.includes(t)) t.awaitsCopies = false;
+    return copied;
+  }
+
+  private copiable(byTicks: boolean): ThreadSampler[] {
     // --native samples every thread: the kernel's copies serve a target of one thread only.
     if (this.opts.native) {
       const [only, more] = this.threads.values();
-      return only && !more && only.copiableByCopier(byTicks) ? only : null;
+      return only && !more && only.copiableByCopier(byTicks) ? [only] : [];
     }
-    let lone: ThreadSampler | null = null;
+    const running: ThreadSampler[] = [];
     for (const t of this.threads.values()) {
       if (!t.copiesWhileRunning) continue;
-      if (lone) return null;
-      lone = t;
+      if (!t.copiableByCopier(byTicks) || (running.length > 0 && !byTicks)) return [];
+      running.push(t);
     }
-    return lone?.copiableByCopier(byTicks) ? lone : null;
+    return running;
   }
 
   /** How many of its threads are sampled by copying them while they run. */
@@ -427,6 +434,8 @@ export class Target {
     const stopped = this.stoppedByItsUser(now);
     if (stopped && !this.opts.idle) return this.stoppedTick();
     for (const t of [...this.threads.values()]) {
+      // Its copies come from the kernel at its own ticks (this tick is another thread's).
+      if (t.awaitsCopies && !t.hasSupply) continue;
       if (!t.runtime && !this.opts.native && this.shared.discovery) {
         // A coroutine its host resumed from C may run now: found in a stop (fewer for threads that never show one).
         try {

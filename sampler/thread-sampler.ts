@@ -144,6 +144,7 @@ export class ThreadSampler {
   private supplied: CopierCopy | null = null;
   private samplesWithoutCopy = 0;
   private copierUsed = false;
+  private chainMade: { runtime: LuaRuntime | null; slots: number[]; chain: CallChain | null } | null = null;
 
   constructor(
     readonly tid: number,
@@ -204,9 +205,22 @@ export class ThreadSampler {
     );
   }
 
-  /** The list of call records a copier may follow itself at each copy (null: none). */
+  /**
+   * The list of call records a copier may follow itself at each copy (null: none), the same object
+   * while the runtime and the host's stack words stay (a copier publishes a new plan when it changes).
+   */
   private callChain(): CallChain | null {
-    return this.runtime?.callChain?.(this.hosted.slots) ?? null;
+    const slots = this.hosted.slots;
+    const made = this.chainMade;
+    if (
+      made?.runtime === this.runtime &&
+      made.slots.length === slots.length &&
+      made.slots.every((a, i) => a === slots[i])
+    )
+      return made.chain;
+    const chain = this.runtime?.callChain?.(slots) ?? null;
+    this.chainMade = { runtime: this.runtime, slots: slots.slice(), chain };
+    return chain;
   }
 
   /** Its host resumes a coroutine per request from C, found through words of its native stack. */
@@ -233,6 +247,14 @@ export class ThreadSampler {
   /** The copier's copy for the next sample (used when it was taken with the plan of now). */
   supply(copy: CopierCopy | null): void {
     this.supplied = copy;
+  }
+
+  /** A copier copies it at its own ticks: it is sampled when a copy of it comes, not at other threads' ticks. */
+  awaitsCopies = false;
+
+  /** A copy is supplied for its next sample. */
+  get hasSupply(): boolean {
+    return this.supplied !== null;
   }
 
   /** The copy supplied for the next sample was taken at a tick of the thread's CPU time: it was running. */

@@ -6,7 +6,6 @@
  * sent once), samples are posted in batches, and the recorder on the main thread aggregates them.
  * Counts go into the shared RecordStats.
  */
-import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
@@ -40,7 +39,7 @@ import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
-import { NATIVE_TICK_STACK, TickCopier } from './copier/tick-copier.js';
+import { NATIVE_TICK_STACK, TickCopiers } from './copier/tick-copier.js';
 import { CopierBatch } from './copier/batch.js';
 import { nextCopy } from './copier/next-copy.js';
 
@@ -371,13 +370,19 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  const openCopier = (lone: ThreadSampler): CopySource | null =>
+  const openCopier = (threads: ThreadSampler[]): CopySource | null =>
     nativeTicks
-      ? TickCopier.open(options.pid, lone.tid, intervalMs, Math.random, NATIVE_TICK_STACK)
-      : ((ticks ? TickCopier.open(options.pid, lone.tid, intervalMs) : null) ??
-        (samplerAffinity.useful && !lone.perRequest
+      ? TickCopiers.open(options.pid, intervalMs, Math.random, NATIVE_TICK_STACK)
+      : ((ticks ? TickCopiers.open(options.pid, intervalMs) : null) ??
+        (samplerAffinity.useful && threads.length === 1 && !threads[0].perRequest
           ? new Copier(options.pid, intervalMs, COPIER_THREAD)
           : null));
+  /** The kernel's copies come for these threads (each at its own ticks): false where one was refused. */
+  const tickThreads = (copiers: TickCopiers, threads: ThreadSampler[]): boolean => {
+    const wanted = new Set(threads.map((t) => t.tid));
+    for (const tid of copiers.tids) if (!wanted.has(tid)) copiers.remove(tid);
+    return threads.every((t) => copiers.add(t.tid));
+  };
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
@@ -394,19 +399,22 @@ async function run(): Promise<void> {
       if (!stopRequested()) reason = 'duration';
       break;
     }
-    const byTicks = copier ? copier instanceof TickCopier : ticks || nativeTicks;
-    const lone = copierOn ? target!.copierThread(byTicks) : null;
-    if (lone && copier instanceof TickCopier && copier.tid !== lone.tid) {
-      copier.stop();
-      copier = null;
-    }
-    if (lone && !copier) {
-      copier = openCopier(lone);
+    const byTicks = copier ? copier instanceof TickCopiers : ticks || nativeTicks;
+    let threads = copierOn ? target!.copierThreads(byTicks) : [];
+    if (threads.length > 0 && !copier) {
+      copier = openCopier(threads);
       if (!copier) copierOn = false;
     }
+    if (copier instanceof TickCopiers && !tickThreads(copier, threads)) {
+      // A thread whose timer was refused: every thread is sampled the usual way.
+      copier.stop();
+      copier = null;
+      copierOn = false;
+      threads = target!.copierThreads(false, true);
+    }
     let copy =
-      lone && copier?.usable && !firstNow
-        ? nextCopy(copier, lone, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)
+      threads.length > 0 && copier?.usable && !firstNow
+        ? nextCopy(copier, threads, Math.min(endAt - now, COPIER_WAIT_MS), copierBatch)
         : null;
     if (stopRequested()) endAt = Math.min(endAt, performance.now());
     if (copy && copy !== 'none' && dueAt(copy) > endAt) {
@@ -417,10 +425,9 @@ async function run(): Promise<void> {
     }
     const silent =
       copy === 'none' && performance.now() - lastCopyAt > COPIER_SILENT_MS + 20 * schedule.intervalMs;
-    // The kernel's copies stop while the thread sleeps or once it has ended: then one sample is taken
-    // the usual way (it finds the thread idle, or gone), now and then, or at once when it has ended.
-    if (copier instanceof TickCopier && copy === 'none' && (silent || !existsSync(copier.taskDir)))
-      copy = null;
+    // The kernel's copies stop while the threads sleep or once one has ended: then one sample is taken
+    // the usual way (it finds them idle, or gone), now and then, or at once when one has ended.
+    if (copier instanceof TickCopiers && copy === 'none' && (silent || !copier.allAlive)) copy = null;
     else if (copy === 'none') {
       // A copier that stopped copying (it died): sampling goes on without it.
       if (silent) {
@@ -429,18 +436,27 @@ async function run(): Promise<void> {
       }
       continue;
     }
+    // The thread the copy is of (a copy of a thread no longer copied is left).
+    const copied = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
+    if (copy && !copied) {
+      copier!.done();
+      continue;
+    }
     let dueNs: number;
     /** When the sample was taken (performance.now() time): a copy is walked up to a batch after it. */
     let takenAt: number;
     if (copy) {
       copierWasUsed = true;
       lastCopyAt = now;
-      lone!.supply(copy);
+      copied!.supply(copy);
       dueNs = copy.dueNs;
       now = performance.now();
       takenAt = Math.min(now, dueAt(copy));
     } else {
-      copier?.setCpu(-1);
+      for (const t of threads) {
+        copier?.setCpu(t.tid, -1);
+        t.awaitsCopies = false;
+      }
       lastCopyAt = now;
       if (copierWasUsed) {
         // Sampled by the copier until now: the schedule starts afresh.
@@ -515,11 +531,11 @@ async function run(): Promise<void> {
     } finally {
       samplerAffinity.release(); // however the sample went, never stay on the thread's CPU
       if (copy) {
-        if (lone!.takeCopierUsed()) {
+        if (copied!.takeCopierUsed()) {
           stats.count('copierCopies');
-          if (copier instanceof TickCopier) stats.count('tickCopies');
+          if (copier instanceof TickCopiers) stats.count('tickCopies');
         }
-        lone!.supply(null);
+        copied!.supply(null);
         copier!.done();
       }
     }

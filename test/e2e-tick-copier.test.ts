@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TickCopier } from '../sampler/copier/tick-copier.js';
+import { TickCopiers } from '../sampler/copier/tick-copier.js';
 import type { CopierCopy } from '../sampler/copier/copier.js';
 import { ThreadAffinity, keepProcessOff } from '../sampler/os/affinity.js';
 import { iovOf } from './helpers/iov.js';
@@ -29,7 +29,7 @@ function exeStart(pid: number): number {
   return parseInt(first.split('-')[0], 16);
 }
 
-function copiesFor(copier: TickCopier, ms: number): (CopierCopy & { head: string })[] {
+function copiesFor(copier: TickCopiers, ms: number): (CopierCopy & { head: string })[] {
   const out: (CopierCopy & { head: string })[] = [];
   const end = performance.now() + ms;
   while (performance.now() < end) {
@@ -44,12 +44,14 @@ describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at 
     const lua = busyLua();
     await new Promise((r) => setTimeout(r, 200));
     const pid = lua.pid!;
-    const copier = TickCopier.open(pid, pid, 1);
-    expect(copier, 'BPF program and task-clock timer refused').not.toBeNull();
+    const copier = TickCopiers.open(pid, 1);
+    expect(copier, 'BPF program refused').not.toBeNull();
+    expect(copier!.add(pid), 'task-clock timer refused').toBe(true);
     try {
       const base = exeStart(pid);
       expect(
         copier!.publishPlan(
+          pid,
           iovOf([
             [base, 64],
             [base + 16, 48],
@@ -73,6 +75,7 @@ describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at 
       // A second span the thread does not map: the copy is whole up to it.
       expect(
         copier!.publishPlan(
+          pid,
           iovOf([
             [base, 64],
             [0x1000, 32],
@@ -87,11 +90,58 @@ describe.runIf(process.getuid?.() === 0)('the kernel copies a running thread at 
       expect(cut.length).toBeGreaterThan(50);
       for (const c of cut) expect([c.got, c.head]).toEqual([64, '\x7fELF']);
       // Paused: no copies.
-      copier!.setCpu(-1);
+      copier!.setCpu(pid, -1);
       copiesFor(copier!, 30);
       expect(copiesFor(copier!, 200)).toHaveLength(0);
     } finally {
       copier?.stop();
+    }
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('the kernel copies several threads of one process', () => {
+  it("one program and ring: each copy is its thread's, with that thread's plan; a thread removed gives none", async () => {
+    // Two threads spinning in one process (a shell loop's subshells would be processes of their own).
+    const host = spawn(
+      'perl',
+      [
+        '-Mthreads',
+        '-e',
+        'my @t = map { threads->create(sub { my $x = 0; $x++ while 1 }) } 1..2; $_->join for @t',
+      ],
+      { stdio: 'ignore' },
+    );
+    children.push(host);
+    await new Promise((r) => setTimeout(r, 300));
+    const pid = host.pid!;
+    const workers = readdirSync(`/proc/${pid}/task`)
+      .map(Number)
+      .filter((t) => t !== pid);
+    expect(workers).toHaveLength(2);
+    const copiers = TickCopiers.open(pid, 2);
+    expect(copiers, 'BPF program refused').not.toBeNull();
+    try {
+      const base = exeStart(pid);
+      const [a, b] = workers;
+      expect(copiers!.add(a) && copiers!.add(b)).toBe(true);
+      expect(copiers!.publishPlan(a, iovOf([[base, 16]]), 1, 16, 1)).toBe(true);
+      expect(copiers!.publishPlan(b, iovOf([[base, 40]]), 1, 40, 7)).toBe(true);
+      const both = copiesFor(copiers!, 500);
+      const of = (tid: number) => both.filter((c) => c.tid === tid);
+      // 500 Hz each, for 0.5 s of two threads on (at most) two CPUs.
+      expect(of(a).length).toBeGreaterThan(80);
+      expect(of(b).length).toBeGreaterThan(80);
+      expect(of(a).length + of(b).length).toBe(both.length);
+      for (const c of of(a)) expect([c.planVersion, c.got, c.head]).toEqual([1, 16, '\x7fELF']);
+      for (const c of of(b)) expect([c.planVersion, c.got, c.head]).toEqual([7, 40, '\x7fELF']);
+      copiers!.remove(b);
+      expect(copiers!.tids).toEqual([a]);
+      copiesFor(copiers!, 30);
+      const after = copiesFor(copiers!, 200);
+      expect(after.length).toBeGreaterThan(30);
+      expect(after.every((c) => c.tid === a)).toBe(true);
+    } finally {
+      copiers?.stop();
     }
   });
 });

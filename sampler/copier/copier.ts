@@ -34,6 +34,8 @@ const PLANS_REMEMBERED = 4;
 
 /** A copy the copier made, at the instant it was due. */
 export interface CopierCopy extends SlotRecord {
+  /** The thread copied (the kernel's copies: each of several threads; the copier thread's: its one). */
+  tid?: number;
   /** The copy's bytes (the slot, up to the plan's size): valid until done() is called. */
   bytes: Buffer;
   /** The plan it was taken with (see publishPlan). */
@@ -51,9 +53,20 @@ export interface CopySource {
   readonly usable: boolean;
   readonly hasReady: boolean;
   readonly late: number;
-  /** The plan of the next copies; `chain`: a list the copier follows itself at each copy (where it can). */
-  publishPlan(iov: Buffer, count: number, bytes: number, version: number, chain?: CallChain | null): boolean;
-  setCpu(cpu: number): void;
+  /**
+   * The plan of thread `tid`'s next copies; `chain`: a list the copier follows itself at each copy
+   * (where it can).
+   */
+  publishPlan(
+    tid: number,
+    iov: Buffer,
+    count: number,
+    bytes: number,
+    version: number,
+    chain?: CallChain | null,
+  ): boolean;
+  /** The CPU thread `tid` runs on; -1: copy nothing of it until its next plan. */
+  setCpu(tid: number, cpu: number): void;
   next(timeoutMs: number, batch?: number): CopierCopy | null;
   done(): void;
   stop(): void;
@@ -116,7 +129,7 @@ export class Copier implements CopySource {
    * The plan of the next copies: `iov` holds `count` remote iovecs, `bytes` in all. False when it
    * does not fit a slot (then nothing is copied until a plan that fits).
    */
-  publishPlan(iov: Buffer, count: number, bytes: number, version: number): boolean {
+  publishPlan(_tid: number, iov: Buffer, count: number, bytes: number, version: number): boolean {
     if (version === this.publishedVersion) return this.publishedSeq > 0;
     const words = this.ch.words;
     this.publishedVersion = version;
@@ -134,12 +147,12 @@ export class Copier implements CopySource {
       if (this.versionOfSeq.size > PLANS_REMEMBERED)
         this.versionOfSeq.delete(this.versionOfSeq.keys().next().value!);
     }
-    if (!fits) this.setCpu(-1);
+    if (!fits) this.setCpu(0, -1);
     return fits;
   }
 
-  /** The CPU to copy on (the thread's); -1 pauses the copier. */
-  setCpu(cpu: number): void {
+  /** The CPU to copy on (its one thread's); -1 pauses the copier. */
+  setCpu(_tid: number, cpu: number): void {
     if (cpu === this.cpu) return;
     this.cpu = cpu;
     Atomics.store(this.ch.words, W.cpu, cpu);

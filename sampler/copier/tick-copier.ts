@@ -9,7 +9,9 @@
  * is drawn again every REDRAW_MS (tickPeriodNs): a fixed period could keep sampling the
  * same phase of a loop of the same period.
  */
+import { existsSync } from 'node:fs';
 import {
+  deleteMapKey,
   lookupMap,
   createMap,
   loadProgram,
@@ -76,6 +78,8 @@ const LOST_READ_MS = 1000;
 const ZERO_KEY = Buffer.alloc(4);
 /** Plans whose copies are still recognised. */
 const PLANS_REMEMBERED = 4;
+/** Threads of one process copied at most (a plan each in the program's map). */
+const MAX_THREADS = 256;
 
 interface PlanRecord {
   version: number;
@@ -84,55 +88,101 @@ interface PlanRecord {
   bytes: number;
 }
 
-export class TickCopier implements CopySource {
-  readonly usable = true;
-  private lost = 0;
-  private skipped = 0;
-  private lostReadAt = 0;
-  private readonly key = Buffer.alloc(4);
-  private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
-  private readonly sleepWord = new Int32Array(new SharedArrayBuffer(4));
-  private readonly plans = new Map<number, PlanRecord>();
-  private seq = 0;
-  private publishedVersion = -1;
-  private publishedChain: CallChain | null | undefined = null;
-  private publishedFits = false;
-  private paused = true;
-  private timerOn = false;
-  private nextRedraw = 0;
-
+/** One thread's timer and the plans published for it (its key in the plans map is its id). */
+class ThreadTicks {
+  readonly key = Buffer.alloc(4);
+  readonly plans = new Map<number, PlanRecord>();
+  seq = 0;
+  publishedVersion = -1;
+  publishedChain: CallChain | null | undefined = null;
+  publishedFits = false;
+  paused = true;
+  timerOn = false;
   /** The thread's /proc directory: gone once the thread has ended. */
   readonly taskDir: string;
 
-  private constructor(
-    readonly pid: number,
+  constructor(
+    pid: number,
     readonly tid: number,
-    private readonly intervalMs: number,
-    private readonly fds: number[],
-    private readonly plansFd: number,
-    private readonly lostFd: number,
-    private readonly ring: BpfRing,
-    private readonly timer: ThreadTimer,
-    private readonly random: () => number,
+    readonly timer: ThreadTimer,
     /** The timer's own samples, when each copy comes with the thread's registers and stack top. */
-    private readonly user: UserSamples | null,
+    readonly user: UserSamples | null,
   ) {
     this.key.writeUInt32LE(tid, 0);
     this.taskDir = `/proc/${pid}/task/${tid}`;
   }
 
+  /** Starts or stops the timer (each change reaches the thread's CPU: only when it changes). */
+  ticking(on: boolean): boolean {
+    if (on !== this.timerOn) this.timerOn = on ? this.timer.enable() : !this.timer.disable();
+    return this.timerOn === on;
+  }
+
+  /** A record as a copy: its bytes are the ring's own, walked where the kernel wrote them, until done(). */
+  read(r: Buffer): CopierCopy | null {
+    const timeNs = Number(r.readBigUInt64LE(0));
+    const seq = r.readUInt32LE(12);
+    const failed = r.readUInt32LE(16);
+    const plan = this.plans.get(seq);
+    const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
+    const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
+    const chainAt = RECORD_HEADER + bytes;
+    const chainEnd = chainAt + r.readUInt32LE(RECORD_CHAIN_COUNT) * CHAIN_ENTRY_BYTES;
+    return {
+      tid: this.tid,
+      chain:
+        got === bytes && chainEnd > chainAt && chainEnd <= r.length ? r.subarray(chainAt, chainEnd) : null,
+      planSeq: seq,
+      planVersion: plan?.version ?? -1,
+      got,
+      dueNs: timeNs,
+      fromNs: timeNs,
+      toNs: timeNs,
+      bytes: r.subarray(RECORD_HEADER, RECORD_HEADER + got),
+      still: true,
+    };
+  }
+}
+
+/**
+ * The kernel's copies of the threads of one process: one program, its maps and one ring for them
+ * all (the program loads once: ~70 ms of the verifier), and a timer per thread, each record routed
+ * to its thread by the thread id it holds.
+ */
+export class TickCopiers implements CopySource {
+  readonly usable = true;
+  private lost = 0;
+  private skipped = 0;
+  private lostReadAt = 0;
+  private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
+  private readonly sleepWord = new Int32Array(new SharedArrayBuffer(4));
+  private readonly threads = new Map<number, ThreadTicks>();
+  private nextRedraw = 0;
+
+  private constructor(
+    readonly pid: number,
+    private readonly intervalMs: number,
+    private readonly fds: number[],
+    private readonly program: number,
+    private readonly plansFd: number,
+    private readonly lostFd: number,
+    private readonly ring: BpfRing,
+    private readonly random: () => number,
+    /** Each copy comes with this much of the thread's stack and its registers (0: none). */
+    private readonly userStackBytes: number,
+  ) {}
+
   /**
-   * A copier of thread `tid` of process `pid`; null where BPF or the thread's timer is refused. With
-   * `userStackBytes`, each copy comes with the registers and that much of the stack from rsp up
-   * (CopierCopy.user), taken by the kernel at the same tick.
+   * The program and its maps for process `pid`; null where BPF is refused. With `userStackBytes`,
+   * each copy comes with the registers and that much of the stack from rsp up (CopierCopy.user),
+   * taken by the kernel at the same tick.
    */
   static open(
     pid: number,
-    tid: number,
     intervalMs: number,
     random: () => number = Math.random,
     userStackBytes = 0,
-  ): TickCopier | null {
+  ): TickCopiers | null {
     const cpus = possibleCpus();
     if (cpus <= 0) return null;
     const fds: number[] = [];
@@ -145,7 +195,7 @@ export class TickCopier implements CopySource {
       return null;
     };
     try {
-      const plans = made(createMap(MAP_HASH, 4, PLAN_VALUE_BYTES, 16));
+      const plans = made(createMap(MAP_HASH, 4, PLAN_VALUE_BYTES, MAX_THREADS));
       const scratch = made(createMap(MAP_ARRAY, 4, SCRATCH_BYTES, cpus));
       const ringFd = made(createMap(MAP_RINGBUF, 0, 0, RING_BYTES));
       const lost = made(createMap(MAP_ARRAY, 4, 8, 1));
@@ -155,22 +205,47 @@ export class TickCopier implements CopySource {
       fds.push(program);
       const ring = BpfRing.map(ringFd, RING_BYTES);
       if (!ring) return give();
-      const spec = userStackBytes > 0 ? userSampleSpec(userStackBytes) : undefined;
-      const timer = ThreadTimer.open(tid, intervalMs * 1e6, program, spec);
-      if (!timer) {
-        ring.close();
-        return give();
-      }
-      const user = spec && timer.ring ? new UserSamples(timer.ring, userStackBytes) : null;
-      const copier = new TickCopier(pid, tid, intervalMs, fds, plans, lost, ring, timer, random, user);
-      if (!copier.writePlan(0, 0, 0)) {
-        copier.stop();
-        return null;
-      }
-      return copier;
+      return new TickCopiers(pid, intervalMs, fds, program, plans, lost, ring, random, userStackBytes);
     } catch {
       return give();
     }
+  }
+
+  /** Copies thread `tid` from now on (its timer opened, stopped until a plan comes); false where refused. */
+  add(tid: number): boolean {
+    if (this.threads.has(tid)) return true;
+    if (this.threads.size >= MAX_THREADS || this.fds.length === 0) return false;
+    const spec = this.userStackBytes > 0 ? userSampleSpec(this.userStackBytes) : undefined;
+    const timer = ThreadTimer.open(tid, this.intervalMs * 1e6, this.program, spec);
+    if (!timer) return false;
+    const user = spec && timer.ring ? new UserSamples(timer.ring, this.userStackBytes) : null;
+    const t = new ThreadTicks(this.pid, tid, timer, user);
+    this.threads.set(tid, t);
+    if (!this.writePlan(t, 0, 0, 0)) {
+      this.remove(tid);
+      return false;
+    }
+    return true;
+  }
+
+  /** Stops copying thread `tid` (it ended, or is sampled otherwise now). */
+  remove(tid: number): void {
+    const t = this.threads.get(tid);
+    if (!t) return;
+    t.timer.close();
+    deleteMapKey(this.plansFd, t.key);
+    this.threads.delete(tid);
+  }
+
+  /** The threads copied. */
+  get tids(): number[] {
+    return [...this.threads.keys()];
+  }
+
+  /** Whether every thread copied still exists (a thread that ended gives no more copies). */
+  get allAlive(): boolean {
+    for (const t of this.threads.values()) if (!existsSync(t.taskDir)) return false;
+    return true;
   }
 
   /**
@@ -196,54 +271,64 @@ export class TickCopier implements CopySource {
     return this.ring.hasRecords;
   }
 
-  publishPlan(iov: Buffer, count: number, bytes: number, version: number, chain?: CallChain | null): boolean {
+  publishPlan(
+    tid: number,
+    iov: Buffer,
+    count: number,
+    bytes: number,
+    version: number,
+    chain?: CallChain | null,
+  ): boolean {
+    const t = this.threads.get(tid);
+    if (!t) return false;
     // The chain changes apart from the plan when the host's coroutines are found in other stack words.
-    if (version === this.publishedVersion && chain === this.publishedChain && !this.paused)
-      return this.publishedFits;
-    this.publishedVersion = version;
-    this.publishedChain = chain;
-    this.paused = false;
-    this.publishedFits = false;
-    const seq = this.seq + 1;
-    const offsets = encodePlan(iov, count, bytes, seq, this.plan, this.user ? USER_SAMPLE : 0, chain ?? null);
+    if (version === t.publishedVersion && chain === t.publishedChain && !t.paused) return t.publishedFits;
+    t.publishedVersion = version;
+    t.publishedChain = chain;
+    t.paused = false;
+    t.publishedFits = false;
+    const seq = t.seq + 1;
+    const offsets = encodePlan(iov, count, bytes, seq, this.plan, t.user ? USER_SAMPLE : 0, chain ?? null);
     if (!offsets) return false;
-    this.seq = seq;
-    this.plans.set(seq, { version, offsets, bytes });
-    if (this.plans.size > PLANS_REMEMBERED) this.plans.delete(this.plans.keys().next().value!);
-    this.publishedFits = updateMap(this.plansFd, this.key, this.plan) && this.ticking(true);
-    return this.publishedFits;
+    t.seq = seq;
+    t.plans.set(seq, { version, offsets, bytes });
+    if (t.plans.size > PLANS_REMEMBERED) t.plans.delete(t.plans.keys().next().value!);
+    t.publishedFits = updateMap(this.plansFd, t.key, this.plan) && t.ticking(true);
+    return t.publishedFits;
   }
 
-  /** -1: copy nothing until the next plan (the sampler samples this thread its usual way meanwhile). */
-  setCpu(cpu: number): void {
-    if (cpu >= 0 || this.paused) return;
-    this.paused = true;
+  /** -1: copy nothing of `tid` until its next plan (the sampler samples it its usual way meanwhile). */
+  setCpu(tid: number, cpu: number): void {
+    const t = this.threads.get(tid);
+    if (!t || cpu >= 0 || t.paused) return;
+    t.paused = true;
     // Its ticks stopped as well: each one interrupts the thread, copy or not.
-    if (this.publishedFits) {
-      this.ticking(false);
-      this.writePlan(0, 0, 0);
+    if (t.publishedFits) {
+      t.ticking(false);
+      this.writePlan(t, 0, 0, 0);
     }
   }
 
+  /** The next copy of any thread (CopierCopy.tid says whose), waiting at most a batch's length. */
   next(timeoutMs: number, batch = 1): CopierCopy | null {
     const now = performance.now();
     if (now >= this.nextRedraw) {
-      this.timer.setPeriod(tickPeriodNs(this.intervalMs, this.random()));
+      for (const t of this.threads.values()) t.timer.setPeriod(tickPeriodNs(this.intervalMs, this.random()));
       this.nextRedraw = now + REDRAW_MS;
     }
     if (!this.ring.hasRecords) {
-      // The timer is the thread's: records come as it runs, so the wait is the batch's length.
+      // The timers are the threads': records come as they run, so the wait is the batch's length.
       Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, Math.max(1, batch) * this.intervalMs));
     }
     // Copies the sampler is too far behind to walk in time are given up, counted late: a copy walked
     // long after its tick that lacks part of the stack would be completed from the thread as it is now.
     const oldest = monotonicNs() - MAX_LAG_MS * 1e6;
-    this.ring.release();
-    this.user?.release();
+    this.release();
     for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
-      const copy = this.read(r);
+      const t = r.length >= RECORD_HEADER ? this.threads.get(r.readUInt32LE(8)) : undefined;
+      const copy = t ? t.read(r) : null;
       if (copy !== null && copy.dueNs >= oldest) {
-        if (this.user) copy.user = this.user.at(copy.dueNs, USER_SAMPLE_WITHIN_NS);
+        if (t!.user) copy.user = t!.user.at(copy.dueNs, USER_SAMPLE_WITHIN_NS);
         return copy;
       }
       if (copy !== null) this.skipped++;
@@ -252,54 +337,28 @@ export class TickCopier implements CopySource {
     return null;
   }
 
-  /** A record as a copy: its bytes are the ring's own, walked where the kernel wrote them, until done(). */
-  private read(r: Buffer): CopierCopy | null {
-    if (r.length < RECORD_HEADER) return null;
-    const timeNs = Number(r.readBigUInt64LE(0));
-    const seq = r.readUInt32LE(12);
-    const failed = r.readUInt32LE(16);
-    const plan = this.plans.get(seq);
-    const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
-    const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
-    const chainAt = RECORD_HEADER + bytes;
-    const chainEnd = chainAt + r.readUInt32LE(RECORD_CHAIN_COUNT) * CHAIN_ENTRY_BYTES;
-    return {
-      chain:
-        got === bytes && chainEnd > chainAt && chainEnd <= r.length ? r.subarray(chainAt, chainEnd) : null,
-      planSeq: seq,
-      planVersion: plan?.version ?? -1,
-      got,
-      dueNs: timeNs,
-      fromNs: timeNs,
-      toNs: timeNs,
-      bytes: r.subarray(RECORD_HEADER, RECORD_HEADER + got),
-      still: true,
-    };
+  done(): void {
+    this.release();
   }
 
-  done(): void {
+  private release(): void {
     this.ring.release();
-    this.user?.release();
+    for (const t of this.threads.values()) t.user?.release();
   }
 
   stop(): void {
-    this.timer.close();
+    for (const t of this.threads.values()) t.timer.close();
+    this.threads.clear();
     this.readLost();
     this.ring.close();
     for (const fd of this.fds) closeFd(fd);
     this.fds.length = 0;
   }
 
-  /** Starts or stops the timer (each change reaches the thread's CPU: only when it changes). */
-  private ticking(on: boolean): boolean {
-    if (on !== this.timerOn) this.timerOn = on ? this.timer.enable() : !this.timer.disable();
-    return this.timerOn === on;
-  }
-
-  private writePlan(spans: number, bytes: number, seq: number): boolean {
+  private writePlan(t: ThreadTicks, spans: number, bytes: number, seq: number): boolean {
     this.plan.writeUInt32LE(spans, 0);
     this.plan.writeUInt32LE(bytes, 4);
     this.plan.writeUInt32LE(seq, 8);
-    return updateMap(this.plansFd, this.key, this.plan);
+    return updateMap(this.plansFd, t.key, this.plan);
   }
 }

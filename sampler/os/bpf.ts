@@ -13,7 +13,14 @@ const EAGAIN = 11;
 /** Loads of a program a signal interrupted that are tried again. */
 const LOAD_ATTEMPTS = 50;
 const ATTR_BYTES = 128;
-const CMD = { mapCreate: 0, mapLookup: 1, mapUpdate: 2, progLoad: 5, progGetNextId: 11 } as const;
+const CMD = {
+  mapCreate: 0,
+  mapLookup: 1,
+  mapUpdate: 2,
+  mapDelete: 3,
+  progLoad: 5,
+  progGetNextId: 11,
+} as const;
 export const MAP_HASH = 1;
 export const MAP_ARRAY = 2;
 export const MAP_RINGBUF = 27;
@@ -59,12 +66,17 @@ export function updateMap(fd: number, key: Buffer, value: Buffer): boolean {
   return elementCall(CMD.mapUpdate, fd, key, value);
 }
 
+/** Removes key (a thread no longer copied: the program finds no plan for it). */
+export function deleteMapKey(fd: number, key: Buffer): boolean {
+  return elementCall(CMD.mapDelete, fd, key, null);
+}
+
 /** A map element command: its attr is the map, the key's address and the value's. */
-function elementCall(cmd: number, fd: number, key: Buffer, value: Buffer): boolean {
+function elementCall(cmd: number, fd: number, key: Buffer, value: Buffer | null): boolean {
   const a = Buffer.alloc(ATTR_BYTES);
   a.writeUInt32LE(fd, 0);
   a.writeBigUInt64LE(address(key), 8);
-  a.writeBigUInt64LE(address(value), 16);
+  if (value) a.writeBigUInt64LE(address(value), 16);
   return bind().bpf(cmd, a) === 0;
 }
 

@@ -25,9 +25,8 @@ export class PucRuntime implements LuaRuntime {
   private readonly resolver: PucResolver;
   /** 5.4.3+: global_State.gcstopem (two bytes after gcstate) is set while the collector runs a step. */
   private readonly gcFlagOffset: number | null;
-  /** The main thread's call chain (made once: asked for at every copy), and with hosted coroutines (made as their slots change). */
+  /** The main thread's call chain (made once: asked for at every copy). */
   private readonly chain: CallChain | null;
-  private hostedChain: CallChain | null = null;
 
   constructor(
     readonly version: string,
@@ -171,19 +170,15 @@ export class PucRuntime implements LuaRuntime {
     }
   }
 
-  /** The main thread's call chain, and the coroutines a host resumes from C through `hostedSlots`. */
+  /**
+   * The main thread's call chain, and the coroutines a host resumes from C through `hostedSlots`
+   * (made anew: the threads of a host that share the state keep their coroutines in words of their own).
+   */
   callChain(hostedSlots: readonly number[] = []): CallChain | null {
     const chain = this.chain;
     if (chain === null || hostedSlots.length === 0) return chain;
-    const had = this.hostedChain;
-    if (
-      had &&
-      had.hosted!.slots.length === hostedSlots.length &&
-      had.hosted!.slots.every((a, i) => a === hostedSlots[i])
-    )
-      return had;
     const { state, callinfo } = this.layout;
-    this.hostedChain = {
+    return {
       ...chain,
       hosted: {
         slots: hostedSlots.slice(0, MAX_HOSTED_SLOTS),
@@ -194,7 +189,6 @@ export class PucRuntime implements LuaRuntime {
         slotBytes: this.cap.slotBytes,
       },
     };
-    return this.hostedChain;
   }
 
   torn(raw: unknown): boolean {
