@@ -191,7 +191,8 @@ export class ThreadSampler {
   /**
    * Copies can come from a copier (sampler/copier): copied running, without the registers of the
    * instant, and planned. A host resuming a coroutine per request needs walks while the thread stands
-   * still, unless the kernel's copies (`byTicks`) copy the coroutine of the instant themselves.
+   * still, unless the kernel's copies (`byTicks`) copy the coroutine of the instant themselves (PUC
+   * 5.2-5.4: a CallInfo list they can follow).
    */
   copiableByCopier(byTicks: boolean): boolean {
     const rt = this.runtime;
@@ -199,7 +200,7 @@ export class ThreadSampler {
     return (
       rt !== null &&
       rt.wantsRegs !== true &&
-      (byTicks || !this.perRequest) &&
+      (!this.perRequest || (byTicks && this.callChain()?.hosted != null)) &&
       (native === true ? nativeTicks === true : this.copiesRunning(rt)) &&
       this.pm.planned
     );
