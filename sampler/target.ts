@@ -59,6 +59,7 @@ const GUARD_STATES = 16;
 const STOP_CHECK_MS = 50;
 
 export class Target {
+  private readonly copiedThreads: ThreadSampler[] = [];
   private readonly threads = new Map<number, ThreadSampler>();
   private readonly shared: SamplerShared;
   private nextThreadList = 0;
@@ -336,28 +337,33 @@ export class Target {
 
   /**
    * The threads a copier copies (sampler/copier): with the kernel's copies (`byTicks`), every thread
-   * copied while it runs, when each can be; the copier thread copies a lone one. None otherwise, or
-   * `none`. The others no longer wait for a copier's copies (ThreadSampler.awaitsCopies).
+   * copied while it runs, when each can be; the copier thread copies a lone one; none otherwise, or
+   * without a copier (`on` false). The others no longer wait for a copier's copies
+   * (ThreadSampler.awaitsCopies). The array is this target's, refilled at each call.
    */
-  copierThreads(byTicks: boolean, none = false): ThreadSampler[] {
-    const copied = none ? [] : this.copiable(byTicks);
+  copierThreads(byTicks: boolean, on = true): readonly ThreadSampler[] {
+    const copied = this.copiedThreads;
+    copied.length = 0;
+    if (!on || !this.copiable(byTicks, copied)) copied.length = 0;
     for (const t of this.threads.values()) if (!copied.includes(t)) t.awaitsCopies = false;
     return copied;
   }
 
-  private copiable(byTicks: boolean): ThreadSampler[] {
+  /** Fills `out` with the threads a copier can copy; false when it cannot copy them all. */
+  private copiable(byTicks: boolean, out: ThreadSampler[]): boolean {
     // --native samples every thread: the kernel's copies serve a target of one thread only.
     if (this.opts.native) {
       const [only, more] = this.threads.values();
-      return only && !more && only.copiableByCopier(byTicks) ? [only] : [];
+      if (!only || more || !only.copiableByCopier(byTicks)) return false;
+      out.push(only);
+      return true;
     }
-    const running: ThreadSampler[] = [];
     for (const t of this.threads.values()) {
       if (!t.copiesWhileRunning) continue;
-      if (!t.copiableByCopier(byTicks) || (running.length > 0 && !byTicks)) return [];
-      running.push(t);
+      if (!t.copiableByCopier(byTicks) || (out.length > 0 && !byTicks)) return false;
+      out.push(t);
     }
-    return running;
+    return true;
   }
 
   /** How many of its threads are sampled by copying them while they run. */

@@ -370,19 +370,13 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  const openCopier = (threads: ThreadSampler[]): CopySource | null =>
+  const openCopier = (threads: readonly ThreadSampler[]): CopySource | null =>
     nativeTicks
       ? TickCopiers.open(options.pid, intervalMs, Math.random, NATIVE_TICK_STACK)
       : ((ticks ? TickCopiers.open(options.pid, intervalMs) : null) ??
         (samplerAffinity.useful && threads.length === 1 && !threads[0].perRequest
           ? new Copier(options.pid, intervalMs, COPIER_THREAD)
           : null));
-  /** The kernel's copies come for these threads (each at its own ticks): false where one was refused. */
-  const tickThreads = (copiers: TickCopiers, threads: ThreadSampler[]): boolean => {
-    const wanted = new Set(threads.map((t) => t.tid));
-    for (const tid of copiers.tids) if (!wanted.has(tid)) copiers.remove(tid);
-    return threads.every((t) => copiers.add(t.tid));
-  };
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
@@ -400,17 +394,17 @@ async function run(): Promise<void> {
       break;
     }
     const byTicks = copier ? copier instanceof TickCopiers : ticks || nativeTicks;
-    let threads = copierOn ? target!.copierThreads(byTicks) : [];
+    let threads = target ? target.copierThreads(byTicks, copierOn) : [];
     if (threads.length > 0 && !copier) {
       copier = openCopier(threads);
       if (!copier) copierOn = false;
     }
-    if (copier instanceof TickCopiers && !tickThreads(copier, threads)) {
+    if (copier instanceof TickCopiers && !copier.copyOnly(threads)) {
       // A thread whose timer was refused: every thread is sampled the usual way.
       copier.stop();
       copier = null;
       copierOn = false;
-      threads = target!.copierThreads(false, true);
+      threads = target!.copierThreads(false, false);
     }
     let copy =
       threads.length > 0 && copier?.usable && !firstNow

@@ -242,6 +242,15 @@ export class TickCopiers implements CopySource {
     return [...this.threads.keys()];
   }
 
+  /** Copies these threads, and no others (added and removed as they change); false where one was refused. */
+  copyOnly(threads: readonly { tid: number }[]): boolean {
+    let same = threads.length === this.threads.size;
+    for (let i = 0; same && i < threads.length; i++) same = this.threads.has(threads[i].tid);
+    if (same) return true;
+    for (const tid of this.tids) if (!threads.some((t) => t.tid === tid)) this.remove(tid);
+    return threads.every((t) => this.add(t.tid));
+  }
+
   /** Whether every thread copied still exists (a thread that ended gives no more copies). */
   get allAlive(): boolean {
     for (const t of this.threads.values()) if (!existsSync(t.taskDir)) return false;
