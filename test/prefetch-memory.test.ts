@@ -334,28 +334,6 @@ describe('PrefetchMemory', () => {
     pm.discard();
   });
 
-  it('a copy taken elsewhere that stopped at a span leaves that span out of the next plan', () => {
-    const live = new LiveTarget();
-    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
-    const [a, b] = snap.regions.map((r) => r.addr).sort((x, y) => x - y);
-    pm.begin();
-    pm.read(a, 8);
-    pm.read(b, 8);
-    pm.end();
-    const plan = pm.exportPlan();
-    expect(plan.count).toBe(2);
-    const first = Number(plan.iov.readBigUInt64LE(0));
-    // The kernel could not read the second span: its copy holds the first only.
-    expect(pm.beginFrom(Buffer.alloc(8), plan.version)).toBe(false);
-    pm.begin();
-    pm.read(first, 8);
-    pm.end();
-    const next = pm.exportPlan();
-    expect(next.version).not.toBe(plan.version);
-    expect(next.count).toBe(1);
-    expect(Number(next.iov.readBigUInt64LE(0))).toBe(first);
-  });
-
   it('objects that do not change are read from the copy; those it lacks in one read, and planned only now and then', () => {
     const live = new LiveTarget();
     const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);

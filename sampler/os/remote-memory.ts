@@ -381,11 +381,7 @@ export class PrefetchMemory implements BatchMemory {
       planVersion === this.current.version
         ? this.current
         : this.earlier.find((p) => p.version === planVersion);
-    if (!plan || plan.spans.length === 0) return false;
-    if (bytes.length !== plan.bytes) {
-      this.unreadableFrom(plan, bytes.length);
-      return false;
-    }
+    if (!plan || plan.spans.length === 0 || bytes.length !== plan.bytes) return false;
     this.reset();
     this.served = plan;
     this.passes = 1;
@@ -396,20 +392,6 @@ export class PrefetchMemory implements BatchMemory {
       this.chainRecord = chainOf.recordBytes;
     }
     return true;
-  }
-
-  /**
-   * A copy taken elsewhere stopped at `offset` of the plan: the span there could not be read (a
-   * kernel's copy cannot fault pages in: memory freed, or given back to the system since it was
-   * planned). Left out of the next plan, as when a copy of begin()'s cannot read it.
-   */
-  private unreadableFrom(plan: CopyPlan, offset: number): void {
-    for (let i = plan.spans.length - 1; i >= 0; i--)
-      if (plan.offsets[i] <= offset) {
-        if (offset < plan.offsets[i] + plan.spans[i].len)
-          for (const w of plan.spans[i].from) this.unreadable.push(...w.parts);
-        return;
-      }
   }
 
   /**
