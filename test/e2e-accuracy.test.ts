@@ -46,6 +46,14 @@ const FOREIGN_EDGES_MAX = 0.005;
  */
 const DETECTED_TEARS_MAX = 0.05;
 const DETECTED_TEARS_MAX_REALLOCATING = 0.15;
+/**
+ * LuaJIT with the JIT on is walked with the registers of the switch-out the sampler's wake-up on its
+ * CPU causes; a sample whose walk misses its copy is dropped, not taken again. On a host 2.7 times
+ * slower than a quiet one (bench/cpu.lua 30 4000: 9.1 s against 3.3 s) Debian's LuaJIT dropped
+ * 5.0-5.6% of torn.lua's samples, at b8a460e and after it alike, the sampler late on 3,300-3,900 of
+ * its ticks; 4.0-4.6% earlier the same day.
+ */
+const DETECTED_TEARS_MAX_JIT = 0.08;
 const REALLOCATES_IN_PLACE = /^lua5\.[23]$/;
 
 /** Sampling modes every check runs under (extra `record` flags): the default copies without stopping. */
@@ -268,7 +276,9 @@ for (const mode of MODES) {
 
       const lostMax = REALLOCATES_IN_PLACE.test(v.name)
         ? DETECTED_TEARS_MAX_REALLOCATING
-        : DETECTED_TEARS_MAX;
+        : v.jit
+          ? DETECTED_TEARS_MAX_JIT
+          : DETECTED_TEARS_MAX;
       it(`${v.name}: torn reads — at most ${FOREIGN_EDGES_MAX * 100}% of samples leave the call graph, at most ${lostMax * 100}% cut or dropped as torn`, async () => {
         // Enough samples to resolve the bound (0.5% of 400 is 2), hence 5 s.
         const { profile, summary } = await record(v, mode, 'torn.lua', ['5']);
