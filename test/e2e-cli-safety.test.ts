@@ -2,7 +2,7 @@
  * The command line and its promises: every -d form, -p and launch, Ctrl-C / SIGTERM / SIGKILL of
  * luaprof and death of the target mid-recording, and one-line errors with their exit codes.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,8 +65,14 @@ describe('record -- command', () => {
   it('a recording in which no sample had Lua frames: the profile is written, one line says why, exit 10', () => {
     const dir = tempDir();
     const out = join(dir, 'idle.json');
-    // The Lua thread waits in the kernel the whole time (the child `sleep`): every sample is idle.
-    const r = luaprofSync(['record', '-d', '1s', '-o', out, '--', 'lua5.4', '-e', 'os.execute("sleep 2")']);
+    // The Lua thread waits in the kernel the whole time (the child `sleep`): every sample is idle. It
+    // is attached to once it waits: luaprof's first sample is taken at the attach, and a command
+    // started by `record --` could still be running its chunk then (a sample with Lua frames). Still
+    // open: about 1 recording in 5 here counts one of its 3 samples as running (exit 0).
+    const lua = spawn('lua5.4', ['-e', 'os.execute("sleep 3")'], { stdio: 'ignore' });
+    execFileSync('sleep', ['0.4']);
+    const r = luaprofSync(['record', '-p', String(lua.pid), '-d', '1s', '-o', out]);
+    lua.kill();
     expect(r.status, r.stderr).toBe(ExitCode.noLuaFrames);
     expect(existsSync(out)).toBe(true);
     expect(r.stderr).toMatch(/^luaprof: no sample had Lua frames: \d+ blocked in the kernel \(idle/m);
