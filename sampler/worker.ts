@@ -39,7 +39,7 @@ import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
-import { NATIVE_TICK_STACK, TickCopiers } from './copier/tick-copier.js';
+import { TickCopiers, TickCopiersLoad } from './copier/tick-copier.js';
 import { CopierBatch } from './copier/batch.js';
 import { nextCopy } from './copier/next-copy.js';
 
@@ -370,13 +370,20 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  const openCopier = (threads: readonly ThreadSampler[]): CopySource | null =>
-    nativeTicks
-      ? TickCopiers.open(options.pid, intervalMs, Math.random, NATIVE_TICK_STACK)
-      : ((ticks ? TickCopiers.open(options.pid, intervalMs) : null) ??
-        (samplerAffinity.useful && threads.length === 1 && !threads[0].perRequest
-          ? new Copier(options.pid, intervalMs, COPIER_THREAD)
-          : null));
+  // The kernel's copies begin once their program is loaded: the verifier takes ~70 ms, on another
+  // thread (os/bpf.ts), and samples are taken the usual way meanwhile.
+  let tickLoad = null as TickCopiersLoad | null;
+  const openCopier = (threads: readonly ThreadSampler[]): CopySource | null | 'loading' => {
+    if (ticks || nativeTicks) {
+      tickLoad ??= new TickCopiersLoad(options.pid, intervalMs, nativeTicks);
+      if (tickLoad.loading) return 'loading';
+      const byTicks = tickLoad.copiers();
+      if (byTicks) return byTicks;
+    }
+    return !nativeTicks && samplerAffinity.useful && threads.length === 1 && !threads[0].perRequest
+      ? new Copier(options.pid, intervalMs, COPIER_THREAD)
+      : null;
+  };
   const copierBatch = new CopierBatch(schedule.intervalMs);
   let copierWasUsed = false;
   let lastCopyAt = t0;
@@ -396,8 +403,10 @@ async function run(): Promise<void> {
     const byTicks = copier ? copier instanceof TickCopiers : ticks || nativeTicks;
     let threads = target ? target.copierThreads(byTicks, copierOn) : [];
     if (threads.length > 0 && !copier) {
-      copier = openCopier(threads);
-      if (!copier) copierOn = false;
+      const opened = openCopier(threads);
+      if (opened === 'loading') threads = [];
+      else copier = opened;
+      if (!opened) copierOn = false;
     }
     if (copier instanceof TickCopiers && !copier.copyOnly(threads)) {
       // A thread whose timer was refused: every thread is sampled the usual way.
@@ -539,9 +548,11 @@ async function run(): Promise<void> {
       batcher.flush();
       await turnEventLoop();
       lastFlush = now;
-    }
+    } else if (tickLoad?.loading) await turnEventLoop(); // the load's result comes at a turn of it
   }
+  const endedAt = performance.now();
   copier?.stop();
+  await tickLoad?.close();
   forgetEnded();
   batcher.flush();
   stats.setLate(schedule.late + (copier?.late ?? 0));
@@ -556,7 +567,7 @@ async function run(): Promise<void> {
     return;
   }
   const cpu = process.cpuUsage(cpu0);
-  stats.finish(performance.now() - t0, cpu.user + cpu.system);
+  stats.finish(endedAt - t0, cpu.user + cpu.system);
   post({ type: 'done', reason, detail });
 }
 

@@ -15,6 +15,7 @@ import {
   lookupMap,
   createMap,
   loadProgram,
+  loadProgramOffThread,
   possibleCpus,
   updateMap,
   BpfRing,
@@ -39,6 +40,7 @@ import {
   USER_SAMPLE,
   encodePlan,
   tickProgram,
+  type TickMaps,
 } from './tick-program.js';
 
 /** The ring: 8 records of the largest plan, ~1,000 of the usual ones (a power of two, in pages; 8 MB took 6 ms to make). */
@@ -183,32 +185,70 @@ export class TickCopiers implements CopySource {
     random: () => number = Math.random,
     userStackBytes = 0,
   ): TickCopiers | null {
-    const cpus = possibleCpus();
-    if (cpus <= 0) return null;
+    const maps = TickCopiers.maps();
+    if (!maps) return null;
+    const program = loadProgram(PROG_PERF_EVENT, tickProgram(maps));
+    return TickCopiers.made(pid, intervalMs, random, userStackBytes, maps, program);
+  }
+
+  /** open(), with the verifier's ~70 ms on another thread (os/bpf.ts loadProgramOffThread). */
+  static async load(
+    pid: number,
+    intervalMs: number,
+    random: () => number = Math.random,
+    userStackBytes = 0,
+  ): Promise<TickCopiers | null> {
+    const maps = TickCopiers.maps();
+    if (!maps) return null;
+    const program = await loadProgramOffThread(PROG_PERF_EVENT, tickProgram(maps));
+    return TickCopiers.made(pid, intervalMs, random, userStackBytes, maps, program);
+  }
+
+  /** The program's maps, their fds also in `fds`; null, none left open, where refused. */
+  private static maps(): (TickMaps & { fds: number[] }) | null {
     const fds: number[] = [];
     const made = (fd: number) => {
       if (fd >= 0) fds.push(fd);
       return fd;
     };
-    const give = () => {
-      for (const fd of fds) closeFd(fd);
-      return null;
-    };
-    try {
-      const plans = made(createMap(MAP_HASH, 4, PLAN_VALUE_BYTES, MAX_THREADS));
-      const scratch = made(createMap(MAP_ARRAY, 4, SCRATCH_BYTES, cpus));
-      const ringFd = made(createMap(MAP_RINGBUF, 0, 0, RING_BYTES));
-      const lost = made(createMap(MAP_ARRAY, 4, 8, 1));
-      if (plans < 0 || scratch < 0 || ringFd < 0 || lost < 0) return give();
-      const program = loadProgram(PROG_PERF_EVENT, tickProgram({ plans, scratch, ring: ringFd, lost }));
-      if (typeof program === 'string') return give();
+    const cpus = possibleCpus();
+    const plans = made(createMap(MAP_HASH, 4, PLAN_VALUE_BYTES, MAX_THREADS));
+    const scratch = cpus > 0 ? made(createMap(MAP_ARRAY, 4, SCRATCH_BYTES, cpus)) : -1;
+    const ring = made(createMap(MAP_RINGBUF, 0, 0, RING_BYTES));
+    const lost = made(createMap(MAP_ARRAY, 4, 8, 1));
+    if (plans >= 0 && scratch >= 0 && ring >= 0 && lost >= 0) return { plans, scratch, ring, lost, fds };
+    for (const fd of fds) closeFd(fd);
+    return null;
+  }
+
+  /** The copiers of their maps and program (or the verifier's refusal); null, nothing left open, where refused. */
+  private static made(
+    pid: number,
+    intervalMs: number,
+    random: () => number,
+    userStackBytes: number,
+    maps: TickMaps & { fds: number[] },
+    program: number | string,
+  ): TickCopiers | null {
+    const fds = maps.fds;
+    if (typeof program === 'number') {
       fds.push(program);
-      const ring = BpfRing.map(ringFd, RING_BYTES);
-      if (!ring) return give();
-      return new TickCopiers(pid, intervalMs, fds, program, plans, lost, ring, random, userStackBytes);
-    } catch {
-      return give();
+      const ring = BpfRing.map(maps.ring, RING_BYTES);
+      if (ring)
+        return new TickCopiers(
+          pid,
+          intervalMs,
+          fds,
+          program,
+          maps.plans,
+          maps.lost,
+          ring,
+          random,
+          userStackBytes,
+        );
     }
+    for (const fd of fds) closeFd(fd);
+    return null;
   }
 
   /** Copies thread `tid` from now on (its timer opened, stopped until a plan comes); false where refused. */
@@ -369,5 +409,41 @@ export class TickCopiers implements CopySource {
     this.plan.writeUInt32LE(bytes, 4);
     this.plan.writeUInt32LE(seq, 8);
     return updateMap(this.plansFd, t.key, this.plan);
+  }
+}
+
+/**
+ * The kernel's copies of one process, loading (TickCopiers.load): their program's verifier runs on
+ * another thread while the sampler goes on the usual way.
+ */
+export class TickCopiersLoad {
+  private result: TickCopiers | null | undefined = undefined;
+  private taken = false;
+  private readonly done: Promise<void>;
+
+  constructor(pid: number, intervalMs: number, native: boolean) {
+    this.done = TickCopiers.load(pid, intervalMs, Math.random, native ? NATIVE_TICK_STACK : 0).then(
+      (c) => void (this.result = c),
+      () => void (this.result = null),
+    );
+  }
+
+  /** Whether the program is still loading. */
+  get loading(): boolean {
+    return this.result === undefined;
+  }
+
+  /** The copiers, once loaded (given once); null while loading, where refused, or once given. */
+  copiers(): TickCopiers | null {
+    if (this.taken || !this.result) return null;
+    this.taken = true;
+    return this.result;
+  }
+
+  /** Waits for a load still under way; copiers not given are stopped (their fds are the process's). */
+  async close(): Promise<void> {
+    await this.done;
+    if (!this.taken) this.result?.stop();
+    this.taken = true;
   }
 }

@@ -66,7 +66,15 @@ export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
 const CHAIN_ENTRY_SHIFT = Math.log2(CHAIN_ENTRY_BYTES);
 
 /** Copies the ring had no room for are counted in `lost` (an array of one u64). */
-export function tickProgram(maps: { plans: number; scratch: number; ring: number; lost: number }): Buffer {
+/** The maps the program writes and reads, by fd. */
+export interface TickMaps {
+  plans: number;
+  scratch: number;
+  ring: number;
+  lost: number;
+}
+
+export function tickProgram(maps: TickMaps): Buffer {
   const [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   /** r0 = the value in map `fd` under the u32 key at fp+keyAt; to `out` when there is none. */
   const lookup = (fd: number, keyAt: number) => [

@@ -40,12 +40,20 @@ export const RB_NO_WAKEUP = 1;
 
 interface Sys {
   bpf(cmd: number, attr: Buffer): number;
+  /** bpf(2) on one of libuv's threads; `done` gets its result (-1 for any failure). */
+  bpfOffThread(cmd: number, attr: Buffer, done: (result: number) => void): void;
 }
 let sys: Sys | null = null;
 function bind(): Sys {
   if (sys) return sys;
   const syscall = koffi.load('libc.so.6').func('long syscall(long, long, void*, unsigned int)');
-  sys = { bpf: (cmd, attr) => Number(syscall(SYS_BPF, cmd, attr, attr.length)) };
+  sys = {
+    bpf: (cmd, attr) => Number(syscall(SYS_BPF, cmd, attr, attr.length)),
+    bpfOffThread: (cmd, attr, done) =>
+      syscall.async(SYS_BPF, cmd, attr, attr.length, (err: unknown, r: unknown) =>
+        done(err ? -1 : Number(r)),
+      ),
+  };
   return sys;
 }
 
@@ -88,35 +96,58 @@ export function lookupMap(fd: number, key: Buffer, valueBytes: number): Buffer |
 
 /** Loads a program; its fd, or the verifier's log when refused (asked for only then: it can be long). */
 export function loadProgram(type: number, code: Buffer): number | string {
-  const license = Buffer.from('Dual MIT/GPL\0'); // probe_read_user is for GPL-compatible programs
-  const attempt = (log: Buffer | null) => {
-    const a = Buffer.alloc(ATTR_BYTES);
-    a.writeUInt32LE(type, 0);
-    a.writeUInt32LE(code.length / 8, 4);
-    a.writeBigUInt64LE(address(code), 8);
-    a.writeBigUInt64LE(address(license), 16);
-    if (log) {
-      a.writeUInt32LE(1, 24); // log_level
-      a.writeUInt32LE(log.length, 28);
-      a.writeBigUInt64LE(address(log), 32);
-    }
-    return bind().bpf(CMD.progLoad, a);
-  };
+  const license = Buffer.from(LICENSE);
   // The verifier gives up with EAGAIN when a signal reaches the thread (V8's profiler sends one every
   // ms): loaded again, as often as it takes within LOAD_ATTEMPTS.
   let fd = -1;
   let errno = 0;
   for (let i = 0; i < LOAD_ATTEMPTS && fd < 0; i++) {
-    fd = attempt(null);
+    fd = bind().bpf(CMD.progLoad, programAttr(type, code, license, null));
     errno = fd < 0 ? koffi.errno() : 0;
     if (errno !== EAGAIN && errno !== EINTR) break;
   }
   if (fd >= 0) return fd;
   const log = Buffer.alloc(1 << 20);
-  attempt(log);
+  bind().bpf(CMD.progLoad, programAttr(type, code, license, log));
   const end = log.indexOf(0);
   const text = log.toString('utf8', 0, end < 0 ? log.length : end).trim();
   return `errno ${errno}${text ? `: ${text.slice(-2000)}` : ''}`;
+}
+
+/**
+ * loadProgram with the verifier's work (~70 ms for the tick program) on one of libuv's threads: the
+ * caller goes on meanwhile, and has the result at a later turn of its event loop. A load refused
+ * there is tried again on the caller's thread, where its errno and log can be read.
+ */
+export function loadProgramOffThread(type: number, code: Buffer): Promise<number | string> {
+  const license = Buffer.from(LICENSE);
+  const attr = programAttr(type, code, license, null);
+  // The call's memory, which the other thread reads: held here until the call returns.
+  const held: Buffer[] = [code, license, attr];
+  return new Promise((resolve) => {
+    bind().bpfOffThread(CMD.progLoad, attr, (fd) => {
+      held.length = 0;
+      resolve(fd >= 0 ? fd : loadProgram(type, code));
+    });
+  });
+}
+
+/** probe_read_user is for GPL-compatible programs. */
+const LICENSE = 'Dual MIT/GPL\0';
+
+/** BPF_PROG_LOAD's attr: the program, its license, and a buffer for the verifier's log (or none). */
+function programAttr(type: number, code: Buffer, license: Buffer, log: Buffer | null): Buffer {
+  const a = Buffer.alloc(ATTR_BYTES);
+  a.writeUInt32LE(type, 0);
+  a.writeUInt32LE(code.length / 8, 4);
+  a.writeBigUInt64LE(address(code), 8);
+  a.writeBigUInt64LE(address(license), 16);
+  if (log) {
+    a.writeUInt32LE(1, 24); // log_level
+    a.writeUInt32LE(log.length, 28);
+    a.writeBigUInt64LE(address(log), 32);
+  }
+  return a;
 }
 
 /** How many BPF programs the kernel holds now (every process's; -1 where it will not say). */
