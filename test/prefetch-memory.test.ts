@@ -9,7 +9,7 @@ import { CHAINED, LATE, SnapshotMemory } from '../sampler/os/memory.js';
 import { PrefetchMemory, type RemoteMemory } from '../sampler/os/remote-memory.js';
 import { layoutFor } from '../sampler/lua/puc/layouts.js';
 import { PucCapture } from '../sampler/lua/puc/capture.js';
-import { CHAIN_ENTRY_BYTES, ENTRY_LENGTH_SHIFT } from '../sampler/os/call-chain.js';
+import { CHAIN_ENTRY_BYTES, ENTRY_LENGTH_SHIFT, chainEntrySpan } from '../sampler/os/call-chain.js';
 
 const snap = readSnapshot('lua544-oracle.json');
 const layout = layoutFor(snap.version)!;
@@ -313,7 +313,7 @@ describe('PrefetchMemory', () => {
       const tag = e.tagged ? BigInt(e.bytes.length) << BigInt(ENTRY_LENGTH_SHIFT) : 0n;
       chain.writeBigUInt64LE(BigInt(e.addr) | tag, at);
       e.bytes.copy(chain, at + 8);
-      at += e.bytes.length + 8 > CHAIN_ENTRY_BYTES ? 2 * CHAIN_ENTRY_BYTES : CHAIN_ENTRY_BYTES;
+      at += chainEntrySpan(e.bytes.length);
     }
     const chainOf = { head: 0, stop: 0, recordBytes: callinfo.size, nextAt: callinfo.previous! };
     live.scribble();

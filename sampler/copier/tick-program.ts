@@ -37,6 +37,7 @@ import {
   MAX_CHAIN_RECORD,
   MAX_HOSTED_CHAIN,
   MAX_HOSTED_SLOTS,
+  chainEntrySpan,
   type CallChain,
   type HostedChains,
 } from '../os/call-chain.js';
@@ -343,18 +344,17 @@ export function tickProgram(maps: TickMaps): Buffer {
   ]);
 }
 
-/** The program can copy these coroutines: a lua_State takes two entries, a record's `func` and its slots one. */
+/** The program can copy these coroutines: it copies a lua_State as two entries, a record's `func` and its slots as one. */
 function hostedFits(h: HostedChains, recordBytes: number): boolean {
   return (
     h.slots.length > 0 &&
     h.slots.length <= MAX_HOSTED_SLOTS &&
-    h.stateBytes > MAX_CHAIN_RECORD &&
-    h.stateBytes <= MAX_CHAIN_ENTRY &&
+    chainEntrySpan(h.stateBytes) === 2 * CHAIN_ENTRY_BYTES &&
     h.ciAt + 8 <= h.stateBytes &&
     h.baseCiAt <= h.stateBytes &&
     h.funcAt + 8 <= recordBytes &&
     h.slotBytes > 0 &&
-    h.slotBytes <= MAX_CHAIN_RECORD
+    chainEntrySpan(h.slotBytes) === CHAIN_ENTRY_BYTES
   );
 }
 

@@ -50,6 +50,11 @@ export const MAX_HOSTED_CHAIN = 64;
 export const MAX_CHAIN_ENTRY = 2 * CHAIN_ENTRY_BYTES - 8;
 export const ENTRY_LENGTH_SHIFT = 48;
 
+/** The bytes an entry of `bytes` takes in a copy: its address word and bytes, in whole CHAIN_ENTRY_BYTES. */
+export function chainEntrySpan(bytes: number): number {
+  return Math.ceil((bytes + 8) / CHAIN_ENTRY_BYTES) * CHAIN_ENTRY_BYTES;
+}
+
 /** The address an entry's address word at `at` names. */
 export function chainEntryAddress(chain: Buffer, at: number): number {
   return (chain.readUInt32LE(at + 4) & 0xffff) * 0x1_0000_0000 + chain.readUInt32LE(at);

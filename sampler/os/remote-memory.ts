@@ -1,6 +1,12 @@
 /** Memory of a live process through process_vm_readv, with batched reads (many iovecs, one call). */
 import { libc } from './libc.js';
-import { CHAIN_ENTRY_BYTES, chainEntryAddress, chainEntryLength, type CallChain } from './call-chain.js';
+import {
+  CHAIN_ENTRY_BYTES,
+  chainEntryAddress,
+  chainEntryLength,
+  chainEntrySpan,
+  type CallChain,
+} from './call-chain.js';
 import { CHAINED, LATE, type BatchMemory, type Range } from './memory.js';
 
 const MAX_IOV = 1024;
@@ -408,7 +414,7 @@ export class PrefetchMemory implements BatchMemory {
       for (let at = 0; at + CHAIN_ENTRY_BYTES <= chain.length; n++) {
         const bytes = chainEntryLength(chain, at, this.chainRecord);
         setSpan(s, s.count + n, chainEntryAddress(chain, at), chain, at + 8, bytes);
-        at += bytes + 8 > CHAIN_ENTRY_BYTES ? 2 * CHAIN_ENTRY_BYTES : CHAIN_ENTRY_BYTES;
+        at += chainEntrySpan(bytes);
       }
       this.chainEntries = n;
     }
