@@ -27,7 +27,7 @@ import { SampleSchedule } from './schedule.js';
 import { RecordStats } from './stats.js';
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs } from './os/on-cpu.js';
-import { becomeRealtime } from './os/realtime.js';
+import { becomeRealtime, lowerHelperThreads } from './os/realtime.js';
 import { ProcessTree } from './process-tree.js';
 import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
@@ -57,6 +57,8 @@ const PIN_MIN_WAIT_MS = 0.05;
 const COPIER_WAIT_MS = 20;
 /** The highest rate the copier thread samples at (see run()). */
 const COPIER_MAX_HZ = 2000;
+/** The longest the tick program's load runs with luaprof's helper threads lowered (see openCopier). */
+const LOWERED_LOAD_MS = 300;
 /** A copier that gave no copy for this long (beyond 20 intervals) is given up. */
 const COPIER_SILENT_MS = 250;
 /** The copier thread's module: this entry's place in dist/ is the same bundled or not (scripts/bundle-workers.mjs). */
@@ -370,12 +372,26 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  // The kernel's copies begin once their program is loaded: the verifier takes ~70 ms, on another
-  // thread (os/bpf.ts), and samples are taken the usual way meanwhile.
+  // The kernel's copies begin once their program is loaded: the verifier takes ~70 ms, on one of
+  // libuv's threads (os/bpf.ts), and samples are taken the usual way meanwhile. While it loads,
+  // luaprof's helper threads run at the lowest priority: at normal priority the scheduler put the
+  // verifier beside the target at times, which then lost 40-50% of its CPU for ~150 ms (1000 Hz:
+  // 94-127 samples found it off its CPU). Where luaprof has one CPU the target is not on it, and a
+  // load that takes long (every CPU busy) is given its priority back.
   let tickLoad = null as TickCopiersLoad | null;
+  let helpersBack = null as (() => void) | null;
+  let loadFrom = 0;
   const openCopier = (threads: readonly ThreadSampler[]): CopySource | null | 'loading' => {
     if (ticks || nativeTicks) {
-      tickLoad ??= new TickCopiersLoad(options.pid, intervalMs, nativeTicks);
+      if (!tickLoad) {
+        helpersBack = samplerAffinity.useful ? lowerHelperThreads() : null;
+        loadFrom = performance.now();
+        tickLoad = new TickCopiersLoad(options.pid, intervalMs, nativeTicks);
+      }
+      if (helpersBack && (!tickLoad.loading || performance.now() - loadFrom > LOWERED_LOAD_MS)) {
+        helpersBack();
+        helpersBack = null;
+      }
       if (tickLoad.loading) return 'loading';
       const byTicks = tickLoad.copiers();
       if (byTicks) return byTicks;
@@ -552,6 +568,7 @@ async function run(): Promise<void> {
   }
   const endedAt = performance.now();
   copier?.stop();
+  helpersBack?.();
   await tickLoad?.close();
   forgetEnded();
   batcher.flush();
