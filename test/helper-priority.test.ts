@@ -21,23 +21,28 @@ function niceOf(): Map<number, number> {
 }
 
 describe('lowerHelperThreads', () => {
-  it('lowers every thread but the main one and the caller, and puts each back', () => {
-    const before = niceOf();
-    const back = lowerHelperThreads();
-    expect(back, 'no helper thread was lowered').not.toBeNull();
-    const lowered = niceOf();
-    let helpers = 0;
-    for (const [tid, nice] of lowered) {
-      if (!before.has(tid)) continue;
-      if (tid === process.pid) expect(nice, 'the main thread').toBe(before.get(tid));
-      else if (nice === 19) helpers++;
-    }
-    // All but the main thread and the caller (the same thread where tests run in a process of their own).
-    expect(helpers).toBeGreaterThanOrEqual([...before.keys()].filter((t) => lowered.has(t)).length - 2);
-    expect(helpers).toBeGreaterThan(0);
-    back!();
-    // Raising a nice value back needs root (CAP_SYS_NICE); lowering it does not.
-    if (process.getuid?.() === 0)
-      for (const [tid, nice] of niceOf()) if (before.has(tid)) expect(nice).toBe(before.get(tid));
+  it.skipIf(process.geteuid?.() === 0)('lowers nothing without root (it could not put them back)', () => {
+    expect(lowerHelperThreads()).toBeNull();
   });
+
+  it.runIf(process.geteuid?.() === 0)(
+    'lowers every thread but the main one and the caller, and puts each back',
+    () => {
+      const before = niceOf();
+      const back = lowerHelperThreads();
+      expect(back, 'no helper thread was lowered').not.toBeNull();
+      const lowered = niceOf();
+      let helpers = 0;
+      for (const [tid, nice] of lowered) {
+        if (!before.has(tid)) continue;
+        if (tid === process.pid) expect(nice, 'the main thread').toBe(before.get(tid));
+        else if (nice === 19) helpers++;
+      }
+      // All but the main thread and the caller (the same thread where tests run in a process of their own).
+      expect(helpers).toBeGreaterThanOrEqual([...before.keys()].filter((t) => lowered.has(t)).length - 2);
+      expect(helpers).toBeGreaterThan(0);
+      back!();
+      for (const [tid, nice] of niceOf()) if (before.has(tid)) expect(nice).toBe(before.get(tid));
+    },
+  );
 });

@@ -32,9 +32,11 @@ const LOWEST_NICE = 19;
  * of this process but the main thread and the calling one) to the lowest priority, until the
  * function it returns puts back each one's own. Where a CPU is free they run as before; where the
  * scheduler puts one beside the target, the target keeps ~98% of its CPU, not half. Null where
- * none could be lowered.
+ * none could be lowered. Putting a nice value back up takes privilege (CAP_SYS_NICE): without root
+ * nothing is lowered, as nothing could be put back.
  */
 export function lowerHelperThreads(): (() => void) | null {
+  if (process.geteuid?.() !== 0) return null;
   try {
     const lib = koffi.load('libc.so.6');
     const syscall = lib.func('long syscall(long)');
