@@ -39,7 +39,7 @@ import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
 import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
-import { TickCopiers, TickCopiersLoad } from './copier/tick-copier.js';
+import { NATIVE_TICK_STACK, TickCopiers, TickCopiersLoad } from './copier/tick-copier.js';
 import { CopierBatch } from './copier/batch.js';
 import { nextCopy } from './copier/next-copy.js';
 
@@ -382,11 +382,13 @@ async function run(): Promise<void> {
   let helpersBack = null as (() => void) | null;
   let loadFrom = 0;
   const openCopier = (threads: readonly ThreadSampler[]): CopySource | null | 'loading' => {
-    if (ticks || nativeTicks) {
+    // --native's usual way is a stop: its copier loads at once, on this thread, as no sample is taken.
+    if (nativeTicks) return TickCopiers.open(options.pid, intervalMs, Math.random, NATIVE_TICK_STACK);
+    if (ticks) {
       if (!tickLoad) {
         helpersBack = samplerAffinity.useful ? lowerHelperThreads() : null;
         loadFrom = performance.now();
-        tickLoad = new TickCopiersLoad(options.pid, intervalMs, nativeTicks);
+        tickLoad = new TickCopiersLoad(options.pid, intervalMs);
       }
       if (helpersBack && (!tickLoad.loading || performance.now() - loadFrom > LOWERED_LOAD_MS)) {
         helpersBack();
@@ -396,7 +398,7 @@ async function run(): Promise<void> {
       const byTicks = tickLoad.copiers();
       if (byTicks) return byTicks;
     }
-    return !nativeTicks && samplerAffinity.useful && threads.length === 1 && !threads[0].perRequest
+    return samplerAffinity.useful && threads.length === 1 && !threads[0].perRequest
       ? new Copier(options.pid, intervalMs, COPIER_THREAD)
       : null;
   };

@@ -421,8 +421,8 @@ export class TickCopiersLoad {
   private taken = false;
   private readonly done: Promise<void>;
 
-  constructor(pid: number, intervalMs: number, native: boolean) {
-    this.done = TickCopiers.load(pid, intervalMs, Math.random, native ? NATIVE_TICK_STACK : 0).then(
+  constructor(pid: number, intervalMs: number) {
+    this.done = TickCopiers.load(pid, intervalMs).then(
       (c) => void (this.result = c),
       () => void (this.result = null),
     );
