@@ -57,6 +57,8 @@ const CHURN_MEMORY_MS = 2000;
 const GUARD_STATES = 16;
 /** A process whose thread ran at the last tick is looked at for a job-control stop this often. */
 const STOP_CHECK_MS = 50;
+/** How long after the attach a thread it found asleep may still be on its way back to sleep (wokenByAttach). */
+const ATTACH_SETTLE_MS = 100;
 
 export class Target {
   private readonly copiedThreads: ThreadSampler[] = [];
@@ -68,6 +70,9 @@ export class Target {
   private readonly exe: string | null;
   /** The main thread's state, read each tick: a process stopped by its user (SIGSTOP) is idle. */
   private readonly mainStat: ThreadStat;
+  /** Threads asleep when the attach began, until seen asleep again (wokenByAttach). */
+  private asleepAtAttach: Set<number> | null = null;
+  private attachedAt = 0;
   /** The last tick found a thread running, and when /proc last said whether the process is stopped. */
   private sawRunning = false;
   private stopCheckedAt = -Infinity;
@@ -101,6 +106,7 @@ export class Target {
     const mem = new RemoteMemory(pid);
     checkAccess(pid);
     checkNotTraced(pid);
+    const asleep = threadsAsleep(pid);
     const detected = detectLua(pid);
     if (!detected && !opts.version)
       throw new LuaprofError(
@@ -133,7 +139,9 @@ export class Target {
       noLua = e;
     }
     const t = new Target(pid, detection, mem, opts, primary, discovery);
+    t.asleepAtAttach = asleep;
     t.initThreads(noLua);
+    t.attachedAt = performance.now();
     if (choice) t.guardLayout(choice, detected?.version ?? null);
     return t;
   }
@@ -414,6 +422,23 @@ export class Target {
   }
 
   /** A result without frames for one of its threads (a stopped tick's, a failed sample's). */
+  /**
+   * A thread asleep when the attach began, not yet seen asleep again, within ATTACH_SETTLE_MS of the
+   * attach: luaprof's stops during the attach (the main thread's registers, where no global holds its
+   * state) woke it, and it runs on its way back into its wait, or waits for a CPU to do so. Samples
+   * then found it running with its Lua frames (2 ms after the attach, in 1 recording of 2 of a lua5.4
+   * in `os.execute("sleep 3")`); it is idle instead.
+   */
+  private wokenByAttach(tid: number, now: number): boolean {
+    if (!this.asleepAtAttach?.has(tid) || this.opts.idle) return false;
+    const stat = new ThreadStat(this.pid, tid);
+    const state = stat.state();
+    stat.close();
+    const settled = state === 'S' || state === 'D' || now - this.attachedAt > ATTACH_SETTLE_MS;
+    if (settled) this.asleepAtAttach.delete(tid);
+    return !settled;
+  }
+
   private frameless(tid: number): SampleResult {
     return {
       tid,
@@ -469,6 +494,10 @@ export class Target {
           }
         }
         if (!t.runtime) continue;
+      }
+      if (this.wokenByAttach(t.tid, now)) {
+        out.push({ ...this.frameless(t.tid), idle: true });
+        continue;
       }
       try {
         const s = t.sample(dueNs);
@@ -536,6 +565,18 @@ function checkAccess(pid: number): void {
     if (code === 'ENOENT' && !processExists(pid))
       throw new LuaprofError('noSuchProcess', `no process with pid ${pid}`);
   }
+}
+
+/** The threads waiting in the kernel (S or D) before luaprof stops any. */
+function threadsAsleep(pid: number): Set<number> {
+  const asleep = new Set<number>();
+  for (const tid of listThreads(pid)) {
+    const stat = new ThreadStat(pid, tid);
+    const state = stat.state();
+    stat.close();
+    if (state === 'S' || state === 'D') asleep.add(tid);
+  }
+  return asleep;
 }
 
 /** A debugger or strace holding any thread: refused by name, whatever the mode (a pause would fail with EPERM). */

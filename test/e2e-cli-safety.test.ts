@@ -67,8 +67,9 @@ describe('record -- command', () => {
     const out = join(dir, 'idle.json');
     // The Lua thread waits in the kernel the whole time (the child `sleep`): every sample is idle. It
     // is attached to once it waits: luaprof's first sample is taken at the attach, and a command
-    // started by `record --` could still be running its chunk then (a sample with Lua frames). Still
-    // open: about 1 recording in 5 here counts one of its 3 samples as running (exit 0).
+    // started by `record --` could still be running its chunk then (a sample with Lua frames). The
+    // attach's own stop wakes the thread for a moment (Target.wokenByAttach): 1 recording in 2 counted
+    // a sample of it as running (exit 0) before.
     const lua = spawn('lua5.4', ['-e', 'os.execute("sleep 3")'], { stdio: 'ignore' });
     execFileSync('sleep', ['0.4']);
     const r = luaprofSync(['record', '-p', String(lua.pid), '-d', '1s', '-o', out]);
