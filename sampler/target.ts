@@ -421,7 +421,6 @@ export class Target {
       .map((t) => ({ ...this.frameless(t.tid), idle: true, stopped: true }));
   }
 
-  /** A result without frames for one of its threads (a stopped tick's, a failed sample's). */
   /**
    * A thread asleep when the attach began, not yet seen asleep again, within ATTACH_SETTLE_MS of the
    * attach: luaprof's stops during the attach (the main thread's registers, where no global holds its
@@ -439,6 +438,7 @@ export class Target {
     return !settled;
   }
 
+  /** A result without frames for one of its threads (a stopped tick's, a failed sample's). */
   private frameless(tid: number): SampleResult {
     return {
       tid,
