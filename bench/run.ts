@@ -10,6 +10,8 @@
  *                          (bench/timer-floor.ts: the floor under the default mode's kernel copies)
  *   native-floor           the same timer also writing --native's perf sample (registers, 32 KB of stack)
  *                          at each firing (bench/timer-floor.ts native: the kernel's part of --native)
+ *   copy-floor             the default's own timer and program copying the target, the ring emptied
+ *                          without walking (bench/copy-floor.ts: the default's kernel side alone)
  *   blocking               under `luaprof record --blocking` (stops the thread for each sample)
  *   default                under `luaprof record` (copies the running thread with process_vm_readv, no stop)
  *   native                 under `luaprof record --native` (a lone thread: the kernel's copies at its ticks with
@@ -71,6 +73,7 @@ import {
 const FLOOR = join(ROOT, 'dist/bench/ptrace-floor.js');
 const WAKE_FLOOR = join(ROOT, 'dist/bench/wake-floor.js');
 const TIMER_FLOOR = join(ROOT, 'dist/bench/timer-floor.js');
+const COPY_FLOOR = join(ROOT, 'dist/bench/copy-floor.js');
 const args = process.argv.slice(2);
 const opt = option;
 const ROUNDS = Number(opt('rounds', '7'));
@@ -99,6 +102,7 @@ const ALL_MODES = [
   'wake-floor',
   'timer-floor',
   'native-floor',
+  'copy-floor',
   'blocking',
   'default',
   'native',
@@ -135,7 +139,7 @@ interface Run {
 
 type Config =
   | { kind: 'alone'; again: boolean }
-  | { kind: 'floor'; rate: number; floor: 'ptrace' | 'wake' | 'timer' | 'native' }
+  | { kind: 'floor'; rate: number; floor: 'ptrace' | 'wake' | 'timer' | 'native' | 'copy' }
   | { kind: 'luaprof'; mode: LuaprofMode; rate: number; cli: CliModes; flags: string[]; baseline: boolean };
 
 const label = (c: Config) =>
@@ -152,8 +156,15 @@ const FLOOR_NAMES = {
   wake: 'bare wake-up on its CPU',
   timer: 'bare timer on its CPU time',
   native: "bare timer writing --native's perf sample",
+  copy: "the default's copies, not walked",
 };
-const FLOOR_SCRIPTS = { ptrace: FLOOR, wake: WAKE_FLOOR, timer: TIMER_FLOOR, native: TIMER_FLOOR };
+const FLOOR_SCRIPTS = {
+  ptrace: FLOOR,
+  wake: WAKE_FLOOR,
+  timer: TIMER_FLOOR,
+  native: TIMER_FLOOR,
+  copy: COPY_FLOOR,
+};
 
 const notes: string[] = [];
 const current = detectModes(CLI);
@@ -169,6 +180,7 @@ for (const rate of RATES) {
   if (MODES.includes('wake-floor')) configs.push({ kind: 'floor', rate, floor: 'wake' });
   if (MODES.includes('timer-floor')) configs.push({ kind: 'floor', rate, floor: 'timer' });
   if (MODES.includes('native-floor')) configs.push({ kind: 'floor', rate, floor: 'native' });
+  if (MODES.includes('copy-floor')) configs.push({ kind: 'floor', rate, floor: 'copy' });
   for (const mode of ['blocking', 'default', 'native'] as const) {
     if (!MODES.includes(mode)) continue;
     for (const [cli, isBase] of [[current, false], ...(baseline ? [[baseline, true]] : [])] as [

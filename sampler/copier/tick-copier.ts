@@ -23,6 +23,7 @@ import {
   MAP_HASH,
   MAP_RINGBUF,
   PROG_PERF_EVENT,
+  programRunStats,
 } from '../os/bpf.js';
 import { closeFd } from '../os/shared-pages.js';
 import { monotonicNs } from '../os/on-cpu.js';
@@ -393,6 +394,11 @@ export class TickCopiers implements CopySource {
   private release(): void {
     this.ring.release();
     for (const t of this.threads.values()) t.user?.release();
+  }
+
+  /** The program's time in the kernel and its runs (bench/tick-cost.ts; counted while kernel.bpf_stats_enabled is 1). */
+  runStats(): { runNs: number; runs: number } | null {
+    return programRunStats(this.program);
   }
 
   stop(): void {

@@ -20,6 +20,7 @@ const CMD = {
   mapDelete: 3,
   progLoad: 5,
   progGetNextId: 11,
+  objGetInfoByFd: 15,
 } as const;
 export const MAP_HASH = 1;
 export const MAP_ARRAY = 2;
@@ -92,6 +93,25 @@ function elementCall(cmd: number, fd: number, key: Buffer, value: Buffer | null)
 export function lookupMap(fd: number, key: Buffer, valueBytes: number): Buffer | null {
   const value = Buffer.alloc(valueBytes);
   return elementCall(CMD.mapLookup, fd, key, value) ? value : null;
+}
+
+/** bpf_prog_info's run_time_ns and run_cnt (include/uapi/linux/bpf.h): counted while kernel.bpf_stats_enabled is 1. */
+const PROG_INFO_BYTES = 232;
+const PROG_INFO_RUN_TIME_NS = 192;
+const PROG_INFO_RUN_COUNT = 200;
+
+/** The time a program's runs took in the kernel, and how many: zero unless kernel.bpf_stats_enabled is 1. */
+export function programRunStats(fd: number): { runNs: number; runs: number } | null {
+  const info = Buffer.alloc(PROG_INFO_BYTES);
+  const a = Buffer.alloc(ATTR_BYTES);
+  a.writeUInt32LE(fd, 0);
+  a.writeUInt32LE(info.length, 4);
+  a.writeBigUInt64LE(address(info), 8);
+  if (bind().bpf(CMD.objGetInfoByFd, a) !== 0) return null;
+  return {
+    runNs: Number(info.readBigUInt64LE(PROG_INFO_RUN_TIME_NS)),
+    runs: Number(info.readBigUInt64LE(PROG_INFO_RUN_COUNT)),
+  };
 }
 
 /** Loads a program; its fd, or the verifier's log when refused (asked for only then: it can be long). */
