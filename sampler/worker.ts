@@ -54,7 +54,7 @@ const HINT_EVERY_MS = 100;
 const PIN_MIN_WAIT_MS = 0.05;
 
 /** The longest the sampler waits for the copier's next copy before it looks at the rest again. */
-const COPIER_WAIT_MS = 40;
+const COPIER_WAIT_MS = 20;
 /** The highest rate the copier thread samples at (see run()). */
 const COPIER_MAX_HZ = 2000;
 /** The longest the tick program's load runs with luaprof's helper threads lowered (see openCopier). */

@@ -2,13 +2,8 @@
  * How many of the copier thread's copies the sampling worker lets queue before it wakes to walk them
  * (sampler/copier/copier.ts, Copier.next): a wake-up costs CPU, one per batch rather than one per sample.
  */
-/**
- * Walks of the copier's copies are batched to about this long: one wake-up of the worker walks them all.
- * On this project's VM a wake-up of the worker costs ~190 µs of luaprof's CPU and each copy read ~12 µs
- * (bench/copy-floor.ts, the ring emptied every 8/16/32 ms): 32 ms took luaprof's steady CPU per sample
- * at 1000 Hz from 70-110 µs to 54-86 µs (three interleaved pairs of 12-s recordings).
- */
-export const COPIER_BATCH_MS = 32;
+/** Walks of the copier's copies are batched to about this long: one wake-up of the worker walks them all. */
+export const COPIER_BATCH_MS = 8;
 /**
  * Copies walked with one plan before walks are batched. A copy that lacked part of the stack is taken
  * again when it is walked: while a plan settles, that is µs after its due time, not ms.

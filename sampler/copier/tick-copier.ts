@@ -159,8 +159,6 @@ export class TickCopiers implements CopySource {
   private lostReadAt = 0;
   private readonly plan = Buffer.alloc(PLAN_VALUE_BYTES);
   private readonly sleepWord = new Int32Array(new SharedArrayBuffer(4));
-  /** The length of the last record read from the ring (bounds the wait for a batch). */
-  private recordBytes = 0;
   private readonly threads = new Map<number, ThreadTicks>();
   private nextRedraw = 0;
 
@@ -369,12 +367,8 @@ export class TickCopiers implements CopySource {
       this.nextRedraw = now + REDRAW_MS;
     }
     if (!this.ring.hasRecords) {
-      // The timers are the threads': records come as they run, so the wait is the batch's length, and
-      // no longer than a quarter of the ring takes in records of the size seen last (a deep stack's
-      // records can be 100s of KB: a full ring loses the copies that follow).
-      const fits = Math.max(1, Math.floor(RING_BYTES / 4 / Math.max(this.recordBytes, 1)));
-      const copies = Math.min(Math.max(1, batch), fits);
-      Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, copies * this.intervalMs));
+      // The timers are the threads': records come as they run, so the wait is the batch's length.
+      Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, Math.max(1, batch) * this.intervalMs));
     }
     // Copies the sampler is too far behind to walk in time are given up, counted late: a copy walked
     // long after its tick that lacks part of the stack would be completed from the thread as it is now.
@@ -382,7 +376,6 @@ export class TickCopiers implements CopySource {
     this.release();
     for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
       const t = r.length >= RECORD_HEADER ? this.threads.get(r.readUInt32LE(8)) : undefined;
-      this.recordBytes = r.length;
       const copy = t ? t.read(r) : null;
       if (copy !== null && copy.dueNs >= oldest) {
         if (t!.user) copy.user = t!.user.at(copy.dueNs, USER_SAMPLE_WITHIN_NS);
