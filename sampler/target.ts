@@ -26,7 +26,15 @@ import { PucRuntime } from './lua/puc/runtime.js';
 import { type LuaRuntime, StateGoneError } from './lua/runtime.js';
 import { NativeStacks } from './native-stack.js';
 import type { Mapping } from './os/maps.js';
-import { exePath, listThreads, processExists, readMaps, threadState, ThreadStat } from './os/procfs.js';
+import {
+  exePath,
+  isAsleep,
+  listThreads,
+  processExists,
+  readMaps,
+  threadState,
+  ThreadStat,
+} from './os/procfs.js';
 import { getRegs, tracerOf } from './os/ptrace.js';
 import { RemoteMemory } from './os/remote-memory.js';
 import { isExiting, pauseThread, TargetGoneError } from './pause.js';
@@ -431,7 +439,7 @@ export class Target {
   private wokenByAttach(tid: number, now: number): boolean {
     if (!this.asleepAtAttach?.has(tid) || this.opts.idle) return false;
     const state = threadState(this.pid, tid);
-    const settled = state === 'S' || state === 'D' || now - this.attachedAt > ATTACH_SETTLE_MS;
+    const settled = isAsleep(state) || now - this.attachedAt > ATTACH_SETTLE_MS;
     if (settled) this.asleepAtAttach.delete(tid);
     return !settled;
   }
@@ -570,7 +578,7 @@ function threadsAsleep(pid: number): Set<number> {
   const asleep = new Set<number>();
   for (const tid of listThreads(pid)) {
     const state = threadState(pid, tid);
-    if (state === 'S' || state === 'D') asleep.add(tid);
+    if (isAsleep(state)) asleep.add(tid);
   }
   return asleep;
 }

@@ -20,7 +20,7 @@ import { CaptureError, type LuaRuntime, type ResolvedLua, StateGoneError } from 
 import { NativeStacks, type NativeStack, type StackCopy } from './native-stack.js';
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs, OnCpuTracker, type CpuState } from './os/on-cpu.js';
-import { ThreadStat } from './os/procfs.js';
+import { isAsleep, ThreadStat } from './os/procfs.js';
 import { SwitchRegs } from './os/switch-regs.js';
 import type { UserSample } from './os/user-samples.js';
 import { getRegs } from './os/ptrace.js';
@@ -296,7 +296,7 @@ export class ThreadSampler {
     if (!opts.idle) {
       // A sleeping thread is idle: leave it be, without stopping it at all.
       const state = this.stat.state();
-      if (state === 'S' || state === 'D')
+      if (isAsleep(state))
         return {
           tid,
           pid,
@@ -616,7 +616,7 @@ export class ThreadSampler {
       return this.oncpu!.switchedDuring ? 'on' : 'still';
     if (st !== 'unknown') return st;
     const letter = this.stat.state();
-    return letter === 'S' || letter === 'D' ? 'sleeping' : 'on';
+    return isAsleep(letter) ? 'sleeping' : 'on';
   }
 
   /**

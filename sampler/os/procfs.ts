@@ -49,6 +49,11 @@ export function threadState(pid: number, tid: number): string | null {
   }
 }
 
+/** A thread waiting in the kernel by its state letter: interruptible (S) or not (D). */
+export function isAsleep(state: string | null): boolean {
+  return state === 'S' || state === 'D';
+}
+
 /** The fields of a /proc stat line from the state on (field 3): the command before them may hold spaces and parentheses. */
 export function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
