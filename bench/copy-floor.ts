@@ -8,16 +8,16 @@
  *
  *   node dist/bench/copy-floor.js PID RATE_HZ   (prints "floor: attached", then one JSON line at the end)
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { CopierBatch } from '../sampler/copier/batch.js';
 import { nextCopy } from '../sampler/copier/next-copy.js';
 import { TickCopiers } from '../sampler/copier/tick-copier.js';
 import { Target } from '../sampler/target.js';
+import { withBpfStats } from './harness.js';
 
 /** Copies walked as the sampler walks them before this process only empties the ring. */
 const SETTLE_WALKS = 300;
-const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);
@@ -35,9 +35,6 @@ if (!loaded) {
   process.exit(2);
 }
 const copier: TickCopiers = loaded;
-// The program's own time in the target, counted while the kernel is asked to (put back after).
-const statsWere = readFileSync(BPF_STATS, 'utf8').trim();
-writeFileSync(BPF_STATS, '1');
 const batch = new CopierBatch(intervalMs);
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
@@ -47,14 +44,15 @@ let copies = 0;
 /** Copies only taken from the ring, and this process's CPU from the first of them on. */
 let drained = 0;
 let drainCpu0 = process.cpuUsage();
-try {
-  await loop();
-} catch (e) {
-  // The target exits under us: the last walk may find it gone.
-  if (existsSync(`/proc/${pid}`)) throw e;
-} finally {
-  writeFileSync(BPF_STATS, statsWere);
-}
+// The program's own time in the target is counted meanwhile.
+await withBpfStats(async () => {
+  try {
+    await loop();
+  } catch (e) {
+    // The target exits under us: the last walk may find it gone.
+    if (existsSync(`/proc/${pid}`)) throw e;
+  }
+});
 
 async function loop(): Promise<void> {
   let checkedAt = 0;
@@ -91,7 +89,7 @@ async function loop(): Promise<void> {
 }
 const seconds = (performance.now() - t0) / 1000;
 const used = process.cpuUsage(cpu0);
-const stats = copier.runStats();
+const programUs = copier.programUsPerRun();
 const drainUsed = process.cpuUsage(drainCpu0);
 copier.stop();
 console.log(
@@ -99,7 +97,7 @@ console.log(
     cycles: copies,
     rateHz: Math.round(copies / seconds),
     cpuUs: used.user + used.system,
-    programUs: stats && stats.runs > 0 ? stats.runNs / stats.runs / 1000 : null,
+    programUs,
     drainUsPerCopy: drained > 0 ? (drainUsed.user + drainUsed.system) / drained : null,
   }),
 );

@@ -8,7 +8,7 @@
  * measure), with a message saying so.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 
@@ -140,4 +140,20 @@ export function reportHeader(what: string): string[] {
     .map((x) => x.toFixed(2))
     .join(' ');
   return [`    ${commandLine()}`, '', `${new Date().toISOString()}, load average ${load}; ${what}`, ''];
+}
+
+const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
+
+/**
+ * Runs `body` with the kernel counting BPF programs' time (kernel.bpf_stats_enabled: a few ns per
+ * run, so only while asked), and puts the setting back after.
+ */
+export async function withBpfStats<T>(body: () => Promise<T>): Promise<T> {
+  const was = readFileSync(BPF_STATS, 'utf8').trim();
+  writeFileSync(BPF_STATS, '1');
+  try {
+    return await body();
+  } finally {
+    writeFileSync(BPF_STATS, was);
+  }
 }

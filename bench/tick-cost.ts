@@ -13,7 +13,6 @@
  *       [--repeat 3] [--interpreter lua5.4] [--native] [--host]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CopierBatch } from '../sampler/copier/batch.js';
@@ -21,7 +20,7 @@ import { nextCopy } from '../sampler/copier/next-copy.js';
 import { NATIVE_TICK_STACK, TickCopiers } from '../sampler/copier/tick-copier.js';
 import { StackIds } from '../sampler/stack-ids.js';
 import { Target } from '../sampler/target.js';
-import { ROOT, median, option, reportHeader } from './harness.js';
+import { ROOT, median, option, reportHeader, withBpfStats } from './harness.js';
 
 const SECONDS = Number(option('seconds', '8'));
 const WARM = Number(option('warm', '3'));
@@ -118,7 +117,7 @@ async function once(): Promise<Run> {
       split.walk += c - b;
       split.intern += d - c;
     }
-    const stats = copier?.runStats();
+    const programUs = copier?.programUsPerRun() ?? NaN;
     copier?.stop();
     const used = process.cpuUsage(cpu0);
     const n = samples - counted;
@@ -128,23 +127,17 @@ async function once(): Promise<Run> {
       samples: n,
       uncopied,
       split: { copy: per(split.copy), walk: per(split.walk), intern: per(split.intern) },
-      programUsPerRun: stats && stats.runs > 0 ? stats.runNs / stats.runs / 1000 : NaN,
+      programUsPerRun: programUs,
     };
   } finally {
     child.kill('SIGKILL');
   }
 }
 
-// The kernel counts a program's time only while asked to (a few ns per run); put back after.
-const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
-const statsWere = readFileSync(BPF_STATS, 'utf8').trim();
-writeFileSync(BPF_STATS, '1');
 const runs: Run[] = [];
-try {
+await withBpfStats(async () => {
   for (let r = 0; r < REPEAT; r++) runs.push(await once());
-} finally {
-  writeFileSync(BPF_STATS, statsWere);
-}
+});
 const fmt = (xs: number[]) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.toFixed(1)).join(', ')})`;
 console.log(
   [

@@ -396,9 +396,10 @@ export class TickCopiers implements CopySource {
     for (const t of this.threads.values()) t.user?.release();
   }
 
-  /** The program's time in the kernel and its runs (bench/tick-cost.ts; counted while kernel.bpf_stats_enabled is 1). */
-  runStats(): { runNs: number; runs: number } | null {
-    return programRunStats(this.program);
+  /** The program's mean time per run in the kernel, µs (benches; null unless kernel.bpf_stats_enabled was 1). */
+  programUsPerRun(): number | null {
+    const stats = programRunStats(this.program);
+    return stats && stats.runs > 0 ? stats.runNs / stats.runs / 1000 : null;
   }
 
   stop(): void {
