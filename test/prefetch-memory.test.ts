@@ -228,6 +228,36 @@ describe('PrefetchMemory', () => {
     expect(pm.beginFrom(copy.bytes, plan.version)).toBe(false);
   });
 
+  it('a plan made by walks without the chain drops its records once copies come with it', () => {
+    const live = new LiveTarget();
+    const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
+    const chained = () => new PucCapture(layout, undefined, undefined, snap.L).capture(pm, snap.L, snap.G);
+    // Sampled the usual way first (the tick copier still loading): the plan holds the records.
+    pm.begin();
+    const cis = chained().threads[0].frames.map((f) => f.ci);
+    pm.end();
+    const planned = () => {
+      const plan = pm.exportPlan();
+      return Array.from({ length: plan.count }, (_, i) => ({
+        addr: Number(plan.iov.readBigUInt64LE(i * 16)),
+        len: Number(plan.iov.readBigUInt64LE(i * 16 + 8)),
+      }));
+    };
+    const inPlan = (a: number) => planned().some((r) => a >= r.addr && a < r.addr + r.len);
+    expect(cis.filter(inPlan)).toEqual(cis);
+    const before = pm.planVersion;
+    // The copies now follow the chain: no walk need miss for the plan to leave its records.
+    pm.leaveChained = true;
+    expect(pm.planVersion).toBe(before + 1);
+    expect(cis.filter(inPlan)).toEqual([]);
+    expect(planned().length).toBeGreaterThan(0);
+    // The walks on that plan read every record from the chain (or the thread), and replan nothing.
+    pm.begin();
+    chained();
+    pm.end();
+    expect(pm.planVersion).toBe(before + 1);
+  });
+
   it("a copy's call chain serves the reads of the main thread's call records, which plans then leave out", () => {
     const live = new LiveTarget();
     const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0);
@@ -396,5 +426,60 @@ describe('PrefetchMemory', () => {
     expect(frameCis(pm)).toEqual(frames);
     expect(pm.missedWhileStrict).toBe(false);
     pm.end();
+  });
+});
+
+describe('PrefetchMemory plans bound to what a copier takes', () => {
+  /** Memory readable everywhere (zeros). */
+  const anywhere = {
+    read: (_addr: number, len: number) => Buffer.alloc(len),
+    readMany: (ranges: readonly { len: number }[]) => ranges.map((r) => Buffer.alloc(r.len)),
+    destination: (len: number) => ({ bytes: Buffer.alloc(len), addr: 0 }),
+    readPrepared: (_dest: unknown, len: number) => len,
+  } as unknown as RemoteMemory;
+  const planned = (pm: PrefetchMemory) => {
+    const plan = pm.exportPlan();
+    return Array.from({ length: plan.count }, (_, i) => Number(plan.iov.readBigUInt64LE(i * 16)));
+  };
+  /** Walk w reads three objects a page apart from each other and from every other walk's. */
+  const walk = (pm: PrefetchMemory, w: number) => {
+    pm.begin();
+    for (let k = 0; k < 3; k++) pm.read(0x10_0000 + (w * 3 + k) * 0x1000, 64);
+    pm.end();
+  };
+  const addrsOf = (ws: number[]) => ws.flatMap((w) => [0, 1, 2].map((k) => 0x10_0000 + (w * 3 + k) * 0x1000));
+
+  it('a plan beyond the bound keeps the newest walks that fit, at once and as walks come', () => {
+    const pm = new PrefetchMemory(anywhere, 512, 256 << 10, 64);
+    for (let w = 0; w < 10; w++) walk(pm, w);
+    expect(planned(pm)).toHaveLength(30);
+    const version = pm.planVersion;
+    pm.boundPlans({ spans: 8, spanBytes: 1 << 15, bytes: 1 << 19 });
+    expect(pm.planVersion).toBe(version + 1);
+    expect(planned(pm).sort((a, b) => a - b)).toEqual(addrsOf([8, 9]));
+    walk(pm, 10);
+    expect(planned(pm).sort((a, b) => a - b)).toEqual(addrsOf([9, 10]));
+    // The same bound again: nothing to do.
+    pm.boundPlans({ spans: 8, spanBytes: 1 << 15, bytes: 1 << 19 });
+    expect(planned(pm).sort((a, b) => a - b)).toEqual(addrsOf([9, 10]));
+  });
+
+  it('long spans count once per spanBytes, and bytes are bounded too', () => {
+    /** Four walks, each of one 100,000-byte object: 4 spans of 32 KB each. */
+    const walked = () => {
+      const pm = new PrefetchMemory(anywhere, 512, 256 << 10, 64);
+      for (let w = 1; w <= 4; w++) {
+        pm.begin();
+        pm.read(0x100_0000 * w, 100_000);
+        pm.end();
+      }
+      return pm;
+    };
+    const bySpans = walked();
+    bySpans.boundPlans({ spans: 8, spanBytes: 1 << 15, bytes: 1 << 19 });
+    expect(planned(bySpans)).toEqual([0x100_0000 * 3, 0x100_0000 * 4]);
+    const byBytes = walked();
+    byBytes.boundPlans({ spans: 64, spanBytes: 1 << 15, bytes: 250_000 });
+    expect(planned(byBytes)).toEqual([0x100_0000 * 3, 0x100_0000 * 4]);
   });
 });

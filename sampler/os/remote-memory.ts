@@ -165,6 +165,8 @@ export type { Range };
 interface WalkRead extends Range {
   /** Read through readLate: copied after the other spans (LATE). */
   late?: number;
+  /** A record of a call chain (CHAINED): left out of plans while a copier copies the chain itself. */
+  chained?: boolean;
 }
 
 /** A span of one walk's reads, merged by address, and how late its reads were (see setPlan). */
@@ -241,6 +243,23 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
   return true;
 }
 
+/** What one copy of a copier takes at most: spans (a longer one counts once per spanBytes), bytes. */
+export interface PlanBound {
+  spans: number;
+  spanBytes: number;
+  bytes: number;
+}
+
+function withinBound(plan: readonly Range[], bound: PlanBound): boolean {
+  let spans = 0;
+  let bytes = 0;
+  for (const p of plan) {
+    spans += Math.ceil(p.len / bound.spanBytes);
+    bytes += p.len;
+  }
+  return spans <= bound.spans && bytes <= bound.bytes;
+}
+
 /** A plan as one pass of process_vm_readv's remote iovecs (PrefetchMemory.exportPlan). */
 interface ExportedPlan {
   iov: Buffer;
@@ -290,11 +309,9 @@ export class PrefetchMemory implements BatchMemory {
   private readonly usedLate: number[] = [];
   private usedCount = 0;
   private readonly recent: RecentWalk[] = [];
-  /**
-   * The copies come with the thread's call chain (beginFrom): its records (read as CHAINED) are left
-   * out of plans, which would otherwise copy the records of every recent walk wherever they were then.
-   */
-  leaveChained = false;
+  private leavingChained = false;
+  /** What the copier that takes the plans copies at most (null: a pause's own read, up to 1024 spans). */
+  private bound: PlanBound | null = null;
   /** The read being looked up is one of those (see miss()). */
   private readChained = false;
   /** The call chain a copy taken elsewhere came with (beginFrom), its records' length, and where the walk is in it. */
@@ -337,6 +354,50 @@ export class PrefetchMemory implements BatchMemory {
      */
     private readonly copies = 1,
   ) {}
+
+  /**
+   * The copies come with the thread's call chain (beginFrom): its records (read as CHAINED) are left
+   * out of plans, which would otherwise copy the records of every recent walk wherever they were then.
+   */
+  get leaveChained(): boolean {
+    return this.leavingChained;
+  }
+
+  set leaveChained(leave: boolean) {
+    if (leave === this.leavingChained) return;
+    this.leavingChained = leave;
+    // The walks before (taken without the chain) read its records: a plan made of them copies every
+    // record they met, wherever it was, which on lua5.2's deep torn.lua came to 110-150 spans, more
+    // than a tick's copy takes. The tick copier then copied nothing, for the rest of the recording,
+    // and the walks that came did not read enough to push those walks out.
+    if (leave) this.replanWithout((r) => r.chained === true);
+  }
+
+  /**
+   * The plans from now on fit `bound` (a copier's). One that did not fit was copied by no copy: the
+   * thread was sampled the usual way, never by the copier, for as long as the plan stood.
+   */
+  boundPlans(bound: PlanBound | null): void {
+    if (bound === this.bound) return;
+    this.bound = bound;
+    if (!bound || withinBound(this.current.spans, bound)) return;
+    const next = this.planFromRecent();
+    if (!this.isCurrentPlan(next)) this.setPlan(next);
+  }
+
+  /** Takes the reads `drop` selects out of the recent walks, and plans anew from what is left. */
+  private replanWithout(drop: (r: WalkRead) => boolean): void {
+    let changed = false;
+    for (let i = 0; i < this.recent.length; i++) {
+      const reads = this.recent[i].reads;
+      if (!reads.some(drop)) continue;
+      this.recent[i] = this.recentWalk(reads.filter((r) => !drop(r)));
+      changed = true;
+    }
+    if (!changed) return;
+    const next = this.planFromRecent();
+    if (!this.isCurrentPlan(next)) this.setPlan(next);
+  }
 
   /** A plan exists: begin() will copy what earlier walks read. */
   get planned(): boolean {
@@ -551,12 +612,11 @@ export class PrefetchMemory implements BatchMemory {
     if (replanStable) this.walksSinceStableReplan = 0;
     const used: WalkRead[] = [];
     for (let i = 0; i < this.usedCount; i++) {
-      const late = this.usedLate[i];
-      used.push(
-        late
-          ? { addr: this.usedAddr[i], len: this.usedLen[i], late }
-          : { addr: this.usedAddr[i], len: this.usedLen[i] },
-      );
+      const flags = this.usedLate[i];
+      const read: WalkRead = { addr: this.usedAddr[i], len: this.usedLen[i] };
+      if (flags & ~CHAINED) read.late = flags & ~CHAINED;
+      if (flags & CHAINED) read.chained = true;
+      used.push(read);
     }
     if (unreadable.length > 0) this.forget(unreadable);
     const walk = unreadable.length > 0 ? outside(used, unreadable) : used;
@@ -643,7 +703,27 @@ export class PrefetchMemory implements BatchMemory {
    * came: a replan sorts spans, not every read of 64 walks of a deep stack again).
    */
   private planFromRecent(): PlannedSpan[] {
-    const spans = this.recent.flatMap((w) => w.spans);
+    const plan = this.planOf(this.recent);
+    const bound = this.bound;
+    if (!bound || this.recent.length <= 1 || withinBound(plan, bound)) return plan;
+    // More than a copy takes (the walks of many coroutines, or records scattered over the heap): the
+    // newest walks whose plan fits, the older ones forgotten.
+    let kept = 1;
+    let best = this.planOf(this.recent.slice(-1));
+    for (let lo = 2, hi = this.recent.length - 1; lo <= hi;) {
+      const mid = (lo + hi) >> 1;
+      const p = this.planOf(this.recent.slice(-mid));
+      if (withinBound(p, bound)) {
+        [kept, best] = [mid, p];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    this.recent.splice(0, this.recent.length - kept);
+    return best;
+  }
+
+  private planOf(walks: readonly RecentWalk[]): PlannedSpan[] {
+    const spans = walks.flatMap((w) => w.spans);
     spans.sort((a, b) => a.addr - b.addr || a.len - b.len);
     const plan = mergeSorted<WalkSpan, PlannedSpan>(
       spans,
@@ -759,7 +839,7 @@ export class PrefetchMemory implements BatchMemory {
       const k = this.usedCount++;
       this.usedAddr[k] = addr;
       this.usedLen[k] = len;
-      this.usedLate[k] = lateAndChained & ~CHAINED;
+      this.usedLate[k] = lateAndChained;
     }
     const i = spanIndex(this.spans, addr, len);
     if (i >= 0) this.hits++;
