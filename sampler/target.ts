@@ -80,6 +80,8 @@ export class Target {
   private readonly mainStat: ThreadStat;
   /** Threads asleep when the attach began, until seen asleep again (wokenByAttach). */
   private asleepAtAttach: Set<number> | null = null;
+  /** In a job-control stop when the attach began (see stoppedByItsUser). */
+  private stoppedAtAttach = false;
   private attachedAt = 0;
   /** The last tick found a thread running, and when /proc last said whether the process is stopped. */
   private sawRunning = false;
@@ -115,6 +117,7 @@ export class Target {
     checkAccess(pid);
     checkNotTraced(pid);
     const asleep = threadsAsleep(pid);
+    const stoppedAtAttach = threadState(pid, pid) === 'T';
     const detected = detectLua(pid);
     if (!detected && !opts.version)
       throw new LuaprofError(
@@ -148,6 +151,7 @@ export class Target {
     }
     const t = new Target(pid, detection, mem, opts, primary, discovery);
     t.asleepAtAttach = asleep;
+    t.stoppedAtAttach = stoppedAtAttach;
     t.initThreads(noLua);
     t.attachedAt = performance.now();
     if (choice) t.guardLayout(choice, detected?.version ?? null);
@@ -541,7 +545,12 @@ export class Target {
     // A copy the kernel took at a tick of a thread's CPU time: it ran then (a stopped thread has none).
     for (const t of this.threads.values()) if (t.suppliedRunning) return false;
     this.stopCheckedAt = now;
-    return this.mainStat.state() === 'T';
+    if (this.mainStat.state() === 'T') return true;
+    // The attach's stops let a stopped process out of its stop for a moment (4,000 reads of its state
+    // around an attach found it running once): samples then showed its frozen stack as running.
+    if (this.stoppedAtAttach && now - this.attachedAt <= ATTACH_SETTLE_MS) return true;
+    this.stoppedAtAttach = false;
+    return false;
   }
 }
 
