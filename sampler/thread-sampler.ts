@@ -25,7 +25,7 @@ import { SwitchRegs } from './os/switch-regs.js';
 import type { UserSample } from './os/user-samples.js';
 import { getRegs } from './os/ptrace.js';
 import type { Registers } from './os/registers.js';
-import { PrefetchMemory, type PlanBound, type RemoteMemory } from './os/remote-memory.js';
+import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
 import { pauseThread } from './pause.js';
 import type { CopierCopy } from './copier/copier.js';
 import type { CallChain } from './os/call-chain.js';
@@ -240,9 +240,8 @@ export class ThreadSampler {
     return chain;
   }
 
-  /** The plan of the copy, made to fit what the copier takes. */
-  copyPlan(bound: PlanBound): ReturnType<PrefetchMemory['exportPlan']> {
-    this.pm.boundPlans(bound);
+  /** The plan of the copy (for the copier thread). */
+  copyPlan(): ReturnType<PrefetchMemory['exportPlan']> {
     return this.pm.exportPlan();
   }
 

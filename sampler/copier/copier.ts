@@ -18,7 +18,6 @@ import type { CopierStart } from './copier-thread.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import type { UserSample } from '../os/user-samples.js';
 import type { CallChain } from '../os/call-chain.js';
-import type { PlanBound } from '../os/remote-memory.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -51,8 +50,6 @@ export interface CopierCopy extends SlotRecord {
 
 /** What the sampling worker asks of a copier: this thread's one, or the kernel's (tick-copier.ts). */
 export interface CopySource {
-  /** What one copy takes at most: a plan beyond it is not copied. */
-  readonly planBound: PlanBound;
   readonly usable: boolean;
   readonly hasReady: boolean;
   readonly late: number;
@@ -76,7 +73,6 @@ export interface CopySource {
 }
 
 export class Copier implements CopySource {
-  readonly planBound: PlanBound = { spans: MAX_PLAN_IOVECS, spanBytes: SLOT_BYTES, bytes: SLOT_BYTES };
   private readonly ch: Channel;
   private readonly worker: Worker;
   private taken = 0;

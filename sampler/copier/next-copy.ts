@@ -24,7 +24,7 @@ export function nextCopy(
   let cpu = -1;
   for (const t of threads) {
     const chain = ticks ? t.copiedWithChain() : null;
-    const plan = t.copyPlan(copier.planBound);
+    const plan = t.copyPlan();
     const c = t.cpu();
     versions += plan.version;
     const fits = c >= 0 && copier.publishPlan(t.tid, plan.iov, plan.count, plan.bytes, plan.version, chain);

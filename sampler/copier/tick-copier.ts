@@ -32,11 +32,7 @@ import { ThreadTimer, type UserSampleSpec } from '../os/perf-event.js';
 import { USER_REGS_MASK } from '../os/perf-regs.js';
 import { UserSamples } from '../os/user-samples.js';
 import type { CopierCopy, CopySource } from './copier.js';
-import type { PlanBound } from '../os/remote-memory.js';
 import {
-  MAX_BYTES,
-  MAX_SPAN,
-  MAX_SPANS,
   NONE_FAILED,
   PLAN_VALUE_BYTES,
   RECORD_CHAIN_COUNT,
@@ -157,7 +153,6 @@ class ThreadTicks {
  * to its thread by the thread id it holds.
  */
 export class TickCopiers implements CopySource {
-  readonly planBound: PlanBound = { spans: MAX_SPANS, spanBytes: MAX_SPAN, bytes: MAX_BYTES };
   readonly usable = true;
   private lost = 0;
   private skipped = 0;

@@ -243,23 +243,6 @@ function sameRanges(a: readonly Range[], b: readonly Range[]): boolean {
   return true;
 }
 
-/** What one copy of a copier takes at most: spans (a longer one counts once per spanBytes), bytes. */
-export interface PlanBound {
-  spans: number;
-  spanBytes: number;
-  bytes: number;
-}
-
-function withinBound(plan: readonly Range[], bound: PlanBound): boolean {
-  let spans = 0;
-  let bytes = 0;
-  for (const p of plan) {
-    spans += Math.ceil(p.len / bound.spanBytes);
-    bytes += p.len;
-  }
-  return spans <= bound.spans && bytes <= bound.bytes;
-}
-
 /** A plan as one pass of process_vm_readv's remote iovecs (PrefetchMemory.exportPlan). */
 interface ExportedPlan {
   iov: Buffer;
@@ -310,8 +293,6 @@ export class PrefetchMemory implements BatchMemory {
   private usedCount = 0;
   private readonly recent: RecentWalk[] = [];
   private leavingChained = false;
-  /** What the copier that takes the plans copies at most (null: a pause's own read, up to 1024 spans). */
-  private bound: PlanBound | null = null;
   /** The read being looked up is one of those (see miss()). */
   private readChained = false;
   /** The call chain a copy taken elsewhere came with (beginFrom), its records' length, and where the walk is in it. */
@@ -371,18 +352,6 @@ export class PrefetchMemory implements BatchMemory {
     // than a tick's copy takes. The tick copier then copied nothing, for the rest of the recording,
     // and the walks that came did not read enough to push those walks out.
     if (leave) this.replanWithout((r) => r.chained === true);
-  }
-
-  /**
-   * The plans from now on fit `bound` (a copier's). One that did not fit was copied by no copy: the
-   * thread was sampled the usual way, never by the copier, for as long as the plan stood.
-   */
-  boundPlans(bound: PlanBound | null): void {
-    if (bound === this.bound) return;
-    this.bound = bound;
-    if (!bound || withinBound(this.current.spans, bound)) return;
-    const next = this.planFromRecent();
-    if (!this.isCurrentPlan(next)) this.setPlan(next);
   }
 
   /** Takes the reads `drop` selects out of the recent walks, and plans anew from what is left. */
@@ -703,27 +672,7 @@ export class PrefetchMemory implements BatchMemory {
    * came: a replan sorts spans, not every read of 64 walks of a deep stack again).
    */
   private planFromRecent(): PlannedSpan[] {
-    const plan = this.planOf(this.recent);
-    const bound = this.bound;
-    if (!bound || this.recent.length <= 1 || withinBound(plan, bound)) return plan;
-    // More than a copy takes (the walks of many coroutines, or records scattered over the heap): the
-    // newest walks whose plan fits, the older ones forgotten.
-    let kept = 1;
-    let best = this.planOf(this.recent.slice(-1));
-    for (let lo = 2, hi = this.recent.length - 1; lo <= hi;) {
-      const mid = (lo + hi) >> 1;
-      const p = this.planOf(this.recent.slice(-mid));
-      if (withinBound(p, bound)) {
-        [kept, best] = [mid, p];
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    this.recent.splice(0, this.recent.length - kept);
-    return best;
-  }
-
-  private planOf(walks: readonly RecentWalk[]): PlannedSpan[] {
-    const spans = walks.flatMap((w) => w.spans);
+    const spans = this.recent.flatMap((w) => w.spans);
     spans.sort((a, b) => a.addr - b.addr || a.len - b.len);
     const plan = mergeSorted<WalkSpan, PlannedSpan>(
       spans,
