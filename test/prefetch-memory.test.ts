@@ -55,6 +55,15 @@ class LiveTarget {
   }
 }
 
+/** The ranges the plan the next copies take holds, in copy order. */
+function plannedRanges(pm: PrefetchMemory): { addr: number; len: number }[] {
+  const plan = pm.exportPlan();
+  return Array.from({ length: plan.count }, (_, i) => ({
+    addr: Number(plan.iov.readBigUInt64LE(i * 16)),
+    len: Number(plan.iov.readBigUInt64LE(i * 16 + 8)),
+  }));
+}
+
 function frameCis(pm: PrefetchMemory): number[] {
   const raw = new PucCapture(layout).capture(pm, snap.L, snap.G);
   return raw.threads.flatMap((t) => t.frames.map((f) => f.ci));
@@ -236,21 +245,14 @@ describe('PrefetchMemory', () => {
     pm.begin();
     const cis = chained().threads[0].frames.map((f) => f.ci);
     pm.end();
-    const planned = () => {
-      const plan = pm.exportPlan();
-      return Array.from({ length: plan.count }, (_, i) => ({
-        addr: Number(plan.iov.readBigUInt64LE(i * 16)),
-        len: Number(plan.iov.readBigUInt64LE(i * 16 + 8)),
-      }));
-    };
-    const inPlan = (a: number) => planned().some((r) => a >= r.addr && a < r.addr + r.len);
+    const inPlan = (a: number) => plannedRanges(pm).some((r) => a >= r.addr && a < r.addr + r.len);
     expect(cis.filter(inPlan)).toEqual(cis);
     const before = pm.planVersion;
     // The copies now follow the chain: no walk need miss for the plan to leave its records.
     pm.leaveChained = true;
     expect(pm.planVersion).toBe(before + 1);
     expect(cis.filter(inPlan)).toEqual([]);
-    expect(planned().length).toBeGreaterThan(0);
+    expect(plannedRanges(pm).length).toBeGreaterThan(0);
     // The walks on that plan read every record from the chain (or the thread), and replan nothing.
     pm.begin();
     chained();
@@ -269,10 +271,7 @@ describe('PrefetchMemory', () => {
     const cis = first.threads[0].frames.map((f) => f.ci);
     expect(cis.length).toBeGreaterThan(3);
     const plan = pm.exportPlan();
-    const planned = Array.from({ length: plan.count }, (_, i) => ({
-      addr: Number(plan.iov.readBigUInt64LE(i * 16)),
-      len: Number(plan.iov.readBigUInt64LE(i * 16 + 8)),
-    }));
+    const planned = plannedRanges(pm);
     const inPlan = (a: number) => planned.some((r) => a >= r.addr && a < r.addr + r.len);
     expect(cis.filter(inPlan)).toEqual([]);
     // The kernel's copy: the plan's spans, and the chain as the tick program lays it out.

@@ -154,7 +154,11 @@ function spanIndex(s: Spans, addr: number, len: number): number {
 
 /** The reads that overlap none of the ranges. */
 function outside<T extends Range>(reads: readonly T[], ranges: readonly Range[]): T[] {
-  return reads.filter((r) => !ranges.some((u) => r.addr < u.addr + u.len && u.addr < r.addr + r.len));
+  return reads.filter((r) => !overlapsAny(r, ranges));
+}
+
+function overlapsAny(r: Range, ranges: readonly Range[]): boolean {
+  return ranges.some((u) => r.addr < u.addr + u.len && u.addr < r.addr + r.len);
 }
 
 /** How many different walks' reads the next pause copies. */
@@ -289,7 +293,7 @@ export class PrefetchMemory implements BatchMemory {
   /** The reads of the walk since begin(), as numbers (objects are made only when they shape a plan). */
   private readonly usedAddr: number[] = [];
   private readonly usedLen: number[] = [];
-  private readonly usedLate: number[] = [];
+  private readonly usedFlags: number[] = [];
   private usedCount = 0;
   private readonly recent: RecentWalk[] = [];
   private leavingChained = false;
@@ -356,14 +360,7 @@ export class PrefetchMemory implements BatchMemory {
 
   /** Takes the reads `drop` selects out of the recent walks, and plans anew from what is left. */
   private replanWithout(drop: (r: WalkRead) => boolean): void {
-    let changed = false;
-    for (let i = 0; i < this.recent.length; i++) {
-      const reads = this.recent[i].reads;
-      if (!reads.some(drop)) continue;
-      this.recent[i] = this.recentWalk(reads.filter((r) => !drop(r)));
-      changed = true;
-    }
-    if (!changed) return;
+    if (!this.dropReads(drop)) return;
     const next = this.planFromRecent();
     if (!this.isCurrentPlan(next)) this.setPlan(next);
   }
@@ -581,7 +578,7 @@ export class PrefetchMemory implements BatchMemory {
     if (replanStable) this.walksSinceStableReplan = 0;
     const used: WalkRead[] = [];
     for (let i = 0; i < this.usedCount; i++) {
-      const flags = this.usedLate[i];
+      const flags = this.usedFlags[i];
       const read: WalkRead = { addr: this.usedAddr[i], len: this.usedLen[i] };
       if (flags & ~CHAINED) read.late = flags & ~CHAINED;
       if (flags & CHAINED) read.chained = true;
@@ -618,8 +615,19 @@ export class PrefetchMemory implements BatchMemory {
 
   /** Takes the ranges out of the recent walks' reads, so that no plan made from them holds them. */
   private forget(ranges: readonly Range[]): void {
-    for (let i = 0; i < this.recent.length; i++)
-      this.recent[i] = this.recentWalk(outside(this.recent[i].reads, ranges));
+    this.dropReads((r) => overlapsAny(r, ranges));
+  }
+
+  /** Takes the reads `drop` selects out of the recent walks; false when none was. */
+  private dropReads(drop: (r: WalkRead) => boolean): boolean {
+    let dropped = false;
+    for (let i = 0; i < this.recent.length; i++) {
+      const reads = this.recent[i].reads;
+      if (!reads.some(drop)) continue;
+      this.recent[i] = this.recentWalk(reads.filter((r) => !drop(r)));
+      dropped = true;
+    }
+    return dropped;
   }
 
   /** Drops the copy, and readies the next pause's destination now rather than inside that pause. */
@@ -788,7 +796,7 @@ export class PrefetchMemory implements BatchMemory {
       const k = this.usedCount++;
       this.usedAddr[k] = addr;
       this.usedLen[k] = len;
-      this.usedLate[k] = lateAndChained;
+      this.usedFlags[k] = lateAndChained;
     }
     const i = spanIndex(this.spans, addr, len);
     if (i >= 0) this.hits++;
