@@ -374,11 +374,15 @@ export class ThreadSampler {
         attempt === 1 &&
         supplied !== null &&
         this.pm.beginFrom(supplied.bytes, supplied.planVersion, supplied.chain ?? null, this.callChain());
+      // Its copies come with its call chain, whose records plans leave out: a copy taken here would
+      // lack them, and its walk would miss them all. The sample is given up unless the thread slept.
+      const chainless = !copied && this.pm.leaveChained;
       // On the thread's own CPU the thread stands still while it is copied: one pass is enough.
       const onItsCpu = copied || (this.wakesOnItsCpu && samplerAffinity.isPinned && attempt === 1);
       let from: number;
       let to: number;
       if (copied) ({ fromNs: from, toNs: to, dueNs } = supplied);
+      else if (chainless) from = to = monotonicNs();
       else {
         from = monotonicNs();
         this.pm.begin(null, onItsCpu ? 1 : INSTANT_PASSES);
@@ -417,6 +421,7 @@ export class ThreadSampler {
         this.pm.discard();
         return { ...empty, offCpu: !sleeping, idle: sleeping };
       }
+      if (chainless) return { ...empty, offCpu: false, idle: false, torn: true };
       this.pm.detached();
       // A pass counts when the next one, µs later, shows the same chain (no call or return landed
       // while either was read) and its frames pass the tear checks; else the one that kept most.
@@ -459,6 +464,11 @@ export class ThreadSampler {
       } else if (missed && regs) {
         // The registers belong to this instant: a copy taken again would not match them.
         if (walkedStill === null) this.noteRunningThread(rt, false);
+        return { ...empty, offCpu: false, idle: false, torn: true };
+      } else if (missed && copied && this.pm.leaveChained) {
+        // No copy taken here holds the chain's records (see chainless): plan from this very copy,
+        // what it lacks read from the thread, and give the sample up.
+        this.plan(rt, supplied);
         return { ...empty, offCpu: false, idle: false, torn: true };
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
@@ -585,9 +595,16 @@ export class ThreadSampler {
     }
   }
 
-  /** One walk straight from the running target, to learn what the next copies take (nothing is kept). */
-  private plan(rt: LuaRuntime): void {
-    this.pm.begin(null, 1);
+  /**
+   * One walk, to learn what the next copies take (nothing is kept): straight from the running target,
+   * or on `copy` with what it lacks read from the target.
+   */
+  private plan(rt: LuaRuntime, copy: CopierCopy | null = null): void {
+    // On a copier's copy, its call chain serves the records (which no plan holds then).
+    const onCopy =
+      copy !== null &&
+      this.pm.beginFrom(copy.bytes, copy.planVersion, copy.chain ?? null, this.callChain());
+    if (!onCopy) this.pm.begin(null, 1);
     try {
       rt.capture(this.pm, undefined, this.hosted);
     } catch {

@@ -397,7 +397,14 @@ describe('PrefetchMemory', () => {
     expect(plansMade).toBeGreaterThanOrEqual(1);
     expect(plansMade).toBeLessThanOrEqual(2);
   });
-  it('a planned range the target has since freed is taken out of the plan after one copy', () => {
+  /** A PrefetchMemory whose plan holds the snapshot's last region, and a test of whether it still does. */
+  function planningFreed(): {
+    live: LiveTarget;
+    pm: PrefetchMemory;
+    frames: number[];
+    freed: (typeof snap.regions)[number];
+    holds: () => boolean;
+  } {
     const live = new LiveTarget();
     const pm = new PrefetchMemory(live as unknown as RemoteMemory);
     const freed = snap.regions[snap.regions.length - 1];
@@ -405,13 +412,13 @@ describe('PrefetchMemory', () => {
     const frames = frameCis(pm);
     pm.read(freed.addr, 8);
     pm.end();
-    const holds = () => {
-      const { iov, count } = pm.exportPlan();
-      return Array.from({ length: count }, (_, k) => k).some((k) => {
-        const addr = Number(iov.readBigUInt64LE(k * 16));
-        return addr <= freed.addr && freed.addr < addr + Number(iov.readBigUInt64LE(k * 16 + 8));
-      });
-    };
+    const holds = () =>
+      plannedRanges(pm).some((r) => r.addr <= freed.addr && freed.addr < r.addr + r.len);
+    return { live, pm, frames, freed, holds };
+  }
+
+  it('a planned range the target has since freed is taken out of the plan after one copy', () => {
+    const { live, pm, frames, holds } = planningFreed();
     expect(holds()).toBe(true);
     // Freed (a stack moved elsewhere): every copy with it in the plan would stop short there.
     live.mem = SnapshotMemory.fromJSON(snap.regions.slice(0, -1));
@@ -425,5 +432,17 @@ describe('PrefetchMemory', () => {
     expect(frameCis(pm)).toEqual(frames);
     expect(pm.missedWhileStrict).toBe(false);
     pm.end();
+  });
+
+  it('a copy another thread took that came short (a planned range freed) has that range taken out of the plan', () => {
+    const { live, pm, holds } = planningFreed();
+    expect(holds()).toBe(true);
+    const plan = pm.exportPlan();
+    live.mem = SnapshotMemory.fromJSON(snap.regions.slice(0, -1));
+    const copy = { bytes: Buffer.alloc(plan.bytes) };
+    const got = live.readPrepared(copy, plan.bytes, plan.iov, plan.count);
+    expect(got).toBeLessThan(plan.bytes);
+    expect(pm.beginFrom(copy.bytes.subarray(0, got), plan.version)).toBe(false);
+    expect(holds()).toBe(false);
   });
 });

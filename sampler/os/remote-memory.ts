@@ -414,7 +414,11 @@ export class PrefetchMemory implements BatchMemory {
       planVersion === this.current.version
         ? this.current
         : this.earlier.find((p) => p.version === planVersion);
-    if (!plan || plan.spans.length === 0 || bytes.length !== plan.bytes) return false;
+    if (!plan || plan.spans.length === 0) return false;
+    if (bytes.length !== plan.bytes) {
+      if (plan === this.current) this.dropUnreadable();
+      return false;
+    }
     this.reset();
     this.served = plan;
     this.passes = 1;
@@ -488,6 +492,18 @@ export class PrefetchMemory implements BatchMemory {
     this.copied = null;
     this.lastCopy = null;
     this.pass = 0;
+  }
+
+  /**
+   * A copy taken elsewhere with the current plan came short: a span failed (freed since it was
+   * planned). One copy here finds what can no longer be read, and the plan leaves it out.
+   */
+  private dropUnreadable(): void {
+    this.begin(null, 1);
+    const unreadable = this.unreadable;
+    this.unreadable = [];
+    if (unreadable.length > 0) this.replanWithout((r) => overlapsAny(r, unreadable));
+    this.release();
   }
 
   /** Part of the copy was unreadable (a span freed since it was planned): span by span, then read by read. */
