@@ -602,8 +602,7 @@ export class ThreadSampler {
   private plan(rt: LuaRuntime, copy: CopierCopy | null = null): void {
     // On a copier's copy, its call chain serves the records (which no plan holds then).
     const onCopy =
-      copy !== null &&
-      this.pm.beginFrom(copy.bytes, copy.planVersion, copy.chain ?? null, this.callChain());
+      copy !== null && this.pm.beginFrom(copy.bytes, copy.planVersion, copy.chain ?? null, this.callChain());
     if (!onCopy) this.pm.begin(null, 1);
     try {
       rt.capture(this.pm, undefined, this.hosted);

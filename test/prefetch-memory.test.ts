@@ -412,8 +412,7 @@ describe('PrefetchMemory', () => {
     const frames = frameCis(pm);
     pm.read(freed.addr, 8);
     pm.end();
-    const holds = () =>
-      plannedRanges(pm).some((r) => r.addr <= freed.addr && freed.addr < r.addr + r.len);
+    const holds = () => plannedRanges(pm).some((r) => r.addr <= freed.addr && freed.addr < r.addr + r.len);
     return { live, pm, frames, freed, holds };
   }
 
