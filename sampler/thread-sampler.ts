@@ -28,6 +28,7 @@ import type { Registers } from './os/registers.js';
 import { PrefetchMemory, type RemoteMemory } from './os/remote-memory.js';
 import { pauseThread } from './pause.js';
 import type { CopierCopy } from './copier/copier.js';
+import { MAX_BYTES, MAX_SPAN, MAX_SPANS } from './copier/tick-program.js';
 import type { CallChain } from './os/call-chain.js';
 import type { SampleResult, TargetOptions } from './sample.js';
 import { withSyntheticFrames } from './synthetic-frames.js';
@@ -153,7 +154,12 @@ export class ThreadSampler {
     const { blocking, native, nativeTicks } = shared.opts;
     const running = blocking !== true && (native !== true || nativeTicks === true);
     this.pm = running
-      ? new PrefetchMemory(shared.mem, undefined, undefined, INSTANT_PLANNED_WALKS, INSTANT_PASSES)
+      ? new PrefetchMemory(shared.mem, undefined, undefined, INSTANT_PLANNED_WALKS, INSTANT_PASSES, {
+          spans: MAX_SPANS,
+          pieceBytes: MAX_SPAN,
+          // Room for the call chain's records beside the plan (a copy holds at most MAX_BYTES of both).
+          bytes: MAX_BYTES / 2,
+        })
       : new PrefetchMemory(shared.mem);
     this.stat = new ThreadStat(shared.pid, tid);
   }

@@ -444,4 +444,32 @@ describe('PrefetchMemory', () => {
     expect(pm.beginFrom(copy.bytes.subarray(0, got), plan.version)).toBe(false);
     expect(holds()).toBe(false);
   });
+
+  for (const [what, bound] of [
+    ['more spans', { spans: 8, pieceBytes: 64, bytes: 1 << 20 }],
+    ['more bytes', { spans: 1000, pieceBytes: 1 << 20, bytes: 8 * 16 + 8 }],
+  ] as const) {
+    it(`a plan of ${what} than a copier's copy takes keeps the newest walks that fit`, () => {
+      const live = new LiveTarget();
+      const pm = new PrefetchMemory(live as unknown as RemoteMemory, 0, undefined, 64, 1, bound);
+      // Each walk reads a header it shares with the others and a record of its own, far from the rest.
+      const region = snap.regions.reduce((a, b) => (b.hex.length > a.hex.length ? b : a));
+      const records = Math.min(40, Math.floor(region.hex.length / 2 / 64));
+      expect(records).toBeGreaterThan(16);
+      for (let k = 0; k < records; k++) {
+        pm.begin();
+        pm.read(snap.regions[0].addr, 8);
+        pm.read(region.addr + k * 64, 16);
+        pm.end();
+        const planned = plannedRanges(pm);
+        expect(planned.reduce((n, r) => n + Math.ceil(r.len / bound.pieceBytes), 0)).toBeLessThanOrEqual(
+          bound.spans,
+        );
+        expect(planned.reduce((n, r) => n + r.len, 0)).toBeLessThanOrEqual(bound.bytes);
+        // The newest walk is always planned.
+        const newest = region.addr + k * 64;
+        expect(planned.some((r) => r.addr <= newest && newest < r.addr + r.len)).toBe(true);
+      }
+    });
+  }
 });

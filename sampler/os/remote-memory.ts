@@ -338,6 +338,8 @@ export class PrefetchMemory implements BatchMemory {
      * walk that finds its copy torn can use a copy of (almost) the same instant instead of a later one.
      */
     private readonly copies = 1,
+    /** What a copier's copy takes at most: bytes, and spans each cut in pieces of pieceBytes (tick-program.ts). */
+    private readonly copyBound: { spans: number; pieceBytes: number; bytes: number } | null = null,
   ) {}
 
   /**
@@ -696,6 +698,30 @@ export class PrefetchMemory implements BatchMemory {
    * came: a replan sorts spans, not every read of 64 walks of a deep stack again).
    */
   private planFromRecent(): PlannedSpan[] {
+    for (;;) {
+      const plan = this.mergeRecent();
+      // A plan a copier cannot take leaves every sample of the thread to the usual way (lua5.2's
+      // torn.lua: up to 189 spans, a coroutine's call records reallocated by each collection). The
+      // oldest half of the walks goes, as often as needed: a plan cut just under the bound would
+      // be over it again at the next new shape.
+      if (this.recent.length <= 1 || this.fitsCopy(plan)) return plan;
+      this.recent.splice(0, this.recent.length >> 1);
+    }
+  }
+
+  private fitsCopy(plan: readonly PlannedSpan[]): boolean {
+    const bound = this.copyBound;
+    if (bound === null) return true;
+    let pieces = 0;
+    let bytes = 0;
+    for (const p of plan) {
+      pieces += Math.ceil(p.len / bound.pieceBytes);
+      bytes += p.len;
+    }
+    return pieces <= bound.spans && bytes <= bound.bytes;
+  }
+
+  private mergeRecent(): PlannedSpan[] {
     const spans = this.recent.flatMap((w) => w.spans);
     spans.sort((a, b) => a.addr - b.addr || a.len - b.len);
     const plan = mergeSorted<WalkSpan, PlannedSpan>(
