@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { asm, assemble } from '../sampler/os/bpf.js';
-import { MAX_CHAIN, MAX_CHAIN_RECORD, MAX_HOSTED_SLOTS } from '../sampler/os/call-chain.js';
+import { MAX_CHAIN, MAX_CHAIN_RECORD, MAX_HOSTED_SLOTS, RESUMED_ARG } from '../sampler/os/call-chain.js';
 import {
   CHAIN_AT,
   HOSTED_AT,
@@ -108,6 +108,35 @@ describe('tick plans', () => {
       encodePlan(iovOf([[0x1000, 8]]), 1, 8, 2, out, 0, { ...chain, hosted: bad });
       expect(out.readBigUInt64LE(HOSTED_AT)).toBe(0n);
       expect(words(HOSTED_AT)[0]).toBe(0);
+    }
+  });
+
+  it("describes the coroutine the main chain's innermost record resumes: its argument's offsets and a thread's tag", () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const hosted = {
+      slots: [0x7f00, RESUMED_ARG],
+      stateBytes: 200,
+      ciAt: 32,
+      baseCiAt: 64,
+      funcAt: 0,
+      slotBytes: 32,
+      resumed: { valueAt: 16, tagAt: 8, tag: 0x48 },
+    };
+    const chain = { head: 0x5000, stop: 0x5060, recordBytes: 64, nextAt: 16, hosted };
+    const words = () =>
+      [0, 4, 8, 12, 16, 20, 24, 28].map((k) => out.readUInt32LE(HOSTED_AT + 8 * MAX_HOSTED_SLOTS + k));
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 1, out, 0, chain);
+    expect(Number(out.readBigUInt64LE(HOSTED_AT + 8))).toBe(RESUMED_ARG);
+    expect(words()).toEqual([200, 32, 64, 0, 32, 16, 8, 0x48]);
+    // Without where the argument is, or with offsets the program's masks would cut: no hosted coroutines.
+    for (const resumed of [
+      undefined,
+      { valueAt: 256, tagAt: 8, tag: 0x48 },
+      { valueAt: 16, tagAt: 8, tag: 300 },
+    ]) {
+      encodePlan(iovOf([[0x1000, 8]]), 1, 8, 2, out, 0, { ...chain, hosted: { ...hosted, resumed } });
+      expect(out.readBigUInt64LE(HOSTED_AT)).toBe(0n);
+      expect(words()).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     }
   });
 

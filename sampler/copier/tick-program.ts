@@ -13,7 +13,9 @@
  *   record of the pointer to the next one (its caller's), u32 0;
  *   then the hosted coroutines (os/call-chain.ts HostedChains): u64 × MAX_HOSTED_SLOTS stack words (0:
  *   none further), u32 lua_State's length (0: no hosted coroutines), u32 where `ci` is in it, u32
- *   where `base_ci` is, u32 where a record's `func` is, u32 bytes read at `func`, u32 0.
+ *   where `base_ci` is, u32 where a record's `func` is, u32 bytes read at `func`; then, for a word
+ *   RESUMED_ARG (the coroutine the main chain's innermost record resumes), u32 its first argument's
+ *   value past `func`, u32 the argument's tag byte past the value, u32 a thread's tag.
  * Record (the ring's): u64 CLOCK_MONOTONIC ns, u32 tid, u32 plan sequence, u32 first span that could
  *   not be read (NONE_FAILED: none), u32 bytes, u32 records of the chain copied, u32 0, then the spans'
  *   bytes at their offsets, then (when every span was read) each record of the chain, innermost first,
@@ -37,6 +39,7 @@ import {
   MAX_CHAIN_RECORD,
   MAX_HOSTED_CHAIN,
   MAX_HOSTED_SLOTS,
+  RESUMED_ARG,
   chainEntrySpan,
   type CallChain,
   type HostedChains,
@@ -60,7 +63,9 @@ export const CHAIN_AT = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
 /** Where the hosted coroutines' description starts in a plan. */
 export const HOSTED_AT = CHAIN_AT + 32;
 const HOSTED_STATE = HOSTED_AT + 8 * MAX_HOSTED_SLOTS;
-export const PLAN_VALUE_BYTES = HOSTED_STATE + 24;
+/** Where the coroutine resumed from Lua is described (see RESUMED_ARG): its value's and tag's offsets, the tag. */
+const RESUMED_AT = HOSTED_STATE + 20;
+export const PLAN_VALUE_BYTES = RESUMED_AT + 12;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
 export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
 
@@ -124,6 +129,44 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.load32(reg, r8, at),
     asm.and(reg, 2 ** Math.ceil(Math.log2(most + 1)) - 1),
   ];
+  /** Reads `bytes` at r3 into the stack at fp+`at`; to `fail` when they cannot be read. */
+  const readToStack = (at: number, bytes: number, fail: string) => [
+    asm.movReg(r1, FP),
+    asm.add(r1, at),
+    asm.mov(r2, bytes),
+    asm.call(HELPER.probeReadUser),
+    asm.jumpIfNe(r0, 0, fail),
+  ];
+  /**
+   * r3 = the word that holds the coroutine the main chain's innermost record (coroutine.resume)
+   * runs: its first argument's value, at `func` + the plan's offset, when that argument is a thread;
+   * else to `skip`. The stack: fp-88 the word, fp-96 the argument's tag.
+   */
+  const resumedArg = (skip: string) => [
+    asm.load32(r1, r9, RECORD_CHAIN_COUNT),
+    asm.jumpIfEq(r1, 0, skip),
+    // The chain's first entry (innermost record) follows the plan's bytes: its address word, its bytes.
+    asm.load32(r2, r8, 4),
+    asm.jumpIfAbove(r2, MAX_BYTES - CHAIN_ENTRY_BYTES, skip),
+    asm.movReg(r5, r9),
+    asm.add(r5, RECORD_HEADER + 8),
+    asm.addReg(r5, r2),
+    ...planMasked(r3, HOSTED_STATE + 12, MAX_CHAIN_RECORD),
+    asm.addReg(r5, r3),
+    asm.load64(r3, r5, 0),
+    ...planMasked(r4, RESUMED_AT, 255),
+    asm.addReg(r3, r4),
+    asm.store64(FP, -88, r3),
+    asm.mov(r1, 0),
+    asm.store64(FP, -96, r1),
+    ...planMasked(r4, RESUMED_AT + 4, 255),
+    asm.addReg(r3, r4),
+    ...readToStack(-96, 1, skip),
+    asm.load64(r1, FP, -96),
+    asm.load32(r2, r8, RESUMED_AT + 8),
+    asm.jumpIfNeReg(r1, r2, skip),
+    asm.load64(r3, FP, -88),
+  ];
   /** Stack words' coroutines (see the header). The stack: fp-24 a word read, fp-32 the chain's end, fp-40.. each slot's state, fp-72 a `func`. */
   const hostedChains = () => {
     const code: (Item | Item[])[] = [
@@ -139,16 +182,16 @@ export function tickProgram(maps: TickMaps): Buffer {
         asm.label(`hosted${k}`),
         asm.load64(r3, r8, HOSTED_AT + 8 * k),
         asm.jumpIfEq(r3, 0, 'send'),
-        asm.movReg(r1, FP),
-        asm.add(r1, -24),
-        asm.mov(r2, 8),
-        asm.call(HELPER.probeReadUser),
-        asm.jumpIfNe(r0, 0, next),
+        asm.jumpIfNe(r3, RESUMED_ARG, `word${k}`),
+        ...resumedArg(next),
+        asm.label(`word${k}`),
+        asm.store64(FP, -88, r3),
+        ...readToStack(-24, 8, next),
         asm.load64(r7, FP, -24), // the state
         asm.store64(FP, -40 - 8 * k, r7),
         // The word's entry: read by the walk whatever it holds.
         ...nextEntry(1),
-        asm.load64(r3, r8, HOSTED_AT + 8 * k),
+        asm.load64(r3, FP, -88),
         asm.mov(r4, 8),
         ...entryWord(),
         asm.store64(r1, 0, r7),
@@ -173,11 +216,7 @@ export function tickProgram(maps: TickMaps): Buffer {
         asm.store64(FP, -32, r1),
         ...planMasked(r3, HOSTED_STATE + 4, MAX_CHAIN_ENTRY),
         asm.addReg(r3, r7),
-        asm.movReg(r1, FP),
-        asm.add(r1, -24),
-        asm.mov(r2, 8),
-        asm.call(HELPER.probeReadUser),
-        asm.jumpIfNe(r0, 0, next),
+        ...readToStack(-24, 8, next),
         asm.load64(r7, FP, -24),
         asm.mov(r6, 0),
         asm.label(link),
@@ -354,7 +393,9 @@ function hostedFits(h: HostedChains, recordBytes: number): boolean {
     h.baseCiAt <= h.stateBytes &&
     h.funcAt + 8 <= recordBytes &&
     h.slotBytes > 0 &&
-    chainEntrySpan(h.slotBytes) === CHAIN_ENTRY_BYTES
+    chainEntrySpan(h.slotBytes) === CHAIN_ENTRY_BYTES &&
+    (!h.slots.includes(RESUMED_ARG) ||
+      (h.resumed !== undefined && h.resumed.valueAt <= 255 && h.resumed.tagAt <= 255 && h.resumed.tag <= 255))
   );
 }
 
@@ -405,7 +446,9 @@ export function encodePlan(
   for (let k = 0; k < MAX_HOSTED_SLOTS; k++) out.writeBigUInt64LE(BigInt(slots[k] ?? 0), HOSTED_AT + 8 * k);
   const words =
     slots.length > 0 ? [hosted!.stateBytes, hosted!.ciAt, hosted!.baseCiAt, hosted!.funcAt] : [0, 0, 0, 0];
-  words.push(slots.length > 0 ? hosted!.slotBytes : 0, 0);
+  words.push(slots.length > 0 ? hosted!.slotBytes : 0);
+  const resumed = slots.includes(RESUMED_ARG) ? hosted!.resumed! : null;
+  words.push(resumed?.valueAt ?? 0, resumed?.tagAt ?? 0, resumed?.tag ?? 0);
   words.forEach((w, i) => out.writeUInt32LE(w, HOSTED_STATE + 4 * i));
   return offsets;
 }

@@ -32,7 +32,20 @@ export interface HostedChains {
   /** Where a record holds its `func` pointer, and the bytes read there. */
   funcAt: number;
   slotBytes: number;
+  /**
+   * Where the word RESUMED_ARG stands for is (a slot may be RESUMED_ARG): the first argument's value
+   * past the `func` of the main chain's innermost record, its type tag's byte past the value, and the
+   * tag a thread has.
+   */
+  resumed?: { valueAt: number; tagAt: number; tag: number };
 }
+
+/**
+ * A hosted slot that is no fixed word: the coroutine Lua code resumed, which the main chain's
+ * innermost record (coroutine.resume) has as its first argument, when that argument is a thread.
+ * Many coroutines resumed in turn (a scheduler) each run briefly: no plan holds the one of a tick.
+ */
+export const RESUMED_ARG = 1;
 
 /**
  * A record in a copy: its address (u64), then its bytes, in one or more CHAIN_ENTRY_BYTES. Bits 48-63

@@ -154,15 +154,17 @@ export class PucCapture {
   /**
    * The frames of thread `mainL` and of the coroutines it resumed. `hosted`: mainL is a coroutine a
    * host resumes from C, which a copier may copy itself, with its records and slots (os/call-chain.ts).
+   * `copiedResumed`: a copier copies the coroutine the chained thread resumes (RESUMED_ARG).
    */
-  capture(mem: Memory, mainL: number, G: number, hosted = false): RawLuaStack {
+  capture(mem: Memory, mainL: number, G: number, hosted = false, copiedResumed = false): RawLuaStack {
     const threads: RawThread[] = [];
     const seen = new Set<number>();
     let L = mainL;
+    let resumedByMain = false;
     for (let depth = 0; depth < MAX_COROUTINE_NESTING; depth++) {
       if (seen.has(L)) break;
       seen.add(L);
-      const chained = hosted && depth === 0 ? CHAINED : 0;
+      const chained = (hosted && depth === 0) || resumedByMain ? CHAINED : 0;
       const hdr = this.readThread(mem, L, G, chained);
       if (!hdr) {
         if (depth === 0) throw new StateGoneError(`lua_State 0x${L.toString(16)} is no longer valid`);
@@ -172,9 +174,10 @@ export class PucCapture {
       threads.push(t);
       // A thread whose innermost frames were torn resumes nothing that can be trusted.
       if (t.cut) break;
-      const next = this.resumedCoroutine(mem, t, G);
+      const next = this.resumedCoroutine(mem, t, G, copiedResumed);
       if (next === null) break;
-      L = next;
+      resumedByMain = next.byMain;
+      L = next.L;
     }
     return { G, threads };
   }
@@ -528,25 +531,38 @@ export class PucCapture {
   /**
    * A thread's innermost frame is `coroutine.resume(co)` or a `coroutine.wrap` function when it
    * handed control to a coroutine: the coroutine is its first argument or the wrap closure's upvalue.
+   * `byMain`: the first argument of the chained thread's, which a copier copies itself with its
+   * records and slots when `copiedResumed` (os/call-chain.ts RESUMED_ARG).
    */
-  private resumedCoroutine(mem: Memory, t: RawThread, G: number): number | null {
+  private resumedCoroutine(
+    mem: Memory,
+    t: RawThread,
+    G: number,
+    copiedResumed: boolean,
+  ): { L: number; byMain: boolean } | null {
     const top = t.frames[0];
     if (!top) return null;
     const tags = this.layout.tags;
     if (!this.isCFunction(top)) return null;
-    const candidates: number[] = [];
-    if (top.arg1Tag === tags.thread) candidates.push(top.arg1Value);
+    const candidates: { L: number; byMain: boolean }[] = [];
+    if (top.arg1Tag === tags.thread)
+      candidates.push({
+        L: top.arg1Value,
+        byMain: copiedResumed && this.chainedL !== 0 && t.L === this.chainedL,
+      });
     if (top.funcTag === tags.cClosure && top.closure) {
       const off = this.layout.closure.cupvalue;
-      if (this.tag(top.closure, off) === tags.thread) candidates.push(u64(top.closure, off));
+      if (this.tag(top.closure, off) === tags.thread)
+        candidates.push({ L: u64(top.closure, off), byMain: false });
     }
     for (const co of candidates) {
-      if (co === t.L) continue;
-      const hdr = this.readThread(mem, co, G);
+      if (co.L === t.L) continue;
+      const hdr = this.readThread(mem, co.L, G, co.byMain ? CHAINED : 0);
       if (!hdr) continue;
       const s = this.layout.state;
       // A running (or normal) coroutine has status LUA_OK and frames above its base_ci.
-      if (hdr[s.status] !== this.layout.threadStatus.ok || u64(hdr, s.ci) === this.baseCi(co, hdr)) continue;
+      if (hdr[s.status] !== this.layout.threadStatus.ok || u64(hdr, s.ci) === this.baseCi(co.L, hdr))
+        continue;
       return co;
     }
     return null;

@@ -2,7 +2,7 @@
  * PUC Lua (5.1-5.4) as a LuaRuntime: capture while stopped (the running thread, the coroutines it
  * resumed, those a host resumes from C, the collector's flag), resolve afterwards.
  */
-import { MAX_HOSTED_SLOTS, type CallChain } from '../../os/call-chain.js';
+import { MAX_HOSTED_SLOTS, RESUMED_ARG, type CallChain } from '../../os/call-chain.js';
 import type { Memory } from '../../os/memory.js';
 import { CHAINED, isPlausiblePtr, LATE, readLate, u64 } from '../../os/memory.js';
 import type { HostedThreads } from '../host-resumed.js';
@@ -54,7 +54,8 @@ export class PucRuntime implements LuaRuntime {
   }
 
   capture(mem: Memory, _regs?: unknown, also?: HostedThreads): PucSample {
-    const stack = this.cap.capture(mem, this.mainL, this.G);
+    // Where no host resumes coroutines from C, a copier copies the one Lua code resumes (callChain).
+    const stack = this.cap.capture(mem, this.mainL, this.G, false, !also?.slots.length);
     if (also && (also.coroutines.length || also.slots.length)) this.captureAlso(mem, stack, also);
     let gc = false;
     if (this.gcFlagOffset !== null) {
@@ -176,17 +177,19 @@ export class PucRuntime implements LuaRuntime {
    */
   callChain(hostedSlots: readonly number[] = []): CallChain | null {
     const chain = this.chain;
-    if (chain === null || hostedSlots.length === 0) return chain;
-    const { state, callinfo } = this.layout;
+    if (chain === null) return chain;
+    const { state, callinfo, tvalue, tags } = this.layout;
     return {
       ...chain,
       hosted: {
-        slots: hostedSlots.slice(0, MAX_HOSTED_SLOTS),
+        // The host's words where it resumes coroutines from C, else the coroutine Lua code resumes.
+        slots: hostedSlots.length > 0 ? hostedSlots.slice(0, MAX_HOSTED_SLOTS) : [RESUMED_ARG],
         stateBytes: state.size,
         ciAt: state.ci,
         baseCiAt: state.base_ci,
         funcAt: callinfo.func,
         slotBytes: this.cap.slotBytes,
+        resumed: { valueAt: tvalue.size, tagAt: tvalue.tt, tag: tags.thread },
       },
     };
   }
