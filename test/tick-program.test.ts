@@ -120,23 +120,25 @@ describe('tick plans', () => {
       baseCiAt: 64,
       funcAt: 0,
       slotBytes: 32,
-      resumed: { valueAt: 16, tagAt: 8, tag: 0x48 },
+      resumed: { valueAt: 16, tagAt: 8, tag: 0x48, closureTag: 0x66, upvalueAt: 32 },
     };
     const chain = { head: 0x5000, stop: 0x5060, recordBytes: 64, nextAt: 16, hosted };
     const words = () =>
-      [0, 4, 8, 12, 16, 20, 24, 28].map((k) => out.readUInt32LE(HOSTED_AT + 8 * MAX_HOSTED_SLOTS + k));
+      [0, 4, 8, 12, 16, 20, 24, 28, 32, 36].map((k) =>
+        out.readUInt32LE(HOSTED_AT + 8 * MAX_HOSTED_SLOTS + k),
+      );
     encodePlan(iovOf([[0x1000, 8]]), 1, 8, 1, out, 0, chain);
     expect(Number(out.readBigUInt64LE(HOSTED_AT + 8))).toBe(RESUMED_ARG);
-    expect(words()).toEqual([200, 32, 64, 0, 32, 16, 8, 0x48]);
+    expect(words()).toEqual([200, 32, 64, 0, 32, 16, 8, 0x48, 0x66, 32]);
     // Without where the argument is, or with offsets the program's masks would cut: no hosted coroutines.
     for (const resumed of [
       undefined,
-      { valueAt: 256, tagAt: 8, tag: 0x48 },
-      { valueAt: 16, tagAt: 8, tag: 300 },
+      { valueAt: 256, tagAt: 8, tag: 0x48, closureTag: 0x66, upvalueAt: 32 },
+      { valueAt: 16, tagAt: 8, tag: 300, closureTag: 0x66, upvalueAt: 32 },
     ]) {
       encodePlan(iovOf([[0x1000, 8]]), 1, 8, 2, out, 0, { ...chain, hosted: { ...hosted, resumed } });
       expect(out.readBigUInt64LE(HOSTED_AT)).toBe(0n);
-      expect(words()).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+      expect(words()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
   });
 

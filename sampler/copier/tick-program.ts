@@ -15,7 +15,8 @@
  *   none further), u32 lua_State's length (0: no hosted coroutines), u32 where `ci` is in it, u32
  *   where `base_ci` is, u32 where a record's `func` is, u32 bytes read at `func`; then, for a word
  *   RESUMED_ARG (the coroutine the main chain's innermost record resumes), u32 its first argument's
- *   value past `func`, u32 the argument's tag byte past the value, u32 a thread's tag.
+ *   value past `func`, u32 a TValue's tag byte past its value, u32 a thread's tag, u32 a C closure's
+ *   tag, u32 where a C closure's first upvalue is.
  * Record (the ring's): u64 CLOCK_MONOTONIC ns, u32 tid, u32 plan sequence, u32 first span that could
  *   not be read (NONE_FAILED: none), u32 bytes, u32 records of the chain copied, u32 0, then the spans'
  *   bytes at their offsets, then (when every span was read) each record of the chain, innermost first,
@@ -65,7 +66,7 @@ export const HOSTED_AT = CHAIN_AT + 32;
 const HOSTED_STATE = HOSTED_AT + 8 * MAX_HOSTED_SLOTS;
 /** Where the coroutine resumed from Lua is described (see RESUMED_ARG): its value's and tag's offsets, the tag. */
 const RESUMED_AT = HOSTED_STATE + 20;
-export const PLAN_VALUE_BYTES = RESUMED_AT + 12;
+export const PLAN_VALUE_BYTES = RESUMED_AT + 20;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */
 export const SCRATCH_BYTES = RECORD_HEADER + MAX_BYTES + MAX_SPAN;
 
@@ -137,12 +138,26 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, fail),
   ];
+  /** To `to` when the byte at r3 (+ the plan's tag offset) is the plan's u32 at `tagAt`, else on; to `fail` if unreadable. */
+  const tagAt = (tagAt: number, to: string, fail: string) => [
+    asm.mov(r1, 0),
+    asm.store64(FP, -96, r1),
+    ...planMasked(r4, RESUMED_AT + 4, 255),
+    asm.addReg(r3, r4),
+    ...readToStack(-96, 1, fail),
+    asm.load64(r1, FP, -96),
+    asm.load32(r2, r8, tagAt),
+    asm.jumpIfEqReg(r1, r2, to),
+  ];
   /**
-   * r3 = the word that holds the coroutine the main chain's innermost record (coroutine.resume)
-   * runs: its first argument's value, at `func` + the plan's offset, when that argument is a thread;
-   * else to `skip`. The stack: fp-88 the word, fp-96 the argument's tag.
+   * r3 = the word that holds the coroutine the main chain's innermost record runs, else to `skip`:
+   * the first upvalue of the C closure the record runs when that is a thread (a coroutine.wrap
+   * function), else its first argument when that is a thread (coroutine.resume, a light C function).
+   * In the walk's order (PucCapture.resumedCoroutine): a stale slot past a call without arguments
+   * may hold a thread. The stack: fp-88 the word, fp-96 a tag, fp-104 the record's `func`. Labels
+   * end in `k` (one copy per hosted slot).
    */
-  const resumedArg = (skip: string) => [
+  const resumedArg = (skip: string, k: number) => [
     asm.load32(r1, r9, RECORD_CHAIN_COUNT),
     asm.jumpIfEq(r1, 0, skip),
     // The chain's first entry (innermost record) follows the plan's bytes: its address word, its bytes.
@@ -154,17 +169,25 @@ export function tickProgram(maps: TickMaps): Buffer {
     ...planMasked(r3, HOSTED_STATE + 12, MAX_CHAIN_RECORD),
     asm.addReg(r5, r3),
     asm.load64(r3, r5, 0),
+    asm.store64(FP, -104, r3),
+    ...tagAt(RESUMED_AT + 12, `wrapped${k}`, skip),
+    // Not a C closure: the first argument.
+    asm.load64(r3, FP, -104),
     ...planMasked(r4, RESUMED_AT, 255),
     asm.addReg(r3, r4),
     asm.store64(FP, -88, r3),
-    asm.mov(r1, 0),
-    asm.store64(FP, -96, r1),
-    ...planMasked(r4, RESUMED_AT + 4, 255),
+    ...tagAt(RESUMED_AT + 8, `resumed${k}`, skip),
+    asm.jump(skip),
+    asm.label(`wrapped${k}`),
+    asm.load64(r3, FP, -104),
+    ...readToStack(-88, 8, skip),
+    asm.load64(r3, FP, -88),
+    ...planMasked(r4, RESUMED_AT + 16, 255),
     asm.addReg(r3, r4),
-    ...readToStack(-96, 1, skip),
-    asm.load64(r1, FP, -96),
-    asm.load32(r2, r8, RESUMED_AT + 8),
-    asm.jumpIfNeReg(r1, r2, skip),
+    asm.store64(FP, -88, r3),
+    ...tagAt(RESUMED_AT + 8, `resumed${k}`, skip),
+    asm.jump(skip),
+    asm.label(`resumed${k}`),
     asm.load64(r3, FP, -88),
   ];
   /** Stack words' coroutines (see the header). The stack: fp-24 a word read, fp-32 the chain's end, fp-40.. each slot's state, fp-72 a `func`. */
@@ -183,7 +206,7 @@ export function tickProgram(maps: TickMaps): Buffer {
         asm.load64(r3, r8, HOSTED_AT + 8 * k),
         asm.jumpIfEq(r3, 0, 'send'),
         asm.jumpIfNe(r3, RESUMED_ARG, `word${k}`),
-        ...resumedArg(next),
+        ...resumedArg(next, k),
         asm.label(`word${k}`),
         asm.store64(FP, -88, r3),
         ...readToStack(-24, 8, next),
@@ -395,7 +418,7 @@ function hostedFits(h: HostedChains, recordBytes: number): boolean {
     h.slotBytes > 0 &&
     chainEntrySpan(h.slotBytes) === CHAIN_ENTRY_BYTES &&
     (!h.slots.includes(RESUMED_ARG) ||
-      (h.resumed !== undefined && h.resumed.valueAt <= 255 && h.resumed.tagAt <= 255 && h.resumed.tag <= 255))
+      (h.resumed !== undefined && Object.values(h.resumed).every((v) => v >= 0 && v <= 255)))
   );
 }
 
@@ -448,7 +471,13 @@ export function encodePlan(
     slots.length > 0 ? [hosted!.stateBytes, hosted!.ciAt, hosted!.baseCiAt, hosted!.funcAt] : [0, 0, 0, 0];
   words.push(slots.length > 0 ? hosted!.slotBytes : 0);
   const resumed = slots.includes(RESUMED_ARG) ? hosted!.resumed! : null;
-  words.push(resumed?.valueAt ?? 0, resumed?.tagAt ?? 0, resumed?.tag ?? 0);
+  words.push(
+    resumed?.valueAt ?? 0,
+    resumed?.tagAt ?? 0,
+    resumed?.tag ?? 0,
+    resumed?.closureTag ?? 0,
+    resumed?.upvalueAt ?? 0,
+  );
   words.forEach((w, i) => out.writeUInt32LE(w, HOSTED_STATE + 4 * i));
   return offsets;
 }

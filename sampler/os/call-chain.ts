@@ -34,16 +34,17 @@ export interface HostedChains {
   slotBytes: number;
   /**
    * Where the word RESUMED_ARG stands for is (a slot may be RESUMED_ARG): the first argument's value
-   * past the `func` of the main chain's innermost record, its type tag's byte past the value, and the
-   * tag a thread has.
+   * past the `func` of the main chain's innermost record, a TValue's tag byte past its value, the tag
+   * a thread has; for a coroutine.wrap function, a C closure's tag and where its first upvalue is.
    */
-  resumed?: { valueAt: number; tagAt: number; tag: number };
+  resumed?: { valueAt: number; tagAt: number; tag: number; closureTag: number; upvalueAt: number };
 }
 
 /**
  * A hosted slot that is no fixed word: the coroutine Lua code resumed, which the main chain's
- * innermost record (coroutine.resume) has as its first argument, when that argument is a thread.
- * Many coroutines resumed in turn (a scheduler) each run briefly: no plan holds the one of a tick.
+ * innermost record has as its first argument (coroutine.resume), or as its C closure's first upvalue
+ * (a coroutine.wrap function). Many coroutines resumed in turn (a scheduler) each run briefly: no
+ * plan holds the one of a tick.
  */
 export const RESUMED_ARG = 1;
 

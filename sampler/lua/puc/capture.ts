@@ -13,6 +13,7 @@ import {
   readLate,
   readManyLate,
   readManyStable,
+  readStable,
   u64,
   type Range,
 } from '../../os/memory.js';
@@ -255,9 +256,11 @@ export class PucCapture {
       };
     }
     // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
+    // Read as an object that does not change while the frame runs it (a copy of a running thread
+    // that lacks it reads it from the thread): a scheduler's wrap functions are each at their own address.
     const top = frames[0];
     if (top && top.funcTag === this.layout.tags.cClosure && isPlausiblePtr(top.funcValue)) {
-      top.closure = mem.read(top.funcValue, this.layout.closure.cupvalue + tvSize);
+      top.closure = readStable(mem, top.funcValue, this.layout.closure.cupvalue + tvSize);
     }
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
@@ -545,16 +548,15 @@ export class PucCapture {
     const tags = this.layout.tags;
     if (!this.isCFunction(top)) return null;
     const candidates: { L: number; byMain: boolean }[] = [];
-    if (top.arg1Tag === tags.thread)
-      candidates.push({
-        L: top.arg1Value,
-        byMain: copiedResumed && this.chainedL !== 0 && t.L === this.chainedL,
-      });
+    // A copier copies the one of the chained thread's innermost record (os/call-chain.ts RESUMED_ARG),
+    // found in this order: the wrap closure's upvalue first, as a slot past a call without arguments
+    // (a wrap function's) may hold a stale thread.
+    const byMain = copiedResumed && this.chainedL !== 0 && t.L === this.chainedL;
     if (top.funcTag === tags.cClosure && top.closure) {
       const off = this.layout.closure.cupvalue;
-      if (this.tag(top.closure, off) === tags.thread)
-        candidates.push({ L: u64(top.closure, off), byMain: false });
+      if (this.tag(top.closure, off) === tags.thread) candidates.push({ L: u64(top.closure, off), byMain });
     }
+    if (top.arg1Tag === tags.thread) candidates.push({ L: top.arg1Value, byMain });
     for (const co of candidates) {
       if (co.L === t.L) continue;
       const hdr = this.readThread(mem, co.L, G, co.byMain ? CHAINED : 0);

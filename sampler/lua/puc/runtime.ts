@@ -178,7 +178,7 @@ export class PucRuntime implements LuaRuntime {
   callChain(hostedSlots: readonly number[] = []): CallChain | null {
     const chain = this.chain;
     if (chain === null) return chain;
-    const { state, callinfo, tvalue, tags } = this.layout;
+    const { state, callinfo, tvalue, tags, closure } = this.layout;
     return {
       ...chain,
       hosted: {
@@ -189,7 +189,13 @@ export class PucRuntime implements LuaRuntime {
         baseCiAt: state.base_ci,
         funcAt: callinfo.func,
         slotBytes: this.cap.slotBytes,
-        resumed: { valueAt: tvalue.size, tagAt: tvalue.tt, tag: tags.thread },
+        resumed: {
+          valueAt: tvalue.size,
+          tagAt: tvalue.tt,
+          tag: tags.thread,
+          closureTag: tags.cClosure,
+          upvalueAt: closure.cupvalue,
+        },
       },
     };
   }
