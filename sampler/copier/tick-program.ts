@@ -64,7 +64,10 @@ export const CHAIN_AT = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
 /** Where the hosted coroutines' description starts in a plan. */
 export const HOSTED_AT = CHAIN_AT + 32;
 const HOSTED_STATE = HOSTED_AT + 8 * MAX_HOSTED_SLOTS;
-/** Where the coroutine resumed from Lua is described (see RESUMED_ARG): its value's and tag's offsets, the tag. */
+/**
+ * Where the coroutine resumed from Lua is described (see RESUMED_ARG): the first argument's value past
+ * `func`, a TValue's tag byte past its value, a thread's tag, a C closure's tag, its first upvalue's place.
+ */
 const RESUMED_AT = HOSTED_STATE + 20;
 export const PLAN_VALUE_BYTES = RESUMED_AT + 20;
 /** A CPU's scratch record: the verifier proves each span's copy ends inside it (offset < MAX_BYTES, length ≤ MAX_SPAN). */

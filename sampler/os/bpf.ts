@@ -312,7 +312,6 @@ export const asm = {
   jumpIfAtLeast: (d: number, imm: number, to: string) => insn(0x35, d, 0, to, imm),
   jumpIfAtLeastReg: (d: number, s: number, to: string) => insn(0x3d, d, s, to, 0),
   jumpIfEqReg: (d: number, s: number, to: string) => insn(0x1d, d, s, to, 0),
-  jumpIfNeReg: (d: number, s: number, to: string) => insn(0x5d, d, s, to, 0),
   /** *(u64 *)(d + off) += s, atomically. */
   atomicAdd64: (d: number, off: number, s: number) => insn(0xdb, d, s, off, 0),
   jump: (to: string) => insn(0x05, 0, 0, to, 0),

@@ -534,8 +534,8 @@ export class PucCapture {
   /**
    * A thread's innermost frame is `coroutine.resume(co)` or a `coroutine.wrap` function when it
    * handed control to a coroutine: the coroutine is its first argument or the wrap closure's upvalue.
-   * `byMain`: the first argument of the chained thread's, which a copier copies itself with its
-   * records and slots when `copiedResumed` (os/call-chain.ts RESUMED_ARG).
+   * `byMain`: the coroutine the chained thread resumes, which a copier copies itself with its records
+   * and slots when `copiedResumed` (os/call-chain.ts RESUMED_ARG).
    */
   private resumedCoroutine(
     mem: Memory,
