@@ -376,10 +376,7 @@ export class ThreadSampler {
     for (let attempt = 1; attempt <= INSTANT_ATTEMPTS; attempt++) {
       // The copier's copy, taken on the thread's CPU when due; else one taken now (racing with the
       // thread unless the sampler woke on its CPU).
-      const copied =
-        attempt === 1 &&
-        supplied !== null &&
-        this.pm.beginFrom(supplied.bytes, supplied.planVersion, supplied.chain ?? null, this.callChain());
+      const copied = attempt === 1 && supplied !== null && this.beginOnCopy(supplied);
       // Its copies come with its call chain, whose records plans leave out: a copy taken here would
       // lack them, and its walk would miss them all. The sample is given up unless the thread slept.
       const chainless = !copied && this.pm.leaveChained;
@@ -601,15 +598,18 @@ export class ThreadSampler {
     }
   }
 
+  /** Serves the walk from a copier's copy, with the call chain it came with; false when it cannot. */
+  private beginOnCopy(copy: CopierCopy): boolean {
+    return this.pm.beginFrom(copy.bytes, copy.planVersion, copy.chain ?? null, this.callChain());
+  }
+
   /**
    * One walk, to learn what the next copies take (nothing is kept): straight from the running target,
    * or on `copy` with what it lacks read from the target.
    */
   private plan(rt: LuaRuntime, copy: CopierCopy | null = null): void {
     // On a copier's copy, its call chain serves the records (which no plan holds then).
-    const onCopy =
-      copy !== null && this.pm.beginFrom(copy.bytes, copy.planVersion, copy.chain ?? null, this.callChain());
-    if (!onCopy) this.pm.begin(null, 1);
+    if (copy === null || !this.beginOnCopy(copy)) this.pm.begin(null, 1);
     try {
       rt.capture(this.pm, undefined, this.hosted);
     } catch {

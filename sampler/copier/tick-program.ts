@@ -152,6 +152,15 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.load32(r2, r8, tagAt),
     asm.jumpIfEqReg(r1, r2, to),
   ];
+  /** fp-88 = the address at fp+`baseAt` + the plan's u32 at `offsetAt`; to `to` when a thread is there, else to `skip`. */
+  const threadWord = (baseAt: number, offsetAt: number, to: string, skip: string) => [
+    asm.load64(r3, FP, baseAt),
+    ...planMasked(r4, offsetAt, 255),
+    asm.addReg(r3, r4),
+    asm.store64(FP, -88, r3),
+    ...tagAt(RESUMED_AT + 8, to, skip),
+    asm.jump(skip),
+  ];
   /**
    * r3 = the word that holds the coroutine the main chain's innermost record runs, else to `skip`:
    * the first upvalue of the C closure the record runs when that is a thread (a coroutine.wrap
@@ -175,21 +184,11 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.store64(FP, -104, r3),
     ...tagAt(RESUMED_AT + 12, `wrapped${k}`, skip),
     // Not a C closure: the first argument.
-    asm.load64(r3, FP, -104),
-    ...planMasked(r4, RESUMED_AT, 255),
-    asm.addReg(r3, r4),
-    asm.store64(FP, -88, r3),
-    ...tagAt(RESUMED_AT + 8, `resumed${k}`, skip),
-    asm.jump(skip),
+    ...threadWord(-104, RESUMED_AT, `resumed${k}`, skip),
     asm.label(`wrapped${k}`),
     asm.load64(r3, FP, -104),
     ...readToStack(-88, 8, skip),
-    asm.load64(r3, FP, -88),
-    ...planMasked(r4, RESUMED_AT + 16, 255),
-    asm.addReg(r3, r4),
-    asm.store64(FP, -88, r3),
-    ...tagAt(RESUMED_AT + 8, `resumed${k}`, skip),
-    asm.jump(skip),
+    ...threadWord(-88, RESUMED_AT + 16, `resumed${k}`, skip),
     asm.label(`resumed${k}`),
     asm.load64(r3, FP, -88),
   ];

@@ -54,8 +54,7 @@ export class PucRuntime implements LuaRuntime {
   }
 
   capture(mem: Memory, _regs?: unknown, also?: HostedThreads): PucSample {
-    // Where no host resumes coroutines from C, a copier copies the one Lua code resumes (callChain).
-    const stack = this.cap.capture(mem, this.mainL, this.G, false, !also?.slots.length);
+    const stack = this.cap.capture(mem, this.mainL, this.G, false, this.copiesResumed(also?.slots ?? []));
     if (also && (also.coroutines.length || also.slots.length)) this.captureAlso(mem, stack, also);
     let gc = false;
     if (this.gcFlagOffset !== null) {
@@ -175,6 +174,14 @@ export class PucRuntime implements LuaRuntime {
    * The main thread's call chain, and the coroutines a host resumes from C through `hostedSlots`
    * (made anew: the threads of a host that share the state keep their coroutines in words of their own).
    */
+  /**
+   * A copier copies the coroutine Lua code resumes (RESUMED_ARG) with the main chain, where no host
+   * resumes coroutines from C: then the host's words are copied instead (callChain, capture).
+   */
+  private copiesResumed(hostedSlots: readonly number[]): boolean {
+    return this.chain !== null && hostedSlots.length === 0;
+  }
+
   callChain(hostedSlots: readonly number[] = []): CallChain | null {
     const chain = this.chain;
     if (chain === null) return chain;
@@ -182,8 +189,7 @@ export class PucRuntime implements LuaRuntime {
     return {
       ...chain,
       hosted: {
-        // The host's words where it resumes coroutines from C, else the coroutine Lua code resumes.
-        slots: hostedSlots.length > 0 ? hostedSlots.slice(0, MAX_HOSTED_SLOTS) : [RESUMED_ARG],
+        slots: this.copiesResumed(hostedSlots) ? [RESUMED_ARG] : hostedSlots.slice(0, MAX_HOSTED_SLOTS),
         stateBytes: state.size,
         ciAt: state.ci,
         baseCiAt: state.base_ci,
