@@ -281,10 +281,8 @@ for (const mode of MODES) {
         },
       );
 
-      // 5.1 keeps its records in an array, which the kernel's copies do not follow: a copy holds the
-      // coroutine running at its tick only when the plan does (1% of the samples: bench/RESULTS.md).
       for (const how of ['resume', 'wrap'] as const) {
-        it.skipIf(v.name === 'lua5.1')(
+        it(
           `${v.name}: coroutines resumed in turn from Lua (coroutine.${how}) — heavy, light within ${points} points of os.clock`,
           { retry: 1 },
           async () => {

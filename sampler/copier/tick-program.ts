@@ -10,7 +10,8 @@
  *   own sample, the registers and stack of that instant, to the timer's ring: ThreadTimer, UserSamples)
  *   then the call chain: u64 address of the word that points at the innermost record, u64 the address
  *   at which the chain ends, u32 a record's length, u32 most records (0: no chain), u32 the offset in a
- *   record of the pointer to the next one (its caller's), u32 0;
+ *   record of the pointer to the next one (its caller's), u32 flags (CHAIN_ARRAY: the records are an
+ *   array, each one's caller just below it, and the chain ends where the word at that address points);
  *   then the hosted coroutines (os/call-chain.ts HostedChains): u64 × MAX_HOSTED_SLOTS stack words (0:
  *   none further), u32 lua_State's length (0: no hosted coroutines), u32 where `ci` is in it, u32
  *   where `base_ci` is, u32 where a record's `func` is, u32 bytes read at `func`; then, for a word
@@ -29,7 +30,8 @@
  *
  * The chain is a linked list the program follows itself (Lua 5.2-5.4's CallInfo list, from L->ci by
  * `previous` down to base_ci): its records are where they are at that tick, wherever the target
- * allocated them since the plan was made (5.2 frees them at each collection).
+ * allocated them since the plan was made (5.2 frees them at each collection). Lua 5.1's records are
+ * an array, from L->ci down to L->base_ci, reallocated as it grows: both words are read at the tick.
  */
 import { FP, HELPER, RB_NO_WAKEUP, asm, assemble, type Item } from '../os/bpf.js';
 import {
@@ -61,6 +63,10 @@ export const NONE_FAILED = 0xffff_ffff;
 export const USER_SAMPLE = 1;
 /** Where the call chain's description starts in a plan. */
 export const CHAIN_AT = PLAN_HEADER + SPAN_BYTES * MAX_SPANS;
+/** Where the call chain's flags are in a plan. */
+const CHAIN_FLAGS = CHAIN_AT + 28;
+/** Chain flag: the records are an array (os/call-chain.ts CallChain.array). */
+export const CHAIN_ARRAY = 1;
 /** Where the hosted coroutines' description starts in a plan. */
 export const HOSTED_AT = CHAIN_AT + 32;
 const HOSTED_STATE = HOSTED_AT + 8 * MAX_HOSTED_SLOTS;
@@ -141,6 +147,18 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, fail),
   ];
+  /** To `to` when the chain's records are an array (CHAIN_ARRAY), else on. */
+  const ifArray = (to: string) => [
+    asm.load32(r1, r8, CHAIN_FLAGS),
+    asm.and(r1, CHAIN_ARRAY),
+    asm.jumpIfNe(r1, 0, to),
+  ];
+  /** In an array, r7 = the record below record r7 (its caller's), then to `to`. */
+  const arrayStep = (to: string) => [
+    ...planMasked(r3, CHAIN_AT + 16, MAX_CHAIN_RECORD),
+    asm.subReg(r7, r3),
+    asm.jump(to),
+  ];
   /** To `to` when the byte at r3 (+ the plan's tag offset) is the plan's u32 at `tagAt`, else on; to `fail` if unreadable. */
   const tagAt = (tagAt: number, to: string, fail: string) => [
     asm.mov(r1, 0),
@@ -164,7 +182,8 @@ export function tickProgram(maps: TickMaps): Buffer {
   /**
    * r3 = the word that holds the coroutine the main chain's innermost record runs, else to `skip`:
    * the first upvalue of the C closure the record runs when that is a thread (a coroutine.wrap
-   * function), else its first argument when that is a thread (coroutine.resume, a light C function).
+   * function), else its first argument when that is a thread (coroutine.resume: a light C function,
+   * or in 5.1 a C closure without upvalues).
    * In the walk's order (PucCapture.resumedCoroutine): a stale slot past a call without arguments
    * may hold a thread. The stack: fp-88 the word, fp-96 a tag, fp-104 the record's `func`. Labels
    * end in `k` (one copy per hosted slot).
@@ -183,12 +202,13 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.load64(r3, r5, 0),
     asm.store64(FP, -104, r3),
     ...tagAt(RESUMED_AT + 12, `wrapped${k}`, skip),
-    // Not a C closure: the first argument.
+    // Not a C closure, or one without a thread as its first upvalue: the first argument.
+    asm.label(`argument${k}`),
     ...threadWord(-104, RESUMED_AT, `resumed${k}`, skip),
     asm.label(`wrapped${k}`),
     asm.load64(r3, FP, -104),
-    ...readToStack(-88, 8, skip),
-    ...threadWord(-88, RESUMED_AT + 16, `resumed${k}`, skip),
+    ...readToStack(-88, 8, `argument${k}`),
+    ...threadWord(-88, RESUMED_AT + 16, `resumed${k}`, `argument${k}`),
     asm.label(`resumed${k}`),
     asm.load64(r3, FP, -88),
   ];
@@ -239,6 +259,12 @@ export function tickProgram(maps: TickMaps): Buffer {
         ...planMasked(r1, HOSTED_STATE + 8, MAX_CHAIN_ENTRY),
         asm.addReg(r1, r7),
         asm.store64(FP, -32, r1),
+        ...ifArray(`hostedBase${k}`),
+        asm.jump(`hostedStop${k}`),
+        asm.label(`hostedBase${k}`),
+        asm.load64(r3, FP, -32),
+        ...readToStack(-32, 8, next),
+        asm.label(`hostedStop${k}`),
         ...planMasked(r3, HOSTED_STATE + 4, MAX_CHAIN_ENTRY),
         asm.addReg(r3, r7),
         ...readToStack(-24, 8, next),
@@ -264,10 +290,15 @@ export function tickProgram(maps: TickMaps): Buffer {
         asm.movReg(r5, r9),
         asm.add(r5, RECORD_HEADER + 8),
         asm.addReg(r5, r2),
+        ...ifArray(`hostedBelow${k}`),
         asm.movReg(r1, r5),
         ...planMasked(r3, CHAIN_AT + 24, MAX_CHAIN_RECORD),
         asm.addReg(r1, r3),
         asm.load64(r7, r1, 0),
+        asm.jump(`hostedCaller${k}`),
+        asm.label(`hostedBelow${k}`),
+        ...arrayStep(`hostedCaller${k}`),
+        asm.label(`hostedCaller${k}`),
         ...planMasked(r3, HOSTED_STATE + 12, MAX_CHAIN_RECORD),
         asm.addReg(r5, r3),
         asm.load64(r3, r5, 0),
@@ -349,12 +380,20 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, 'hosted'),
     asm.load64(r7, FP, -24),
+    // Where the chain ends, at fp-112: the plan's address, or in an array the word there.
+    asm.load64(r3, r8, CHAIN_AT + 8),
+    asm.store64(FP, -112, r3),
+    ...ifArray('arrayBase'),
+    asm.jump('stopKnown'),
+    asm.label('arrayBase'),
+    ...readToStack(-112, 8, 'hosted'),
+    asm.label('stopKnown'),
     asm.mov(r6, 0),
     asm.label('link'),
     asm.jumpIfAtLeast(r6, MAX_CHAIN, 'linked'),
     asm.load32(r1, r8, CHAIN_AT + 20),
     asm.jumpIfAtLeastReg(r6, r1, 'linked'),
-    asm.load64(r1, r8, CHAIN_AT + 8),
+    asm.load64(r1, FP, -112),
     asm.jumpIfEqReg(r7, r1, 'linked'),
     ...entryOffset(),
     asm.movReg(r1, r9),
@@ -367,6 +406,7 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.movReg(r3, r7),
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, 'linked'),
+    ...ifArray('below'),
     ...entryOffset(),
     asm.load32(r3, r8, CHAIN_AT + 24),
     asm.jumpIfAbove(r3, MAX_CHAIN_RECORD - 8, 'linked'),
@@ -375,6 +415,10 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.add(r1, RECORD_HEADER + 8),
     asm.addReg(r1, r2),
     asm.load64(r7, r1, 0),
+    asm.jump('caller'),
+    asm.label('below'),
+    ...arrayStep('caller'),
+    asm.label('caller'),
     asm.add(r6, 1),
     asm.jump('link'),
     asm.label('linked'),
@@ -415,7 +459,7 @@ function hostedFits(h: HostedChains, recordBytes: number): boolean {
     h.slots.length <= MAX_HOSTED_SLOTS &&
     chainEntrySpan(h.stateBytes) === 2 * CHAIN_ENTRY_BYTES &&
     h.ciAt + 8 <= h.stateBytes &&
-    h.baseCiAt <= h.stateBytes &&
+    h.baseCiAt + 8 <= h.stateBytes &&
     h.funcAt + 8 <= recordBytes &&
     h.slotBytes > 0 &&
     chainEntrySpan(h.slotBytes) === CHAIN_ENTRY_BYTES &&
@@ -466,6 +510,7 @@ export function encodePlan(
   out.writeUInt32LE(usable ? chain.recordBytes : 0, CHAIN_AT + 16);
   out.writeUInt32LE(usable ? MAX_CHAIN : 0, CHAIN_AT + 20);
   out.writeUInt32LE(usable ? chain.nextAt : 0, CHAIN_AT + 24);
+  out.writeUInt32LE(usable && chain.array ? CHAIN_ARRAY : 0, CHAIN_FLAGS);
   const hosted = usable ? chain.hosted : null;
   const slots = hosted && hostedFits(hosted, chain!.recordBytes) ? hosted.slots : [];
   for (let k = 0; k < MAX_HOSTED_SLOTS; k++) out.writeBigUInt64LE(BigInt(slots[k] ?? 0), HOSTED_AT + 8 * k);

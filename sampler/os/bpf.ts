@@ -299,6 +299,7 @@ export const asm = {
   mov32Reg: (d: number, s: number) => insn(0xbc, d, s, 0, 0),
   add: (d: number, imm: number) => insn(0x07, d, 0, 0, imm),
   addReg: (d: number, s: number) => insn(0x0f, d, s, 0, 0),
+  subReg: (d: number, s: number) => insn(0x1f, d, s, 0, 0),
   and: (d: number, imm: number) => insn(0x57, d, 0, 0, imm),
   lsh: (d: number, imm: number) => insn(0x67, d, 0, 0, imm),
   orReg: (d: number, s: number) => insn(0x4f, d, s, 0, 0),

@@ -1,16 +1,24 @@
 /**
  * A linked list of records that a copier follows itself at each copy (copier/tick-program.ts: Lua
- * 5.2-5.4's CallInfo list), and how its records sit in a copy: the records are where they are at
+ * 5.2-5.4's CallInfo list, or 5.1's CallInfo array), and how its records sit in a copy: the records are where they are at
  * that instant, wherever the target allocated them since the copy's plan was made.
  */
 export interface CallChain {
   /** The address of the word that points at the innermost record (L->ci). */
   head: number;
-  /** The address at which the chain ends, not copied (&L->base_ci). */
+  /**
+   * The address at which the chain ends, not copied (&L->base_ci); with `array`, the address of the
+   * word that holds it (L->base_ci).
+   */
   stop: number;
   /** A record's length (≤ MAX_CHAIN_RECORD) and where in it the pointer to the next one is. */
   recordBytes: number;
   nextAt: number;
+  /**
+   * The records are an array (Lua 5.1's CallInfo): each record's caller is the one just below it,
+   * down to the array's start, which a lua_State holds as a pointer (its `base_ci` word).
+   */
+  array?: boolean;
   /** Coroutines a host resumes from C, found through words of its native stack (null: none). */
   hosted?: HostedChains | null;
 }
@@ -25,7 +33,10 @@ export interface CallChain {
 export interface HostedChains {
   /** The stack words (at most MAX_HOSTED_SLOTS). */
   slots: readonly number[];
-  /** lua_State's length (≤ 2 * CHAIN_ENTRY_BYTES - 8) and where in it `ci` and `base_ci` are. */
+  /**
+   * lua_State's length (≤ 2 * CHAIN_ENTRY_BYTES - 8) and where in it `ci` and `base_ci` are (with the
+   * chain's `array`, `base_ci` is a pointer).
+   */
   stateBytes: number;
   ciAt: number;
   baseCiAt: number;

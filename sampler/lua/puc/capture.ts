@@ -18,6 +18,7 @@ import {
   type Range,
 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
+import { MAX_CHAIN } from '../../os/call-chain.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 
@@ -189,15 +190,10 @@ export class PucCapture {
     const ci = this.layout.callinfo;
     const tvSize = this.layout.tvalue.size;
     const current = u64(hdr, s.ci);
+    const late = L === this.chainedL || hosted ? LATE.callInfo | CHAINED : LATE.callInfo;
     const cis = s.baseCiIsPointer
-      ? this.array(mem, hdr, current, u64(hdr, s.base_ci))
-      : this.chain(
-          mem,
-          L,
-          current,
-          L + s.base_ci,
-          L === this.chainedL || hosted ? LATE.callInfo | CHAINED : LATE.callInfo,
-        );
+      ? this.array(mem, hdr, current, u64(hdr, s.base_ci), late)
+      : this.chain(mem, L, current, L + s.base_ci, late);
     const { bufs, offs } = cis;
     const funcAddrs: number[] = new Array<number>(bufs.length);
     for (let i = 0; i < bufs.length; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
@@ -420,9 +416,10 @@ export class PucCapture {
 
   /**
    * 5.1: CallInfo is an array; frames run from L->ci down to (not including) L->base_ci, innermost
-   * first. One read covers the (bounded) part of the array that is in use.
+   * first. One read covers the (bounded) part of the array that is in use; a copier that copies the
+   * records itself (`late` has CHAINED) copies each apart, and at most MAX_CHAIN of them.
    */
-  private array(mem: Memory, hdr: Buffer, current: number, base: number): CallInfos {
+  private array(mem: Memory, hdr: Buffer, current: number, base: number, late: number): CallInfos {
     const size = this.layout.callinfo.size;
     const end = this.layout.state.end_ci !== undefined ? u64(hdr, this.layout.state.end_ci) : -1;
     if (
@@ -438,16 +435,27 @@ export class PucCapture {
     const n = Math.min(count, MAX_FRAMES);
     if (n === 0) return { addrs: [], bufs: [], offs: [], truncated: false };
     const lo = current - (n - 1) * size;
-    const block = locateLate(mem, lo, n * size, LATE.callInfo);
-    const blockAt = locatedAt;
-    if (!block) throw new CaptureError('unreadable CallInfo array');
     const addrs: number[] = [];
     const bufs: Buffer[] = [];
     const offs: number[] = [];
-    for (let at = current; at >= lo; at -= size) {
-      addrs.push(at);
-      bufs.push(block);
-      offs.push(blockAt + at - lo);
+    let at = current;
+    if (late & CHAINED)
+      for (; at >= lo && addrs.length < MAX_CHAIN; at -= size) {
+        const b = locateLate(mem, at, size, late);
+        if (!b) throw new CaptureError('unreadable CallInfo');
+        addrs.push(at);
+        bufs.push(b);
+        offs.push(locatedAt);
+      }
+    if (at >= lo) {
+      const block = locateLate(mem, lo, at + size - lo, LATE.callInfo);
+      const blockAt = locatedAt;
+      if (!block) throw new CaptureError('unreadable CallInfo array');
+      for (; at >= lo; at -= size) {
+        addrs.push(at);
+        bufs.push(block);
+        offs.push(blockAt + at - lo);
+      }
     }
     return { addrs, bufs, offs, truncated: count > n };
   }

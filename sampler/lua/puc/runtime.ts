@@ -38,15 +38,18 @@ export class PucRuntime implements LuaRuntime {
     this.resolver = new PucResolver(resolveMem, layout, G);
     this.cap = new PucCapture(layout, undefined, (L) => this.resolver.rememberedOf(L), mainL);
     const { state, callinfo } = layout;
-    // 5.2-5.4: the CallInfo list from L->ci by `previous` down to base_ci (embedded in the lua_State).
+    // 5.2-5.4: the CallInfo list from L->ci by `previous` down to base_ci (embedded in the lua_State);
+    // 5.1: the CallInfo array from L->ci down to L->base_ci.
+    const array = state.baseCiIsPointer === true;
     this.chain =
-      callinfo.previous === undefined || state.baseCiIsPointer
+      callinfo.previous === undefined && !array
         ? null
         : {
             head: mainL + state.ci,
             stop: mainL + state.base_ci,
             recordBytes: callinfo.size,
-            nextAt: callinfo.previous,
+            nextAt: callinfo.previous ?? 0,
+            array,
           };
     const rel = layout.releases.map((r) => r.split('.').map(Number));
     this.gcFlagOffset =
@@ -171,10 +174,6 @@ export class PucRuntime implements LuaRuntime {
   }
 
   /**
-   * The main thread's call chain, and the coroutines a host resumes from C through `hostedSlots`
-   * (made anew: the threads of a host that share the state keep their coroutines in words of their own).
-   */
-  /**
    * A copier copies the coroutine Lua code resumes (RESUMED_ARG) with the main chain, where no host
    * resumes coroutines from C: then the host's words are copied instead (callChain, capture).
    */
@@ -182,6 +181,10 @@ export class PucRuntime implements LuaRuntime {
     return this.chain !== null && hostedSlots.length === 0;
   }
 
+  /**
+   * The main thread's call chain, and the coroutines a host resumes from C through `hostedSlots`
+   * (made anew: the threads of a host that share the state keep their coroutines in words of their own).
+   */
   callChain(hostedSlots: readonly number[] = []): CallChain | null {
     const chain = this.chain;
     if (chain === null) return chain;
