@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { asm, assemble } from '../sampler/os/bpf.js';
 import { MAX_CHAIN, MAX_CHAIN_RECORD, MAX_HOSTED_SLOTS, RESUMED_ARG } from '../sampler/os/call-chain.js';
 import {
+  CHAIN_ARRAY,
   CHAIN_AT,
   HOSTED_AT,
   MAX_BYTES,
@@ -80,6 +81,19 @@ describe('tick plans', () => {
     expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
     encodePlan(iovOf([[0x1000, 8]]), 1, 8, 4, out);
     expect(out.readUInt32LE(CHAIN_AT + 20)).toBe(0);
+  });
+
+  it("flags a chain whose records are an array (5.1's CallInfo), and clears the flag for a list", () => {
+    const out = Buffer.alloc(PLAN_VALUE_BYTES);
+    const array = { head: 0x5000 + 40, stop: 0x5000 + 80, recordBytes: 40, nextAt: 0, array: true };
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 1, out, 0, array);
+    expect(out.readUInt32LE(CHAIN_AT + 28)).toBe(CHAIN_ARRAY);
+    expect([0, 4, 8].map((k) => out.readUInt32LE(CHAIN_AT + 16 + k))).toEqual([40, MAX_CHAIN, 0]);
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 2, out, 0, { ...array, array: false, nextAt: 16 });
+    expect(out.readUInt32LE(CHAIN_AT + 28)).toBe(0);
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 3, out, 0, array);
+    encodePlan(iovOf([[0x1000, 8]]), 1, 8, 4, out);
+    expect(out.readUInt32LE(CHAIN_AT + 28)).toBe(0);
   });
 
   it('describes the hosted coroutines after the chain, and none where the program could not copy them', () => {
