@@ -147,17 +147,36 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, fail),
   ];
-  /** To `to` when the chain's records are an array (CHAIN_ARRAY), else on. */
-  const ifArray = (to: string) => [
-    asm.load32(r1, r8, CHAIN_FLAGS),
-    asm.and(r1, CHAIN_ARRAY),
-    asm.jumpIfNe(r1, 0, to),
+  /**
+   * `list` = `array` when the chain's records are an array (CHAIN_ARRAY), else left; `tmp` clobbered.
+   * Without a branch: one in a loop has the verifier walk the loop's iterations once per side.
+   */
+  const orInArray = (list: number, array: number, tmp: number) => [
+    asm.load32(tmp, r8, CHAIN_FLAGS),
+    asm.and(tmp, CHAIN_ARRAY),
+    asm.neg(tmp),
+    asm.andReg(array, tmp),
+    asm.xor(tmp, -1),
+    asm.andReg(list, tmp),
+    asm.orReg(list, array),
   ];
-  /** In an array, r7 = the record below record r7 (its caller's), then to `to`. */
-  const arrayStep = (to: string) => [
-    ...planMasked(r3, CHAIN_AT + 16, MAX_CHAIN_RECORD),
-    asm.subReg(r7, r3),
-    asm.jump(to),
+  /** r7 = record r7's caller: the pointer at r1 (in its bytes in the copy), or in an array the record below it. */
+  const callerOf = () => [
+    asm.load64(r4, r1, 0),
+    asm.movReg(r3, r7),
+    ...planMasked(r2, CHAIN_AT + 16, MAX_CHAIN_RECORD),
+    asm.subReg(r3, r2),
+    ...orInArray(r4, r3, r2),
+    asm.movReg(r7, r4),
+  ];
+  /** fp+`at` = the chain's end: the address there, or in an array the word at that address; to `fail` if unreadable. */
+  const chainEnd = (at: number, fail: string) => [
+    asm.load64(r3, FP, at),
+    ...readToStack(-24, 8, fail),
+    asm.load64(r3, FP, -24),
+    asm.load64(r4, FP, at),
+    ...orInArray(r4, r3, r2),
+    asm.store64(FP, at, r4),
   ];
   /** To `to` when the byte at r3 (+ the plan's tag offset) is the plan's u32 at `tagAt`, else on; to `fail` if unreadable. */
   const tagAt = (tagAt: number, to: string, fail: string) => [
@@ -259,12 +278,7 @@ export function tickProgram(maps: TickMaps): Buffer {
         ...planMasked(r1, HOSTED_STATE + 8, MAX_CHAIN_ENTRY),
         asm.addReg(r1, r7),
         asm.store64(FP, -32, r1),
-        ...ifArray(`hostedBase${k}`),
-        asm.jump(`hostedStop${k}`),
-        asm.label(`hostedBase${k}`),
-        asm.load64(r3, FP, -32),
-        ...readToStack(-32, 8, next),
-        asm.label(`hostedStop${k}`),
+        ...chainEnd(-32, next),
         ...planMasked(r3, HOSTED_STATE + 4, MAX_CHAIN_ENTRY),
         asm.addReg(r3, r7),
         ...readToStack(-24, 8, next),
@@ -290,15 +304,10 @@ export function tickProgram(maps: TickMaps): Buffer {
         asm.movReg(r5, r9),
         asm.add(r5, RECORD_HEADER + 8),
         asm.addReg(r5, r2),
-        ...ifArray(`hostedBelow${k}`),
         asm.movReg(r1, r5),
         ...planMasked(r3, CHAIN_AT + 24, MAX_CHAIN_RECORD),
         asm.addReg(r1, r3),
-        asm.load64(r7, r1, 0),
-        asm.jump(`hostedCaller${k}`),
-        asm.label(`hostedBelow${k}`),
-        ...arrayStep(`hostedCaller${k}`),
-        asm.label(`hostedCaller${k}`),
+        ...callerOf(),
         ...planMasked(r3, HOSTED_STATE + 12, MAX_CHAIN_RECORD),
         asm.addReg(r5, r3),
         asm.load64(r3, r5, 0),
@@ -380,14 +389,10 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, 'hosted'),
     asm.load64(r7, FP, -24),
-    // Where the chain ends, at fp-112: the plan's address, or in an array the word there.
+    // Where the chain ends, at fp-112.
     asm.load64(r3, r8, CHAIN_AT + 8),
     asm.store64(FP, -112, r3),
-    ...ifArray('arrayBase'),
-    asm.jump('stopKnown'),
-    asm.label('arrayBase'),
-    ...readToStack(-112, 8, 'hosted'),
-    asm.label('stopKnown'),
+    ...chainEnd(-112, 'hosted'),
     asm.mov(r6, 0),
     asm.label('link'),
     asm.jumpIfAtLeast(r6, MAX_CHAIN, 'linked'),
@@ -406,7 +411,6 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.movReg(r3, r7),
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, 'linked'),
-    ...ifArray('below'),
     ...entryOffset(),
     asm.load32(r3, r8, CHAIN_AT + 24),
     asm.jumpIfAbove(r3, MAX_CHAIN_RECORD - 8, 'linked'),
@@ -414,11 +418,7 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.movReg(r1, r9),
     asm.add(r1, RECORD_HEADER + 8),
     asm.addReg(r1, r2),
-    asm.load64(r7, r1, 0),
-    asm.jump('caller'),
-    asm.label('below'),
-    ...arrayStep('caller'),
-    asm.label('caller'),
+    ...callerOf(),
     asm.add(r6, 1),
     asm.jump('link'),
     asm.label('linked'),
