@@ -2,8 +2,13 @@
  * How many of the copier thread's copies the sampling worker lets queue before it wakes to walk them
  * (sampler/copier/copier.ts, Copier.next): a wake-up costs CPU, one per batch rather than one per sample.
  */
-/** Walks of the copier's copies are batched to about this long: one wake-up of the worker walks them all. */
-export const COPIER_BATCH_MS = 8;
+/**
+ * Walks of the copier's copies are batched to about this long: one wake-up of the worker walks them
+ * all. 32 ms rather than 8: luaprof's CPU over 10-s recordings at 1000 Hz (depth 30) 0.92 times as
+ * much (median of 15 interleaved pairs), the target's wall time 0.99 times (9 pairs; bench/RESULTS.md). The
+ * kernel's copies wait in a ring whose room bounds a batch of large ones (tick-copier.ts).
+ */
+export const COPIER_BATCH_MS = 32;
 /**
  * Copies walked with one plan before walks are batched. A copy that lacked part of the stack is taken
  * again when it is walked: while a plan settles, that is µs after its due time, not ms.

@@ -45,7 +45,10 @@ import {
 } from './tick-program.js';
 
 /** The ring: 8 records of the largest plan, ~1,000 of the usual ones (a power of two, in pages; 8 MB took 6 ms to make). */
-const RING_BYTES = 4 << 20;
+export const RING_BYTES = 4 << 20;
+/** A wait for a batch lets the threads' copies fill at most this much of the ring (a drawn period is ≥ 1/1.2 of the one asked). */
+const RING_FILLED_BY_A_WAIT = RING_BYTES / 2;
+const TICKS_PER_INTERVAL_MOST = 1.25;
 /**
  * How often the timer's period is drawn again. Each change interrupts the thread's CPU once and
  * starts a whole period afresh (the part of the period run so far is lost: half of one on average).
@@ -60,6 +63,15 @@ export const REDRAW_MS = 200;
 export function tickPeriodNs(intervalMs: number, u: number): number {
   const hz = (1000 / intervalMs) * (0.8 + 0.4 * u) + 500 / REDRAW_MS;
   return 1e9 / hz;
+}
+/**
+ * The longest wait for a batch whose copies leave room in the ring, when each tick of the threads
+ * copied adds `bytesPerTick` to it: at least one interval (one copy of each thread).
+ */
+export function ringRoomMs(bytesPerTick: number, intervalMs: number): number {
+  if (bytesPerTick <= 0) return Infinity;
+  const ticks = RING_FILLED_BY_A_WAIT / bytesPerTick / TICKS_PER_INTERVAL_MOST;
+  return Math.max(1, Math.floor(ticks)) * intervalMs;
 }
 /**
  * The timer's own samples (`--native`: registers and stack top at each tick) go to a ring of this many
@@ -101,6 +113,9 @@ class ThreadTicks {
   publishedFits = false;
   paused = true;
   timerOn = false;
+  /** The bytes a copy of it takes in the ring: its plan's, and its last record's (with the chain it followed). */
+  planBytes = 0;
+  lastRecordBytes = 0;
   /** The thread's /proc directory: gone once the thread has ended. */
   readonly taskDir: string;
 
@@ -341,6 +356,7 @@ export class TickCopiers implements CopySource {
     const offsets = encodePlan(iov, count, bytes, seq, this.plan, t.user ? USER_SAMPLE : 0, chain ?? null);
     if (!offsets) return false;
     t.seq = seq;
+    t.planBytes = RECORD_HEADER + bytes;
     t.plans.set(seq, { version, offsets, bytes });
     if (t.plans.size > PLANS_REMEMBERED) t.plans.delete(t.plans.keys().next().value!);
     t.publishedFits = updateMap(this.plansFd, t.key, this.plan) && t.ticking(true);
@@ -368,7 +384,8 @@ export class TickCopiers implements CopySource {
     }
     if (!this.ring.hasRecords) {
       // The timers are the threads': records come as they run, so the wait is the batch's length.
-      Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, Math.max(1, batch) * this.intervalMs));
+      const batchMs = Math.max(1, batch) * this.intervalMs;
+      Atomics.wait(this.sleepWord, 0, 0, Math.min(timeoutMs, batchMs, this.roomMs()));
     }
     // Copies the sampler is too far behind to walk in time are given up, counted late: a copy walked
     // long after its tick that lacks part of the stack would be completed from the thread as it is now.
@@ -377,6 +394,7 @@ export class TickCopiers implements CopySource {
     for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
       const t = r.length >= RECORD_HEADER ? this.threads.get(r.readUInt32LE(8)) : undefined;
       const copy = t ? t.read(r) : null;
+      if (t) t.lastRecordBytes = r.length;
       if (copy !== null && copy.dueNs >= oldest) {
         if (t!.user) copy.user = t!.user.at(copy.dueNs, USER_SAMPLE_WITHIN_NS);
         return copy;
@@ -389,6 +407,12 @@ export class TickCopiers implements CopySource {
 
   done(): void {
     this.release();
+  }
+
+  private roomMs(): number {
+    let perTick = 0;
+    for (const t of this.threads.values()) if (t.timerOn) perTick += Math.max(t.planBytes, t.lastRecordBytes);
+    return ringRoomMs(perTick, this.intervalMs);
   }
 
   private release(): void {
