@@ -300,6 +300,19 @@ describe('PrefetchMemory', () => {
     expect(pm.missedWhileStrict).toBe(false);
     expect(live.calls).toBe(0);
     pm.end();
+    // Entries out of the list's order (read in its order at once until one is not the next): the
+    // rest are found by address, the same frames.
+    const swapped = Buffer.from(chain);
+    chain.copy(swapped, CHAIN_ENTRY_BYTES, 2 * CHAIN_ENTRY_BYTES, 3 * CHAIN_ENTRY_BYTES);
+    chain.copy(swapped, 2 * CHAIN_ENTRY_BYTES, CHAIN_ENTRY_BYTES, 2 * CHAIN_ENTRY_BYTES);
+    expect(pm.beginFrom(copy.bytes, plan.version, swapped, chainOf)).toBe(true);
+    pm.detached();
+    expect(chained().threads.map((t) => t.frames.map((f) => [f.ci, f.funcValue, f.savedpc]))).toEqual(
+      first.threads.map((t) => t.frames.map((f) => [f.ci, f.funcValue, f.savedpc])),
+    );
+    expect(pm.missedWhileStrict).toBe(false);
+    expect(live.calls).toBe(0);
+    pm.end();
     // Without the chain the copy lacks the records.
     expect(pm.beginFrom(copy.bytes, plan.version)).toBe(true);
     pm.detached();

@@ -24,6 +24,12 @@ export interface Memory {
    */
   locateLate?(addr: number, len: number, late: number): Buffer | null;
   readonly locatedAt?: number;
+  /**
+   * The call records a copier copied by following the chained thread's list itself (os/call-chain.ts),
+   * as it wrote them: entries of CHAIN_ENTRY_BYTES from the innermost record on, that list's first;
+   * null when the copy has none. Read as CHAINED, they are what locateLate would find one by one.
+   */
+  copiedChain?(): Buffer | null;
 }
 
 /**

@@ -433,6 +433,10 @@ export class PrefetchMemory implements BatchMemory {
     return true;
   }
 
+  copiedChain(): Buffer | null {
+    return this.chain;
+  }
+
   /**
    * The copy's call chain entry at `addr` (read whole or in part from its start), as a span index
    * past the planned spans; -1 when the chain does not hold it. The walk reads the chain in its order.

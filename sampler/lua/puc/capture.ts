@@ -18,7 +18,13 @@ import {
   type Range,
 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
-import { MAX_CHAIN } from '../../os/call-chain.js';
+import {
+  CHAIN_ENTRY_BYTES,
+  MAX_CHAIN,
+  MAX_CHAIN_RECORD,
+  chainEntryAddress,
+  chainEntryLength,
+} from '../../os/call-chain.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 
@@ -471,6 +477,14 @@ export class PucCapture {
     const seen = this.seen;
     seen.clear();
     let at = current;
+    if (late & CHAINED && L === this.chainedL) {
+      at = this.copiedList(mem, at, baseCi, cis);
+      if (at === baseCi) {
+        this.chains.set(L, cis.addrs);
+        return cis;
+      }
+      for (const a of cis.addrs) seen.add(a);
+    }
     let tryCache = cached !== undefined;
     while (at !== baseCi) {
       if (cis.addrs.length >= MAX_FRAMES) {
@@ -497,6 +511,26 @@ export class PucCapture {
     }
     if (!cis.truncated) this.chains.set(L, cis.addrs);
     return cis;
+  }
+
+  /**
+   * Appends the records of the chained thread's list that the copier copied, in its order, while each
+   * is the one the last points at (one buffer, no lookup per record); returns where the walk goes on.
+   */
+  private copiedList(mem: Memory, current: number, baseCi: number, cis: CallInfos): number {
+    const entries = mem.copiedChain?.();
+    const ci = this.layout.callinfo;
+    let at = current;
+    if (!entries || ci.size > MAX_CHAIN_RECORD) return at;
+    for (let e = 0; e + CHAIN_ENTRY_BYTES <= entries.length && at !== baseCi; e += CHAIN_ENTRY_BYTES) {
+      if (chainEntryAddress(entries, e) !== at || chainEntryLength(entries, e, ci.size) !== ci.size) break;
+      if (cis.addrs.length >= MAX_FRAMES) break;
+      cis.addrs.push(at);
+      cis.bufs.push(entries);
+      cis.offs.push(e + 8);
+      at = u64(entries, e + 8 + ci.previous!);
+    }
+    return at;
   }
 
   /**
