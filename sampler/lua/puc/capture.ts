@@ -475,7 +475,8 @@ export class PucCapture {
     const cached = this.chains.get(L);
     const cis: CallInfos = { addrs: [], bufs: [], offs: [], truncated: false };
     const seen = this.seen;
-    seen.clear();
+    // Set.clear() allocates a new table: only a set that holds something is cleared.
+    if (seen.size > 0) seen.clear();
     let at = current;
     if (late & CHAINED && L === this.chainedL) {
       at = this.copiedList(mem, at, baseCi, cis);
