@@ -166,12 +166,10 @@ export class PucCapture {
    */
   capture(mem: Memory, mainL: number, G: number, hosted = false, copiedResumed = false): RawLuaStack {
     const threads: RawThread[] = [];
-    const seen = new Set<number>();
     let L = mainL;
     let resumedByMain = false;
     for (let depth = 0; depth < MAX_COROUTINE_NESTING; depth++) {
-      if (seen.has(L)) break;
-      seen.add(L);
+      if (threads.some((t) => t.L === L)) break;
       const chained = (hosted && depth === 0) || resumedByMain ? CHAINED : 0;
       const hdr = this.readThread(mem, L, G, chained);
       if (!hdr) {
