@@ -80,10 +80,13 @@ export class PucResolver {
         while (kept < n - 1 && kept < list.length) {
           const f = t.frames[n - 1 - kept];
           const m = list[kept].raw;
-          if (!sameFrame(f, m)) break;
-          f.closure = m.closure;
-          f.proto = m.proto;
-          f.protoAddr = m.protoAddr;
+          // The capture hands back the remembered frame itself where the bytes are the same.
+          if (f !== m) {
+            if (!sameFrame(f, m)) break;
+            f.closure = m.closure;
+            f.proto = m.proto;
+            f.protoAddr = m.protoAddr;
+          }
           f.recalled = true;
           kept++;
         }
