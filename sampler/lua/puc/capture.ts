@@ -18,13 +18,7 @@ import {
   type Range,
 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
-import {
-  CHAIN_ENTRY_BYTES,
-  MAX_CHAIN,
-  MAX_CHAIN_RECORD,
-  chainEntryAddress,
-  chainEntryLength,
-} from '../../os/call-chain.js';
+import { CHAIN_ENTRY_BYTES, MAX_CHAIN, MAX_CHAIN_RECORD } from '../../os/call-chain.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 
@@ -522,7 +516,8 @@ export class PucCapture {
     let at = current;
     if (!entries || ci.size > MAX_CHAIN_RECORD) return at;
     for (let e = 0; e + CHAIN_ENTRY_BYTES <= entries.length && at !== baseCi; e += CHAIN_ENTRY_BYTES) {
-      if (chainEntryAddress(entries, e) !== at || chainEntryLength(entries, e, ci.size) !== ci.size) break;
+      // The address word whole: an entry tagged with another length (bits 48-63) reads as -1.
+      if (u64(entries, e) !== at) break;
       if (cis.addrs.length >= MAX_FRAMES) break;
       cis.addrs.push(at);
       cis.bufs.push(entries);
