@@ -148,7 +148,8 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.jumpIfNe(r0, 0, fail),
   ];
   /**
-   * `list` = `array` when the chain's records are an array (CHAIN_ARRAY), else left; `tmp` clobbered.
+   * `list` = `array` when the chain's records are an array (CHAIN_ARRAY), else left; `array` and
+   * `tmp` clobbered.
    * Without a branch: one in a loop has the verifier walk the loop's iterations once per side.
    */
   const orInArray = (list: number, array: number, tmp: number) => [
