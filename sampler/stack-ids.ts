@@ -8,9 +8,10 @@ export class StackIds {
   private stackCount = 0;
   /** Stacks numbered since the last takeNew(), by frame ids innermost first. */
   private fresh: number[][] = [];
-  private readonly ids: number[] = [];
+  /** This stack's frame ids and the last one's, swapped after each (no copy, no length set). */
+  private ids: number[] = [];
   private lastFrames: readonly Frame[] = [];
-  private readonly lastIds: number[] = [];
+  private lastIds: number[] = [];
   private lastNode: StackNode | null = null;
 
   constructor(byLine = false) {
@@ -27,11 +28,12 @@ export class StackIds {
     // objects (PucResolver.recall): their ids are the last sample's, and so is the stack when all are.
     let same = 0;
     while (same < n && same < m && frames[n - 1 - same] === last[m - 1 - same]) same++;
-    let sameIds = n === this.lastIds.length;
-    ids.length = n;
+    const lastIds = this.lastIds;
+    let sameIds = n === lastIds.length;
+    if (ids.length !== n) ids.length = n;
     for (let i = 0; i < n; i++) {
-      const id = i >= n - same ? this.lastIds[i - n + m] : this.frameTable.intern(frames[i]);
-      if (sameIds && id !== this.lastIds[i]) sameIds = false;
+      const id = i >= n - same ? lastIds[i - n + m] : this.frameTable.intern(frames[i]);
+      if (sameIds && id !== lastIds[i]) sameIds = false;
       ids[i] = id;
     }
     const node = sameIds && this.lastNode ? this.lastNode : this.stackTrie.innermostFirst(ids);
@@ -40,8 +42,8 @@ export class StackIds {
       this.fresh.push(ids.slice());
     }
     this.lastFrames = frames;
-    this.lastIds.length = n;
-    for (let i = 0; i < n; i++) this.lastIds[i] = ids[i];
+    this.lastIds = ids;
+    this.ids = lastIds;
     this.lastNode = node;
     return node.id;
   }

@@ -14,7 +14,7 @@ function fakeRing(): { ring: PerfRing; write: (rec: Buffer) => void; tail: () =>
   let head = 0;
   return {
     // PerfRing's own reading of the ring, over these pages instead of a mapping.
-    ring: Object.assign(Object.create(PerfRing.prototype) as PerfRing, { meta, data, records }),
+    ring: Object.assign(Object.create(PerfRing.prototype) as PerfRing, { meta, data, records, tailAt: -1 }),
     write: (rec) => {
       for (let i = 0; i < rec.length; i++) records[(head + i) % records.length] = rec[i];
       head += rec.length;

@@ -10,6 +10,7 @@
  * same phase of a loop of the same period.
  */
 import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import {
   deleteMapKey,
   lookupMap,
@@ -138,7 +139,7 @@ class ThreadTicks {
 
   /** A record as a copy: its bytes are the ring's own, walked where the kernel wrote them, until done(). */
   read(r: Buffer): CopierCopy | null {
-    const timeNs = Number(r.readBigUInt64LE(0));
+    const timeNs = r.readUInt32LE(4) * 0x1_0000_0000 + r.readUInt32LE(0);
     const seq = r.readUInt32LE(12);
     const failed = r.readUInt32LE(16);
     const plan = this.plans.get(seq);

@@ -5,7 +5,7 @@
  */
 import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
-import { mapShared, PAGE, PROT_READ, PROT_RW, unmap } from './shared-pages.js';
+import { kernelPosition, mapShared, PAGE, PROT_READ, PROT_RW, unmap } from './shared-pages.js';
 
 const SYS_BPF = 321;
 const EINTR = 4;
@@ -206,6 +206,8 @@ export class BpfRing {
   private readonly mask: number;
   /** The length in the ring of the record peek() returned, 0 when none is held. */
   private peeked = 0;
+  /** The consumer position, as last written (the kernel only reads it). */
+  private consumed: number;
 
   private constructor(
     private readonly maps: { p: unknown; len: number }[],
@@ -217,6 +219,7 @@ export class BpfRing {
     this.producer = new DataView(producer);
     this.bytes = Buffer.from(producer);
     this.mask = size - 1;
+    this.consumed = Number(this.consumer.getBigUint64(0, true));
   }
 
   /** Maps a ring of `size` bytes (a power of two, whole pages); null where refused. */
@@ -245,8 +248,8 @@ export class BpfRing {
    * them) until release(); null when none is ready. Records the kernel discarded are passed over.
    */
   peek(): Buffer | null {
-    const produced = Number(this.producer.getBigUint64(0, true));
-    let at = Number(this.consumer.getBigUint64(0, true));
+    const produced = kernelPosition(this.producer, 0);
+    let at = this.consumed;
     while (at < produced) {
       const head = PAGE + (at & this.mask);
       const word = this.producer.getUint32(head, true);
@@ -258,7 +261,7 @@ export class BpfRing {
         return this.bytes.subarray(head + 8, head + 8 + len);
       }
       at += size;
-      this.consumer.setBigUint64(0, BigInt(at), true);
+      this.consume(at);
     }
     return null;
   }
@@ -266,14 +269,19 @@ export class BpfRing {
   /** Gives the record peek() returned back to the kernel (its bytes are the kernel's again). */
   release(): void {
     if (this.peeked === 0) return;
-    const at = Number(this.consumer.getBigUint64(0, true)) + this.peeked;
-    this.consumer.setBigUint64(0, BigInt(at), true);
+    this.consume(this.consumed + this.peeked);
     this.peeked = 0;
   }
 
   /** Records waiting. */
   get hasRecords(): boolean {
-    return Number(this.producer.getBigUint64(0, true)) > Number(this.consumer.getBigUint64(0, true));
+    return kernelPosition(this.producer, 0) > this.consumed;
+  }
+
+  /** Only this reader moves the consumer position: it is kept here, and written whole. */
+  private consume(at: number): void {
+    this.consumed = at;
+    this.consumer.setBigUint64(0, BigInt(at), true);
   }
 
   close(): void {

@@ -3,7 +3,7 @@
  * and the reader takes them without a system call (os/on-cpu.ts, os/switch-regs.ts).
  */
 import koffi from 'koffi';
-import { closeFd, mapShared, PAGE, PROT_RW, unmap } from './shared-pages.js';
+import { closeFd, kernelPosition, mapShared, PAGE, PROT_RW, unmap } from './shared-pages.js';
 
 const SYS_PERF_EVENT_OPEN = 298;
 const PERF_FLAG_FD_CLOEXEC = 8;
@@ -67,15 +67,21 @@ export class PerfRing {
 
   /** Where the kernel's next record goes (data_head), and where the reader is (data_tail), as ring offsets. */
   get head(): number {
-    return Number(this.meta.getBigUint64(1024, true));
+    return kernelPosition(this.meta, 1024);
   }
 
+  /** Only this reader moves data_tail: it is kept here, and written whole when it moves. */
+  private tailAt = -1;
+
   get tail(): number {
-    return Number(this.meta.getBigUint64(1032, true));
+    if (this.tailAt < 0) this.tailAt = Number(this.meta.getBigUint64(1032, true));
+    return this.tailAt;
   }
 
   /** Gives the records before `at` back to the kernel. */
   set tail(at: number) {
+    if (at === this.tailAt) return;
+    this.tailAt = at;
     this.meta.setBigUint64(1032, BigInt(at), true);
   }
 

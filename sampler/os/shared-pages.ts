@@ -8,6 +8,19 @@ export const PAGE = 4096;
 export const PROT_READ = 1;
 export const PROT_RW = 3;
 
+/**
+ * A little-endian u64 position the kernel moves (a ring's head), as two words without a BigInt (one
+ * per record was a measurable part of the sampler's CPU); read again when the high word changed
+ * between them.
+ */
+export function kernelPosition(view: DataView, at: number): number {
+  for (;;) {
+    const hi = view.getUint32(at + 4, true);
+    const lo = view.getUint32(at, true);
+    if (view.getUint32(at + 4, true) === hi) return hi * 0x1_0000_0000 + lo;
+  }
+}
+
 interface Calls {
   mmap(len: number, prot: number, fd: number, offset: number): unknown;
   munmap(p: unknown, len: number): number;
