@@ -18,6 +18,8 @@
  * end early still count; Node start-up is included here, not in the CLI's figure): the main thread
  * (recorder, aggregation, output), the sampler (the busiest other thread: the worker), and the rest
  * (V8's compiler and GC threads, libuv). CPU time, not wall time: the machine may be shared.
+ * Then the same CPU second by second from luaprof's start, per tick of the rate asked (median of the
+ * runs): Node's start, the attach and the JIT's first seconds, and when the steady state begins.
  *
  * The floor beside it, in the same run and this process: what one tick of the default mode costs in
  * system calls alone, with no sampling: a timed sleep (Atomics.wait, as the worker sleeps until a
@@ -28,6 +30,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { samplerAffinity } from '../sampler/os/affinity.js';
 import {
   CLI,
@@ -77,6 +80,8 @@ interface Run {
   mainMs: number;
   workerMs: number;
   otherMs: number;
+  /** CPU of every thread per tick of RATE in each second from luaprof's spawn, µs. */
+  perSecondUs: number[];
 }
 
 /** CPU (ns) of each thread of `pid` now; threads already gone keep their last value in `last`. */
@@ -116,13 +121,20 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
   let err = '';
   prof.stderr!.on('data', (d) => (err += d));
   const last = new Map<number, number>();
-  const poll = setInterval(() => pollThreads(prof.pid!, last), 50);
+  const spawnedAt = performance.now();
+  const totalNs = () => [...last.values()].reduce((a, b) => a + b, 0);
+  const atSecond: number[] = [0];
+  const poll = setInterval(() => {
+    pollThreads(prof.pid!, last);
+    const second = Math.floor((performance.now() - spawnedAt) / 1000);
+    if (second >= atSecond.length && second <= SECONDS) atSecond.push(totalNs());
+  }, 50);
   // Every thread's CPU at WARM s and at SECONDS s after the spawn (sampling starts a little after
   // the spawn, so the second is still inside it, before the profile is written).
   const cpuAt: { ms: number; ns: number }[] = [];
   const snapshot = () => {
     pollThreads(prof.pid!, last);
-    cpuAt.push({ ms: performance.now(), ns: [...last.values()].reduce((a, b) => a + b, 0) });
+    cpuAt.push({ ms: performance.now(), ns: totalNs() });
   };
   const warmTimer = setTimeout(snapshot, WARM * 1000);
   const endTimer = setTimeout(snapshot, SECONDS * 1000);
@@ -165,6 +177,7 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
     mainMs: mainNs / 1e6,
     workerMs: workerNs / 1e6,
     otherMs: otherNs / 1e6,
+    perSecondUs: atSecond.slice(1).map((ns, i) => (ns - atSecond[i]) / 1e3 / RATE),
   };
 }
 
@@ -228,6 +241,21 @@ for (const [m, rs] of runs) {
   out.push(
     `| ${m} | ${fmt(median(per))} µs (${spread(per)}) | ${fmt(median(steady))} µs (${spread(steady)}) | ${fmt(median(rs.map((r) => r.ticks ?? NaN)), 0)} | ${fmt(median(rs.map((r) => r.samples ?? NaN)), 0)} | ${ms((r) => r.mainMs)} | ${ms((r) => r.workerMs)} | ${ms((r) => r.otherMs)} |`,
   );
+}
+const seconds = Math.max(0, ...[...runs.values()].flat().map((r) => r.perSecondUs.length));
+out.push(
+  '',
+  `luaprof CPU per tick of ${RATE} Hz, second by second from its start (median of the runs):`,
+  '',
+  `| mode | ${Array.from({ length: seconds }, (_, i) => `${i}-${i + 1} s`).join(' | ')} |`,
+  `|---|${'---|'.repeat(seconds)}`,
+);
+for (const [m, rs] of runs) {
+  const cells = Array.from({ length: seconds }, (_, i) => {
+    const xs = rs.map((r) => r.perSecondUs[i]).filter((x): x is number => x !== undefined);
+    return xs.length ? `${fmt(median(xs), 0)} µs` : '';
+  });
+  out.push(`| ${m} | ${cells.join(' | ')} |`);
 }
 const sl = floorRuns.map((f) => f.sleepUs);
 const mv = floorRuns.map((f) => f.moveUs).filter(Number.isFinite);
