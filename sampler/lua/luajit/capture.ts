@@ -354,7 +354,8 @@ export class LuaJitCapture {
 
   /** Function headers of every level, in one batched read. */
   private readFuncs(mem: Memory, threads: RawThread[]): void {
-    const levels = threads.flatMap((t) => t.levels);
+    const levels: RawLevel[] = [];
+    for (const t of threads) for (const lv of t.levels) levels.push(lv);
     const bufs = readManyStable(
       mem,
       levels.map((lv) => ({ addr: isPlausiblePtr(lv.func) ? lv.func : 0, len: this.layout.func.headerLen })),

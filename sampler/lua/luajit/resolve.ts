@@ -36,11 +36,11 @@ export class LuaJitResolver {
     const frames: LuaFrame[] = [];
     const cfuncs: (number | undefined)[] = [];
     let truncated = false;
-    const protos = this.protos.getMany(
-      raw.threads.flatMap((t) =>
-        t.levels.flatMap((lv) => (this.isLua(lv) ? [u64(lv.fhdr!, this.l.func.pc)] : [])),
-      ),
-    );
+    // Loops, not flatMap: it allocated an array per level, at every sample (6% of the sampler's CPU).
+    const pcs: number[] = [];
+    for (const t of raw.threads)
+      for (const lv of t.levels) if (this.isLua(lv)) pcs.push(u64(lv.fhdr!, this.l.func.pc));
+    const protos = this.protos.getMany(pcs);
     raw.threads.forEach((t, i) => {
       const fs = this.resolveThread(t, protos);
       const cs = t.levels.map((lv, k) => (fs[k].kind === 'c' ? this.cfuncOf(lv) : undefined));
