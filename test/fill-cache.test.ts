@@ -65,13 +65,14 @@ function capture(depth: number): RawLuaStack {
   return { G: 0x1000, threads: [{ L: 0x2000, frames, truncated: false, cut: 0 }] };
 }
 
-describe('PucCapture.fill', () => {
+// One frame takes fill()'s own path (the usual case once the outer frames are recalled).
+describe.each([30, 1])('PucCapture.fill, %i frames', (depth) => {
   it('reads each closure once, and its Proto beside it once the closure has been seen', () => {
     const mem = new ObjectMemory();
     mem.objects.set(CLOSURE, closurePointingAt(PROTO_A));
     mem.objects.set(PROTO_A, protoHeader(10));
     const cap = new PucCapture(layout);
-    const first = capture(30);
+    const first = capture(depth);
     cap.fill(mem, first);
     expect(mem.batches).toBe(2); // closure, then the Proto it points at
     expect(mem.ranges).toBe(2);
@@ -80,7 +81,7 @@ describe('PucCapture.fill', () => {
       true,
     );
     mem.batches = mem.ranges = 0;
-    cap.fill(mem, capture(30));
+    cap.fill(mem, capture(depth));
     expect(mem.batches).toBe(1); // closure and guessed Proto together
     expect(mem.ranges).toBe(2);
   });
@@ -91,10 +92,10 @@ describe('PucCapture.fill', () => {
     mem.objects.set(PROTO_A, protoHeader(10));
     mem.objects.set(PROTO_B, protoHeader(20));
     const cap = new PucCapture(layout);
-    cap.fill(mem, capture(3));
+    cap.fill(mem, capture(depth));
     // The closure was collected and another function's closure allocated at the same address.
     mem.objects.set(CLOSURE, closurePointingAt(PROTO_B));
-    const raw = capture(3);
+    const raw = capture(depth);
     cap.fill(mem, raw);
     for (const f of raw.threads[0].frames) {
       expect(f.protoAddr).toBe(PROTO_B);
@@ -102,7 +103,7 @@ describe('PucCapture.fill', () => {
     }
     // And the guess follows: the next fill reads PROTO_B beside the closure, in one batch.
     mem.batches = 0;
-    const again = capture(3);
+    const again = capture(depth);
     cap.fill(mem, again);
     expect(mem.batches).toBe(1);
     expect(again.threads[0].frames[0].proto?.readInt32LE(layout.proto.linedefined)).toBe(20);
@@ -113,9 +114,9 @@ describe('PucCapture.fill', () => {
     mem.objects.set(CLOSURE, closurePointingAt(PROTO_A));
     mem.objects.set(PROTO_A, protoHeader(10));
     const cap = new PucCapture(layout);
-    cap.fill(mem, capture(2));
+    cap.fill(mem, capture(depth));
     mem.objects.delete(PROTO_A);
-    const raw = capture(2);
+    const raw = capture(depth);
     cap.fill(mem, raw);
     expect(raw.threads[0].frames[0].protoAddr).toBe(PROTO_A);
     expect(raw.threads[0].frames[0].proto).toBeNull();

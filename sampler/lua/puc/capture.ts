@@ -367,6 +367,7 @@ export class PucCapture {
     const frames: RawFrame[] = [];
     for (const t of raw.threads) for (const f of t.frames) if (!f.recalled) frames.push(f);
     if (frames.length === 0) return;
+    if (frames.length === 1) return this.fillOne(mem, frames[0]);
     const slot = new Map<number, number>();
     const guessAt = new Map<number, number>();
     const protoAt = new Map<number, Buffer | null>();
@@ -410,6 +411,37 @@ export class PucCapture {
       missing.forEach((r, i) => protoAt.set(r.addr, more[i]));
     }
     for (const f of frames) if (f.protoAddr !== 0) f.proto = protoAt.get(f.protoAddr) ?? null;
+  }
+
+  /**
+   * fill() of a lone frame, the usual case once a thread's outer frames are recalled: the same reads
+   * (the closure with the Proto guessed beside it, then the Proto if the guess was wrong), without
+   * the maps that share reads among many frames.
+   */
+  private fillOne(mem: Memory, f: RawFrame): void {
+    const tags = this.layout.tags;
+    const protoLen = this.layout.proto.size;
+    let guess: { addr: number; bytes: Buffer | null } | null = null;
+    if (f.closure === null) {
+      if ((f.funcTag !== tags.luaClosure && f.funcTag !== tags.cClosure) || !isPlausiblePtr(f.funcValue))
+        return;
+      const ranges: Range[] = [
+        { addr: f.funcValue, len: this.layout.closure.cupvalue + this.layout.tvalue.size },
+      ];
+      const guessed = this.protoOf.get(f.funcValue);
+      if (guessed !== undefined) ranges.push({ addr: guessed, len: protoLen });
+      const bufs = readManyStable(mem, ranges);
+      f.closure = bufs[0];
+      if (guessed !== undefined) guess = { addr: guessed, bytes: bufs[1] };
+    }
+    if (f.closure === null || !this.isLuaFunction(f)) return;
+    const p = u64(f.closure, this.layout.closure.lp);
+    if (!isPlausiblePtr(p)) return;
+    f.protoAddr = p;
+    if (this.protoOf.size >= MAX_PROTO_GUESSES) this.protoOf.clear();
+    this.protoOf.set(f.funcValue, p);
+    f.proto =
+      guess?.addr === p && guess.bytes ? guess.bytes : readManyStable(mem, [{ addr: p, len: protoLen }])[0];
   }
 
   /**
