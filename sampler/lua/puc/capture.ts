@@ -360,10 +360,7 @@ export class PucCapture {
    * take a second read.
    */
   fill(mem: Memory, raw: RawLuaStack): void {
-    const tags = this.layout.tags;
-    const c = this.layout.closure;
     const protoLen = this.layout.proto.size;
-    const closureLen = c.cupvalue + this.layout.tvalue.size;
     const frames: RawFrame[] = [];
     for (const t of raw.threads) for (const f of t.frames) if (!f.recalled) frames.push(f);
     if (frames.length === 0) return;
@@ -374,10 +371,10 @@ export class PucCapture {
     const ranges: Range[] = [];
     for (const f of frames) {
       if (f.closure !== null || slot.has(f.funcValue)) continue;
-      if ((f.funcTag !== tags.luaClosure && f.funcTag !== tags.cClosure) || !isPlausiblePtr(f.funcValue))
-        continue;
+      const r = this.closureRange(f);
+      if (!r) continue;
       slot.set(f.funcValue, ranges.length);
-      ranges.push({ addr: f.funcValue, len: closureLen });
+      ranges.push(r);
     }
     const closures = ranges.length;
     for (let i = 0; i < closures; i++) {
@@ -392,13 +389,8 @@ export class PucCapture {
     for (const f of frames) {
       const k = slot.get(f.funcValue);
       if (f.closure === null && k !== undefined) f.closure = bufs[k];
-      if (f.closure === null || !this.isLuaFunction(f)) continue;
-      const p = u64(f.closure, c.lp);
-      if (!isPlausiblePtr(p)) continue;
-      f.protoAddr = p;
-      if (this.protoOf.size >= MAX_PROTO_GUESSES) this.protoOf.clear();
-      this.protoOf.set(f.funcValue, p);
-      if (protoAt.has(p)) continue;
+      const p = this.protoOfClosure(f);
+      if (p === 0 || protoAt.has(p)) continue;
       const g = guessAt.get(p);
       if (g !== undefined && bufs[g]) protoAt.set(p, bufs[g]);
       else {
@@ -413,33 +405,48 @@ export class PucCapture {
     for (const f of frames) if (f.protoAddr !== 0) f.proto = protoAt.get(f.protoAddr) ?? null;
   }
 
+  /** The read of a frame's closure, when its value is one at a plausible address. */
+  private closureRange(f: RawFrame): Range | null {
+    const tags = this.layout.tags;
+    if ((f.funcTag !== tags.luaClosure && f.funcTag !== tags.cClosure) || !isPlausiblePtr(f.funcValue))
+      return null;
+    return { addr: f.funcValue, len: this.layout.closure.cupvalue + this.layout.tvalue.size };
+  }
+
+  /**
+   * The Proto a Lua frame's closure (read) points at, set as its protoAddr and remembered as the next
+   * read's guess; 0 when the frame runs no Lua function or the pointer is not plausible.
+   */
+  private protoOfClosure(f: RawFrame): number {
+    if (f.closure === null || !this.isLuaFunction(f)) return 0;
+    const p = u64(f.closure, this.layout.closure.lp);
+    if (!isPlausiblePtr(p)) return 0;
+    f.protoAddr = p;
+    if (this.protoOf.size >= MAX_PROTO_GUESSES) this.protoOf.clear();
+    this.protoOf.set(f.funcValue, p);
+    return p;
+  }
+
   /**
    * fill() of a lone frame, the usual case once a thread's outer frames are recalled: the same reads
    * (the closure with the Proto guessed beside it, then the Proto if the guess was wrong), without
    * the maps that share reads among many frames.
    */
   private fillOne(mem: Memory, f: RawFrame): void {
-    const tags = this.layout.tags;
     const protoLen = this.layout.proto.size;
     let guess: { addr: number; bytes: Buffer | null } | null = null;
     if (f.closure === null) {
-      if ((f.funcTag !== tags.luaClosure && f.funcTag !== tags.cClosure) || !isPlausiblePtr(f.funcValue))
-        return;
-      const ranges: Range[] = [
-        { addr: f.funcValue, len: this.layout.closure.cupvalue + this.layout.tvalue.size },
-      ];
+      const r = this.closureRange(f);
+      if (!r) return;
+      const ranges: Range[] = [r];
       const guessed = this.protoOf.get(f.funcValue);
       if (guessed !== undefined) ranges.push({ addr: guessed, len: protoLen });
       const bufs = readManyStable(mem, ranges);
       f.closure = bufs[0];
       if (guessed !== undefined) guess = { addr: guessed, bytes: bufs[1] };
     }
-    if (f.closure === null || !this.isLuaFunction(f)) return;
-    const p = u64(f.closure, this.layout.closure.lp);
-    if (!isPlausiblePtr(p)) return;
-    f.protoAddr = p;
-    if (this.protoOf.size >= MAX_PROTO_GUESSES) this.protoOf.clear();
-    this.protoOf.set(f.funcValue, p);
+    const p = this.protoOfClosure(f);
+    if (p === 0) return;
     f.proto =
       guess?.addr === p && guess.bytes ? guess.bytes : readManyStable(mem, [{ addr: p, len: protoLen }])[0];
   }
