@@ -76,21 +76,51 @@ export class CiChainCache {
   get(L: number): { list: readonly number[]; at: ReadonlyMap<number, number> } | undefined {
     return this.chains.get(L);
   }
-  set(L: number, chain: number[]): void {
+  /** The first n of `chain`, which stays the caller's to reuse (what is kept is a copy). */
+  set(L: number, chain: readonly number[], n = chain.length): void {
     // The chain read is usually the one cached (the same frames, called from the same records).
     const had = this.chains.get(L)?.list;
-    if (had && had.length === chain.length && had.every((a, i) => a === chain[i])) return;
+    if (had && samePrefix(had, chain, n)) return;
     if (this.chains.size > 4096) this.chains.clear();
-    this.chains.set(L, { list: chain, at: new Map(chain.map((a, i) => [a, i])) });
+    const list = chain.slice(0, n);
+    this.chains.set(L, { list, at: new Map(list.map((a, i) => [a, i])) });
   }
 }
 
-/** Call records, innermost first: each one's bytes from offs[i] in bufs[i]. */
-interface CallInfos {
-  addrs: number[];
-  bufs: Buffer[];
-  offs: number[];
-  truncated: boolean;
+/** Whether `list` is the first n of `chain`. */
+function samePrefix(list: readonly number[], chain: readonly number[], n: number): boolean {
+  if (list.length !== n) return false;
+  for (let i = 0; i < n; i++) if (list[i] !== chain[i]) return false;
+  return true;
+}
+
+/**
+ * Call records, innermost first: the first n, each one's bytes from offs[i] in bufs[i]. One is kept
+ * and refilled for every walk (the arrays only grow): a walk allocates none of its per-frame lists.
+ */
+class CallInfos {
+  n = 0;
+  readonly addrs: number[] = [];
+  readonly bufs: Buffer[] = [];
+  readonly offs: number[] = [];
+  truncated = false;
+
+  reset(): void {
+    this.n = 0;
+    this.truncated = false;
+  }
+
+  add(addr: number, buf: Buffer, off: number): void {
+    const i = this.n++;
+    this.addrs[i] = addr;
+    this.bufs[i] = buf;
+    this.offs[i] = off;
+  }
+
+  /** The addresses of the records, a list of their own. */
+  list(): number[] {
+    return this.addrs.slice(0, this.n);
+  }
 }
 
 /**
@@ -104,6 +134,11 @@ export class PucCapture {
   private readonly seen = new Set<number>();
   /** Closure address → the Proto its last read pointed at (fill() reads the guess beside the closure). */
   private readonly protoOf = new Map<number, number>();
+  /** A walk's lists, refilled by each (captureThread is never re-entered). */
+  private readonly cis = new CallInfos();
+  private readonly funcAddrs: number[] = [];
+  private readonly slotBufs: (Buffer | null)[] = [];
+  private readonly slotOffs: number[] = [];
 
   constructor(
     private readonly layout: PucLayout,
@@ -193,11 +228,13 @@ export class PucCapture {
       ? this.array(mem, hdr, current, u64(hdr, s.base_ci), late)
       : this.chain(mem, L, current, L + s.base_ci, late);
     const { bufs, offs } = cis;
-    const funcAddrs: number[] = new Array<number>(bufs.length);
-    for (let i = 0; i < bufs.length; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
-    if (this.layout.stkIdRel) this.relocated(funcAddrs, u64(hdr, s.stack));
-    const slots = this.readSlots(mem, hdr, funcAddrs, hosted);
-    const n = cis.addrs.length;
+    const n = cis.n;
+    const funcAddrs = this.funcAddrs;
+    for (let i = 0; i < n; i++) funcAddrs[i] = u64(bufs[i], offs[i] + ci.func);
+    if (this.layout.stkIdRel) this.relocated(funcAddrs, n, u64(hdr, s.stack));
+    const span = this.readSlots(mem, hdr, funcAddrs, n, hosted);
+    const slotBufs = this.slotBufs;
+    const slotOffs = this.slotOffs;
     // The outermost frames whose bytes are those of the frames remembered (never the innermost, whose
     // closure may be read below): those objects, their closure and Proto already read (fill() and
     // recall() leave them be), rather than new ones.
@@ -207,8 +244,8 @@ export class PucCapture {
       while (kept < n - 1 && kept < prior.length) {
         const i = n - 1 - kept;
         const m = prior[kept].raw;
-        const fb = slots.bufs[i];
-        const fo = slots.offs[i];
+        const fb = slotBufs[i];
+        const fo = slotOffs[i];
         if (
           m.ci !== cis.addrs[i] ||
           m.func !== funcAddrs[i] ||
@@ -229,8 +266,8 @@ export class PucCapture {
     for (let i = 0; i < n - kept; i++) {
       const b = bufs[i];
       const o = offs[i];
-      const fb = slots.bufs[i];
-      const fo = slots.offs[i];
+      const fb = slotBufs[i];
+      const fo = slotOffs[i];
       frames[i] = {
         ci: cis.addrs[i],
         func: funcAddrs[i],
@@ -258,7 +295,7 @@ export class PucCapture {
     }
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
-    return { L, frames, truncated: cis.truncated, cut, stack: slots.span, recalled: 0 };
+    return { L, frames, truncated: cis.truncated, cut, stack: span, recalled: 0 };
   }
 
   /** A call record's status bits (none before 5.2). */
@@ -275,10 +312,10 @@ export class PucCapture {
    * whose function is an offset is read at that offset from L->stack: the sample shows the program
    * growing or shrinking its stack rather than being dropped (2-4% of torn.lua's samples).
    */
-  private relocated(funcAddrs: number[], stack: number): void {
+  private relocated(funcAddrs: number[], n: number, stack: number): void {
     if (!isPlausiblePtr(stack)) throw new CaptureError('stack pointer is not plausible');
     const maxOffset = MAX_STACK_SLOTS * this.layout.tvalue.size;
-    for (let i = 0; i < funcAddrs.length; i++) {
+    for (let i = 0; i < n; i++) {
       const a = funcAddrs[i];
       // A pointer into the stack is at or above its start (a heap below 16 MB, as in a non-PIE build,
       // could otherwise hold pointers that look like offsets).
@@ -289,48 +326,55 @@ export class PucCapture {
   }
 
   /**
-   * Function value and first argument of each frame (from offs[i] in bufs[i]), from one read of the
-   * thread's stack when it is compact; from a copy, frame by frame where a copier copies them so
-   * (`hosted`).
+   * Function value and first argument of each of the first n frames, into slotBufs and slotOffs (the
+   * bytes from slotOffs[i] in slotBufs[i]): from one read of the thread's stack when it is compact
+   * (returned, as the span read); from a copy, frame by frame where a copier copies them so (`hosted`).
    */
   private readSlots(
     mem: Memory,
     hdr: Buffer,
-    funcAddrs: number[],
+    funcAddrs: readonly number[],
+    n: number,
     hosted: boolean,
-  ): { bufs: (Buffer | null)[]; offs: number[]; span?: { addr: number; bytes: Buffer } } {
+  ): { addr: number; bytes: Buffer } | undefined {
     const len = this.slotBytes;
+    const bufs = this.slotBufs;
+    const offs = this.slotOffs;
     if (hosted && mem.locateLate) {
-      const bufs = new Array<Buffer | null>(funcAddrs.length);
-      const offs = new Array<number>(funcAddrs.length);
-      for (let i = 0; i < funcAddrs.length; i++) {
+      for (let i = 0; i < n; i++) {
         bufs[i] = locateLate(mem, funcAddrs[i], len, LATE.stack | CHAINED);
         offs[i] = locatedAt;
       }
-      return { bufs, offs };
+      return undefined;
     }
     const stack = u64(hdr, this.layout.state.stack);
     let lo = Infinity;
     let hi = -Infinity;
-    let valid = funcAddrs.length > 0;
-    for (const a of funcAddrs) {
+    let valid = n > 0;
+    for (let i = 0; i < n; i++) {
+      const a = funcAddrs[i];
       if (!isPlausiblePtr(a) || a < stack) valid = false;
       if (a < lo) lo = a;
       if (a + len > hi) hi = a + len;
     }
-    if (valid) {
-      if (hi - lo <= MAX_STACK_SPAN) {
-        const bytes = readLate(mem, lo, hi - lo, LATE.stack);
-        if (bytes)
-          return {
-            bufs: funcAddrs.map(() => bytes),
-            offs: funcAddrs.map((a) => a - lo),
-            span: { addr: lo, bytes },
-          };
+    if (valid && hi - lo <= MAX_STACK_SPAN) {
+      const bytes = readLate(mem, lo, hi - lo, LATE.stack);
+      if (bytes) {
+        for (let i = 0; i < n; i++) {
+          bufs[i] = bytes;
+          offs[i] = funcAddrs[i] - lo;
+        }
+        return { addr: lo, bytes };
       }
     }
-    const ranges = funcAddrs.map((addr) => ({ addr, len }));
-    return { bufs: readManyLate(mem, ranges, LATE.stack), offs: funcAddrs.map(() => 0) };
+    const ranges: Range[] = new Array<Range>(n);
+    for (let i = 0; i < n; i++) ranges[i] = { addr: funcAddrs[i], len };
+    const got = readManyLate(mem, ranges, LATE.stack);
+    for (let i = 0; i < n; i++) {
+      bufs[i] = got[i];
+      offs[i] = 0;
+    }
+    return undefined;
   }
 
   /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */
@@ -470,31 +514,25 @@ export class PucCapture {
     }
     const count = (current - base) / size;
     const n = Math.min(count, MAX_FRAMES);
-    if (n === 0) return { addrs: [], bufs: [], offs: [], truncated: false };
+    const cis = this.cis;
+    cis.reset();
+    if (n === 0) return cis;
     const lo = current - (n - 1) * size;
-    const addrs: number[] = [];
-    const bufs: Buffer[] = [];
-    const offs: number[] = [];
     let at = current;
     if (late & CHAINED)
-      for (; at >= lo && addrs.length < MAX_CHAIN; at -= size) {
+      for (; at >= lo && cis.n < MAX_CHAIN; at -= size) {
         const b = locateLate(mem, at, size, late);
         if (!b) throw new CaptureError('unreadable CallInfo');
-        addrs.push(at);
-        bufs.push(b);
-        offs.push(locatedAt);
+        cis.add(at, b, locatedAt);
       }
     if (at >= lo) {
       const block = locateLate(mem, lo, at + size - lo, LATE.callInfo);
       const blockAt = locatedAt;
       if (!block) throw new CaptureError('unreadable CallInfo array');
-      for (; at >= lo; at -= size) {
-        addrs.push(at);
-        bufs.push(block);
-        offs.push(blockAt + at - lo);
-      }
+      for (; at >= lo; at -= size) cis.add(at, block, blockAt + at - lo);
     }
-    return { addrs, bufs, offs, truncated: count > n };
+    cis.truncated = count > n;
+    return cis;
   }
 
   /** The CallInfo chain from the current one down to (not including) base_ci, innermost first. */
@@ -504,7 +542,8 @@ export class PucCapture {
     // Frames outside the last few calls rarely change: the chain read last time serves from where
     // the walk meets it (one batched read), checked link by link.
     const cached = this.chains.get(L);
-    const cis: CallInfos = { addrs: [], bufs: [], offs: [], truncated: false };
+    const cis = this.cis;
+    cis.reset();
     const seen = this.seen;
     // Set.clear() allocates a new table: only a set that holds something is cleared.
     if (seen.size > 0) seen.clear();
@@ -512,14 +551,14 @@ export class PucCapture {
     if (late & CHAINED && L === this.chainedL) {
       at = this.copiedList(mem, at, baseCi, cis);
       if (at === baseCi) {
-        this.chains.set(L, cis.addrs);
+        this.chains.set(L, cis.addrs, cis.n);
         return cis;
       }
-      for (const a of cis.addrs) seen.add(a);
+      for (let i = 0; i < cis.n; i++) seen.add(cis.addrs[i]);
     }
     let tryCache = cached !== undefined;
     while (at !== baseCi) {
-      if (cis.addrs.length >= MAX_FRAMES) {
+      if (cis.n >= MAX_FRAMES) {
         cis.truncated = true;
         break;
       }
@@ -532,16 +571,15 @@ export class PucCapture {
       seen.add(at);
       const b = locateLate(mem, at, ci.size, late);
       if (!b) throw new CaptureError('unreadable CallInfo');
-      cis.addrs.push(at);
-      cis.bufs.push(b);
-      cis.offs.push(locatedAt);
-      at = u64(b, locatedAt + ci.previous);
+      const off = locatedAt;
+      cis.add(at, b, off);
+      at = u64(b, off + ci.previous);
     }
-    if (cis.addrs.length > MAX_FRAMES) {
-      cis.addrs.length = cis.bufs.length = cis.offs.length = MAX_FRAMES;
+    if (cis.n > MAX_FRAMES) {
+      cis.n = MAX_FRAMES;
       cis.truncated = true;
     }
-    if (!cis.truncated) this.chains.set(L, cis.addrs);
+    if (!cis.truncated) this.chains.set(L, cis.addrs, cis.n);
     return cis;
   }
 
@@ -557,10 +595,8 @@ export class PucCapture {
     for (let e = 0; e + CHAIN_ENTRY_BYTES <= entries.length && at !== baseCi; e += CHAIN_ENTRY_BYTES) {
       // The address word whole: an entry tagged with another length (bits 48-63) reads as -1.
       if (u64(entries, e) !== at) break;
-      if (cis.addrs.length >= MAX_FRAMES) break;
-      cis.addrs.push(at);
-      cis.bufs.push(entries);
-      cis.offs.push(e + 8);
+      if (cis.n >= MAX_FRAMES) break;
+      cis.add(at, entries, e + 8);
       at = u64(entries, e + 8 + ci.previous!);
     }
     return at;
@@ -581,7 +617,7 @@ export class PucCapture {
     const ci = this.layout.callinfo;
     const list = cached.list;
     // The records walked before meeting the cached chain must not be in it further on (a cycle).
-    for (const a of cis.addrs) if ((cached.at.get(a) ?? -1) >= k) return false;
+    for (let i = 0; i < cis.n; i++) if ((cached.at.get(cis.addrs[i]) ?? -1) >= k) return false;
     // A copy serves each read on its own; a live process takes them in one batched read.
     const batch = mem.readLate
       ? null
@@ -590,18 +626,16 @@ export class PucCapture {
           list.slice(k).map((a) => ({ addr: a, len: ci.size })),
           late,
         );
-    const start = cis.addrs.length;
+    const start = cis.n;
     for (let i = k; i < list.length; i++) {
       const b = batch ? batch[i - k] : locateLate(mem, list[i], ci.size, late);
       const o = batch ? 0 : locatedAt;
       const expected = i + 1 < list.length ? list[i + 1] : baseCi;
       if (!b || u64(b, o + ci.previous!) !== expected) {
-        cis.addrs.length = cis.bufs.length = cis.offs.length = start;
+        cis.n = start;
         return false;
       }
-      cis.addrs.push(list[i]);
-      cis.bufs.push(b);
-      cis.offs.push(o);
+      cis.add(list[i], b, o);
     }
     return true;
   }

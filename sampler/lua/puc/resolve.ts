@@ -39,11 +39,18 @@ function sameFrame(f: RawFrame, m: RawFrame): boolean {
   );
 }
 
+/** Every frame remembered was named with scan `scans` of the global names. */
+function namedWith(list: readonly Remembered[], scans: number): boolean {
+  for (const m of list) if (m.scans !== scans) return false;
+  return true;
+}
+
 export class PucResolver {
   private readonly protos: ProtoCache;
   private readonly names: NameInference;
   private readonly kinds: PucCapture;
   readonly globals: GlobalNames;
+  private readonly calleeLocal = (p: ProtoInfo, pc: number) => this.names.calleeLocal(p, pc);
   /** Each thread's frames at its last resolve, outermost first, the innermost left out (see recall). */
   private readonly remembered = new Map<number, Remembered[]>();
 
@@ -114,6 +121,9 @@ export class PucResolver {
         break;
       }
     }
+    // One thread (the usual case): its own lists.
+    if (perThread.length === 1)
+      return { frames: perThread[0].frames, raws: perThread[0].raws, truncated, torn };
     // Outermost thread's frames last (a loop: flatMap cost ~7% of the sampler's CPU).
     const frames: LuaFrame[] = [];
     const raws: RawFrame[] = [];
@@ -131,14 +141,17 @@ export class PucResolver {
     // Frames from `recalled` on (innermost first) are the ones remembered, in the same order.
     const recalled = n - (t.recalled ?? 0);
     const memory = recalled < n ? this.remembered.get(t.L)! : null;
-    const protos: (ProtoInfo | null)[] = t.frames.map((f, i) =>
-      i >= recalled
-        ? memory![n - 1 - i].proto
-        : f.proto && this.kinds.isLuaFunction(f)
-          ? this.protos.get(f.protoAddr, f.proto)
-          : null,
-    );
-    const cut = tornCalls(this.layout, t, protos, (p, pc) => this.names.calleeLocal(p, pc), recalled - 1);
+    const protos = new Array<ProtoInfo | null>(n);
+    for (let i = 0; i < n; i++) {
+      const f = t.frames[i];
+      protos[i] =
+        i >= recalled
+          ? memory![n - 1 - i].proto
+          : f.proto && this.kinds.isLuaFunction(f)
+            ? this.protos.get(f.protoAddr, f.proto)
+            : null;
+    }
+    const cut = tornCalls(this.layout, t, protos, this.calleeLocal, recalled - 1);
     const out: LuaFrame[] = [];
     for (let i = cut; i < n; i++) {
       const f = t.frames[i];
@@ -197,7 +210,7 @@ export class PucResolver {
       out.push(frame);
     }
     this.remember(t, protos, out, cut);
-    return { frames: out, raws: t.frames.slice(cut), cut };
+    return { frames: out, raws: cut === 0 ? t.frames : t.frames.slice(cut), cut };
   }
 
   /** Remembers a thread's resolved frames but the innermost, outermost first (those recalled stay as they were). */
@@ -211,12 +224,7 @@ export class PucResolver {
     const had = this.remembered.get(t.L);
     // All but the innermost recalled, each named with this scan: what is remembered stands.
     const recalled = t.recalled ?? 0;
-    if (
-      had &&
-      recalled === n - 1 - cut &&
-      had.length === recalled &&
-      had.every((m) => m.scans === this.globals.scans)
-    )
+    if (had && recalled === n - 1 - cut && had.length === recalled && namedWith(had, this.globals.scans))
       return;
     const list: Remembered[] = [];
     for (let i = n - 1; i > cut; i--) {
