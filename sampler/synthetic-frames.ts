@@ -16,15 +16,20 @@ export const JIT_TRACE_LABEL = '[LuaJIT trace]';
 /**
  * A sample's stack (innermost first) with its synthetic frames: [idle] innermost of all, [GC] on top
  * of the Lua frame that triggered the collector, [torn] in place of frames a copy could not read
- * whole, [truncated] outermost.
+ * whole, [truncated] outermost. `frames` is left as it is: returned itself when none is added.
  */
 export function withSyntheticFrames(
   frames: Frame[],
   state: { gc: boolean; idle: boolean; truncated: boolean; torn?: boolean },
 ): Frame[] {
-  let out = state.torn && frames.length ? [TORN_FRAME, ...frames] : frames;
-  if (state.gc && out.length) out = [GC_FRAME, ...out];
-  if (state.idle) out.unshift(IDLE_FRAME);
+  const torn = state.torn === true && frames.length > 0;
+  const gc = state.gc && frames.length > 0;
+  if (!torn && !gc && !state.idle && !state.truncated) return frames;
+  const out: Frame[] = [];
+  if (state.idle) out.push(IDLE_FRAME);
+  if (gc) out.push(GC_FRAME);
+  if (torn) out.push(TORN_FRAME);
+  for (const f of frames) out.push(f);
   if (state.truncated) out.push(TRUNCATED_FRAME);
   return out;
 }

@@ -341,7 +341,7 @@ export class ThreadSampler {
     if (copy.discover && stack && copy.stack) this.learn(stack, copy.stack);
     let frames: Frame[];
     if (native && stack) frames = natives.mixed(stack, luaFrames, cfuncs, gc);
-    else frames = luaFrames.slice();
+    else frames = luaFrames;
     frames = withSyntheticFrames(frames, { gc: gc && !(native && stack), idle: copy.idle, truncated });
     return { ...base, frames, luaFrames, truncated };
   }
@@ -368,7 +368,6 @@ export class ThreadSampler {
    */
   private sampleInstant(rt: LuaRuntime, wantDiscovery: boolean, dueNs = 0): SampleResult | typeof NEEDS_STOP {
     const { pid, opts, discovery } = this.shared;
-    const empty = { tid: this.tid, pid, pauseUs: 0, frames: [], luaFrames: [], truncated: false };
     if (!this.pm.planned) this.plan(rt);
     const perRequest = this.perRequest;
     const supplied = this.supplied;
@@ -403,7 +402,7 @@ export class ThreadSampler {
       if (rt.wantsRegs && !regs && (cpu === 'on' || cpu === 'still')) {
         samplerAffinity.release();
         this.pm.discard();
-        return onItsCpu ? { ...empty, offCpu: false, idle: false, torn: true } : NEEDS_STOP;
+        return onItsCpu ? this.frameless(false, false, true) : NEEDS_STOP;
       }
       // A host that resumes a new coroutine per request: the copy rarely holds the coroutine of this
       // very request. While the sampler holds the thread's CPU the thread stands still, so the walk
@@ -422,9 +421,9 @@ export class ThreadSampler {
       const sleeping = cpu === 'sleeping';
       if (cpu === 'preempted' || (sleeping && !opts.idle)) {
         this.pm.discard();
-        return { ...empty, offCpu: !sleeping, idle: sleeping };
+        return this.frameless(!sleeping, sleeping);
       }
-      if (chainless) return { ...empty, offCpu: false, idle: false, torn: true };
+      if (chainless) return this.frameless(false, false, true);
       this.pm.detached();
       // A pass counts when the next one, µs later, shows the same chain (no call or return landed
       // while either was read) and its frames pass the tear checks; else the one that kept most.
@@ -462,17 +461,17 @@ export class ThreadSampler {
         // addresses): a copy planned now would find the next request's. Read from the thread at once
         // instead, twice; the sample when both show the same chain.
         const raw = this.walkLiveTwice(rt);
-        if (raw === null) return { ...empty, offCpu: false, idle: false, torn: true };
+        if (raw === null) return this.frameless(false, false, true);
         best = { raw, resolved: rt.resolve(raw), pass: 1 };
       } else if (missed && regs) {
         // The registers belong to this instant: a copy taken again would not match them.
         if (walkedStill === null) this.noteRunningThread(rt, false);
-        return { ...empty, offCpu: false, idle: false, torn: true };
+        return this.frameless(false, false, true);
       } else if (missed && copied && this.pm.leaveChained) {
         // No copy taken here holds the chain's records (see chainless): plan from this very copy,
         // what it lacks read from the thread, and give the sample up.
         this.plan(rt, supplied);
-        return { ...empty, offCpu: false, idle: false, torn: true };
+        return this.frameless(false, false, true);
       } else if (missed) {
         // A stack shape the plan did not cover: plan it and copy again (rare once the plan has settled).
         this.plan(rt);
@@ -483,7 +482,7 @@ export class ThreadSampler {
         // The copier's copy raced the thread (it had moved to another CPU): copied again, in passes.
         continue;
       }
-      if (!best) return { ...empty, offCpu: false, idle: false, torn: true };
+      if (!best) return this.frameless(false, false, true);
       // Nothing running where the host keeps its requests' coroutines: the host is between two
       // requests (its own code, no Lua). Their stack words are searched again now and then only, in
       // case the host moved them: a stop lands late, at the next system call, and a sample of the
@@ -498,8 +497,7 @@ export class ThreadSampler {
       else if (wantDiscovery && discovery?.looksHosted(best.raw)) this.discover();
       const { frames, truncated, gc, cfuncs, torn: cut } = best.resolved;
       const user = supplied?.user;
-      if (frames.length === 0 && !user)
-        return { ...empty, offCpu: false, idle: sleeping, torn: cut === true };
+      if (frames.length === 0 && !user) return this.frameless(false, sleeping, cut === true);
       const laterPass = best.pass > 0;
       const all = user
         ? withSyntheticFrames(this.mixedAt(rt, best.raw, user, frames, cfuncs, gc), {
@@ -508,7 +506,7 @@ export class ThreadSampler {
             truncated,
             torn: cut,
           })
-        : withSyntheticFrames(frames.slice(), { gc, idle: sleeping, truncated, torn: cut });
+        : withSyntheticFrames(frames, { gc, idle: sleeping, truncated, torn: cut });
       return {
         tid: this.tid,
         pid,
@@ -522,7 +520,23 @@ export class ThreadSampler {
         tornCut: cut === true,
       };
     }
-    return { ...empty, offCpu: false, idle: false, torn: true };
+    return this.frameless(false, false, true);
+  }
+
+  /** A sample without frames (built only when one is: the usual sample has frames). */
+  private frameless(offCpu: boolean, idle: boolean, torn?: boolean): SampleResult {
+    const r: SampleResult = {
+      tid: this.tid,
+      pid: this.shared.pid,
+      pauseUs: 0,
+      frames: [],
+      luaFrames: [],
+      truncated: false,
+      offCpu,
+      idle,
+    };
+    if (torn !== undefined) r.torn = torn;
+    return r;
   }
 
   /** --native on a tick's copy: the native stack of that tick (registers and stack top), the Lua frames spliced in. */
@@ -802,7 +816,7 @@ export class ThreadSampler {
       pauseUs: 0,
       offCpu: false,
       idle: false,
-      frames: withSyntheticFrames(frames.slice(), { gc, idle: false, truncated, torn }),
+      frames: withSyntheticFrames(frames, { gc, idle: false, truncated, torn }),
       luaFrames: frames,
       truncated,
     };

@@ -53,6 +53,30 @@ export interface RawFrame {
   recalled?: boolean;
 }
 
+/**
+ * A frame's own record, with the closure and Proto given. Every RawFrame is made here or by the
+ * capture with the same fields in the same order: one hidden class, whose number fields V8 reads
+ * unboxed (frames of two shapes cost a heap number per address compared, ~1.3 KB a sample).
+ */
+export function rawFrameWith(f: RawFrame, closure: Buffer | null, proto: Buffer | null): RawFrame {
+  return {
+    ci: f.ci,
+    func: f.func,
+    callstatus: f.callstatus,
+    savedpc: f.savedpc,
+    funcTag: f.funcTag,
+    funcValue: f.funcValue,
+    closure,
+    protoAddr: f.protoAddr,
+    proto,
+    arg1Tag: f.arg1Tag,
+    arg1Value: f.arg1Value,
+    tailcalls: f.tailcalls,
+    base: f.base,
+    recalled: false,
+  };
+}
+
 export interface RawThread {
   L: number;
   frames: RawFrame[];
@@ -268,6 +292,7 @@ export class PucCapture {
       const o = offs[i];
       const fb = slotBufs[i];
       const fo = slotOffs[i];
+      // The fields of rawFrameWith(), in its order.
       frames[i] = {
         ci: cis.addrs[i],
         func: funcAddrs[i],

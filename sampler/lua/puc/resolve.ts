@@ -2,7 +2,7 @@
 import type { Memory } from '../../os/memory.js';
 import type { PucLayout } from './layout.js';
 import type { LuaFrame } from '../frames.js';
-import { PucCapture, type RawFrame, type RawLuaStack, type RawThread } from './capture.js';
+import { PucCapture, rawFrameWith, type RawFrame, type RawLuaStack, type RawThread } from './capture.js';
 import { GlobalNames, plainGlobalName } from './globals.js';
 import { NameInference, type NameInfo } from './names.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
@@ -152,13 +152,13 @@ export class PucResolver {
             : null;
     }
     const cut = tornCalls(this.layout, t, protos, this.calleeLocal, recalled - 1);
-    const out: LuaFrame[] = [];
+    const out = new Array<LuaFrame>(n - cut);
     for (let i = cut; i < n; i++) {
       const f = t.frames[i];
       const proto = protos[i];
       const known = i >= recalled ? memory![n - 1 - i] : null;
       if (known && known.scans === this.globals.scans) {
-        out.push(known.frame);
+        out[i - cut] = known.frame;
         continue;
       }
       let frame: LuaFrame;
@@ -207,7 +207,7 @@ export class PucResolver {
             : frame.what === 'Lua'
               ? `function <${frame.file}:${frame.lineDefined}>`
               : '?');
-      out.push(frame);
+      out[i - cut] = frame;
     }
     this.remember(t, protos, out, cut);
     return { frames: out, raws: cut === 0 ? t.frames : t.frames.slice(cut), cut };
@@ -238,12 +238,7 @@ export class PucResolver {
         continue;
       }
       // The copy's bytes are overwritten by the next copy: what is remembered is its own.
-      const raw: RawFrame = {
-        ...f,
-        closure: f.closure && ownCopy(f.closure),
-        proto: f.proto && ownCopy(f.proto),
-        recalled: false,
-      };
+      const raw = rawFrameWith(f, f.closure && ownCopy(f.closure), f.proto && ownCopy(f.proto));
       list.push({ raw, proto: protos[i], frame: out[i - cut], scans: this.globals.scans });
     }
     if (!had && this.remembered.size >= MAX_REMEMBERED_THREADS) this.remembered.clear();
