@@ -363,27 +363,29 @@ export class Target {
    */
   copierThreads(byTicks: boolean, on = true): readonly ThreadSampler[] {
     const copied = this.copiedThreads;
-    copied.length = 0;
-    if (!on || !this.copiable(byTicks, copied)) copied.length = 0;
+    // Written in place (asked for every sample): emptying an array drops its storage.
+    const n = on ? Math.max(0, this.copiable(byTicks, copied)) : 0;
+    if (copied.length !== n) copied.length = n;
     for (const t of this.threads.values()) if (!copied.includes(t)) t.awaitsCopies = false;
     return copied;
   }
 
-  /** Fills `out` with the threads a copier can copy; false when it cannot copy them all. */
-  private copiable(byTicks: boolean, out: ThreadSampler[]): boolean {
+  /** Writes the threads a copier can copy into `out` from its start: how many, or -1 when it cannot copy them all. */
+  private copiable(byTicks: boolean, out: ThreadSampler[]): number {
     // --native samples every thread: the kernel's copies serve a target of one thread only.
     if (this.opts.native) {
       const [only, more] = this.threads.values();
-      if (!only || more || !only.copiableByCopier(byTicks)) return false;
-      out.push(only);
-      return true;
+      if (!only || more || !only.copiableByCopier(byTicks)) return -1;
+      out[0] = only;
+      return 1;
     }
+    let n = 0;
     for (const t of this.threads.values()) {
       if (!t.copiesWhileRunning) continue;
-      if (!t.copiableByCopier(byTicks) || (out.length > 0 && !byTicks)) return false;
-      out.push(t);
+      if (!t.copiableByCopier(byTicks) || (n > 0 && !byTicks)) return -1;
+      out[n++] = t;
     }
-    return true;
+    return n;
   }
 
   /** How many of its threads are sampled by copying them while they run. */

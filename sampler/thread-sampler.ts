@@ -11,6 +11,7 @@
  * of copies and stops measured worse than stops alone), and the search for states a host keeps on
  * its native stack.
  */
+import { samePrefix } from './same-numbers.js';
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
@@ -219,12 +220,7 @@ export class ThreadSampler {
   private callChain(): CallChain | null {
     const slots = this.hosted.slots;
     const made = this.chainMade;
-    if (
-      made?.runtime === this.runtime &&
-      made.slots.length === slots.length &&
-      made.slots.every((a, i) => a === slots[i])
-    )
-      return made.chain;
+    if (made?.runtime === this.runtime && samePrefix(made.slots, slots)) return made.chain;
     const chain = this.runtime?.callChain?.(slots) ?? null;
     this.chainMade = { runtime: this.runtime, slots: slots.slice(), chain };
     return chain;

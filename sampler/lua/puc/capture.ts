@@ -21,6 +21,7 @@ import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
 import { CHAIN_ENTRY_BYTES, MAX_CHAIN, MAX_CHAIN_RECORD } from '../../os/call-chain.js';
 import type { PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
+import { samePrefix } from '../../same-numbers.js';
 
 const MAX_COROUTINE_NESTING = 32;
 const MAX_STACK_SPAN = 256 << 10;
@@ -109,13 +110,6 @@ export class CiChainCache {
     const list = chain.slice(0, n);
     this.chains.set(L, { list, at: new Map(list.map((a, i) => [a, i])) });
   }
-}
-
-/** Whether `list` is the first n of `chain`. */
-function samePrefix(list: readonly number[], chain: readonly number[], n: number): boolean {
-  if (list.length !== n) return false;
-  for (let i = 0; i < n; i++) if (list[i] !== chain[i]) return false;
-  return true;
 }
 
 /**
