@@ -1,0 +1,121 @@
+/**
+ * What the default mode's per-sample path allocates: a stock lua5.4 at Lua depth 30 (bench/cpu.lua)
+ * is copied by the kernel at its own ticks (as root), and this process takes each copy from the ring,
+ * walks and resolves it (Target.sampleAll) and numbers its frames (StackIds), as the sampling worker
+ * does. From --warm seconds on, V8's sampling heap profiler runs with the objects later collected kept
+ * in its figures (young and old): bytes allocated per sample, in all and by the function that
+ * allocated. Allocation is what the young collector and the cache pay for at every sample;
+ * `tick-cost.js` has the CPU.
+ *
+ *   npm run build && node dist/bench/sample-alloc.js [--seconds 6] [--warm 3] [--depth 30] [--top 20]
+ */
+import { spawn } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { CopierBatch } from '../sampler/copier/batch.js';
+import { nextCopy } from '../sampler/copier/next-copy.js';
+import { TickCopiers } from '../sampler/copier/tick-copier.js';
+import { StackIds } from '../sampler/stack-ids.js';
+import { Target } from '../sampler/target.js';
+import { ROOT, option, reportHeader } from './harness.js';
+
+const SECONDS = Number(option('seconds', '6'));
+const WARM = Number(option('warm', '3'));
+const DEPTH = option('depth', '30');
+const TOP = Number(option('top', '20'));
+/** Bytes between two of the profiler's samples (V8's default is 32 KB: too coarse for ~10 KB a tick). */
+const SAMPLING_BYTES = 256;
+
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: ProfileNode[];
+}
+
+/** Bytes by allocating function ("name file:line"), over the whole profile. */
+function bytesByFunction(head: ProfileNode): Map<string, number> {
+  const out = new Map<string, number>();
+  const pending = [head];
+  for (let node = pending.pop(); node; node = pending.pop()) {
+    const cf = node.callFrame;
+    const where = `${cf.functionName || '(anonymous)'} ${cf.url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}`;
+    out.set(where, (out.get(where) ?? 0) + node.selfSize);
+    pending.push(...node.children);
+  }
+  return out;
+}
+
+const child = spawn('lua5.4', [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
+  stdio: ['pipe', 'ignore', 'inherit'],
+});
+child.stdin!.write('go\n');
+await new Promise((r) => setTimeout(r, 300));
+const session = new Session();
+session.connect();
+let samples = 0;
+let profile: ProfileNode;
+try {
+  const target = Target.attach(child.pid!, {});
+  target.warmUp();
+  const stackIds = new StackIds();
+  const batch = new CopierBatch(1);
+  let copier: TickCopiers | null = null;
+  let profiling = false;
+  const t0 = performance.now();
+  for (;;) {
+    const now = performance.now();
+    if (now - t0 > (WARM + SECONDS) * 1000) break;
+    if (!profiling && now - t0 > WARM * 1000) {
+      profiling = true;
+      samples = 0;
+      await session.post('HeapProfiler.startSampling', {
+        samplingInterval: SAMPLING_BYTES,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    }
+    const threads = target.copierThreads(true);
+    if (threads.length > 0 && !copier) {
+      copier = await TickCopiers.load(child.pid!, 1, Math.random, 0);
+      if (!copier)
+        throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
+    }
+    if (copier && !copier.copyOnly(threads)) throw new Error("a thread's tick timer was refused");
+    const copy = copier && threads.length > 0 ? nextCopy(copier, threads, 20, batch) : null;
+    if (copy === 'none') continue;
+    const lone = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
+    if (copy) lone!.supply(copy);
+    const results = target.sampleAll(copy ? copy.dueNs : undefined);
+    if (copy) {
+      lone!.takeCopierUsed();
+      lone!.supply(null);
+    }
+    for (const s of results) {
+      if (s.frames.length === 0) continue;
+      stackIds.idOf(s.frames);
+      stackIds.takeNew();
+      samples++;
+    }
+  }
+  copier?.stop();
+  profile = ((await session.post('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } }).profile
+    .head;
+} finally {
+  child.kill('SIGKILL');
+  session.disconnect();
+}
+const byFunction = bytesByFunction(profile);
+const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
+console.log(
+  [
+    ...reportHeader(
+      `lua5.4 bench/cpu.lua at Lua depth ${DEPTH}, the kernel's copies at 1000 Hz, ${SECONDS} s after ${WARM} s, ${samples} samples`,
+    ),
+    `bytes allocated per sample: ${(total / samples).toFixed(0)}`,
+    '',
+    ...[...byFunction.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, TOP)
+      .map(([where, bytes]) => `${(bytes / samples).toFixed(0).padStart(6)}  ${where}`),
+  ].join('\n'),
+);
