@@ -24,7 +24,7 @@ import {
 } from './protocol.js';
 import type { TargetOptions } from './sample.js';
 import { SampleSchedule } from './schedule.js';
-import { RecordStats } from './stats.js';
+import { COUNTER, RecordStats } from './stats.js';
 import { samplerAffinity } from './os/affinity.js';
 import { monotonicNs } from './os/on-cpu.js';
 import { becomeRealtime, lowerHelperThreads } from './os/realtime.js';
@@ -242,6 +242,38 @@ class Batcher {
  * minute of such memory behind on the churn host.
  */
 const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * One tick's samples of one target: counted, and those with frames handed to the batcher (`takenAt`:
+ * when the sample was taken, performance.now() time; `t0`: when the recording started).
+ */
+function takeSamples(tg: Target, dueNs: number, takenAt: number, batcher: Batcher, t0: number): void {
+  for (const s of tg.sampleAll(dueNs)) {
+    if (s.error) {
+      stats.count(COUNTER.errors);
+      continue;
+    }
+    if (s.pauseUs > 0) {
+      stats.pause(s.pauseUs);
+      stats.count(COUNTER.stops);
+    }
+    if (s.stopped) stats.count(COUNTER.stopped);
+    if (s.laterPass) stats.count(COUNTER.tornLater);
+    if (s.torn) stats.count(COUNTER.tornDropped);
+    else if (s.offCpu) stats.count(COUNTER.offCpu);
+    else if (s.idle && !options.idle) stats.count(COUNTER.idle);
+    else if (s.frames.length === 0) stats.count(COUNTER.empty);
+    else {
+      if (s.truncated) stats.count(COUNTER.truncated);
+      if (s.tornCut) stats.count(COUNTER.tornCut);
+      batcher.add(s.pid, s.tid, s.frames, takenAt - t0);
+      stats.count(COUNTER.samples);
+      if (s.luaFrames.length > 0) stats.count(COUNTER.withLua);
+      if (stats.firstSampleMs === 0)
+        stats.firstSample(process.uptime() * 1000 - (performance.now() - takenAt));
+    }
+  }
+}
 
 async function run(): Promise<void> {
   // --subprocesses: the target and its descendants are one tree, followed whether or not the root runs Lua.
@@ -494,37 +526,14 @@ async function run(): Promise<void> {
       ({ dueNs, now } = tick);
       takenAt = now;
     }
-    const take = (tg: Target) => {
-      for (const s of tg.sampleAll(dueNs)) {
-        if (s.error) {
-          stats.count('errors');
-          continue;
-        }
-        if (s.pauseUs > 0) {
-          stats.pause(s.pauseUs);
-          stats.count('stops');
-        }
-        if (s.stopped) stats.count('stopped');
-        if (s.laterPass) stats.count('tornLater');
-        if (s.torn) stats.count('tornDropped');
-        else if (s.offCpu) stats.count('offCpu');
-        else if (s.idle && !options.idle) stats.count('idle');
-        else if (s.frames.length === 0) stats.count('empty');
-        else {
-          if (s.truncated) stats.count('truncated');
-          if (s.tornCut) stats.count('tornCut');
-          batcher.add(s.pid, s.tid, s.frames, takenAt - t0);
-          stats.count('samples');
-          if (s.luaFrames.length > 0) stats.count('withLua');
-          stats.firstSample(process.uptime() * 1000 - (performance.now() - takenAt));
-        }
-      }
-    };
     try {
       // The target first: the sampler may sit on its thread's CPU for this sample.
-      if (target) take(target);
+      if (target) takeSamples(target, dueNs, takenAt, batcher, t0);
       if (tree) {
-        tree.sample(take, () => stats.count('errors'));
+        tree.sample(
+          (tg) => takeSamples(tg, dueNs, takenAt, batcher, t0),
+          () => stats.count(COUNTER.errors),
+        );
         tree.poll(now);
         if (tree.empty) {
           reason = 'target-exited';
@@ -551,13 +560,13 @@ async function run(): Promise<void> {
         post({ type: 'error', kind: e.kind, message: e.message });
         return;
       }
-      stats.count('errors'); // a torn or hostile structure: one dropped sample
+      stats.count(COUNTER.errors); // a torn or hostile structure: one dropped sample
     } finally {
       samplerAffinity.release(); // however the sample went, never stay on the thread's CPU
       if (copy) {
         if (copied!.takeCopierUsed()) {
-          stats.count('copierCopies');
-          if (copier instanceof TickCopiers) stats.count('tickCopies');
+          stats.count(COUNTER.copierCopies);
+          if (copier instanceof TickCopiers) stats.count(COUNTER.tickCopies);
         }
         copied!.supply(null);
         copier!.done();
