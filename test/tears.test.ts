@@ -108,7 +108,7 @@ describe('tornCalls (with the functions’ code)', () => {
       const bytes = Buffer.alloc(8 * TV);
       bytes.writeUInt32LE(value, 2 * TV - TV);
       bytes[2 * TV - TV + layout.tvalue.tt] = tag;
-      return { ...t, stack: { addr: STACK + TV, bytes } };
+      return { ...t, stack: { addr: STACK + TV, bytes, at: 0, len: bytes.length } };
     }
     const local0 = () => 0;
 

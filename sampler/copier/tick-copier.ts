@@ -27,6 +27,7 @@ import {
   programRunStats,
 } from '../os/bpf.js';
 import { closeFd } from '../os/shared-pages.js';
+import { u32 } from '../os/memory.js';
 import { monotonicNs } from '../os/on-cpu.js';
 import { CHAIN_ENTRY_BYTES, type CallChain } from '../os/call-chain.js';
 import { ThreadTimer, type UserSampleSpec } from '../os/perf-event.js';
@@ -139,14 +140,14 @@ class ThreadTicks {
 
   /** A record as a copy: its bytes are the ring's own, walked where the kernel wrote them, until done(). */
   read(r: Buffer): CopierCopy | null {
-    const timeNs = r.readUInt32LE(4) * 0x1_0000_0000 + r.readUInt32LE(0);
-    const seq = r.readUInt32LE(12);
-    const failed = r.readUInt32LE(16);
+    const timeNs = u32(r, 4) * 0x1_0000_0000 + u32(r, 0);
+    const seq = u32(r, 12);
+    const failed = u32(r, 16);
     const plan = this.plans.get(seq);
     const bytes = Math.min(r.length - RECORD_HEADER, plan?.bytes ?? 0);
     const got = failed === NONE_FAILED ? bytes : Math.min(bytes, plan?.offsets[failed] ?? 0);
     const chainAt = RECORD_HEADER + bytes;
-    const chainEnd = chainAt + r.readUInt32LE(RECORD_CHAIN_COUNT) * CHAIN_ENTRY_BYTES;
+    const chainEnd = chainAt + u32(r, RECORD_CHAIN_COUNT) * CHAIN_ENTRY_BYTES;
     return {
       tid: this.tid,
       chain:
@@ -393,7 +394,7 @@ export class TickCopiers implements CopySource {
     const oldest = monotonicNs() - MAX_LAG_MS * 1e6;
     this.release();
     for (let r = this.ring.peek(); r !== null; r = this.ring.peek()) {
-      const t = r.length >= RECORD_HEADER ? this.threads.get(r.readUInt32LE(8)) : undefined;
+      const t = r.length >= RECORD_HEADER ? this.threads.get(u32(r, 8)) : undefined;
       const copy = t ? t.read(r) : null;
       if (t) t.lastRecordBytes = r.length;
       if (copy !== null && copy.dueNs >= oldest) {

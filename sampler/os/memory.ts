@@ -108,6 +108,18 @@ export function u64(buf: Buffer, off: number): number {
   return hi * 0x1_0000_0000 + lo;
 }
 
+/**
+ * Reads a u32 (and an i32) byte by byte: Buffer's readUInt32LE validates its offset through a wrapped
+ * validator, a call that cost the sampling path more than the read.
+ */
+export function u32(buf: Buffer, off: number): number {
+  if (!(off >= 0 && off + 4 <= buf.length)) throw new RangeError(`u32 at ${off} of ${buf.length} bytes`);
+  return (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16)) + buf[off + 3] * 0x100_0000;
+}
+export function i32(buf: Buffer, off: number): number {
+  return u32(buf, off) | 0;
+}
+
 /** A recorded set of memory regions: deterministic tests, fuzzing and replay. */
 export class SnapshotMemory implements Memory {
   private readonly regions: { addr: number; bytes: Buffer }[];

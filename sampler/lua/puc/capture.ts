@@ -6,6 +6,7 @@
 import type { Memory } from '../../os/memory.js';
 import {
   CHAINED,
+  i32,
   isPlausiblePtr,
   LATE,
   locateLate,
@@ -78,6 +79,14 @@ export function rawFrameWith(f: RawFrame, closure: Buffer | null, proto: Buffer 
   };
 }
 
+/** Stack slots from `addr` on, `len` bytes of them, held in `bytes` from `at` on. */
+export interface StackSpan {
+  addr: number;
+  bytes: Buffer;
+  at: number;
+  len: number;
+}
+
 export interface RawThread {
   L: number;
   frames: RawFrame[];
@@ -85,7 +94,7 @@ export interface RawThread {
   /** Innermost frames left out because the copy tore there (a copy of a running thread). */
   cut: number;
   /** The stack slots from the outermost frame's function to the innermost's argument, when read in one piece. */
-  stack?: { addr: number; bytes: Buffer };
+  stack?: StackSpan;
   /** How many outermost frames are the same as at the resolver's last resolve of this thread (PucResolver.recall). */
   recalled?: number;
 }
@@ -157,6 +166,12 @@ export class PucCapture {
   private readonly funcAddrs: number[] = [];
   private readonly slotBufs: (Buffer | null)[] = [];
   private readonly slotOffs: number[] = [];
+  /** fillOne()'s reads, their ranges rewritten by each (a batched read keeps none). */
+  private readonly oneRead: Range[] = [{ addr: 0, len: 0 }];
+  private readonly twoReads: Range[] = [
+    { addr: 0, len: 0 },
+    { addr: 0, len: 0 },
+  ];
 
   constructor(
     private readonly layout: PucLayout,
@@ -173,7 +188,7 @@ export class PucCapture {
 
   private tag(b: Buffer, off: number): number {
     const tv = this.layout.tvalue;
-    return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
+    return tv.ttSize === 1 ? b[off + tv.tt] : i32(b, off + tv.tt);
   }
 
   /** Address of the thread's base CallInfo (embedded in lua_State, or the CallInfo array in 5.1). */
@@ -272,8 +287,7 @@ export class PucCapture {
           m.callstatus !== this.callstatus(bufs[i], offs[i]) ||
           m.funcTag !== this.tag(fb, fo) ||
           m.funcValue !== u64(fb, fo) ||
-          m.tailcalls !==
-            (ci.tailcalls !== undefined ? bufs[i].readInt32LE(offs[i] + ci.tailcalls) : undefined) ||
+          m.tailcalls !== (ci.tailcalls !== undefined ? i32(bufs[i], offs[i] + ci.tailcalls) : undefined) ||
           m.base !== (ci.base !== undefined ? u64(bufs[i], offs[i] + ci.base) : undefined)
         )
           break;
@@ -300,7 +314,7 @@ export class PucCapture {
         proto: null,
         arg1Tag: fb ? this.tag(fb, fo + tvSize) : -1,
         arg1Value: fb ? u64(fb, fo + tvSize) : -1,
-        tailcalls: ci.tailcalls !== undefined ? b.readInt32LE(o + ci.tailcalls) : undefined,
+        tailcalls: ci.tailcalls !== undefined ? i32(b, o + ci.tailcalls) : undefined,
         base: ci.base !== undefined ? u64(b, o + ci.base) : undefined,
         recalled: false,
       };
@@ -310,7 +324,7 @@ export class PucCapture {
     // that lacks it reads it from the thread): a scheduler's wrap functions are each at their own address.
     const top = frames[0];
     if (top && top.funcTag === this.layout.tags.cClosure && isPlausiblePtr(top.funcValue)) {
-      top.closure = readStable(mem, top.funcValue, this.layout.closure.cupvalue + tvSize);
+      top.closure = readStable(mem, top.funcValue, this.closureBytes);
     }
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
@@ -355,7 +369,7 @@ export class PucCapture {
     funcAddrs: readonly number[],
     n: number,
     hosted: boolean,
-  ): { addr: number; bytes: Buffer } | undefined {
+  ): StackSpan | undefined {
     const len = this.slotBytes;
     const bufs = this.slotBufs;
     const offs = this.slotOffs;
@@ -377,13 +391,14 @@ export class PucCapture {
       if (a + len > hi) hi = a + len;
     }
     if (valid && hi - lo <= MAX_STACK_SPAN) {
-      const bytes = readLate(mem, lo, hi - lo, LATE.stack);
+      const bytes = locateLate(mem, lo, hi - lo, LATE.stack);
+      const at = locatedAt;
       if (bytes) {
         for (let i = 0; i < n; i++) {
           bufs[i] = bytes;
-          offs[i] = funcAddrs[i] - lo;
+          offs[i] = at + funcAddrs[i] - lo;
         }
-        return { addr: lo, bytes };
+        return { addr: lo, bytes, at, len: hi - lo };
       }
     }
     const ranges: Range[] = new Array<Range>(n);
@@ -470,10 +485,18 @@ export class PucCapture {
 
   /** The read of a frame's closure, when its value is one at a plausible address. */
   private closureRange(f: RawFrame): Range | null {
+    return this.hasClosure(f) ? { addr: f.funcValue, len: this.closureBytes } : null;
+  }
+
+  /** The frame's value is a closure at a plausible address. */
+  private hasClosure(f: RawFrame): boolean {
     const tags = this.layout.tags;
-    if ((f.funcTag !== tags.luaClosure && f.funcTag !== tags.cClosure) || !isPlausiblePtr(f.funcValue))
-      return null;
-    return { addr: f.funcValue, len: this.layout.closure.cupvalue + this.layout.tvalue.size };
+    return (f.funcTag === tags.luaClosure || f.funcTag === tags.cClosure) && isPlausiblePtr(f.funcValue);
+  }
+
+  /** Bytes of a closure the walk reads (an LClosure up to p, a CClosure up to upvalue[0]). */
+  private get closureBytes(): number {
+    return this.layout.closure.cupvalue + this.layout.tvalue.size;
   }
 
   /**
@@ -497,21 +520,31 @@ export class PucCapture {
    */
   private fillOne(mem: Memory, f: RawFrame): void {
     const protoLen = this.layout.proto.size;
-    let guess: { addr: number; bytes: Buffer | null } | null = null;
+    let guessed: number | undefined;
+    let guessBytes: Buffer | null = null;
     if (f.closure === null) {
-      const r = this.closureRange(f);
-      if (!r) return;
-      const ranges: Range[] = [r];
-      const guessed = this.protoOf.get(f.funcValue);
-      if (guessed !== undefined) ranges.push({ addr: guessed, len: protoLen });
-      const bufs = readManyStable(mem, ranges);
+      if (!this.hasClosure(f)) return;
+      guessed = this.protoOf.get(f.funcValue);
+      const reads = guessed === undefined ? this.oneRead : this.twoReads;
+      reads[0].addr = f.funcValue;
+      reads[0].len = this.closureBytes;
+      if (guessed !== undefined) {
+        reads[1].addr = guessed;
+        reads[1].len = protoLen;
+      }
+      const bufs = readManyStable(mem, reads);
       f.closure = bufs[0];
-      if (guessed !== undefined) guess = { addr: guessed, bytes: bufs[1] };
+      if (guessed !== undefined) guessBytes = bufs[1];
     }
     const p = this.protoOfClosure(f);
     if (p === 0) return;
-    f.proto =
-      guess?.addr === p && guess.bytes ? guess.bytes : readManyStable(mem, [{ addr: p, len: protoLen }])[0];
+    if (guessed === p && guessBytes) {
+      f.proto = guessBytes;
+      return;
+    }
+    this.oneRead[0].addr = p;
+    this.oneRead[0].len = protoLen;
+    f.proto = readManyStable(mem, this.oneRead)[0];
   }
 
   /**

@@ -51,6 +51,8 @@ export class PucResolver {
   private readonly kinds: PucCapture;
   readonly globals: GlobalNames;
   private readonly calleeLocal = (p: ProtoInfo, pc: number) => this.names.calleeLocal(p, pc);
+  /** Each frame's Proto, for the thread being resolved (refilled by each). */
+  private readonly protoList: (ProtoInfo | null)[] = [];
   /** Each thread's frames at its last resolve, outermost first, the innermost left out (see recall). */
   private readonly remembered = new Map<number, Remembered[]>();
 
@@ -141,7 +143,8 @@ export class PucResolver {
     // Frames from `recalled` on (innermost first) are the ones remembered, in the same order.
     const recalled = n - (t.recalled ?? 0);
     const memory = recalled < n ? this.remembered.get(t.L)! : null;
-    const protos = new Array<ProtoInfo | null>(n);
+    const protos = this.protoList;
+    protos.length = n;
     for (let i = 0; i < n; i++) {
       const f = t.frames[i];
       protos[i] =

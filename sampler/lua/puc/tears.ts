@@ -8,7 +8,7 @@
  * it in, and a callee called through a local variable is that variable's value.
  */
 import { u64 } from '../../os/memory.js';
-import type { RawFrame, RawThread } from './capture.js';
+import type { RawFrame, RawThread, StackSpan } from './capture.js';
 import { instructionFormat, opcodeIndex } from './instructions.js';
 import type { PucLayout } from './layout.js';
 import type { ProtoInfo } from './proto.js';
@@ -106,16 +106,11 @@ function isTailCall(layout: PucLayout, f: RawFrame): boolean {
  * The stack slot at addr (when in the copied span) holds a function other than the frame's. (A
  * callable table or userdata is replaced by its __call handler in the frame.)
  */
-function holdsOtherFunction(
-  layout: PucLayout,
-  stack: { addr: number; bytes: Buffer },
-  addr: number,
-  f: RawFrame,
-): boolean {
+function holdsOtherFunction(layout: PucLayout, stack: StackSpan, addr: number, f: RawFrame): boolean {
   const tv = layout.tvalue;
   const tags = layout.tags;
-  const off = addr - stack.addr;
-  if (off < 0 || off + tv.size > stack.bytes.length) return false;
+  if (addr < stack.addr || addr - stack.addr + tv.size > stack.len) return false;
+  const off = stack.at + addr - stack.addr;
   const tag = tv.ttSize === 1 ? stack.bytes[off + tv.tt] : stack.bytes.readInt32LE(off + tv.tt);
   if (tag !== tags.luaClosure && tag !== tags.cClosure && tag !== tags.lightC) return false;
   return tag !== f.funcTag || u64(stack.bytes, off) !== f.funcValue;
