@@ -53,6 +53,20 @@ export class PucResolver {
   private readonly calleeLocal = (p: ProtoInfo, pc: number) => this.names.calleeLocal(p, pc);
   /** Each frame's Proto, for the thread being resolved (refilled by each). */
   private readonly protoList: (ProtoInfo | null)[] = [];
+  /** The last frameOf() made a frame a new scan of the global names may name. */
+  private madeUnnamedGlobal = false;
+  /** The innermost frame last made, and what it was made of (see innermostFrame). */
+  private lastInnermost: {
+    L: number;
+    proto: ProtoInfo | null;
+    line: number;
+    caller: RawFrame | undefined;
+    funcValue: number;
+    callstatus: number;
+    tailcalls: number | undefined;
+    scans: number;
+    frame: LuaFrame;
+  } | null = null;
   /** Each thread's frames at its last resolve, outermost first, the innermost left out (see recall). */
   private readonly remembered = new Map<number, Remembered[]>();
 
@@ -137,8 +151,6 @@ export class PucResolver {
   }
 
   private resolveThread(t: RawThread): { frames: LuaFrame[]; raws: RawFrame[]; cut: number } {
-    const bits = this.layout.callinfo.bits;
-    const rules = this.layout.traceback;
     const n = t.frames.length;
     // Frames from `recalled` on (innermost first) are the ones remembered, in the same order.
     const recalled = n - (t.recalled ?? 0);
@@ -157,63 +169,118 @@ export class PucResolver {
     const cut = tornCalls(this.layout, t, protos, this.calleeLocal, recalled - 1);
     const out = new Array<LuaFrame>(n - cut);
     for (let i = cut; i < n; i++) {
-      const f = t.frames[i];
       const proto = protos[i];
       const known = i >= recalled ? memory![n - 1 - i] : null;
       if (known && known.scans === this.globals.scans) {
         out[i - cut] = known.frame;
         continue;
       }
-      let frame: LuaFrame;
-      if (proto !== null) {
-        const line = proto.line(proto.pcOf(f.savedpc));
-        frame = {
-          kind: 'lua',
-          what: proto.isMain ? 'main' : 'Lua',
-          name: '',
-          namewhat: '',
-          file: proto.shortSrc,
-          lineDefined: proto.lineDefined,
-        };
-        if (line > 0) frame.line = line;
-      } else {
-        frame = { kind: 'c', what: 'C', name: '', namewhat: '', file: '[C]' };
-      }
-      frame.traceback = rules;
-      const tail =
-        bits.tail !== undefined ? (f.callstatus & bits.tail) !== 0 : (f.tailcalls ?? 0) > 0 && proto !== null;
-      if (tail) frame.tailcall = true;
-      const fromCall = this.getFuncName(t, i, tail, protos[i + 1] ?? null);
-      if (fromCall) {
-        frame.namewhat = fromCall.namewhat;
-        frame.name = fromCall.name;
-      }
-      // pushglobalfuncname: 5.3+ tries it first for every frame; 5.2 only for C functions without a name.
-      let global: string | undefined;
-      const wantGlobal =
-        rules.globalNames !== 'none' && (rules.globalFirst || (frame.what === 'C' && fromCall === null));
-      if (wantGlobal) {
-        global = this.globals.lookup(f.funcValue);
-        const mayBeNewGlobal = frame.kind === 'c' ? fromCall === null : fromCall?.namewhat === 'global';
-        if (global === undefined && mayBeNewGlobal && this.globals.refresh(this.clock())) {
-          global = this.globals.lookup(f.funcValue);
-        }
-        if (global !== undefined) frame.globalName = global;
-      }
-      // Profiles name a global "print" on every release; the traceback text keeps 5.2's "_G.print".
-      frame.name =
-        (global !== undefined ? plainGlobalName(global) : undefined) ??
-        (fromCall
-          ? fromCall.name
-          : frame.what === 'main'
-            ? 'main chunk'
-            : frame.what === 'Lua'
-              ? `function <${frame.file}:${frame.lineDefined}>`
-              : '?');
-      out[i - cut] = frame;
+      out[i - cut] = i === 0 ? this.innermostFrame(t, proto) : this.frameOf(t, i, proto);
     }
     this.remember(t, protos, out, cut);
     return { frames: out, raws: cut === 0 ? t.frames : t.frames.slice(cut), cut };
+  }
+
+  /**
+   * The innermost frame: the one last made for this thread while nothing it is made of changed (the
+   * same Proto at the same line, the same caller frame, call status and function, the same global
+   * names). The usual sample runs on in the line of the one before, and a frame that is the very same
+   * object is numbered without a lookup (StackIds).
+   */
+  private innermostFrame(t: RawThread, proto: ProtoInfo | null): LuaFrame {
+    const f = t.frames[0];
+    const line = proto !== null ? proto.line(proto.pcOf(f.savedpc)) : 0;
+    const last = this.lastInnermost;
+    if (
+      last !== null &&
+      last.L === t.L &&
+      last.proto === proto &&
+      last.line === line &&
+      last.caller === t.frames[1] &&
+      last.funcValue === f.funcValue &&
+      last.callstatus === f.callstatus &&
+      last.tailcalls === f.tailcalls &&
+      last.scans === this.globals.scans
+    )
+      return last.frame;
+    const frame = this.frameOf(t, 0, proto, line);
+    // A global the names' last scan did not hold: the next sample asks for a new scan again.
+    if (this.madeUnnamedGlobal) {
+      this.lastInnermost = null;
+      return frame;
+    }
+    this.lastInnermost = {
+      L: t.L,
+      proto,
+      line,
+      caller: t.frames[1],
+      funcValue: f.funcValue,
+      callstatus: f.callstatus,
+      tailcalls: f.tailcalls,
+      scans: this.globals.scans,
+      frame,
+    };
+    return frame;
+  }
+
+  /** Frame i of a thread, named as lua_getinfo names it; `line`: its line, when already known. */
+  private frameOf(
+    t: RawThread,
+    i: number,
+    proto: ProtoInfo | null,
+    line = proto !== null ? proto.line(proto.pcOf(t.frames[i].savedpc)) : 0,
+  ): LuaFrame {
+    const bits = this.layout.callinfo.bits;
+    const rules = this.layout.traceback;
+    const f = t.frames[i];
+    let frame: LuaFrame;
+    if (proto !== null) {
+      frame = {
+        kind: 'lua',
+        what: proto.isMain ? 'main' : 'Lua',
+        name: '',
+        namewhat: '',
+        file: proto.shortSrc,
+        lineDefined: proto.lineDefined,
+      };
+      if (line > 0) frame.line = line;
+    } else {
+      frame = { kind: 'c', what: 'C', name: '', namewhat: '', file: '[C]' };
+    }
+    frame.traceback = rules;
+    const tail =
+      bits.tail !== undefined ? (f.callstatus & bits.tail) !== 0 : (f.tailcalls ?? 0) > 0 && proto !== null;
+    if (tail) frame.tailcall = true;
+    const fromCall = this.getFuncName(t, i, tail, this.protoList[i + 1] ?? null);
+    if (fromCall) {
+      frame.namewhat = fromCall.namewhat;
+      frame.name = fromCall.name;
+    }
+    // pushglobalfuncname: 5.3+ tries it first for every frame; 5.2 only for C functions without a name.
+    let global: string | undefined;
+    this.madeUnnamedGlobal = false;
+    const wantGlobal =
+      rules.globalNames !== 'none' && (rules.globalFirst || (frame.what === 'C' && fromCall === null));
+    if (wantGlobal) {
+      global = this.globals.lookup(f.funcValue);
+      const mayBeNewGlobal = frame.kind === 'c' ? fromCall === null : fromCall?.namewhat === 'global';
+      if (global === undefined && mayBeNewGlobal && this.globals.refresh(this.clock())) {
+        global = this.globals.lookup(f.funcValue);
+      }
+      if (global !== undefined) frame.globalName = global;
+      else this.madeUnnamedGlobal = mayBeNewGlobal;
+    }
+    // Profiles name a global "print" on every release; the traceback text keeps 5.2's "_G.print".
+    frame.name =
+      (global !== undefined ? plainGlobalName(global) : undefined) ??
+      (fromCall
+        ? fromCall.name
+        : frame.what === 'main'
+          ? 'main chunk'
+          : frame.what === 'Lua'
+            ? `function <${frame.file}:${frame.lineDefined}>`
+            : '?');
+    return frame;
   }
 
   /** Remembers a thread's resolved frames but the innermost, outermost first (those recalled stay as they were). */
