@@ -12,12 +12,9 @@
 import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
-import { CopierBatch } from '../sampler/copier/batch.js';
-import { nextCopy } from '../sampler/copier/next-copy.js';
-import { TickCopiers } from '../sampler/copier/tick-copier.js';
-import { StackIds } from '../sampler/stack-ids.js';
 import { Target } from '../sampler/target.js';
 import { ROOT, option, reportHeader } from './harness.js';
+import { WorkerTicks } from './worker-ticks.js';
 
 const SECONDS = Number(option('seconds', '6'));
 const WARM = Number(option('warm', '3'));
@@ -57,9 +54,7 @@ let profile: ProfileNode;
 try {
   const target = Target.attach(child.pid!, {});
   target.warmUp();
-  const stackIds = new StackIds();
-  const batch = new CopierBatch(1);
-  let copier: TickCopiers | null = null;
+  const ticks = new WorkerTicks(target, 1);
   let profiling = false;
   const t0 = performance.now();
   for (;;) {
@@ -74,30 +69,11 @@ try {
         includeObjectsCollectedByMinorGC: true,
       });
     }
-    const threads = target.copierThreads(true);
-    if (threads.length > 0 && !copier) {
-      copier = await TickCopiers.load(child.pid!, 1, Math.random, 0);
-      if (!copier)
-        throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
-    }
-    if (copier && !copier.copyOnly(threads)) throw new Error("a thread's tick timer was refused");
-    const copy = copier && threads.length > 0 ? nextCopy(copier, threads, 20, batch) : null;
-    if (copy === 'none') continue;
-    const lone = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
-    if (copy) lone!.supply(copy);
-    const results = target.sampleAll(copy ? copy.dueNs : undefined);
-    if (copy) {
-      lone!.takeCopierUsed();
-      lone!.supply(null);
-    }
-    for (const s of results) {
-      if (s.frames.length === 0) continue;
-      stackIds.idOf(s.frames);
-      stackIds.takeNew();
-      samples++;
-    }
+    const tick = ticks.next();
+    if (tick === 'load') await ticks.load();
+    else if (tick) samples += tick.samples;
   }
-  copier?.stop();
+  ticks.stop();
   profile = ((await session.post('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } }).profile
     .head;
 } finally {

@@ -15,12 +15,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CopierBatch } from '../sampler/copier/batch.js';
-import { nextCopy } from '../sampler/copier/next-copy.js';
-import { NATIVE_TICK_STACK, TickCopiers } from '../sampler/copier/tick-copier.js';
-import { StackIds } from '../sampler/stack-ids.js';
 import { Target } from '../sampler/target.js';
 import { ROOT, median, option, reportHeader, withBpfStats } from './harness.js';
+import { WorkerTicks } from './worker-ticks.js';
 
 const SECONDS = Number(option('seconds', '8'));
 const WARM = Number(option('warm', '3'));
@@ -64,10 +61,7 @@ async function once(): Promise<Run> {
   try {
     const target = Target.attach(pid, NATIVE ? { native: true, nativeTicks: true } : {});
     target.warmUp();
-    const stackIds = new StackIds();
-    const intervalMs = 1000 / RATE;
-    const batch = new CopierBatch(intervalMs);
-    let copier: TickCopiers | null = null;
+    const ticks = new WorkerTicks(target, 1000 / RATE, NATIVE);
     let samples = 0;
     let uncopied = 0;
     let cpu0 = process.cpuUsage();
@@ -85,40 +79,17 @@ async function once(): Promise<Run> {
         split.copy = split.walk = split.intern = 0;
         uncopied = 0;
       }
-      const threads = target.copierThreads(true);
-      if (threads.length > 0 && !copier) {
-        // As the worker loads it (off this thread): a profiler's signals here make the verifier give up.
-        copier = await TickCopiers.load(pid, intervalMs, Math.random, NATIVE ? NATIVE_TICK_STACK : 0);
-        if (!copier)
-          throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
-      }
-      if (copier && !copier.copyOnly(threads)) throw new Error("a thread's tick timer was refused");
-      const a = performance.now();
-      const copy = copier && threads.length > 0 ? nextCopy(copier, threads, 20, batch) : null;
-      const b = performance.now();
-      if (copy === 'none') continue;
-      const lone = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
-      if (copy) lone!.supply(copy);
-      else uncopied++;
-      const results = target.sampleAll(copy ? copy.dueNs : undefined);
-      const c = performance.now();
-      if (copy) {
-        lone!.takeCopierUsed();
-        lone!.supply(null);
-      }
-      for (const s of results) {
-        if (s.frames.length === 0) continue;
-        stackIds.idOf(s.frames);
-        if (stackIds.takeNew().length > 1000) throw new Error('a new stack every sample');
-        samples++;
-      }
-      const d = performance.now();
-      split.copy += b - a;
-      split.walk += c - b;
-      split.intern += d - c;
+      const tick = ticks.next();
+      if (tick === 'load') await ticks.load();
+      if (tick === 'load' || !tick) continue;
+      if (!tick.copied) uncopied++;
+      samples += tick.samples;
+      split.copy += tick.copyMs;
+      split.walk += tick.walkMs;
+      split.intern += tick.internMs;
     }
-    const programUs = copier?.programUsPerRun() ?? NaN;
-    copier?.stop();
+    const programUs = ticks.programUsPerRun();
+    ticks.stop();
     const used = process.cpuUsage(cpu0);
     const n = samples - counted;
     const per = (ms: number) => (ms * 1000) / n;
