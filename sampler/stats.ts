@@ -97,7 +97,7 @@ export class RecordStats {
   start(epochMs: number): void {
     this.slots[SLOT.startTime] = epochMs;
   }
-  /** Counts one of `slot` (a COUNTER: a name looked up at each call made that a megamorphic load per sample). */
+  /** Adds one to counter `slot`, a COUNTER value (a name looked up at each call was a megamorphic load per sample). */
   count(slot: number): void {
     this.slots[slot]++;
   }

@@ -11,7 +11,6 @@
  * of copies and stops measured worse than stops alone), and the search for states a host keeps on
  * its native stack.
  */
-import { samePrefix } from './same-numbers.js';
 import { performance } from 'node:perf_hooks';
 import type { Frame } from '../aggregator/profile.js';
 import type { LuaFrame } from './lua/frames.js';
@@ -33,6 +32,7 @@ import { MAX_BYTES, MAX_SPAN, MAX_SPANS } from './copier/tick-program.js';
 import type { CallChain } from './os/call-chain.js';
 import type { SampleResult, TargetOptions } from './sample.js';
 import { withSyntheticFrames } from './synthetic-frames.js';
+import { samePrefix } from './same-numbers.js';
 
 /** A thread running on a CPU stops within an interrupt's latency; one that waits for a CPU takes a time slice. */
 export const OFF_CPU_STOP_US = 400;

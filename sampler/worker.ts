@@ -55,7 +55,7 @@ const PIN_MIN_WAIT_MS = 0.05;
 
 /**
  * The longest the sampler waits for the copier's next copy before it looks at the rest again: a
- * batch's length (a stop request waits as long; a wake-up on this VM costs ~40-80 µs of CPU).
+ * batch's length (a stop request waits as long; a timed sleep costs ~40 µs of CPU on this VM).
  */
 const COPIER_WAIT_MS = COPIER_BATCH_MS;
 /** The highest rate the copier thread samples at (see run()). */

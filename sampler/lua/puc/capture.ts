@@ -143,11 +143,6 @@ class CallInfos {
     this.bufs[i] = buf;
     this.offs[i] = off;
   }
-
-  /** The addresses of the records, a list of their own. */
-  list(): number[] {
-    return this.addrs.slice(0, this.n);
-  }
 }
 
 /**
