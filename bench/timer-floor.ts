@@ -16,20 +16,9 @@
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import {
-  FP,
-  HELPER,
-  MAP_ARRAY,
-  asm,
-  assemble,
-  createMap,
-  loadProgram,
-  lookupMap,
-  PROG_PERF_EVENT,
-} from '../sampler/os/bpf.js';
-import { ThreadTimer } from '../sampler/os/perf-event.js';
 import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
-import { NATIVE_TICK_STACK, REDRAW_MS, tickPeriodNs, userSampleSpec } from '../sampler/copier/tick-copier.js';
+import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
+import { openCountingTimer } from './counting-timer.js';
 
 const pid = Number(process.argv[2]);
 const rate = Number(process.argv[3]);
@@ -39,36 +28,14 @@ if (!Number.isInteger(pid) || !(rate > 0) || (process.argv[4] !== undefined && !
   process.exit(2);
 }
 
-const counts = createMap(MAP_ARRAY, 4, 8, 1);
-const zero = Buffer.alloc(4);
-const program =
-  counts < 0
-    ? 'no map'
-    : loadProgram(
-        PROG_PERF_EVENT,
-        assemble([
-          asm.mov(1, 0),
-          asm.store32(FP, -4, 1),
-          asm.loadMap(1, counts),
-          asm.movReg(2, FP),
-          asm.add(2, -4),
-          asm.call(HELPER.mapLookupElem),
-          asm.jumpIfEq(0, 0, 'out'),
-          asm.mov(1, 1),
-          asm.atomicAdd64(0, 0, 1),
-          asm.label('out'),
-          asm.mov(0, native ? 1 : 0),
-          asm.exit(),
-        ]),
-      );
-const userSamples = native ? userSampleSpec(NATIVE_TICK_STACK) : undefined;
-const timer = typeof program === 'number' ? ThreadTimer.open(pid, 1e9 / rate, program, userSamples) : null;
-if (!timer || !timer.enable()) {
+const counting = openCountingTimer(pid, rate, native);
+if (typeof counting === 'string' || !counting.timer.enable()) {
   process.stderr.write(
-    `timer-floor: needs BPF and perf events (run as root)${typeof program === 'string' ? `: ${program}` : ''}\n`,
+    `timer-floor: needs BPF and perf events (run as root)${typeof counting === 'string' ? `: ${counting}` : ''}\n`,
   );
   process.exit(2);
 }
+const timer = counting.timer;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
@@ -88,7 +55,7 @@ while (existsSync(`/proc/${pid}`)) {
 }
 const seconds = (performance.now() - t0) / 1000;
 const used = process.cpuUsage(cpu0);
-const ticks = Number(lookupMap(counts, zero, 8)?.readBigUInt64LE(0) ?? 0n);
+const ticks = counting.ticks();
 timer.close();
 console.log(
   JSON.stringify({ cycles: ticks, rateHz: Math.round(ticks / seconds), cpuUs: used.user + used.system }),

@@ -79,6 +79,12 @@ export class WorkerTicks {
       throw new Error('BPF refused: this bench needs root and a kernel that loads the tick program');
   }
 
+  /** Stops the kernel's copies and the threads' timers; the next next() starts them again. */
+  pause(): void {
+    if (!this.copier) return;
+    for (const t of this.target.copierThreads(true)) this.copier.setCpu(t.tid, -1);
+  }
+
   /** The program's mean time per run in the kernel, µs (NaN unless kernel.bpf_stats_enabled was 1). */
   programUsPerRun(): number {
     return this.copier?.programUsPerRun() ?? NaN;
