@@ -1,17 +1,19 @@
 /**
  * The kernel's copies of a running thread (sampler/copier/tick-copier.ts) against a real busy lua5.4:
  * the BPF program loads, its timer fires on the thread's CPU time at about the rate asked, each copy
- * holds the bytes the plan names, and a span that cannot be read cuts the copy there.
+ * holds the bytes the plan names, and a span that cannot be read cuts the copy there; and the
+ * program follows a linked list of records itself (fixtures/copier/chain.c).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TickCopiers } from '../sampler/copier/tick-copier.js';
 import type { CopierCopy } from '../sampler/copier/copier.js';
 import { ThreadAffinity, keepProcessOff } from '../sampler/os/affinity.js';
 import { iovOf } from './helpers/iov.js';
-import { CLI, tempDir } from './helpers/lua-process.js';
+import { CLI, ROOT, tempDir } from './helpers/lua-process.js';
+import { CHAIN_ENTRY_BYTES } from '../sampler/os/call-chain.js';
 import { join } from 'node:path';
 
 const children: ChildProcess[] = [];
@@ -249,3 +251,50 @@ describe.runIf(availableParallelism() > 1 && process.getuid?.() === 0)('a luapro
     }
   });
 });
+
+describe.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/gcc'))(
+  'the kernel follows a call chain',
+  () => {
+    it('copies each record where it lies: beside its callee, far from it, and with nothing readable below it', async () => {
+      const exe = join(tempDir(), 'chain');
+      execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
+      const proc = spawn(exe, [], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(proc);
+      const line = await new Promise<string>((resolve) =>
+        proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
+      );
+      const [headWord, base, ...records] = line
+        .trim()
+        .split(' ')
+        .map((h) => parseInt(h, 16));
+      const copier = TickCopiers.open(proc.pid!, 1);
+      expect(copier, 'BPF program refused').not.toBeNull();
+      expect(copier!.add(proc.pid!)).toBe(true);
+      try {
+        const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
+        expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
+        const copies: Buffer[] = [];
+        const end = performance.now() + 300;
+        while (performance.now() < end) {
+          const c = copier!.next(20, 8);
+          if (c?.chain) copies.push(Buffer.from(c.chain));
+        }
+        expect(copies.length).toBeGreaterThan(20);
+        for (const entries of copies) {
+          expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
+          records.forEach((addr, i) => {
+            const e = i * CHAIN_ENTRY_BYTES;
+            expect(Number(entries.readBigUInt64LE(e)), `record ${i}'s address`).toBe(addr);
+            const bytes = entries.subarray(e + 8, e + 8 + 64);
+            const caller = i + 1 < records.length ? records[i + 1] : base;
+            expect(Number(bytes.readBigUInt64LE(16)), `record ${i}'s caller`).toBe(caller);
+            for (const b of [0, 15, 24, 63])
+              expect(bytes[b], `record ${i}, byte ${b}`).toBe((i * 16 + b) & 0xff);
+          });
+        }
+      } finally {
+        copier?.stop();
+      }
+    });
+  },
+);
