@@ -8,6 +8,8 @@
  *             (counting-timer.ts: what any copy taken in the thread's own context costs at least)
  *   default   the default mode's sampling: the kernel's copies at the timer's ticks, taken from the
  *             ring, walked, resolved and numbered by this process as the worker does (worker-ticks.ts)
+ *   native-floor  the bare timer writing the perf sample `--native` asks for (registers, 32 KB of stack)
+ *   native    `--native`'s sampling the same way (each copy with the tick's registers and stack, unwound)
  * Blocks go off, X, off, Y, off, Z, … with X, Y, Z drawn in a new order each cycle. Between blocks the
  * target's thread's CPU time and run-queue wait are read (/proc/PID/task/TID/schedstat, ns, the clock
  * os.clock() counts), and the target's chunk ends place its work on that same CPU clock. Per block: the
@@ -26,6 +28,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
 import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
 import { Target } from '../sampler/target.js';
 import { openCountingTimer } from './counting-timer.js';
@@ -38,7 +41,7 @@ const RATE = Number(option('rate', '1000'));
 const DEPTH = option('depth', '30');
 const CHUNK = option('chunk', '250000');
 const INTERP = option('interpreter', 'lua5.4');
-const STATES = ['again', 'floor', 'default'] as const;
+const STATES = ['again', 'floor', 'default', 'native-floor', 'native'] as const;
 type State = 'off' | (typeof STATES)[number];
 
 if (!(SECONDS > 0 && BLOCK_MS >= 20 && RATE > 0)) {
@@ -99,31 +102,38 @@ async function main(): Promise<void> {
   const lua = Target.attach(pid, {});
   lua.warmUp();
   const ticks = new WorkerTicks(lua, 1000 / RATE);
+  const native = new WorkerTicks(Target.attach(pid, { native: true, nativeTicks: true }), 1000 / RATE, true);
   const floor = openCountingTimer(pid, RATE);
+  const nativeFloor = openCountingTimer(pid, RATE, true);
   if (typeof floor === 'string') throw new Error(`the bare timer: ${floor}`);
+  if (typeof nativeFloor === 'string') throw new Error(`the bare timer with perf samples: ${nativeFloor}`);
   const blocks: Block[] = [];
   const runBlock = async (state: State): Promise<void> => {
     const at = schedstat();
     const own0 = process.cpuUsage();
     const end = performance.now() + BLOCK_MS;
     let samples = 0;
-    if (state === 'default') {
+    if (state === 'default' || state === 'native') {
+      const walker = state === 'native' ? native : ticks;
       while (performance.now() < end) {
-        const tick = ticks.next();
-        if (tick === 'load') await ticks.load();
+        const tick = walker.next();
+        if (tick === 'load') await walker.load();
         else if (tick) samples += tick.samples;
       }
-      ticks.pause();
-    } else if (state === 'floor') {
-      const ticked = floor.ticks();
-      floor.timer.setPeriod(tickPeriodNs(1000 / RATE, Math.random()));
-      floor.timer.enable();
+      walker.pause();
+    } else if (state === 'floor' || state === 'native-floor') {
+      const bare = state === 'floor' ? floor : nativeFloor;
+      const ticked = bare.ticks();
+      bare.timer.setPeriod(tickPeriodNs(1000 / RATE, Math.random()));
+      bare.timer.enable();
+      // As luaprof does: the period drawn again as often, the ring emptied a batch at a time.
       for (let t = performance.now(); t < end; t = performance.now()) {
-        sleepUntil(Math.min(end, t + REDRAW_MS));
-        floor.timer.setPeriod(tickPeriodNs(1000 / RATE, Math.random()));
+        sleepUntil(Math.min(end, t + (bare.timer.ring ? COPIER_BATCH_MS : REDRAW_MS)));
+        if (bare.timer.ring) bare.timer.ring.tail = bare.timer.ring.head;
+        bare.timer.setPeriod(tickPeriodNs(1000 / RATE, Math.random()));
       }
-      floor.timer.disable();
-      samples = floor.ticks() - ticked;
+      bare.timer.disable();
+      samples = bare.ticks() - ticked;
     } else sleepUntil(end);
     const to = schedstat();
     const own = process.cpuUsage(own0);
@@ -138,9 +148,12 @@ async function main(): Promise<void> {
     });
     await turn(); // the target's lines are read at turns of the event loop
   };
-  // The tick program loaded, and this process's walk warm (V8's compiler), before anything counts.
-  const warmEnd = performance.now() + 5000;
-  while (performance.now() < warmEnd) await runBlock('default');
+  // The tick programs loaded, and this process's walks warm (V8's compiler), before anything counts.
+  const warmEnd = performance.now() + 6000;
+  while (performance.now() < warmEnd) {
+    await runBlock('default');
+    await runBlock('native');
+  }
   blocks.length = 0;
   const end = performance.now() + SECONDS * 1000;
   while (performance.now() < end) {
@@ -152,11 +165,14 @@ async function main(): Promise<void> {
   }
   await runBlock('off');
   const programUs = ticks.programUsPerRun();
+  const nativeProgramUs = native.programUsPerRun();
   ticks.stop();
+  native.stop();
   floor.timer.close();
+  nativeFloor.timer.close();
   await new Promise((r) => setTimeout(r, 200));
   target.kill('SIGKILL');
-  report(blocks, programUs);
+  report(blocks, programUs, nativeProgramUs);
 }
 
 interface Pace {
@@ -172,7 +188,7 @@ function paceOf(b: Block): Pace | null {
   return { cpu: cpu / work, wall: (cpu + b.wait1 - b.wait0) / work };
 }
 
-function report(blocks: Block[], programUs: number): void {
+function report(blocks: Block[], programUs: number, nativeProgramUs: number): void {
   const paces = blocks.map(paceOf);
   const rows: string[] = [];
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}%`;
@@ -196,12 +212,13 @@ function report(blocks: Block[], programUs: number): void {
       ownUs += blocks[i].ownCpuUs;
       samples += blocks[i].samples;
     }
-    const own = s === 'default' ? `${(ownUs / samples).toFixed(1)} µs` : '-';
+    const own = s === 'default' || s === 'native' ? `${(ownUs / samples).toFixed(1)} µs` : '-';
     const rate = samples > 0 ? `${Math.round(samples / ((cpu.length * BLOCK_MS) / 1000))} Hz` : '-';
     rows.push(
       `| ${s} | ${pct(median(wall))} (${meanSe(wall)}) | ${pct(median(cpu))} (${meanSe(cpu)}) | ${cpu.length} | ${own} | ${rate} |`,
     );
   }
+  const us = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} µs` : 'unknown');
   const off = paces.filter((p, i) => p && blocks[i].state === 'off') as Pace[];
   console.log(
     [
@@ -212,7 +229,7 @@ function report(blocks: Block[], programUs: number): void {
       '|---|---|---|---|---|---|',
       ...rows,
       '',
-      `the tick program's time in the target's context per copy: ${Number.isFinite(programUs) ? `${programUs.toFixed(1)} µs` : 'unknown'}`,
+      `the tick program's time in the target's context per copy: ${us(programUs)} (default), ${us(nativeProgramUs)} (native)`,
     ].join('\n'),
   );
 }
