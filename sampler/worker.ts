@@ -407,7 +407,7 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  // The kernel's copies begin once their program is loaded: the verifier takes ~70 ms, on one of
+  // The kernel's copies begin once their program is loaded: the verifier takes ~180 ms, on one of
   // libuv's threads (os/bpf.ts), and samples are taken the usual way meanwhile. While it loads,
   // luaprof's helper threads run at the lowest priority: at normal priority the scheduler put the
   // verifier beside the target at times, which then lost 40-50% of its CPU for ~150 ms (1000 Hz:

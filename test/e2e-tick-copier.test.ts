@@ -243,7 +243,7 @@ describe.runIf(availableParallelism() > 1 && process.getuid?.() === 0)('a luapro
         samples: number;
         tickCopies?: number;
       };
-      // Copies begin once their program is loaded (~70 ms); samples are taken the usual way until then.
+      // Copies begin once their program is loaded (~180 ms); samples are taken the usual way until then.
       const copies = meta.tickCopies ?? 0;
       const what = `luaprof on CPU ${cpu}: ${meta.samples} samples, ${copies} copies`;
       expectRate(meta.samples, ran, 2, what);

@@ -166,7 +166,7 @@ class ThreadTicks {
 
 /**
  * The kernel's copies of the threads of one process: one program, its maps and one ring for them
- * all (the program loads once: ~70 ms of the verifier), and a timer per thread, each record routed
+ * all (the program loads once: ~180 ms of the verifier), and a timer per thread, each record routed
  * to its thread by the thread id it holds.
  */
 export class TickCopiers implements CopySource {
@@ -209,7 +209,7 @@ export class TickCopiers implements CopySource {
     return TickCopiers.made(pid, intervalMs, random, userStackBytes, maps, program);
   }
 
-  /** open(), with the verifier's ~70 ms on another thread (os/bpf.ts loadProgramOffThread). */
+  /** open(), with the verifier's ~180 ms on another thread (os/bpf.ts loadProgramOffThread). */
   static async load(
     pid: number,
     intervalMs: number,
