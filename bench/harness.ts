@@ -7,10 +7,11 @@
  * stop-based sampler, so `blocking` runs it with no flag and `default` is refused (there is nothing to
  * measure), with a message saying so.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 /** The CLI to measure: this checkout's build, or `--cli FILE` (e.g. another checkout's dist/cli/main.js). */
@@ -156,4 +157,24 @@ export async function withBpfStats<T>(body: () => Promise<T>): Promise<T> {
   } finally {
     writeFileSync(BPF_STATS, was);
   }
+}
+
+/**
+ * bench/chunks.lua at Lua depth `depth`, burning chunks of `chunk` iterations, each line (the process's
+ * CPU seconds after a chunk) handed to `onChunk` as it comes.
+ */
+export function chunksTarget(
+  interp: string,
+  depth: string,
+  chunk: string,
+  onChunk: (cpuSeconds: number) => void,
+): ChildProcess {
+  const target = spawn(interp, [join(ROOT, 'bench/chunks.lua'), depth, chunk], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  createInterface({ input: target.stdout! }).on('line', (line) => {
+    const cpu = Number(line);
+    if (Number.isFinite(cpu)) onChunk(cpu);
+  });
+  return target;
 }

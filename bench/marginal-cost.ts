@@ -24,15 +24,12 @@
  *   npm run build && node dist/bench/marginal-cost.js [--seconds 300] [--block 150] [--rate 1000]
  *       [--depth 30] [--chunk 250000] [--interpreter lua5.4]
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
 import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
 import { Target } from '../sampler/target.js';
 import { openCountingTimer } from './counting-timer.js';
-import { ROOT, median, option, reportHeader, withBpfStats } from './harness.js';
+import { chunksTarget, median, option, reportHeader, withBpfStats } from './harness.js';
 import { WorkerTicks } from './worker-ticks.js';
 
 const SECONDS = Number(option('seconds', '300'));
@@ -63,13 +60,7 @@ interface Block {
 
 /** The chunk ends, in the target's CPU ns (os.clock()), in order. */
 const chunkEnds: number[] = [];
-const target = spawn(INTERP, [join(ROOT, 'bench/chunks.lua'), DEPTH, CHUNK], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
-createInterface({ input: target.stdout! }).on('line', (line) => {
-  const s = Number(line);
-  if (Number.isFinite(s)) chunkEnds.push(s * 1e9);
-});
+const target = chunksTarget(INTERP, DEPTH, CHUNK, (cpu) => chunkEnds.push(cpu * 1e9));
 const pid = target.pid!;
 
 function schedstat(): { cpu: number; wait: number } {

@@ -31,9 +31,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import {
   CLI,
+  chunksTarget,
   ROOT,
   detectModes,
   median,
@@ -72,13 +72,9 @@ interface Pace {
   cpuMs: number;
 }
 const paces: Pace[] = [];
-const target = spawn(INTERP, [join(ROOT, 'bench/chunks.lua'), DEPTH, CHUNK], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
-createInterface({ input: target.stdout! }).on('line', (line) => {
-  const cpu = Number(line);
-  if (Number.isFinite(cpu)) paces.push({ wallMs: performance.now(), cpuMs: cpu * 1000 });
-});
+const target = chunksTarget(INTERP, DEPTH, CHUNK, (cpu) =>
+  paces.push({ wallMs: performance.now(), cpuMs: cpu * 1000 }),
+);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
