@@ -20,7 +20,7 @@ import {
 } from '../../os/memory.js';
 import { CaptureError, MAX_FRAMES, StateGoneError } from '../runtime.js';
 import { CHAIN_ENTRY_BYTES, MAX_CHAIN, MAX_CHAIN_RECORD } from '../../os/call-chain.js';
-import type { PucLayout } from './layout.js';
+import { tvTag, type PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 import { samePrefix } from '../../same-numbers.js';
 
@@ -182,8 +182,7 @@ export class PucCapture {
   }
 
   private tag(b: Buffer, off: number): number {
-    const tv = this.layout.tvalue;
-    return tv.ttSize === 1 ? b[off + tv.tt] : i32(b, off + tv.tt);
+    return tvTag(this.layout, b, off);
   }
 
   /** Address of the thread's base CallInfo (embedded in lua_State, or the CallInfo array in 5.1). */

@@ -5,7 +5,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
-import type { PucLayout } from './layout.js';
+import { tvTag, type PucLayout } from './layout.js';
 import { readTStrings } from './strings.js';
 
 const MAX_NODES = 1 << 16;
@@ -94,8 +94,7 @@ export class GlobalNames {
   }
 
   private tagAt(b: Buffer, off: number): number {
-    const tv = this.layout.tvalue;
-    return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
+    return tvTag(this.layout, b, off);
   }
 
   /** Table entries in lua_next order: array part (integer keys), then hash nodes. */

@@ -6,7 +6,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, u64 } from '../../os/memory.js';
-import type { PucLayout } from './layout.js';
+import { tvTag, type PucLayout } from './layout.js';
 
 /** Slots a stack keeps past stack_last (EXTRA_STACK in lstate.h, 5 in 5.1-5.4). */
 const EXTRA_STACK = 5;
@@ -160,12 +160,6 @@ function callInfoChain(mem: Memory, layout: PucLayout, L: number): void {
   }
   // Deeper than checked one by one: the records seen were sound, and base_ci is where it must be.
   checkBase();
-}
-
-/** A TValue's tag (tt_), read with the release's width. */
-function tvTag(layout: PucLayout, b: Buffer, off: number): number {
-  const tv = layout.tvalue;
-  return tv.ttSize === 1 ? b[off + tv.tt] : b.readInt32LE(off + tv.tt);
 }
 
 /** The Table a TValue holding a table points at, checked by its own header's tag. */

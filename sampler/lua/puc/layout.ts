@@ -3,6 +3,7 @@
  * offsets come from offsetof() probes compiled against each release's own headers.
  */
 import type { TracebackRules } from '../frames.js';
+import { i32 } from '../../os/memory.js';
 
 export interface PucLayout {
   /** Releases this table was generated for and checked against, e.g. ["5.4.3", "5.4.4"]. */
@@ -166,4 +167,10 @@ export interface OpcodeTable {
   mm?: string[];
   /** Metamethod event names in TMS order, without the "__" prefix. */
   tmNames: string[];
+}
+
+/** A TValue's tag (tt_) at `off` in `b`, read with the release's width. */
+export function tvTag(layout: PucLayout, b: Buffer, off: number): number {
+  const tv = layout.tvalue;
+  return tv.ttSize === 1 ? b[off + tv.tt] : i32(b, off + tv.tt);
 }

@@ -20,7 +20,7 @@ import {
 import type { RawFrame, RawLuaStack } from './capture.js';
 import { PucCapture } from './capture.js';
 import { GlobalNames } from './globals.js';
-import type { PucLayout } from './layout.js';
+import { tvTag, type PucLayout } from './layout.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
 
 /** MAXVARS of every release: more active locals than this is a torn or hostile Proto. */
@@ -175,8 +175,7 @@ export class PucLocals {
 
   /** One TValue, rendered. */
   value(name: string, tv: Buffer): LuaValue {
-    const t = this.layout.tvalue;
-    const tag = t.ttSize === 1 ? tv[t.tt] : tv.readInt32LE(t.tt);
+    const tag = tvTag(this.layout, tv, 0);
     const family = this.layout.family;
     const variant = (tag >> 4) & 3;
     const type = TYPE_NAMES[tag & 0x0f];

@@ -5,7 +5,7 @@
  */
 import type { Memory } from '../../os/memory.js';
 import { isPlausiblePtr, ownCopy, u64 } from '../../os/memory.js';
-import type { PucLayout } from './layout.js';
+import { tvTag, type PucLayout } from './layout.js';
 import { chunkId } from '../strings.js';
 import { readTString } from './strings.js';
 import { sharedBytes } from '../shared-bytes.js';
@@ -238,7 +238,7 @@ export class ProtoInfo {
     if (idx >= 0 && idx < n && n <= MAX_K && isPlausiblePtr(at)) {
       const b = this.mem.read(at + idx * tv.size, tv.size);
       if (b) {
-        const tag = tv.ttSize === 1 ? b[tv.tt] : b.readInt32LE(tv.tt);
+        const tag = tvTag(this.layout, b, 0);
         if (tag === this.layout.tags.shortString || tag === this.layout.tags.longString) {
           const s = u64(b, 0);
           if (isPlausiblePtr(s)) result = readTString(this.mem, s, this.layout, 256);

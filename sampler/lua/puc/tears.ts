@@ -10,7 +10,7 @@
 import { u64 } from '../../os/memory.js';
 import type { RawFrame, RawThread, StackSpan } from './capture.js';
 import { instructionFormat, opcodeIndex } from './instructions.js';
-import type { PucLayout } from './layout.js';
+import { tvTag, type PucLayout } from './layout.js';
 import type { ProtoInfo } from './proto.js';
 
 /**
@@ -111,7 +111,7 @@ function holdsOtherFunction(layout: PucLayout, stack: StackSpan, addr: number, f
   const tags = layout.tags;
   if (addr < stack.addr || addr - stack.addr + tv.size > stack.len) return false;
   const off = stack.at + addr - stack.addr;
-  const tag = tv.ttSize === 1 ? stack.bytes[off + tv.tt] : stack.bytes.readInt32LE(off + tv.tt);
+  const tag = tvTag(layout, stack.bytes, off);
   if (tag !== tags.luaClosure && tag !== tags.cClosure && tag !== tags.lightC) return false;
   return tag !== f.funcTag || u64(stack.bytes, off) !== f.funcValue;
 }
