@@ -184,6 +184,17 @@ export function tickProgram(maps: TickMaps): Buffer {
     ...orInArray(r4, r3, r2),
     asm.movReg(r7, r4),
   ];
+  /** r4 = where the address the window was read at is kept. */
+  const windowLo = () => [asm.movReg(r4, r9), asm.add(r4, WINDOW_LO)];
+  /** No window read: no record is taken from it. */
+  const noWindow = () => [...windowLo(), asm.mov(r3, 0), asm.store64(r4, 0, r3)];
+  /** r1 = where the bytes of record r6 of the chain go (entryOffset(), past its address word). */
+  const entryBytes = () => [
+    ...entryOffset(),
+    asm.movReg(r1, r9),
+    asm.add(r1, RECORD_HEADER + 8),
+    asm.addReg(r1, r2),
+  ];
   /**
    * The bytes of a record, at r4 in the window, to r1 in its entry: all MAX_CHAIN_RECORD of them,
    * whatever the record's length (the entry has room; the walk reads the record's own).
@@ -419,10 +430,7 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.store64(FP, -112, r3),
     ...chainEnd(-112, 'hosted'),
     // No window read yet (one of an earlier tick holds bytes of another moment).
-    asm.movReg(r4, r9),
-    asm.add(r4, WINDOW_LO),
-    asm.mov(r3, 0),
-    asm.store64(r4, 0, r3),
+    ...noWindow(),
     asm.mov(r6, 0),
     asm.label('link'),
     asm.jumpIfAtLeast(r6, MAX_CHAIN, 'linked'),
@@ -438,8 +446,7 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.add(r1, 8),
     // r1 = where the record's bytes go. From the window when it holds them (r2: where there): then
     // the record lies in memory read at this tick, as a read of its own would have found it.
-    asm.movReg(r4, r9),
-    asm.add(r4, WINDOW_LO),
+    ...windowLo(),
     asm.load64(r3, r4, 0),
     asm.jumpIfEq(r3, 0, 'window'),
     asm.movReg(r2, r7),
@@ -455,30 +462,20 @@ export function tickProgram(maps: TickMaps): Buffer {
     asm.label('window'),
     asm.movReg(r3, r7),
     asm.add(r3, MAX_CHAIN_RECORD - RECORD_WINDOW),
-    asm.movReg(r4, r9),
-    asm.add(r4, WINDOW_LO),
+    ...windowLo(),
     asm.store64(r4, 0, r3),
     asm.movReg(r1, r9),
     asm.add(r1, WINDOW_AT),
     asm.mov(r2, RECORD_WINDOW),
     asm.call(HELPER.probeReadUser),
     asm.jumpIfNe(r0, 0, 'single'),
-    ...entryOffset(),
-    asm.movReg(r1, r9),
-    asm.add(r1, RECORD_HEADER + 8),
-    asm.addReg(r1, r2),
+    ...entryBytes(),
     asm.mov(r2, RECORD_WINDOW - MAX_CHAIN_RECORD),
     asm.jump('inWindow'),
     // Memory below the record that cannot be read (a mapping's start): no window, the record alone.
     asm.label('single'),
-    asm.movReg(r4, r9),
-    asm.add(r4, WINDOW_LO),
-    asm.mov(r3, 0),
-    asm.store64(r4, 0, r3),
-    ...entryOffset(),
-    asm.movReg(r1, r9),
-    asm.add(r1, RECORD_HEADER + 8),
-    asm.addReg(r1, r2),
+    ...noWindow(),
+    ...entryBytes(),
     asm.load32(r2, r8, CHAIN_AT + 16),
     asm.jumpIfAbove(r2, MAX_CHAIN_RECORD, 'linked'),
     asm.movReg(r3, r7),
