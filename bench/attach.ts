@@ -35,6 +35,7 @@ import { performance } from 'node:perf_hooks';
 import {
   CLI,
   ROOT,
+  busyLua,
   commandLine,
   option,
   median,
@@ -55,11 +56,7 @@ const STOPS = !args.includes('--no-stops');
 const { mode: MODE, flags } = modeOptionFlags('attach', CLI);
 
 function startTarget(): ChildProcess {
-  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
-    stdio: ['pipe', 'ignore', 'inherit'],
-  });
-  target.stdin!.write('go\n');
-  return target;
+  return busyLua(INTERP, DEPTH);
 }
 
 interface Stops {

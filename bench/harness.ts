@@ -160,6 +160,18 @@ export async function withBpfStats<T>(body: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * bench/cpu.lua at Lua depth `depth` under `interp`, told to go: it recurses and burns CPU there until
+ * killed (work enough to outlast any bench).
+ */
+export function busyLua(interp: string, depth: string): ChildProcess {
+  const target = spawn(interp, [join(ROOT, 'bench/cpu.lua'), depth, '1000000'], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
+  target.stdin!.write('go\n');
+  return target;
+}
+
+/**
  * bench/chunks.lua at Lua depth `depth`, burning chunks of `chunk` iterations, each line (the process's
  * CPU seconds after a chunk) handed to `onChunk` as it comes.
  */

@@ -8,13 +8,13 @@
  *   npm run build && node dist/bench/rate.js [--rate 5000] [--seconds 3] [--repeat 3] [--mode default|blocking|native]
  *       [--depth 30] [--interpreter lua5.4] [--cli FILE]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CLI,
-  ROOT,
+  busyLua,
   option,
   medianOf,
   num,
@@ -44,10 +44,7 @@ const achieved: (number | undefined)[] = [];
 const written: (number | undefined)[] = [];
 for (let i = 0; i < REPEAT; i++) {
   // Work large enough to outlast the recording; the target is killed afterwards.
-  const target = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
-    stdio: ['pipe', 'ignore', 'inherit'],
-  });
-  target.stdin!.write('go\n');
+  const target = busyLua(INTERP, DEPTH);
   await new Promise((r) => setTimeout(r, 200));
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-rate-'));
   const file = join(dir, 'p.json');

@@ -9,11 +9,9 @@
  *
  *   npm run build && node dist/bench/sample-alloc.js [--seconds 6] [--warm 3] [--depth 30] [--top 20]
  */
-import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
-import { join } from 'node:path';
 import { Target } from '../sampler/target.js';
-import { ROOT, option, reportHeader } from './harness.js';
+import { busyLua, option, reportHeader } from './harness.js';
 import { WorkerTicks } from './worker-ticks.js';
 
 const SECONDS = Number(option('seconds', '6'));
@@ -42,10 +40,7 @@ function bytesByFunction(head: ProfileNode): Map<string, number> {
   return out;
 }
 
-const child = spawn('lua5.4', [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
-  stdio: ['pipe', 'ignore', 'inherit'],
-});
-child.stdin!.write('go\n');
+const child = busyLua('lua5.4', DEPTH);
 await new Promise((r) => setTimeout(r, 300));
 const session = new Session();
 session.connect();

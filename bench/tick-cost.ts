@@ -16,7 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Target } from '../sampler/target.js';
-import { ROOT, median, option, reportHeader, withBpfStats } from './harness.js';
+import { ROOT, busyLua, median, option, reportHeader, withBpfStats } from './harness.js';
 import { WorkerTicks } from './worker-ticks.js';
 
 const SECONDS = Number(option('seconds', '8'));
@@ -52,10 +52,7 @@ async function once(): Promise<Run> {
     ? spawn(embedHost(), ['requests', join(tmpdir(), `luaprof-bench-truth-${process.pid}`), seconds], {
         stdio: ['ignore', 'ignore', 'ignore'],
       })
-    : spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
-        stdio: ['pipe', 'ignore', 'inherit'],
-      });
-  if (!HOST) child.stdin!.write('go\n');
+    : busyLua(INTERP, DEPTH);
   await new Promise((r) => setTimeout(r, 300));
   const pid = child.pid!;
   try {

@@ -8,24 +8,19 @@
  *
  *   npm run build && node dist/bench/walk-cost.js [--iterations 20000] [--repeat 3] [--depth 30]
  */
-import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { FrameTable } from '../aggregator/profile.js';
 import type { LuaRuntime } from '../sampler/lua/runtime.js';
 import { PrefetchMemory, RemoteMemory } from '../sampler/os/remote-memory.js';
 import { Target } from '../sampler/target.js';
-import { ROOT, commandLine, median, option } from './harness.js';
+import { busyLua, commandLine, median, option } from './harness.js';
 
 const ITERATIONS = Number(option('iterations', '20000'));
 const REPEAT = Number(option('repeat', '3'));
 const DEPTH = option('depth', '30');
 const INTERP = option('interpreter', 'lua5.4');
 
-const child = spawn(INTERP, [join(ROOT, 'bench/cpu.lua'), DEPTH, '1000000'], {
-  stdio: ['pipe', 'ignore', 'inherit'],
-});
-child.stdin!.write('go\n');
+const child = busyLua(INTERP, DEPTH);
 await new Promise((r) => setTimeout(r, 300));
 const pid = child.pid!;
 let result: string[];
