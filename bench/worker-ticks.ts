@@ -1,10 +1,10 @@
 /**
  * The sampling worker's steps on the kernel's copies, for the benches that measure them
- * (tick-cost.ts, sample-alloc.ts): the copier loaded as the worker loads it, each copy taken from the
+ * (tick-cost.ts, sample-alloc.ts, marginal-cost.ts): the copier loaded as the worker loads it, each copy taken from the
  * ring, walked and resolved (Target.sampleAll), and its frames and stack numbered (StackIds).
  */
 import { CopierBatch } from '../sampler/copier/batch.js';
-import { nextCopy } from '../sampler/copier/next-copy.js';
+import { nextCopy, threadOf } from '../sampler/copier/next-copy.js';
 import { NATIVE_TICK_STACK, TickCopiers } from '../sampler/copier/tick-copier.js';
 import type { SampleResult } from '../sampler/sample.js';
 import { StackIds } from '../sampler/stack-ids.js';
@@ -25,6 +25,8 @@ export class WorkerTicks {
   private copier: TickCopiers | null = null;
   private readonly batch: CopierBatch;
   private readonly stackIds = new StackIds();
+  /** What next() returns, rewritten by each call. */
+  private readonly tick: WorkerTick = { copied: false, samples: 0, copyMs: 0, walkMs: 0, internMs: 0 };
 
   constructor(
     private readonly target: Target,
@@ -36,7 +38,8 @@ export class WorkerTicks {
 
   /**
    * One tick, null when no copy came within a wait, or 'load' when the tick program is to be loaded
-   * first (load()): a tick allocates nothing of this harness's own (a bench counts its bytes).
+   * first (load()). The tick is one object, rewritten by each call (sample-alloc.ts counts this
+   * harness's bytes with the sampler's: ~66 a tick are left here).
    */
   next(): WorkerTick | null | 'load' {
     const target = this.target;
@@ -48,7 +51,7 @@ export class WorkerTicks {
     const copy = copier && threads.length > 0 ? nextCopy(copier, threads, 20, this.batch) : null;
     const b = performance.now();
     if (copy === 'none') return null;
-    const lone = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
+    const lone = copy ? threadOf(threads, copy) : undefined;
     if (copy) lone!.supply(copy);
     const results: SampleResult[] = target.sampleAll(copy ? copy.dueNs : undefined);
     const c = performance.now();
@@ -64,7 +67,13 @@ export class WorkerTicks {
       samples++;
     }
     const d = performance.now();
-    return { copied: copy !== null, samples, copyMs: b - a, walkMs: c - b, internMs: d - c };
+    const tick = this.tick;
+    tick.copied = copy !== null;
+    tick.samples = samples;
+    tick.copyMs = b - a;
+    tick.walkMs = c - b;
+    tick.internMs = d - c;
+    return tick;
   }
 
   /** Loads the tick program as the worker loads it (off this thread: a profiler's signals here make the verifier give up). */

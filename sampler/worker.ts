@@ -41,7 +41,7 @@ import type { PrewarmData } from './worker-start.js';
 import { Copier, type CopierCopy, type CopySource } from './copier/copier.js';
 import { NATIVE_TICK_STACK, TickCopiers, TickCopiersLoad } from './copier/tick-copier.js';
 import { COPIER_BATCH_MS, CopierBatch } from './copier/batch.js';
-import { nextCopy } from './copier/next-copy.js';
+import { nextCopy, threadOf } from './copier/next-copy.js';
 
 const FLUSH_MS = 200;
 /** Sleeps longer than this leave caches cold: the sample is rehearsed PRIME_LEAD_MS before it is due. */
@@ -493,7 +493,7 @@ async function run(): Promise<void> {
       continue;
     }
     // The thread the copy is of (a copy of a thread no longer copied is left).
-    const copied = copy ? threads.find((t) => t.tid === copy.tid) : undefined;
+    const copied = copy ? threadOf(threads, copy) : undefined;
     if (copy && !copied) {
       copier!.done();
       continue;

@@ -45,3 +45,9 @@ export function nextCopy(
   if (copy && copy.tid === undefined && threads.length === 1) copy.tid = threads[0].tid;
   return copy ?? 'none';
 }
+
+/** The thread of `threads` a copy is of (undefined: none). A loop: a closure per copy was ~115 bytes a sample. */
+export function threadOf(threads: readonly ThreadSampler[], copy: CopierCopy): ThreadSampler | undefined {
+  for (let i = 0; i < threads.length; i++) if (threads[i].tid === copy.tid) return threads[i];
+  return undefined;
+}
