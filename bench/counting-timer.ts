@@ -17,13 +17,21 @@ import {
   PROG_PERF_EVENT,
 } from '../sampler/os/bpf.js';
 import { ThreadTimer } from '../sampler/os/perf-event.js';
-import { NATIVE_TICK_STACK, userSampleSpec } from '../sampler/copier/tick-copier.js';
+import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
+import { NATIVE_TICK_STACK, REDRAW_MS, tickPeriodNs, userSampleSpec } from '../sampler/copier/tick-copier.js';
 
 export interface CountingTimer {
   /** Opened disabled. */
   timer: ThreadTimer;
   /** Ticks counted so far. */
   ticks(): number;
+  /**
+   * What luaprof does between batches, done now (performance.now() time `now`): the period drawn
+   * again as the tick copier draws it, as often, and the ring emptied a batch of copies at a time (a
+   * full ring takes no more samples, and writing none would cost the kernel less than --native's
+   * ticks do). Returns how long to sleep before the next call, ms.
+   */
+  tend(now: number): number;
 }
 
 /** A counting timer on thread `tid` at `rate` Hz, or why it could not be had. */
@@ -52,5 +60,14 @@ export function openCountingTimer(tid: number, rate: number, native = false): Co
   const timer = ThreadTimer.open(tid, 1e9 / rate, program, user);
   if (!timer) return 'perf_event_open refused';
   const zero = Buffer.alloc(4);
-  return { timer, ticks: () => Number(lookupMap(counts, zero, 8)?.readBigUInt64LE(0) ?? 0n) };
+  let redrawAt = 0;
+  const tend = (now: number): number => {
+    if (now >= redrawAt) {
+      timer.setPeriod(tickPeriodNs(1000 / rate, Math.random()));
+      redrawAt = now + REDRAW_MS;
+    }
+    if (timer.ring) timer.ring.tail = timer.ring.head;
+    return timer.ring ? COPIER_BATCH_MS : REDRAW_MS;
+  };
+  return { timer, ticks: () => Number(lookupMap(counts, zero, 8)?.readBigUInt64LE(0) ?? 0n), tend };
 }

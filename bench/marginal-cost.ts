@@ -25,8 +25,6 @@
  *       [--depth 30] [--chunk 250000] [--interpreter lua5.4]
  */
 import { readFileSync } from 'node:fs';
-import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
-import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
 import { Target } from '../sampler/target.js';
 import { openCountingTimer } from './counting-timer.js';
 import { chunksTarget, median, option, reportHeader, withBpfStats } from './harness.js';
@@ -115,14 +113,9 @@ async function main(): Promise<void> {
     } else if (state === 'floor' || state === 'native-floor') {
       const bare = state === 'floor' ? floor : nativeFloor;
       const ticked = bare.ticks();
-      bare.timer.setPeriod(tickPeriodNs(1000 / RATE, Math.random()));
       bare.timer.enable();
-      // As luaprof does: the period drawn again as often, the ring emptied a batch at a time.
-      for (let t = performance.now(); t < end; t = performance.now()) {
-        sleepUntil(Math.min(end, t + (bare.timer.ring ? COPIER_BATCH_MS : REDRAW_MS)));
-        if (bare.timer.ring) bare.timer.ring.tail = bare.timer.ring.head;
-        bare.timer.setPeriod(tickPeriodNs(1000 / RATE, Math.random()));
-      }
+      for (let t = performance.now(); t < end; t = performance.now())
+        sleepUntil(Math.min(end, t + bare.tend(t)));
       bare.timer.disable();
       samples = bare.ticks() - ticked;
     } else sleepUntil(end);

@@ -16,8 +16,6 @@
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { COPIER_BATCH_MS } from '../sampler/copier/batch.js';
-import { REDRAW_MS, tickPeriodNs } from '../sampler/copier/tick-copier.js';
 import { openCountingTimer } from './counting-timer.js';
 
 const pid = Number(process.argv[2]);
@@ -40,19 +38,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 process.stderr.write('floor: attached\n');
-let redrawAt = 0;
-while (existsSync(`/proc/${pid}`)) {
-  // Its period drawn as the tick copier draws it, as often.
-  const now = performance.now();
-  if (now >= redrawAt) {
-    timer.setPeriod(tickPeriodNs(1000 / rate, Math.random()));
-    redrawAt = now + REDRAW_MS;
-  }
-  // The ring emptied as the sampler empties it, a batch of copies at a time: a full ring takes no
-  // more samples, and writing none would cost the kernel less than --native's ticks do.
-  if (timer.ring) timer.ring.tail = timer.ring.head;
-  Atomics.wait(sleeper, 0, 0, timer.ring ? COPIER_BATCH_MS : REDRAW_MS);
-}
+while (existsSync(`/proc/${pid}`)) Atomics.wait(sleeper, 0, 0, counting.tend(performance.now()));
 const seconds = (performance.now() - t0) / 1000;
 const used = process.cpuUsage(cpu0);
 const ticks = counting.ticks();
