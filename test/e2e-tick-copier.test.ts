@@ -48,12 +48,18 @@ function expectRate(copies: number, ranMs: number, intervalMs: number, what: str
   expect(copies, what).toBeLessThan(1.5 * expected + 10);
 }
 
+/** The copies of `ms` ms: each with its first 4 bytes as text, and its chain copied out of the ring. */
 function copiesFor(copier: TickCopiers, ms: number): (CopierCopy & { head: string })[] {
   const out: (CopierCopy & { head: string })[] = [];
   const end = performance.now() + ms;
   while (performance.now() < end) {
     const c = copier.next(20, 8);
-    if (c) out.push({ ...c, head: c.bytes.subarray(0, 4).toString('latin1') });
+    if (c)
+      out.push({
+        ...c,
+        head: c.bytes.subarray(0, 4).toString('latin1'),
+        chain: c.chain && Buffer.from(c.chain),
+      });
   }
   return out;
 }
@@ -273,12 +279,7 @@ describe.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/gcc'))(
       try {
         const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
         expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
-        const copies: Buffer[] = [];
-        const end = performance.now() + 300;
-        while (performance.now() < end) {
-          const c = copier!.next(20, 8);
-          if (c?.chain) copies.push(Buffer.from(c.chain));
-        }
+        const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
         expect(copies.length).toBeGreaterThan(20);
         for (const entries of copies) {
           expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
