@@ -43,8 +43,12 @@ export function holdStill<T>(pid: number, tid: number, fn: () => T): { value: T 
       if (heldAt > 0) notePause((performance.now() - heldAt) * 1000);
     }
     // Switched out when fn began and not switched in before it ended: what fn read is of one moment.
+    // No switch at all from the tracker's opening to fn's end ('unknown', none during) holds as well:
+    // a thread running when the tracker opened is switched out by the time the sampler runs on its
+    // CPU, and a thread that ran since switched in; either leaves a record. It was waiting for a CPU
+    // all along (luaprof's own threads loading beside it), and a stop instead waited ~1 ms for it.
     const state = switches.stateDuring(fromNs, toNs);
-    const still = (state === 'preempted' || state === 'sleeping') && !switches.switchedDuring;
+    const still = state !== 'on' && !switches.switchedDuring;
     return still ? { value } : null;
   } finally {
     switches.close();

@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/lua-process.js';
 
@@ -20,7 +21,7 @@ const pid = Number(process.argv[1]);
 const ranNs = () => Number(readFileSync('/proc/' + pid + '/schedstat', 'utf8').split(' ')[0]);
 const realtime = becomeRealtime();
 const tries = [];
-for (let i = 0; i < 5; i++) {
+for (let i = 0; i < Number(process.argv[2]); i++) {
   const held = holdStill(pid, pid, () => {
     const before = ranNs();
     const t = performance.now();
@@ -37,21 +38,49 @@ describe.skipIf(!HAVE)('holding a thread still without a stop', () => {
   const children: ChildProcess[] = [];
   afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
 
-  it('a busy lua5.4 does not run while held, and the switch records say it was held', async () => {
-    const lua = spawn('lua5.4', ['-e', 'local x = 0 while true do x = x + 1 end'], { stdio: 'ignore' });
+  const BUSY_LUA = ['lua5.4', '-e', 'local x = 0 while true do x = x + 1 end'];
+
+  /** Spawns `argv` (on one CPU when `cpu` is given) and holds its thread still `tries` times. */
+  async function holds(tries: number, cpu?: number): Promise<(number | null)[]> {
+    const on = (argv: string[]) => (cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv]);
+    const [cmd, ...rest] = on(BUSY_LUA);
+    const lua = spawn(cmd, rest, { stdio: 'ignore' });
     children.push(lua);
     await new Promise((r) => setTimeout(r, 300));
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', PROBE, String(lua.pid)], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', PROBE, String(lua.pid), String(tries)],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
-    const { realtime, tries } = JSON.parse(r.stdout) as { realtime: boolean; tries: (number | null)[] };
-    expect(realtime).toBe(true);
+    const out = JSON.parse(r.stdout) as { realtime: boolean; tries: (number | null)[] };
+    expect(out.realtime).toBe(true);
+    return out.tries;
+  }
+
+  it('a busy lua5.4 does not run while held, and the switch records say it was held', async () => {
+    const tries = await holds(5);
     const held = tries.filter((t): t is number => t !== null);
     // Most holds are confirmed (a thread the scheduler moved to another CPU meanwhile is not).
     expect(held.length, JSON.stringify(tries)).toBeGreaterThanOrEqual(3);
     // While a confirmed hold lasted (0.3 ms spun inside it), the thread's run time did not move.
+    for (const ranNs of held) expect(ranNs).toBe(0);
+  });
+
+  // A thread waiting for its CPU behind another busy one leaves no switch record between the tracker's
+  // opening and the hold's end: it stood still all along, and is held (a stop waited ~1 ms for it).
+  it('a lua5.4 waiting for its CPU behind another busy process is held, and does not run', async () => {
+    const cpu = availableParallelism() - 1;
+    const [cmd, ...rest] = ['taskset', '-c', String(cpu), ...BUSY_LUA];
+    const hog = spawn(cmd, rest, { stdio: 'ignore' });
+    children.push(hog);
+    const tries = await holds(10, cpu);
+    const held = tries.filter((t): t is number => t !== null);
+    // Half of these find the thread waiting: before, none of those was held.
+    expect(held.length, JSON.stringify(tries)).toBeGreaterThanOrEqual(9);
     for (const ranNs of held) expect(ranNs).toBe(0);
   });
 });
