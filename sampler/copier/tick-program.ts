@@ -110,9 +110,9 @@ export interface TickMaps {
  * How the verifier checks the program's loops (the chain's records, each hosted chain's).
  * - 'converging': each loop's count is kept in the CPU's record and its head is a may_goto (kernel
  *   6.9+). A turn's state is then covered by the one before it, and the verifier stops there:
- *   9,333 instructions processed, ~11 ms here.
- * - 'walked': the count is a register, and the verifier walks every turn (221,096 instructions,
- *   ~130 ms), for kernels without may_goto.
+ *   ~9,300 instructions processed, 8-11 ms here.
+ * - 'walked': the count is a register, and the verifier walks every turn (~225,000 instructions,
+ *   ~135 ms), for kernels without may_goto.
  */
 export type TickLoops = 'converging' | 'walked';
 

@@ -135,9 +135,9 @@ export function loadProgram(type: number, code: Buffer): number | string {
 }
 
 /**
- * loadProgram with the verifier's work (up to ~130 ms for the tick program) on one of libuv's threads: the
- * caller goes on meanwhile, and has the result at a later turn of its event loop. A load refused
- * there is tried again on the caller's thread, where its errno and log can be read.
+ * loadProgram with the verifier's work (up to ~130 ms for the tick program) on one of libuv's
+ * threads: the caller goes on meanwhile, and has the result at a later turn of its event loop. A load
+ * refused there is tried again on the caller's thread, where its errno and log can be read.
  */
 export function loadProgramOffThread(type: number, code: Buffer): Promise<number | string> {
   const license = Buffer.from(LICENSE);
