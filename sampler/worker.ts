@@ -407,7 +407,7 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  // The kernel's copies begin once their program is loaded: the verifier takes ~10 ms (~130 ms on a
+  // The kernel's copies begin once their program is loaded: the verifier takes ~4 ms (~130 ms on a
   // kernel without may_goto: copier/tick-program.ts TickLoops), on one of libuv's threads
   // (os/bpf.ts), and samples are taken the usual way meanwhile. While it loads, luaprof's helper
   // threads run at the lowest priority: at normal priority the scheduler put the verifier beside the

@@ -169,7 +169,7 @@ class ThreadTicks {
 
 /**
  * The kernel's copies of the threads of one process: one program, its maps and one ring for them
- * all (the program loads once: ~10 ms of the verifier, ~130 ms without may_goto), and a timer per
+ * all (the program loads once: ~4 ms of the verifier, ~130 ms without may_goto), and a timer per
  * thread, each record routed to its thread by the thread id it holds.
  */
 export class TickCopiers implements CopySource {
