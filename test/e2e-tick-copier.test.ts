@@ -261,45 +261,41 @@ describe.runIf(availableParallelism() > 1 && process.getuid?.() === 0)('a luapro
 describe.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/gcc'))(
   'the kernel follows a call chain',
   () => {
-    // Both forms of the program's loops (tick-program.ts TickLoops): this kernel loads either.
-    it.each(['converging', 'walked'] as const)(
-      'copies each record where it lies: beside its callee, far from it, and with nothing readable below it (%s loops)',
-      async (loops) => {
-        const exe = join(tempDir(), 'chain');
-        execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
-        const proc = spawn(exe, [], { stdio: ['ignore', 'pipe', 'ignore'] });
-        children.push(proc);
-        const line = await new Promise<string>((resolve) =>
-          proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
-        );
-        const [headWord, base, ...records] = line
-          .trim()
-          .split(' ')
-          .map((h) => parseInt(h, 16));
-        const copier = TickCopiers.open(proc.pid!, 1, Math.random, 0, [loops]);
-        expect(copier, 'BPF program refused').not.toBeNull();
-        expect(copier!.add(proc.pid!)).toBe(true);
-        try {
-          const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
-          expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
-          const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
-          expect(copies.length).toBeGreaterThan(20);
-          for (const entries of copies) {
-            expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
-            records.forEach((addr, i) => {
-              const e = i * CHAIN_ENTRY_BYTES;
-              expect(Number(entries.readBigUInt64LE(e)), `record ${i}'s address`).toBe(addr);
-              const bytes = entries.subarray(e + 8, e + 8 + 64);
-              const caller = i + 1 < records.length ? records[i + 1] : base;
-              expect(Number(bytes.readBigUInt64LE(16)), `record ${i}'s caller`).toBe(caller);
-              for (const b of [0, 15, 24, 63])
-                expect(bytes[b], `record ${i}, byte ${b}`).toBe((i * 16 + b) & 0xff);
-            });
-          }
-        } finally {
-          copier?.stop();
+    it('copies each record where it lies: beside its callee, far from it, and with nothing readable below it', async () => {
+      const exe = join(tempDir(), 'chain');
+      execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
+      const proc = spawn(exe, [], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(proc);
+      const line = await new Promise<string>((resolve) =>
+        proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
+      );
+      const [headWord, base, ...records] = line
+        .trim()
+        .split(' ')
+        .map((h) => parseInt(h, 16));
+      const copier = TickCopiers.open(proc.pid!, 1);
+      expect(copier, 'BPF program refused').not.toBeNull();
+      expect(copier!.add(proc.pid!)).toBe(true);
+      try {
+        const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
+        expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
+        const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
+        expect(copies.length).toBeGreaterThan(20);
+        for (const entries of copies) {
+          expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
+          records.forEach((addr, i) => {
+            const e = i * CHAIN_ENTRY_BYTES;
+            expect(Number(entries.readBigUInt64LE(e)), `record ${i}'s address`).toBe(addr);
+            const bytes = entries.subarray(e + 8, e + 8 + 64);
+            const caller = i + 1 < records.length ? records[i + 1] : base;
+            expect(Number(bytes.readBigUInt64LE(16)), `record ${i}'s caller`).toBe(caller);
+            for (const b of [0, 15, 24, 63])
+              expect(bytes[b], `record ${i}, byte ${b}`).toBe((i * 16 + b) & 0xff);
+          });
         }
-      },
-    );
+      } finally {
+        copier?.stop();
+      }
+    });
   },
 );
