@@ -38,14 +38,18 @@ describe.skipIf(!HAVE)('holding a thread still without a stop', () => {
   const children: ChildProcess[] = [];
   afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
 
-  const BUSY_LUA = ['lua5.4', '-e', 'local x = 0 while true do x = x + 1 end'];
+  /** A busy lua5.4, on one CPU when `cpu` is given; killed after the tests. */
+  function busyLua(cpu?: number): ChildProcess {
+    const lua = ['lua5.4', '-e', 'local x = 0 while true do x = x + 1 end'];
+    const [cmd, ...rest] = cpu === undefined ? lua : ['taskset', '-c', String(cpu), ...lua];
+    const child = spawn(cmd, rest, { stdio: 'ignore' });
+    children.push(child);
+    return child;
+  }
 
-  /** Spawns `argv` (on one CPU when `cpu` is given) and holds its thread still `tries` times. */
+  /** Starts a busy lua5.4 (on CPU `cpu` when given) and holds its thread still `tries` times. */
   async function holds(tries: number, cpu?: number): Promise<(number | null)[]> {
-    const on = (argv: string[]) => (cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv]);
-    const [cmd, ...rest] = on(BUSY_LUA);
-    const lua = spawn(cmd, rest, { stdio: 'ignore' });
-    children.push(lua);
+    const lua = busyLua(cpu);
     await new Promise((r) => setTimeout(r, 300));
     const r = spawnSync(
       process.execPath,
@@ -74,9 +78,7 @@ describe.skipIf(!HAVE)('holding a thread still without a stop', () => {
   // opening and the hold's end: it stood still all along, and is held (a stop waited ~1 ms for it).
   it('a lua5.4 waiting for its CPU behind another busy process is held, and does not run', async () => {
     const cpu = availableParallelism() - 1;
-    const [cmd, ...rest] = ['taskset', '-c', String(cpu), ...BUSY_LUA];
-    const hog = spawn(cmd, rest, { stdio: 'ignore' });
-    children.push(hog);
+    busyLua(cpu);
     const tries = await holds(10, cpu);
     const held = tries.filter((t): t is number => t !== null);
     // Half of these find the thread waiting: before, none of those was held.
