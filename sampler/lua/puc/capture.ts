@@ -600,6 +600,8 @@ export class PucCapture {
         this.chains.set(L, cis.addrs, cis.n);
         return cis;
       }
+      // The copier follows MAX_CHAIN records at most: no copy holds those past them unless a plan does.
+      if (cis.n >= MAX_CHAIN) late &= ~CHAINED;
       for (let i = 0; i < cis.n; i++) seen.add(cis.addrs[i]);
     }
     let tryCache = cached !== undefined;
