@@ -407,12 +407,13 @@ async function run(): Promise<void> {
     options.rate <= COPIER_MAX_HZ;
   let copier: CopySource | null = null;
   const intervalMs = 1000 / options.rate;
-  // The kernel's copies begin once their program is loaded: the verifier takes ~180 ms, on one of
-  // libuv's threads (os/bpf.ts), and samples are taken the usual way meanwhile. While it loads,
-  // luaprof's helper threads run at the lowest priority: at normal priority the scheduler put the
-  // verifier beside the target at times, which then lost 40-50% of its CPU for ~150 ms (1000 Hz:
-  // 94-127 samples found it off its CPU). Where luaprof has one CPU the target is not on it, and a
-  // load that takes long (every CPU busy) is given its priority back.
+  // The kernel's copies begin once their program is loaded: the verifier takes ~4 ms (~130 ms on a
+  // kernel without may_goto: copier/tick-program.ts TickLoops), on one of libuv's threads
+  // (os/bpf.ts), and samples are taken the usual way meanwhile. While it loads, luaprof's helper
+  // threads run at the lowest priority: at normal priority the scheduler put the verifier beside the
+  // target at times, which then lost 40-50% of its CPU for ~150 ms (1000 Hz: 94-127 samples found it
+  // off its CPU). Where luaprof has one CPU the target is not on it, and a load that takes long
+  // (every CPU busy) is given its priority back.
   let tickLoad = null as TickCopiersLoad | null;
   let helpersBack = null as (() => void) | null;
   let loadFrom = 0;

@@ -13,7 +13,7 @@ import type { CopierCopy } from '../sampler/copier/copier.js';
 import { ThreadAffinity, keepProcessOff } from '../sampler/os/affinity.js';
 import { iovOf } from './helpers/iov.js';
 import { CLI, ROOT, tempDir } from './helpers/lua-process.js';
-import { CHAIN_ENTRY_BYTES } from '../sampler/os/call-chain.js';
+import { CHAIN_ENTRY_BYTES, MAX_CHAIN } from '../sampler/os/call-chain.js';
 import { join } from 'node:path';
 
 const children: ChildProcess[] = [];
@@ -261,41 +261,89 @@ describe.runIf(availableParallelism() > 1 && process.getuid?.() === 0)('a luapro
 describe.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/gcc'))(
   'the kernel follows a call chain',
   () => {
-    it('copies each record where it lies: beside its callee, far from it, and with nothing readable below it', async () => {
-      const exe = join(tempDir(), 'chain');
-      execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
-      const proc = spawn(exe, [], { stdio: ['ignore', 'pipe', 'ignore'] });
-      children.push(proc);
-      const line = await new Promise<string>((resolve) =>
-        proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
-      );
-      const [headWord, base, ...records] = line
-        .trim()
-        .split(' ')
-        .map((h) => parseInt(h, 16));
-      const copier = TickCopiers.open(proc.pid!, 1);
-      expect(copier, 'BPF program refused').not.toBeNull();
-      expect(copier!.add(proc.pid!)).toBe(true);
-      try {
-        const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
-        expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
-        const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
-        expect(copies.length).toBeGreaterThan(20);
-        for (const entries of copies) {
-          expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
-          records.forEach((addr, i) => {
-            const e = i * CHAIN_ENTRY_BYTES;
-            expect(Number(entries.readBigUInt64LE(e)), `record ${i}'s address`).toBe(addr);
-            const bytes = entries.subarray(e + 8, e + 8 + 64);
-            const caller = i + 1 < records.length ? records[i + 1] : base;
-            expect(Number(bytes.readBigUInt64LE(16)), `record ${i}'s caller`).toBe(caller);
-            for (const b of [0, 15, 24, 63])
-              expect(bytes[b], `record ${i}, byte ${b}`).toBe((i * 16 + b) & 0xff);
-          });
+    // Both forms of the program's loops (tick-program.ts TickLoops): this kernel loads either.
+    it.each(['converging', 'walked'] as const)(
+      'copies each record where it lies: beside its callee, far from it, and with nothing readable below it (%s loops)',
+      async (loops) => {
+        const exe = join(tempDir(), 'chain');
+        execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
+        const proc = spawn(exe, [], { stdio: ['ignore', 'pipe', 'ignore'] });
+        children.push(proc);
+        const line = await new Promise<string>((resolve) =>
+          proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
+        );
+        const [headWord, base, ...records] = line
+          .trim()
+          .split(' ')
+          .map((h) => parseInt(h, 16));
+        const copier = TickCopiers.open(proc.pid!, 1, Math.random, 0, [loops]);
+        expect(copier, 'BPF program refused').not.toBeNull();
+        expect(copier!.add(proc.pid!)).toBe(true);
+        try {
+          const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
+          expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
+          const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
+          expect(copies.length).toBeGreaterThan(20);
+          for (const entries of copies) {
+            expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
+            records.forEach((addr, i) => {
+              const e = i * CHAIN_ENTRY_BYTES;
+              expect(Number(entries.readBigUInt64LE(e)), `record ${i}'s address`).toBe(addr);
+              const bytes = entries.subarray(e + 8, e + 8 + 64);
+              const caller = i + 1 < records.length ? records[i + 1] : base;
+              expect(Number(bytes.readBigUInt64LE(16)), `record ${i}'s caller`).toBe(caller);
+              for (const b of [0, 15, 24, 63])
+                expect(bytes[b], `record ${i}, byte ${b}`).toBe((i * 16 + b) & 0xff);
+            });
+          }
+        } finally {
+          copier?.stop();
         }
-      } finally {
-        copier?.stop();
-      }
-    });
+      },
+    );
+
+    // A list longer than the kernel follows: the innermost MAX_CHAIN records, whole, and no other.
+    it.each(['converging', 'walked'] as const)(
+      'copies the innermost MAX_CHAIN records of a list of 1,500 (%s loops)',
+      async (loops) => {
+        const exe = join(tempDir(), 'chain');
+        execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
+        const proc = spawn(exe, ['1500'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        children.push(proc);
+        const line = await new Promise<string>((resolve) =>
+          proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
+        );
+        const [headWord, base, innermost, stride] = line
+          .trim()
+          .split(' ')
+          .map((h) => parseInt(h, 16));
+        const copier = TickCopiers.open(proc.pid!, 1, Math.random, 0, [loops]);
+        expect(copier, 'BPF program refused').not.toBeNull();
+        expect(copier!.add(proc.pid!)).toBe(true);
+        try {
+          const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
+          expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
+          const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
+          expect(copies.length).toBeGreaterThan(20);
+          // Checked word by word, one expect per copy (~100,000 expects took 6-8 s).
+          const wrong = (entries: Buffer): string | null => {
+            if (entries.length !== MAX_CHAIN * CHAIN_ENTRY_BYTES) return `${entries.length} bytes`;
+            for (let i = 0; i < MAX_CHAIN; i++) {
+              const e = i * CHAIN_ENTRY_BYTES;
+              const addr = innermost - i * stride;
+              if (Number(entries.readBigUInt64LE(e)) !== addr) return `record ${i}'s address`;
+              const bytes = entries.subarray(e + 8, e + 8 + 64);
+              if (Number(bytes.readBigUInt64LE(16)) !== addr - stride) return `record ${i}'s caller`;
+              for (const b of [0, 15, 24, 63])
+                if (bytes[b] !== ((i * 16 + b) & 0xff)) return `record ${i}, byte ${b}`;
+            }
+            return null;
+          };
+          for (const entries of copies) expect(wrong(entries)).toBeNull();
+        } finally {
+          copier?.stop();
+        }
+      },
+    );
   },
 );

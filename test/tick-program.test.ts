@@ -46,6 +46,17 @@ describe('BPF assembler', () => {
     expect(code.length % 8).toBe(0);
     expect(code.readUInt8(code.length - 8)).toBe(0x95);
   });
+
+  it("heads each converging loop with may_goto, and none of the walked ones (the spans', the chain's, each hosted chain's)", () => {
+    const maps = { plans: 3, scratch: 4, ring: 5, lost: 6 };
+    const mayGotos = (code: Buffer) => {
+      let n = 0;
+      for (let i = 0; i < code.length; i += 8) if (code.readUInt8(i) === 0xe5) n++;
+      return n;
+    };
+    expect(mayGotos(tickProgram(maps, 'converging'))).toBe(2 + MAX_HOSTED_SLOTS);
+    expect(mayGotos(tickProgram(maps, 'walked'))).toBe(0);
+  });
 });
 
 describe('tick plans', () => {

@@ -43,6 +43,7 @@ import {
   USER_SAMPLE,
   encodePlan,
   tickProgram,
+  type TickLoops,
   type TickMaps,
 } from './tick-program.js';
 
@@ -97,6 +98,8 @@ const ZERO_KEY = Buffer.alloc(4);
 const PLANS_REMEMBERED = 4;
 /** Threads of one process copied at most (a plan each in the program's map). */
 const MAX_THREADS = 256;
+/** The program's loops, in the order its loads try them: a kernel without may_goto refuses the first. */
+const LOOPS_TRIED: readonly TickLoops[] = ['converging', 'walked'];
 
 interface PlanRecord {
   version: number;
@@ -166,8 +169,8 @@ class ThreadTicks {
 
 /**
  * The kernel's copies of the threads of one process: one program, its maps and one ring for them
- * all (the program loads once: ~180 ms of the verifier), and a timer per thread, each record routed
- * to its thread by the thread id it holds.
+ * all (the program loads once: ~4 ms of the verifier, ~130 ms without may_goto), and a timer per
+ * thread, each record routed to its thread by the thread id it holds.
  */
 export class TickCopiers implements CopySource {
   readonly usable = true;
@@ -202,14 +205,19 @@ export class TickCopiers implements CopySource {
     intervalMs: number,
     random: () => number = Math.random,
     userStackBytes = 0,
+    loops: readonly TickLoops[] = LOOPS_TRIED,
   ): TickCopiers | null {
     const maps = TickCopiers.maps();
     if (!maps) return null;
-    const program = loadProgram(PROG_PERF_EVENT, tickProgram(maps));
+    let program: number | string = 'no program tried';
+    for (const l of loops) {
+      program = loadProgram(PROG_PERF_EVENT, tickProgram(maps, l));
+      if (typeof program === 'number') break;
+    }
     return TickCopiers.made(pid, intervalMs, random, userStackBytes, maps, program);
   }
 
-  /** open(), with the verifier's ~180 ms on another thread (os/bpf.ts loadProgramOffThread). */
+  /** open(), with the verifier's work on another thread (os/bpf.ts loadProgramOffThread). */
   static async load(
     pid: number,
     intervalMs: number,
@@ -218,7 +226,11 @@ export class TickCopiers implements CopySource {
   ): Promise<TickCopiers | null> {
     const maps = TickCopiers.maps();
     if (!maps) return null;
-    const program = await loadProgramOffThread(PROG_PERF_EVENT, tickProgram(maps));
+    let program: number | string = 'no program tried';
+    for (const l of LOOPS_TRIED) {
+      program = await loadProgramOffThread(PROG_PERF_EVENT, tickProgram(maps, l));
+      if (typeof program === 'number') break;
+    }
     return TickCopiers.made(pid, intervalMs, random, userStackBytes, maps, program);
   }
 
