@@ -24,13 +24,15 @@
  *   stops it sees, so these runs are not timed).
  *   Target: no stop longer than 1 ms during attach.
  *
+ *   Spawned as users run it: bin/luaprof beside the CLI when there is one (see there).
+ *
  *   npm run build && node dist/bench/attach.js [--repeat 5] [--mode default|blocking|native] [--rate HZ]
  *       [--depth 30] [--interpreter lua5.4] [--cli FILE] [--no-stops]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   CLI,
@@ -54,6 +56,17 @@ const INTERP = opt('interpreter', 'lua5.4');
 const STOPS = !args.includes('--no-stops');
 
 const { mode: MODE, flags } = modeOptionFlags('attach', CLI);
+
+/**
+ * The command as users run it: the checkout's bin/luaprof beside the CLI when it has one (it starts
+ * Node without NODE_EXTRA_CA_CERTS), else Node on the CLI. The floors are measured in the
+ * environment that command gives Node.
+ */
+const BIN = join(dirname(CLI), '../../bin/luaprof');
+const COMMAND = existsSync(BIN) ? [BIN] : [process.execPath, CLI];
+const CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
+const NODE_ENV: NodeJS.ProcessEnv = { ...process.env };
+if (COMMAND[0] === BIN) delete NODE_ENV.NODE_EXTRA_CA_CERTS;
 
 function startTarget(): ChildProcess {
   return busyLua(INTERP, DEPTH);
@@ -104,7 +117,9 @@ async function attempt(poll: boolean): Promise<Attempt> {
   ];
   const epoch0 = Date.now();
   const t0 = performance.now();
-  const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const prof = spawn(COMMAND[0], [...COMMAND.slice(1), ...argv.slice(1)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   let toLineMs: number | undefined;
   prof.stderr!.on('data', (d) => {
@@ -190,9 +205,9 @@ async function attempt(poll: boolean): Promise<Attempt> {
   return a;
 }
 
-/** process.uptime() in ms where `code` (run by `node -e` in the checkout) prints it. */
-function uptimeOf(code: string): number | undefined {
-  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', cwd: ROOT });
+/** process.uptime() in ms where `code` (run by `node -e` in the checkout, in `env`) prints it. */
+function uptimeOf(code: string, env = NODE_ENV): number | undefined {
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', cwd: ROOT, env });
   return num(Number(r.stdout));
 }
 const PRINT_UPTIME = 'process.stdout.write(String(process.uptime() * 1000))';
@@ -250,6 +265,12 @@ else
   out.push(
     `the CLI writes no meta.firstSampleMs; the sampling loop started ${fmt(mLoop, 0)} after the spawn (the first sample comes one scheduled interval later): ${mLoop !== undefined && mLoop > 100 ? 'the 100 ms target is NOT met' : 'not conclusive for the 100 ms target'}`,
   );
+if (CA_CERTS !== undefined) {
+  const withCerts = medianOf([1, 2, 3, 4, 5].map(() => uptimeOf(PRINT_UPTIME, process.env)));
+  out.push(
+    `NODE_EXTRA_CA_CERTS is set here (${CA_CERTS}): Node's own start with it ${fmt(withCerts)} (median of 5), which ${COMMAND[0] === BIN ? 'bin/luaprof spares the CLI (the figures above are without it)' : 'the CLI measured pays (no bin/luaprof beside it)'}`,
+  );
+}
 
 if (STOPS) {
   out.push(

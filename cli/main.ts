@@ -6,6 +6,13 @@
 import { prewarmWorker, releasePrewarmed } from '../sampler/worker-start.js';
 import { recordsFor } from './recording-commands.js';
 
+// bin/luaprof set it aside for Node's start (see there): the processes luaprof starts get it back.
+const setAside = process.env.LUAPROF_NODE_EXTRA_CA_CERTS;
+if (setAside !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = setAside;
+  delete process.env.LUAPROF_NODE_EXTRA_CA_CERTS;
+}
+
 // `record --help` records nothing: a worker started for it would only delay the exit until it loaded.
 if (recordsFor(process.argv) && !process.argv.includes('--help')) prewarmWorker();
 const { runProgram } = await import('./program.js');

@@ -60,6 +60,7 @@ describe('npm pack, npm install -g, luaprof away from the checkout', () => {
       'package.json',
       'README.md',
       'LICENSE',
+      'bin/luaprof',
       'dist/cli/main.js',
       'dist/sampler/worker.js',
       'dist/sampler/worker-script.js',
@@ -69,7 +70,7 @@ describe('npm pack, npm install -g, luaprof away from the checkout', () => {
       'dist/report/flamegraph-app.js',
     ])
       expect(packed).toContain(f);
-    const top = ['package.json', 'README.md', 'LICENSE'];
+    const top = ['package.json', 'README.md', 'LICENSE', 'bin/luaprof'];
     const strays = packed.filter(
       (f) =>
         !top.includes(f) &&
