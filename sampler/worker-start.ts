@@ -57,7 +57,10 @@ const WORKER_CODE_CACHE = fileURLToPath(new URL('../sampler/worker-script.v8cach
  * the worker loads ~20 ms sooner here (`luaprof record` on a busy target, whose CPU the main thread
  * and the worker share). A cache V8 rejects (another Node, other V8 flags) only costs its reading;
  * without the script (tsc's output alone) the worker is the module itself. `writeCache`: the build's
- * run, which writes the cache (to a temp file, renamed) once the worker's modules are loaded.
+ * run, which writes the cache (to a temp file, renamed) once the worker's modules are loaded. The
+ * build first tries a recording with LUAPROF_TRAIN_CODE_CACHE naming a file: the worker writes the
+ * cache there when the recording ends, with the functions its attach and samples compiled
+ * (scripts/bundle-workers.mjs).
  */
 function loader(writeCache: boolean): string {
   const [script, cache, moduleUrl] = [WORKER_SCRIPT, WORKER_CODE_CACHE, WORKER_MODULE.href].map((s) =>
@@ -76,6 +79,8 @@ if (source === null) {
   const script = new Script(source, { filename: ${script}, cachedData });
   const done = script.runInThisContext()(require('node:module').createRequire(${script}), ${moduleUrl});
   done.catch((e) => process.nextTick(() => { throw e; }));
+  const trained = process.env.LUAPROF_TRAIN_CODE_CACHE;
+  if (trained) globalThis.__luaprofTrained = () => require('node:fs').writeFileSync(trained, script.createCachedData());
   if (${writeCache}) {
     const loaded = new Int32Array(require('node:worker_threads').workerData.loaded);
     Promise.resolve(Atomics.waitAsync(loaded, 0, 0).value).then(() => {

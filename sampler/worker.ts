@@ -600,6 +600,7 @@ async function run(): Promise<void> {
   }
   const cpu = process.cpuUsage(cpu0);
   stats.finish(endedAt - t0, cpu.user + cpu.system);
+  (globalThis as { __luaprofTrained?: () => void }).__luaprofTrained?.();
   post({ type: 'done', reason, detail });
 }
 
