@@ -225,14 +225,10 @@ export class Target {
           L: rt.mainL,
           G: rt.G,
           // The main thread is held still for the copy, or stopped; the others are read running (reads
-          // may tear: retried). Held, only where the sampler is real-time (its wake-up takes the CPU at once).
+          // may tear: retried). Held in every mode: the sampler is real-time for the attach (worker.ts),
+          // and --blocking's stops are its samples'.
           stopped: (fn) => (tid === this.pid ? pauseThread(tid, fn).value : fn()),
-          ...(this.opts.blocking || this.opts.native
-            ? {}
-            : {
-                still: <T>(fn: () => T) =>
-                  tid === this.pid ? holdStill(this.pid, tid, fn) : { value: fn() },
-              }),
+          still: <T>(fn: () => T) => (tid === this.pid ? holdStill(this.pid, tid, fn) : { value: fn() }),
         });
         if (line) (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
         return;

@@ -7,6 +7,7 @@
 import koffi from 'koffi';
 import { readdirSync } from 'node:fs';
 
+const SCHED_OTHER = 0;
 const SCHED_FIFO = 1;
 
 /** Makes the calling thread SCHED_FIFO priority 1; false when not permitted (then it stays as it is). */
@@ -19,6 +20,17 @@ export function becomeRealtime(): boolean {
     return setscheduler(0, SCHED_FIFO, param) === 0;
   } catch {
     return false;
+  }
+}
+
+/** Makes the calling thread a normal one again (SCHED_OTHER). */
+export function leaveRealtime(): void {
+  try {
+    const lib = koffi.load('libc.so.6');
+    const setscheduler = lib.func('int sched_setscheduler(int, int, void*)');
+    setscheduler(0, SCHED_OTHER, Buffer.alloc(4));
+  } catch {
+    /* it stays real-time: a wake-up that takes its CPU at once */
   }
 }
 
