@@ -261,44 +261,60 @@ describe.runIf(availableParallelism() > 1 && process.getuid?.() === 0)('a luapro
 describe.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/gcc'))(
   'the kernel follows a call chain',
   () => {
+    /** chain.c started with `args`, its list copied at 300 ticks with the `loops` form: what it printed, and the chains copied. */
+    async function copiedChains(loops: 'converging' | 'walked', args: string[]) {
+      const exe = join(tempDir(), 'chain');
+      execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
+      const proc = spawn(exe, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(proc);
+      const line = await new Promise<string>((resolve) =>
+        proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
+      );
+      const printed = line
+        .trim()
+        .split(' ')
+        .map((h) => parseInt(h, 16));
+      const [headWord, base] = printed;
+      const copier = TickCopiers.open(proc.pid!, 1, Math.random, 0, [loops]);
+      expect(copier, 'BPF program refused').not.toBeNull();
+      expect(copier!.add(proc.pid!)).toBe(true);
+      try {
+        const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
+        expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
+        const chains = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
+        expect(chains.length).toBeGreaterThan(20);
+        return { printed, chains };
+      } finally {
+        copier?.stop();
+      }
+    }
+
+    /**
+     * Where a copied chain differs from `records` (innermost first, each the caller of the one before;
+     * the last one's caller `last`), checked word by word: null when it does not. One expect per copy
+     * (~100,000 expects took 6-8 s).
+     */
+    function chainMismatch(entries: Buffer, records: number[], last: number): string | null {
+      if (entries.length !== records.length * CHAIN_ENTRY_BYTES) return `${entries.length} bytes`;
+      for (let i = 0; i < records.length; i++) {
+        const e = i * CHAIN_ENTRY_BYTES;
+        if (Number(entries.readBigUInt64LE(e)) !== records[i]) return `record ${i}'s address`;
+        const bytes = entries.subarray(e + 8, e + 8 + 64);
+        const caller = i + 1 < records.length ? records[i + 1] : last;
+        if (Number(bytes.readBigUInt64LE(16)) !== caller) return `record ${i}'s caller`;
+        for (const b of [0, 15, 24, 63])
+          if (bytes[b] !== ((i * 16 + b) & 0xff)) return `record ${i}, byte ${b}`;
+      }
+      return null;
+    }
+
     // Both forms of the program's loops (tick-program.ts TickLoops): this kernel loads either.
     it.each(['converging', 'walked'] as const)(
       'copies each record where it lies: beside its callee, far from it, and with nothing readable below it (%s loops)',
       async (loops) => {
-        const exe = join(tempDir(), 'chain');
-        execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
-        const proc = spawn(exe, [], { stdio: ['ignore', 'pipe', 'ignore'] });
-        children.push(proc);
-        const line = await new Promise<string>((resolve) =>
-          proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
-        );
-        const [headWord, base, ...records] = line
-          .trim()
-          .split(' ')
-          .map((h) => parseInt(h, 16));
-        const copier = TickCopiers.open(proc.pid!, 1, Math.random, 0, [loops]);
-        expect(copier, 'BPF program refused').not.toBeNull();
-        expect(copier!.add(proc.pid!)).toBe(true);
-        try {
-          const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
-          expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
-          const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
-          expect(copies.length).toBeGreaterThan(20);
-          for (const entries of copies) {
-            expect(entries.length).toBe(records.length * CHAIN_ENTRY_BYTES);
-            records.forEach((addr, i) => {
-              const e = i * CHAIN_ENTRY_BYTES;
-              expect(Number(entries.readBigUInt64LE(e)), `record ${i}'s address`).toBe(addr);
-              const bytes = entries.subarray(e + 8, e + 8 + 64);
-              const caller = i + 1 < records.length ? records[i + 1] : base;
-              expect(Number(bytes.readBigUInt64LE(16)), `record ${i}'s caller`).toBe(caller);
-              for (const b of [0, 15, 24, 63])
-                expect(bytes[b], `record ${i}, byte ${b}`).toBe((i * 16 + b) & 0xff);
-            });
-          }
-        } finally {
-          copier?.stop();
-        }
+        const { printed, chains } = await copiedChains(loops, []);
+        const [, base, ...records] = printed;
+        for (const entries of chains) expect(chainMismatch(entries, records, base)).toBeNull();
       },
     );
 
@@ -306,43 +322,11 @@ describe.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/gcc'))(
     it.each(['converging', 'walked'] as const)(
       'copies the innermost MAX_CHAIN records of a list of 1,500 (%s loops)',
       async (loops) => {
-        const exe = join(tempDir(), 'chain');
-        execFileSync('gcc', ['-O2', '-o', exe, join(ROOT, 'fixtures/copier/chain.c')]);
-        const proc = spawn(exe, ['1500'], { stdio: ['ignore', 'pipe', 'ignore'] });
-        children.push(proc);
-        const line = await new Promise<string>((resolve) =>
-          proc.stdout!.once('data', (d: Buffer) => resolve(`${d}`)),
-        );
-        const [headWord, base, innermost, stride] = line
-          .trim()
-          .split(' ')
-          .map((h) => parseInt(h, 16));
-        const copier = TickCopiers.open(proc.pid!, 1, Math.random, 0, [loops]);
-        expect(copier, 'BPF program refused').not.toBeNull();
-        expect(copier!.add(proc.pid!)).toBe(true);
-        try {
-          const chain = { head: headWord, stop: base, recordBytes: 64, nextAt: 16 };
-          expect(copier!.publishPlan(proc.pid!, iovOf([[headWord, 8]]), 1, 8, 1, chain)).toBe(true);
-          const copies = copiesFor(copier!, 300).flatMap((c) => (c.chain ? [c.chain] : []));
-          expect(copies.length).toBeGreaterThan(20);
-          // Checked word by word, one expect per copy (~100,000 expects took 6-8 s).
-          const wrong = (entries: Buffer): string | null => {
-            if (entries.length !== MAX_CHAIN * CHAIN_ENTRY_BYTES) return `${entries.length} bytes`;
-            for (let i = 0; i < MAX_CHAIN; i++) {
-              const e = i * CHAIN_ENTRY_BYTES;
-              const addr = innermost - i * stride;
-              if (Number(entries.readBigUInt64LE(e)) !== addr) return `record ${i}'s address`;
-              const bytes = entries.subarray(e + 8, e + 8 + 64);
-              if (Number(bytes.readBigUInt64LE(16)) !== addr - stride) return `record ${i}'s caller`;
-              for (const b of [0, 15, 24, 63])
-                if (bytes[b] !== ((i * 16 + b) & 0xff)) return `record ${i}, byte ${b}`;
-            }
-            return null;
-          };
-          for (const entries of copies) expect(wrong(entries)).toBeNull();
-        } finally {
-          copier?.stop();
-        }
+        const { printed, chains } = await copiedChains(loops, ['1500']);
+        const [, , innermost, stride] = printed;
+        const records = Array.from({ length: MAX_CHAIN }, (_, i) => innermost - i * stride);
+        for (const entries of chains)
+          expect(chainMismatch(entries, records, innermost - MAX_CHAIN * stride)).toBeNull();
       },
     );
   },
