@@ -97,6 +97,13 @@ const targetOptions: TargetOptions = {
 };
 
 const LAYOUT_ATTACH_TRIES = 5;
+/**
+ * The rehearsals after the attach (Target.warmUp): they learn the plan and warm the walk, so that a
+ * sample taken in a stop stops the target briefly. With --native's kernel copies only the first sample
+ * is a stop, and 40 ms of them put it 40-90 ms later (first sample 135-235 ms from Node's start, 86-170
+ * with 10), its stop no shorter (0.67-7.7 ms, median ~1.5, against 0.72-5.2, median ~0.79: 10 runs each).
+ */
+const NATIVE_TICKS_WARM_UP_MS = 10;
 
 function attach(): Target {
   // A command luaprof started is waited for until it runs Lua or exits; a running process is not.
@@ -305,7 +312,8 @@ async function run(): Promise<void> {
     } finally {
       if (realtime && !copiesRunning) leaveRealtime();
     }
-    target.warmUp();
+    if (targetOptions.nativeTicks) target.warmUp(undefined, NATIVE_TICKS_WARM_UP_MS);
+    else target.warmUp();
   }
   const rootTarget = target ?? tree!.targets.find((t) => t.pid === options.pid);
   post({
