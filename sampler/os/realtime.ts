@@ -10,28 +10,27 @@ import { readdirSync } from 'node:fs';
 const SCHED_OTHER = 0;
 const SCHED_FIFO = 1;
 
-/** Makes the calling thread SCHED_FIFO priority 1; false when not permitted (then it stays as it is). */
-export function becomeRealtime(): boolean {
+/** sched_setscheduler(2) on the calling thread: false when not permitted (then it stays as it is). */
+function setScheduler(policy: number, priority: number): boolean {
   try {
     const lib = koffi.load('libc.so.6');
     const setscheduler = lib.func('int sched_setscheduler(int, int, void*)');
     const param = Buffer.alloc(4);
-    param.writeInt32LE(1, 0);
-    return setscheduler(0, SCHED_FIFO, param) === 0;
+    param.writeInt32LE(priority, 0);
+    return setscheduler(0, policy, param) === 0;
   } catch {
     return false;
   }
 }
 
-/** Makes the calling thread a normal one again (SCHED_OTHER). */
+/** Makes the calling thread SCHED_FIFO priority 1; false when not permitted (then it stays as it is). */
+export function becomeRealtime(): boolean {
+  return setScheduler(SCHED_FIFO, 1);
+}
+
+/** Makes the calling thread a normal one again (SCHED_OTHER); where that fails it stays real-time. */
 export function leaveRealtime(): void {
-  try {
-    const lib = koffi.load('libc.so.6');
-    const setscheduler = lib.func('int sched_setscheduler(int, int, void*)');
-    setscheduler(0, SCHED_OTHER, Buffer.alloc(4));
-  } catch {
-    /* it stays real-time: a wake-up that takes its CPU at once */
-  }
+  setScheduler(SCHED_OTHER, 0);
 }
 
 const SYS_GETTID = 186;
