@@ -63,10 +63,11 @@ const { mode: MODE, flags } = modeOptionFlags('attach', CLI);
  * environment that command gives Node.
  */
 const BIN = join(dirname(CLI), '../../bin/luaprof');
-const COMMAND = existsSync(BIN) ? [BIN] : [process.execPath, CLI];
+const VIA_BIN = existsSync(BIN);
+const COMMAND = VIA_BIN ? [BIN] : [process.execPath, CLI];
 const CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
 const NODE_ENV: NodeJS.ProcessEnv = { ...process.env };
-if (COMMAND[0] === BIN) delete NODE_ENV.NODE_EXTRA_CA_CERTS;
+if (VIA_BIN) delete NODE_ENV.NODE_EXTRA_CA_CERTS;
 
 function startTarget(): ChildProcess {
   return busyLua(INTERP, DEPTH);
@@ -268,7 +269,7 @@ else
 if (CA_CERTS !== undefined) {
   const withCerts = medianOf([1, 2, 3, 4, 5].map(() => uptimeOf(PRINT_UPTIME, process.env)));
   out.push(
-    `NODE_EXTRA_CA_CERTS is set here (${CA_CERTS}): Node's own start with it ${fmt(withCerts)} (median of 5), which ${COMMAND[0] === BIN ? 'bin/luaprof spares the CLI (the figures above are without it)' : 'the CLI measured pays (no bin/luaprof beside it)'}`,
+    `NODE_EXTRA_CA_CERTS is set here (${CA_CERTS}): Node's own start with it ${fmt(withCerts)} (median of 5), which ${VIA_BIN ? 'bin/luaprof spares the CLI (the figures above are without it)' : 'the CLI measured pays (no bin/luaprof beside it)'}`,
   );
 }
 
