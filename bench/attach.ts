@@ -30,14 +30,15 @@
  *       [--depth 30] [--interpreter lua5.4] [--cli FILE] [--no-stops]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   CLI,
   ROOT,
   busyLua,
+  cliCommand,
   commandLine,
   option,
   median,
@@ -57,14 +58,9 @@ const STOPS = !args.includes('--no-stops');
 
 const { mode: MODE, flags } = modeOptionFlags('attach', CLI);
 
-/**
- * The command as users run it: the checkout's bin/luaprof beside the CLI when it has one (it starts
- * Node without NODE_EXTRA_CA_CERTS), else Node on the CLI. The floors are measured in the
- * environment that command gives Node.
- */
-const BIN = join(dirname(CLI), '../../bin/luaprof');
-const VIA_BIN = existsSync(BIN);
-const COMMAND = VIA_BIN ? [BIN] : [process.execPath, CLI];
+/** The command as users run it (cliCommand). The floors are measured in the environment it gives Node. */
+const COMMAND = cliCommand();
+const VIA_BIN = COMMAND.length === 1;
 const CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
 const NODE_ENV: NodeJS.ProcessEnv = { ...process.env };
 if (VIA_BIN) delete NODE_ENV.NODE_EXTRA_CA_CERTS;

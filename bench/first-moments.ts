@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, option, readMeta, reportHeader } from './harness.js';
+import { CLI, ROOT, cliCommand, option, readMeta, reportHeader } from './harness.js';
 
 const REPEAT = Number(option('repeat', '3'));
 const RATE = option('rate', '1000');
@@ -39,7 +39,8 @@ async function run(cli: string, pid: number): Promise<string> {
     join(dir, 'p.json'),
     '--no-progress',
   ];
-  const prof = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...pre] = cliCommand(cli);
+  const prof = spawn(command, [...pre, ...argv.slice(1)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const shares: string[] = [];
   prof.stderr!.on('data', (d) => {

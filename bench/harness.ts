@@ -8,9 +8,9 @@
  * measure), with a message saying so.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -20,6 +20,16 @@ export const CLI = (() => {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : join(ROOT, 'dist/cli/main.js');
 })();
 export const RUSAGE_EXEC = join(ROOT, 'dist/bench/rusage-exec.js');
+
+/**
+ * The command that runs `cli` as users run luaprof: the bin/luaprof of its checkout when it has one
+ * (which starts Node without NODE_EXTRA_CA_CERTS: ~37 ms of a start where this VM sets it), else Node
+ * on the file. Figures of a whole process (its start, its CPU) are then those users see.
+ */
+export function cliCommand(cli = CLI): string[] {
+  const bin = join(dirname(cli), '../../bin/luaprof');
+  return existsSync(bin) ? [bin] : [process.execPath, cli];
+}
 
 export type LuaprofMode = 'default' | 'blocking' | 'native';
 

@@ -14,7 +14,7 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } f
 import { join } from 'node:path';
 import { hostileInputs, readsSafely, type HostileInput } from '../testkit/hostile-profiles.js';
 import { tempDir } from '../testkit/root.js';
-import { CLI } from './harness.js';
+import { cliCommand } from './harness.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +36,8 @@ interface CliRun {
 /** Runs luaprof, polling its peak RSS (VmHWM only grows) until it exits. */
 function luaprof(args: string[]): Promise<CliRun> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...pre] = cliCommand();
+  const child = spawn(command, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let peak = 0;
   child.stderr.on('data', (d) => (stderr += d));

@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   CLI,
+  cliCommand,
   chunksTarget,
   ROOT,
   detectModes,
@@ -149,7 +150,7 @@ async function configWindow(config: string, dir: string): Promise<Window> {
       'folded',
     ];
     const cli = baseline ? join(BASELINE, 'dist/cli/main.js') : CLI;
-    cmd = [process.execPath, cli, ...args, '--no-progress', ...flags];
+    cmd = [...cliCommand(cli), ...args, '--no-progress', ...flags];
     ready = /sampling pid/;
   }
   const s = attach(cmd, ready);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CLI,
+  cliCommand,
   busyLua,
   option,
   medianOf,
@@ -48,10 +49,11 @@ for (let i = 0; i < REPEAT; i++) {
   await new Promise((r) => setTimeout(r, 200));
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-rate-'));
   const file = join(dir, 'p.json');
+  const [command, ...pre] = cliCommand();
   const r = spawnSync(
-    process.execPath,
+    command,
     [
-      CLI,
+      ...pre,
       'record',
       '-p',
       String(target.pid),

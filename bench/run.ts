@@ -54,6 +54,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   CLI,
+  cliCommand,
   ROOT,
   RUSAGE_EXEC,
   commandLine,
@@ -251,8 +252,7 @@ function runOnce(config: Config): Promise<Run> {
         : [
             RUSAGE_EXEC,
             usage,
-            process.execPath,
-            config.cli.cli,
+            ...cliCommand(config.cli.cli),
             'record',
             '-p',
             String(target.pid),

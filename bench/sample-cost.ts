@@ -34,6 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { samplerAffinity } from '../sampler/os/affinity.js';
 import {
   CLI,
+  cliCommand,
   ROOT,
   commandLine,
   detectModes,
@@ -113,9 +114,10 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-cost-'));
   const flags = modeFlags(cli, mode) as string[];
   const args = ['record', '-p', String(target.pid), '-r', String(RATE), '-d', `${SECONDS}s`];
+  const [luaprof, ...pre] = cliCommand();
   const prof = spawn(
-    process.execPath,
-    [CLI, ...args, '-o', join(dir, 'p.folded'), '-f', 'folded', '--no-progress', ...flags],
+    luaprof,
+    [...pre, ...args, '-o', join(dir, 'p.folded'), '-f', 'folded', '--no-progress', ...flags],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';

@@ -25,7 +25,7 @@ import { ProfileBuilder, type Frame } from '../aggregator/profile.js';
 import { toPprof } from '../report/pprof.js';
 import { pyroscopeServer } from '../testkit/backend-servers.js';
 import { rng as seeded } from '../testkit/rng.js';
-import { CLI, ROOT, commandLine, medianOf, option, parseSummary } from './harness.js';
+import { ROOT, cliCommand, commandLine, medianOf, option, parseSummary } from './harness.js';
 
 const RATE = Number(option('rate', '500'));
 const SECONDS = Number(option('seconds', '6'));
@@ -52,7 +52,8 @@ interface Run {
 
 /** Runs luaprof; with `watchFrom`, reads its CPU time and RSS from /proc from that second to just before its end. */
 function luaprof(args: string[], watch?: { from: number; to: number }): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...pre] = cliCommand();
+  const child = spawn(command, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const ticks = () => {
@@ -217,10 +218,11 @@ if (PARTS.has(4)) {
   const server = await pyroscopeServer();
   const target = startTarget(true);
   await new Promise((r) => setTimeout(r, 200));
+  const [command, ...pre] = cliCommand();
   const child = spawn(
-    process.execPath,
+    command,
     [
-      CLI,
+      ...pre,
       'record',
       '-p',
       String(target.pid),
