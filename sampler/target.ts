@@ -258,7 +258,7 @@ export class Target {
     const G = t.runtime?.G;
     const discovery = this.shared.discovery;
     if (G === undefined || !discovery || this.shared.mem.read(G, 8) !== null) return;
-    for (const other of this.threads.values()) if (other.runtime?.G === G) other.nextDiscovery = 0;
+    for (const other of this.threads.values()) if (other.runtime?.G === G) other.searchAgainNow();
     this.forgetState(G);
     discovery.forget(G);
   }
@@ -275,7 +275,7 @@ export class Target {
     }
     const G = t.runtime?.G;
     t.runtime = null;
-    t.nextDiscovery = 0;
+    t.searchAgainNow();
     this.forgetUnused(G);
     return false;
   }

@@ -46,8 +46,14 @@ const DISCOVERY_STACK_BYTES = 64 << 10;
 const HOSTED_STACK_BYTES = 8 << 10;
 /** A thread with no known state that showed none so often is looked at once in this many samples. */
 const SEARCH_BACKOFF_MAX = 64;
-/** How often a thread is searched for states again (its Lua stack looks like a host is in charge). */
+/**
+ * How often a thread is searched for states again (its Lua stack looks like a host is in charge: a C
+ * function on top), each search a stop: every REDISCOVER_MS while searches find states or coroutines
+ * the thread did not know, twice as long after each that found none, up to REDISCOVER_MAX_MS. A stock
+ * interpreter's own C calls look the same (`os.clock()` in a loop: 5 stops a second for good).
+ */
 const REDISCOVER_MS = 200;
+const REDISCOVER_MAX_MS = 1600;
 /**
  * A thread with no state found yet is looked at again after 20 ms, then twice as long each time up
  * to 1 s: a host that starts a thread per job (fixtures/hosts/churn.c: threads living ~1 s) opens its
@@ -120,6 +126,7 @@ export class ThreadSampler {
   /** Coroutines this thread's host resumes from C (lua_resume), learnt from its native stack. */
   readonly hosted = new HostResumed();
   nextDiscovery = 0;
+  private rediscoverMs = REDISCOVER_MS;
   private noLuaDiscoveries = 0;
   /** The mapping that holds the thread's stack. */
   stack: { start: number; end: number } | null = null;
@@ -285,7 +292,7 @@ export class ThreadSampler {
     const native = opts.native === true;
     const now = performance.now();
     const wantDiscovery = discovery !== null && !discovery.followsRunning && now >= this.nextDiscovery;
-    if (wantDiscovery) this.nextDiscovery = now + REDISCOVER_MS;
+    if (wantDiscovery) this.nextDiscovery = now + this.rediscoverMs;
     // Copies with its call chain stopped coming: plans hold the chain's records again.
     if (this.supplied === null && ++this.samplesWithoutCopy > CHAINLESS_SAMPLES) this.pm.leaveChained = false;
     if (rt && this.copiesRunning(rt)) {
@@ -732,7 +739,7 @@ export class ThreadSampler {
   discover(): void {
     const natives = this.shared.natives;
     const wait = this.runtime
-      ? REDISCOVER_MS
+      ? this.rediscoverMs
       : Math.min(NO_LUA_REDISCOVER_MS, NO_LUA_REDISCOVER_FIRST_MS * 2 ** this.noLuaDiscoveries++);
     this.nextDiscovery = performance.now() + wait;
     natives.forgetStack(this);
@@ -820,7 +827,15 @@ export class ThreadSampler {
 
   private learn(stack: NativeStack, copy: StackCopy): void {
     const { natives, discovery } = this.shared;
-    discovery?.learn(this, stack.frames, copy, natives.maps, natives.names(stack.frames));
+    const learned = discovery?.learn(this, stack.frames, copy, natives.maps, natives.names(stack.frames));
+    this.rediscoverMs = learned ? REDISCOVER_MS : Math.min(2 * this.rediscoverMs, REDISCOVER_MAX_MS);
+    if (this.runtime) this.nextDiscovery = performance.now() + this.rediscoverMs;
+  }
+
+  /** The thread's state is gone or was forgotten: it is searched for one at its next sample. */
+  searchAgainNow(): void {
+    this.nextDiscovery = 0;
+    this.rediscoverMs = REDISCOVER_MS;
   }
 
   /** One sample's walk on the running target; racy, so nothing it reads shapes the next pause's copy. */

@@ -14,9 +14,20 @@ describe('HostResumed', () => {
     expect(h.coroutines).toHaveLength(8);
     expect(h.coroutines[0]).toBe(0xa000);
     expect(h.coroutines).not.toContain(0x1000);
-    h.remember(0x5000);
+    expect(h.remember(0x5000)).toBe(false);
     expect(h.coroutines[0]).toBe(0x5000);
     expect(h.coroutines.filter((c) => c === 0x5000)).toHaveLength(1);
+  });
+
+  it('says whether a coroutine is new to it (what makes the thread be searched again soon)', () => {
+    const h = new HostResumed();
+    expect(h.remember(0x1000)).toBe(true);
+    expect(h.remember(0x1000)).toBe(false);
+    expect(h.remember(0x2000)).toBe(true);
+    expect(h.remember(0x1000)).toBe(false);
+    for (let i = 3; i <= 10; i++) h.remember(0x1000 * i);
+    // Pushed out by newer ones: new again.
+    expect(h.remember(0x1000)).toBe(true);
   });
 
   it('remembers the stack words that hold a coroutine, at their addresses', () => {

@@ -36,14 +36,17 @@ export interface StateDiscovery {
    * thread, 50 threads a second, would otherwise keep every runtime and its caches for good.
    */
   forget(G: number): void;
-  /** Records the states found on a thread's unwound native stack (a stop's copy). */
+  /**
+   * Records the states found on a thread's unwound native stack (a stop's copy): true when it found
+   * one the thread did not know (its state, or a coroutine its host resumes from C).
+   */
   learn(
     thread: ThreadStates,
     frames: readonly NativeFrame[],
     stack: { addr: number; bytes: Buffer },
     maps: readonly MapEntry[],
     names?: readonly (string | undefined)[],
-  ): void;
+  ): boolean;
   /**
    * What a stopped thread runs now, from its registers and the top of its stack (of global state G
    * when given). Reads the live target: call it while the thread is stopped.

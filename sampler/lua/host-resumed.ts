@@ -25,9 +25,9 @@ export class HostResumed implements HostedThreads {
   readonly coroutines: number[] = [];
   readonly slots: number[] = [];
 
-  /** Keeps a coroutine the host resumed from C (newest first, bounded). */
-  remember(L: number): void {
-    keepNewest(this.coroutines, L, MAX_COROUTINES);
+  /** Keeps a coroutine the host resumed from C (newest first, bounded); true when it was not kept yet. */
+  remember(L: number): boolean {
+    return keepNewest(this.coroutines, L, MAX_COROUTINES);
   }
 
   /**
@@ -43,10 +43,12 @@ export class HostResumed implements HostedThreads {
   }
 }
 
-function keepNewest(list: number[], v: number, max: number): void {
+/** Puts v first in the list (bounded); true when it was not in it. */
+function keepNewest(list: number[], v: number, max: number): boolean {
   const at = list.indexOf(v);
-  if (at === 0) return;
+  if (at === 0) return false;
   if (at > 0) list.splice(at, 1);
   list.unshift(v);
   if (list.length > max) list.pop();
+  return at < 0;
 }

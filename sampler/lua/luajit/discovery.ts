@@ -55,13 +55,15 @@ export class LuaJitDiscovery implements StateDiscovery {
     frames: readonly NativeFrame[],
     stack: { addr: number; bytes: Buffer },
     maps: readonly MapEntry[],
-  ): void {
-    if (thread.runtime) return;
+  ): boolean {
+    if (thread.runtime) return false;
     const r14 = frames[0]?.regs.r14;
     const found =
       (r14 !== undefined ? this.fromDispatch(r14) : null) ??
       this.firstValid(stateCandidates(frames, stack, maps).map((c) => c.value));
-    if (found) thread.runtime = this.runtimeFor(found.main, found.G);
+    if (!found) return false;
+    thread.runtime = this.runtimeFor(found.main, found.G);
+    return true;
   }
 
   runningThreads(

@@ -240,12 +240,17 @@ export class PucDiscovery implements StateDiscovery {
     stack: { addr: number; bytes: Buffer },
     maps: readonly MapEntry[],
     names?: readonly (string | undefined)[],
-  ): void {
+  ): boolean {
+    let learned = false;
     for (const s of statesOnStack(this.mem, this.layout, frames, stack, maps, names)) {
-      if (!thread.runtime) thread.runtime = this.runtimeFor(s.main, s.G);
+      if (!thread.runtime) {
+        thread.runtime = this.runtimeFor(s.main, s.G);
+        learned = true;
+      }
       if (thread.runtime.G !== s.G) continue;
-      if (s.L !== s.main) thread.hosted.remember(s.L);
+      if (s.L !== s.main && thread.hosted.remember(s.L)) learned = true;
     }
+    return learned;
   }
 
   /**
