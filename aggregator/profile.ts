@@ -41,6 +41,8 @@ export interface ProfileMeta {
   offCpu?: number;
   /** Samples that stopped the thread. */
   stops?: number;
+  /** Stops taken to search threads for states and the coroutines a host resumes from C, not for a sample. */
+  searchStops?: number;
   /** Samples kept with their torn innermost frames cut, marked [torn]. */
   tornCut?: number;
   /** Copies whose first pass tore and whose next pass served instead. */

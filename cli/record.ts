@@ -235,7 +235,8 @@ export async function record(opts: RecordCliOptions): Promise<number> {
       `luaprof CPU ${stats.cpuPerSampleUs.toFixed(1)} µs per sample` +
       (stats.stops > 0
         ? `; ${stats.stops} stops, pause per sample p50 ${stats.pauseP50Us.toFixed(0)} µs, p99 ${stats.pauseP99Us.toFixed(0)} µs`
-        : ''),
+        : '') +
+      (stats.searchStops > 0 ? `; ${stats.searchStops} stops to find states` : ''),
     ...outputLines,
   ];
   if (upload && sent) summary.push(uploadLine(upload, sent, uploader!.pprofBytes));

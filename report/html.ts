@@ -51,6 +51,7 @@ export function profileFacts(meta: ProfileMeta, threads: number): Array<[string,
   if (meta.cpuPerSampleUs !== undefined)
     facts.push(['luaprof CPU', `${fmtNumber(meta.cpuPerSampleUs, 1)} µs per sample`]);
   if (meta.stops) facts.push(['stops', fmtNumber(meta.stops)]);
+  if (meta.searchStops) facts.push(['stops to find states', fmtNumber(meta.searchStops)]);
   if (meta.pauseP50Us !== undefined) facts.push(['pause p50', `${fmtNumber(meta.pauseP50Us)} µs`]);
   if (meta.pauseP99Us !== undefined) facts.push(['pause p99', `${fmtNumber(meta.pauseP99Us)} µs`]);
   facts.push([

@@ -35,6 +35,7 @@ function meta(m: ProfileMeta, samples: number): ProfileMeta {
     'achievedHz',
     'offCpu',
     'stops',
+    'searchStops',
     'tornCut',
     'tornLater',
     'tornDropped',

@@ -189,6 +189,7 @@ export function startRecording(
             achievedHz: stats.achievedHz,
             offCpu: stats.offCpu,
             stops: stats.stops,
+            ...(stats.searchStops > 0 ? { searchStops: stats.searchStops } : {}),
             tornCut: stats.tornCut,
             tornLater: stats.tornLater,
             tornDropped: stats.tornDropped,

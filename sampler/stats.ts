@@ -46,6 +46,7 @@ const FIELDS = [
   'tornDropped',
   'copierCopies',
   'tickCopies',
+  'searchStops',
   'pauseP50Us',
   'pauseP99Us',
   'cpuPerSampleUs',
@@ -72,7 +73,8 @@ export type Counter =
   | 'tornCut'
   | 'tornDropped'
   | 'copierCopies'
-  | 'tickCopies';
+  | 'tickCopies'
+  | 'searchStops';
 
 /** Each counter's slot, for RecordStats.count. */
 export const COUNTER: Readonly<Record<Counter, number>> = SLOT;
@@ -100,6 +102,10 @@ export class RecordStats {
   /** Adds one to counter `slot`, a COUNTER value (a name looked up at each call was a megamorphic load per sample). */
   count(slot: number): void {
     this.slots[slot]++;
+  }
+  /** Adds n to counter `slot`. */
+  add(slot: number, n: number): void {
+    this.slots[slot] += n;
   }
   setLate(n: number): void {
     this.slots[SLOT.late] = n;
@@ -193,6 +199,10 @@ export class RecordStats {
   /** Of those, the copies the kernel took at the thread's own timer ticks (copier/tick-copier.ts). */
   get tickCopies(): number {
     return this.slots[SLOT.tickCopies];
+  }
+  /** Stops taken to search threads for states and the coroutines a host resumes from C, not for a sample. */
+  get searchStops(): number {
+    return this.slots[SLOT.searchStops];
   }
   /** luaprof's own CPU time (all its threads) per sample taken. */
   get cpuPerSampleUs(): number {

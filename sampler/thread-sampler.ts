@@ -77,6 +77,16 @@ const MAX_RESOLVES = 2;
  */
 const PINNED_WALKS = 50;
 
+/** Stops taken to search threads for states and coroutines (not for a sample), since the last take. */
+let searchStops = 0;
+
+/** The stops taken to search threads since the last call (the worker counts them: RecordStats.searchStops). */
+export function takeSearchStops(): number {
+  const n = searchStops;
+  searchStops = 0;
+  return n;
+}
+
 /** sampleInstant's answer when the sample needs a stop after all (registers, for a runtime that needs them). */
 const NEEDS_STOP = Symbol('needs a stop');
 /** Samples taken without a copier's copy after which plans hold the call chain's records again (copiedWithChain). */
@@ -743,6 +753,7 @@ export class ThreadSampler {
       : Math.min(NO_LUA_REDISCOVER_MS, NO_LUA_REDISCOVER_FIRST_MS * 2 ** this.noLuaDiscoveries++);
     this.nextDiscovery = performance.now() + wait;
     natives.forgetStack(this);
+    searchStops++;
     const { value } = pauseThread(this.tid, () => {
       const regs = getRegs(this.tid);
       return { regs, stack: natives.copy(this, regs, DISCOVERY_STACK_BYTES) };
@@ -763,6 +774,7 @@ export class ThreadSampler {
     const { natives, discovery, mem } = this.shared;
     if (!discovery) return null;
     natives.tools();
+    searchStops++;
     const { value } = pauseThread(this.tid, () => {
       const regs = getRegs(this.tid);
       const stack = natives.copy(this, regs, HOSTED_STACK_BYTES);

@@ -33,7 +33,7 @@ import { ProcessMatch } from './process-match.js';
 import { detectLua } from './lua/detect.js';
 import { descendants } from './threads.js';
 import { Target, TargetExecError } from './target.js';
-import type { ThreadSampler } from './thread-sampler.js';
+import { takeSearchStops, type ThreadSampler } from './thread-sampler.js';
 import { takeLongestPauseUs } from './pause.js';
 import { type NewProfile, ThreadIdentities } from './thread-identities.js';
 import { SampleSlots } from './sample-slots.js';
@@ -280,6 +280,8 @@ function takeSamples(tg: Target, dueNs: number, takenAt: number, batcher: Batche
         stats.firstSample(process.uptime() * 1000 - (performance.now() - takenAt));
     }
   }
+  const searched = takeSearchStops();
+  if (searched > 0) stats.add(COUNTER.searchStops, searched);
 }
 
 async function run(): Promise<void> {

@@ -178,3 +178,24 @@ describe('lua5.4 --lines: frames keyed by current line', () => {
     expect(readProfile(join(dir, 'fn.json')).frames.filter((f) => f.name === 'main chunk')).toHaveLength(1);
   });
 });
+
+describe('lua5.4 calling a C function in a loop (its stack looks driven by a host)', () => {
+  it('is stopped a few times to search for states, less often while searches find nothing new', () => {
+    const dir = tempDir();
+    const out = join(dir, 'c-loop.json');
+    const loop = 'local c = os.clock while true do c() end';
+    const r = luaprofSync(
+      ['record', '-r', '1000', '-d', '3s', '-o', out, '--no-progress', '--', 'lua5.4', '-e', loop],
+      { timeout: 60_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const meta = readProfile(out).meta;
+    // os.clock on top: searched (a C function may resume a coroutine from C)...
+    expect(meta.searchStops ?? 0).toBeGreaterThanOrEqual(1);
+    // ...200, 400, 800 and 1,600 ms apart: 4 or 5 in 3 s (every 200 ms, ~15, when each search was
+    // as soon as the last); the samples themselves stop nothing.
+    expect(meta.searchStops).toBeLessThanOrEqual(7);
+    expect(meta.stops ?? 0).toBe(0);
+    expect(r.stderr).toContain(`; ${meta.searchStops} stops to find states`);
+  });
+});

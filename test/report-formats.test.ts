@@ -7,7 +7,7 @@ import type { Profile } from '../aggregator/profile.js';
 import { runCommand } from '../cli/output.js';
 import { registerReportCommands, runReport, runView } from '../cli/report-commands.js';
 import { fromFolded, toFolded } from '../report/folded.js';
-import { renderFlamegraphHtml } from '../report/html.js';
+import { profileFacts, renderFlamegraphHtml } from '../report/html.js';
 import { fromPprof } from '../report/pprof.js';
 import { ProfileFormatError, parseProfile, readProfile } from '../report/read.js';
 import { fromSpeedscope, speedscopeParts, toSpeedscope } from '../report/speedscope.js';
@@ -278,6 +278,14 @@ describe('HTML report (static checks)', () => {
     expect(html).not.toContain(HOSTILE); // only ever present JSON-escaped
     expect(html).toContain('\\u003cimg src=x onerror=alert(1)\\u003e');
     expect(html.length).toBeLessThan(600_000);
+  });
+
+  it("the header's figures: stops taken to find states only when there were some, formatted", () => {
+    const meta = { ...fixtureProfile().meta, cpuPerSampleUs: 76.95499999999811 };
+    const facts = new Map(profileFacts(meta, 1));
+    expect(facts.get('luaprof CPU')).toBe('77.0 µs per sample');
+    expect(facts.has('stops to find states')).toBe(false);
+    expect(new Map(profileFacts({ ...meta, searchStops: 4 }, 1)).get('stops to find states')).toBe('4');
   });
 });
 
