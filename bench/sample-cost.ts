@@ -19,7 +19,8 @@
  * (recorder, aggregation, output), the sampler (the busiest other thread: the worker), and the rest
  * (V8's compiler and GC threads, libuv). CPU time, not wall time: the machine may be shared.
  * Then the same CPU second by second from luaprof's start, per tick of the rate asked (median of the
- * runs): Node's start, the attach and the JIT's first seconds, and when the steady state begins.
+ * runs): Node's start, the attach and the JIT's first seconds, and when the steady state begins; and
+ * those seconds by thread (the sampler, the others but main, main), which says whose they are.
  *
  * The floor beside it, in the same run and this process: what one tick of the default mode costs in
  * system calls alone, with no sampling: a timed sleep (Atomics.wait, as the worker sleeps until a
@@ -83,7 +84,12 @@ interface Run {
   otherMs: number;
   /** CPU of every thread per tick of RATE in each second from luaprof's spawn, µs. */
   perSecondUs: number[];
+  /** The same seconds' CPU by thread, ms: the sampler worker, the other threads but main (V8's, libuv's), main. */
+  perSecondMs: Record<ThreadKind, number[]>;
 }
+
+const THREAD_KINDS = ['worker', 'helpers', 'main'] as const;
+type ThreadKind = (typeof THREAD_KINDS)[number];
 
 /** CPU (ns) of each thread of `pid` now; threads already gone keep their last value in `last`. */
 function pollThreads(pid: number, last: Map<number, number>): void {
@@ -124,19 +130,20 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
   prof.stderr!.on('data', (d) => (err += d));
   const last = new Map<number, number>();
   const spawnedAt = performance.now();
-  const totalNs = () => [...last.values()].reduce((a, b) => a + b, 0);
-  const atSecond: number[] = [0];
+  const sumNs = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  /** Each thread's CPU (ns) at each second from the spawn. */
+  const atSecond: Map<number, number>[] = [new Map()];
   const poll = setInterval(() => {
     pollThreads(prof.pid!, last);
     const second = Math.floor((performance.now() - spawnedAt) / 1000);
-    if (second >= atSecond.length && second <= SECONDS) atSecond.push(totalNs());
+    if (second >= atSecond.length && second <= SECONDS) atSecond.push(new Map(last));
   }, 50);
   // Every thread's CPU at WARM s and at SECONDS s after the spawn (sampling starts a little after
   // the spawn, so the second is still inside it, before the profile is written).
   const cpuAt: { ms: number; ns: number }[] = [];
   const snapshot = () => {
     pollThreads(prof.pid!, last);
-    cpuAt.push({ ms: performance.now(), ns: totalNs() });
+    cpuAt.push({ ms: performance.now(), ns: sumNs(last) });
   };
   const warmTimer = setTimeout(snapshot, WARM * 1000);
   const endTimer = setTimeout(snapshot, SECONDS * 1000);
@@ -153,6 +160,15 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
   const mainNs = last.get(prof.pid!) ?? 0;
   const others = [...last].filter(([tid]) => tid !== prof.pid).map(([, ns]) => ns);
   const workerNs = others.length ? Math.max(...others) : 0;
+  const workerTid = [...last].find(([tid, ns]) => tid !== prof.pid && ns === workerNs)?.[0];
+  const kindOf = (tid: number): ThreadKind =>
+    tid === prof.pid ? 'main' : tid === workerTid ? 'worker' : 'helpers';
+  const perSecondMs: Record<ThreadKind, number[]> = { worker: [], helpers: [], main: [] };
+  for (let s = 1; s < atSecond.length; s++) {
+    for (const kind of THREAD_KINDS) perSecondMs[kind].push(0);
+    for (const [tid, ns] of atSecond[s])
+      perSecondMs[kindOf(tid)][s - 1] += (ns - (atSecond[s - 1].get(tid) ?? 0)) / 1e6;
+  }
   const otherNs = others.reduce((a, b) => a + b, 0) - workerNs;
   const line = err.split('\n').find((l) => l.includes('Hz achieved')) ?? '';
   process.stderr.write(`${mode}: ${line}\n`);
@@ -179,7 +195,8 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
     mainMs: mainNs / 1e6,
     workerMs: workerNs / 1e6,
     otherMs: otherNs / 1e6,
-    perSecondUs: atSecond.slice(1).map((ns, i) => (ns - atSecond[i]) / 1e3 / RATE),
+    perSecondUs: atSecond.slice(1).map((m, i) => (sumNs(m) - sumNs(atSecond[i])) / 1e3 / RATE),
+    perSecondMs,
   };
 }
 
@@ -259,6 +276,21 @@ for (const [m, rs] of runs) {
   });
   out.push(`| ${m} | ${cells.join(' | ')} |`);
 }
+out.push(
+  '',
+  "The same seconds by thread, ms of CPU (median of the runs): the sampler worker, the other threads but the main one (V8's compiler and GC, libuv), the main thread:",
+  '',
+  `| mode: threads | ${Array.from({ length: seconds }, (_, i) => `${i}-${i + 1} s`).join(' | ')} |`,
+  `|---|${'---|'.repeat(seconds)}`,
+);
+for (const [m, rs] of runs)
+  for (const kind of THREAD_KINDS) {
+    const cells = Array.from({ length: seconds }, (_, i) => {
+      const xs = rs.map((r) => r.perSecondMs[kind][i]).filter((x): x is number => x !== undefined);
+      return xs.length ? fmt(median(xs), 0) : '';
+    });
+    out.push(`| ${m}: ${kind} | ${cells.join(' | ')} |`);
+  }
 const sl = floorRuns.map((f) => f.sleepUs);
 const mv = floorRuns.map((f) => f.moveUs).filter(Number.isFinite);
 out.push(
