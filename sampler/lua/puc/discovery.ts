@@ -310,6 +310,7 @@ export class PucDiscovery implements StateDiscovery {
     const inner = stack.threads[stack.threads.length - 1];
     const top = inner?.frames[0];
     if (!top) return true;
-    return top.funcTag === this.layout.tags.lightC || top.funcTag === this.layout.tags.cClosure;
+    // 5.1 tags Lua and C closures alike: the closure says which (one not read counts as C).
+    return this.cap.isCFunction(top) || (top.funcTag === this.layout.tags.cClosure && top.closure === null);
   }
 }
