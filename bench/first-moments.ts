@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, cliCommand, option, readMeta, reportHeader } from './harness.js';
+import { CLI, ROOT, option, readMeta, reportHeader, spawnCli } from './harness.js';
 
 const REPEAT = Number(option('repeat', '3'));
 const RATE = option('rate', '1000');
@@ -27,7 +27,6 @@ const cpuMs = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, 'ut
 async function run(cli: string, pid: number): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-first-'));
   const argv = [
-    cli,
     'record',
     '-p',
     String(pid),
@@ -39,8 +38,7 @@ async function run(cli: string, pid: number): Promise<string> {
     join(dir, 'p.json'),
     '--no-progress',
   ];
-  const [command, ...pre] = cliCommand(cli);
-  const prof = spawn(command, [...pre, ...argv.slice(1)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const prof = spawnCli(argv, 'ignore', cli);
   let err = '';
   const shares: string[] = [];
   prof.stderr!.on('data', (d) => {

@@ -31,6 +31,16 @@ export function cliCommand(cli = CLI): string[] {
   return existsSync(bin) ? [bin] : [process.execPath, cli];
 }
 
+/** luaprof `args` started as users run it (cliCommand), stdin ignored, stderr piped. */
+export function spawnCli(
+  args: readonly string[],
+  stdout: 'ignore' | 'pipe' = 'ignore',
+  cli = CLI,
+): ChildProcess {
+  const [command, ...pre] = cliCommand(cli);
+  return spawn(command, [...pre, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+}
+
 export type LuaprofMode = 'default' | 'blocking' | 'native';
 
 export interface CliModes {

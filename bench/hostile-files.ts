@@ -9,12 +9,11 @@
  *
  *     npm run build && node dist/bench/hostile-files.js [--inputs 10000] [--cli-runs 100] [--seed 13] [--big-mb 300]
  */
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostileInputs, readsSafely, type HostileInput } from '../testkit/hostile-profiles.js';
 import { tempDir } from '../testkit/root.js';
-import { cliCommand } from './harness.js';
+import { spawnCli } from './harness.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,11 +35,10 @@ interface CliRun {
 /** Runs luaprof, polling its peak RSS (VmHWM only grows) until it exits. */
 function luaprof(args: string[]): Promise<CliRun> {
   const t0 = Date.now();
-  const [command, ...pre] = cliCommand();
-  const child = spawn(command, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnCli(args);
   let stderr = '';
   let peak = 0;
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stderr!.on('data', (d) => (stderr += d));
   const poll = setInterval(() => {
     try {
       const m = /VmHWM:\s*(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));

@@ -35,7 +35,6 @@ import { performance } from 'node:perf_hooks';
 import { samplerAffinity } from '../sampler/os/affinity.js';
 import {
   CLI,
-  cliCommand,
   ROOT,
   commandLine,
   detectModes,
@@ -43,6 +42,7 @@ import {
   modeFlags,
   option,
   type LuaprofMode,
+  spawnCli,
 } from './harness.js';
 
 const RATE = Number(option('rate', '1000'));
@@ -120,12 +120,7 @@ async function runOnce(mode: LuaprofMode, cpu?: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'luaprof-cost-'));
   const flags = modeFlags(cli, mode) as string[];
   const args = ['record', '-p', String(target.pid), '-r', String(RATE), '-d', `${SECONDS}s`];
-  const [luaprof, ...pre] = cliCommand();
-  const prof = spawn(
-    luaprof,
-    [...pre, ...args, '-o', join(dir, 'p.folded'), '-f', 'folded', '--no-progress', ...flags],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const prof = spawnCli([...args, '-o', join(dir, 'p.folded'), '-f', 'folded', '--no-progress', ...flags]);
   let err = '';
   prof.stderr!.on('data', (d) => (err += d));
   const last = new Map<number, number>();

@@ -21,7 +21,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProfile } from '../report/read.js';
 import { descendants } from '../sampler/threads.js';
-import { cliCommand, median } from './harness.js';
+import { median, spawnCli } from './harness.js';
 import { buildChurnHost, coverage, readThreadLog, type ThreadLife } from '../testkit/churn-host.js';
 import { ROOT, tempDir } from '../testkit/root.js';
 
@@ -100,11 +100,10 @@ async function soak(
 ): Promise<{ lines: string[]; out: string; stderr: string; window: SamplingWindow | null }> {
   const dir = tempDir('luaprof-soak-');
   const out = join(dir, 'soak.json');
-  const [command, ...pre] = cliCommand(CLI);
-  const run = spawn(
-    command,
-    [...pre, 'record', '-p', String(targetPid), '-d', `${minutes}m`, '-o', out, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+  const run = spawnCli(
+    ['record', '-p', String(targetPid), '-d', `${minutes}m`, '-o', out, ...args],
+    'pipe',
+    CLI,
   );
   const io = collect(run);
   const t0 = Date.now();

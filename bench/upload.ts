@@ -25,7 +25,7 @@ import { ProfileBuilder, type Frame } from '../aggregator/profile.js';
 import { toPprof } from '../report/pprof.js';
 import { pyroscopeServer } from '../testkit/backend-servers.js';
 import { rng as seeded } from '../testkit/rng.js';
-import { ROOT, cliCommand, commandLine, medianOf, option, parseSummary } from './harness.js';
+import { ROOT, commandLine, medianOf, option, parseSummary, spawnCli } from './harness.js';
 
 const RATE = Number(option('rate', '500'));
 const SECONDS = Number(option('seconds', '6'));
@@ -52,8 +52,7 @@ interface Run {
 
 /** Runs luaprof; with `watchFrom`, reads its CPU time and RSS from /proc from that second to just before its end. */
 function luaprof(args: string[], watch?: { from: number; to: number }): Promise<Run> {
-  const [command, ...pre] = cliCommand();
-  const child = spawn(command, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnCli(args);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const ticks = () => {
@@ -218,26 +217,20 @@ if (PARTS.has(4)) {
   const server = await pyroscopeServer();
   const target = startTarget(true);
   await new Promise((r) => setTimeout(r, 200));
-  const [command, ...pre] = cliCommand();
-  const child = spawn(
-    command,
-    [
-      ...pre,
-      'record',
-      '-p',
-      String(target.pid),
-      '-r',
-      '1000',
-      '-d',
-      `${LONG}s`,
-      '--upload',
-      server.url,
-      '--upload-interval',
-      '1s',
-      '--no-progress',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawnCli([
+    'record',
+    '-p',
+    String(target.pid),
+    '-r',
+    '1000',
+    '-d',
+    `${LONG}s`,
+    '--upload',
+    server.url,
+    '--upload-interval',
+    '1s',
+    '--no-progress',
+  ]);
   const rss: [number, number | undefined][] = [];
   const readRss = () => {
     try {
