@@ -457,7 +457,7 @@ if (aloneC && againC) {
 }
 if (marginal.length)
   out.push(
-    `luaprof CPU per extra sample (${Math.min(...RATES)} → ${Math.max(...RATES)} Hz, fixed costs cancel): ${marginal.join(', ')}`,
+    `luaprof CPU per extra sample (${Math.min(...RATES)} → ${Math.max(...RATES)} Hz: Node's start, the attach and the write-out cancel; V8's compiling of the sampler, which a faster rate brings sooner, does not): ${marginal.join(', ')}`,
   );
 
 // The issue's targets, where this run has the figures.
@@ -480,19 +480,23 @@ if (n1000 && aloneWall !== undefined)
   targets.push(
     check('native 1000 Hz wall slowdown', ((rows.get(n1000)!.wall - aloneWall) / aloneWall) * 100, 5, '%'),
   );
+// A recording here lasts as long as the target's work (seconds): V8 compiles the sampler for ~5 s at
+// 1000 Hz, so its CPU per sample is mostly that warm-up. The target is judged past it by
+// bench/recording-cpu.ts; this run's figure is printed, not judged.
 for (const mode of ['default', 'blocking', 'native'] as const) {
   const c = find(mode, Math.max(...RATES));
-  if (c)
+  const us = c ? rows.get(c)!.perSampleUs : undefined;
+  if (us !== undefined)
     targets.push(
-      check(
-        `${mode} luaprof CPU/sample at depth ${DEPTH}`,
-        rows.get(c)!.perSampleUs,
-        mode === 'native' ? 60 : 25,
-        ' µs',
-      ),
+      `${mode} luaprof CPU/sample at depth ${DEPTH}: ${us.toFixed(1)} µs over these recordings, V8's warm-up ` +
+        `included (≤ ${mode === 'native' ? 60 : 25} µs is judged past it: node dist/bench/recording-cpu.js)`,
     );
 }
 const shown = targets.filter((t): t is string => t !== null);
 if (shown.length)
-  out.push('', 'targets (judge the % figures against the noise band):', ...shown.map((t) => `- ${t}`));
+  out.push(
+    '',
+    'targets (judge the % figures against the noise band; bench/marginal-cost.ts resolves slowdowns finer):',
+    ...shown.map((t) => `- ${t}`),
+  );
 console.log(out.join('\n'));
