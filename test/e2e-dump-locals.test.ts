@@ -6,14 +6,16 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, luaprof, startLua, tempDir, waitForFile, alive, ptraceState } from './helpers/lua-process.js';
 import { availableRuntimes } from './helpers/runtimes.js';
 
 /** Each check takes seconds; the bound is for a machine shared by many runs (load average 40 seen). */
 const SLOW_MACHINE_MS = 180_000;
 const children: { kill(): void }[] = [];
-afterAll(() => children.forEach((c) => c.kill()));
+// Each test's target spins until killed: left running to the end of the file, they shared the two
+// CPUs with every test after them (the 12th test took 8 times the first's time).
+afterEach(() => children.splice(0).forEach((c) => c.kill()));
 
 interface Var {
   name: string;
