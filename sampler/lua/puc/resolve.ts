@@ -155,8 +155,9 @@ export class PucResolver {
     // Frames from `recalled` on (innermost first) are the ones remembered, in the same order.
     const recalled = n - (t.recalled ?? 0);
     const memory = recalled < n ? this.remembered.get(t.L)! : null;
+    // Its first n entries are this thread's (past them, an earlier walk's): setting an array's length
+    // is a call into the runtime, ~1.5% of the sampler's CPU.
     const protos = this.protoList;
-    protos.length = n;
     for (let i = 0; i < n; i++) {
       const f = t.frames[i];
       protos[i] =
@@ -251,7 +252,7 @@ export class PucResolver {
     const tail =
       bits.tail !== undefined ? (f.callstatus & bits.tail) !== 0 : (f.tailcalls ?? 0) > 0 && proto !== null;
     if (tail) frame.tailcall = true;
-    const fromCall = this.getFuncName(t, i, tail, this.protoList[i + 1] ?? null);
+    const fromCall = this.getFuncName(t, i, tail, i + 1 < t.frames.length ? this.protoList[i + 1] : null);
     if (fromCall) {
       frame.namewhat = fromCall.namewhat;
       frame.name = fromCall.name;
