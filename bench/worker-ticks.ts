@@ -5,6 +5,7 @@
  */
 import { CopierBatch } from '../sampler/copier/batch.js';
 import { nextCopy, threadOf } from '../sampler/copier/next-copy.js';
+import type { CopierCopy } from '../sampler/copier/copier.js';
 import { NATIVE_TICK_STACK, TickCopiers } from '../sampler/copier/tick-copier.js';
 import type { SampleResult } from '../sampler/sample.js';
 import { StackIds } from '../sampler/stack-ids.js';
@@ -32,6 +33,8 @@ export class WorkerTicks {
     private readonly target: Target,
     private readonly intervalMs: number,
     private readonly native = false,
+    /** Sees each copy before it is walked (replay-cost.ts keeps them). */
+    private readonly onCopy?: (copy: CopierCopy) => void,
   ) {
     this.batch = new CopierBatch(intervalMs);
   }
@@ -52,7 +55,10 @@ export class WorkerTicks {
     const b = performance.now();
     if (copy === 'none') return null;
     const lone = copy ? threadOf(threads, copy) : undefined;
-    if (copy) lone!.supply(copy);
+    if (copy) {
+      this.onCopy?.(copy);
+      lone!.supply(copy);
+    }
     const results: SampleResult[] = target.sampleAll(copy ? copy.dueNs : undefined);
     const c = performance.now();
     if (copy) {
