@@ -23,6 +23,7 @@ import { CHAIN_ENTRY_BYTES, MAX_CHAIN, MAX_CHAIN_RECORD } from '../../os/call-ch
 import { tvTag, type PucLayout } from './layout.js';
 import { tornFrames } from './tears.js';
 import { samePrefix } from '../../same-numbers.js';
+import { CopiedRecords } from './copied-records.js';
 
 const MAX_COROUTINE_NESTING = 32;
 const MAX_STACK_SPAN = 256 << 10;
@@ -79,6 +80,25 @@ export function rawFrameWith(f: RawFrame, closure: Buffer | null, proto: Buffer 
   };
 }
 
+/**
+ * Whether a frame is the one remembered: the same call record, the same function in the same slot,
+ * stopped at the same instruction. Its closure is then the one read before (a running function is
+ * reachable, and a closure made again at its address would run code at another address), and so is
+ * its Proto: nothing of it needs reading again.
+ */
+export function sameFrame(f: RawFrame, m: RawFrame): boolean {
+  return (
+    f.ci === m.ci &&
+    f.func === m.func &&
+    f.savedpc === m.savedpc &&
+    f.funcValue === m.funcValue &&
+    f.funcTag === m.funcTag &&
+    f.callstatus === m.callstatus &&
+    f.tailcalls === m.tailcalls &&
+    f.base === m.base
+  );
+}
+
 /** Stack slots from `addr` on, `len` bytes of them, held in `bytes` from `at` on. */
 export interface StackSpan {
   addr: number;
@@ -131,10 +151,13 @@ class CallInfos {
   readonly bufs: Buffer[] = [];
   readonly offs: number[] = [];
   truncated = false;
+  /** How many of the first came from the copy's own records of the chain, in its order (copiedList). */
+  fromCopiedChain = 0;
 
   reset(): void {
     this.n = 0;
     this.truncated = false;
+    this.fromCopiedChain = 0;
   }
 
   add(addr: number, buf: Buffer, off: number): void {
@@ -159,6 +182,8 @@ export class PucCapture {
   /** A walk's lists, refilled by each (captureThread is never re-entered). */
   private readonly cis = new CallInfos();
   private readonly funcAddrs: number[] = [];
+  /** The chained thread's records as the copies walked held them (see capturedAgain). */
+  private readonly records = new CopiedRecords();
   private readonly slotBufs: (Buffer | null)[] = [];
   private readonly slotOffs: number[] = [];
   /** fillOne()'s reads, their ranges rewritten by each (a batched read keeps none). */
@@ -248,9 +273,11 @@ export class PucCapture {
   private captureThread(mem: Memory, L: number, hdr: Buffer, hosted: boolean): RawThread {
     const s = this.layout.state;
     const ci = this.layout.callinfo;
-    const tvSize = this.layout.tvalue.size;
     const current = u64(hdr, s.ci);
     const late = L === this.chainedL || hosted ? LATE.callInfo | CHAINED : LATE.callInfo;
+    const entries = !hosted && L === this.chainedL && !s.baseCiIsPointer ? this.copiedRecords(mem) : null;
+    const again = entries ? this.capturedAgain(mem, L, hdr, current, entries) : null;
+    if (again) return again;
     const cis = s.baseCiIsPointer
       ? this.array(mem, hdr, current, u64(hdr, s.base_ci), late)
       : this.chain(mem, L, current, L + s.base_ci, late);
@@ -289,30 +316,155 @@ export class PucCapture {
       }
     const frames: RawFrame[] = new Array<RawFrame>(n);
     for (let i = n - kept; i < n; i++) frames[i] = prior![n - 1 - i].raw;
-    for (let i = 0; i < n - kept; i++) {
-      const b = bufs[i];
-      const o = offs[i];
-      const fb = slotBufs[i];
-      const fo = slotOffs[i];
-      // The fields of rawFrameWith(), in its order.
-      frames[i] = {
-        ci: cis.addrs[i],
-        func: funcAddrs[i],
-        callstatus: this.callstatus(b, o),
-        // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
-        savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, o + ci.savedpc),
-        funcTag: fb ? this.tag(fb, fo) : -1,
-        funcValue: fb ? u64(fb, fo) : -1,
-        closure: null,
-        protoAddr: 0,
-        proto: null,
-        arg1Tag: fb ? this.tag(fb, fo + tvSize) : -1,
-        arg1Value: fb ? u64(fb, fo + tvSize) : -1,
-        tailcalls: ci.tailcalls !== undefined ? i32(b, o + ci.tailcalls) : undefined,
-        base: ci.base !== undefined ? u64(b, o + ci.base) : undefined,
-        recalled: false,
-      };
+    for (let i = 0; i < n - kept; i++)
+      frames[i] = this.newFrame(
+        hdr,
+        i,
+        cis.addrs[i],
+        bufs[i],
+        offs[i],
+        funcAddrs[i],
+        slotBufs[i],
+        slotOffs[i],
+      );
+    const t = this.finish(mem, L, frames, cis.truncated, span);
+    // Records read whole from the copy: the next copy's are compared with them.
+    if (
+      entries &&
+      t.cut === 0 &&
+      !cis.truncated &&
+      cis.fromCopiedChain === n &&
+      n * CHAIN_ENTRY_BYTES === entries.length
+    )
+      this.records.hold(L, u64(hdr, s.stack), entries, n, 0, frames);
+    else if (entries) this.records.drop();
+    return t;
+  }
+
+  /**
+   * The chained thread's frames when its copy's outermost records are, word for word, those of the
+   * last copy walked, whose frames the resolver remembers (`prior`, the same objects): those frames,
+   * their function slots checked, and only the records inside them walked and made into frames. Null
+   * when the copy is no such one: its records are then walked one by one.
+   */
+  private capturedAgain(
+    mem: Memory,
+    L: number,
+    hdr: Buffer,
+    current: number,
+    entries: Buffer,
+  ): RawThread | null {
+    const last = this.records;
+    const prior = this.prior?.(L);
+    const stack = u64(hdr, this.layout.state.stack);
+    const n = entries.length / CHAIN_ENTRY_BYTES;
+    if (!last.holds(L, stack) || !prior || n < 2 || n > MAX_FRAMES) return null;
+    // Never the innermost (its saved pc may be older than what it runs); only frames the resolver
+    // remembers as they were made of those records (the same objects, mostly).
+    let most = Math.min(n - 1, prior.length);
+    for (let k = 0; k < most; k++) {
+      const m = prior[k].raw;
+      const f = last.frames[last.count - 1 - k];
+      if (f !== m && (f === undefined || !sameFrame(f, m))) {
+        most = k;
+        break;
+      }
     }
+    const ci = this.layout.callinfo;
+    let kept = last.sameOutermost(entries, n, ci.size, most);
+    if (kept === 0) return null;
+    // The records inside those: linked one to the next from L->ci, the last to the outermost kept.
+    const inner = n - kept;
+    const funcAddrs = this.funcAddrs;
+    let at = current;
+    for (let i = 0; i < inner; i++) {
+      const e = i * CHAIN_ENTRY_BYTES;
+      if (u64(entries, e) !== at) return null;
+      funcAddrs[i] = u64(entries, e + 8 + ci.func);
+      at = u64(entries, e + 8 + ci.previous!);
+    }
+    const frames: RawFrame[] = new Array<RawFrame>(n);
+    for (let i = inner; i < n; i++) frames[i] = prior[n - 1 - i].raw;
+    if (at !== frames[inner].ci) return null;
+    if (this.layout.stkIdRel) this.relocated(funcAddrs, inner, stack);
+    // Every frame's function slot, from one read of the stack.
+    const len = this.slotBytes;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const a = i < inner ? funcAddrs[i] : frames[i].func;
+      if (i < inner && (!isPlausiblePtr(a) || a < stack)) return null;
+      if (a < lo) lo = a;
+      if (a + len > hi) hi = a + len;
+    }
+    if (hi - lo > MAX_STACK_SPAN) return null;
+    const bytes = locateLate(mem, lo, hi - lo, LATE.stack);
+    const from = locatedAt;
+    if (!bytes) return null;
+    // A kept record whose slot now holds another function: it and those inside it are made anew.
+    let same = 0;
+    while (same < kept) {
+      const f = frames[n - 1 - same];
+      const o = from + f.func - lo;
+      if (this.tag(bytes, o) !== f.funcTag || u64(bytes, o) !== f.funcValue) break;
+      same++;
+    }
+    kept = same;
+    if (kept === 0) return null;
+    for (let i = 0; i < n - kept; i++) {
+      const o = i * CHAIN_ENTRY_BYTES + 8;
+      const func = i < inner ? funcAddrs[i] : frames[i].func;
+      frames[i] = this.newFrame(hdr, i, u64(entries, o - 8), entries, o, func, bytes, from + func - lo);
+    }
+    // chain()'s cache (for copies that lack records) is left as it was: it is checked link by link where it serves.
+    const t = this.finish(mem, L, frames, false, { addr: lo, bytes, at: from, len: hi - lo });
+    if (t.cut === 0) last.hold(L, stack, entries, n, kept, frames);
+    else last.drop();
+    return t;
+  }
+
+  /** A frame of record `ci`, its bytes from `o` in `b`, its function's slot from `fo` in `fb` (null: unread). */
+  private newFrame(
+    hdr: Buffer,
+    i: number,
+    ci: number,
+    b: Buffer,
+    o: number,
+    func: number,
+    fb: Buffer | null,
+    fo: number,
+  ): RawFrame {
+    const s = this.layout.state;
+    const rec = this.layout.callinfo;
+    const tvSize = this.layout.tvalue.size;
+    // The fields of rawFrameWith(), in its order.
+    return {
+      ci,
+      func,
+      callstatus: this.callstatus(b, o),
+      // 5.1 keeps the running frame's pc in the lua_State (CallInfo.savedpc is saved at calls).
+      savedpc: i === 0 && s.savedpc !== undefined ? u64(hdr, s.savedpc) : u64(b, o + rec.savedpc),
+      funcTag: fb ? this.tag(fb, fo) : -1,
+      funcValue: fb ? u64(fb, fo) : -1,
+      closure: null,
+      protoAddr: 0,
+      proto: null,
+      arg1Tag: fb ? this.tag(fb, fo + tvSize) : -1,
+      arg1Value: fb ? u64(fb, fo + tvSize) : -1,
+      tailcalls: rec.tailcalls !== undefined ? i32(b, o + rec.tailcalls) : undefined,
+      base: rec.base !== undefined ? u64(b, o + rec.base) : undefined,
+      recalled: false,
+    };
+  }
+
+  /** The thread's frames made: the innermost C closure read, torn innermost frames cut. */
+  private finish(
+    mem: Memory,
+    L: number,
+    frames: RawFrame[],
+    truncated: boolean,
+    stack: StackSpan | undefined,
+  ): RawThread {
     // coroutine.wrap keeps its coroutine in the C closure: needed now, to follow it while stopped.
     // Read as an object that does not change while the frame runs it (a copy of a running thread
     // that lacks it reads it from the thread): a scheduler's wrap functions are each at their own address.
@@ -322,7 +474,15 @@ export class PucCapture {
     }
     const cut = tornFrames(this.layout, frames);
     if (cut) frames.splice(0, cut);
-    return { L, frames, truncated: cis.truncated, cut, stack: span, recalled: 0 };
+    return { L, frames, truncated, cut, stack, recalled: 0 };
+  }
+
+  /** The chained thread's copy's records, in CHAIN_ENTRY_BYTES each (null: none, or not all whole). */
+  private copiedRecords(mem: Memory): Buffer | null {
+    const entries = mem.copiedChain?.();
+    if (!entries || entries.length % CHAIN_ENTRY_BYTES !== 0 || this.layout.callinfo.size > MAX_CHAIN_RECORD)
+      return null;
+    return entries;
   }
 
   /** A call record's status bits (none before 5.2). */
@@ -596,6 +756,7 @@ export class PucCapture {
     let at = current;
     if (late & CHAINED && L === this.chainedL) {
       at = this.copiedList(mem, at, baseCi, cis);
+      cis.fromCopiedChain = cis.n;
       if (at === baseCi) {
         this.chains.set(L, cis.addrs, cis.n);
         return cis;

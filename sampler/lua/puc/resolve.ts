@@ -2,7 +2,14 @@
 import type { Memory } from '../../os/memory.js';
 import type { PucLayout } from './layout.js';
 import type { LuaFrame } from '../frames.js';
-import { PucCapture, rawFrameWith, type RawFrame, type RawLuaStack, type RawThread } from './capture.js';
+import {
+  PucCapture,
+  rawFrameWith,
+  sameFrame,
+  type RawFrame,
+  type RawLuaStack,
+  type RawThread,
+} from './capture.js';
 import { GlobalNames, plainGlobalName } from './globals.js';
 import { NameInference, type NameInfo } from './names.js';
 import { ProtoCache, type ProtoInfo } from './proto.js';
@@ -19,25 +26,6 @@ interface Remembered {
 }
 /** Threads whose frames are remembered (beyond it, all are forgotten). */
 const MAX_REMEMBERED_THREADS = 256;
-
-/**
- * Whether a frame is the one remembered: the same call record, the same function in the same slot,
- * stopped at the same instruction. Its closure is then the one read before (a running function is
- * reachable, and a closure made again at its address would run code at another address), and so is
- * its Proto: nothing of it needs reading again.
- */
-function sameFrame(f: RawFrame, m: RawFrame): boolean {
-  return (
-    f.ci === m.ci &&
-    f.func === m.func &&
-    f.savedpc === m.savedpc &&
-    f.funcValue === m.funcValue &&
-    f.funcTag === m.funcTag &&
-    f.callstatus === m.callstatus &&
-    f.tailcalls === m.tailcalls &&
-    f.base === m.base
-  );
-}
 
 /** Every frame remembered was named with scan `scans` of the global names. */
 function namedWith(list: readonly Remembered[], scans: number): boolean {
