@@ -4,10 +4,10 @@
  * recording, and this process keeps --copies of those copies (their bytes its own). It then walks
  * and resolves them in their order, --passes times, as the sampling worker does (ThreadSampler.supply,
  * Target.sampleAll, StackIds), with no sleep, no ring and no wake-up between them, the target held
- * still meanwhile. The copies are the
- * same in every run and every build, so two builds' figures differ by their code, within ~2%, where
- * tick-cost.ts and sample-cost.ts (the whole sampler, cold caches after each sleep included) spread
- * 10-30% on this VM. The figure is lower than theirs: caches stay warm from one sample to the next.
+ * still meanwhile. The copies are the same in every run and every build, so two builds' figures
+ * differ by their code, within a few percent, where tick-cost.ts and sample-cost.ts (the whole
+ * sampler, cold caches after each sleep included) spread 10-30% on this VM. The figure is lower
+ * than theirs: caches stay warm from one sample to the next.
  *
  *   npm run build && node dist/bench/replay-cost.js [--copies 2000] [--passes 20] [--repeat 5]
  *       [--depth 30] [--interpreter lua5.4]
