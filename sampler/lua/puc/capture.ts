@@ -384,23 +384,16 @@ export class PucCapture {
       at = u64(entries, e + 8 + ci.previous!);
     }
     const frames: RawFrame[] = new Array<RawFrame>(n);
-    for (let i = inner; i < n; i++) frames[i] = prior[n - 1 - i].raw;
+    for (let i = inner; i < n; i++) {
+      frames[i] = prior[n - 1 - i].raw;
+      funcAddrs[i] = frames[i].func;
+    }
     if (at !== frames[inner].ci) return null;
     if (this.layout.stkIdRel) this.relocated(funcAddrs, inner, stack);
     // Every frame's function slot, from one read of the stack.
-    const len = this.slotBytes;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const a = i < inner ? funcAddrs[i] : frames[i].func;
-      if (i < inner && (!isPlausiblePtr(a) || a < stack)) return null;
-      if (a < lo) lo = a;
-      if (a + len > hi) hi = a + len;
-    }
-    if (hi - lo > MAX_STACK_SPAN) return null;
-    const bytes = locateLate(mem, lo, hi - lo, LATE.stack);
-    const from = locatedAt;
-    if (!bytes) return null;
+    const span = this.slotSpan(mem, stack, funcAddrs, n);
+    if (!span) return null;
+    const { bytes, addr: lo, at: from } = span;
     // A kept record whose slot now holds another function: it and those inside it are made anew.
     let same = 0;
     while (same < kept) {
@@ -413,11 +406,11 @@ export class PucCapture {
     if (kept === 0) return null;
     for (let i = 0; i < n - kept; i++) {
       const o = i * CHAIN_ENTRY_BYTES + 8;
-      const func = i < inner ? funcAddrs[i] : frames[i].func;
+      const func = funcAddrs[i];
       frames[i] = this.newFrame(hdr, i, u64(entries, o - 8), entries, o, func, bytes, from + func - lo);
     }
     // chain()'s cache (for copies that lack records) is left as it was: it is checked link by link where it serves.
-    const t = this.finish(mem, L, frames, false, { addr: lo, bytes, at: from, len: hi - lo });
+    const t = this.finish(mem, L, frames, false, span);
     if (t.cut === 0) last.hold(L, stack, entries, n, kept, frames);
     else last.drop();
     return t;
@@ -534,26 +527,13 @@ export class PucCapture {
       }
       return undefined;
     }
-    const stack = u64(hdr, this.layout.state.stack);
-    let lo = Infinity;
-    let hi = -Infinity;
-    let valid = n > 0;
-    for (let i = 0; i < n; i++) {
-      const a = funcAddrs[i];
-      if (!isPlausiblePtr(a) || a < stack) valid = false;
-      if (a < lo) lo = a;
-      if (a + len > hi) hi = a + len;
-    }
-    if (valid && hi - lo <= MAX_STACK_SPAN) {
-      const bytes = locateLate(mem, lo, hi - lo, LATE.stack);
-      const at = locatedAt;
-      if (bytes) {
-        for (let i = 0; i < n; i++) {
-          bufs[i] = bytes;
-          offs[i] = at + funcAddrs[i] - lo;
-        }
-        return { addr: lo, bytes, at, len: hi - lo };
+    const span = this.slotSpan(mem, u64(hdr, this.layout.state.stack), funcAddrs, n);
+    if (span) {
+      for (let i = 0; i < n; i++) {
+        bufs[i] = span.bytes;
+        offs[i] = span.at + funcAddrs[i] - span.addr;
       }
+      return span;
     }
     const ranges: Range[] = new Array<Range>(n);
     for (let i = 0; i < n; i++) ranges[i] = { addr: funcAddrs[i], len };
@@ -563,6 +543,25 @@ export class PucCapture {
       offs[i] = 0;
     }
     return undefined;
+  }
+
+  /**
+   * The stack slots of the first n frames' functions and first arguments in one read, where their
+   * addresses are plausible, at or above the stack's start (`stack`) and close together; else null.
+   */
+  private slotSpan(mem: Memory, stack: number, funcAddrs: readonly number[], n: number): StackSpan | null {
+    const len = this.slotBytes;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const a = funcAddrs[i];
+      if (!isPlausiblePtr(a) || a < stack) return null;
+      if (a < lo) lo = a;
+      if (a + len > hi) hi = a + len;
+    }
+    if (n === 0 || hi - lo > MAX_STACK_SPAN) return null;
+    const bytes = locateLate(mem, lo, hi - lo, LATE.stack);
+    return bytes ? { addr: lo, bytes, at: locatedAt, len: hi - lo } : null;
   }
 
   /** The frame runs a Lua function (5.1: a function whose closure says it is not C; needs the closure). */
