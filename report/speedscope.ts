@@ -5,6 +5,7 @@
  * extra top-level "luaprof" object, which speedscope ignores; so a luaprof file round-trips exactly.
  */
 import type { Frame, FrameKind, Profile, ProfileMeta, ThreadProfile } from '../aggregator/profile.js';
+import { arrayBytes, writeMilliseconds, type JsonBytes } from './json-bytes.js';
 
 export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
 const KINDS: readonly FrameKind[] = ['lua', 'c', 'native', 'jit', 'gc', 'idle'];
@@ -48,7 +49,12 @@ const PART_SAMPLES = 65_536;
 
 /** Serialises a profile as a speedscope JSON string (small profiles; files are written from speedscopeParts). */
 export function toSpeedscope(profile: Profile, toolVersion?: string): string {
-  return [...speedscopeParts(profile, toolVersion)].join('');
+  return joinParts(speedscopeParts(profile, toolVersion));
+}
+
+/** Parts of a document, text and bytes, as one string. */
+export function joinParts(parts: Iterable<string | Buffer>): string {
+  return Buffer.concat([...parts].map((p) => (typeof p === 'string' ? Buffer.from(p) : p))).toString('utf8');
 }
 
 /**
@@ -56,7 +62,7 @@ export function toSpeedscope(profile: Profile, toolVersion?: string): string {
  * a long recording cannot have (an hour of 64 threads at 100 Hz is over V8's longest string), and
  * without a second copy of every sample as speedscope's arrays.
  */
-export function* speedscopeParts(profile: Profile, toolVersion?: string): Generator<string> {
+export function* speedscopeParts(profile: Profile, toolVersion?: string): Generator<string | Buffer> {
   const { meta } = profile;
   const frames: SsFrame[] = profile.frames.map((f) => {
     const out: SsFrame = { name: f.name };
@@ -77,8 +83,9 @@ export function* speedscopeParts(profile: Profile, toolVersion?: string): Genera
     shared: { frames },
   });
   yield `${head.slice(0, -1)},"profiles":[`;
-  const stackJson: string[] = [];
-  const stackText = (sid: number) => (stackJson[sid] ??= JSON.stringify(profile.stacks[sid] ?? []));
+  const stackJson: Buffer[] = [];
+  const writeStack = (out: JsonBytes, sid: number) =>
+    out.bytes((stackJson[sid] ??= Buffer.from(JSON.stringify(profile.stacks[sid] ?? []))));
   for (const [n, t] of profile.threads.entries()) {
     let sum = 0;
     for (let i = 0; i < t.samples.length; i++) sum += (t.weights[i] ?? 1) * scale;
@@ -90,9 +97,12 @@ export function* speedscopeParts(profile: Profile, toolVersion?: string): Genera
       endValue: round(sum),
     };
     yield `${n > 0 ? ',' : ''}${JSON.stringify(sampled).slice(0, -1)},"samples":`;
-    yield* arrayParts(t.samples.length, (i) => stackText(t.samples[i]));
+    yield* arrayBytes(t.samples.length, PART_SAMPLES, (out, i) => writeStack(out, t.samples[i]));
     yield ',"weights":';
-    yield* arrayParts(t.samples.length, (i) => numberText((t.weights[i] ?? 1) * scale));
+    const weightText = repeatedNumberText();
+    yield* arrayBytes(t.samples.length, PART_SAMPLES, (out, i) =>
+      out.ascii(weightText((t.weights[i] ?? 1) * scale)),
+    );
     yield '}';
   }
   const ext: Omit<LuaprofExt, 'threads' | 'weightScale'> = {
@@ -105,15 +115,10 @@ export function* speedscopeParts(profile: Profile, toolVersion?: string): Genera
     yield `${n > 0 ? ',' : ''}{"tid":${JSON.stringify(t.tid)},"name":${JSON.stringify(t.name)},"times":`;
     // To the µs: a sample's time is its due time, known to a few µs, and full doubles (128.63068420016288)
     // made times the largest part of the file.
-    yield* arrayParts(t.times.length, (i) => numberText(toMicroseconds(t.times[i])));
+    yield* arrayBytes(t.times.length, PART_SAMPLES, (out, i) => writeMilliseconds(out, t.times[i]));
     yield t.pid !== undefined ? `,"pid":${JSON.stringify(t.pid)}}` : '}';
   }
   yield `],"weightScale":${JSON.stringify(scale)}}}`;
-}
-
-/** A time in ms, rounded to the µs. */
-function toMicroseconds(ms: number | undefined): number | undefined {
-  return ms === undefined ? ms : round(ms, 1e3);
 }
 
 /** A number as JSON.stringify writes it (null for NaN and the infinities, and for a hole). */
@@ -121,18 +126,17 @@ function numberText(x: number | undefined): string {
   return x !== undefined && Number.isFinite(x) ? String(x) : 'null';
 }
 
-/** A JSON array of `length` items, each given as JSON text, in parts of PART_SAMPLES items. */
-function* arrayParts(length: number, item: (i: number) => string): Generator<string> {
-  if (length === 0) {
-    yield '[]';
-    return;
-  }
-  for (let from = 0; from < length; from += PART_SAMPLES) {
-    const to = Math.min(length, from + PART_SAMPLES);
-    let text = (from === 0 ? '[' : ',') + item(from);
-    for (let i = from + 1; i < to; i++) text += ',' + item(i);
-    yield to === length ? text + ']' : text;
-  }
+/** numberText of numbers that mostly repeat (a profile's weights): the last one's text is kept. */
+function repeatedNumberText(): (x: number | undefined) => string {
+  let last: number | undefined = 1;
+  let text = '1';
+  return (x) => {
+    if (x !== last) {
+      last = x;
+      text = numberText(x);
+    }
+    return text;
+  };
 }
 
 export function threadLabel(t: ThreadProfile): string {

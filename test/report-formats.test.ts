@@ -10,7 +10,7 @@ import { fromFolded, toFolded } from '../report/folded.js';
 import { profileFacts, renderFlamegraphHtml } from '../report/html.js';
 import { fromPprof } from '../report/pprof.js';
 import { ProfileFormatError, parseProfile, readProfile } from '../report/read.js';
-import { fromSpeedscope, speedscopeParts, toSpeedscope } from '../report/speedscope.js';
+import { fromSpeedscope, joinParts, speedscopeParts, toSpeedscope } from '../report/speedscope.js';
 import { encodeProfile, inferFormat, writeProfile } from '../report/write.js';
 import { tempDir } from './helpers/lua-process.js';
 import { F, HOSTILE, fixtureProfile } from './helpers/report-fixtures.js';
@@ -76,7 +76,7 @@ describe('speedscope', () => {
     const parts = [...speedscopeParts(p)];
     expect(parts.length).toBeGreaterThan(6);
     expect(Math.max(...parts.map((x) => x.length))).toBeLessThan(4 << 20);
-    const text = parts.join('');
+    const text = joinParts(parts);
     // What JSON.stringify makes of the parsed document, key order and numbers included.
     expect(JSON.stringify(JSON.parse(text))).toBe(text);
     const back = fromSpeedscope(JSON.parse(text));
