@@ -80,7 +80,11 @@ const DIGIT_BY_DIGIT_US = 1e15;
 export function writeMilliseconds(out: JsonBytes, ms: number | undefined): void {
   if (ms === undefined || !Number.isFinite(ms)) return out.ascii('null');
   const us = Math.round(ms * 1e3);
-  if (!(us >= 0 && us < DIGIT_BY_DIGIT_US)) return out.ascii(String(us / 1e3));
+  if (!(us >= 0 && us < DIGIT_BY_DIGIT_US)) {
+    // Past ~1.8e305 ms, ms * 1e3 overflows: JSON has no Infinity, and JSON.stringify writes null.
+    const rounded = us / 1e3;
+    return out.ascii(Number.isFinite(rounded) ? String(rounded) : 'null');
+  }
   let frac = us % 1000;
   out.uint((us - frac) / 1000);
   if (frac === 0) return;
