@@ -76,15 +76,16 @@ const CLOSE = 0x5d;
  */
 const DIGIT_BY_DIGIT_US = 1e15;
 
+/** A number as JSON.stringify writes it (null for NaN and the infinities, and for a hole). */
+export function numberText(x: number | undefined): string {
+  return x !== undefined && Number.isFinite(x) ? String(x) : 'null';
+}
+
 /** `ms` rounded to the µs, as JSON.stringify writes Math.round(ms * 1e3) / 1e3 (null: not a number). */
 export function writeMilliseconds(out: JsonBytes, ms: number | undefined): void {
-  if (ms === undefined || !Number.isFinite(ms)) return out.ascii('null');
-  const us = Math.round(ms * 1e3);
-  if (!(us >= 0 && us < DIGIT_BY_DIGIT_US)) {
-    // Past ~1.8e305 ms, ms * 1e3 overflows: JSON has no Infinity, and JSON.stringify writes null.
-    const rounded = us / 1e3;
-    return out.ascii(Number.isFinite(rounded) ? String(rounded) : 'null');
-  }
+  const us = ms === undefined ? NaN : Math.round(ms * 1e3);
+  // Not a number, negative, or past 31 years (past ~1.8e305 ms, ms * 1e3 overflows to Infinity).
+  if (!(us >= 0 && us < DIGIT_BY_DIGIT_US)) return out.ascii(numberText(us / 1e3));
   let frac = us % 1000;
   out.uint((us - frac) / 1000);
   if (frac === 0) return;

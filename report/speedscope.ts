@@ -5,7 +5,7 @@
  * extra top-level "luaprof" object, which speedscope ignores; so a luaprof file round-trips exactly.
  */
 import type { Frame, FrameKind, Profile, ProfileMeta, ThreadProfile } from '../aggregator/profile.js';
-import { arrayBytes, writeMilliseconds, type JsonBytes } from './json-bytes.js';
+import { arrayBytes, numberText, writeMilliseconds, type JsonBytes } from './json-bytes.js';
 
 export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
 const KINDS: readonly FrameKind[] = ['lua', 'c', 'native', 'jit', 'gc', 'idle'];
@@ -119,11 +119,6 @@ export function* speedscopeParts(profile: Profile, toolVersion?: string): Genera
     yield t.pid !== undefined ? `,"pid":${JSON.stringify(t.pid)}}` : '}';
   }
   yield `],"weightScale":${JSON.stringify(scale)}}}`;
-}
-
-/** A number as JSON.stringify writes it (null for NaN and the infinities, and for a hole). */
-function numberText(x: number | undefined): string {
-  return x !== undefined && Number.isFinite(x) ? String(x) : 'null';
 }
 
 /** numberText of numbers that mostly repeat (a profile's weights): the last one's text is kept. */
